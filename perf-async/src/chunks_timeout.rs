@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::stream::{FusedStream, Stream};
 use pin_project_lite::pin_project;
-use tokio::time::{Sleep, sleep};
+use tokio::time::{Instant, Sleep, sleep};
 
 use crate::error::{Error, Result, zero_not_allowed};
 
@@ -38,8 +38,9 @@ pin_project! {
     pub struct ChunksTimeout<S: Stream> {
         #[pin]
         stream: S,
-        #[pin]
-        deadline: Option<Sleep>,
+        // Boxed so the adapter is `Unpin` when the stream is; allocated once, then reset.
+        deadline: Option<Pin<Box<Sleep>>>,
+        armed: bool,
         buffer: Vec<S::Item>,
         max_size: usize,
         max_wait: Duration,
@@ -86,6 +87,7 @@ impl<S: Stream> ChunksTimeout<S> {
         Ok(Self {
             stream,
             deadline: None,
+            armed: false,
             buffer: Vec::new(),
             max_size,
             max_wait,
@@ -122,27 +124,29 @@ impl<S: Stream> Stream for ChunksTimeout<S> {
             match this.stream.as_mut().poll_next(cx) {
                 Poll::Ready(Some(item)) => {
                     if this.buffer.is_empty() {
-                        this.deadline.set(Some(sleep(*this.max_wait)));
+                        arm(this.deadline, *this.max_wait);
+                        *this.armed = true;
                     }
                     this.buffer.push(item);
                     if this.buffer.len() >= *this.max_size {
-                        this.deadline.set(None);
+                        *this.armed = false;
                         return Poll::Ready(Some(std::mem::take(this.buffer)));
                     }
                 }
                 Poll::Ready(None) => {
                     *this.finished = true;
-                    this.deadline.set(None);
+                    *this.armed = false;
                     let last = std::mem::take(this.buffer);
                     return Poll::Ready((!last.is_empty()).then_some(last));
                 }
                 Poll::Pending => break,
             }
         }
-        if let Some(deadline) = this.deadline.as_mut().as_pin_mut()
-            && deadline.poll(cx).is_ready()
+        if *this.armed
+            && let Some(deadline) = this.deadline.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
         {
-            this.deadline.set(None);
+            *this.armed = false;
             return Poll::Ready(Some(std::mem::take(this.buffer)));
         }
         Poll::Pending
@@ -158,6 +162,14 @@ impl<S: Stream> Stream for ChunksTimeout<S> {
         // Deadlines may cut a chunk per item, so the upper bound is one chunk per item.
         let high = high.and_then(|high| high.checked_add(buffered));
         (low, high)
+    }
+}
+
+/// Starts the deadline for a new chunk, reusing the timer after the first chunk.
+fn arm(deadline: &mut Option<Pin<Box<Sleep>>>, max_wait: Duration) {
+    match deadline {
+        Some(sleep) => sleep.as_mut().reset(Instant::now() + max_wait),
+        None => *deadline = Some(Box::pin(sleep(max_wait))),
     }
 }
 

@@ -99,7 +99,7 @@ impl<'a> Local<'a> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn run<I>(&self, tasks: I) -> Result<Vec<<I::Item as Future>::Output>>
+    pub async fn run<I>(self, tasks: I) -> Result<Vec<<I::Item as Future>::Output>>
     where
         I: IntoIterator,
         I::Item: Future,
@@ -131,7 +131,7 @@ impl<'a> Local<'a> {
     /// assert_eq!(failed.unwrap_err().index(), Some(1));
     /// # }
     /// ```
-    pub async fn try_run<I, T, E>(&self, tasks: I) -> Result<Vec<T>, Error<E>>
+    pub async fn try_run<I, T, E>(self, tasks: I) -> Result<Vec<T>, Error<E>>
     where
         I: IntoIterator,
         I::Item: Future<Output = std::result::Result<T, E>>,
@@ -156,7 +156,7 @@ impl<'a> Local<'a> {
     /// assert_eq!(results[2].as_ref().ok(), Some(&2));
     /// # }
     /// ```
-    pub async fn collect<I, T, E>(&self, tasks: I) -> Vec<Result<T, Error<E>>>
+    pub async fn collect<I, T, E>(self, tasks: I) -> Vec<Result<T, Error<E>>>
     where
         I: IntoIterator,
         I::Item: Future<Output = std::result::Result<T, E>>,
@@ -188,7 +188,7 @@ impl<'a> Local<'a> {
     /// assert_eq!(attempts.get(), 4); // first attempt + 3 retries
     /// # }
     /// ```
-    pub async fn try_run_retrying<I, F, Fut, T, E>(&self, factories: I) -> Result<Vec<T>, Error<E>>
+    pub async fn try_run_retrying<I, F, Fut, T, E>(self, factories: I) -> Result<Vec<T>, Error<E>>
     where
         I: IntoIterator<Item = F>,
         F: FnMut() -> Fut,
@@ -216,7 +216,7 @@ impl<'a> Local<'a> {
     /// assert_eq!(results[2].as_ref().unwrap_err().index(), Some(2));
     /// # }
     /// ```
-    pub async fn collect_retrying<I, F, Fut, T, E>(&self, factories: I) -> Vec<Result<T, Error<E>>>
+    pub async fn collect_retrying<I, F, Fut, T, E>(self, factories: I) -> Vec<Result<T, Error<E>>>
     where
         I: IntoIterator<Item = F>,
         F: FnMut() -> Fut,

@@ -71,7 +71,7 @@ impl<'a> Spawned<'a> {
     /// assert_eq!(err.to_string(), "task 1 panicked: task one is broken");
     /// # }
     /// ```
-    pub async fn run<I, T>(&self, tasks: I) -> Result<Vec<T>>
+    pub async fn run<I, T>(self, tasks: I) -> Result<Vec<T>>
     where
         I: IntoIterator,
         I::Item: Future<Output = T> + Send + 'static,
@@ -102,7 +102,7 @@ impl<'a> Spawned<'a> {
     /// assert_eq!(failed.unwrap_err().index(), Some(2));
     /// # }
     /// ```
-    pub async fn try_run<I, T, E>(&self, tasks: I) -> Result<Vec<T>, Error<E>>
+    pub async fn try_run<I, T, E>(self, tasks: I) -> Result<Vec<T>, Error<E>>
     where
         I: IntoIterator,
         I::Item: Future<Output = std::result::Result<T, E>> + Send + 'static,
@@ -133,7 +133,7 @@ impl<'a> Spawned<'a> {
     /// assert_eq!(results[2].as_ref().ok(), Some(&2));
     /// # }
     /// ```
-    pub async fn collect<I, T, E>(&self, tasks: I) -> Vec<Result<T, Error<E>>>
+    pub async fn collect<I, T, E>(self, tasks: I) -> Vec<Result<T, Error<E>>>
     where
         I: IntoIterator,
         I::Item: Future<Output = std::result::Result<T, E>> + Send + 'static,
@@ -174,7 +174,7 @@ impl<'a> Spawned<'a> {
     /// assert_eq!(calls.load(Ordering::SeqCst), 2);
     /// # }
     /// ```
-    pub async fn try_run_retrying<I, F, Fut, T, E>(&self, factories: I) -> Result<Vec<T>, Error<E>>
+    pub async fn try_run_retrying<I, F, Fut, T, E>(self, factories: I) -> Result<Vec<T>, Error<E>>
     where
         I: IntoIterator<Item = F>,
         F: FnMut() -> Fut + Send + 'static,
@@ -204,7 +204,7 @@ impl<'a> Spawned<'a> {
     /// assert_eq!(results[2].as_ref().ok(), Some(&2));
     /// # }
     /// ```
-    pub async fn collect_retrying<I, F, Fut, T, E>(&self, factories: I) -> Vec<Result<T, Error<E>>>
+    pub async fn collect_retrying<I, F, Fut, T, E>(self, factories: I) -> Vec<Result<T, Error<E>>>
     where
         I: IntoIterator<Item = F>,
         F: FnMut() -> Fut + Send + 'static,
