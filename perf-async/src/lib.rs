@@ -73,9 +73,9 @@ mod chunks;
 mod chunks_timeout;
 mod error;
 mod options;
+mod outcome;
 mod parallel;
 mod retry;
-mod slots;
 mod spawned;
 mod task;
 

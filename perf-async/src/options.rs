@@ -11,7 +11,7 @@ use crate::retry::RetryPolicy;
 use crate::spawned::Spawned;
 
 /// Default concurrency limit, the seed's `max_concurrent=10`.
-const DEFAULT_MAX_CONCURRENT: usize = 10;
+const DEFAULT_MAX_CONCURRENT: NonZeroUsize = NonZeroUsize::new(10).unwrap();
 
 type ProgressFn = Arc<dyn Fn(usize, usize) + Send + Sync>;
 
@@ -71,7 +71,7 @@ impl Default for Parallel {
     /// Ten tasks at once, no timeout, no retry, no progress callback.
     fn default() -> Self {
         Self {
-            max_concurrent: NonZeroUsize::new(DEFAULT_MAX_CONCURRENT).unwrap_or(NonZeroUsize::MIN),
+            max_concurrent: DEFAULT_MAX_CONCURRENT,
             timeout: None,
             retry: None,
             progress: None,
@@ -89,7 +89,7 @@ impl Parallel {
     pub fn builder() -> ParallelBuilder {
         ParallelBuilder {
             options: Self::default(),
-            max_concurrent: DEFAULT_MAX_CONCURRENT,
+            max_concurrent: DEFAULT_MAX_CONCURRENT.get(),
         }
     }
 

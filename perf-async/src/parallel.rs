@@ -2,13 +2,14 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::ops::ControlFlow;
 
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::error::{Error, Failure, Result};
 use crate::options::Parallel;
-use crate::slots::{Slots, exact_len, into_results, into_values};
+use crate::outcome::{CollectAll, FailFast, Outcome, exact_len};
 use crate::task::{bounded, retrying};
 
 /// Runs `tasks` with at most `max_concurrent` in flight and returns every output in input order.
@@ -108,7 +109,7 @@ impl<'a> Local<'a> {
         let tasks = tasks
             .into_iter()
             .map(|task| bounded(task.map(Ok::<_, Infallible>), timeout));
-        into_values(drive(self.options, tasks, true).await?)
+        drive::<FailFast<_, _>>(self.options, tasks).await
     }
 
     /// Fail-fast: runs fallible tasks; on the first error no further task is admitted, the
@@ -138,7 +139,7 @@ impl<'a> Local<'a> {
     {
         let timeout = self.options.timeout;
         let tasks = tasks.into_iter().map(|task| bounded(task, timeout));
-        into_values(drive(self.options, tasks, true).await?)
+        drive::<FailFast<_, _>>(self.options, tasks).await
     }
 
     /// Collect-all: runs every task to the end and returns each result in input order.
@@ -163,7 +164,7 @@ impl<'a> Local<'a> {
     {
         let timeout = self.options.timeout;
         let tasks = tasks.into_iter().map(|task| bounded(task, timeout));
-        into_results(drive(self.options, tasks, false).await)
+        drive::<CollectAll<_, _>>(self.options, tasks).await
     }
 
     /// Fail-fast with retries: each task is a factory called once per attempt, retried with
@@ -198,7 +199,7 @@ impl<'a> Local<'a> {
         let tasks = factories
             .into_iter()
             .map(|factory| retrying(factory, timeout, policy));
-        into_values(drive(self.options, tasks, true).await?)
+        drive::<FailFast<_, _>>(self.options, tasks).await
     }
 
     /// Collect-all with retries: like [`try_run_retrying`](Self::try_run_retrying) but every
@@ -226,44 +227,37 @@ impl<'a> Local<'a> {
         let tasks = factories
             .into_iter()
             .map(|factory| retrying(factory, timeout, policy));
-        into_results(drive(self.options, tasks, false).await)
+        drive::<CollectAll<_, _>>(self.options, tasks).await
     }
 }
 
-/// Runs the tasks; with `fail_fast`, returns the first failure and drops everything else.
-async fn drive<I, Fut, T, E>(
+/// Runs the tasks, storing each result as `O` says, dropping everything left when it stops.
+async fn drive<O: Outcome>(
     options: &Parallel,
-    tasks: I,
-    fail_fast: bool,
-) -> Result<Slots<T, E>, Error<E>>
-where
-    I: Iterator<Item = Fut>,
-    Fut: Future<Output = std::result::Result<T, Failure<E>>>,
-{
+    tasks: impl Iterator<Item = impl Future<Output = TaskResult<O>>>,
+) -> O::Output {
     match exact_len(&tasks) {
-        Some(total) => drive_known(options, tasks, total, fail_fast).await,
+        Some(total) => drive_known::<O>(options, tasks, total).await,
         // The progress callback needs the total up front.
         None if options.progress.is_some() => {
-            let tasks: Vec<Fut> = tasks.collect();
+            let tasks: Vec<_> = tasks.collect();
             let total = tasks.len();
-            drive_known(options, tasks.into_iter(), total, fail_fast).await
+            drive_known::<O>(options, tasks.into_iter(), total).await
         }
-        None => drive_known(options, tasks, 0, fail_fast).await,
+        None => drive_known::<O>(options, tasks, 0).await,
     }
 }
 
-async fn drive_known<I, Fut, T, E>(
+type TaskResult<O> = std::result::Result<<O as Outcome>::Value, Failure<<O as Outcome>::Error>>;
+
+async fn drive_known<O: Outcome>(
     options: &Parallel,
-    mut tasks: I,
+    mut tasks: impl Iterator<Item = impl Future<Output = TaskResult<O>>>,
     total: usize,
-    fail_fast: bool,
-) -> Result<Slots<T, E>, Error<E>>
-where
-    I: Iterator<Item = Fut>,
-    Fut: Future<Output = std::result::Result<T, Failure<E>>>,
-{
+) -> O::Output {
     let limit = options.max_concurrent.get();
-    let mut slots: Slots<T, E> = Vec::with_capacity(tasks.size_hint().0);
+    let mut outcome = O::with_capacity(tasks.size_hint().0);
+    let mut admitted = 0;
     let mut running = FuturesUnordered::new();
     let mut done = 0;
     loop {
@@ -271,18 +265,18 @@ where
         // its position in the input.
         while running.len() < limit {
             let Some(task) = tasks.next() else { break };
-            let index = slots.len();
-            slots.push(None);
+            let index = admitted;
+            admitted += 1;
+            outcome.admit();
             running.push(task.map(move |result| (index, result)));
         }
         let Some((index, result)) = running.next().await else {
-            return Ok(slots);
+            return outcome.into_output();
         };
         done += 1;
         options.report_progress(done, total);
-        match result {
-            Err(failure) if fail_fast => return Err(failure.at(index)),
-            result => slots[index] = Some(result.map_err(|failure| failure.at(index))),
+        if let ControlFlow::Break(output) = outcome.finish(index, result) {
+            return output;
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
 
 use futures::FutureExt;
@@ -11,7 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::error::{Error, Failure, Result};
 use crate::options::Parallel;
-use crate::slots::{Slots, exact_len, into_results, into_values};
+use crate::outcome::{CollectAll, FailFast, Outcome, exact_len};
 use crate::task::{bounded, retrying};
 
 /// Spawned mode of [`Parallel`]: every task runs as its own tokio task, so CPU-heavy tasks use
@@ -81,7 +82,7 @@ impl<'a> Spawned<'a> {
         let tasks = tasks
             .into_iter()
             .map(|task| bounded(task.map(Ok::<_, Infallible>), timeout));
-        into_values(drive(self.options, tasks, true).await?)
+        drive::<FailFast<_, _>>(self.options, tasks).await
     }
 
     /// Fail-fast: on the first failure no further task is spawned, the running ones are
@@ -111,7 +112,7 @@ impl<'a> Spawned<'a> {
     {
         let timeout = self.options.timeout;
         let tasks = tasks.into_iter().map(|task| bounded(task, timeout));
-        into_values(drive(self.options, tasks, true).await?)
+        drive::<FailFast<_, _>>(self.options, tasks).await
     }
 
     /// Collect-all: every task runs to the end (a panic only fails its own slot); each result
@@ -142,7 +143,7 @@ impl<'a> Spawned<'a> {
     {
         let timeout = self.options.timeout;
         let tasks = tasks.into_iter().map(|task| bounded(task, timeout));
-        into_results(drive(self.options, tasks, false).await)
+        drive::<CollectAll<_, _>>(self.options, tasks).await
     }
 
     /// Fail-fast with retries: each task is a factory called once per attempt, inside the
@@ -186,7 +187,7 @@ impl<'a> Spawned<'a> {
         let tasks = factories
             .into_iter()
             .map(|factory| retrying(factory, timeout, policy));
-        into_values(drive(self.options, tasks, true).await?)
+        drive::<FailFast<_, _>>(self.options, tasks).await
     }
 
     /// Collect-all with retries: every task runs to its last attempt; each result in input
@@ -216,50 +217,49 @@ impl<'a> Spawned<'a> {
         let tasks = factories
             .into_iter()
             .map(|factory| retrying(factory, timeout, policy));
-        into_results(drive(self.options, tasks, false).await)
+        drive::<CollectAll<_, _>>(self.options, tasks).await
     }
 }
 
-/// Runs the tasks; with `fail_fast`, returns the first failure and aborts everything else.
-async fn drive<I, Fut, T, E>(
+/// Runs the tasks, storing each result as `O` says, aborting everything left when it stops.
+async fn drive<O: Outcome>(
     options: &Parallel,
-    tasks: I,
-    fail_fast: bool,
-) -> Result<Slots<T, E>, Error<E>>
+    tasks: impl Iterator<Item = impl Future<Output = TaskResult<O>> + Send + 'static>,
+) -> O::Output
 where
-    I: Iterator<Item = Fut>,
-    Fut: Future<Output = std::result::Result<T, Failure<E>>> + Send + 'static,
-    T: Send + 'static,
-    E: Send + 'static,
+    O::Value: Send + 'static,
+    O::Error: Send + 'static,
 {
-    let handle = Handle::try_current().map_err(|_| Error::NoRuntime)?;
+    let Ok(handle) = Handle::try_current() else {
+        return O::unrun(tasks.count(), || Error::NoRuntime);
+    };
     match exact_len(&tasks) {
-        Some(total) => drive_known(options, &handle, tasks, total, fail_fast).await,
+        Some(total) => drive_known::<O>(options, &handle, tasks, total).await,
         // The progress callback needs the total up front.
         None if options.progress.is_some() => {
-            let tasks: Vec<Fut> = tasks.collect();
+            let tasks: Vec<_> = tasks.collect();
             let total = tasks.len();
-            drive_known(options, &handle, tasks.into_iter(), total, fail_fast).await
+            drive_known::<O>(options, &handle, tasks.into_iter(), total).await
         }
-        None => drive_known(options, &handle, tasks, 0, fail_fast).await,
+        None => drive_known::<O>(options, &handle, tasks, 0).await,
     }
 }
 
-async fn drive_known<I, Fut, T, E>(
+type TaskResult<O> = std::result::Result<<O as Outcome>::Value, Failure<<O as Outcome>::Error>>;
+
+async fn drive_known<O: Outcome>(
     options: &Parallel,
     handle: &Handle,
-    mut tasks: I,
+    mut tasks: impl Iterator<Item = impl Future<Output = TaskResult<O>> + Send + 'static>,
     total: usize,
-    fail_fast: bool,
-) -> Result<Slots<T, E>, Error<E>>
+) -> O::Output
 where
-    I: Iterator<Item = Fut>,
-    Fut: Future<Output = std::result::Result<T, Failure<E>>> + Send + 'static,
-    T: Send + 'static,
-    E: Send + 'static,
+    O::Value: Send + 'static,
+    O::Error: Send + 'static,
 {
     let limit = options.max_concurrent.get();
-    let mut slots: Slots<T, E> = Vec::with_capacity(tasks.size_hint().0);
+    let mut outcome = O::with_capacity(tasks.size_hint().0);
+    let mut admitted = 0;
     // Dropping the set (early return, or the caller dropping this future) aborts every task.
     let mut running = JoinSet::new();
     let mut done = 0;
@@ -268,15 +268,16 @@ where
         // the previous task no longer exists: at most `limit` tasks exist at once.
         while running.len() < limit {
             let Some(task) = tasks.next() else { break };
-            let index = slots.len();
-            slots.push(None);
+            let index = admitted;
+            admitted += 1;
+            outcome.admit();
             running.spawn_on(
                 async move { (index, AssertUnwindSafe(task).catch_unwind().await) },
                 handle,
             );
         }
         let Some(joined) = running.join_next().await else {
-            return Ok(slots);
+            return outcome.into_output();
         };
         done += 1;
         options.report_progress(done, total);
@@ -287,9 +288,8 @@ where
             // runtime shutting down). Its slot stays empty and reads as `Error::Cancelled`.
             Err(_cancelled) => continue,
         };
-        match result {
-            Err(failure) if fail_fast => return Err(failure.at(index)),
-            result => slots[index] = Some(result.map_err(|failure| failure.at(index))),
+        if let ControlFlow::Break(output) = outcome.finish(index, result) {
+            return output;
         }
     }
 }
