@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::ops::ControlFlow;
+use std::time::Duration;
 
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -10,7 +11,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use crate::error::{Error, Failure, Result};
 use crate::options::Parallel;
 use crate::outcome::{CollectAll, FailFast, Outcome, exact_len};
-use crate::task::{bounded, retrying};
+use crate::task::{retrying, timed, untimed};
 
 /// Runs `tasks` with at most `max_concurrent` in flight and returns every output in input order.
 ///
@@ -105,11 +106,10 @@ impl<'a> Local<'a> {
         I: IntoIterator,
         I::Item: Future,
     {
-        let timeout = self.options.timeout;
         let tasks = tasks
             .into_iter()
-            .map(|task| bounded(task.map(Ok::<_, Infallible>), timeout));
-        drive::<FailFast<_, _>>(self.options, tasks).await
+            .map(|task| untimed(task.map(Ok::<_, Infallible>)));
+        drive::<FailFast<_, _>>(self.options, tasks, self.options.timeout).await
     }
 
     /// Fail-fast: runs fallible tasks; on the first error no further task is admitted, the
@@ -137,9 +137,8 @@ impl<'a> Local<'a> {
         I: IntoIterator,
         I::Item: Future<Output = std::result::Result<T, E>>,
     {
-        let timeout = self.options.timeout;
-        let tasks = tasks.into_iter().map(|task| bounded(task, timeout));
-        drive::<FailFast<_, _>>(self.options, tasks).await
+        let tasks = tasks.into_iter().map(untimed);
+        drive::<FailFast<_, _>>(self.options, tasks, self.options.timeout).await
     }
 
     /// Collect-all: runs every task to the end and returns each result in input order.
@@ -162,9 +161,8 @@ impl<'a> Local<'a> {
         I: IntoIterator,
         I::Item: Future<Output = std::result::Result<T, E>>,
     {
-        let timeout = self.options.timeout;
-        let tasks = tasks.into_iter().map(|task| bounded(task, timeout));
-        drive::<CollectAll<_, _>>(self.options, tasks).await
+        let tasks = tasks.into_iter().map(untimed);
+        drive::<CollectAll<_, _>>(self.options, tasks, self.options.timeout).await
     }
 
     /// Fail-fast with retries: each task is a factory called once per attempt, retried with
@@ -199,7 +197,8 @@ impl<'a> Local<'a> {
         let tasks = factories
             .into_iter()
             .map(|factory| retrying(factory, timeout, policy));
-        drive::<FailFast<_, _>>(self.options, tasks).await
+        // Each attempt is timed inside `retrying`.
+        drive::<FailFast<_, _>>(self.options, tasks, None).await
     }
 
     /// Collect-all with retries: like [`try_run_retrying`](Self::try_run_retrying) but every
@@ -227,12 +226,26 @@ impl<'a> Local<'a> {
         let tasks = factories
             .into_iter()
             .map(|factory| retrying(factory, timeout, policy));
-        drive::<CollectAll<_, _>>(self.options, tasks).await
+        // Each attempt is timed inside `retrying`.
+        drive::<CollectAll<_, _>>(self.options, tasks, None).await
     }
 }
 
-/// Runs the tasks, storing each result as `O` says, dropping everything left when it stops.
+/// Runs the tasks, each bounded by `timeout` when given, storing each result as `O` says and
+/// dropping everything left when it stops.
 async fn drive<O: Outcome>(
+    options: &Parallel,
+    tasks: impl Iterator<Item = impl Future<Output = TaskResult<O>>>,
+    timeout: Option<Duration>,
+) -> O::Output {
+    match timeout {
+        // Separate paths, so that untimed tasks carry no timer state.
+        None => drive_sized::<O>(options, tasks).await,
+        Some(limit) => drive_sized::<O>(options, tasks.map(move |task| timed(task, limit))).await,
+    }
+}
+
+async fn drive_sized<O: Outcome>(
     options: &Parallel,
     tasks: impl Iterator<Item = impl Future<Output = TaskResult<O>>>,
 ) -> O::Output {

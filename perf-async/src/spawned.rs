@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
+use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::runtime::Handle;
@@ -13,7 +14,7 @@ use tokio::task::JoinSet;
 use crate::error::{Error, Failure, Result};
 use crate::options::Parallel;
 use crate::outcome::{CollectAll, FailFast, Outcome, exact_len};
-use crate::task::{bounded, retrying};
+use crate::task::{retrying, timed, untimed};
 
 /// Spawned mode of [`Parallel`]: every task runs as its own tokio task, so CPU-heavy tasks use
 /// all worker threads.
@@ -78,11 +79,10 @@ impl<'a> Spawned<'a> {
         I::Item: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        let timeout = self.options.timeout;
         let tasks = tasks
             .into_iter()
-            .map(|task| bounded(task.map(Ok::<_, Infallible>), timeout));
-        drive::<FailFast<_, _>>(self.options, tasks).await
+            .map(|task| untimed(task.map(Ok::<_, Infallible>)));
+        drive::<FailFast<_, _>>(self.options, tasks, self.options.timeout).await
     }
 
     /// Fail-fast: on the first failure no further task is spawned, the running ones are
@@ -110,9 +110,8 @@ impl<'a> Spawned<'a> {
         T: Send + 'static,
         E: Send + 'static,
     {
-        let timeout = self.options.timeout;
-        let tasks = tasks.into_iter().map(|task| bounded(task, timeout));
-        drive::<FailFast<_, _>>(self.options, tasks).await
+        let tasks = tasks.into_iter().map(untimed);
+        drive::<FailFast<_, _>>(self.options, tasks, self.options.timeout).await
     }
 
     /// Collect-all: every task runs to the end (a panic only fails its own slot); each result
@@ -141,9 +140,8 @@ impl<'a> Spawned<'a> {
         T: Send + 'static,
         E: Send + 'static,
     {
-        let timeout = self.options.timeout;
-        let tasks = tasks.into_iter().map(|task| bounded(task, timeout));
-        drive::<CollectAll<_, _>>(self.options, tasks).await
+        let tasks = tasks.into_iter().map(untimed);
+        drive::<CollectAll<_, _>>(self.options, tasks, self.options.timeout).await
     }
 
     /// Fail-fast with retries: each task is a factory called once per attempt, inside the
@@ -187,7 +185,8 @@ impl<'a> Spawned<'a> {
         let tasks = factories
             .into_iter()
             .map(|factory| retrying(factory, timeout, policy));
-        drive::<FailFast<_, _>>(self.options, tasks).await
+        // Each attempt is timed inside `retrying`.
+        drive::<FailFast<_, _>>(self.options, tasks, None).await
     }
 
     /// Collect-all with retries: every task runs to its last attempt; each result in input
@@ -217,14 +216,17 @@ impl<'a> Spawned<'a> {
         let tasks = factories
             .into_iter()
             .map(|factory| retrying(factory, timeout, policy));
-        drive::<CollectAll<_, _>>(self.options, tasks).await
+        // Each attempt is timed inside `retrying`.
+        drive::<CollectAll<_, _>>(self.options, tasks, None).await
     }
 }
 
-/// Runs the tasks, storing each result as `O` says, aborting everything left when it stops.
+/// Runs the tasks, each bounded by `timeout` when given, storing each result as `O` says and
+/// aborting everything left when it stops.
 async fn drive<O: Outcome>(
     options: &Parallel,
     tasks: impl Iterator<Item = impl Future<Output = TaskResult<O>> + Send + 'static>,
+    timeout: Option<Duration>,
 ) -> O::Output
 where
     O::Value: Send + 'static,
@@ -233,15 +235,34 @@ where
     let Ok(handle) = Handle::try_current() else {
         return O::unrun(tasks.count(), || Error::NoRuntime);
     };
+    match timeout {
+        // Separate paths, so that untimed tasks carry no timer state.
+        None => drive_sized::<O>(options, &handle, tasks).await,
+        Some(limit) => {
+            let tasks = tasks.map(move |task| timed(task, limit));
+            drive_sized::<O>(options, &handle, tasks).await
+        }
+    }
+}
+
+async fn drive_sized<O: Outcome>(
+    options: &Parallel,
+    handle: &Handle,
+    tasks: impl Iterator<Item = impl Future<Output = TaskResult<O>> + Send + 'static>,
+) -> O::Output
+where
+    O::Value: Send + 'static,
+    O::Error: Send + 'static,
+{
     match exact_len(&tasks) {
-        Some(total) => drive_known::<O>(options, &handle, tasks, total).await,
+        Some(total) => drive_known::<O>(options, handle, tasks, total).await,
         // The progress callback needs the total up front.
         None if options.progress.is_some() => {
             let tasks: Vec<_> = tasks.collect();
             let total = tasks.len();
-            drive_known::<O>(options, &handle, tasks.into_iter(), total).await
+            drive_known::<O>(options, handle, tasks.into_iter(), total).await
         }
-        None => drive_known::<O>(options, &handle, tasks, 0).await,
+        None => drive_known::<O>(options, handle, tasks, 0).await,
     }
 }
 

@@ -5,34 +5,37 @@ use std::time::Duration;
 
 use backon::Retryable;
 use futures::FutureExt;
-use futures::future::Either;
 
 use crate::error::Failure;
 use crate::retry::RetryPolicy;
 
+/// A task's own error as a [`Failure`].
+pub(crate) fn untimed<Fut, T, E>(fut: Fut) -> impl Future<Output = Result<T, Failure<E>>>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    fut.map(|result| result.map_err(Failure::Task))
+}
+
+/// A task bounded by the per-task timeout.
+pub(crate) async fn timed<Fut, T, E>(fut: Fut, limit: Duration) -> Result<T, Failure<E>>
+where
+    Fut: Future<Output = Result<T, Failure<E>>>,
+{
+    match tokio::time::timeout(limit, fut).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(Failure::Timeout(limit)),
+    }
+}
+
 /// One attempt of a task, bounded by the per-task timeout when one is set.
-///
-/// Without a timeout this is a plain map, so the common case costs no extra state machine.
-pub(crate) fn bounded<Fut, T, E>(
-    fut: Fut,
-    timeout: Option<Duration>,
-) -> impl Future<Output = Result<T, Failure<E>>>
+async fn attempt<Fut, T, E>(fut: Fut, timeout: Option<Duration>) -> Result<T, Failure<E>>
 where
     Fut: Future<Output = Result<T, E>>,
 {
     match timeout {
-        None => Either::Left(fut.map(|result| result.map_err(Failure::Task))),
-        Some(limit) => Either::Right(attempt(fut, limit)),
-    }
-}
-
-async fn attempt<Fut, T, E>(fut: Fut, limit: Duration) -> Result<T, Failure<E>>
-where
-    Fut: Future<Output = Result<T, E>>,
-{
-    match tokio::time::timeout(limit, fut).await {
-        Ok(result) => result.map_err(Failure::Task),
-        Err(_elapsed) => Err(Failure::Timeout(limit)),
+        None => untimed(fut).await,
+        Some(limit) => timed(untimed(fut), limit).await,
     }
 }
 
@@ -48,9 +51,9 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     match policy {
-        None => bounded(factory(), timeout).await,
+        None => attempt(factory(), timeout).await,
         Some(policy) => {
-            (|| bounded(factory(), timeout))
+            (|| attempt(factory(), timeout))
                 .retry(policy.backoff())
                 .sleep(tokio::time::sleep)
                 .await
