@@ -96,16 +96,37 @@ impl<S: Stream> ChunksTimeout<S> {
     }
 
     /// The inner stream.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use perf_async::ChunksTimeoutExt;
+    /// let chunks = futures::stream::iter([1, 2]).chunks_timeout(2, Duration::from_secs(1)).unwrap();
+    /// assert_eq!(futures::Stream::size_hint(chunks.get_ref()), (2, Some(2)));
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.stream
     }
 
     /// The inner stream, mutably. Pulling items from it directly bypasses the chunking.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use perf_async::ChunksTimeoutExt;
+    /// let mut chunks = futures::stream::iter([1, 2]).chunks_timeout(2, Duration::from_secs(1)).unwrap();
+    /// let _inner = chunks.get_mut();
+    /// ```
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.stream
     }
 
     /// The inner stream; items buffered in an unfinished chunk are dropped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use perf_async::ChunksTimeoutExt;
+    /// let chunks = futures::stream::iter([1, 2]).chunks_timeout(2, Duration::from_secs(1)).unwrap();
+    /// let _inner = chunks.into_inner();
+    /// ```
     pub fn into_inner(self) -> S {
         self.stream
     }
@@ -213,6 +234,20 @@ pub trait ChunksTimeoutExt: Stream + Sized {
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] when `max_size` is 0 or `max_wait` is zero.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use futures::StreamExt;
+    /// use perf_async::ChunksTimeoutExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> perf_async::Result<()> {
+    /// let mut chunks = futures::stream::iter(0..3).chunks_timeout(10, Duration::from_millis(5))?;
+    /// assert_eq!(chunks.next().await, Some(vec![0, 1, 2])); // the stream ended first
+    /// assert!(futures::stream::iter(0..3).chunks_timeout(0, Duration::from_millis(5)).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     fn chunks_timeout(self, max_size: usize, max_wait: Duration) -> Result<ChunksTimeout<Self>> {
         ChunksTimeout::new(self, max_size, max_wait)
     }

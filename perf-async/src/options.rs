@@ -96,6 +96,17 @@ impl Parallel {
     /// Local mode: futures are polled inside the task that awaits the result.
     ///
     /// See [`Local`] for the methods.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> perf_async::Result<()> {
+    /// let words = vec![String::from("borrowed"), String::from("data")];
+    /// let parallel = perf_async::Parallel::builder().build()?;
+    /// let lengths = parallel.local().run(words.iter().map(|w| async move { w.len() })).await?;
+    /// assert_eq!(lengths, [8, 4]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn local(&self) -> Local<'_> {
         Local::new(self)
     }
@@ -103,23 +114,49 @@ impl Parallel {
     /// Spawned mode: every task runs as its own tokio task.
     ///
     /// See [`Spawned`] for the methods.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> perf_async::Result<()> {
+    /// let parallel = perf_async::Parallel::builder().max_concurrent(2).build()?;
+    /// let ids = parallel.spawned().run((0..4).map(|i| async move { i })).await?;
+    /// assert_eq!(ids, [0, 1, 2, 3]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn spawned(&self) -> Spawned<'_> {
         Spawned::new(self)
     }
 
     /// Most tasks in flight at once.
+    ///
+    /// ```
+    /// let parallel = perf_async::Parallel::builder().max_concurrent(3).build().unwrap();
+    /// assert_eq!(parallel.get_max_concurrent(), 3);
+    /// ```
     #[must_use]
     pub fn get_max_concurrent(&self) -> usize {
         self.max_concurrent.get()
     }
 
     /// Per-attempt timeout, if any.
+    ///
+    /// ```
+    /// let parallel = perf_async::Parallel::builder().build().unwrap();
+    /// assert_eq!(parallel.get_timeout(), None);
+    /// ```
     #[must_use]
     pub fn get_timeout(&self) -> Option<Duration> {
         self.timeout
     }
 
     /// Retry policy of the `*_retrying` methods, if any.
+    ///
+    /// ```
+    /// use perf_async::{Parallel, RetryPolicy};
+    /// let parallel = Parallel::builder().retry(RetryPolicy::exponential()).build().unwrap();
+    /// assert_eq!(parallel.get_retry(), Some(RetryPolicy::exponential()));
+    /// ```
     #[must_use]
     pub fn get_retry(&self) -> Option<RetryPolicy> {
         self.retry
@@ -182,6 +219,12 @@ impl fmt::Debug for ParallelBuilder {
 impl ParallelBuilder {
     /// Most tasks in flight at once (default 10). `0` makes [`build`](Self::build) fail with
     /// [`Error::InvalidConfig`] rather than hang.
+    ///
+    /// ```
+    /// use perf_async::Parallel;
+    /// assert_eq!(Parallel::builder().max_concurrent(50).build().unwrap().get_max_concurrent(), 50);
+    /// assert!(Parallel::builder().max_concurrent(0).build().is_err());
+    /// ```
     pub fn max_concurrent(mut self, limit: usize) -> Self {
         self.max_concurrent = limit;
         self
@@ -189,12 +232,31 @@ impl ParallelBuilder {
 
     /// Timeout of each attempt of each task (default: none). A task that exceeds it fails with
     /// [`Error::Timeout`] (or is retried, in the `*_retrying` methods). Must be above zero.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use perf_async::{Error, Parallel};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let parallel = Parallel::builder().timeout(Duration::from_millis(100)).build().unwrap();
+    /// let slow = tokio::time::sleep(Duration::from_secs(5));
+    /// let err = parallel.local().run([slow]).await.unwrap_err();
+    /// assert!(matches!(err, Error::Timeout { index: 0, .. }));
+    /// # }
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.options.timeout = Some(timeout);
         self
     }
 
     /// Retry policy used by the `*_retrying` methods (default: none, one attempt per task).
+    ///
+    /// ```
+    /// use perf_async::{Parallel, RetryPolicy};
+    /// let parallel = Parallel::builder().retry(RetryPolicy::exponential().max_retries(5)).build().unwrap();
+    /// assert_eq!(parallel.get_retry().map(|p| p.get_max_retries()), Some(5));
+    /// ```
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.options.retry = Some(policy);
         self
@@ -206,6 +268,22 @@ impl ParallelBuilder {
     /// call and ends at `total` when every task ran. Keep it cheap: it delays admission of the
     /// next task while it runs. When the task iterator does not report an exact length, the
     /// tasks are collected first to learn `total`.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> perf_async::Result<()> {
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&seen);
+    /// let parallel = perf_async::Parallel::builder()
+    ///     .on_progress(move |done, total| sink.lock().unwrap().push((done, total)))
+    ///     .build()?;
+    /// parallel.local().run((0..3).map(|i| async move { i })).await?;
+    /// assert_eq!(*seen.lock().unwrap(), [(1, 3), (2, 3), (3, 3)]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn on_progress(mut self, progress: impl Fn(usize, usize) + Send + Sync + 'static) -> Self {
         self.options.progress = Some(Arc::new(progress));
         self
@@ -216,6 +294,13 @@ impl ParallelBuilder {
     /// # Errors
     /// [`Error::InvalidConfig`] naming the field and its allowed range when `max_concurrent` is
     /// 0, `timeout` is zero, or the retry policy is invalid (see [`RetryPolicy`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use perf_async::{Error, Parallel};
+    /// let err = Parallel::builder().timeout(Duration::ZERO).build().unwrap_err();
+    /// assert!(matches!(err, Error::InvalidConfig { field: "timeout", .. }));
+    /// ```
     pub fn build(self) -> Result<Parallel> {
         let Self {
             mut options,

@@ -71,6 +71,11 @@ impl RetryPolicy {
     }
 
     /// Retries after the first attempt (default 3, so at most 4 attempts). 0 disables retrying.
+    ///
+    /// ```
+    /// let policy = perf_async::RetryPolicy::exponential().max_retries(0);
+    /// assert_eq!(policy.get_max_retries(), 0);
+    /// ```
     #[must_use]
     pub const fn max_retries(mut self, retries: usize) -> Self {
         self.max_retries = retries;
@@ -78,6 +83,12 @@ impl RetryPolicy {
     }
 
     /// Delay before the first retry (default 100 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = perf_async::RetryPolicy::exponential().initial_delay(Duration::from_millis(20));
+    /// assert_eq!(policy.get_initial_delay(), Duration::from_millis(20));
+    /// ```
     #[must_use]
     pub const fn initial_delay(mut self, delay: Duration) -> Self {
         self.initial_delay = delay;
@@ -85,6 +96,12 @@ impl RetryPolicy {
     }
 
     /// Upper bound for any single delay (default 10 s); must not be below `initial_delay`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = perf_async::RetryPolicy::exponential().max_delay(Duration::from_secs(1));
+    /// assert_eq!(policy.get_max_delay(), Duration::from_secs(1));
+    /// ```
     #[must_use]
     pub const fn max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
@@ -92,6 +109,11 @@ impl RetryPolicy {
     }
 
     /// Growth factor between consecutive delays (default 2.0); must be finite and at least 1.0.
+    ///
+    /// ```
+    /// let policy = perf_async::RetryPolicy::exponential().factor(1.5);
+    /// assert_eq!(policy.get_factor(), 1.5);
+    /// ```
     #[must_use]
     pub const fn factor(mut self, factor: f32) -> Self {
         self.factor = factor;
@@ -100,6 +122,11 @@ impl RetryPolicy {
 
     /// Adds a random jitter of up to one delay to each delay (default `true`), so that many
     /// clients failing together do not retry in lockstep.
+    ///
+    /// ```
+    /// let policy = perf_async::RetryPolicy::exponential().jitter(false);
+    /// assert!(!policy.get_jitter());
+    /// ```
     #[must_use]
     pub const fn jitter(mut self, jitter: bool) -> Self {
         self.jitter = jitter;
@@ -107,30 +134,52 @@ impl RetryPolicy {
     }
 
     /// Retries after the first attempt.
+    ///
+    /// ```
+    /// assert_eq!(perf_async::RetryPolicy::default().get_max_retries(), 3);
+    /// ```
     #[must_use]
     pub const fn get_max_retries(&self) -> usize {
         self.max_retries
     }
 
     /// Delay before the first retry.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(perf_async::RetryPolicy::default().get_initial_delay(), Duration::from_millis(100));
+    /// ```
     #[must_use]
     pub const fn get_initial_delay(&self) -> Duration {
         self.initial_delay
     }
 
     /// Upper bound for any single delay.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(perf_async::RetryPolicy::default().get_max_delay(), Duration::from_secs(10));
+    /// ```
     #[must_use]
     pub const fn get_max_delay(&self) -> Duration {
         self.max_delay
     }
 
     /// Growth factor between consecutive delays.
+    ///
+    /// ```
+    /// assert_eq!(perf_async::RetryPolicy::default().get_factor(), 2.0);
+    /// ```
     #[must_use]
     pub const fn get_factor(&self) -> f32 {
         self.factor
     }
 
     /// Whether delays are jittered.
+    ///
+    /// ```
+    /// assert!(perf_async::RetryPolicy::default().get_jitter());
+    /// ```
     #[must_use]
     pub const fn get_jitter(&self) -> bool {
         self.jitter

@@ -65,11 +65,23 @@ impl<F> DetectBlocking<F> {
     }
 
     /// The longest poll that is not reported.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let fut = perf_async::DetectBlocking::new(async {}, Duration::from_millis(3));
+    /// assert_eq!(fut.threshold(), Duration::from_millis(3));
+    /// ```
     pub fn threshold(&self) -> Duration {
         self.threshold
     }
 
     /// Where the future was wrapped; reported as `location`.
+    ///
+    /// ```
+    /// use perf_async::DetectBlockingExt;
+    /// let fut = async {}.detect_blocking();
+    /// assert_eq!(fut.location().file(), file!());
+    /// ```
     pub fn location(&self) -> &'static Location<'static> {
         self.location
     }
@@ -88,16 +100,34 @@ impl<F> DetectBlocking<F> {
     }
 
     /// The wrapped future, mutably.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut fut = perf_async::DetectBlocking::new(std::future::ready(1), Duration::from_millis(5));
+    /// let _inner: &mut std::future::Ready<i32> = fut.get_mut();
+    /// ```
     pub fn get_mut(&mut self) -> &mut F {
         &mut self.inner
     }
 
     /// The wrapped future, pinned.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut fut = std::pin::pin!(perf_async::DetectBlocking::new(async { 1 }, Duration::from_millis(5)));
+    /// let _inner = fut.as_mut().get_pin_mut();
+    /// ```
     pub fn get_pin_mut(self: Pin<&mut Self>) -> Pin<&mut F> {
         self.project().inner
     }
 
     /// Unwraps the future.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let fut = perf_async::DetectBlocking::new(std::future::ready(1), Duration::from_millis(5));
+    /// let _inner: std::future::Ready<i32> = fut.into_inner();
+    /// ```
     pub fn into_inner(self) -> F {
         self.inner
     }

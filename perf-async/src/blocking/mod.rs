@@ -45,12 +45,25 @@ pub const DEFAULT_THRESHOLD: Duration = Duration::from_millis(10);
 /// ```
 pub trait DetectBlockingExt: Future + Sized {
     /// Reports polls longer than [`DEFAULT_THRESHOLD`] (10 ms), located at the caller.
+    ///
+    /// ```
+    /// use perf_async::DetectBlockingExt;
+    /// let fut = async { 1 }.detect_blocking();
+    /// assert_eq!(fut.threshold(), perf_async::DEFAULT_THRESHOLD);
+    /// ```
     #[track_caller]
     fn detect_blocking(self) -> DetectBlocking<Self> {
         DetectBlocking::new(self, DEFAULT_THRESHOLD)
     }
 
     /// Reports polls longer than `threshold`, located at the caller.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use perf_async::DetectBlockingExt;
+    /// let fut = async { 1 }.detect_blocking_over(Duration::from_millis(50));
+    /// assert_eq!(fut.threshold(), Duration::from_millis(50));
+    /// ```
     #[track_caller]
     fn detect_blocking_over(self, threshold: Duration) -> DetectBlocking<Self> {
         DetectBlocking::new(self, threshold)
