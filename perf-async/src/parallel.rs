@@ -60,7 +60,9 @@ where
 /// through the caller, as with `join_all`; use [`Spawned`](crate::Spawned) to isolate panics.
 /// All running futures live in one `FuturesUnordered`, so each is polled only when woken and a
 /// slow task never holds back admission of the next one (the head-of-line trap of
-/// `buffered`). Dropping the returned future drops every task still running.
+/// `buffered`). The results come back as one `Vec` from a future that drives every task itself,
+/// so no running future waits for a consumer to poll a stream (the other `buffered` trap).
+/// Dropping the returned future drops every task still running.
 ///
 /// ```
 /// use perf_async::Parallel;
