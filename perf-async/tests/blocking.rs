@@ -70,11 +70,12 @@ async fn fires_on_a_thread_sleep_with_the_callers_location() {
 #[tokio::test]
 async fn reports_each_slow_poll_not_each_future() {
     let (captured, _guard) = capture();
-    let threshold = Duration::from_millis(5);
+    // Wide margins on both sides: slow polls sleep 40 ms, the quick ones have 25 ms of slack.
+    let threshold = Duration::from_millis(25);
     DetectBlocking::new(
         async {
             for _ in 0..3 {
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::sleep(Duration::from_millis(40));
                 tokio::task::yield_now().await;
             }
         },
@@ -88,13 +89,13 @@ async fn reports_each_slow_poll_not_each_future() {
 #[tokio::test]
 async fn stays_quiet_on_tokio_sleep() {
     let (captured, _guard) = capture();
-    // Waits 60 ms in total, longer than the threshold, but every poll returns at once.
+    // Waits 180 ms in total, longer than the threshold, but every poll returns at once.
     async {
         for _ in 0..3 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(60)).await;
         }
     }
-    .detect_blocking_over(Duration::from_millis(15))
+    .detect_blocking_over(Duration::from_millis(50))
     .await;
     tokio::time::sleep(Duration::from_millis(30))
         .detect_blocking()
