@@ -26,8 +26,8 @@ use crate::task::{retrying, timed, untimed};
 ///   go on (collect-all) or are aborted (fail-fast).
 /// - **No orphans.** Dropping the returned future aborts every task still running.
 ///
-/// Tasks must be `Send + 'static`. Must be awaited inside a tokio runtime, else
-/// [`Error::NoRuntime`].
+/// Tasks must be `Send + 'static`. Must be awaited inside a tokio runtime, else nothing runs
+/// and the result is [`Error::NoRuntime`] (one per task for the collect-all forms).
 ///
 /// ```
 /// use perf_async::Parallel;
