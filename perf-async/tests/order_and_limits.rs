@@ -177,6 +177,24 @@ fn spawned_mode_outside_a_runtime_is_an_error() {
     }
 }
 
+#[test]
+fn spawned_collect_outside_a_runtime_fails_every_task() {
+    let options = parallel(2);
+    let tasks = (0..3).map(|i| async move { Ok::<_, String>(i) });
+    let mut fut = std::pin::pin!(options.spawned().collect(tasks));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(results) => {
+            assert_eq!(results.len(), 3);
+            assert!(
+                results.iter().all(|r| matches!(r, Err(Error::NoRuntime))),
+                "{results:?}"
+            );
+        }
+        std::task::Poll::Pending => panic!("expected an immediate NoRuntime result"),
+    }
+}
+
 #[tokio::test]
 async fn hundred_thousand_tasks_local() {
     let out = run_parallel((0..100_000u64).map(|i| async move { i * 2 }), 64)
