@@ -161,13 +161,6 @@ impl Parallel {
     pub fn get_retry(&self) -> Option<RetryPolicy> {
         self.retry
     }
-
-    /// Reports one more finished task to the progress callback.
-    pub(crate) fn report_progress(&self, done: usize, total: usize) {
-        if let Some(progress) = &self.progress {
-            progress(done, total);
-        }
-    }
 }
 
 /// Builder for [`Parallel`]; every setter documents its default.

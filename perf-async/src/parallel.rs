@@ -1,6 +1,6 @@
 //! Local mode: many futures polled inside the caller's task, at most N at once.
 
-use std::convert::Infallible;
+use std::convert::identity;
 use std::future::Future;
 use std::ops::ControlFlow;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use crate::error::{Error, Failure, Result};
 use crate::options::Parallel;
 use crate::outcome::{CollectAll, FailFast, Outcome, exact_len};
-use crate::task::{retrying, timed, untimed};
+use crate::task::{Indexed, fallible, infallible, retrying, timed};
 
 /// Runs `tasks` with at most `max_concurrent` in flight and returns every output in input order.
 ///
@@ -108,10 +108,8 @@ impl<'a> Local<'a> {
         I: IntoIterator,
         I::Item: Future,
     {
-        let tasks = tasks
-            .into_iter()
-            .map(|task| untimed(task.map(Ok::<_, Infallible>)));
-        drive::<FailFast<_, _>>(self.options, tasks, self.options.timeout).await
+        let tasks = tasks.into_iter();
+        drive::<FailFast<_, _>, _>(self.options, tasks, infallible, self.options.timeout).await
     }
 
     /// Fail-fast: runs fallible tasks; on the first error no further task is admitted, the
@@ -139,8 +137,8 @@ impl<'a> Local<'a> {
         I: IntoIterator,
         I::Item: Future<Output = std::result::Result<T, E>>,
     {
-        let tasks = tasks.into_iter().map(untimed);
-        drive::<FailFast<_, _>>(self.options, tasks, self.options.timeout).await
+        let tasks = tasks.into_iter();
+        drive::<FailFast<_, _>, _>(self.options, tasks, fallible, self.options.timeout).await
     }
 
     /// Collect-all: runs every task to the end and returns each result in input order.
@@ -163,8 +161,8 @@ impl<'a> Local<'a> {
         I: IntoIterator,
         I::Item: Future<Output = std::result::Result<T, E>>,
     {
-        let tasks = tasks.into_iter().map(untimed);
-        drive::<CollectAll<_, _>>(self.options, tasks, self.options.timeout).await
+        let tasks = tasks.into_iter();
+        drive::<CollectAll<_, _>, _>(self.options, tasks, fallible, self.options.timeout).await
     }
 
     /// Fail-fast with retries: each task is a factory called once per attempt, retried with
@@ -200,7 +198,7 @@ impl<'a> Local<'a> {
             .into_iter()
             .map(|factory| retrying(factory, timeout, policy));
         // Each attempt is timed inside `retrying`.
-        drive::<FailFast<_, _>>(self.options, tasks, None).await
+        drive::<FailFast<_, _>, _>(self.options, tasks, identity, None).await
     }
 
     /// Collect-all with retries: like [`try_run_retrying`](Self::try_run_retrying) but every
@@ -229,48 +227,55 @@ impl<'a> Local<'a> {
             .into_iter()
             .map(|factory| retrying(factory, timeout, policy));
         // Each attempt is timed inside `retrying`.
-        drive::<CollectAll<_, _>>(self.options, tasks, None).await
+        drive::<CollectAll<_, _>, _>(self.options, tasks, identity, None).await
     }
 }
 
-/// Runs the tasks, each bounded by `timeout` when given, storing each result as `O` says and
-/// dropping everything left when it stops.
-async fn drive<O: Outcome>(
+/// Runs the tasks, each bounded by `timeout` when given, storing each result (made by
+/// `convert` from the task's output) as `O` says and dropping everything left when it stops.
+async fn drive<O: Outcome, Fut: Future>(
     options: &Parallel,
-    tasks: impl Iterator<Item = impl Future<Output = TaskResult<O>>>,
+    tasks: impl Iterator<Item = Fut>,
+    convert: impl Fn(Fut::Output) -> TaskResult<O> + Copy,
     timeout: Option<Duration>,
 ) -> O::Output {
     match timeout {
         // Separate paths, so that untimed tasks carry no timer state.
-        None => drive_sized::<O>(options, tasks).await,
-        Some(limit) => drive_sized::<O>(options, tasks.map(move |task| timed(task, limit))).await,
+        None => drive_sized::<O, _>(options, tasks, convert).await,
+        Some(limit) => {
+            let tasks = tasks.map(move |task| timed(task.map(convert), limit));
+            drive_sized::<O, _>(options, tasks, identity).await
+        }
     }
 }
 
-async fn drive_sized<O: Outcome>(
+async fn drive_sized<O: Outcome, Fut: Future>(
     options: &Parallel,
-    tasks: impl Iterator<Item = impl Future<Output = TaskResult<O>>>,
+    tasks: impl Iterator<Item = Fut>,
+    convert: impl Fn(Fut::Output) -> TaskResult<O> + Copy,
 ) -> O::Output {
     match exact_len(&tasks) {
-        Some(total) => drive_known::<O>(options, tasks, total).await,
+        Some(total) => drive_known::<O, _>(options, tasks, convert, total).await,
         // The progress callback needs the total up front.
         None if options.progress.is_some() => {
             let tasks: Vec<_> = tasks.collect();
             let total = tasks.len();
-            drive_known::<O>(options, tasks.into_iter(), total).await
+            drive_known::<O, _>(options, tasks.into_iter(), convert, total).await
         }
-        None => drive_known::<O>(options, tasks, 0).await,
+        None => drive_known::<O, _>(options, tasks, convert, 0).await,
     }
 }
 
 type TaskResult<O> = std::result::Result<<O as Outcome>::Value, Failure<<O as Outcome>::Error>>;
 
-async fn drive_known<O: Outcome>(
+async fn drive_known<O: Outcome, Fut: Future>(
     options: &Parallel,
-    mut tasks: impl Iterator<Item = impl Future<Output = TaskResult<O>>>,
+    mut tasks: impl Iterator<Item = Fut>,
+    convert: impl Fn(Fut::Output) -> TaskResult<O>,
     total: usize,
 ) -> O::Output {
     let limit = options.max_concurrent.get();
+    let progress = options.progress.as_deref();
     let mut outcome = O::with_capacity(tasks.size_hint().0);
     let mut admitted = 0;
     let mut running = FuturesUnordered::new();
@@ -280,17 +285,18 @@ async fn drive_known<O: Outcome>(
         // its position in the input.
         while running.len() < limit {
             let Some(task) = tasks.next() else { break };
-            let index = admitted;
-            admitted += 1;
             outcome.admit();
-            running.push(task.map(move |result| (index, result)));
+            running.push(Indexed::new(task, admitted));
+            admitted += 1;
         }
-        let Some((index, result)) = running.next().await else {
+        let Some((index, output)) = running.next().await else {
             return outcome.into_output();
         };
         done += 1;
-        options.report_progress(done, total);
-        if let ControlFlow::Break(output) = outcome.finish(index, result) {
+        if let Some(progress) = progress {
+            progress(done, total);
+        }
+        if let ControlFlow::Break(output) = outcome.finish(index, convert(output)) {
             return output;
         }
     }

@@ -1,7 +1,7 @@
 //! Spawned mode: every task is its own tokio task, at most N exist at once.
 
 use std::any::Any;
-use std::convert::Infallible;
+use std::convert::identity;
 use std::future::Future;
 use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use crate::error::{Error, Failure, Result};
 use crate::options::Parallel;
 use crate::outcome::{CollectAll, FailFast, Outcome, exact_len};
-use crate::task::{retrying, timed, untimed};
+use crate::task::{Indexed, fallible, infallible, retrying, timed};
 
 /// Spawned mode of [`Parallel`]: every task runs as its own tokio task, so CPU-heavy tasks use
 /// all worker threads.
@@ -79,10 +79,8 @@ impl<'a> Spawned<'a> {
         I::Item: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        let tasks = tasks
-            .into_iter()
-            .map(|task| untimed(task.map(Ok::<_, Infallible>)));
-        drive::<FailFast<_, _>>(self.options, tasks, self.options.timeout).await
+        let tasks = tasks.into_iter();
+        drive::<FailFast<_, _>, _>(self.options, tasks, infallible, self.options.timeout).await
     }
 
     /// Fail-fast: on the first failure no further task is spawned, the running ones are
@@ -110,8 +108,8 @@ impl<'a> Spawned<'a> {
         T: Send + 'static,
         E: Send + 'static,
     {
-        let tasks = tasks.into_iter().map(untimed);
-        drive::<FailFast<_, _>>(self.options, tasks, self.options.timeout).await
+        let tasks = tasks.into_iter();
+        drive::<FailFast<_, _>, _>(self.options, tasks, fallible, self.options.timeout).await
     }
 
     /// Collect-all: every task runs to the end (a panic only fails its own slot); each result
@@ -140,8 +138,8 @@ impl<'a> Spawned<'a> {
         T: Send + 'static,
         E: Send + 'static,
     {
-        let tasks = tasks.into_iter().map(untimed);
-        drive::<CollectAll<_, _>>(self.options, tasks, self.options.timeout).await
+        let tasks = tasks.into_iter();
+        drive::<CollectAll<_, _>, _>(self.options, tasks, fallible, self.options.timeout).await
     }
 
     /// Fail-fast with retries: each task is a factory called once per attempt, inside the
@@ -186,7 +184,7 @@ impl<'a> Spawned<'a> {
             .into_iter()
             .map(|factory| retrying(factory, timeout, policy));
         // Each attempt is timed inside `retrying`.
-        drive::<FailFast<_, _>>(self.options, tasks, None).await
+        drive::<FailFast<_, _>, _>(self.options, tasks, identity, None).await
     }
 
     /// Collect-all with retries: every task runs to its last attempt; each result in input
@@ -217,18 +215,21 @@ impl<'a> Spawned<'a> {
             .into_iter()
             .map(|factory| retrying(factory, timeout, policy));
         // Each attempt is timed inside `retrying`.
-        drive::<CollectAll<_, _>>(self.options, tasks, None).await
+        drive::<CollectAll<_, _>, _>(self.options, tasks, identity, None).await
     }
 }
 
-/// Runs the tasks, each bounded by `timeout` when given, storing each result as `O` says and
-/// aborting everything left when it stops.
-async fn drive<O: Outcome>(
+/// Runs the tasks, each bounded by `timeout` when given, storing each result (made by
+/// `convert` from the task's output) as `O` says and aborting everything left when it stops.
+async fn drive<O: Outcome, Fut>(
     options: &Parallel,
-    tasks: impl Iterator<Item = impl Future<Output = TaskResult<O>> + Send + 'static>,
+    tasks: impl Iterator<Item = Fut>,
+    convert: impl Fn(Fut::Output) -> TaskResult<O> + Copy + Send + 'static,
     timeout: Option<Duration>,
 ) -> O::Output
 where
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
     O::Value: Send + 'static,
     O::Error: Send + 'static,
 {
@@ -237,48 +238,51 @@ where
     };
     match timeout {
         // Separate paths, so that untimed tasks carry no timer state.
-        None => drive_sized::<O>(options, &handle, tasks).await,
+        None => drive_sized::<O, _>(options, &handle, tasks, convert).await,
         Some(limit) => {
-            let tasks = tasks.map(move |task| timed(task, limit));
-            drive_sized::<O>(options, &handle, tasks).await
+            let tasks = tasks.map(move |task| timed(task.map(convert), limit));
+            drive_sized::<O, _>(options, &handle, tasks, identity).await
         }
     }
 }
 
-async fn drive_sized<O: Outcome>(
+async fn drive_sized<O: Outcome, Fut>(
     options: &Parallel,
     handle: &Handle,
-    tasks: impl Iterator<Item = impl Future<Output = TaskResult<O>> + Send + 'static>,
+    tasks: impl Iterator<Item = Fut>,
+    convert: impl Fn(Fut::Output) -> TaskResult<O> + Copy,
 ) -> O::Output
 where
-    O::Value: Send + 'static,
-    O::Error: Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
 {
     match exact_len(&tasks) {
-        Some(total) => drive_known::<O>(options, handle, tasks, total).await,
+        Some(total) => drive_known::<O, _>(options, handle, tasks, convert, total).await,
         // The progress callback needs the total up front.
         None if options.progress.is_some() => {
             let tasks: Vec<_> = tasks.collect();
             let total = tasks.len();
-            drive_known::<O>(options, handle, tasks.into_iter(), total).await
+            drive_known::<O, _>(options, handle, tasks.into_iter(), convert, total).await
         }
-        None => drive_known::<O>(options, handle, tasks, 0).await,
+        None => drive_known::<O, _>(options, handle, tasks, convert, 0).await,
     }
 }
 
 type TaskResult<O> = std::result::Result<<O as Outcome>::Value, Failure<<O as Outcome>::Error>>;
 
-async fn drive_known<O: Outcome>(
+async fn drive_known<O: Outcome, Fut>(
     options: &Parallel,
     handle: &Handle,
-    mut tasks: impl Iterator<Item = impl Future<Output = TaskResult<O>> + Send + 'static>,
+    mut tasks: impl Iterator<Item = Fut>,
+    convert: impl Fn(Fut::Output) -> TaskResult<O>,
     total: usize,
 ) -> O::Output
 where
-    O::Value: Send + 'static,
-    O::Error: Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
 {
     let limit = options.max_concurrent.get();
+    let progress = options.progress.as_deref();
     let mut outcome = O::with_capacity(tasks.size_hint().0);
     let mut admitted = 0;
     // Dropping the set (early return, or the caller dropping this future) aborts every task.
@@ -289,21 +293,20 @@ where
         // the previous task no longer exists: at most `limit` tasks exist at once.
         while running.len() < limit {
             let Some(task) = tasks.next() else { break };
-            let index = admitted;
-            admitted += 1;
             outcome.admit();
-            running.spawn_on(
-                async move { (index, AssertUnwindSafe(task).catch_unwind().await) },
-                handle,
-            );
+            let task = Indexed::new(AssertUnwindSafe(task).catch_unwind(), admitted);
+            running.spawn_on(task, handle);
+            admitted += 1;
         }
         let Some(joined) = running.join_next().await else {
             return outcome.into_output();
         };
         done += 1;
-        options.report_progress(done, total);
+        if let Some(progress) = progress {
+            progress(done, total);
+        }
         let (index, result) = match joined {
-            Ok((index, Ok(result))) => (index, result),
+            Ok((index, Ok(output))) => (index, convert(output)),
             Ok((index, Err(payload))) => (index, Err(Failure::Panicked(panic_message(&*payload)))),
             // Panics are caught inside the task, so this is a cancellation from outside (the
             // runtime shutting down). Its slot stays empty and reads as `Error::Cancelled`.
