@@ -49,14 +49,6 @@ pub(crate) fn fallible<T, E>(result: Result<T, E>) -> Result<T, Failure<E>> {
     result.map_err(Failure::Task)
 }
 
-/// A task's own error as a [`Failure`].
-pub(crate) fn untimed<Fut, T, E>(fut: Fut) -> impl Future<Output = Result<T, Failure<E>>>
-where
-    Fut: Future<Output = Result<T, E>>,
-{
-    fut.map(|result| result.map_err(Failure::Task))
-}
-
 /// A task bounded by the per-task timeout.
 pub(crate) async fn timed<Fut, T, E>(fut: Fut, limit: Duration) -> Result<T, Failure<E>>
 where
@@ -74,8 +66,8 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     match timeout {
-        None => untimed(fut).await,
-        Some(limit) => timed(untimed(fut), limit).await,
+        None => fallible(fut.await),
+        Some(limit) => timed(fut.map(fallible), limit).await,
     }
 }
 
