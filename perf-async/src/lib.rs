@@ -1,4 +1,94 @@
-//! Bounded-concurrency helpers for tokio services.
+//! Bounded-concurrency helpers for tokio services: the seeds' Python `run_parallel` and
+//! `batch_process`, done right.
 //!
-//! This crate is being built under issue 3 (`run_parallel`, `batch_process`, chunked processing,
-//! blocking detection). Until then it exports nothing.
+//! | you want | use |
+//! |---|---|
+//! | run futures, at most N at once, outputs in input order | [`run_parallel`] |
+//! | process items, at most N at once, no per-batch barrier | [`batch_process`] |
+//! | process whole chunks (`Vec<T>`), several in flight | [`process_chunks`] |
+//! | cut a stream into chunks by size or deadline | [`ChunksTimeoutExt::chunks_timeout`] |
+//! | timeouts, retries with backoff, progress, fail-fast or collect-all, spawned tasks | [`Parallel`] |
+//! | find polls that block the executor thread | [`DetectBlockingExt::detect_blocking`] |
+//!
+//! Everything keeps results in input order and admits the next task as soon as *any* running
+//! task finishes; nothing waits for the slowest task of a batch, and a slow first task never
+//! holds back the others (the head-of-line trap of `futures`' `buffered`).
+//!
+//! # Execution modes
+//! Chosen explicitly on [`Parallel`]:
+//! - [`Parallel::local`]: futures are polled inside the caller's task. They may borrow local
+//!   data and need not be `Send` or `'static`. Concurrency, not parallelism.
+//! - [`Parallel::spawned`]: each task is a tokio task on the worker threads. At most
+//!   `max_concurrent` tasks *exist* at once (the place is taken before spawning), a panic
+//!   becomes that task's [`Error::Panicked`], and dropping the returned future aborts every
+//!   task still running.
+//!
+//! # Failure handling
+//! Chosen by the method you call, so the return type matches: `try_run*` is fail-fast (the
+//! first failure stops admission, the running tasks are dropped or aborted, and the error comes
+//! back with the task's index), `collect*` runs everything and returns one `Result` per task.
+//! Retrying (`*_retrying`) takes task *factories* (`FnMut() -> Future`), since a failed future
+//! cannot be polled again.
+//!
+//! ```
+//! use std::time::Duration;
+//! use perf_async::{Parallel, RetryPolicy, batch_process, run_parallel};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Python: results = await run_parallel(tasks, max_concurrent=10)
+//! let urls = ["a", "b", "c"];
+//! let pages = run_parallel(urls.iter().map(|url| async move { format!("<{url}>") }), 10).await?;
+//! assert_eq!(pages, ["<a>", "<b>", "<c>"]);
+//!
+//! // Python: results = await batch_process(items, processor, batch_size=100)
+//! let doubled = batch_process(0..1000, 100, |n| async move { n * 2 }).await?;
+//! assert_eq!(doubled[999], 1998);
+//!
+//! // Timeout, retries and progress, fail-fast, on spawned tasks:
+//! let parallel = Parallel::builder()
+//!     .max_concurrent(10)
+//!     .timeout(Duration::from_secs(2))
+//!     .retry(RetryPolicy::exponential().max_retries(3))
+//!     .on_progress(|done, total| println!("{done}/{total}"))
+//!     .build()?;
+//! let ids = (0..20u32).map(|id| move || async move { Ok::<_, std::io::Error>(id * 10) });
+//! let values = parallel.spawned().try_run_retrying(ids).await?;
+//! assert_eq!(values.len(), 20);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Metrics
+//! With the `metrics` feature, [`DetectBlocking`] increments the counter
+//! `async_slow_polls_total` (no labels) through the `metrics` facade for each slow poll. This
+//! crate never installs a recorder. No other metric is emitted.
+//!
+//! # Features
+//! - `metrics` (off by default): emit `async_slow_polls_total`.
+
+mod batch;
+pub mod blocking;
+mod chunks;
+mod chunks_timeout;
+mod error;
+mod options;
+mod outcome;
+mod parallel;
+mod retry;
+mod spawned;
+mod task;
+
+pub use crate::batch::batch_process;
+pub use crate::blocking::{DEFAULT_THRESHOLD, DetectBlocking, DetectBlockingExt};
+pub use crate::chunks::process_chunks;
+pub use crate::chunks_timeout::{ChunksTimeout, ChunksTimeoutExt};
+pub use crate::error::{Error, Result};
+pub use crate::options::{Parallel, ParallelBuilder};
+pub use crate::parallel::{Local, run_parallel};
+pub use crate::retry::RetryPolicy;
+pub use crate::spawned::Spawned;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

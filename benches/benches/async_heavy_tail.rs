@@ -1,0 +1,54 @@
+//! `batch_process` (sliding window) against the seed's barrier-per-batch algorithm
+//! (`for chunk in items.chunks(n) { join_all(chunk) }`) at equal concurrency, on heavy-tailed
+//! task durations: 1 % of the items (every 100th) sleep 50 ms, the others 1 ms (tokio sleeps, so
+//! the work is waiting, as for I/O). Same items, same processor, same runtime, same run.
+//!
+//! Run with: `cargo bench -p perf-benches --bench async_heavy_tail`
+
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use perf_async::batch_process;
+
+const ITEMS: usize = 500;
+const CONCURRENCY: usize = 25;
+
+async fn process(i: usize) -> usize {
+    let ms = if i % 100 == 37 { 50 } else { 1 };
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    i
+}
+
+fn heavy_tail(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let items: Vec<usize> = (0..ITEMS).collect();
+    let mut group = c.benchmark_group("async_heavy_tail");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(ITEMS as u64));
+    group.bench_function("perf_async_batch_process", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let out = batch_process(items.iter().copied(), CONCURRENCY, process)
+                .await
+                .unwrap();
+            assert_eq!(out.len(), ITEMS);
+            out
+        });
+    });
+    group.bench_function("seed_barrier_per_batch", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let mut out = Vec::with_capacity(ITEMS);
+            for chunk in items.chunks(CONCURRENCY) {
+                out.extend(futures::future::join_all(chunk.iter().copied().map(process)).await);
+            }
+            assert_eq!(out.len(), ITEMS);
+            out
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, heavy_tail);
+criterion_main!(benches);

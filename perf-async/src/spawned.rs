@@ -1,0 +1,329 @@
+//! Spawned mode: every task is its own tokio task, at most N exist at once.
+
+use std::any::Any;
+use std::convert::identity;
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use futures::FutureExt;
+use tokio::runtime::Handle;
+use tokio::task::JoinSet;
+
+use crate::error::{Error, Failure, Result};
+use crate::options::Parallel;
+use crate::outcome::{CollectAll, FailFast, Outcome, exact_len};
+use crate::task::{Indexed, fallible, infallible, retrying, timed};
+
+/// Spawned mode of [`Parallel`]: every task runs as its own tokio task, so CPU-heavy tasks use
+/// all worker threads.
+///
+/// - **Bounded existence.** The place is taken *before* spawning: a task is spawned only while
+///   fewer than `max_concurrent` spawned tasks are alive, so at most `max_concurrent` tasks
+///   exist at any moment (not only "run": unadmitted tasks are never spawned).
+/// - **Panics isolated.** A panicking task becomes [`Error::Panicked`] for its index; the others
+///   go on (collect-all) or are aborted (fail-fast).
+/// - **No orphans.** Dropping the returned future aborts every task still running.
+///
+/// Tasks must be `Send + 'static`. Must be awaited inside a tokio runtime, else nothing runs
+/// and the result is [`Error::NoRuntime`] (one per task for the collect-all forms).
+///
+/// ```
+/// use perf_async::Parallel;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> perf_async::Result<()> {
+/// let parallel = Parallel::builder().max_concurrent(4).build()?;
+/// let sums = parallel
+///     .spawned()
+///     .run((0..8u64).map(|n| async move { (0..=n).sum::<u64>() }))
+///     .await?;
+/// assert_eq!(sums, [0, 1, 3, 6, 10, 15, 21, 28]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Spawned<'a> {
+    options: &'a Parallel,
+}
+
+impl<'a> Spawned<'a> {
+    pub(crate) fn new(options: &'a Parallel) -> Self {
+        Self { options }
+    }
+
+    /// Runs infallible tasks; outputs in input order.
+    ///
+    /// # Errors
+    /// [`Error::Panicked`] or [`Error::Timeout`] for the first task (by completion) that
+    /// panicked or timed out, after which the others are aborted; [`Error::NoRuntime`] outside
+    /// a tokio runtime.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let parallel = perf_async::Parallel::builder().max_concurrent(2).build().unwrap();
+    /// let err = parallel
+    ///     .spawned()
+    ///     .run((0..3).map(|i| async move { assert!(i != 1, "task one is broken"); i }))
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.index(), Some(1));
+    /// assert_eq!(err.to_string(), "task 1 panicked: task one is broken");
+    /// # }
+    /// ```
+    pub async fn run<I, T>(self, tasks: I) -> Result<Vec<T>>
+    where
+        I: IntoIterator,
+        I::Item: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let tasks = tasks.into_iter();
+        drive::<FailFast<_, _>, _>(self.options, tasks, infallible, self.options.timeout).await
+    }
+
+    /// Fail-fast: on the first failure no further task is spawned, the running ones are
+    /// aborted, and the error is returned with the task's index.
+    ///
+    /// # Errors
+    /// [`Error::Task`], [`Error::Timeout`] or [`Error::Panicked`] for the first task (by
+    /// completion) that failed; [`Error::NoRuntime`] outside a tokio runtime.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let parallel = perf_async::Parallel::builder().max_concurrent(2).build().unwrap();
+    /// let failed = parallel
+    ///     .spawned()
+    ///     .try_run((0..3).map(|i| async move { if i == 2 { Err("no") } else { Ok(i) } }))
+    ///     .await;
+    /// assert_eq!(failed.unwrap_err().index(), Some(2));
+    /// # }
+    /// ```
+    pub async fn try_run<I, T, E>(self, tasks: I) -> Result<Vec<T>, Error<E>>
+    where
+        I: IntoIterator,
+        I::Item: Future<Output = std::result::Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let tasks = tasks.into_iter();
+        drive::<FailFast<_, _>, _>(self.options, tasks, fallible, self.options.timeout).await
+    }
+
+    /// Collect-all: every task runs to the end (a panic only fails its own slot); each result
+    /// in input order.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let parallel = perf_async::Parallel::builder().max_concurrent(2).build().unwrap();
+    /// let results = parallel
+    ///     .spawned()
+    ///     .collect((0..3).map(|i| async move {
+    ///         assert!(i != 1, "boom");
+    ///         Ok::<_, std::io::Error>(i)
+    ///     }))
+    ///     .await;
+    /// assert_eq!(results[0].as_ref().ok(), Some(&0));
+    /// assert!(matches!(results[1], Err(perf_async::Error::Panicked { index: 1, .. })));
+    /// assert_eq!(results[2].as_ref().ok(), Some(&2));
+    /// # }
+    /// ```
+    pub async fn collect<I, T, E>(self, tasks: I) -> Vec<Result<T, Error<E>>>
+    where
+        I: IntoIterator,
+        I::Item: Future<Output = std::result::Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let tasks = tasks.into_iter();
+        drive::<CollectAll<_, _>, _>(self.options, tasks, fallible, self.options.timeout).await
+    }
+
+    /// Fail-fast with retries: each task is a factory called once per attempt, inside the
+    /// spawned task, retried with the configured [`RetryPolicy`](crate::RetryPolicy).
+    ///
+    /// # Errors
+    /// The last failure of the first task (by completion) that ran out of attempts, or a
+    /// panic; [`Error::NoRuntime`] outside a tokio runtime.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use perf_async::{Parallel, RetryPolicy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let parallel = Parallel::builder().retry(RetryPolicy::exponential().max_retries(5)).build().unwrap();
+    /// let calls = Arc::new(AtomicUsize::new(0));
+    /// let factory = {
+    ///     let calls = Arc::clone(&calls);
+    ///     move || {
+    ///         let calls = Arc::clone(&calls);
+    ///         async move {
+    ///             if calls.fetch_add(1, Ordering::SeqCst) == 0 { Err("first try fails") } else { Ok(7) }
+    ///         }
+    ///     }
+    /// };
+    /// assert_eq!(parallel.spawned().try_run_retrying([factory]).await.unwrap(), [7]);
+    /// assert_eq!(calls.load(Ordering::SeqCst), 2);
+    /// # }
+    /// ```
+    pub async fn try_run_retrying<I, F, Fut, T, E>(self, factories: I) -> Result<Vec<T>, Error<E>>
+    where
+        I: IntoIterator<Item = F>,
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let (timeout, policy) = (self.options.timeout, self.options.retry);
+        let tasks = factories
+            .into_iter()
+            .map(|factory| retrying(factory, timeout, policy));
+        // Each attempt is timed inside `retrying`.
+        drive::<FailFast<_, _>, _>(self.options, tasks, identity, None).await
+    }
+
+    /// Collect-all with retries: every task runs to its last attempt; each result in input
+    /// order.
+    ///
+    /// ```
+    /// use perf_async::{Parallel, RetryPolicy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let parallel = Parallel::builder().retry(RetryPolicy::exponential().max_retries(1)).build().unwrap();
+    /// let factories = (0..3).map(|i| move || async move { if i == 0 { Err("bad") } else { Ok(i) } });
+    /// let results = parallel.spawned().collect_retrying(factories).await;
+    /// assert_eq!(results[0].as_ref().unwrap_err().index(), Some(0));
+    /// assert_eq!(results[2].as_ref().ok(), Some(&2));
+    /// # }
+    /// ```
+    pub async fn collect_retrying<I, F, Fut, T, E>(self, factories: I) -> Vec<Result<T, Error<E>>>
+    where
+        I: IntoIterator<Item = F>,
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let (timeout, policy) = (self.options.timeout, self.options.retry);
+        let tasks = factories
+            .into_iter()
+            .map(|factory| retrying(factory, timeout, policy));
+        // Each attempt is timed inside `retrying`.
+        drive::<CollectAll<_, _>, _>(self.options, tasks, identity, None).await
+    }
+}
+
+/// Runs the tasks, each bounded by `timeout` when given, storing each result (made by
+/// `convert` from the task's output) as `O` says and aborting everything left when it stops.
+async fn drive<O: Outcome, Fut>(
+    options: &Parallel,
+    tasks: impl Iterator<Item = Fut>,
+    convert: impl Fn(Fut::Output) -> TaskResult<O> + Copy + Send + 'static,
+    timeout: Option<Duration>,
+) -> O::Output
+where
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+    O::Value: Send + 'static,
+    O::Error: Send + 'static,
+{
+    let Ok(handle) = Handle::try_current() else {
+        return O::unrun(tasks.count(), || Error::NoRuntime);
+    };
+    match timeout {
+        // Separate paths, so that untimed tasks carry no timer state.
+        None => drive_sized::<O, _>(options, &handle, tasks, convert).await,
+        Some(limit) => {
+            let tasks = tasks.map(move |task| timed(task.map(convert), limit));
+            drive_sized::<O, _>(options, &handle, tasks, identity).await
+        }
+    }
+}
+
+async fn drive_sized<O: Outcome, Fut>(
+    options: &Parallel,
+    handle: &Handle,
+    tasks: impl Iterator<Item = Fut>,
+    convert: impl Fn(Fut::Output) -> TaskResult<O> + Copy,
+) -> O::Output
+where
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    match exact_len(&tasks) {
+        Some(total) => drive_known::<O, _>(options, handle, tasks, convert, total).await,
+        // The progress callback needs the total up front.
+        None if options.progress.is_some() => {
+            let tasks: Vec<_> = tasks.collect();
+            let total = tasks.len();
+            drive_known::<O, _>(options, handle, tasks.into_iter(), convert, total).await
+        }
+        None => drive_known::<O, _>(options, handle, tasks, convert, 0).await,
+    }
+}
+
+type TaskResult<O> = std::result::Result<<O as Outcome>::Value, Failure<<O as Outcome>::Error>>;
+
+async fn drive_known<O: Outcome, Fut>(
+    options: &Parallel,
+    handle: &Handle,
+    mut tasks: impl Iterator<Item = Fut>,
+    convert: impl Fn(Fut::Output) -> TaskResult<O>,
+    total: usize,
+) -> O::Output
+where
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let limit = options.max_concurrent.get();
+    let progress = options.progress.as_deref();
+    let mut outcome = O::with_capacity(tasks.size_hint().0);
+    let mut admitted = 0;
+    // Dropping the set (early return, or the caller dropping this future) aborts every task.
+    let mut running = JoinSet::new();
+    let mut done = 0;
+    loop {
+        // `running.len()` counts tasks until they are reaped, so the place is freed only once
+        // the previous task no longer exists: at most `limit` tasks exist at once.
+        while running.len() < limit {
+            let Some(task) = tasks.next() else { break };
+            outcome.admit();
+            let task = Indexed::new(AssertUnwindSafe(task).catch_unwind(), admitted);
+            running.spawn_on(task, handle);
+            admitted += 1;
+        }
+        let Some(joined) = running.join_next().await else {
+            return outcome.into_output();
+        };
+        done += 1;
+        if let Some(progress) = progress {
+            progress(done, total);
+        }
+        let (index, result) = match joined {
+            Ok((index, Ok(output))) => (index, convert(output)),
+            Ok((index, Err(payload))) => (index, Err(Failure::Panicked(panic_message(&*payload)))),
+            // Panics are caught inside the task, so this is a cancellation from outside (the
+            // runtime shutting down). Its slot stays empty and reads as `Error::Cancelled`.
+            Err(_cancelled) => continue,
+        };
+        if let ControlFlow::Break(output) = outcome.finish(index, result) {
+            return output;
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "panic payload is not a string".to_owned()
+    }
+}
