@@ -1,3 +1,136 @@
 //! Prometheus export, latency percentiles, `#[timed]` and a tower layer on the `metrics` facade.
 //!
-//! The crate arrives with issue 6; until then it exports nothing.
+//! Libraries (perf-cache, perf-db, perf-async, your own) emit through the [`metrics`] facade and
+//! never install a recorder. The application calls [`Metrics::builder`] once:
+//!
+//! ```
+//! # fn main() -> perf_metrics::Result<()> {
+//! use perf_metrics::Metrics;
+//!
+//! let metrics = Metrics::builder()
+//!     .service("scanner")   // global labels on every series
+//!     .instance("scanner-1")
+//!     .install()?;          // the process-wide recorder; upkeep thread started
+//!
+//! metrics::histogram!("request_duration_seconds", "endpoint" => "/api/scans", "method" => "GET", "status" => "200")
+//!     .record(0.042);
+//!
+//! let exposition = metrics.render(); // serve on /metrics (or `metrics.router()` with `axum`)
+//! assert!(exposition.contains("request_duration_seconds_bucket{"));
+//! let snapshot = metrics.snapshot(); // serde-serializable p50/p95/p99 for a JSON endpoint
+//! assert_eq!(snapshot.find("request_duration_seconds", &[("endpoint", "/api/scans")]).unwrap().count, 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What you get
+//!
+//! - [`Metrics`]: installs a Prometheus recorder with `service`/`instance` labels and latency
+//!   buckets ([`DEFAULT_LATENCY_BUCKETS`]), runs upkeep, renders `/metrics`
+//!   ([`Metrics::router`] and [`Metrics::serve`] with the `axum` feature), and
+//!   [`Metrics::snapshot`]s windowed percentiles. [`MetricsBuilder::build`] gives the same
+//!   without touching the global recorder (tests).
+//! - [`timed`]: `#[timed]` on sync and async functions records `function_duration_seconds`
+//!   with `outcome="ok|error|cancelled"`.
+//! - [`HttpMetricsLayer`]: a tower layer recording `request_duration_seconds`, `requests_total`
+//!   and `requests_in_flight` by route template.
+//! - [`names`]: the naming table of every metric the perf crates emit; the Grafana dashboard
+//!   and Prometheus alert rules in `perf-metrics/dashboards/` are checked against it.
+//!
+//! # Why metrics-exporter-prometheus
+//!
+//! It is the `metrics` facade's own Prometheus exporter: it renders the text format with
+//! `HELP`/`TYPE` lines, global labels, per-metric buckets, and needs no HTTP stack of its own
+//! (we disable its listener and push-gateway features; `/metrics` is served through axum when
+//! wanted). The `prometheus` crate would need its own registry and macros, bypassing the facade
+//! the libraries use. Its one trap is that histogram samples are buffered raw until upkeep
+//! drains them: [`Metrics`] always runs an upkeep thread
+//! ([`MetricsBuilder::upkeep_interval`]), so memory stays bounded.
+//!
+//! # Percentiles
+//!
+//! The exporter's histograms give Prometheus buckets, not in-process percentiles, so the
+//! recorder also feeds every histogram series into a fixed-size sliding-window histogram
+//! (log-linear buckets, ±3.1 %, exact max, one shard per core so concurrent recording does not
+//! contend). Memory per series is fixed: `window_slots × min(cores, 4) × 1.8 KiB`, about 21 KiB
+//! with the defaults on two cores, however many values are recorded
+//! ([`Metrics::window_memory_bytes`]).
+//!
+//! # Features
+//!
+//! - `macros` (default): `#[timed]`.
+//! - `axum`: `MatchedPath` endpoints in the layer, [`Metrics::router`], [`Metrics::serve`].
+
+mod builder;
+mod error;
+mod handle;
+pub mod http;
+pub mod names;
+mod recorder;
+mod snapshot;
+mod timed;
+mod upkeep;
+mod window;
+
+#[cfg(feature = "axum")]
+mod axum;
+
+pub use builder::{DEFAULT_LATENCY_BUCKETS, MetricsBuilder};
+pub use error::{Error, Result};
+pub use handle::{Metrics, PROMETHEUS_CONTENT_TYPE};
+pub use http::{HttpMetrics, HttpMetricsLayer};
+pub use recorder::PerfRecorder;
+pub use snapshot::{PerformanceSnapshot, SeriesSnapshot};
+
+/// Records how long a function takes, as a histogram labelled by outcome.
+///
+/// Default metric: `function_duration_seconds{function, module, outcome}` where `outcome` is
+/// `ok`, `error` (the function returned `Err`, or panicked) or `cancelled` (an async function's
+/// future was dropped before it completed). Options:
+///
+/// - `name = "scan_duration_seconds"`: another metric name (must be a valid Prometheus name
+///   ending in `_seconds`);
+/// - `labels(scan_type = "nmap")`: static labels added to every series (valid label names, not
+///   `function`, `module`, `outcome`, `service`, `instance` or `le`).
+///
+/// Mistakes are compile errors pointing at the offending token.
+///
+/// ```
+/// use perf_metrics::timed;
+///
+/// #[timed]
+/// fn parse(input: &str) -> Result<u32, std::num::ParseIntError> {
+///     input.parse()
+/// }
+///
+/// #[timed(name = "scan_duration_seconds", labels(scan_type = "nmap"))]
+/// async fn scan(host: &str) -> Result<usize, String> {
+///     Ok(host.len())
+/// }
+///
+/// # fn main() -> perf_metrics::Result<()> {
+/// let metrics = perf_metrics::Metrics::builder().service("scanner").build()?;
+/// metrics::with_local_recorder(&metrics.recorder(), || {
+///     parse("42").unwrap();
+///     parse("x").unwrap_err();
+///     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+///     rt.block_on(scan("10.0.0.1")).unwrap();
+/// });
+/// let snapshot = metrics.snapshot();
+/// assert_eq!(snapshot.find("function_duration_seconds", &[("function", "parse"), ("outcome", "ok")]).unwrap().count, 1);
+/// assert_eq!(snapshot.find("function_duration_seconds", &[("function", "parse"), ("outcome", "error")]).unwrap().count, 1);
+/// assert_eq!(snapshot.find("scan_duration_seconds", &[("scan_type", "nmap"), ("outcome", "ok")]).unwrap().count, 1);
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "macros")]
+pub use perf_metrics_macros::timed;
+
+/// Support for generated code; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::timed::{
+        Outcome, OutcomeProbe, ResultOutcome, TimedGuard, TimedSite, ValueOutcome, call_typed,
+        typed_future,
+    };
+}
