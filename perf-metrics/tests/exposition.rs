@@ -31,7 +31,9 @@ fn counters_gauges_and_global_labels() {
     });
     let scrape = scrape(&metrics);
 
-    let counter = sample(&scrape, "cache_requests_total", |v| matches!(v, Value::Counter(_)));
+    let counter = sample(&scrape, "cache_requests_total", |v| {
+        matches!(v, Value::Counter(_))
+    });
     assert_eq!(counter.value, Value::Counter(7.0));
     assert_eq!(counter.labels.get("tier"), Some("l1"));
     assert_eq!(counter.labels.get("service"), Some("scanner"));
@@ -60,8 +62,12 @@ fn histogram_buckets_on_known_data() {
         }
     });
     let scrape = scrape(&metrics);
-    let histogram = sample(&scrape, "request_duration_seconds", |v| matches!(v, Value::Histogram(_)));
-    let Value::Histogram(buckets) = &histogram.value else { unreachable!() };
+    let histogram = sample(&scrape, "request_duration_seconds", |v| {
+        matches!(v, Value::Histogram(_))
+    });
+    let Value::Histogram(buckets) = &histogram.value else {
+        unreachable!()
+    };
     let counts: Vec<(f64, f64)> = buckets.iter().map(|b| (b.less_than, b.count)).collect();
     assert_eq!(
         counts,
@@ -87,7 +93,9 @@ fn histogram_buckets_on_known_data() {
     let count = sample(&scrape, "request_duration_seconds_count", |_| true);
     assert_eq!(count.value, Value::Untyped(100.0));
     let sum = sample(&scrape, "request_duration_seconds_sum", |_| true);
-    let Value::Untyped(sum) = sum.value else { panic!("sum is {:?}", sum.value) };
+    let Value::Untyped(sum) = sum.value else {
+        panic!("sum is {:?}", sum.value)
+    };
     assert!((sum - 5.05).abs() < 1e-9, "sum = {sum}");
 }
 
@@ -103,14 +111,22 @@ fn custom_buckets_per_metric() {
         metrics::histogram!("db_query_duration_seconds", "pool" => "main").record(0.7);
     });
     let scrape = scrape(&metrics);
-    let bytes = sample(&scrape, "payload_bytes", |v| matches!(v, Value::Histogram(_)));
-    let Value::Histogram(b) = &bytes.value else { unreachable!() };
+    let bytes = sample(&scrape, "payload_bytes", |v| {
+        matches!(v, Value::Histogram(_))
+    });
+    let Value::Histogram(b) = &bytes.value else {
+        unreachable!()
+    };
     assert_eq!(
         b.iter().map(|b| (b.less_than, b.count)).collect::<Vec<_>>(),
         vec![(100.0, 0.0), (1000.0, 1.0), (f64::INFINITY, 1.0)]
     );
-    let query = sample(&scrape, "db_query_duration_seconds", |v| matches!(v, Value::Histogram(_)));
-    let Value::Histogram(b) = &query.value else { unreachable!() };
+    let query = sample(&scrape, "db_query_duration_seconds", |v| {
+        matches!(v, Value::Histogram(_))
+    });
+    let Value::Histogram(b) = &query.value else {
+        unreachable!()
+    };
     assert_eq!(
         b.iter().map(|b| (b.less_than, b.count)).collect::<Vec<_>>(),
         vec![(0.5, 0.0), (1.0, 1.0), (f64::INFINITY, 1.0)]
@@ -119,7 +135,11 @@ fn custom_buckets_per_metric() {
 
 #[test]
 fn snapshot_percentiles_on_known_data_and_json() {
-    let metrics = Metrics::builder().service("scanner").instance("i").build().unwrap();
+    let metrics = Metrics::builder()
+        .service("scanner")
+        .instance("i")
+        .build()
+        .unwrap();
     metrics::with_local_recorder(&metrics.recorder(), || {
         let h = metrics::histogram!("db_query_duration_seconds", "pool" => "main");
         for ms in 1..=1000u32 {
@@ -129,15 +149,22 @@ fn snapshot_percentiles_on_known_data_and_json() {
     });
     let snapshot = metrics.snapshot();
     assert_eq!(snapshot.series.len(), 2);
-    let main = snapshot.find("db_query_duration_seconds", &[("pool", "main")]).unwrap();
+    let main = snapshot
+        .find("db_query_duration_seconds", &[("pool", "main")])
+        .unwrap();
     assert_eq!(main.count, 1000);
     for (actual, expected) in [(main.p50, 0.5), (main.p95, 0.95), (main.p99, 0.99)] {
         let actual = actual.unwrap();
-        assert!((actual - expected).abs() <= expected / 32.0, "{actual} vs {expected}");
+        assert!(
+            (actual - expected).abs() <= expected / 32.0,
+            "{actual} vs {expected}"
+        );
     }
     assert_eq!(main.max, Some(1.0));
     assert!(main.rate_per_second > 0.0);
-    let replica = snapshot.find("db_query_duration_seconds", &[("pool", "replica")]).unwrap();
+    let replica = snapshot
+        .find("db_query_duration_seconds", &[("pool", "replica")])
+        .unwrap();
     assert_eq!((replica.count, replica.max), (1, Some(0.25)));
 
     let json: serde_json::Value = serde_json::to_value(&snapshot).unwrap();
@@ -160,7 +187,11 @@ fn upkeep_drains_and_keeps_totals() {
     metrics.run_upkeep();
     metrics.run_upkeep();
     assert!(metrics.upkeep_runs() >= runs + 2);
-    assert!(metrics.render().contains(r#"cache_load_duration_seconds_count{service="#));
+    assert!(
+        metrics
+            .render()
+            .contains(r#"cache_load_duration_seconds_count{service="#)
+    );
     assert_eq!(metrics.snapshot().series[0].count, 1);
     assert_eq!(metrics.histogram_series(), 1);
 }

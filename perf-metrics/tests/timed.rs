@@ -58,7 +58,10 @@ fn generic<T: Clone>(value: &T) -> T {
     value.clone()
 }
 
-#[timed(name = "scan_duration_seconds", labels(scan_type = "nmap", tier = "fast"))]
+#[timed(
+    name = "scan_duration_seconds",
+    labels(scan_type = "nmap", tier = "fast")
+)]
 async fn scan(host: &str) -> Result<usize, String> {
     Ok(host.len())
 }
@@ -103,16 +106,35 @@ fn sync_result_ok_and_err() {
     });
     let s = metrics.snapshot();
     let f = "function_duration_seconds";
-    assert_eq!(count(&s, f, &[("function", "parse"), ("outcome", "ok"), ("module", "timed")]), 2);
-    assert_eq!(count(&s, f, &[("function", "parse"), ("outcome", "error")]), 1);
-    assert_eq!(count(&s, f, &[("function", "parse"), ("outcome", "cancelled")]), 0);
+    assert_eq!(
+        count(
+            &s,
+            f,
+            &[
+                ("function", "parse"),
+                ("outcome", "ok"),
+                ("module", "timed")
+            ]
+        ),
+        2
+    );
+    assert_eq!(
+        count(&s, f, &[("function", "parse"), ("outcome", "error")]),
+        1
+    );
+    assert_eq!(
+        count(&s, f, &[("function", "parse"), ("outcome", "cancelled")]),
+        0
+    );
 }
 
 #[test]
 fn async_ok_err_and_cancelled() {
     let metrics = Metrics::builder().build().unwrap();
     run(&metrics, || {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(async {
             assert_eq!(fetch("5").await.unwrap(), 5);
             assert!(fetch("0").await.is_err());
@@ -131,10 +153,28 @@ fn async_ok_err_and_cancelled() {
     let s = metrics.snapshot();
     let f = "function_duration_seconds";
     assert_eq!(count(&s, f, &[("function", "fetch"), ("outcome", "ok")]), 1);
-    assert_eq!(count(&s, f, &[("function", "fetch"), ("outcome", "error")]), 2);
-    assert_eq!(count(&s, f, &[("function", "never_finishes"), ("outcome", "cancelled")]), 1);
-    assert_eq!(count(&s, f, &[("function", "never_finishes"), ("outcome", "ok")]), 0);
-    assert_eq!(s.series_named(f).filter(|x| x.labels["function"] == "never_finishes").count(), 1);
+    assert_eq!(
+        count(&s, f, &[("function", "fetch"), ("outcome", "error")]),
+        2
+    );
+    assert_eq!(
+        count(
+            &s,
+            f,
+            &[("function", "never_finishes"), ("outcome", "cancelled")]
+        ),
+        1
+    );
+    assert_eq!(
+        count(&s, f, &[("function", "never_finishes"), ("outcome", "ok")]),
+        0
+    );
+    assert_eq!(
+        s.series_named(f)
+            .filter(|x| x.labels["function"] == "never_finishes")
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -147,8 +187,18 @@ fn async_completion_after_pending_is_ok() {
         assert!(matches!(future.as_mut().poll(&mut cx), Poll::Ready(Ok(3))));
     });
     let s = metrics.snapshot();
-    assert_eq!(count(&s, "function_duration_seconds", &[("function", "fetch"), ("outcome", "ok")]), 1);
-    assert_eq!(count(&s, "function_duration_seconds", &[("outcome", "cancelled")]), 0);
+    assert_eq!(
+        count(
+            &s,
+            "function_duration_seconds",
+            &[("function", "fetch"), ("outcome", "ok")]
+        ),
+        1
+    );
+    assert_eq!(
+        count(&s, "function_duration_seconds", &[("outcome", "cancelled")]),
+        0
+    );
 }
 
 #[test]
@@ -158,7 +208,14 @@ fn panic_is_an_error() {
         assert!(std::panic::catch_unwind(panics).is_err());
     });
     let s = metrics.snapshot();
-    assert_eq!(count(&s, "function_duration_seconds", &[("function", "panics"), ("outcome", "error")]), 1);
+    assert_eq!(
+        count(
+            &s,
+            "function_duration_seconds",
+            &[("function", "panics"), ("outcome", "error")]
+        ),
+        1
+    );
 }
 
 #[test]
@@ -178,10 +235,19 @@ fn non_result_returns_are_ok() {
     let f = "function_duration_seconds";
     assert_eq!(count(&s, f, &[("function", "maybe"), ("outcome", "ok")]), 2);
     assert_eq!(count(&s, f, &[("function", "shows"), ("outcome", "ok")]), 1);
-    assert_eq!(count(&s, f, &[("function", "generic"), ("outcome", "ok")]), 1);
-    assert_eq!(count(&s, f, &[("function", "record"), ("outcome", "ok")]), 1);
+    assert_eq!(
+        count(&s, f, &[("function", "generic"), ("outcome", "ok")]),
+        1
+    );
+    assert_eq!(
+        count(&s, f, &[("function", "record"), ("outcome", "ok")]),
+        1
+    );
     assert_eq!(count(&s, f, &[("function", "name"), ("outcome", "ok")]), 1);
-    assert_eq!(count(&s, f, &[("function", "nested"), ("module", "timed::inner")]), 1);
+    assert_eq!(
+        count(&s, f, &[("function", "nested"), ("module", "timed::inner")]),
+        1
+    );
     assert!(s.series.iter().all(|x| x.labels["outcome"] == "ok"));
 }
 
@@ -189,19 +255,33 @@ fn non_result_returns_are_ok() {
 fn custom_name_and_static_labels() {
     let metrics = Metrics::builder().service("scanner").build().unwrap();
     run(&metrics, || {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         assert_eq!(rt.block_on(scan("10.0.0.1")).unwrap(), 8);
     });
     let s = metrics.snapshot();
     let series = s.find("scan_duration_seconds", &[]).unwrap();
     assert_eq!(series.count, 1);
-    let labels: Vec<(&str, &str)> = series.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let labels: Vec<(&str, &str)> = series
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     assert_eq!(
         labels,
-        [("function", "scan"), ("module", "timed"), ("outcome", "ok"), ("scan_type", "nmap"), ("tier", "fast")]
+        [
+            ("function", "scan"),
+            ("module", "timed"),
+            ("outcome", "ok"),
+            ("scan_type", "nmap"),
+            ("tier", "fast")
+        ]
     );
-    assert!(metrics.render().contains(
-        r#"scan_duration_seconds_count{service="scanner","#
-    ));
+    assert!(
+        metrics
+            .render()
+            .contains(r#"scan_duration_seconds_count{service="scanner","#)
+    );
     assert!(s.find("function_duration_seconds", &[]).is_none());
 }

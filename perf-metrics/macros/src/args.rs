@@ -34,7 +34,9 @@ impl FromMeta for Labels {
                     ) => Some(((*key).clone(), value.clone())),
                     (Some(_), value) => {
                         errors.push(
-                            darling::Error::custom("label values must be string literals")
+                            darling::Error::custom(
+                                "label values must be string literals: labels are static (a per-call value would create a series per value)",
+                            )
                                 .with_span(value),
                         );
                         None
