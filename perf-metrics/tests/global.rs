@@ -1,4 +1,5 @@
 //! Installing the global recorder: at most once per process, so one test in its own binary.
+#![cfg(feature = "macros")]
 
 use perf_metrics::{Error, Metrics, timed};
 

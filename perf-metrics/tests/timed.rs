@@ -1,4 +1,5 @@
 //! `#[timed]`: outcome labels, names, labels, and the shapes of function it accepts.
+#![cfg(feature = "macros")]
 
 use std::fmt::Display;
 use std::pin::pin;

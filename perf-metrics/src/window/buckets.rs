@@ -28,8 +28,8 @@ const F64_MANTISSA_BITS: u32 = 52;
 /// The bucket a value falls into.
 #[inline]
 pub(crate) fn index_of(value: f64) -> usize {
-    // `!(a >= b)` also routes NaN to the underflow bucket.
-    if !(value >= MIN_VALUE) {
+    // NaN compares false, so it joins the underflow bucket too.
+    if value.is_nan() || value < MIN_VALUE {
         return 0;
     }
     if value >= MAX_VALUE {

@@ -62,12 +62,12 @@ const LABEL_LISTS: &[&str] = &[
 
 /// Metric names and label names used by `expr`.
 #[derive(Debug, Default)]
-pub struct Names {
-    pub metrics: BTreeSet<String>,
-    pub labels: BTreeSet<String>,
+pub(crate) struct Names {
+    pub(crate) metrics: BTreeSet<String>,
+    pub(crate) labels: BTreeSet<String>,
 }
 
-pub fn names(expr: &str) -> Names {
+pub(crate) fn names(expr: &str) -> Names {
     let chars: Vec<char> = expr.chars().collect();
     let mut names = Names::default();
     let mut i = 0;
