@@ -15,7 +15,7 @@ pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=ut
 /// The application's metrics: a Prometheus recorder with windowed percentiles, running upkeep.
 ///
 /// Create it once at start-up with [`Metrics::builder`], then serve
-/// [`render`](Self::render) on `/metrics` (or use [`router`](Self::router) with the `axum`
+/// [`render`](Self::render) on `/metrics` (or use `router()` with the `axum`
 /// feature) and [`snapshot`](Self::snapshot) on a JSON endpoint. Cloning is cheap and shares
 /// everything.
 ///

@@ -27,7 +27,7 @@
 //!
 //! - [`Metrics`]: installs a Prometheus recorder with `service`/`instance` labels and latency
 //!   buckets ([`DEFAULT_LATENCY_BUCKETS`]), runs upkeep, renders `/metrics`
-//!   ([`Metrics::router`] and [`Metrics::serve`] with the `axum` feature), and
+//!   (`Metrics::router` and `Metrics::serve` with the `axum` feature), and
 //!   [`Metrics::snapshot`]s windowed percentiles. [`MetricsBuilder::build`] gives the same
 //!   without touching the global recorder (tests).
 //! - [`timed`]: `#[timed]` on sync and async functions records `function_duration_seconds`
@@ -59,7 +59,8 @@
 //! # Features
 //!
 //! - `macros` (default): `#[timed]`.
-//! - `axum`: `MatchedPath` endpoints in the layer, [`Metrics::router`], [`Metrics::serve`].
+//! - `axum`: `MatchedPath` endpoints in the layer, `Metrics::router`, `Metrics::serve`.
+#![doc(test(attr(deny(warnings))))]
 
 mod builder;
 mod error;
@@ -125,6 +126,11 @@ pub use snapshot::{PerformanceSnapshot, SeriesSnapshot};
 /// ```
 #[cfg(feature = "macros")]
 pub use perf_metrics_macros::timed;
+
+/// The README's example runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;
 
 /// Support for generated code; not a public API.
 #[doc(hidden)]
