@@ -76,10 +76,10 @@ mod window;
 #[cfg(feature = "axum")]
 mod axum;
 
+pub use crate::http::{HttpMetrics, HttpMetricsLayer};
 pub use builder::{DEFAULT_LATENCY_BUCKETS, MetricsBuilder};
 pub use error::{Error, Result};
 pub use handle::{Metrics, PROMETHEUS_CONTENT_TYPE};
-pub use http::{HttpMetrics, HttpMetricsLayer};
 pub use recorder::PerfRecorder;
 pub use snapshot::{PerformanceSnapshot, SeriesSnapshot};
 

@@ -427,3 +427,15 @@ fn promtool_checks_rules_dashboard_queries_and_exposition() {
         dashboard_exprs(&dashboard()).len()
     );
 }
+
+#[test]
+#[should_panic(expected = "is not in the naming table")]
+fn the_check_rejects_unknown_metrics() {
+    check_expr("test", "sum(rate(cache_hits_total[5m]))");
+}
+
+#[test]
+#[should_panic(expected = "is not carried by")]
+fn the_check_rejects_unknown_labels() {
+    check_expr("test", "sum by (route) (rate(requests_total[5m]))");
+}

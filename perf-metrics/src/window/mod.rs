@@ -146,7 +146,7 @@ impl WindowedHistogram {
         self.rotate_locked(&mut clock, now);
     }
 
-    fn rotate_locked(&self, clock: &mut SlotClock, now: Instant) -> u64 {
+    fn rotate_locked(&self, clock: &mut SlotClock, now: Instant) {
         let epoch = self.epoch_at(clock, now);
         if epoch > clock.epoch {
             let slots = u64::try_from(self.config.slots).unwrap_or(u64::MAX);
@@ -157,7 +157,6 @@ impl WindowedHistogram {
             self.current.store(self.slot_of(epoch), Ordering::Relaxed);
             clock.epoch = epoch;
         }
-        clock.epoch
     }
 
     fn epoch_at(&self, clock: &SlotClock, now: Instant) -> u64 {
@@ -189,12 +188,12 @@ impl WindowedHistogram {
                 .clock
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let epoch = self.rotate_locked(&mut clock, now);
+            self.rotate_locked(&mut clock, now);
             let elapsed = now.saturating_duration_since(clock.origin);
             let slot = self.config.slot;
             let full_slots = u32::try_from(self.config.slots - 1).unwrap_or(u32::MAX);
-            let into_current = elapsed
-                .saturating_sub(slot.saturating_mul(u32::try_from(epoch).unwrap_or(u32::MAX)));
+            let into_current = elapsed.as_nanos() % slot.as_nanos().max(1);
+            let into_current = Duration::from_nanos(u64::try_from(into_current).unwrap_or(0));
             let covered = elapsed.min(slot.saturating_mul(full_slots) + into_current);
             (covered, slot.saturating_mul(full_slots + 1))
         };
