@@ -96,6 +96,11 @@ pub use snapshot::{PerformanceSnapshot, SeriesSnapshot};
 ///
 /// Mistakes are compile errors pointing at the offending token.
 ///
+/// With the recorder installed by [`MetricsBuilder::install`], a call site registers its three
+/// outcome series on first call and reuses the handles (so `rate()` of errors reads 0 rather than
+/// absent, and a call costs no registry lookup). An async function's timer starts at its first
+/// poll; a future dropped without ever being polled records nothing.
+///
 /// ```
 /// use perf_metrics::timed;
 ///
