@@ -6,10 +6,11 @@
 //! Run: `cargo bench -p perf-benches --bench metrics_record -- --warm-up-time 1 --measurement-time 3`
 //!
 //! Two-thread rows time one round in which each of two threads records once (`iters` records
-//! per thread, wall time / `iters`), so they read as per-record latency under contention.
+//! per thread, wall time / `iters`), so they read as per-record latency under contention. The
+//! second thread is long-lived (like a runtime worker) and the same for every row.
 
 use std::hint::black_box;
-use std::sync::{Barrier, Mutex, OnceLock};
+use std::sync::{Arc, Barrier, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -96,24 +97,48 @@ fn untimed_work(x: u64) -> u64 {
     black_box(x)
 }
 
-/// Wall time of `iters` rounds in which two threads each call `f` once.
-fn two_threads(iters: u64, f: impl Fn() + Sync) -> Duration {
-    let barrier = Barrier::new(2);
-    std::thread::scope(|s| {
-        let other = s.spawn(|| {
-            barrier.wait();
-            for _ in 0..iters {
-                f();
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A second, long-lived recording thread (like a runtime worker), so every sample sees the same
+/// pair of threads rather than a fresh one.
+fn helper() -> &'static Mutex<(mpsc::Sender<Job>, mpsc::Receiver<()>)> {
+    static HELPER: OnceLock<Mutex<(mpsc::Sender<Job>, mpsc::Receiver<()>)>> = OnceLock::new();
+    HELPER.get_or_init(|| {
+        let (jobs, job_rx) = mpsc::channel::<Job>();
+        let (done_tx, done) = mpsc::channel();
+        std::thread::spawn(move || {
+            for job in job_rx {
+                job();
+                if done_tx.send(()).is_err() {
+                    break;
+                }
             }
         });
-        barrier.wait();
-        let start = Instant::now();
-        for _ in 0..iters {
-            f();
-        }
-        other.join().expect("bench thread");
-        start.elapsed()
+        Mutex::new((jobs, done))
     })
+}
+
+/// Wall time of `iters` rounds in which two threads each call `f` once.
+fn two_threads<F: Fn() + Send + Sync + Clone + 'static>(iters: u64, f: F) -> Duration {
+    let helper = helper().lock().expect("helper not poisoned");
+    let barrier = Arc::new(Barrier::new(2));
+    let (their_barrier, theirs) = (Arc::clone(&barrier), f.clone());
+    helper
+        .0
+        .send(Box::new(move || {
+            their_barrier.wait();
+            for _ in 0..iters {
+                theirs();
+            }
+        }))
+        .expect("helper alive");
+    barrier.wait();
+    let start = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    helper.1.recv().expect("helper finished");
+    start.elapsed()
 }
 
 fn histogram_record(c: &mut Criterion) {
@@ -121,7 +146,7 @@ fn histogram_record(c: &mut Criterion) {
     let exporter = exporter_handle();
 
     let mut group = c.benchmark_group("metrics_histogram_record/single_thread");
-    group.bench_function("perf_metrics handle (exporter + window)", |b| {
+    group.bench_function("perf_metrics handle (export buckets + window)", |b| {
         b.iter(|| ours.record(black_box(VALUE)))
     });
     group.bench_function("exporter handle alone", |b| {
@@ -137,19 +162,26 @@ fn histogram_record(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("metrics_histogram_record/two_threads_same_series");
-    group.bench_function("perf_metrics handle (exporter + window)", |b| {
-        b.iter_custom(|iters| two_threads(iters, || ours.record(black_box(VALUE))));
+    group.bench_function("perf_metrics handle (export buckets + window)", |b| {
+        b.iter_custom(|iters| {
+            let ours = ours.clone();
+            two_threads(iters, move || ours.record(black_box(VALUE)))
+        });
     });
     group.bench_function("exporter handle alone", |b| {
-        b.iter_custom(|iters| two_threads(iters, || exporter.record(black_box(VALUE))));
+        b.iter_custom(|iters| {
+            let exporter = exporter.clone();
+            two_threads(iters, move || exporter.record(black_box(VALUE)))
+        });
     });
     group.bench_function("metrics::histogram! macro (perf_metrics installed)", |b| {
         b.iter_custom(|iters| two_threads(iters, via_macro));
     });
-    let shared = Mutex::new(hdr());
+    let shared = Arc::new(Mutex::new(hdr()));
     group.bench_function("hdrhistogram behind a Mutex", |b| {
         b.iter_custom(|iters| {
-            two_threads(iters, || {
+            let shared = Arc::clone(&shared);
+            two_threads(iters, move || {
                 let mut h = shared.lock().expect("not poisoned");
                 h.record(black_box(VALUE_MICROS)).expect("in range");
             })

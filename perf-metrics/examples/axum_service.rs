@@ -16,7 +16,11 @@ use perf_metrics::{HttpMetricsLayer, Metrics, timed};
 #[timed(name = "scan_duration_seconds", labels(scan_type = "nmap"))]
 async fn run_scan(id: u64) -> Result<String, String> {
     tokio::time::sleep(Duration::from_millis(5 + id % 20)).await;
-    if id == 0 { Err("no such scan".into()) } else { Ok(format!("scan {id} done")) }
+    if id == 0 {
+        Err("no such scan".into())
+    } else {
+        Ok(format!("scan {id} done"))
+    }
 }
 
 #[tokio::main]

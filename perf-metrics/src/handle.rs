@@ -71,7 +71,7 @@ impl Metrics {
     /// Every series in the Prometheus text exposition format (serve it with
     /// [`PROMETHEUS_CONTENT_TYPE`]).
     pub fn render(&self) -> String {
-        self.core.handle.render()
+        self.core.render()
     }
 
     /// Count, rate, p50/p95/p99 and max of every histogram series over the recent window.
@@ -123,13 +123,13 @@ impl Metrics {
         n
     }
 
-    /// Bytes of window counters held for snapshots: a fixed amount per histogram series, however
-    /// many values are recorded.
-    pub fn window_memory_bytes(&self) -> usize {
+    /// Bytes of counters held for histograms (exported buckets and snapshot windows): a fixed
+    /// amount per series, however many values are recorded.
+    pub fn histogram_memory_bytes(&self) -> usize {
         let mut bytes = 0;
         self.core
             .series
-            .visit_histograms(|_, h| bytes += h.window.memory_bytes());
+            .visit_histograms(|_, h| bytes += h.memory_bytes());
         bytes
     }
 }

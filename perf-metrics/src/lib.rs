@@ -37,24 +37,31 @@
 //! - [`names`]: the naming table of every metric the perf crates emit; the Grafana dashboard
 //!   and Prometheus alert rules in `perf-metrics/dashboards/` are checked against it.
 //!
-//! # Why metrics-exporter-prometheus
+//! # Why metrics-exporter-prometheus, and why not for histograms
 //!
-//! It is the `metrics` facade's own Prometheus exporter: it renders the text format with
-//! `HELP`/`TYPE` lines, global labels, per-metric buckets, and needs no HTTP stack of its own
-//! (we disable its listener and push-gateway features; `/metrics` is served through axum when
+//! It is the `metrics` facade's own Prometheus exporter: it renders counters and gauges in the
+//! text format with `HELP`/`TYPE` lines and global labels, and needs no HTTP stack of its own (we
+//! disable its listener and push-gateway features; `/metrics` is served through axum when
 //! wanted). The `prometheus` crate would need its own registry and macros, bypassing the facade
-//! the libraries use. Its one trap is that histogram samples are buffered raw until upkeep
-//! drains them: [`Metrics`] always runs an upkeep thread
-//! ([`MetricsBuilder::upkeep_interval`]), so memory stays bounded.
+//! the libraries use.
+//!
+//! Its histograms, though, store every sample (value and timestamp) in a shared buffer until
+//! upkeep or a scrape drains it: memory grows with the record rate between drains, and a record
+//! costs about 60–75 ns on one core and 160–230 ns with two cores writing one series
+//! (BENCHMARKS.md). So [`PerfRecorder`] keeps histograms itself, in fixed per-core-sharded
+//! cumulative buckets ([`DEFAULT_LATENCY_BUCKETS`] unless configured) with sum and count, and
+//! renders them after the exporter's output in the same format. Nothing buffers samples, memory
+//! per series is fixed ([`Metrics::histogram_memory_bytes`]), and a record is two uncontended
+//! atomic adds. The upkeep thread ([`MetricsBuilder::upkeep_interval`]) still runs the exporter's
+//! upkeep and slides the snapshot windows.
 //!
 //! # Percentiles
 //!
-//! The exporter's histograms give Prometheus buckets, not in-process percentiles, so the
-//! recorder also feeds every histogram series into a fixed-size sliding-window histogram
-//! (log-linear buckets, ±3.1 %, exact max, one shard per core so concurrent recording does not
-//! contend). Memory per series is fixed: `window_slots × min(cores, 4) × 1.8 KiB`, about 21 KiB
-//! with the defaults on two cores, however many values are recorded
-//! ([`Metrics::window_memory_bytes`]).
+//! Next to the exported buckets, every histogram series feeds a fixed-size sliding-window
+//! histogram (log-linear buckets, ±3.1 %, exact max, one shard per core so concurrent recording
+//! does not contend) for [`Metrics::snapshot`]. With the defaults on two cores a series holds
+//! about 21 KiB for the window plus 0.3 KiB for the exported buckets, however many values are
+//! recorded.
 //!
 //! # Features
 //!
@@ -64,10 +71,12 @@
 
 mod builder;
 mod error;
+mod export;
 mod handle;
 pub mod http;
 pub mod names;
 mod recorder;
+mod shard;
 mod snapshot;
 mod timed;
 mod upkeep;

@@ -1,4 +1,4 @@
-//! The upkeep thread: drains the exporter's raw-sample buffers and slides the windows.
+//! The upkeep thread: runs the exporter's upkeep and slides the snapshot windows.
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -8,7 +8,7 @@ use crate::recorder::Core;
 
 /// Starts a thread that runs [`Core::run_upkeep`] every `interval` until the core is dropped.
 ///
-/// A plain thread rather than a tokio task: the exporter's buffers must be drained even when the
+/// A plain thread rather than a tokio task: the windows must slide even when the
 /// application's runtime is blocked or not running, and it costs nothing between ticks.
 pub(crate) fn spawn(core: Weak<Core>, interval: Duration) -> Result<()> {
     std::thread::Builder::new()

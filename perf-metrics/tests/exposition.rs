@@ -90,6 +90,18 @@ fn histogram_buckets_on_known_data() {
     );
     assert_eq!(histogram.labels.get("endpoint"), Some("/api/scans"));
 
+    assert_eq!(
+        scrape
+            .docs
+            .get("request_duration_seconds")
+            .map(String::as_str),
+        Some("HTTP request duration until the response head, by route template")
+    );
+    assert!(
+        metrics
+            .render()
+            .contains("# TYPE request_duration_seconds histogram\n")
+    );
     let count = sample(&scrape, "request_duration_seconds_count", |_| true);
     assert_eq!(count.value, Value::Untyped(100.0));
     let sum = sample(&scrape, "request_duration_seconds_sum", |_| true);

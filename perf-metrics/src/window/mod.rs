@@ -12,12 +12,13 @@
 
 mod buckets;
 
-use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub(crate) use buckets::BUCKETS;
+
+use crate::shard::{shard_count, shard_seed};
 
 /// Distance between two shards' maximum cells, in `u64`s (one cache line).
 const MAX_STRIDE: usize = 8;
@@ -33,13 +34,12 @@ pub(crate) struct WindowConfig {
 impl WindowConfig {
     /// `window` split into `slots` slots, with one shard per core (a power of two, at most 4).
     pub(crate) fn new(window: Duration, slots: usize) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let slots = slots.max(1);
         let divisor = u32::try_from(slots).unwrap_or(u32::MAX);
         Self {
             slot: (window / divisor).max(Duration::from_millis(1)),
             slots,
-            shards: cores.next_power_of_two().min(4),
+            shards: shard_count(),
         }
     }
 
@@ -79,25 +79,6 @@ pub(crate) struct WindowedHistogram {
     config: WindowConfig,
     shard_mask: usize,
     clock: Mutex<SlotClock>,
-}
-
-thread_local! {
-    static SHARD_SEED: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-static NEXT_SHARD_SEED: AtomicUsize = AtomicUsize::new(0);
-
-/// A per-thread number, assigned round-robin on first use.
-#[inline]
-fn shard_seed() -> usize {
-    SHARD_SEED.with(|seed| {
-        let value = seed.get();
-        if value != usize::MAX {
-            return value;
-        }
-        let value = NEXT_SHARD_SEED.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
-        seed.set(value);
-        value
-    })
 }
 
 impl WindowedHistogram {
