@@ -120,9 +120,14 @@ fn helper() -> &'static Mutex<(mpsc::Sender<Job>, mpsc::Receiver<()>)> {
 
 /// Wall time of `iters` rounds in which two threads each call `f` once.
 fn two_threads<F: Fn() + Send + Sync + Clone + 'static>(iters: u64, f: F) -> Duration {
+    two_threads_each(iters, f.clone(), f)
+}
+
+/// Wall time of `iters` rounds in which this thread calls `mine` and the helper `theirs`.
+fn two_threads_each(iters: u64, mine: impl Fn(), theirs: impl Fn() + Send + 'static) -> Duration {
     let helper = helper().lock().expect("helper not poisoned");
     let barrier = Arc::new(Barrier::new(2));
-    let (their_barrier, theirs) = (Arc::clone(&barrier), f.clone());
+    let their_barrier = Arc::clone(&barrier);
     helper
         .0
         .send(Box::new(move || {
@@ -135,7 +140,7 @@ fn two_threads<F: Fn() + Send + Sync + Clone + 'static>(iters: u64, f: F) -> Dur
     barrier.wait();
     let start = Instant::now();
     for _ in 0..iters {
-        f();
+        mine();
     }
     helper.1.recv().expect("helper finished");
     start.elapsed()
@@ -168,6 +173,24 @@ fn histogram_record(c: &mut Criterion) {
             two_threads(iters, move || ours.record(black_box(VALUE)))
         });
     });
+    // Control: the same two threads on two different series share no data at all, so the
+    // difference to the row above is the cost of sharing one series.
+    let other = metrics::histogram!("bench_handle_seconds", "endpoint" => "/control");
+    group.bench_function(
+        "control: perf_metrics handles, one series per thread",
+        |b| {
+            b.iter_custom(|iters| {
+                let (mine, theirs) = (ours.clone(), other.clone());
+                two_threads_each(
+                    iters,
+                    move || mine.record(black_box(VALUE)),
+                    move || {
+                        theirs.record(black_box(VALUE));
+                    },
+                )
+            });
+        },
+    );
     group.bench_function("exporter handle alone", |b| {
         b.iter_custom(|iters| {
             let exporter = exporter.clone();
