@@ -2,8 +2,8 @@
 //! exposition.
 //!
 //! The exporter's own histogram stores every sample (value and timestamp) in a shared lock-free
-//! buffer until upkeep or a scrape drains it: about 60 ns per record on one core and 220 ns with
-//! two cores recording into one series (BENCHMARKS.md), and memory that grows with the record
+//! buffer until upkeep or a scrape drains it: about 60–100 ns per record on one core and 150–240 ns
+//! with two cores recording into one series (BENCHMARKS.md), and memory that grows with the record
 //! rate between drains. Here a record is one add to a counter only its own core's shard writes,
 //! plus an add to that shard's sum; nothing is buffered, so memory per series is fixed.
 

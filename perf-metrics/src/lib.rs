@@ -47,7 +47,7 @@
 //!
 //! Its histograms, though, store every sample (value and timestamp) in a shared buffer until
 //! upkeep or a scrape drains it: memory grows with the record rate between drains, and a record
-//! costs about 60–75 ns on one core and 160–230 ns with two cores writing one series
+//! costs about 60–100 ns on one core and 150–240 ns with two cores writing one series
 //! (BENCHMARKS.md). So [`PerfRecorder`] keeps histograms itself, in fixed per-core-sharded
 //! cumulative buckets ([`DEFAULT_LATENCY_BUCKETS`] unless configured) with sum and count, and
 //! renders them after the exporter's output in the same format. Nothing buffers samples, memory
