@@ -107,21 +107,13 @@ pub(crate) fn render_histograms(
     global_labels: &[(String, String)],
     help: impl Fn(&str) -> Option<String>,
 ) {
+    // Only series of the same name need their labels compared (and collected).
     series.sort_by(|a, b| {
-        (
-            a.key.name(),
-            a.key
-                .labels()
-                .map(|l| (l.key(), l.value()))
-                .collect::<Vec<_>>(),
-        )
-            .cmp(&(
-                b.key.name(),
-                b.key
-                    .labels()
-                    .map(|l| (l.key(), l.value()))
-                    .collect::<Vec<_>>(),
-            ))
+        a.key.name().cmp(b.key.name()).then_with(|| {
+            let a: Vec<_> = a.key.labels().map(|l| (l.key(), l.value())).collect();
+            let b: Vec<_> = b.key.labels().map(|l| (l.key(), l.value())).collect();
+            a.cmp(&b)
+        })
     });
     let mut current: Option<String> = None;
     for s in &series {
