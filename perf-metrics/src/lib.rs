@@ -142,7 +142,7 @@ pub use snapshot::{PerformanceSnapshot, SeriesSnapshot};
 pub use perf_metrics_macros::timed;
 
 /// The README's example runs as a doctest.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "macros"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctest;
 
