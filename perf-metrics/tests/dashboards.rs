@@ -1,0 +1,441 @@
+//! The Grafana dashboard and Prometheus alert rules in `perf-metrics/dashboards/`.
+//!
+//! A structural check in Rust always runs (rules parse and are complete, every metric and label
+//! an expression names is in the naming table, the dashboard JSON is well formed); promtool
+//! additionally checks and unit-tests the rules, the dashboard's PromQL and a real exposition
+//! when it is installed (`apt-get install prometheus`). Each test prints which path ran.
+
+#[path = "support/promql.rs"]
+mod promql;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use perf_metrics::names::{self, MetricKind};
+use serde::Deserialize;
+
+const GLOBAL_LABELS: &[&str] = &["service", "instance"];
+
+fn dashboards_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards")
+}
+
+/// The naming-table row behind an exported series name (`x_bucket` → histogram `x`).
+fn resolve(series: &str) -> Option<&'static names::MetricName> {
+    names::find(series).or_else(|| {
+        ["_bucket", "_sum", "_count"].iter().find_map(|suffix| {
+            let base = series.strip_suffix(suffix)?;
+            names::find(base).filter(|m| m.kind == MetricKind::Histogram)
+        })
+    })
+}
+
+/// Every metric in `expr` is in the naming table and every label is one those metrics carry.
+fn check_expr(context: &str, expr: &str) {
+    let used = promql::names(expr);
+    assert!(!used.metrics.is_empty(), "{context}: no metric in `{expr}`");
+    let mut allowed: BTreeSet<&str> = GLOBAL_LABELS.iter().copied().collect();
+    for metric in &used.metrics {
+        let row = resolve(metric).unwrap_or_else(|| {
+            panic!("{context}: `{metric}` is not in the naming table (expr `{expr}`)")
+        });
+        allowed.extend(row.labels.iter().copied());
+        if row.kind == MetricKind::Histogram {
+            allowed.insert("le");
+        }
+    }
+    for label in &used.labels {
+        assert!(
+            allowed.contains(label.as_str()),
+            "{context}: label `{label}` is not carried by {:?} (expr `{expr}`)",
+            used.metrics
+        );
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    groups: Vec<RuleGroup>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleGroup {
+    name: String,
+    rules: Vec<Rule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rule {
+    alert: String,
+    expr: String,
+    #[serde(rename = "for")]
+    for_: String,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+}
+
+fn rules() -> RuleFile {
+    let text = std::fs::read_to_string(dashboards_dir().join("alerts.yml")).unwrap();
+    serde_yaml_ng::from_str(&text).expect("alerts.yml parses")
+}
+
+fn is_duration(s: &str) -> bool {
+    s.strip_suffix(['s', 'm', 'h', 'd'])
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
+#[test]
+fn alert_rules_are_complete_and_use_known_metrics() {
+    let file = rules();
+    assert!(!file.groups.is_empty());
+    let mut alerts = BTreeSet::new();
+    for group in &file.groups {
+        assert!(
+            !group.name.is_empty() && !group.rules.is_empty(),
+            "group {group:?}"
+        );
+        for rule in &group.rules {
+            let context = format!("alert {}", rule.alert);
+            assert!(alerts.insert(rule.alert.clone()), "{context}: duplicate");
+            assert!(
+                rule.alert
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_uppercase()),
+                "{context}: CamelCase"
+            );
+            assert!(
+                is_duration(&rule.for_),
+                "{context}: `for: {}` is not a duration",
+                rule.for_
+            );
+            let severity = rule.labels.get("severity").map(String::as_str);
+            assert!(
+                matches!(severity, Some("warning" | "critical")),
+                "{context}: severity {severity:?}"
+            );
+            for key in ["summary", "description"] {
+                assert!(
+                    rule.annotations.get(key).is_some_and(|s| !s.is_empty()),
+                    "{context}: no {key}"
+                );
+            }
+            check_expr(&context, &rule.expr);
+        }
+    }
+
+    // The seed service's thresholds are all there.
+    let by_name: BTreeMap<&str, &Rule> = file
+        .groups
+        .iter()
+        .flat_map(|g| &g.rules)
+        .map(|r| (r.alert.as_str(), r))
+        .collect();
+    let expect = |alert: &str, needles: &[&str], for_: &str| {
+        let rule = by_name
+            .get(alert)
+            .unwrap_or_else(|| panic!("missing alert {alert}"));
+        for needle in needles {
+            assert!(
+                rule.expr.contains(needle),
+                "{alert}: `{needle}` not in `{}`",
+                rule.expr
+            );
+        }
+        assert_eq!(rule.for_, for_, "{alert}");
+    };
+    expect(
+        "HighRequestLatencyP95",
+        &[
+            "histogram_quantile(0.95",
+            "request_duration_seconds_bucket",
+            "> 0.1",
+        ],
+        "5m",
+    );
+    expect("LowCacheHitRate", &["cache_requests_total", "< 0.7"], "10m");
+    expect(
+        "SlowDatabaseQueries",
+        &["db_query_duration_seconds_bucket{le=\"1\"}", "> 0"],
+        "1m",
+    );
+    expect("DatabasePoolWaiters", &["db_pool_waiting", "> 0"], "1m");
+    expect(
+        "HighErrorRate",
+        &["requests_total{status=~\"5..|error\"}", "> 0.001"],
+        "5m",
+    );
+    println!(
+        "alert rules: Rust structural check ran ({} alerts)",
+        alerts.len()
+    );
+}
+
+fn dashboard() -> serde_json::Value {
+    let text = std::fs::read_to_string(dashboards_dir().join("grafana-perf.json")).unwrap();
+    serde_json::from_str(&text).expect("grafana-perf.json parses")
+}
+
+/// Every target's expression, with its panel title.
+fn dashboard_exprs(dashboard: &serde_json::Value) -> Vec<(String, String)> {
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap_or_default().to_owned();
+            exprs.push((panel["title"].as_str().unwrap_or_default().to_owned(), expr));
+        }
+    }
+    exprs
+}
+
+#[test]
+fn dashboard_is_well_formed_and_uses_known_metrics() {
+    let d = dashboard();
+    for key in ["title", "uid"] {
+        assert!(
+            d[key].as_str().is_some_and(|s| !s.is_empty()),
+            "dashboard {key}"
+        );
+    }
+    assert!(
+        d["schemaVersion"].as_u64().is_some_and(|v| v >= 30),
+        "schemaVersion"
+    );
+
+    let variables = d["templating"]["list"].as_array().expect("templating.list");
+    let datasource = variables
+        .iter()
+        .find(|v| v["type"] == "datasource")
+        .expect("a datasource variable");
+    assert_eq!(datasource["query"], "prometheus");
+    let ds_uid = format!("${{{}}}", datasource["name"].as_str().unwrap());
+    for variable in variables.iter().filter(|v| v["type"] == "query") {
+        // label_values(metric, label)
+        let definition = variable["definition"].as_str().expect("definition");
+        let args = definition
+            .strip_prefix("label_values(")
+            .and_then(|s| s.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("unexpected variable query `{definition}`"));
+        let (metric, label) = args.split_once(',').expect("label_values(metric, label)");
+        let row = resolve(metric.trim())
+            .unwrap_or_else(|| panic!("`{metric}` is not in the naming table"));
+        let label = label.trim();
+        assert!(
+            GLOBAL_LABELS.contains(&label) || row.labels.contains(&label),
+            "{definition}"
+        );
+    }
+
+    let panels = d["panels"].as_array().expect("panels");
+    let mut ids = BTreeSet::new();
+    let mut graphs = 0;
+    for panel in panels {
+        let title = panel["title"].as_str().expect("panel title");
+        assert!(
+            ids.insert(panel["id"].as_u64().expect("panel id")),
+            "{title}: duplicate id"
+        );
+        let grid = &panel["gridPos"];
+        for key in ["h", "w", "x", "y"] {
+            assert!(grid[key].as_u64().is_some(), "{title}: gridPos.{key}");
+        }
+        assert!(
+            grid["x"].as_u64().unwrap() + grid["w"].as_u64().unwrap() <= 24,
+            "{title}: wider than the grid"
+        );
+        if panel["type"] == "row" {
+            continue;
+        }
+        graphs += 1;
+        assert!(
+            matches!(
+                panel["type"].as_str(),
+                Some("timeseries" | "stat" | "gauge" | "table")
+            ),
+            "{title}: type"
+        );
+        assert_eq!(panel["datasource"]["type"], "prometheus", "{title}");
+        assert_eq!(
+            panel["datasource"]["uid"].as_str(),
+            Some(ds_uid.as_str()),
+            "{title}"
+        );
+        assert!(
+            panel["fieldConfig"]["defaults"]["unit"].is_string(),
+            "{title}: unit"
+        );
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{title}: no targets");
+        let mut refs = BTreeSet::new();
+        for target in targets {
+            assert!(
+                refs.insert(target["refId"].as_str().expect("refId")),
+                "{title}: duplicate refId"
+            );
+            check_expr(title, target["expr"].as_str().expect("expr"));
+        }
+    }
+
+    // The seed dashboard's views are all there.
+    let exprs = dashboard_exprs(&d);
+    let has = |needle: &str| exprs.iter().any(|(_, e)| e.contains(needle));
+    for needle in [
+        "histogram_quantile(0.99, sum by (le) (rate(request_duration_seconds_bucket",
+        "rate(requests_total",
+        "status=~\"5..|error\"",
+        "sum by (tier) (rate(cache_requests_total",
+        "db_pool_connections{service=~\"$service\",state=\"in_use\"}",
+        "db_pool_waiting",
+        "db_slow_queries_total",
+    ] {
+        assert!(has(needle), "no panel uses `{needle}`");
+    }
+    println!(
+        "dashboard: Rust structural check ran ({graphs} panels, {} queries)",
+        exprs.len()
+    );
+}
+
+#[test]
+fn naming_table_is_consistent_with_the_docs() {
+    let source =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/names.rs"))
+            .unwrap();
+    let documented: BTreeSet<&str> = source
+        .lines()
+        .filter_map(|l| l.strip_prefix("//! | `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    let table: BTreeSet<&str> = names::ALL.iter().map(|m| m.name).collect();
+    assert_eq!(documented, table, "the doc table and names::ALL differ");
+    for m in names::ALL {
+        assert!(
+            m.name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "{}",
+            m.name
+        );
+        match m.kind {
+            MetricKind::Counter => assert!(m.name.ends_with("_total"), "{}", m.name),
+            MetricKind::Histogram => assert!(m.name.ends_with("_seconds"), "{}", m.name),
+            _ => assert!(!m.name.ends_with("_total"), "{}", m.name),
+        }
+    }
+}
+
+fn promtool() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("promtool"))
+        .find(|p| p.is_file())
+}
+
+fn run(cmd: &mut Command) -> String {
+    let output = cmd.output().expect("promtool runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn promtool_checks_rules_dashboard_queries_and_exposition() {
+    let Some(promtool) = promtool() else {
+        println!(
+            "promtool: not installed (apt-get install prometheus); the Rust structural checks stand alone"
+        );
+        return;
+    };
+    let dir = dashboards_dir();
+    run(Command::new(&promtool)
+        .arg("check")
+        .arg("rules")
+        .arg(dir.join("alerts.yml")));
+    // Unit tests: every alert fires just past its threshold and not below it.
+    run(Command::new(&promtool)
+        .arg("test")
+        .arg("rules")
+        .arg(dir.join("alerts.test.yml")));
+
+    // The dashboard's queries through Prometheus' own parser, as recording rules.
+    let scratch =
+        std::env::temp_dir().join(format!("perf-metrics-dashboard-{}.yml", std::process::id()));
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, (_, expr)) in dashboard_exprs(&dashboard()).iter().enumerate() {
+        let expr = expr
+            .replace("$__rate_interval", "5m")
+            .replace("$service", ".*");
+        rules.push_str(&format!(
+            "      - record: dashboard:query{i}\n        expr: {}\n",
+            serde_json::to_string(&expr).unwrap()
+        ));
+    }
+    std::fs::write(&scratch, rules).unwrap();
+    let checked = run(Command::new(&promtool)
+        .arg("check")
+        .arg("rules")
+        .arg(&scratch));
+    std::fs::remove_file(&scratch).unwrap();
+    assert!(checked.contains("SUCCESS"), "{checked}");
+
+    // A real exposition (route templates with braces included) through promtool's parser.
+    let metrics = perf_metrics::Metrics::builder()
+        .service("scanner")
+        .instance("a")
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&metrics.recorder(), || {
+        let labels = [
+            ("endpoint", "/api/scans/{id}"),
+            ("method", "GET"),
+            ("status", "200"),
+        ];
+        metrics::histogram!("request_duration_seconds", &labels).record(0.02);
+        metrics::counter!("requests_total", &labels).increment(1);
+        metrics::gauge!("requests_in_flight", "endpoint" => "/api/scans/{id}", "method" => "GET")
+            .set(0.0);
+    });
+    let mut child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        metrics.render().as_bytes(),
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let lint = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "promtool check metrics:\n{lint}");
+    println!(
+        "promtool: ran check rules, test rules, {} dashboard queries, check metrics",
+        dashboard_exprs(&dashboard()).len()
+    );
+}
+
+#[test]
+#[should_panic(expected = "is not in the naming table")]
+fn the_check_rejects_unknown_metrics() {
+    check_expr("test", "sum(rate(cache_hits_total[5m]))");
+}
+
+#[test]
+#[should_panic(expected = "is not carried by")]
+fn the_check_rejects_unknown_labels() {
+    check_expr("test", "sum by (route) (rate(requests_total[5m]))");
+}

@@ -1,0 +1,209 @@
+//! The `/metrics` output, parsed by a real Prometheus text-format parser.
+
+use perf_metrics::Metrics;
+use prometheus_parse::{Sample, Scrape, Value};
+
+fn scrape(metrics: &Metrics) -> Scrape {
+    let text = metrics.render();
+    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("exposition parses")
+}
+
+fn sample<'a>(scrape: &'a Scrape, metric: &str, kind: fn(&Value) -> bool) -> &'a Sample {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && kind(&s.value))
+        .unwrap_or_else(|| panic!("no {metric} sample in {:?}", scrape.samples))
+}
+
+#[test]
+fn counters_gauges_and_global_labels() {
+    let metrics = Metrics::builder()
+        .service("scanner")
+        .instance("scanner-1")
+        .global_label("region", "eu")
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&metrics.recorder(), || {
+        metrics::counter!("cache_requests_total", "namespace" => "users", "tier" => "l1", "outcome" => "hit")
+            .increment(7);
+        metrics::gauge!("db_pool_waiting", "pool" => "main").set(3.0);
+    });
+    let scrape = scrape(&metrics);
+
+    let counter = sample(&scrape, "cache_requests_total", |v| {
+        matches!(v, Value::Counter(_))
+    });
+    assert_eq!(counter.value, Value::Counter(7.0));
+    assert_eq!(counter.labels.get("tier"), Some("l1"));
+    assert_eq!(counter.labels.get("service"), Some("scanner"));
+    assert_eq!(counter.labels.get("instance"), Some("scanner-1"));
+    assert_eq!(counter.labels.get("region"), Some("eu"));
+
+    let gauge = sample(&scrape, "db_pool_waiting", |v| matches!(v, Value::Gauge(_)));
+    assert_eq!(gauge.value, Value::Gauge(3.0));
+    assert_eq!(gauge.labels.get("pool"), Some("main"));
+
+    // The naming table's HELP text is attached.
+    assert_eq!(
+        scrape.docs.get("db_pool_waiting").map(String::as_str),
+        Some("Tasks waiting to acquire a pool connection")
+    );
+}
+
+#[test]
+fn histogram_buckets_on_known_data() {
+    let metrics = Metrics::builder().service("scanner").build().unwrap();
+    // 100 values: 1 ms .. 100 ms
+    metrics::with_local_recorder(&metrics.recorder(), || {
+        let h = metrics::histogram!("request_duration_seconds", "endpoint" => "/api/scans", "method" => "GET", "status" => "200");
+        for ms in 1..=100u32 {
+            h.record(f64::from(ms) / 1000.0);
+        }
+    });
+    let scrape = scrape(&metrics);
+    let histogram = sample(&scrape, "request_duration_seconds", |v| {
+        matches!(v, Value::Histogram(_))
+    });
+    let Value::Histogram(buckets) = &histogram.value else {
+        unreachable!()
+    };
+    let counts: Vec<(f64, f64)> = buckets.iter().map(|b| (b.less_than, b.count)).collect();
+    assert_eq!(
+        counts,
+        vec![
+            (0.001, 1.0),
+            (0.0025, 2.0),
+            (0.005, 5.0),
+            (0.01, 10.0),
+            (0.025, 25.0),
+            (0.05, 50.0),
+            (0.1, 100.0),
+            (0.25, 100.0),
+            (0.5, 100.0),
+            (1.0, 100.0),
+            (2.5, 100.0),
+            (5.0, 100.0),
+            (10.0, 100.0),
+            (f64::INFINITY, 100.0),
+        ]
+    );
+    assert_eq!(histogram.labels.get("endpoint"), Some("/api/scans"));
+
+    assert_eq!(
+        scrape
+            .docs
+            .get("request_duration_seconds")
+            .map(String::as_str),
+        Some("HTTP request duration until the response head, by route template")
+    );
+    assert!(
+        metrics
+            .render()
+            .contains("# TYPE request_duration_seconds histogram\n")
+    );
+    let count = sample(&scrape, "request_duration_seconds_count", |_| true);
+    assert_eq!(count.value, Value::Untyped(100.0));
+    let sum = sample(&scrape, "request_duration_seconds_sum", |_| true);
+    let Value::Untyped(sum) = sum.value else {
+        panic!("sum is {:?}", sum.value)
+    };
+    assert!((sum - 5.05).abs() < 1e-9, "sum = {sum}");
+}
+
+#[test]
+fn custom_buckets_per_metric() {
+    let metrics = Metrics::builder()
+        .buckets(&[0.5, 1.0])
+        .buckets_for_metric("payload_bytes", &[100.0, 1000.0])
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&metrics.recorder(), || {
+        metrics::histogram!("payload_bytes").record(150.0);
+        metrics::histogram!("db_query_duration_seconds", "pool" => "main").record(0.7);
+    });
+    let scrape = scrape(&metrics);
+    let bytes = sample(&scrape, "payload_bytes", |v| {
+        matches!(v, Value::Histogram(_))
+    });
+    let Value::Histogram(b) = &bytes.value else {
+        unreachable!()
+    };
+    assert_eq!(
+        b.iter().map(|b| (b.less_than, b.count)).collect::<Vec<_>>(),
+        vec![(100.0, 0.0), (1000.0, 1.0), (f64::INFINITY, 1.0)]
+    );
+    let query = sample(&scrape, "db_query_duration_seconds", |v| {
+        matches!(v, Value::Histogram(_))
+    });
+    let Value::Histogram(b) = &query.value else {
+        unreachable!()
+    };
+    assert_eq!(
+        b.iter().map(|b| (b.less_than, b.count)).collect::<Vec<_>>(),
+        vec![(0.5, 0.0), (1.0, 1.0), (f64::INFINITY, 1.0)]
+    );
+}
+
+#[test]
+fn snapshot_percentiles_on_known_data_and_json() {
+    let metrics = Metrics::builder()
+        .service("scanner")
+        .instance("i")
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&metrics.recorder(), || {
+        let h = metrics::histogram!("db_query_duration_seconds", "pool" => "main");
+        for ms in 1..=1000u32 {
+            h.record(f64::from(ms) / 1000.0);
+        }
+        metrics::histogram!("db_query_duration_seconds", "pool" => "replica").record(0.25);
+    });
+    let snapshot = metrics.snapshot();
+    assert_eq!(snapshot.series.len(), 2);
+    let main = snapshot
+        .find("db_query_duration_seconds", &[("pool", "main")])
+        .unwrap();
+    assert_eq!(main.count, 1000);
+    for (actual, expected) in [(main.p50, 0.5), (main.p95, 0.95), (main.p99, 0.99)] {
+        let actual = actual.unwrap();
+        assert!(
+            (actual - expected).abs() <= expected / 32.0,
+            "{actual} vs {expected}"
+        );
+    }
+    assert_eq!(main.max, Some(1.0));
+    assert!(main.rate_per_second > 0.0);
+    let replica = snapshot
+        .find("db_query_duration_seconds", &[("pool", "replica")])
+        .unwrap();
+    assert_eq!((replica.count, replica.max), (1, Some(0.25)));
+
+    let json: serde_json::Value = serde_json::to_value(&snapshot).unwrap();
+    assert_eq!(json["service"], "scanner");
+    assert_eq!(json["window_seconds"], 60.0);
+    assert_eq!(json["series"][0]["labels"]["pool"], "main");
+    assert_eq!(json["series"][0]["count"], 1000);
+    assert_eq!(json["series"][0]["max"], 1.0);
+    let back: perf_metrics::PerformanceSnapshot = serde_json::from_value(json).unwrap();
+    assert_eq!(back, snapshot);
+}
+
+#[test]
+fn upkeep_drains_and_keeps_totals() {
+    let metrics = Metrics::builder().build().unwrap();
+    let runs = metrics.upkeep_runs();
+    metrics::with_local_recorder(&metrics.recorder(), || {
+        metrics::histogram!("cache_load_duration_seconds", "namespace" => "n").record(0.01);
+    });
+    metrics.run_upkeep();
+    metrics.run_upkeep();
+    assert!(metrics.upkeep_runs() >= runs + 2);
+    assert!(
+        metrics
+            .render()
+            .contains(r#"cache_load_duration_seconds_count{service="#)
+    );
+    assert_eq!(metrics.snapshot().series[0].count, 1);
+    assert_eq!(metrics.histogram_series(), 1);
+}

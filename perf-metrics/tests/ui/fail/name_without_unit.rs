@@ -1,0 +1,6 @@
+use perf_metrics::timed;
+
+#[timed(name = "scans")]
+fn scan() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use perf_metrics::timed;
+
+#[timed]
+struct Scanner;
+
+fn main() {}
