@@ -1,0 +1,179 @@
+//! L2: Redis through one multiplexed, auto-reconnecting `ConnectionManager`, behind a circuit
+//! breaker and short command timeouts.
+
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::breaker::Breaker;
+use crate::tier::{Tier, TierError, TierResult};
+
+/// Keys per `SCAN` page and per `UNLINK` batch in `clear`.
+const SCAN_COUNT: usize = 500;
+
+pub(crate) struct RedisTier {
+    conn: ConnectionManager,
+    breaker: Breaker,
+    timeout: Duration,
+    url: String,
+}
+
+impl std::fmt::Debug for RedisTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTier")
+            .field("url", &self.url)
+            .field("breaker_open", &self.breaker.is_open())
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RedisOptions {
+    pub(crate) url: String,
+    pub(crate) timeout: Duration,
+    pub(crate) breaker_threshold: u32,
+    pub(crate) breaker_cooldown: Duration,
+    pub(crate) require: bool,
+}
+
+impl RedisTier {
+    /// Creates the tier without waiting for Redis (the connection is made lazily), unless
+    /// `require` is set, in which case Redis must answer a `PING` now.
+    pub(crate) async fn connect(namespace: &str, o: &RedisOptions) -> crate::Result<Self> {
+        let url = crate::redact_url(&o.url);
+        let unavailable = |message: String| crate::Error::L2Unavailable {
+            url: url.clone(),
+            message,
+        };
+        let client = redis::Client::open(o.url.as_str()).map_err(|e| {
+            crate::error::config(
+                "redis_url",
+                format!("must be a redis:// or rediss:// URL ({e})"),
+            )
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(o.timeout))
+            .set_response_timeout(Some(o.timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(10))
+            .set_max_delay(o.timeout);
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| unavailable(e.to_string()))?;
+        let tier = Self {
+            conn,
+            breaker: Breaker::new(namespace, o.breaker_threshold, o.breaker_cooldown),
+            timeout: o.timeout,
+            url: url.clone(),
+        };
+        match tier.run(redis::cmd("PING")).await {
+            Ok(()) => {}
+            Err(TierError::Failed(m) | TierError::Skipped(m)) if o.require => {
+                return Err(unavailable(m));
+            }
+            Err(TierError::Failed(m) | TierError::Skipped(m)) => {
+                tracing::warn!(namespace, tier = "l2", url = %url, error = %m, "Redis unavailable at start; the cache works without it and picks it up later");
+            }
+        }
+        Ok(tier)
+    }
+
+    /// Runs one command through the breaker and the timeout.
+    pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> TierResult<T> {
+        if !self.breaker.allow() {
+            return Err(TierError::Skipped(String::new()));
+        }
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut conn)).await {
+            Ok(Ok(v)) => {
+                self.breaker.success();
+                Ok(v)
+            }
+            Ok(Err(e)) => {
+                self.breaker.failure();
+                Err(TierError::Failed(e.to_string()))
+            }
+            Err(_) => {
+                self.breaker.failure();
+                Err(TierError::Failed(format!(
+                    "Redis did not answer within {:?}",
+                    self.timeout
+                )))
+            }
+        }
+    }
+
+    async fn run(&self, cmd: redis::Cmd) -> TierResult<()> {
+        self.query::<redis::Value>(cmd).await.map(drop)
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+fn px(ttl: Duration) -> u64 {
+    crate::codec::duration_ms(ttl).max(1)
+}
+
+impl Tier for RedisTier {
+    fn name(&self) -> &'static str {
+        "l2"
+    }
+
+    fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, TierResult<Option<Vec<u8>>>> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        self.query(cmd).boxed()
+    }
+
+    fn set<'a>(
+        &'a self,
+        key: &'a [u8],
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, TierResult<()>> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(value).arg("PX").arg(px(ttl));
+        self.run(cmd).boxed()
+    }
+
+    fn delete<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, TierResult<()>> {
+        let mut cmd = redis::cmd("UNLINK");
+        cmd.arg(key);
+        self.run(cmd).boxed()
+    }
+
+    fn clear<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, TierResult<()>> {
+        async move {
+            // The namespace holds no glob metacharacters (validated), so this matches exactly
+            // this namespace's keys. Never FLUSHDB: other namespaces share the database.
+            let pattern = format!("{namespace}:*");
+            let mut cursor: u64 = 0;
+            loop {
+                let mut cmd = redis::cmd("SCAN");
+                cmd.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(SCAN_COUNT);
+                let (next, keys): (u64, Vec<Vec<u8>>) = self.query(cmd).await?;
+                if !keys.is_empty() {
+                    let mut unlink = redis::cmd("UNLINK");
+                    unlink.arg(keys);
+                    self.run(unlink).await?;
+                }
+                if next == 0 {
+                    return Ok(());
+                }
+                cursor = next;
+            }
+        }
+        .boxed()
+    }
+
+    fn breaker_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+}
