@@ -318,16 +318,15 @@ where
         if self.l1_max_bytes == Some(0) {
             return Err(config("l1_max_bytes", "must be at least 1"));
         }
-        if let Some(m) = self.max_value_size {
-            if !(16..=512 << 20).contains(&m) {
+        if let Some(m) = self.max_value_size
+            && !(16..=512 << 20).contains(&m) {
                 return Err(config(
                     "max_value_size",
                     format!("must be between 16 bytes and 512 MiB, got {m}"),
                 ));
             }
-        }
-        if let Some(w) = self.refresh_ahead {
-            if w.is_zero() || w >= self.l1_ttl {
+        if let Some(w) = self.refresh_ahead
+            && (w.is_zero() || w >= self.l1_ttl) {
                 return Err(config(
                     "refresh_ahead",
                     format!(
@@ -336,23 +335,20 @@ where
                     ),
                 ));
             }
-        }
-        if let Some(g) = self.stale_if_error {
-            if g > Duration::from_secs(86_400) {
+        if let Some(g) = self.stale_if_error
+            && g > Duration::from_secs(86_400) {
                 return Err(config(
                     "stale_if_error",
                     format!("must be at most 1 day, got {g:?}"),
                 ));
             }
-        }
-        if let Some(i) = self.metrics_interval {
-            if i < Duration::from_millis(10) || i > Duration::from_secs(3_600) {
+        if let Some(i) = self.metrics_interval
+            && (i < Duration::from_millis(10) || i > Duration::from_secs(3_600)) {
                 return Err(config(
                     "metrics_interval",
                     format!("must be between 10 ms and 1 hour, got {i:?}"),
                 ));
             }
-        }
         #[cfg(feature = "redis")]
         {
             if self.redis_timeout < Duration::from_millis(1)

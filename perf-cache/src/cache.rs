@@ -190,12 +190,11 @@ where
     /// as `None`.
     pub async fn get(&self, key: &Key) -> Option<V> {
         let inner = &*self.inner;
-        if let Some(e) = inner.l1.get(key).await {
-            if !inner.check_fresh || e.fresh_until > Instant::now() {
+        if let Some(e) = inner.l1.get(key).await
+            && (!inner.check_fresh || e.fresh_until > Instant::now()) {
                 inner.counters.l1.hits.incr();
                 return e.value;
             }
-        }
         inner.counters.l1.misses.incr();
         match self.lookup_lower(key).await {
             Lower::Value(v) => Some(v),
@@ -259,11 +258,10 @@ where
     /// removal of expired entries from the disk file.
     pub async fn run_pending_tasks(&self) {
         self.inner.l1.run_pending_tasks().await;
-        if let Some(l3) = &self.inner.l3 {
-            if let Err(e) = l3.purge_expired().await {
+        if let Some(l3) = &self.inner.l3
+            && let Err(e) = l3.purge_expired().await {
                 self.tier_error(l3.as_ref(), &self.inner.counters.l3, "purge", "*", e);
             }
-        }
     }
 
     /// Time until the L1 copy of `key` stops being fresh, if L1 holds one.
@@ -398,11 +396,10 @@ where
                 let now = Instant::now();
                 if e.fresh_until > now && usable {
                     inner.counters.l1.hits.incr();
-                    if let Some(window) = inner.refresh_ahead {
-                        if e.fresh_until.saturating_duration_since(now) <= window {
+                    if let Some(window) = inner.refresh_ahead
+                        && e.fresh_until.saturating_duration_since(now) <= window {
                             self.spawn_refresh(key, loader);
                         }
-                    }
                     return Ok(e.value);
                 }
                 if inner.stale_grace.is_some() {
@@ -467,12 +464,11 @@ where
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        if let Some(e) = self.inner.l1.get(key).await {
-            if (e.value.is_some() || accept_negative) && e.fresh_until > Instant::now() {
+        if let Some(e) = self.inner.l1.get(key).await
+            && (e.value.is_some() || accept_negative) && e.fresh_until > Instant::now() {
                 leader.finish(Outcome::Value(e.value.clone()));
                 return Ok(e.value);
             }
-        }
         match self.lookup_lower(key).await {
             Lower::Value(v) => {
                 leader.finish(Outcome::Value(Some(v.clone())));
@@ -689,11 +685,10 @@ where
             // Fill the tiers above with what is left of this entry's life.
             for (upper, upper_counters) in &tiers[..depth] {
                 let ttl = codec::remaining(&bytes);
-                if !ttl.is_zero() {
-                    if let Err(e) = upper.set(&full, bytes.clone(), ttl).await {
+                if !ttl.is_zero()
+                    && let Err(e) = upper.set(&full, bytes.clone(), ttl).await {
                         self.tier_error(*upper, upper_counters, "set", key.prefix(), e);
                     }
-                }
             }
             let weight = if inner.by_weight {
                 u32::try_from(bytes.len() + key.as_bytes().len()).unwrap_or(u32::MAX)

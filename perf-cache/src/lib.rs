@@ -12,6 +12,7 @@ mod redact;
 mod stats;
 mod tier;
 
+#[cfg(feature = "redis")]
 mod breaker;
 #[cfg(feature = "disk")]
 mod disk;

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 
 /// A failed tier operation. Never reaches callers: the cache counts it and treats it as a miss.
+// Without `redis` (and `disk`) no tier constructs these.
+#[cfg_attr(not(all(feature = "redis", feature = "disk")), allow(dead_code))]
 #[derive(Debug)]
 pub(crate) enum TierError {
     /// The circuit breaker is open; the call was skipped (not counted as a new error).

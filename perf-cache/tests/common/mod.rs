@@ -93,9 +93,11 @@ impl PrivateRedis {
             .unwrap_or_else(|e| {
                 panic!("cannot start redis-server (apt-get install redis-server): {e}")
             });
+        // Owned by `Self` at once, so a failed start still kills and reaps the process.
+        let server = Self { child, port };
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child, port };
+                return server;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
