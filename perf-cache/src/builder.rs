@@ -319,36 +319,40 @@ where
             return Err(config("l1_max_bytes", "must be at least 1"));
         }
         if let Some(m) = self.max_value_size
-            && !(16..=512 << 20).contains(&m) {
-                return Err(config(
-                    "max_value_size",
-                    format!("must be between 16 bytes and 512 MiB, got {m}"),
-                ));
-            }
+            && !(16..=512 << 20).contains(&m)
+        {
+            return Err(config(
+                "max_value_size",
+                format!("must be between 16 bytes and 512 MiB, got {m}"),
+            ));
+        }
         if let Some(w) = self.refresh_ahead
-            && (w.is_zero() || w >= self.l1_ttl) {
-                return Err(config(
-                    "refresh_ahead",
-                    format!(
-                        "must be above 0 and below l1_ttl ({:?}), got {w:?}",
-                        self.l1_ttl
-                    ),
-                ));
-            }
+            && (w.is_zero() || w >= self.l1_ttl)
+        {
+            return Err(config(
+                "refresh_ahead",
+                format!(
+                    "must be above 0 and below l1_ttl ({:?}), got {w:?}",
+                    self.l1_ttl
+                ),
+            ));
+        }
         if let Some(g) = self.stale_if_error
-            && g > Duration::from_secs(86_400) {
-                return Err(config(
-                    "stale_if_error",
-                    format!("must be at most 1 day, got {g:?}"),
-                ));
-            }
+            && g > Duration::from_secs(86_400)
+        {
+            return Err(config(
+                "stale_if_error",
+                format!("must be at most 1 day, got {g:?}"),
+            ));
+        }
         if let Some(i) = self.metrics_interval
-            && (i < Duration::from_millis(10) || i > Duration::from_secs(3_600)) {
-                return Err(config(
-                    "metrics_interval",
-                    format!("must be between 10 ms and 1 hour, got {i:?}"),
-                ));
-            }
+            && (i < Duration::from_millis(10) || i > Duration::from_secs(3_600))
+        {
+            return Err(config(
+                "metrics_interval",
+                format!("must be between 10 ms and 1 hour, got {i:?}"),
+            ));
+        }
         #[cfg(feature = "redis")]
         {
             if self.redis_timeout < Duration::from_millis(1)

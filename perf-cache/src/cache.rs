@@ -191,10 +191,11 @@ where
     pub async fn get(&self, key: &Key) -> Option<V> {
         let inner = &*self.inner;
         if let Some(e) = inner.l1.get(key).await
-            && (!inner.check_fresh || e.fresh_until > Instant::now()) {
-                inner.counters.l1.hits.incr();
-                return e.value;
-            }
+            && (!inner.check_fresh || e.fresh_until > Instant::now())
+        {
+            inner.counters.l1.hits.incr();
+            return e.value;
+        }
         inner.counters.l1.misses.incr();
         match self.lookup_lower(key).await {
             Lower::Value(v) => Some(v),
@@ -259,9 +260,10 @@ where
     pub async fn run_pending_tasks(&self) {
         self.inner.l1.run_pending_tasks().await;
         if let Some(l3) = &self.inner.l3
-            && let Err(e) = l3.purge_expired().await {
-                self.tier_error(l3.as_ref(), &self.inner.counters.l3, "purge", "*", e);
-            }
+            && let Err(e) = l3.purge_expired().await
+        {
+            self.tier_error(l3.as_ref(), &self.inner.counters.l3, "purge", "*", e);
+        }
     }
 
     /// Time until the L1 copy of `key` stops being fresh, if L1 holds one.
@@ -397,9 +399,10 @@ where
                 if e.fresh_until > now && usable {
                     inner.counters.l1.hits.incr();
                     if let Some(window) = inner.refresh_ahead
-                        && e.fresh_until.saturating_duration_since(now) <= window {
-                            self.spawn_refresh(key, loader);
-                        }
+                        && e.fresh_until.saturating_duration_since(now) <= window
+                    {
+                        self.spawn_refresh(key, loader);
+                    }
                     return Ok(e.value);
                 }
                 if inner.stale_grace.is_some() {
@@ -465,10 +468,12 @@ where
         E: Send + Sync + 'static,
     {
         if let Some(e) = self.inner.l1.get(key).await
-            && (e.value.is_some() || accept_negative) && e.fresh_until > Instant::now() {
-                leader.finish(Outcome::Value(e.value.clone()));
-                return Ok(e.value);
-            }
+            && (e.value.is_some() || accept_negative)
+            && e.fresh_until > Instant::now()
+        {
+            leader.finish(Outcome::Value(e.value.clone()));
+            return Ok(e.value);
+        }
         match self.lookup_lower(key).await {
             Lower::Value(v) => {
                 leader.finish(Outcome::Value(Some(v.clone())));
@@ -686,9 +691,10 @@ where
             for (upper, upper_counters) in &tiers[..depth] {
                 let ttl = codec::remaining(&bytes);
                 if !ttl.is_zero()
-                    && let Err(e) = upper.set(&full, bytes.clone(), ttl).await {
-                        self.tier_error(*upper, upper_counters, "set", key.prefix(), e);
-                    }
+                    && let Err(e) = upper.set(&full, bytes.clone(), ttl).await
+                {
+                    self.tier_error(*upper, upper_counters, "set", key.prefix(), e);
+                }
             }
             let weight = if inner.by_weight {
                 u32::try_from(bytes.len() + key.as_bytes().len()).unwrap_or(u32::MAX)
