@@ -126,7 +126,8 @@ where
         self
     }
 
-    /// L1 capacity in entries. Default 1,000. Must be at least 1. Ignored when
+    /// L1 capacity in entries. Default 1,000. `0` turns L1 off (every read goes to L2/L3, for
+    /// data that must not be served from a per-instance copy). Ignored when
     /// [`l1_max_bytes`](Self::l1_max_bytes) is set.
     pub fn l1_max_entries(mut self, entries: u64) -> Self {
         self.l1_max_entries = entries;
@@ -311,9 +312,6 @@ where
         ttl_range("l3_ttl", self.l3_ttl)?;
         if let Some(t) = self.negative_ttl {
             ttl_range("negative_ttl", t)?;
-        }
-        if self.l1_max_entries == 0 && self.l1_max_bytes.is_none() {
-            return Err(config("l1_max_entries", "must be at least 1"));
         }
         if self.l1_max_bytes == Some(0) {
             return Err(config("l1_max_bytes", "must be at least 1"));

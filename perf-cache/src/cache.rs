@@ -61,6 +61,8 @@ impl<V, C: std::fmt::Debug> std::fmt::Debug for Cache<V, C> {
 struct Inner<V, C> {
     namespace: String,
     l1: moka::future::Cache<Key, Entry<V>>,
+    /// `false` when built with `l1_max_entries(0)`: every read goes to L2/L3.
+    l1_enabled: bool,
     l1_ttl: Duration,
     l1_capacity: u64,
     by_weight: bool,
@@ -83,6 +85,17 @@ struct Inner<V, C> {
     evictions: Arc<Counter>,
     metrics: MetricHandles,
     log: RateLimitedLog,
+}
+
+impl<V: Clone + Send + Sync + 'static, C> Inner<V, C> {
+    #[inline]
+    async fn l1_get(&self, key: &Key) -> Option<Entry<V>> {
+        if self.l1_enabled {
+            self.l1.get(key).await
+        } else {
+            None
+        }
+    }
 }
 
 /// What the lower tiers had.
@@ -153,6 +166,7 @@ where
             metrics: MetricHandles::new(&namespace),
             namespace,
             l1: l1.build(),
+            l1_enabled: by_weight || b.l1_max_entries > 0,
             l1_ttl: b.l1_ttl,
             l1_capacity,
             by_weight,
@@ -190,7 +204,8 @@ where
     /// as `None`.
     pub async fn get(&self, key: &Key) -> Option<V> {
         let inner = &*self.inner;
-        if let Some(e) = inner.l1.get(key).await
+        if inner.l1_enabled
+            && let Some(e) = inner.l1.get(key).await
             && (!inner.check_fresh || e.fresh_until > Instant::now())
         {
             inner.counters.l1.hits.incr();
@@ -268,7 +283,7 @@ where
 
     /// Time until the L1 copy of `key` stops being fresh, if L1 holds one.
     pub async fn remaining_ttl(&self, key: &Key) -> Option<Duration> {
-        let e = self.inner.l1.get(key).await?;
+        let e = self.inner.l1_get(key).await?;
         e.fresh_until.checked_duration_since(Instant::now())
     }
 
@@ -387,7 +402,9 @@ where
     {
         let inner = &*self.inner;
         let mut stale = None;
-        if let Some(e) = inner.l1.get(key).await {
+        if inner.l1_enabled
+            && let Some(e) = inner.l1.get(key).await
+        {
             let usable = e.value.is_some() || accept_negative;
             if !inner.check_fresh {
                 if usable {
@@ -467,7 +484,7 @@ where
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        if let Some(e) = self.inner.l1.get(key).await
+        if let Some(e) = self.inner.l1_get(key).await
             && (e.value.is_some() || accept_negative)
             && e.fresh_until > Instant::now()
         {
@@ -637,6 +654,9 @@ where
 
     async fn insert_l1(&self, key: &Key, value: Option<V>, fresh_for: Duration, weight: u32) {
         let inner = &*self.inner;
+        if !inner.l1_enabled {
+            return;
+        }
         let keep_for = fresh_for.saturating_add(inner.stale_grace.unwrap_or_default());
         let entry = Entry {
             value,

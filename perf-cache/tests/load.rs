@@ -187,3 +187,25 @@ async fn l1_capacity_by_entries_and_by_weight() {
     cache.run_pending_tasks().await;
     assert!(cache.stats().l1_weight <= 1_000);
 }
+
+#[tokio::test]
+async fn l1_can_be_turned_off() {
+    let cache = Cache::<u64>::builder()
+        .l1_max_entries(0)
+        .build()
+        .await
+        .unwrap();
+    cache.set(&Key::new("k"), 1).await.unwrap();
+    assert_eq!(cache.get(&Key::new("k")).await, None, "no tier holds it");
+    let runs = Arc::new(AtomicUsize::new(0));
+    for _ in 0..2 {
+        let r = runs.clone();
+        cache
+            .get_or_load(&Key::new("k"), move || async move {
+                r.fetch_add(1, Ordering::SeqCst);
+                1
+            })
+            .await;
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
