@@ -674,8 +674,7 @@ where
             return Lower::Miss;
         }
         let full = crate::key::full_key(&inner.namespace, key);
-        let tiers = self.lower_tiers();
-        for (depth, (tier, counters)) in tiers.iter().enumerate() {
+        for (depth, (tier, counters)) in self.lower_tiers().enumerate() {
             let bytes = match tier.get(&full).await {
                 Ok(Some(b)) => b,
                 Ok(None) => {
@@ -684,7 +683,7 @@ where
                 }
                 Err(e) => {
                     counters.misses.incr();
-                    self.tier_error(*tier, counters, "get", key.prefix(), e);
+                    self.tier_error(tier, counters, "get", key.prefix(), e);
                     continue;
                 }
             };
@@ -708,12 +707,12 @@ where
             counters.hits.incr();
             tracing::trace!(namespace = %inner.namespace, tier = tier.name(), outcome = "hit", key_prefix = key.prefix());
             // Fill the tiers above with what is left of this entry's life.
-            for (upper, upper_counters) in &tiers[..depth] {
+            for (upper, upper_counters) in self.lower_tiers().take(depth) {
                 let ttl = codec::remaining(&bytes);
                 if !ttl.is_zero()
                     && let Err(e) = upper.set(&full, bytes.clone(), ttl).await
                 {
-                    self.tier_error(*upper, upper_counters, "set", key.prefix(), e);
+                    self.tier_error(upper, upper_counters, "set", key.prefix(), e);
                 }
             }
             let weight = if inner.by_weight {
@@ -731,16 +730,12 @@ where
         Lower::Miss
     }
 
-    fn lower_tiers(&self) -> Vec<(&dyn Tier, &TierCounters)> {
+    /// L2 and L3 in lookup order (without allocating).
+    fn lower_tiers(&self) -> impl Iterator<Item = (&dyn Tier, &TierCounters)> {
         let inner = &*self.inner;
-        let mut v: Vec<(&dyn Tier, &TierCounters)> = Vec::with_capacity(2);
-        if let Some(l2) = &inner.l2 {
-            v.push((l2.as_ref(), &inner.counters.l2));
-        }
-        if let Some(l3) = &inner.l3 {
-            v.push((l3.as_ref(), &inner.counters.l3));
-        }
-        v
+        let l2 = inner.l2.as_deref().map(|t| (t, &inner.counters.l2));
+        let l3 = inner.l3.as_deref().map(|t| (t, &inner.counters.l3));
+        l2.into_iter().chain(l3)
     }
 
     fn tier_error(

@@ -16,7 +16,6 @@ const SCAN_COUNT: usize = 500;
 pub(crate) struct RedisTier {
     conn: ConnectionManager,
     breaker: Breaker,
-    timeout: Duration,
     url: String,
 }
 
@@ -64,7 +63,6 @@ impl RedisTier {
         let tier = Self {
             conn,
             breaker: Breaker::new(namespace, o.breaker_threshold, o.breaker_cooldown),
-            timeout: o.timeout,
             url: url.clone(),
         };
         match tier.run(redis::cmd("PING")).await {
@@ -85,21 +83,16 @@ impl RedisTier {
             return Err(TierError::Skipped(String::new()));
         }
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut conn)).await {
-            Ok(Ok(v)) => {
+        // The connection's own connect and response timeouts (both `timeout`) bound every call,
+        // so an outage never hangs a caller; no second timer per command.
+        match cmd.query_async::<T>(&mut conn).await {
+            Ok(v) => {
                 self.breaker.success();
                 Ok(v)
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 self.breaker.failure();
                 Err(TierError::Failed(e.to_string()))
-            }
-            Err(_) => {
-                self.breaker.failure();
-                Err(TierError::Failed(format!(
-                    "Redis did not answer within {:?}",
-                    self.timeout
-                )))
             }
         }
     }
