@@ -1,43 +1,20 @@
-//! L1 entries and their per-entry expiry in moka.
+//! What L1 holds for a key.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use moka::Expiry;
-
-use crate::Key;
-
-/// What L1 holds for a key: the value itself (never encoded), or `None` for a cached miss.
+/// An L1 entry: the value itself (never encoded), or `None` for a cached miss.
+///
+/// moka expires every entry after `l1_ttl` (plus the stale-if-error grace). An entry that must
+/// die sooner — promoted from a lower tier with less time left, stored with a shorter TTL, or a
+/// negative entry — is marked `short`, and a hit on it compares `fresh_until` with the clock.
+/// Plain hits on ordinary entries therefore never read the clock themselves.
 #[derive(Clone)]
 pub(crate) struct Entry<V> {
     pub(crate) value: Option<V>,
     /// End of freshness. Past it the entry is only kept for stale-if-error.
     pub(crate) fresh_until: Instant,
-    /// How long moka keeps the entry: freshness plus the stale-if-error grace.
-    pub(crate) keep_for: Duration,
+    /// Lives shorter than `l1_ttl`: check `fresh_until` on every hit.
+    pub(crate) short: bool,
     /// Weight for byte-sized caches (encoded size), else 1.
     pub(crate) weight: u32,
-}
-
-/// Gives each entry its own lifetime, so promoted entries keep only their remaining TTL.
-pub(crate) struct EntryExpiry;
-
-impl<V> Expiry<Key, Entry<V>> for EntryExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &Key,
-        value: &Entry<V>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(value.keep_for)
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &Key,
-        value: &Entry<V>,
-        _updated_at: Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(value.keep_for)
-    }
 }

@@ -209,3 +209,26 @@ async fn l1_can_be_turned_off() {
     }
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn entries_shorter_than_l1_ttl_expire_on_time() {
+    let cache = Cache::<u64>::builder()
+        .l1_ttl(Duration::from_secs(60))
+        .build()
+        .await
+        .unwrap();
+    cache
+        .set_with_ttl(&Key::new("short"), 1, Duration::from_millis(50))
+        .await
+        .unwrap();
+    cache.set(&Key::new("long"), 2).await.unwrap();
+    assert_eq!(cache.get(&Key::new("short")).await, Some(1));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(cache.get(&Key::new("short")).await, None);
+    assert_eq!(
+        cache.get_or_load(&Key::new("short"), || async { 3 }).await,
+        3,
+        "reloaded"
+    );
+    assert_eq!(cache.get(&Key::new("long")).await, Some(2));
+}
