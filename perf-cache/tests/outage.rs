@@ -108,3 +108,43 @@ async fn built_while_redis_is_down_works_and_picks_it_up_later() {
     assert!(reached, "the cache picked Redis up");
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_redis_never_hangs_callers() {
+    let server = PrivateRedis::start(free_port());
+    let ns = namespace("frozen");
+    let cache = builder(&server.url(), &ns)
+        .require_l2(true)
+        .build()
+        .await
+        .unwrap();
+    cache.set(&Key::new("warm"), 1).await.unwrap();
+
+    // The server keeps its connections open but stops answering: only timeouts can help.
+    server.signal("STOP");
+    for i in 0..20_u64 {
+        let v = tokio::time::timeout(
+            Duration::from_secs(5),
+            cache.get_or_load(&Key::new("cold").arg(i), move || async move { i }),
+        )
+        .await
+        .expect("a call waited far beyond the 100 ms Redis timeout");
+        assert_eq!(v, i);
+    }
+    let s = cache.stats();
+    assert!(s.breaker_open, "{s:?}");
+
+    server.signal("CONT");
+    let mut closed = false;
+    for i in 0..400_u64 {
+        let _ = cache
+            .get_or_load(&Key::new("probe").arg(i), move || async move { i })
+            .await;
+        if !cache.stats().breaker_open {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(closed, "breaker closes once Redis answers again");
+}
