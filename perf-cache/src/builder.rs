@@ -43,6 +43,8 @@ pub struct CacheBuilder<V, C = Postcard> {
     pub(crate) breaker_cooldown: Duration,
     #[cfg(feature = "redis")]
     pub(crate) require_l2: bool,
+    #[cfg(feature = "redis-tls")]
+    pub(crate) redis_root_cert: Option<Vec<u8>>,
     #[cfg(feature = "disk")]
     pub(crate) disk_path: Option<std::path::PathBuf>,
     pub(crate) codec: C,
@@ -99,6 +101,8 @@ impl<V> CacheBuilder<V, Postcard> {
             breaker_cooldown: Duration::from_secs(5),
             #[cfg(feature = "redis")]
             require_l2: false,
+            #[cfg(feature = "redis-tls")]
+            redis_root_cert: None,
             #[cfg(feature = "disk")]
             disk_path: None,
             codec: Postcard,
@@ -161,8 +165,8 @@ where
         self
     }
 
-    /// Adds L2: Redis at `url` (`redis://[user:password@]host:port/db`; `rediss://` needs TLS
-    /// support in the `redis` crate). Default: no L2. Building does not wait for Redis unless
+    /// Adds L2: Redis at `url` (`redis://[user:password@]host:port/db`, or `rediss://` with
+    /// feature `redis-tls`). Default: no L2. Building does not wait for Redis unless
     /// [`require_l2`](Self::require_l2) is set.
     #[cfg(feature = "redis")]
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
@@ -172,7 +176,17 @@ where
             breaker_threshold: 0,
             breaker_cooldown: Duration::ZERO,
             require: false,
+            #[cfg(feature = "redis-tls")]
+            root_cert: None,
         });
+        self
+    }
+
+    /// For `rediss://` URLs: trust these PEM root certificates (a private CA) instead of the
+    /// system's. Default: the system store.
+    #[cfg(feature = "redis-tls")]
+    pub fn redis_root_cert_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.redis_root_cert = Some(pem.into());
         self
     }
 
@@ -234,6 +248,8 @@ where
             breaker_cooldown: self.breaker_cooldown,
             #[cfg(feature = "redis")]
             require_l2: self.require_l2,
+            #[cfg(feature = "redis-tls")]
+            redis_root_cert: self.redis_root_cert,
             #[cfg(feature = "disk")]
             disk_path: self.disk_path,
             codec,

@@ -153,6 +153,8 @@ where
                 breaker_threshold: b.breaker_threshold,
                 breaker_cooldown: b.breaker_cooldown,
                 require: b.require_l2,
+                #[cfg(feature = "redis-tls")]
+                root_cert: b.redis_root_cert.clone(),
             };
             l2 = Some(Box::new(
                 crate::redis_tier::RedisTier::connect(&namespace, &options).await?,

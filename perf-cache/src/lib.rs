@@ -148,6 +148,8 @@
 //!
 //! - `macros` (default): re-exports `perf-cache-macros` (empty until the `#[cached]` issue).
 //! - `redis`: L2 and `SessionStore`.
+//! - `redis-tls`: `rediss://` URLs (rustls with the *ring* provider and the system's root
+//!   certificates, or a private CA via `CacheBuilder::redis_root_cert_pem`).
 //! - `disk`: L3.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -35,6 +35,9 @@ pub(crate) struct RedisOptions {
     pub(crate) breaker_threshold: u32,
     pub(crate) breaker_cooldown: Duration,
     pub(crate) require: bool,
+    /// PEM root certificate(s) to trust for `rediss://` instead of the system store.
+    #[cfg(feature = "redis-tls")]
+    pub(crate) root_cert: Option<Vec<u8>>,
 }
 
 impl RedisTier {
@@ -46,10 +49,23 @@ impl RedisTier {
             url: url.clone(),
             message,
         };
-        let client = redis::Client::open(o.url.as_str()).map_err(|e| {
+        #[cfg(feature = "redis-tls")]
+        let client = match &o.root_cert {
+            Some(pem) => redis::Client::build_with_tls(
+                o.url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            None => redis::Client::open(o.url.as_str()),
+        };
+        #[cfg(not(feature = "redis-tls"))]
+        let client = redis::Client::open(o.url.as_str());
+        let client = client.map_err(|e| {
             crate::error::config(
                 "redis_url",
-                format!("must be a redis:// or rediss:// URL ({e})"),
+                format!("must be a redis:// URL, or rediss:// with feature `redis-tls` ({e})"),
             )
         })?;
         let config = ConnectionManagerConfig::new()
