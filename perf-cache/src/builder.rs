@@ -176,6 +176,30 @@ where
             breaker_threshold: 0,
             breaker_cooldown: Duration::ZERO,
             require: false,
+            #[cfg(feature = "redis-cluster")]
+            cluster_urls: Vec::new(),
+            #[cfg(feature = "redis-tls")]
+            root_cert: None,
+        });
+        self
+    }
+
+    /// Adds L2 on a Redis Cluster, given one or more seed nodes (`redis://host:port` each);
+    /// the slot map is discovered from them. Replaces [`redis_url`](Self::redis_url).
+    #[cfg(feature = "redis-cluster")]
+    pub fn redis_cluster_urls<I, S>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let cluster_urls: Vec<String> = urls.into_iter().map(Into::into).collect();
+        self.redis = Some(crate::redis_tier::RedisOptions {
+            url: cluster_urls.first().cloned().unwrap_or_default(),
+            timeout: Duration::ZERO,
+            breaker_threshold: 0,
+            breaker_cooldown: Duration::ZERO,
+            require: false,
+            cluster_urls,
             #[cfg(feature = "redis-tls")]
             root_cert: None,
         });

@@ -148,6 +148,8 @@
 //!
 //! - `macros` (default): re-exports `perf-cache-macros` (empty until the `#[cached]` issue).
 //! - `redis`: L2 and `SessionStore`.
+//! - `redis-cluster`: L2 on a Redis Cluster (`CacheBuilder::redis_cluster_urls`); `clear` scans
+//!   every primary.
 //! - `redis-tls`: `rediss://` URLs (rustls with the *ring* provider and the system's root
 //!   certificates, or a private CA via `CacheBuilder::redis_root_cert_pem`).
 //! - `disk`: L3.
@@ -168,6 +170,8 @@ mod tier;
 mod breaker;
 #[cfg(feature = "disk")]
 mod disk;
+#[cfg(feature = "redis-cluster")]
+mod redis_cluster;
 #[cfg(feature = "redis")]
 mod redis_tier;
 #[cfg(feature = "redis")]

@@ -13,8 +13,15 @@ use crate::tier::{Tier, TierError, TierResult};
 /// Keys per `SCAN` page and per `UNLINK` batch in `clear`.
 const SCAN_COUNT: usize = 500;
 
+/// One standalone server through a `ConnectionManager`, or a Redis Cluster.
+enum Connection {
+    Single(ConnectionManager),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(Box<crate::redis_cluster::Cluster>),
+}
+
 pub(crate) struct RedisTier {
-    conn: ConnectionManager,
+    conn: Connection,
     breaker: Breaker,
     url: String,
 }
@@ -35,6 +42,9 @@ pub(crate) struct RedisOptions {
     pub(crate) breaker_threshold: u32,
     pub(crate) breaker_cooldown: Duration,
     pub(crate) require: bool,
+    /// Seed nodes of a Redis Cluster; empty for a standalone server at `url`.
+    #[cfg(feature = "redis-cluster")]
+    pub(crate) cluster_urls: Vec<String>,
     /// PEM root certificate(s) to trust for `rediss://` instead of the system store.
     #[cfg(feature = "redis-tls")]
     pub(crate) root_cert: Option<Vec<u8>>,
@@ -49,6 +59,17 @@ impl RedisTier {
             url: url.clone(),
             message,
         };
+        #[cfg(feature = "redis-cluster")]
+        if !o.cluster_urls.is_empty() {
+            let cluster =
+                crate::redis_cluster::Cluster::new(&o.cluster_urls, o.timeout).map_err(|e| {
+                    crate::error::config(
+                        "redis_cluster_urls",
+                        format!("must be redis:// URLs ({e})"),
+                    )
+                })?;
+            return Self::finish(namespace, o, url, Connection::Cluster(Box::new(cluster))).await;
+        }
         #[cfg(feature = "redis-tls")]
         let client = match &o.root_cert {
             Some(pem) => redis::Client::build_with_tls(
@@ -76,18 +97,30 @@ impl RedisTier {
             .set_max_delay(o.timeout);
         let conn = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| unavailable(e.to_string()))?;
+        Self::finish(namespace, o, url, Connection::Single(conn)).await
+    }
+
+    async fn finish(
+        namespace: &str,
+        o: &RedisOptions,
+        url: String,
+        conn: Connection,
+    ) -> crate::Result<Self> {
         let tier = Self {
             conn,
             breaker: Breaker::new(namespace, o.breaker_threshold, o.breaker_cooldown),
-            url: url.clone(),
+            url,
         };
         match tier.run(redis::cmd("PING")).await {
             Ok(()) => {}
             Err(TierError::Failed(m) | TierError::Skipped(m)) if o.require => {
-                return Err(unavailable(m));
+                return Err(crate::Error::L2Unavailable {
+                    url: tier.url.clone(),
+                    message: m,
+                });
             }
             Err(TierError::Failed(m) | TierError::Skipped(m)) => {
-                tracing::warn!(namespace, tier = "l2", url = %url, error = %m, "Redis unavailable at start; the cache works without it and picks it up later");
+                tracing::warn!(namespace, tier = "l2", url = %tier.url, error = %m, "Redis unavailable at start; the cache works without it and picks it up later");
             }
         }
         Ok(tier)
@@ -98,10 +131,14 @@ impl RedisTier {
         if !self.breaker.allow() {
             return Err(TierError::Skipped(String::new()));
         }
-        let mut conn = self.conn.clone();
         // The connection's own connect and response timeouts (both `timeout`) bound every call,
         // so an outage never hangs a caller; no second timer per command.
-        match cmd.query_async::<T>(&mut conn).await {
+        let result = match &self.conn {
+            Connection::Single(conn) => cmd.query_async::<T>(&mut conn.clone()).await,
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(cluster) => cluster.query::<T>(&cmd).await,
+        };
+        match result {
             Ok(v) => {
                 self.breaker.success();
                 Ok(v)
@@ -156,6 +193,18 @@ impl Tier for RedisTier {
 
     fn clear<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, TierResult<()>> {
         async move {
+            #[cfg(feature = "redis-cluster")]
+            if let Connection::Cluster(cluster) = &self.conn {
+                if !self.breaker.allow() {
+                    return Err(TierError::Skipped(String::new()));
+                }
+                let result = cluster.clear(namespace, SCAN_COUNT).await;
+                match &result {
+                    Ok(()) => self.breaker.success(),
+                    Err(_) => self.breaker.failure(),
+                }
+                return result.map_err(|e| TierError::Failed(e.to_string()));
+            }
             // The namespace holds no glob metacharacters (validated), so this matches exactly
             // this namespace's keys. Never FLUSHDB: other namespaces share the database.
             let pattern = format!("{namespace}:*");

@@ -250,6 +250,8 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStoreBuilde
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(1),
             require: false,
+            #[cfg(feature = "redis-cluster")]
+            cluster_urls: Vec::new(),
             #[cfg(feature = "redis-tls")]
             root_cert: None,
         };

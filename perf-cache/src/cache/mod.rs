@@ -152,6 +152,8 @@ where
                 breaker_threshold: b.breaker_threshold,
                 breaker_cooldown: b.breaker_cooldown,
                 require: b.require_l2,
+                #[cfg(feature = "redis-cluster")]
+                cluster_urls: r.cluster_urls.clone(),
                 #[cfg(feature = "redis-tls")]
                 root_cert: b.redis_root_cert.clone(),
             };
