@@ -170,73 +170,64 @@ impl TierCounters {
     }
 }
 
-/// Metric handles, registered once per cache so emission never formats labels.
+/// Emission through the `metrics` facade. Metrics are looked up in the recorder installed *at
+/// publication time* (not when the cache was built), so a recorder installed after the cache
+/// still receives everything; a lookup per metric per publication is cheap at one per second.
 #[derive(Debug)]
-pub(crate) struct MetricHandles {
-    requests: [[metrics::Counter; 2]; 3],
-    loads_ok: metrics::Counter,
-    loads_err: metrics::Counter,
-    pub(crate) load_duration: metrics::Histogram,
-    evictions: metrics::Counter,
-    errors: [metrics::Counter; 2],
-    breaker_open: metrics::Gauge,
-    entries: metrics::Gauge,
-    weight: metrics::Gauge,
-    stale: metrics::Counter,
+pub(crate) struct Metrics {
+    namespace: String,
 }
 
-impl MetricHandles {
-    pub(crate) fn new(ns: &str) -> Self {
-        let ns = ns.to_owned();
-        let req = |tier: &'static str, outcome: &'static str| metrics::counter!("cache_requests_total", "namespace" => ns.clone(), "tier" => tier, "outcome" => outcome);
+impl Metrics {
+    pub(crate) fn new(namespace: &str) -> Self {
         Self {
-            requests: [
-                [req("l1", "hit"), req("l1", "miss")],
-                [req("l2", "hit"), req("l2", "miss")],
-                [req("l3", "hit"), req("l3", "miss")],
-            ],
-            loads_ok: metrics::counter!("cache_loads_total", "namespace" => ns.clone(), "outcome" => "ok"),
-            loads_err: metrics::counter!("cache_loads_total", "namespace" => ns.clone(), "outcome" => "error"),
-            load_duration: metrics::histogram!("cache_load_duration_seconds", "namespace" => ns.clone()),
-            evictions: metrics::counter!("cache_evictions_total", "namespace" => ns.clone(), "tier" => "l1"),
-            errors: [
-                metrics::counter!("cache_errors_total", "namespace" => ns.clone(), "tier" => "l2"),
-                metrics::counter!("cache_errors_total", "namespace" => ns.clone(), "tier" => "l3"),
-            ],
-            breaker_open: metrics::gauge!("cache_breaker_open", "namespace" => ns.clone()),
-            entries: metrics::gauge!("cache_entries", "namespace" => ns.clone(), "tier" => "l1"),
-            weight: metrics::gauge!("cache_weight_bytes", "namespace" => ns.clone()),
-            stale: metrics::counter!("cache_stale_served_total", "namespace" => ns),
+            namespace: namespace.to_owned(),
         }
     }
 
-    /// Publishes a snapshot. Counters are set to absolute values so the hit path only touches
+    /// Records one loader run's duration.
+    pub(crate) fn record_load(&self, seconds: f64) {
+        metrics::histogram!("cache_load_duration_seconds", "namespace" => self.namespace.clone())
+            .record(seconds);
+    }
+
+    /// Publishes a snapshot. Counters are set to absolute values, so the hit path only touches
     /// this crate's striped counters, never a recorder.
     pub(crate) fn publish(&self, s: &CacheStats) {
-        let tiers = [Some(&s.l1), s.l2.as_ref(), s.l3.as_ref()];
-        for (handles, tier) in self.requests.iter().zip(tiers) {
-            if let Some(t) = tier {
-                handles[0].absolute(t.hits);
-                handles[1].absolute(t.misses);
+        let ns = || self.namespace.clone();
+        let tiers = [
+            ("l1", Some(&s.l1)),
+            ("l2", s.l2.as_ref()),
+            ("l3", s.l3.as_ref()),
+        ];
+        for (tier, stats) in tiers {
+            if let Some(t) = stats {
+                metrics::counter!("cache_requests_total", "namespace" => ns(), "tier" => tier, "outcome" => "hit").absolute(t.hits);
+                metrics::counter!("cache_requests_total", "namespace" => ns(), "tier" => tier, "outcome" => "miss").absolute(t.misses);
+                if tier != "l1" {
+                    metrics::counter!("cache_errors_total", "namespace" => ns(), "tier" => tier)
+                        .absolute(t.errors);
+                }
             }
         }
-        self.loads_ok
+        metrics::counter!("cache_loads_total", "namespace" => ns(), "outcome" => "ok")
             .absolute(s.loads.saturating_sub(s.load_errors));
-        self.loads_err.absolute(s.load_errors);
-        self.evictions.absolute(s.evictions);
-        if let Some(l2) = &s.l2 {
-            self.errors[0].absolute(l2.errors);
-        }
-        if let Some(l3) = &s.l3 {
-            self.errors[1].absolute(l3.errors);
-        }
-        self.breaker_open
-            .set(if s.breaker_open { 1.0 } else { 0.0 });
+        metrics::counter!("cache_loads_total", "namespace" => ns(), "outcome" => "error")
+            .absolute(s.load_errors);
+        metrics::counter!("cache_evictions_total", "namespace" => ns(), "tier" => "l1")
+            .absolute(s.evictions);
+        metrics::counter!("cache_stale_served_total", "namespace" => ns()).absolute(s.stale_served);
+        metrics::gauge!("cache_breaker_open", "namespace" => ns()).set(if s.breaker_open {
+            1.0
+        } else {
+            0.0
+        });
+        // Precision loss only above 2^53 entries or bytes.
         #[allow(clippy::cast_precision_loss)]
         {
-            self.entries.set(s.size as f64);
-            self.weight.set(s.l1_weight as f64);
+            metrics::gauge!("cache_entries", "namespace" => ns(), "tier" => "l1")
+                .set(s.size as f64);
+            metrics::gauge!("cache_weight_bytes", "namespace" => ns()).set(s.l1_weight as f64);
         }
-        self.stale.absolute(s.stale_served);
     }
 }

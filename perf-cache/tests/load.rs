@@ -232,3 +232,62 @@ async fn entries_shorter_than_l1_ttl_expire_on_time() {
     );
     assert_eq!(cache.get(&Key::new("long")).await, Some(2));
 }
+
+#[tokio::test]
+async fn stats_are_published_through_the_metrics_facade() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    // Built before any recorder exists: publication looks metrics up at publication time.
+    let cache = Cache::<u64>::builder()
+        .namespace("metrics-test")
+        .metrics_interval(None)
+        .build()
+        .await
+        .unwrap();
+    cache.set(&Key::new("a"), 1).await.unwrap();
+    let _ = cache.get(&Key::new("a")).await;
+    let _ = cache.get(&Key::new("b")).await;
+    let _ = cache.get_or_load(&Key::new("c"), || async { 3 }).await;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let _ = cache.stats();
+    });
+    // One snapshot: taking one resets the debugging recorder's counters.
+    let snapshot = snapshotter.snapshot().into_vec();
+    let find = |name: &str, labels: &[(&str, &str)]| {
+        snapshot.iter().find_map(|(key, _, _, value)| {
+            let k = key.key();
+            let matches = k.name() == name
+                && labels
+                    .iter()
+                    .all(|(n, v)| k.labels().any(|l| l.key() == *n && l.value() == *v));
+            matches.then_some(value)
+        })
+    };
+    let hits = find(
+        "cache_requests_total",
+        &[
+            ("namespace", "metrics-test"),
+            ("tier", "l1"),
+            ("outcome", "hit"),
+        ],
+    );
+    assert!(matches!(hits, Some(&DebugValue::Counter(1))), "{hits:?}");
+    let misses = find(
+        "cache_requests_total",
+        &[("tier", "l1"), ("outcome", "miss")],
+    );
+    assert!(
+        matches!(misses, Some(&DebugValue::Counter(2))),
+        "{misses:?}"
+    );
+    let loads = find("cache_loads_total", &[("outcome", "ok")]);
+    assert!(matches!(loads, Some(&DebugValue::Counter(1))), "{loads:?}");
+    assert!(matches!(
+        find("cache_entries", &[("tier", "l1")]),
+        Some(&DebugValue::Gauge(_))
+    ));
+    assert!(find("cache_breaker_open", &[]).is_some());
+}

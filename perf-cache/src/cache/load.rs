@@ -285,7 +285,7 @@ where
         if !ok {
             inner.counters.load_errors.incr();
         }
-        inner.metrics.load_duration.record(took.as_secs_f64());
+        inner.metrics.record_load(took.as_secs_f64());
     }
 
     /// Starts a background reload of `key` unless one is already running.

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::codec::{self, Decoded};
 use crate::flight::Flights;
 use crate::l1::Entry;
-use crate::stats::{CacheStats, Counter, Counters, MetricHandles, TierCounters};
+use crate::stats::{CacheStats, Counter, Counters, Metrics, TierCounters};
 use crate::tier::{RateLimitedLog, Tier, TierError};
 use crate::{CacheBuilder, Codec, Key, Postcard, Result};
 
@@ -82,7 +82,7 @@ struct Inner<V, C> {
     flights: Flights<V>,
     counters: Counters,
     evictions: Arc<Counter>,
-    metrics: MetricHandles,
+    metrics: Metrics,
     log: RateLimitedLog,
 }
 
@@ -169,7 +169,7 @@ where
         }
         let always_encode = by_weight || b.max_value_size.is_some();
         let inner = Arc::new(Inner {
-            metrics: MetricHandles::new(&namespace),
+            metrics: Metrics::new(&namespace),
             namespace,
             l1: l1.build(),
             l1_enabled: by_weight || b.l1_max_entries > 0,
@@ -383,6 +383,7 @@ where
                 Ok(Some(b)) => b,
                 Ok(None) => {
                     counters.misses.incr();
+                    tracing::trace!(namespace = %inner.namespace, tier = tier.name(), outcome = "miss", key_prefix = key.prefix());
                     continue;
                 }
                 Err(e) => {
