@@ -15,6 +15,8 @@ pub(crate) struct Entry<V> {
     pub(crate) fresh_until: Instant,
     /// Lives shorter than `l1_ttl`: check `fresh_until` on every hit.
     pub(crate) short: bool,
+    /// A refresh-ahead of this entry failed: do not start another one before it expires.
+    pub(crate) refresh_failed: bool,
     /// Weight for byte-sized caches (encoded size), else 1.
     pub(crate) weight: u32,
 }

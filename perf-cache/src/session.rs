@@ -27,7 +27,7 @@ use crate::{Error, Json, Key, Result};
 ///
 /// let sessions = SessionStore::<Vec<String>>::builder()
 ///     .redis_url(url)
-///     .namespace("doctest-sessions")
+///     .namespace(format!("sessions-{}", std::process::id()))
 ///     .ttl(Duration::from_secs(1800))
 ///     .sliding(true)
 ///     .build()

@@ -291,3 +291,34 @@ async fn stats_are_published_through_the_metrics_facade() {
     ));
     assert!(find("cache_breaker_open", &[]).is_some());
 }
+
+#[tokio::test]
+async fn failing_refresh_ahead_is_not_retried_on_every_hit() {
+    let cache = Cache::<u64>::builder()
+        .l1_ttl(Duration::from_secs(2))
+        .refresh_ahead(Duration::from_millis(1_990))
+        .build()
+        .await
+        .unwrap();
+    let key = Key::new("k");
+    assert_eq!(cache.get_or_load(&key, || async { 1 }).await, 1);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    for _ in 0..20 {
+        let r = runs.clone();
+        let v = cache
+            .try_get_or_load(&key, move || async move {
+                r.fetch_add(1, Ordering::SeqCst);
+                Err::<u64, _>("backend down")
+            })
+            .await;
+        assert_eq!(v.unwrap(), 1, "the current value is served");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "one refresh attempt, not one per hit"
+    );
+    assert_eq!(cache.stats().load_errors, 1);
+}

@@ -139,6 +139,7 @@ where
                 if e.fresh_until > now && usable {
                     inner.counters.l1.hits.incr();
                     if let Some(window) = inner.refresh_ahead
+                        && !e.refresh_failed
                         && e.fresh_until.saturating_duration_since(now) <= window
                     {
                         self.spawn_refresh(key, loader);
@@ -316,8 +317,17 @@ where
                     }
                     leader.finish(Outcome::Value(v));
                 }
-                // The current value stays until it expires; dropping `leader` frees the key.
-                Err(_) => drop(leader),
+                // The current value stays until it expires, with no further refresh attempt (a
+                // failing backend is not called on every hit); dropping `leader` frees the key.
+                Err(_) => {
+                    if let Some(mut e) = this.inner.l1.get(&key).await {
+                        e.refresh_failed = true;
+                        // Re-inserting restarts moka's clock: make hits check `fresh_until`.
+                        e.short = true;
+                        this.inner.l1.insert(key.clone(), e).await;
+                    }
+                    drop(leader);
+                }
             }
         });
     }

@@ -366,6 +366,7 @@ where
             value,
             fresh_until: Instant::now() + fresh_for,
             short: fresh_for < inner.l1_ttl,
+            refresh_failed: false,
             weight,
         };
         inner.l1.insert(key.clone(), entry).await;
