@@ -29,11 +29,17 @@
 //! the entry's **remaining** time to live (never a fresh one), so promotion cannot extend a
 //! value's life. Writes (`set`, and loads) go to every tier. Without L2 and L3 the cache is a
 //! plain in-memory cache whose hit path is one moka lookup plus one uncontended counter add.
+//! moka expires every L1 entry after `l1_ttl` (one TTL: moka's per-entry expiry cost about 20%
+//! on every hit here); entries that must die sooner — promoted with less time left, stored
+//! with a shorter TTL, negative — carry a flag and a hit on them checks their own deadline.
+//! `l1_max_entries(0)` turns L1 off.
 //!
-//! **Why redb for L3**: pure Rust (no C toolchain, unlike RocksDB or LMDB bindings), a single
-//! file, ACID transactions with crash safety, MVCC so reads never wait for writes, a stable file
-//! format since 1.0 and an active maintainer; sled, the other pure-Rust option, has been in
-//! beta without releases for years. Every disk call runs in `spawn_blocking`.
+//! **Why redb for L3**: pure Rust (no C toolchain, unlike RocksDB or LMDB bindings), one file,
+//! ACID transactions that survive a crash, MVCC so reads never wait for the writer, a
+//! documented file format, regular releases and already a workspace dependency; sled, the
+//! other pure-Rust store, has had no stable release for years. Every disk call runs in
+//! `spawn_blocking`; each write is one durable transaction, so L3 suits values that are
+//! expensive to recompute rather than write-heavy data.
 //!
 //! # Keys
 //!

@@ -211,7 +211,8 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStoreBuilde
         self
     }
 
-    /// Sliding expiry: every `get` restarts the TTL. Default `false`.
+    /// Sliding expiry: every `get` restarts the TTL (one `GETEX`, Redis 6.2 or later).
+    /// Default `false`.
     pub fn sliding(mut self, sliding: bool) -> Self {
         self.sliding = sliding;
         self
