@@ -421,13 +421,15 @@ where
                     self.tier_error(upper, upper_counters, "set", key.prefix(), e);
                 }
             }
-            let weight = if inner.by_weight {
-                u32::try_from(bytes.len() + key.as_bytes().len()).unwrap_or(u32::MAX)
-            } else {
-                1
-            };
-            self.insert_l1(key, value.clone(), remaining.min(inner.l1_ttl), weight)
-                .await;
+            if inner.l1_enabled {
+                let weight = if inner.by_weight {
+                    u32::try_from(bytes.len() + key.as_bytes().len()).unwrap_or(u32::MAX)
+                } else {
+                    1
+                };
+                self.insert_l1(key, value.clone(), remaining.min(inner.l1_ttl), weight)
+                    .await;
+            }
             return match value {
                 Some(v) => Lower::Value(v),
                 None => Lower::Negative,
