@@ -29,7 +29,7 @@
 //! the entry's **remaining** time to live (never a fresh one), so promotion cannot extend a
 //! value's life. Writes (`set`, and loads) go to every tier. Without L2 and L3 the cache is a
 //! plain in-memory cache whose hit path is one moka lookup plus one uncontended counter add.
-//! moka expires every L1 entry after `l1_ttl` (one TTL: moka's per-entry expiry cost about 20%
+//! moka expires every L1 entry after `l1_ttl` (one TTL: moka's per-entry expiry cost 10–20%
 //! on every hit here); entries that must die sooner — promoted with less time left, stored
 //! with a shorter TTL, negative — carry a flag and a hit on them checks their own deadline.
 //! `l1_max_entries(0)` turns L1 off.
