@@ -131,8 +131,8 @@ where
             .name(&namespace)
             .max_capacity(l1_capacity)
             // One TTL for the whole of L1 (plus the stale grace): moka's per-entry expiry cost
-            // 10-20% on every hit in a scratch benchmark. Entries with a shorter life carry `short` and are checked
-            // against the clock on a hit.
+            // 10-20% on every hit in a scratch benchmark. Entries with a shorter life carry
+            // `short` and are checked against the clock on a hit.
             .time_to_live(b.l1_ttl.saturating_add(stale_grace.unwrap_or_default()))
             .eviction_listener(move |_k, _v, cause| {
                 if cause == moka::notification::RemovalCause::Size {
