@@ -1,0 +1,334 @@
+//! The load path: single-flight loading, refresh-ahead, stale-if-error.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use super::{Cache, Lower};
+use crate::flight::{self, Join, Leader, Outcome};
+use crate::{Codec, Key};
+
+impl<V, C> Cache<V, C>
+where
+    V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    C: Codec,
+{
+    /// Returns the cached value, or runs `loader` once for all concurrent callers of `key`,
+    /// caches its value in every tier and returns it.
+    ///
+    /// The loader must be `'static` because a refresh-ahead may run it in the background; move
+    /// owned handles (a cloned pool) into it. If the caller running the loader is cancelled or
+    /// the loader panics, another waiting caller runs its own loader.
+    pub async fn get_or_load<F, Fut>(&self, key: &Key, loader: F) -> V
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        let result = self
+            .load(key, false, move || async move {
+                Ok::<_, Infallible>(Some(loader().await))
+            })
+            .await;
+        match result {
+            Ok(Some(v)) => v,
+            // With `accept_negative = false` the load path always yields a value.
+            Ok(None) => unreachable!("load without negatives returned None"),
+            Err(e) => match *e {},
+        }
+    }
+
+    /// Like [`get_or_load`](Self::get_or_load) with a fallible loader. An `Err` is never cached;
+    /// concurrent callers waiting on the same load receive the same `Arc`'d error. With
+    /// [`stale_if_error`](crate::CacheBuilder::stale_if_error), a recently expired value is returned
+    /// instead of the error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use perf_cache::{Cache, Key};
+    ///
+    /// let cache = Cache::<u64>::builder().build().await?;
+    /// let key = Key::new("count");
+    /// let err = cache.try_get_or_load(&key, || async { Err::<u64, _>("db down") }).await;
+    /// assert_eq!(*err.unwrap_err(), "db down");
+    /// let ok = cache.try_get_or_load(&key, || async { Ok::<_, &str>(7) }).await;
+    /// assert_eq!(ok.unwrap(), 7);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The loader's error, shared.
+    pub async fn try_get_or_load<F, Fut, E>(&self, key: &Key, loader: F) -> Result<V, Arc<E>>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        let result = self
+            .load(key, false, move || async move { loader().await.map(Some) })
+            .await?;
+        match result {
+            Some(v) => Ok(v),
+            None => unreachable!("load without negatives returned None"),
+        }
+    }
+
+    /// Like [`try_get_or_load`](Self::try_get_or_load) for lookups that may find nothing: with
+    /// [`negative_ttl`](crate::CacheBuilder::negative_ttl) set, `Ok(None)` is cached for that long so a
+    /// missing row is not queried again on every call.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use std::time::Duration;
+    /// use perf_cache::{Cache, Key};
+    ///
+    /// let cache = Cache::<String>::builder().negative_ttl(Duration::from_secs(5)).build().await?;
+    /// let key = Key::new("user").arg(404_u64);
+    /// let found = cache.get_or_load_optional(&key, || async { Ok::<_, String>(None) }).await;
+    /// assert_eq!(found.unwrap(), None);
+    /// // Cached as "not found": this loader does not run.
+    /// let again = cache.get_or_load_optional(&key, || async { Ok::<_, String>(Some("x".into())) }).await;
+    /// assert_eq!(again.unwrap(), None);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The loader's error, shared.
+    pub async fn get_or_load_optional<F, Fut, E>(
+        &self,
+        key: &Key,
+        loader: F,
+    ) -> Result<Option<V>, Arc<E>>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        self.load(key, true, loader).await
+    }
+
+    /// The load path shared by every `get_or_load` variant.
+    async fn load<F, Fut, E>(
+        &self,
+        key: &Key,
+        accept_negative: bool,
+        loader: F,
+    ) -> Result<Option<V>, Arc<E>>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        let inner = &*self.inner;
+        let mut stale = None;
+        if inner.l1_enabled
+            && let Some(e) = inner.l1.get(key).await
+        {
+            let usable = e.value.is_some() || accept_negative;
+            if !(inner.check_fresh || e.short) {
+                if usable {
+                    inner.counters.l1.hits.incr();
+                    return Ok(e.value);
+                }
+            } else {
+                let now = Instant::now();
+                if e.fresh_until > now && usable {
+                    inner.counters.l1.hits.incr();
+                    if let Some(window) = inner.refresh_ahead
+                        && !e.refresh_failed
+                        && e.fresh_until.saturating_duration_since(now) <= window
+                    {
+                        self.spawn_refresh(key, loader);
+                    }
+                    return Ok(e.value);
+                }
+                if inner
+                    .stale_grace
+                    .is_some_and(|grace| now < e.fresh_until + grace)
+                {
+                    stale = e.value;
+                }
+            }
+        }
+        inner.counters.l1.misses.incr();
+        let span = tracing::debug_span!("cache.load", namespace = %inner.namespace, key_prefix = key.prefix());
+        async move {
+            let mut loader = Some(loader);
+            loop {
+                match inner.flights.join(key) {
+                    Join::Leader(leader) => {
+                        // Only the first leader reaches the loader: every branch returns.
+                        let Some(loader) = loader.take() else {
+                            unreachable!("loader used twice")
+                        };
+                        return self.lead(key, accept_negative, leader, loader, stale).await;
+                    }
+                    Join::Waiter(rx) => match flight::wait(rx).await {
+                        Some(Outcome::Value(v)) if v.is_some() || accept_negative => {
+                            inner.counters.misses.incr();
+                            return Ok(v);
+                        }
+                        Some(Outcome::Error(e)) if e.is::<E>() => {
+                            inner.counters.misses.incr();
+                            if let Ok(e) = e.downcast::<E>() {
+                                return Err(e);
+                            }
+                        }
+                        // The leader was cancelled or panicked: race again for leadership.
+                        None => {}
+                        // A result this caller cannot use (negative, or another error type):
+                        // run its own loader without sharing.
+                        Some(_) => {
+                            let Some(loader) = loader.take() else {
+                                unreachable!("loader used twice")
+                            };
+                            return self.run_loader(key, loader, stale).await;
+                        }
+                    },
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The leader's part: L1 again (a previous leader may just have filled it), lower tiers,
+    /// then the loader.
+    async fn lead<F, Fut, E>(
+        &self,
+        key: &Key,
+        accept_negative: bool,
+        leader: Leader<V>,
+        loader: F,
+        stale: Option<V>,
+    ) -> Result<Option<V>, Arc<E>>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        if let Some(e) = self.inner.l1_get(key).await
+            && (e.value.is_some() || accept_negative)
+            && e.fresh_until > Instant::now()
+        {
+            leader.finish(Outcome::Value(e.value.clone()));
+            return Ok(e.value);
+        }
+        match self.lookup_lower(key).await {
+            Lower::Value(v) => {
+                leader.finish(Outcome::Value(Some(v.clone())));
+                return Ok(Some(v));
+            }
+            Lower::Negative if accept_negative => {
+                leader.finish(Outcome::Value(None));
+                return Ok(None);
+            }
+            Lower::Negative | Lower::Miss => {}
+        }
+        let result = self.run_loader(key, loader, stale).await;
+        match &result {
+            Ok(v) => leader.finish(Outcome::Value(v.clone())),
+            Err(e) => leader.finish(Outcome::Error(Arc::clone(e) as _)),
+        }
+        result
+    }
+
+    /// Runs the loader, records it, stores an `Ok` result; serves `stale` on `Err` if given.
+    async fn run_loader<F, Fut, E>(
+        &self,
+        key: &Key,
+        loader: F,
+        stale: Option<V>,
+    ) -> Result<Option<V>, Arc<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, E>>,
+    {
+        let inner = &*self.inner;
+        inner.counters.misses.incr();
+        let start = Instant::now();
+        let result = loader().await;
+        self.record_load(start, result.is_ok());
+        match result {
+            Ok(v) => {
+                if let Err(e) = self.store(key, v.clone(), None).await {
+                    tracing::warn!(namespace = %inner.namespace, key_prefix = key.prefix(), error = %e, "loaded value not cached");
+                }
+                tracing::debug!(outcome = "loaded", found = v.is_some());
+                Ok(v)
+            }
+            Err(e) => match stale {
+                Some(s) => {
+                    inner.counters.stale_served.incr();
+                    tracing::debug!(outcome = "stale", "loader failed; serving the stale value");
+                    Ok(Some(s))
+                }
+                None => {
+                    tracing::debug!(outcome = "error", "loader failed; not cached");
+                    Err(Arc::new(e))
+                }
+            },
+        }
+    }
+
+    fn record_load(&self, start: Instant, ok: bool) {
+        let inner = &*self.inner;
+        let took = start.elapsed();
+        inner.counters.loads.incr();
+        inner
+            .counters
+            .load_nanos
+            .add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
+        if !ok {
+            inner.counters.load_errors.incr();
+        }
+        inner.metrics.record_load(took.as_secs_f64());
+    }
+
+    /// Starts a background reload of `key` unless one is already running.
+    fn spawn_refresh<F, Fut, E>(&self, key: &Key, loader: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        let inner = &*self.inner;
+        if inner.flights.in_flight(key) {
+            return;
+        }
+        let Join::Leader(leader) = inner.flights.join(key) else {
+            return;
+        };
+        inner.counters.refreshes.incr();
+        let this = self.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let result = loader().await;
+            this.record_load(start, result.is_ok());
+            match result {
+                Ok(v) => {
+                    if let Err(e) = this.store(&key, v.clone(), None).await {
+                        tracing::warn!(namespace = %this.inner.namespace, key_prefix = key.prefix(), error = %e, "refreshed value not cached");
+                    }
+                    leader.finish(Outcome::Value(v));
+                }
+                // The current value stays until it expires, with no further refresh attempt (a
+                // failing backend is not called on every hit); dropping `leader` frees the key.
+                Err(_) => {
+                    if let Some(mut e) = this.inner.l1.get(&key).await {
+                        e.refresh_failed = true;
+                        // Re-inserting restarts moka's clock: make hits check `fresh_until`.
+                        e.short = true;
+                        this.inner.l1.insert(key.clone(), e).await;
+                    }
+                    drop(leader);
+                }
+            }
+        });
+    }
+}

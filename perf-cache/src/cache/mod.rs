@@ -1,0 +1,507 @@
+//! [`Cache`]: the typed, multi-tier cache: tiers, reads, writes and statistics.
+
+mod load;
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec::{self, Decoded};
+use crate::flight::Flights;
+use crate::l1::Entry;
+use crate::stats::{CacheStats, Counter, Counters, Metrics, TierCounters};
+use crate::tier::{RateLimitedLog, Tier, TierError};
+use crate::{CacheBuilder, Codec, Key, Postcard, Result};
+
+/// A typed cache of `V` values: L1 in process (moka), optional L2 (Redis, feature `redis`) and
+/// L3 (disk, feature `disk`), with single-flight loading. Clone it to share it: clones are
+/// cheap handles to the same cache.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+/// use perf_cache::{Cache, Key};
+///
+/// let cache = Cache::<String>::builder().namespace("users").build().await?;
+/// let key = Key::new("user").arg(42_u64);
+///
+/// let name = cache.get_or_load(&key, || async { "Ada".to_owned() }).await;
+/// assert_eq!(name, "Ada");
+/// assert_eq!(cache.get(&key).await.as_deref(), Some("Ada"));
+///
+/// cache.delete(&key).await;
+/// assert_eq!(cache.get(&key).await, None);
+/// # Ok(()) }
+/// ```
+pub struct Cache<V, C = Postcard> {
+    inner: Arc<Inner<V, C>>,
+}
+
+impl<V, C> Clone for Cache<V, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<V, C: std::fmt::Debug> std::fmt::Debug for Cache<V, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("namespace", &self.inner.namespace)
+            .field("l2", &self.inner.l2)
+            .field("l3", &self.inner.l3)
+            .field("codec", &self.inner.codec)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner<V, C> {
+    namespace: String,
+    l1: moka::future::Cache<Key, Entry<V>>,
+    /// `false` when built with `l1_max_entries(0)`: every read goes to L2/L3.
+    l1_enabled: bool,
+    l1_ttl: Duration,
+    l1_capacity: u64,
+    by_weight: bool,
+    l2: Option<Box<dyn Tier>>,
+    l2_ttl: Duration,
+    l3: Option<Box<dyn Tier>>,
+    l3_ttl: Duration,
+    codec: C,
+    format_version: u32,
+    max_value_size: usize,
+    /// Encode on every store (to weigh or size-check) even without a lower tier.
+    always_encode: bool,
+    negative_ttl: Option<Duration>,
+    refresh_ahead: Option<Duration>,
+    stale_grace: Option<Duration>,
+    /// Whether an L1 hit must compare `fresh_until` with the clock (stale or refresh enabled).
+    check_fresh: bool,
+    flights: Flights<V>,
+    counters: Counters,
+    evictions: Arc<Counter>,
+    metrics: Metrics,
+    log: RateLimitedLog,
+}
+
+impl<V: Clone + Send + Sync + 'static, C> Inner<V, C> {
+    #[inline]
+    async fn l1_get(&self, key: &Key) -> Option<Entry<V>> {
+        if self.l1_enabled {
+            self.l1.get(key).await
+        } else {
+            None
+        }
+    }
+}
+
+/// What the lower tiers had.
+enum Lower<V> {
+    Value(V),
+    Negative,
+    Miss,
+}
+
+impl<V> Cache<V, Postcard>
+where
+    V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    /// Starts a [`CacheBuilder`] with the defaults: L1 of 1,000 entries for 60 s, no L2 or L3,
+    /// [`Postcard`] codec.
+    pub fn builder() -> CacheBuilder<V, Postcard> {
+        CacheBuilder::new()
+    }
+}
+
+impl<V, C> Cache<V, C>
+where
+    V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    C: Codec,
+{
+    pub(crate) async fn from_builder(b: CacheBuilder<V, C>) -> Result<Self> {
+        let namespace = b.namespace.clone().unwrap_or_else(|| "default".to_owned());
+        let evictions = Arc::new(Counter::default());
+        let stale_grace = b.stale_if_error;
+        let by_weight = b.l1_max_bytes.is_some();
+        let l1_capacity = b.l1_max_bytes.unwrap_or(b.l1_max_entries);
+        let listener_evictions = Arc::clone(&evictions);
+        let mut l1 = moka::future::Cache::builder()
+            .name(&namespace)
+            .max_capacity(l1_capacity)
+            // One TTL for the whole of L1 (plus the stale grace): moka's per-entry expiry cost
+            // 10-20% on every hit in a scratch benchmark. Entries with a shorter life carry
+            // `short` and are checked against the clock on a hit.
+            .time_to_live(b.l1_ttl.saturating_add(stale_grace.unwrap_or_default()))
+            .eviction_listener(move |_k, _v, cause| {
+                if cause == moka::notification::RemovalCause::Size {
+                    listener_evictions.incr();
+                }
+            });
+        if by_weight {
+            l1 = l1.weigher(|_k: &Key, e: &Entry<V>| e.weight);
+        }
+        #[allow(unused_mut)]
+        let mut l2: Option<Box<dyn Tier>> = None;
+        #[cfg(feature = "redis")]
+        if let Some(r) = &b.redis {
+            let options = crate::redis_tier::RedisOptions {
+                url: r.url.clone(),
+                timeout: b.redis_timeout,
+                breaker_threshold: b.breaker_threshold,
+                breaker_cooldown: b.breaker_cooldown,
+                require: b.require_l2,
+                #[cfg(feature = "redis-cluster")]
+                cluster_urls: r.cluster_urls.clone(),
+                #[cfg(feature = "redis-tls")]
+                root_cert: b.redis_root_cert.clone(),
+            };
+            l2 = Some(Box::new(
+                crate::redis_tier::RedisTier::connect(&namespace, &options).await?,
+            ));
+        }
+        #[allow(unused_mut)]
+        let mut l3: Option<Box<dyn Tier>> = None;
+        #[cfg(feature = "disk")]
+        if let Some(path) = &b.disk_path {
+            l3 = Some(Box::new(crate::disk::DiskTier::open(path).await?));
+        }
+        let always_encode = by_weight || b.max_value_size.is_some();
+        let inner = Arc::new(Inner {
+            metrics: Metrics::new(&namespace),
+            namespace,
+            l1: l1.build(),
+            l1_enabled: by_weight || b.l1_max_entries > 0,
+            l1_ttl: b.l1_ttl,
+            l1_capacity,
+            by_weight,
+            l2,
+            l2_ttl: b.l2_ttl,
+            l3,
+            l3_ttl: b.l3_ttl,
+            codec: b.codec,
+            format_version: b.format_version,
+            max_value_size: b.max_value_size.unwrap_or(crate::DEFAULT_MAX_VALUE_SIZE),
+            always_encode,
+            negative_ttl: b.negative_ttl,
+            refresh_ahead: b.refresh_ahead,
+            stale_grace,
+            check_fresh: b.refresh_ahead.is_some() || stale_grace.is_some(),
+            flights: Flights::default(),
+            counters: Counters::default(),
+            evictions,
+            log: RateLimitedLog::new(Duration::from_secs(10)),
+        });
+        if let (Some(every), Ok(rt)) = (b.metrics_interval, tokio::runtime::Handle::try_current()) {
+            rt.spawn(publish_metrics(Arc::downgrade(&inner), every));
+        }
+        Ok(Self { inner })
+    }
+
+    /// The namespace: prefix of every key in Redis and on disk.
+    #[must_use]
+    pub fn namespace(&self) -> &str {
+        &self.inner.namespace
+    }
+
+    /// Looks `key` up in L1, then L2, then L3; a lower-tier hit is copied into the tiers above
+    /// with its remaining time to live. Tier errors read as misses. A cached "not found" reads
+    /// as `None`.
+    pub async fn get(&self, key: &Key) -> Option<V> {
+        let inner = &*self.inner;
+        if inner.l1_enabled
+            && let Some(e) = inner.l1.get(key).await
+            && (!(inner.check_fresh || e.short) || e.fresh_until > Instant::now())
+        {
+            inner.counters.l1.hits.incr();
+            return e.value;
+        }
+        inner.counters.l1.misses.incr();
+        match self.lookup_lower(key).await {
+            Lower::Value(v) => Some(v),
+            Lower::Negative => None,
+            Lower::Miss => {
+                inner.counters.misses.incr();
+                None
+            }
+        }
+    }
+
+    /// Stores `value` in every tier with each tier's default time to live.
+    ///
+    /// # Errors
+    /// [`Error::ValueTooLarge`](crate::Error::ValueTooLarge) or
+    /// [`Error::Encode`](crate::Error::Encode); nothing is stored then. Tier failures are not
+    /// errors (fail-open).
+    pub async fn set(&self, key: &Key, value: V) -> Result<()> {
+        self.store(key, Some(value), None).await
+    }
+
+    /// Stores `value` for `ttl` in L2 and L3 and for `min(ttl, l1_ttl)` in L1.
+    ///
+    /// # Errors
+    /// As [`set`](Self::set), and [`Error::Config`](crate::Error::Config) for a zero `ttl`.
+    pub async fn set_with_ttl(&self, key: &Key, value: V, ttl: Duration) -> Result<()> {
+        if ttl.is_zero() {
+            return Err(crate::error::config("ttl", "must be at least 1 ms"));
+        }
+        self.store(key, Some(value), Some(ttl)).await
+    }
+
+    /// Removes `key` from every tier.
+    pub async fn delete(&self, key: &Key) {
+        let inner = &*self.inner;
+        inner.l1.invalidate(key).await;
+        if inner.l2.is_none() && inner.l3.is_none() {
+            return;
+        }
+        let full = crate::key::full_key(&inner.namespace, key);
+        for (tier, counters) in self.lower_tiers() {
+            if let Err(e) = tier.delete(&full).await {
+                self.tier_error(tier, counters, "delete", key.prefix(), e);
+            }
+        }
+    }
+
+    /// Removes every entry of this namespace from every tier — and nothing else: Redis keys are
+    /// found with `SCAN MATCH <namespace>:*` and removed with `UNLINK`, never `FLUSHDB`.
+    pub async fn clear(&self) {
+        let inner = &*self.inner;
+        inner.l1.invalidate_all();
+        for (tier, counters) in self.lower_tiers() {
+            if let Err(e) = tier.clear(&inner.namespace).await {
+                self.tier_error(tier, counters, "clear", "*", e);
+            }
+        }
+    }
+
+    /// Runs pending maintenance now: L1 evictions and expirations (moka does this lazily), and
+    /// removal of expired entries from the disk file.
+    pub async fn run_pending_tasks(&self) {
+        self.inner.l1.run_pending_tasks().await;
+        if let Some(l3) = &self.inner.l3
+            && let Err(e) = l3.purge_expired().await
+        {
+            self.tier_error(l3.as_ref(), &self.inner.counters.l3, "purge", "*", e);
+        }
+    }
+
+    /// Time until the L1 copy of `key` stops being fresh, if L1 holds one.
+    pub async fn remaining_ttl(&self, key: &Key) -> Option<Duration> {
+        let e = self.inner.l1_get(key).await?;
+        e.fresh_until.checked_duration_since(Instant::now())
+    }
+
+    /// Statistics since the cache was built; also publishes them through `metrics`.
+    #[must_use]
+    pub fn stats(&self) -> CacheStats {
+        let s = snapshot(&self.inner);
+        self.inner.metrics.publish(&s);
+        s
+    }
+
+    /// Stores a value (or a negative marker for `None`) in every tier.
+    async fn store(&self, key: &Key, value: Option<V>, ttl: Option<Duration>) -> Result<()> {
+        let inner = &*self.inner;
+        let base = match (&value, inner.negative_ttl) {
+            (Some(_), _) => ttl,
+            (None, Some(neg)) => Some(neg),
+            (None, None) => return Ok(()),
+        };
+        let has_lower = inner.l2.is_some() || inner.l3.is_some();
+        let l2_ttl = base.unwrap_or(inner.l2_ttl);
+        let encoded = if has_lower || inner.always_encode {
+            Some(codec::encode_entry(
+                &inner.codec,
+                inner.format_version,
+                value.as_ref(),
+                l2_ttl,
+                inner.max_value_size,
+            )?)
+        } else {
+            None
+        };
+        let weight = match (&encoded, inner.by_weight) {
+            (Some(bytes), true) => {
+                u32::try_from(bytes.len() + key.as_bytes().len()).unwrap_or(u32::MAX)
+            }
+            _ => 1,
+        };
+        let l1_ttl = base.map_or(inner.l1_ttl, |t| t.min(inner.l1_ttl));
+        self.insert_l1(key, value, l1_ttl, weight).await;
+        let Some(mut bytes) = encoded else {
+            return Ok(());
+        };
+        if !has_lower {
+            return Ok(());
+        }
+        let full = crate::key::full_key(&inner.namespace, key);
+        if let Some(l2) = &inner.l2 {
+            let copy = if inner.l3.is_some() {
+                bytes.clone()
+            } else {
+                std::mem::take(&mut bytes)
+            };
+            if let Err(e) = l2.set(&full, copy, l2_ttl).await {
+                self.tier_error(l2.as_ref(), &inner.counters.l2, "set", key.prefix(), e);
+            }
+        }
+        if let Some(l3) = &inner.l3 {
+            let l3_ttl = base.unwrap_or(inner.l3_ttl);
+            codec::set_expiry(&mut bytes, l3_ttl);
+            if let Err(e) = l3.set(&full, bytes, l3_ttl).await {
+                self.tier_error(l3.as_ref(), &inner.counters.l3, "set", key.prefix(), e);
+            }
+        }
+        Ok(())
+    }
+
+    async fn insert_l1(&self, key: &Key, value: Option<V>, fresh_for: Duration, weight: u32) {
+        let inner = &*self.inner;
+        if !inner.l1_enabled {
+            return;
+        }
+        let entry = Entry {
+            value,
+            fresh_until: Instant::now() + fresh_for,
+            short: fresh_for < inner.l1_ttl,
+            refresh_failed: false,
+            weight,
+        };
+        inner.l1.insert(key.clone(), entry).await;
+    }
+
+    /// L2 then L3; a hit fills the tiers above with the remaining time to live.
+    async fn lookup_lower(&self, key: &Key) -> Lower<V> {
+        let inner = &*self.inner;
+        if inner.l2.is_none() && inner.l3.is_none() {
+            return Lower::Miss;
+        }
+        let full = crate::key::full_key(&inner.namespace, key);
+        for (depth, (tier, counters)) in self.lower_tiers().enumerate() {
+            let bytes = match tier.get(&full).await {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    counters.misses.incr();
+                    tracing::trace!(namespace = %inner.namespace, tier = tier.name(), outcome = "miss", key_prefix = key.prefix());
+                    continue;
+                }
+                Err(e) => {
+                    counters.misses.incr();
+                    self.tier_error(tier, counters, "get", key.prefix(), e);
+                    continue;
+                }
+            };
+            let (value, remaining) = match codec::decode_entry::<C, V>(
+                &inner.codec,
+                inner.format_version,
+                &bytes,
+            ) {
+                Decoded::Value(v, r) => (Some(v), r),
+                Decoded::Negative(r) if inner.negative_ttl.is_some() => (None, r),
+                Decoded::Negative(_) => {
+                    counters.misses.incr();
+                    continue;
+                }
+                Decoded::Miss(reason) => {
+                    counters.misses.incr();
+                    tracing::debug!(namespace = %inner.namespace, tier = tier.name(), key_prefix = key.prefix(), ?reason, "stored value unusable; miss");
+                    continue;
+                }
+            };
+            counters.hits.incr();
+            tracing::trace!(namespace = %inner.namespace, tier = tier.name(), outcome = "hit", key_prefix = key.prefix());
+            // Fill the tiers above with what is left of this entry's life.
+            for (upper, upper_counters) in self.lower_tiers().take(depth) {
+                let ttl = codec::remaining(&bytes);
+                if !ttl.is_zero()
+                    && let Err(e) = upper.set(&full, bytes.clone(), ttl).await
+                {
+                    self.tier_error(upper, upper_counters, "set", key.prefix(), e);
+                }
+            }
+            if inner.l1_enabled {
+                let weight = if inner.by_weight {
+                    u32::try_from(bytes.len() + key.as_bytes().len()).unwrap_or(u32::MAX)
+                } else {
+                    1
+                };
+                self.insert_l1(key, value.clone(), remaining.min(inner.l1_ttl), weight)
+                    .await;
+            }
+            return match value {
+                Some(v) => Lower::Value(v),
+                None => Lower::Negative,
+            };
+        }
+        Lower::Miss
+    }
+
+    /// L2 and L3 in lookup order (without allocating).
+    fn lower_tiers(&self) -> impl Iterator<Item = (&dyn Tier, &TierCounters)> {
+        let inner = &*self.inner;
+        let l2 = inner.l2.as_deref().map(|t| (t, &inner.counters.l2));
+        let l3 = inner.l3.as_deref().map(|t| (t, &inner.counters.l3));
+        l2.into_iter().chain(l3)
+    }
+
+    fn tier_error(
+        &self,
+        tier: &dyn Tier,
+        counters: &TierCounters,
+        op: &'static str,
+        prefix: &str,
+        e: TierError,
+    ) {
+        if let TierError::Failed(message) = e {
+            counters.errors.incr();
+            self.inner
+                .log
+                .warn(&self.inner.namespace, tier.name(), op, prefix, &message);
+        }
+    }
+}
+
+fn snapshot<V, C>(inner: &Inner<V, C>) -> CacheStats {
+    let c = &inner.counters;
+    let l1 = c.l1.snapshot();
+    let l2 = inner.l2.as_ref().map(|_| c.l2.snapshot());
+    let l3 = inner.l3.as_ref().map(|_| c.l3.snapshot());
+    let hits = l1.hits + l2.as_ref().map_or(0, |t| t.hits) + l3.as_ref().map_or(0, |t| t.hits);
+    let misses = c.misses.get();
+    let load_nanos = c.load_nanos.get();
+    // Precision loss only above 2^53 ns (104 days of loading).
+    #[allow(clippy::cast_precision_loss)]
+    let load_time_seconds = load_nanos as f64 / 1e9;
+    CacheStats {
+        namespace: inner.namespace.clone(),
+        size: inner.l1.entry_count(),
+        max_size: inner.l1_capacity,
+        hits,
+        misses,
+        hit_rate: crate::stats::rate(hits, misses),
+        total_requests: hits + misses,
+        l1,
+        l2,
+        l3,
+        loads: c.loads.get(),
+        load_errors: c.load_errors.get(),
+        load_time_seconds,
+        evictions: inner.evictions.get(),
+        l1_weight: inner.l1.weighted_size(),
+        breaker_open: inner.l2.as_ref().is_some_and(|t| t.breaker_open()),
+        stale_served: c.stale_served.get(),
+        refreshes: c.refreshes.get(),
+    }
+}
+
+async fn publish_metrics<V, C>(inner: Weak<Inner<V, C>>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        inner.metrics.publish(&snapshot(&inner));
+    }
+}

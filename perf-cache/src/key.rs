@@ -1,0 +1,400 @@
+//! Cache keys whose segments are escaped, so that no argument can forge a separator or a Redis
+//! glob metacharacter.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// Bytes held inline before a key moves to the heap. A key such as `user:18446744073709551615`
+/// (25 bytes) never allocates.
+const INLINE: usize = 46;
+
+/// Separator between segments. Never appears inside a segment.
+pub(crate) const SEPARATOR: u8 = b':';
+
+/// A cache key: one or more escaped segments joined by `:`.
+///
+/// ```text
+/// key       = segment *( ":" segment )
+/// segment   = *( plain / escaped )
+/// plain     = any UTF-8 character except the reserved ones below
+/// escaped   = "%" HEXDIG HEXDIG          ; upper-case hex of the byte
+/// reserved  = ":" / "%" / "*" / "?" / "[" / "]" / "\" / "{" / "}" / " " / %x00-1F / %x7F
+/// ```
+///
+/// In Redis and on disk the key is stored as `<namespace>:<key>`; the namespace is restricted to
+/// `[A-Za-z0-9_.-]` so it needs no escaping. Because no segment can contain `:` or a glob
+/// metacharacter, the pattern `<namespace>:user:*` matches exactly the keys whose first segment
+/// is `user`, whatever the arguments were — the property pattern invalidation relies on.
+/// `{` and `}` are escaped too, so no argument can forge a Redis Cluster hash tag.
+///
+/// Keys up to 46 bytes live inline (no heap allocation); cloning one is a copy.
+///
+/// ```
+/// use perf_cache::Key;
+///
+/// let key = Key::new("user").arg(42_u64).arg("a:b*");
+/// assert_eq!(key.as_str(), "user:42:a%3Ab%2A");
+/// assert_eq!(key.prefix(), "user");
+/// assert_eq!(key.segments().collect::<Vec<_>>(), ["user", "42", "a:b*"]);
+/// ```
+#[derive(Clone)]
+pub struct Key {
+    repr: Repr,
+}
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Vec<u8>),
+}
+
+impl Key {
+    /// Starts a key with its first segment (escaped), usually the kind of thing cached
+    /// (`"user"`, `"scan"`). The first segment is the *prefix* shown in logs and traces.
+    #[must_use]
+    pub fn new(first: impl KeyArg) -> Self {
+        let mut key = Self {
+            repr: Repr::Inline {
+                len: 0,
+                buf: [0; INLINE],
+            },
+        };
+        first.push_onto(&mut key);
+        key
+    }
+
+    /// Appends one segment (escaped).
+    #[must_use]
+    pub fn arg(mut self, segment: impl KeyArg) -> Self {
+        self.push_separator();
+        segment.push_onto(&mut self);
+        self
+    }
+
+    /// Appends one segment from a value's `Display` form (escaped). Allocates a temporary string;
+    /// prefer [`arg`](Self::arg) for strings and integers.
+    #[must_use]
+    pub fn arg_display(self, segment: impl fmt::Display) -> Self {
+        self.arg(segment.to_string())
+    }
+
+    /// The escaped key, e.g. `user:42`.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Only whole UTF-8 characters and ASCII escapes are ever appended, so this cannot fail.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    /// The escaped key as bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.repr {
+            Repr::Inline { len, buf } => &buf[..usize::from(*len)],
+            Repr::Heap(v) => v,
+        }
+    }
+
+    /// The first segment, still escaped: what logs, traces and metrics may show of a key.
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        let s = self.as_str();
+        s.split(':').next().unwrap_or(s)
+    }
+
+    /// The segments, unescaped.
+    pub fn segments(&self) -> impl Iterator<Item = String> + '_ {
+        self.as_str().split(':').map(unescape)
+    }
+
+    fn push_separator(&mut self) {
+        self.push_raw(&[SEPARATOR]);
+    }
+
+    /// Appends bytes that are known not to need escaping.
+    fn push_raw(&mut self, bytes: &[u8]) {
+        match &mut self.repr {
+            Repr::Inline { len, buf } => {
+                let start = usize::from(*len);
+                let end = start + bytes.len();
+                if end <= INLINE {
+                    buf[start..end].copy_from_slice(bytes);
+                    // end <= INLINE (46), so it fits in a u8.
+                    *len = u8::try_from(end).unwrap_or(u8::MAX);
+                } else {
+                    let mut v = Vec::with_capacity(end.max(INLINE * 2));
+                    v.extend_from_slice(&buf[..start]);
+                    v.extend_from_slice(bytes);
+                    self.repr = Repr::Heap(v);
+                }
+            }
+            Repr::Heap(v) => v.extend_from_slice(bytes),
+        }
+    }
+
+    /// Appends a segment's text, escaping reserved characters.
+    pub(crate) fn push_escaped(&mut self, text: &str) {
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if is_reserved(b) {
+                self.push_raw(&bytes[start..i]);
+                self.push_raw(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]);
+                start = i + 1;
+            }
+        }
+        self.push_raw(&bytes[start..]);
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Whether a byte must be escaped inside a segment. Bytes of multi-byte UTF-8 characters are
+/// all >= 0x80 and never reserved, so characters are never split.
+pub(crate) const fn is_reserved(b: u8) -> bool {
+    matches!(
+        b,
+        b':' | b'%' | b'*' | b'?' | b'[' | b']' | b'\\' | b'{' | b'}' | b' ' | 0x00..=0x1f | 0x7f
+    )
+}
+
+fn unescape(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hi = bytes.get(i + 1).copied().and_then(hex_value);
+            let lo = bytes.get(i + 2).copied().and_then(hex_value);
+            if let (Some(hi), Some(lo)) = (hi, lo) {
+                out.push(hi << 4 | lo);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.as_bytes());
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Key").field(&self.as_str()).finish()
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for Key {
+    /// A one-segment key; the text is escaped, so `Key::from("a:b")` is the single segment
+    /// `a%3Ab`.
+    fn from(s: &str) -> Self {
+        Self::new(s)
+    }
+}
+
+/// A value usable as a key segment: strings (escaped) and integers (written in decimal without
+/// allocating).
+pub trait KeyArg {
+    /// Appends this value as the segment's text.
+    fn push_onto(&self, key: &mut Key);
+}
+
+impl KeyArg for str {
+    fn push_onto(&self, key: &mut Key) {
+        key.push_escaped(self);
+    }
+}
+
+impl KeyArg for String {
+    fn push_onto(&self, key: &mut Key) {
+        key.push_escaped(self);
+    }
+}
+
+impl<T: KeyArg + ?Sized> KeyArg for &T {
+    fn push_onto(&self, key: &mut Key) {
+        (**self).push_onto(key);
+    }
+}
+
+impl KeyArg for bool {
+    fn push_onto(&self, key: &mut Key) {
+        key.push_raw(if *self { b"true" } else { b"false" });
+    }
+}
+
+impl KeyArg for char {
+    fn push_onto(&self, key: &mut Key) {
+        let mut buf = [0; 4];
+        key.push_escaped(self.encode_utf8(&mut buf));
+    }
+}
+
+macro_rules! unsigned_arg {
+    ($($t:ty),*) => {$(
+        impl KeyArg for $t {
+            fn push_onto(&self, key: &mut Key) {
+                push_u128(key, u128::from(*self), false);
+            }
+        }
+    )*};
+}
+unsigned_arg!(u8, u16, u32, u64, u128);
+
+macro_rules! signed_arg {
+    ($($t:ty),*) => {$(
+        impl KeyArg for $t {
+            fn push_onto(&self, key: &mut Key) {
+                push_u128(key, u128::from(self.unsigned_abs()), *self < 0);
+            }
+        }
+    )*};
+}
+signed_arg!(i8, i16, i32, i64, i128);
+
+impl KeyArg for usize {
+    fn push_onto(&self, key: &mut Key) {
+        push_u128(key, u128::try_from(*self).unwrap_or(u128::MAX), false);
+    }
+}
+
+impl KeyArg for isize {
+    fn push_onto(&self, key: &mut Key) {
+        let magnitude = u128::try_from(self.unsigned_abs()).unwrap_or(u128::MAX);
+        push_u128(key, magnitude, *self < 0);
+    }
+}
+
+fn push_u128(key: &mut Key, mut n: u128, negative: bool) {
+    // u64 fast path keeps 128-bit division off the common case.
+    let mut buf = [0_u8; 40];
+    let mut pos = buf.len();
+    if let Ok(mut small) = u64::try_from(n) {
+        loop {
+            pos -= 1;
+            buf[pos] = b'0' + u8::try_from(small % 10).unwrap_or(0);
+            small /= 10;
+            if small == 0 {
+                break;
+            }
+        }
+    } else {
+        loop {
+            pos -= 1;
+            buf[pos] = b'0' + u8::try_from(n % 10).unwrap_or(0);
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    if negative {
+        pos -= 1;
+        buf[pos] = b'-';
+    }
+    key.push_raw(&buf[pos..]);
+}
+
+/// Checks a namespace: 1 to 64 characters from `[A-Za-z0-9_.-]`.
+pub(crate) fn validate_namespace(ns: &str) -> crate::Result<()> {
+    let ok = !ns.is_empty()
+        && ns.len() <= 64
+        && ns
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::error::config(
+            "namespace",
+            format!("must be 1 to 64 characters from [A-Za-z0-9_.-], got {ns:?}"),
+        ))
+    }
+}
+
+/// `<namespace>:<key>`, the key as stored in Redis and on disk.
+pub(crate) fn full_key(namespace: &str, key: &Key) -> Vec<u8> {
+    let mut v = Vec::with_capacity(namespace.len() + 1 + key.as_bytes().len());
+    v.extend_from_slice(namespace.as_bytes());
+    v.push(SEPARATOR);
+    v.extend_from_slice(key.as_bytes());
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn integers_are_plain_and_inline() {
+        let k = Key::new("user").arg(u64::MAX).arg(-5_i32).arg(0_u8);
+        assert_eq!(k.as_str(), "user:18446744073709551615:-5:0");
+        assert!(matches!(k.repr, Repr::Inline { .. }));
+    }
+
+    #[test]
+    fn long_keys_move_to_the_heap() {
+        let long = "x".repeat(100);
+        let k = Key::new("a").arg(long.as_str()).arg(1_u8);
+        assert_eq!(k.as_str(), format!("a:{long}:1"));
+        assert_eq!(k, Key::new("a").arg(long).arg(1_u8));
+    }
+
+    #[test]
+    fn reserved_are_escaped() {
+        assert_eq!(
+            Key::new("a:*?[]\\{}% \n").as_str(),
+            "a%3A%2A%3F%5B%5D%5C%7B%7D%25%20%0A"
+        );
+        assert_eq!(Key::new("é").as_str(), "é");
+    }
+
+    proptest! {
+        #[test]
+        fn no_segment_forges_structure(segs in proptest::collection::vec(".*", 1..5)) {
+            let mut key = Key::new(segs[0].as_str());
+            for s in &segs[1..] {
+                key = key.arg(s.as_str());
+            }
+            let text = key.as_str();
+            let forged = text.bytes().any(|b| matches!(b, b'*' | b'?' | b'[' | b']' | b'\\' | b'{' | b'}'));
+            prop_assert!(!forged, "metacharacter in {}", text);
+            prop_assert_eq!(text.matches(':').count(), segs.len() - 1);
+            prop_assert_eq!(key.segments().collect::<Vec<_>>(), segs);
+        }
+
+        #[test]
+        fn integers_round_trip(n in any::<i64>()) {
+            let key = Key::new(n);
+            prop_assert_eq!(key.as_str(), n.to_string());
+        }
+    }
+}

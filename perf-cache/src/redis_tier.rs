@@ -1,0 +1,237 @@
+//! L2: Redis through one multiplexed, auto-reconnecting `ConnectionManager`, behind a circuit
+//! breaker and short command timeouts.
+
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::breaker::Breaker;
+use crate::tier::{Tier, TierError, TierResult};
+
+/// Keys per `SCAN` page and per `UNLINK` batch in `clear`.
+const SCAN_COUNT: usize = 500;
+
+/// One standalone server through a `ConnectionManager`, or a Redis Cluster.
+enum Connection {
+    Single(ConnectionManager),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(Box<crate::redis_cluster::Cluster>),
+}
+
+pub(crate) struct RedisTier {
+    conn: Connection,
+    breaker: Breaker,
+    url: String,
+}
+
+impl std::fmt::Debug for RedisTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTier")
+            .field("url", &self.url)
+            .field("breaker_open", &self.breaker.is_open())
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RedisOptions {
+    pub(crate) url: String,
+    pub(crate) timeout: Duration,
+    pub(crate) breaker_threshold: u32,
+    pub(crate) breaker_cooldown: Duration,
+    pub(crate) require: bool,
+    /// Seed nodes of a Redis Cluster; empty for a standalone server at `url`.
+    #[cfg(feature = "redis-cluster")]
+    pub(crate) cluster_urls: Vec<String>,
+    /// PEM root certificate(s) to trust for `rediss://` instead of the system store.
+    #[cfg(feature = "redis-tls")]
+    pub(crate) root_cert: Option<Vec<u8>>,
+}
+
+impl RedisTier {
+    /// Creates the tier without waiting for Redis (the connection is made lazily), unless
+    /// `require` is set, in which case Redis must answer a `PING` now.
+    pub(crate) async fn connect(namespace: &str, o: &RedisOptions) -> crate::Result<Self> {
+        let url = crate::redact_url(&o.url);
+        let unavailable = |message: String| crate::Error::L2Unavailable {
+            url: url.clone(),
+            message,
+        };
+        #[cfg(feature = "redis-cluster")]
+        if !o.cluster_urls.is_empty() {
+            let cluster =
+                crate::redis_cluster::Cluster::new(&o.cluster_urls, o.timeout).map_err(|e| {
+                    crate::error::config(
+                        "redis_cluster_urls",
+                        format!("must be redis:// URLs ({e})"),
+                    )
+                })?;
+            return Self::finish(namespace, o, url, Connection::Cluster(Box::new(cluster))).await;
+        }
+        #[cfg(feature = "redis-tls")]
+        let client = match &o.root_cert {
+            Some(pem) => redis::Client::build_with_tls(
+                o.url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            None => redis::Client::open(o.url.as_str()),
+        };
+        #[cfg(not(feature = "redis-tls"))]
+        let client = redis::Client::open(o.url.as_str());
+        let client = client.map_err(|e| {
+            crate::error::config(
+                "redis_url",
+                format!("must be a redis:// URL, or rediss:// with feature `redis-tls` ({e})"),
+            )
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(o.timeout))
+            .set_response_timeout(Some(o.timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(10))
+            .set_max_delay(o.timeout);
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| unavailable(e.to_string()))?;
+        Self::finish(namespace, o, url, Connection::Single(conn)).await
+    }
+
+    async fn finish(
+        namespace: &str,
+        o: &RedisOptions,
+        url: String,
+        conn: Connection,
+    ) -> crate::Result<Self> {
+        let tier = Self {
+            conn,
+            breaker: Breaker::new(namespace, o.breaker_threshold, o.breaker_cooldown),
+            url,
+        };
+        match tier.run(redis::cmd("PING")).await {
+            Ok(()) => {}
+            Err(TierError::Failed(m) | TierError::Skipped(m)) if o.require => {
+                return Err(crate::Error::L2Unavailable {
+                    url: tier.url.clone(),
+                    message: m,
+                });
+            }
+            Err(TierError::Failed(m) | TierError::Skipped(m)) => {
+                tracing::warn!(namespace, tier = "l2", url = %tier.url, error = %m, "Redis unavailable at start; the cache works without it and picks it up later");
+            }
+        }
+        Ok(tier)
+    }
+
+    /// Runs one command through the breaker and the timeout.
+    pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> TierResult<T> {
+        if !self.breaker.allow() {
+            return Err(TierError::Skipped(String::new()));
+        }
+        // The connection's own connect and response timeouts (both `timeout`) bound every call,
+        // so an outage never hangs a caller; no second timer per command.
+        let result = match &self.conn {
+            Connection::Single(conn) => cmd.query_async::<T>(&mut conn.clone()).await,
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(cluster) => cluster.query::<T>(&cmd).await,
+        };
+        match result {
+            Ok(v) => {
+                self.breaker.success();
+                Ok(v)
+            }
+            Err(e) => {
+                self.breaker.failure();
+                Err(TierError::Failed(e.to_string()))
+            }
+        }
+    }
+
+    async fn run(&self, cmd: redis::Cmd) -> TierResult<()> {
+        self.query::<redis::Value>(cmd).await.map(drop)
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+fn px(ttl: Duration) -> u64 {
+    crate::codec::duration_ms(ttl).max(1)
+}
+
+impl Tier for RedisTier {
+    fn name(&self) -> &'static str {
+        "l2"
+    }
+
+    fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, TierResult<Option<Vec<u8>>>> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        self.query(cmd).boxed()
+    }
+
+    fn set<'a>(
+        &'a self,
+        key: &'a [u8],
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, TierResult<()>> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(value).arg("PX").arg(px(ttl));
+        self.run(cmd).boxed()
+    }
+
+    fn delete<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, TierResult<()>> {
+        let mut cmd = redis::cmd("UNLINK");
+        cmd.arg(key);
+        self.run(cmd).boxed()
+    }
+
+    fn clear<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, TierResult<()>> {
+        async move {
+            #[cfg(feature = "redis-cluster")]
+            if let Connection::Cluster(cluster) = &self.conn {
+                if !self.breaker.allow() {
+                    return Err(TierError::Skipped(String::new()));
+                }
+                let result = cluster.clear(namespace, SCAN_COUNT).await;
+                match &result {
+                    Ok(()) => self.breaker.success(),
+                    Err(_) => self.breaker.failure(),
+                }
+                return result.map_err(|e| TierError::Failed(e.to_string()));
+            }
+            // The namespace holds no glob metacharacters (validated), so this matches exactly
+            // this namespace's keys. Never FLUSHDB: other namespaces share the database.
+            let pattern = format!("{namespace}:*");
+            let mut cursor: u64 = 0;
+            loop {
+                let mut cmd = redis::cmd("SCAN");
+                cmd.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(SCAN_COUNT);
+                let (next, keys): (u64, Vec<Vec<u8>>) = self.query(cmd).await?;
+                if !keys.is_empty() {
+                    let mut unlink = redis::cmd("UNLINK");
+                    unlink.arg(keys);
+                    self.run(unlink).await?;
+                }
+                if next == 0 {
+                    return Ok(());
+                }
+                cursor = next;
+            }
+        }
+        .boxed()
+    }
+
+    fn breaker_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+}

@@ -1,0 +1,233 @@
+//! Counters, the serializable [`CacheStats`] snapshot, and emission through `metrics`.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+const STRIPES: usize = 8;
+
+#[repr(align(64))]
+#[derive(Debug, Default)]
+struct Padded(AtomicU64);
+
+/// A counter striped over cache lines, so that threads hitting the cache at once do not bounce
+/// one line between cores. One relaxed add per event.
+#[derive(Debug, Default)]
+pub(crate) struct Counter {
+    cells: [Padded; STRIPES],
+}
+
+thread_local! {
+    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+fn stripe() -> usize {
+    STRIPE.with(|s| {
+        let v = s.get();
+        if v != usize::MAX {
+            return v;
+        }
+        let v = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        s.set(v);
+        v
+    })
+}
+
+impl Counter {
+    #[inline]
+    pub(crate) fn incr(&self) {
+        self.add(1);
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
+        self.cells[stripe()].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.cells.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// Per-tier counters.
+#[derive(Debug, Default)]
+pub(crate) struct TierCounters {
+    pub(crate) hits: Counter,
+    pub(crate) misses: Counter,
+    pub(crate) errors: Counter,
+}
+
+/// Every counter of one cache.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) l1: TierCounters,
+    pub(crate) l2: TierCounters,
+    pub(crate) l3: TierCounters,
+    /// Requests that no tier could answer.
+    pub(crate) misses: Counter,
+    pub(crate) loads: Counter,
+    pub(crate) load_errors: Counter,
+    pub(crate) load_nanos: Counter,
+    pub(crate) stale_served: Counter,
+    pub(crate) refreshes: Counter,
+}
+
+/// Hits, misses and errors of one tier.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[non_exhaustive]
+pub struct TierStats {
+    /// Lookups this tier answered.
+    pub hits: u64,
+    /// Lookups this tier could not answer (including undecodable or expired entries).
+    pub misses: u64,
+    /// `hits / (hits + misses)`, 0 when there were no lookups.
+    pub hit_rate: f64,
+    /// Failed operations (L2/L3 only; each was treated as a miss or no-op).
+    pub errors: u64,
+}
+
+/// A snapshot of a cache's statistics; serializes to JSON with the seed's top-level fields
+/// `size, max_size, hits, misses, hit_rate, total_requests`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+/// use perf_cache::{Cache, Key};
+///
+/// let cache = Cache::<u32>::builder().build().await?;
+/// cache.set(&Key::new("a"), 1).await?;
+/// let _ = cache.get(&Key::new("a")).await;
+/// let _ = cache.get(&Key::new("b")).await;
+/// let stats = cache.stats();
+/// assert_eq!((stats.hits, stats.misses, stats.total_requests), (1, 1, 2));
+/// let json = serde_json::to_value(&stats).unwrap();
+/// assert_eq!(json["hit_rate"], 0.5);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// The cache's namespace.
+    pub namespace: String,
+    /// Entries in L1.
+    pub size: u64,
+    /// L1 capacity (entries, or bytes when sized by weight).
+    pub max_size: u64,
+    /// Requests answered by any tier.
+    pub hits: u64,
+    /// Requests no tier could answer.
+    pub misses: u64,
+    /// `hits / total_requests`, 0 when there were none.
+    pub hit_rate: f64,
+    /// `hits + misses`.
+    pub total_requests: u64,
+    /// In-process tier.
+    pub l1: TierStats,
+    /// Redis tier, when configured.
+    pub l2: Option<TierStats>,
+    /// Disk tier, when configured.
+    pub l3: Option<TierStats>,
+    /// Loader runs.
+    pub loads: u64,
+    /// Loader runs that returned an error (never cached).
+    pub load_errors: u64,
+    /// Total time spent in loaders, in seconds.
+    pub load_time_seconds: f64,
+    /// L1 entries evicted for capacity.
+    pub evictions: u64,
+    /// Weighted size of L1 (bytes when sized by weight, else equals `size`).
+    pub l1_weight: u64,
+    /// Whether the L2 circuit breaker is open (Redis calls skipped).
+    pub breaker_open: bool,
+    /// Expired values served because the loader failed (stale-if-error).
+    pub stale_served: u64,
+    /// Background refresh-ahead loads started.
+    pub refreshes: u64,
+}
+
+pub(crate) fn rate(hits: u64, misses: u64) -> f64 {
+    let total = hits.saturating_add(misses);
+    if total == 0 {
+        0.0
+    } else {
+        // Precision loss only above 2^53 requests.
+        #[allow(clippy::cast_precision_loss)]
+        let r = hits as f64 / total as f64;
+        r
+    }
+}
+
+impl TierCounters {
+    pub(crate) fn snapshot(&self) -> TierStats {
+        let (hits, misses) = (self.hits.get(), self.misses.get());
+        TierStats {
+            hits,
+            misses,
+            hit_rate: rate(hits, misses),
+            errors: self.errors.get(),
+        }
+    }
+}
+
+/// Emission through the `metrics` facade. Metrics are looked up in the recorder installed *at
+/// publication time* (not when the cache was built), so a recorder installed after the cache
+/// still receives everything; a lookup per metric per publication is cheap at one per second.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    namespace: String,
+}
+
+impl Metrics {
+    pub(crate) fn new(namespace: &str) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+        }
+    }
+
+    /// Records one loader run's duration.
+    pub(crate) fn record_load(&self, seconds: f64) {
+        metrics::histogram!("cache_load_duration_seconds", "namespace" => self.namespace.clone())
+            .record(seconds);
+    }
+
+    /// Publishes a snapshot. Counters are set to absolute values, so the hit path only touches
+    /// this crate's striped counters, never a recorder.
+    pub(crate) fn publish(&self, s: &CacheStats) {
+        let ns = || self.namespace.clone();
+        let tiers = [
+            ("l1", Some(&s.l1)),
+            ("l2", s.l2.as_ref()),
+            ("l3", s.l3.as_ref()),
+        ];
+        for (tier, stats) in tiers {
+            if let Some(t) = stats {
+                metrics::counter!("cache_requests_total", "namespace" => ns(), "tier" => tier, "outcome" => "hit").absolute(t.hits);
+                metrics::counter!("cache_requests_total", "namespace" => ns(), "tier" => tier, "outcome" => "miss").absolute(t.misses);
+                if tier != "l1" {
+                    metrics::counter!("cache_errors_total", "namespace" => ns(), "tier" => tier)
+                        .absolute(t.errors);
+                }
+            }
+        }
+        metrics::counter!("cache_loads_total", "namespace" => ns(), "outcome" => "ok")
+            .absolute(s.loads.saturating_sub(s.load_errors));
+        metrics::counter!("cache_loads_total", "namespace" => ns(), "outcome" => "error")
+            .absolute(s.load_errors);
+        metrics::counter!("cache_evictions_total", "namespace" => ns(), "tier" => "l1")
+            .absolute(s.evictions);
+        metrics::counter!("cache_stale_served_total", "namespace" => ns()).absolute(s.stale_served);
+        metrics::gauge!("cache_breaker_open", "namespace" => ns()).set(if s.breaker_open {
+            1.0
+        } else {
+            0.0
+        });
+        // Precision loss only above 2^53 entries or bytes.
+        #[allow(clippy::cast_precision_loss)]
+        {
+            metrics::gauge!("cache_entries", "namespace" => ns(), "tier" => "l1")
+                .set(s.size as f64);
+            metrics::gauge!("cache_weight_bytes", "namespace" => ns()).set(s.l1_weight as f64);
+        }
+    }
+}

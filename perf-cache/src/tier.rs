@@ -1,0 +1,106 @@
+//! The interface of the lower tiers (Redis, disk) and their fail-open error logging.
+//!
+//! Lower tiers deal in envelope bytes under full keys (`<namespace>:<key>`), so that a tier
+//! knows nothing of values or codecs. Later work extends this trait rather than the cache:
+//! pattern invalidation adds `delete_matching(pattern)` (Redis `SCAN MATCH` + `UNLINK`, a key
+//! range scan on disk — the key grammar guarantees a prefix pattern is exact), tag invalidation
+//! adds `tag(key, tags)` / `delete_tagged(tag)` (Redis sets, a second disk table), and
+//! coherence adds a publish hook after `set`/`delete` so other instances drop their L1 copy.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+
+/// A failed tier operation. Never reaches callers: the cache counts it and treats it as a miss.
+// Without `redis` (and `disk`) no tier constructs these.
+#[cfg_attr(not(all(feature = "redis", feature = "disk")), allow(dead_code))]
+#[derive(Debug)]
+pub(crate) enum TierError {
+    /// The circuit breaker is open; the call was skipped (not counted as a new error).
+    Skipped(String),
+    /// The operation failed.
+    Failed(String),
+}
+
+pub(crate) type TierResult<T> = Result<T, TierError>;
+
+/// A lower tier: bytes in, bytes out, each value with its own time to live.
+pub(crate) trait Tier: Send + Sync + std::fmt::Debug {
+    /// `"l2"` or `"l3"`, used in logs and metrics.
+    fn name(&self) -> &'static str;
+    fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, TierResult<Option<Vec<u8>>>>;
+    fn set<'a>(
+        &'a self,
+        key: &'a [u8],
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, TierResult<()>>;
+    fn delete<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, TierResult<()>>;
+    /// Removes every key of `namespace` (and nothing else).
+    fn clear<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, TierResult<()>>;
+    /// Housekeeping: drop expired entries where the store does not do it itself.
+    fn purge_expired(&self) -> BoxFuture<'_, TierResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    /// Whether the circuit breaker is open.
+    fn breaker_open(&self) -> bool {
+        false
+    }
+}
+
+/// Logs at most one warning per interval, with the number suppressed since the last one.
+#[derive(Debug)]
+pub(crate) struct RateLimitedLog {
+    start: Instant,
+    next_ms: AtomicU64,
+    suppressed: AtomicU64,
+    interval_ms: u64,
+}
+
+impl RateLimitedLog {
+    pub(crate) fn new(interval: Duration) -> Self {
+        Self {
+            start: Instant::now(),
+            next_ms: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+            interval_ms: crate::codec::duration_ms(interval),
+        }
+    }
+
+    pub(crate) fn warn(
+        &self,
+        namespace: &str,
+        tier: &'static str,
+        op: &'static str,
+        prefix: &str,
+        error: &str,
+    ) {
+        let now = crate::codec::duration_ms(self.start.elapsed());
+        let next = self.next_ms.load(Ordering::Relaxed);
+        if now >= next
+            && self
+                .next_ms
+                .compare_exchange(
+                    next,
+                    now + self.interval_ms,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
+            tracing::warn!(
+                namespace,
+                tier,
+                op,
+                key_prefix = prefix,
+                suppressed,
+                error,
+                "cache tier error, treated as a miss"
+            );
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

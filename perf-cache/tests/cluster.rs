@@ -1,0 +1,138 @@
+//! L2 on a private three-primary Redis Cluster (started with redis-server + redis-cli).
+#![cfg(feature = "redis-cluster")]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{free_port, namespace};
+use perf_cache::{Cache, Key};
+
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_cluster(dir: &std::path::Path) -> (Vec<Node>, Vec<u16>) {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let nodes: Vec<Node> = ports
+        .iter()
+        .map(|port| {
+            let p = port.to_string();
+            Node(
+                Command::new("redis-server")
+                    .args([
+                        "--port",
+                        &p,
+                        "--bind",
+                        "127.0.0.1",
+                        "--cluster-enabled",
+                        "yes",
+                    ])
+                    .args([
+                        "--cluster-config-file",
+                        &format!("nodes-{p}.conf"),
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ])
+                    .current_dir(dir)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("cannot start redis-server: {e}")),
+            )
+        })
+        .collect();
+    for port in &ports {
+        let mut up = false;
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok() {
+                up = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(up, "cluster node on {port} did not start");
+    }
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let status = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("redis-cli is needed for the cluster test: {e}"));
+    assert!(status.success(), "redis-cli --cluster create failed");
+    for port in &ports {
+        let mut ok = false;
+        for _ in 0..250 {
+            let out = Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "cluster", "info"])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok") {
+                ok = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(40));
+        }
+        assert!(ok, "cluster not ready on {port}");
+    }
+    (nodes, ports)
+}
+
+async fn cache(ports: &[u16], ns: &str) -> Cache<u64> {
+    Cache::<u64>::builder()
+        .namespace(ns)
+        .redis_cluster_urls(ports.iter().map(|p| format!("redis://127.0.0.1:{p}")))
+        .redis_timeout(Duration::from_secs(1))
+        .require_l2(true)
+        .build()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_round_trip_and_namespace_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_nodes, ports) = start_cluster(dir.path());
+    let (ns, other_ns) = (namespace("cluster"), namespace("cluster-other"));
+    let writer = cache(&ports, &ns).await;
+    let other = cache(&ports, &other_ns).await;
+    for i in 0..300_u64 {
+        writer.set(&Key::new("k").arg(i), i).await.unwrap();
+    }
+    other.set(&Key::new("k").arg(0_u64), 7).await.unwrap();
+
+    let reader = cache(&ports, &ns).await;
+    for i in 0..300_u64 {
+        assert_eq!(reader.get(&Key::new("k").arg(i)).await, Some(i));
+    }
+    let s = reader.stats();
+    assert_eq!(
+        s.l2.as_ref().unwrap().hits,
+        300,
+        "keys spread over three primaries: {s:?}"
+    );
+
+    writer.clear().await;
+    assert_eq!(writer.stats().l2.unwrap().errors, 0);
+    let fresh = cache(&ports, &ns).await;
+    for i in 0..300_u64 {
+        assert_eq!(fresh.get(&Key::new("k").arg(i)).await, None);
+    }
+    let other_fresh = cache(&ports, &other_ns).await;
+    assert_eq!(
+        other_fresh.get(&Key::new("k").arg(0_u64)).await,
+        Some(7),
+        "other namespace kept"
+    );
+}
