@@ -45,7 +45,11 @@ impl Hold {
             (Some(tracker), Some(location)) => Some(tracker.register(location)),
             _ => None,
         };
-        Self { shared, since: Instant::now(), leak_id }
+        Self {
+            shared,
+            since: Instant::now(),
+            leak_id,
+        }
     }
 }
 
@@ -67,7 +71,10 @@ impl<DB: Database> PoolConnection<DB> {
         shared: Arc<Shared>,
         location: Option<&'static Location<'static>>,
     ) -> Self {
-        Self { conn, hold: Hold::start(shared, location) }
+        Self {
+            conn,
+            hold: Hold::start(shared, location),
+        }
     }
 
     /// The underlying sqlx connection. Queries run on it are **not** instrumented.
@@ -81,7 +88,11 @@ impl<DB: Database> PoolConnection<DB> {
     /// The database error if `BEGIN` fails.
     pub async fn begin(&mut self) -> crate::Result<crate::Transaction<'_, DB>> {
         let tx = sqlx::Transaction::begin(&mut *self.conn, None).await?;
-        Ok(crate::Transaction::new(tx, Arc::clone(&self.hold.shared), None))
+        Ok(crate::Transaction::new(
+            tx,
+            Arc::clone(&self.hold.shared),
+            None,
+        ))
     }
 }
 

@@ -9,21 +9,21 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
-use sqlx::Executor;
-
 use crate::Backend;
 use crate::shared::Explainer;
 use crate::statements::TextEntry;
 use crate::stats::Counters;
 
-pub(crate) fn explainer<DB>(pool: sqlx::Pool<DB>, name: &str, counters: Arc<Counters>) -> Explainer
-where
-    DB: Backend,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
+pub(crate) fn explainer<DB: Backend>(
+    pool: sqlx::Pool<DB>,
+    name: &str,
+    counters: Arc<Counters>,
+) -> Explainer {
     let name: Arc<str> = name.into();
     Box::new(move |text: Arc<TextEntry>| {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let pool = pool.clone();
         let name = Arc::clone(&name);
         let counters = Arc::clone(&counters);
@@ -31,7 +31,10 @@ where
             let statement = &text.statement;
             match DB::explain(pool, text.raw.to_string(), text.has_params).await {
                 Ok(Some(plan)) => {
-                    *statement.plan.lock().unwrap_or_else(PoisonError::into_inner) = Some(plan);
+                    *statement
+                        .plan
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Some(plan);
                     counters.explains.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(
                         target: "perf_db::explain",

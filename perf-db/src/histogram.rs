@@ -29,12 +29,19 @@ impl LatencyHistogram {
     pub(crate) fn new(significant_figures: u8) -> Self {
         let histogram = Histogram::new_with_bounds(1, MAX_MICROS, significant_figures)
             .expect("constant histogram bounds are valid");
-        Self { inner: Mutex::new(histogram) }
+        Self {
+            inner: Mutex::new(histogram),
+        }
     }
 
     pub(crate) fn record(&self, duration: Duration) {
-        let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX).max(1);
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).saturating_record(micros);
+        let micros = u64::try_from(duration.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .saturating_record(micros);
     }
 
     pub(crate) fn quantiles(&self) -> Quantiles {
@@ -53,7 +60,11 @@ impl LatencyHistogram {
 
     pub(crate) fn p95_ms(&self) -> f64 {
         let h = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if h.is_empty() { 0.0 } else { to_ms(h.value_at_quantile(0.95)) }
+        if h.is_empty() {
+            0.0
+        } else {
+            to_ms(h.value_at_quantile(0.95))
+        }
     }
 }
 

@@ -31,7 +31,11 @@ pub(crate) struct LeakTracker {
 
 impl LeakTracker {
     pub(crate) fn new(threshold: Duration) -> Self {
-        Self { threshold, holds: Mutex::new(HashMap::new()), next_id: AtomicU64::new(0) }
+        Self {
+            threshold,
+            holds: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+        }
     }
 
     pub(crate) fn register(&self, location: &'static Location<'static>) -> u64 {
@@ -39,13 +43,24 @@ impl LeakTracker {
         self.holds
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, Hold { since: Instant::now(), location, warned: false });
+            .insert(
+                id,
+                Hold {
+                    since: Instant::now(),
+                    location,
+                    warned: false,
+                },
+            );
         id
     }
 
     /// Forgets a hold; warns if it exceeded the threshold and was not reported yet.
     pub(crate) fn release(&self, id: u64, shared: &Shared) {
-        let hold = self.holds.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+        let hold = self
+            .holds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
         if let Some(hold) = hold {
             let held = hold.since.elapsed();
             if !hold.warned && held > self.threshold {
@@ -91,7 +106,9 @@ pub(crate) fn spawn_sweeper(shared: Weak<Shared>, threshold: Duration) {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(period).await;
-            let Some(shared) = shared.upgrade() else { break };
+            let Some(shared) = shared.upgrade() else {
+                break;
+            };
             if let Some(tracker) = &shared.leaks {
                 tracker.sweep(&shared);
             }

@@ -39,7 +39,9 @@ pub(crate) fn observe(statement_id: u64, threshold: u32) -> Option<Finding> {
         let counts = extensions.get_mut::<SpanCounts>()?;
         let count = counts.by_statement.entry(statement_id).or_insert(0);
         *count = count.saturating_add(1);
-        (*count == threshold.saturating_add(1))
-            .then(|| Finding { span: root.name(), count: *count })
+        (*count == threshold.saturating_add(1)).then(|| Finding {
+            span: root.name(),
+            count: *count,
+        })
     })
 }

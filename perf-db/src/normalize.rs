@@ -14,7 +14,8 @@ pub(crate) struct Normalized {
     pub(crate) text: String,
     /// Whether the original has bind parameters (`$1`, `?`).
     pub(crate) has_params: bool,
-    /// Whether the statement is a plain read (`SELECT …`, no `;`, no `INTO`, no `FOR UPDATE`).
+    /// Whether the statement is a plain read (`SELECT …` or `WITH … SELECT`, no `;`, no
+    /// `INSERT`/`UPDATE`/`DELETE`/`MERGE`/`INTO`, no `FOR UPDATE`/`FOR SHARE`).
     pub(crate) is_select: bool,
 }
 
@@ -76,7 +77,11 @@ pub(crate) fn normalize(sql: &str) -> Normalized {
         i += 1;
     }
     let is_select = is_plain_select(&tokens);
-    Normalized { text: out, has_params, is_select }
+    Normalized {
+        text: out,
+        has_params,
+        is_select,
+    }
 }
 
 /// If `tokens[start..]` is `( lit , lit , … )`, the index of the closing parenthesis.
@@ -100,8 +105,10 @@ fn literal_list_end(tokens: &[Token<'_>], start: usize) -> Option<usize> {
 }
 
 fn is_plain_select(tokens: &[Token<'_>]) -> bool {
-    let Some(first) = tokens.iter().find(|t| t.text != "(") else { return false };
-    if !first.text.eq_ignore_ascii_case("select") {
+    let Some(first) = tokens.iter().find(|t| t.text != "(") else {
+        return false;
+    };
+    if !(first.text.eq_ignore_ascii_case("select") || first.text.eq_ignore_ascii_case("with")) {
         return false;
     }
     let mut previous_for = false;
@@ -110,15 +117,21 @@ fn is_plain_select(tokens: &[Token<'_>]) -> bool {
             return false;
         }
         if t.kind == Kind::Word {
-            if t.text.eq_ignore_ascii_case("into") {
+            let word = t.text;
+            let is = |k: &str| word.eq_ignore_ascii_case(k);
+            // data-modifying CTEs, SELECT INTO, and locking reads are not plain reads
+            if is("insert") || is("delete") || is("merge") || is("into") {
                 return false;
             }
-            if previous_for
-                && (t.text.eq_ignore_ascii_case("update") || t.text.eq_ignore_ascii_case("share"))
-            {
-                return false;
+            if is("update") || is("share") {
+                if previous_for {
+                    return false;
+                }
+                if is("update") {
+                    return false;
+                }
             }
-            previous_for = t.text.eq_ignore_ascii_case("for");
+            previous_for = is("for");
         }
     }
     true
@@ -166,7 +179,10 @@ fn tokenize(sql: &str) -> (Vec<Token<'_>>, u32, bool) {
                 Kind::Quoted
             }
             b'$' => {
-                let digits = bytes[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+                let digits = bytes[i + 1..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
                 if digits > 0 {
                     i += 1 + digits;
                     has_params = true;
@@ -219,7 +235,11 @@ fn tokenize(sql: &str) -> (Vec<Token<'_>>, u32, bool) {
                 Kind::Punct
             }
         };
-        tokens.push(Token { kind, text: &sql[start..i], space_before: space });
+        tokens.push(Token {
+            kind,
+            text: &sql[start..i],
+            space_before: space,
+        });
         space = false;
     }
     (tokens, max_param, has_params)
@@ -298,6 +318,8 @@ mod tests {
         assert!(!normalize("SELECT 1; DELETE FROM t").is_select);
         assert!(!normalize("UPDATE t SET a = 1").is_select);
         assert!(!normalize("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d").is_select);
+        assert!(normalize("WITH d AS (SELECT 1) SELECT * FROM d").is_select);
+        assert!(!normalize("SELECT a FROM t FOR SHARE").is_select);
         assert!(normalize("SELECT $1").has_params);
         assert!(!normalize("SELECT '$1'").has_params);
     }

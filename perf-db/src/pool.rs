@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use sqlx::{ConnectOptions, Connection, Database, Executor};
+use sqlx::{ConnectOptions, Connection, Database};
 
 use crate::config::PoolConfig;
 use crate::shared::{ACQUIRE_PHASES, AcquirePhases, Shared, WaitingGuard};
@@ -45,7 +45,10 @@ pub struct Pool<DB: Database> {
 
 impl<DB: Database> Clone for Pool<DB> {
     fn clone(&self) -> Self {
-        Self { inner: self.inner.clone(), shared: Arc::clone(&self.shared) }
+        Self {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+        }
     }
 }
 
@@ -60,11 +63,7 @@ impl<DB: Database> fmt::Debug for Pool<DB> {
     }
 }
 
-impl<DB> Pool<DB>
-where
-    DB: Backend,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
+impl<DB: Backend> Pool<DB> {
     /// Validates `config` and opens the pool (and its `min_connections`).
     ///
     /// # Errors
@@ -100,8 +99,16 @@ where
         ) -> <DB::Connection as Connection>::Options,
     ) -> Result<Self> {
         let prepared = Self::prepare(config, customize)?;
-        let inner = prepared.options.connect_with(prepared.connect_options).await?;
-        Ok(Self::finish(config, inner, prepared.counters, prepared.metrics))
+        let inner = prepared
+            .options
+            .connect_with(prepared.connect_options)
+            .await?;
+        Ok(Self::finish(
+            config,
+            inner,
+            prepared.counters,
+            prepared.metrics,
+        ))
     }
 
     /// Creates the pool without opening a connection; the first query connects.
@@ -111,7 +118,12 @@ where
     pub fn connect_lazy(config: &PoolConfig) -> Result<Self> {
         let prepared = Self::prepare(config, |options| options)?;
         let inner = prepared.options.connect_lazy_with(prepared.connect_options);
-        Ok(Self::finish(config, inner, prepared.counters, prepared.metrics))
+        Ok(Self::finish(
+            config,
+            inner,
+            prepared.counters,
+            prepared.metrics,
+        ))
     }
 
     fn prepare(
@@ -128,7 +140,12 @@ where
         let metrics = Arc::new(Metrics::new(&config.name));
         metrics.max.set(f64::from(config.max_connections));
         let options = hooks::pool_options::<DB>(config, &counters, &metrics);
-        Ok(Prepared { options, connect_options, counters, metrics })
+        Ok(Prepared {
+            options,
+            connect_options,
+            counters,
+            metrics,
+        })
     }
 
     fn finish(
@@ -162,8 +179,15 @@ where
     pub fn acquire(&self) -> impl Future<Output = Result<PoolConnection<DB>>> + Send + '_ {
         let location = Location::caller();
         async move {
-            let conn = self.acquire_raw().await.map_err(|e| self.acquire_error(e))?;
-            Ok(PoolConnection::new(conn, Arc::clone(&self.shared), Some(location)))
+            let conn = self
+                .acquire_raw()
+                .await
+                .map_err(|e| self.acquire_error(e))?;
+            Ok(PoolConnection::new(
+                conn,
+                Arc::clone(&self.shared),
+                Some(location),
+            ))
         }
     }
 
@@ -175,7 +199,10 @@ where
     pub fn begin(&self) -> impl Future<Output = Result<Transaction<'static, DB>>> + Send + '_ {
         let location = Location::caller();
         async move {
-            let conn = self.acquire_raw().await.map_err(|e| self.acquire_error(e))?;
+            let conn = self
+                .acquire_raw()
+                .await
+                .map_err(|e| self.acquire_error(e))?;
             let hold = crate::connection::Hold::start(Arc::clone(&self.shared), Some(location));
             let tx = sqlx::Transaction::begin(conn, None).await?;
             Ok(Transaction::new(tx, Arc::clone(&self.shared), Some(hold)))
@@ -204,7 +231,10 @@ where
             Ok(_) => {
                 counters.acquires.fetch_add(1, Ordering::Relaxed);
                 shared.acquire_total.record(elapsed);
-                shared.metrics.acquire_duration.record(elapsed.as_secs_f64());
+                shared
+                    .metrics
+                    .acquire_duration
+                    .record(elapsed.as_secs_f64());
                 if connected {
                     shared.acquire_connect.record(elapsed);
                     shared.metrics.acquire_connect.record(elapsed.as_secs_f64());
@@ -254,7 +284,9 @@ impl<DB: Database> Pool<DB> {
 
     fn update_gauges(&self) -> (u32, u32) {
         let size = self.inner.size();
-        let idle = u32::try_from(self.inner.num_idle()).unwrap_or(u32::MAX).min(size);
+        let idle = u32::try_from(self.inner.num_idle())
+            .unwrap_or(u32::MAX)
+            .min(size);
         self.shared.metrics.idle.set(f64::from(idle));
         self.shared.metrics.in_use.set(f64::from(size - idle));
         (size, idle)

@@ -69,7 +69,10 @@ mod tests {
     #[test]
     fn redacts_userinfo_and_query_password() {
         assert_eq!(redact_url("mysql://root@h/db"), "mysql://root@h/db");
-        assert_eq!(redact_url("mysql://root:p@ss@h/db"), "mysql://root:***@h/db");
+        assert_eq!(
+            redact_url("mysql://root:p@ss@h/db"),
+            "mysql://root:***@h/db"
+        );
         assert_eq!(
             redact_url("postgres://h/db?user=a&password=b&x=1"),
             "postgres://h/db?user=a&password=***&x=1"

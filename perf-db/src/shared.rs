@@ -41,7 +41,10 @@ pub(crate) struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("name", &self.name).field("system", &self.system).finish()
+        f.debug_struct("Shared")
+            .field("name", &self.name)
+            .field("system", &self.system)
+            .finish()
     }
 }
 
@@ -68,7 +71,10 @@ impl Shared {
             acquire_wait: LatencyHistogram::new(2),
             acquire_connect: LatencyHistogram::new(2),
             held: LatencyHistogram::new(2),
-            statements: StatementRegistry::new(config.statement_capacity, config.statement_log_chars),
+            statements: StatementRegistry::new(
+                config.statement_capacity,
+                config.statement_log_chars,
+            ),
             leaks: config.leak_detection_threshold.map(LeakTracker::new),
             explainer: None,
         }
@@ -108,11 +114,22 @@ impl Shared {
         } else {
             None
         };
-        QueryGuard { shared: self, text, span, rows: 0, failed: false, start: Instant::now() }
+        QueryGuard {
+            shared: self,
+            text,
+            span,
+            rows: 0,
+            failed: false,
+            start: Instant::now(),
+        }
     }
 
     fn shown<'t>(&self, text: &'t TextEntry) -> &'t str {
-        if self.log_literals { &text.raw_short } else { &text.statement.normalized_short }
+        if self.log_literals {
+            &text.raw_short
+        } else {
+            &text.statement.normalized_short
+        }
     }
 
     fn finish(&self, guard: &QueryGuard<'_>, elapsed: Duration) {

@@ -95,11 +95,19 @@ impl StatementEntry {
             rows: self.rows.load(Ordering::Relaxed),
             total_ms: total,
             #[allow(clippy::cast_precision_loss)]
-            mean_ms: if calls == 0 { 0.0 } else { total / calls as f64 },
+            mean_ms: if calls == 0 {
+                0.0
+            } else {
+                total / calls as f64
+            },
             min_ms: if min == u64::MAX { 0.0 } else { ns_to_ms(min) },
             max_ms: ns_to_ms(self.max_ns.load(Ordering::Relaxed)),
             p95_ms: self.histogram.p95_ms(),
-            plan: self.plan.lock().unwrap_or_else(PoisonError::into_inner).clone(),
+            plan: self
+                .plan
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
         }
     }
 }
@@ -142,7 +150,7 @@ impl StatementRegistry {
         Self {
             texts: RwLock::new(HashMap::new()),
             statements: Mutex::new(HashMap::new()),
-            hasher: foldhash::fast::FixedState::with_seed(0x7065_7266_2d64_62),
+            hasher: foldhash::fast::FixedState::with_seed(0x0070_6572_662d_6462),
             capacity,
             log_chars,
         }
@@ -151,7 +159,11 @@ impl StatementRegistry {
     /// The per-query path: one hash of the text and a read-locked map lookup.
     pub(crate) fn lookup(&self, sql: &str) -> Arc<TextEntry> {
         let hash = self.hasher.hash_one(sql);
-        if let Some(entry) = self.texts.read().unwrap_or_else(PoisonError::into_inner).get(&hash)
+        if let Some(entry) = self
+            .texts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&hash)
             && entry.raw.len() == sql.len()
         {
             return Arc::clone(entry);
@@ -165,7 +177,10 @@ impl StatementRegistry {
         let normalized = normalize(sql);
         let id = self.hasher.hash_one(normalized.text.as_str());
         let statement = {
-            let mut statements = self.statements.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut statements = self
+                .statements
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if let Some(existing) = statements.get(&id) {
                 Arc::clone(existing)
             } else {
@@ -233,8 +248,15 @@ impl StatementRegistry {
             .collect();
         let mut ranked: Vec<(u64, Arc<StatementEntry>)> =
             entries.into_iter().map(|e| (e.total_ns(), e)).collect();
-        ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.normalized.cmp(&b.1.normalized)));
-        ranked.into_iter().take(n).map(|(_, e)| e.snapshot()).collect()
+        ranked.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then_with(|| a.1.normalized.cmp(&b.1.normalized))
+        });
+        ranked
+            .into_iter()
+            .take(n)
+            .map(|(_, e)| e.snapshot())
+            .collect()
     }
 
     /// Statistics of the statement `sql` normalizes to, if it is tracked.
@@ -248,12 +270,21 @@ impl StatementRegistry {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.statements.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.statements
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     pub(crate) fn reset(&self) {
-        self.statements.lock().unwrap_or_else(PoisonError::into_inner).clear();
-        self.texts.write().unwrap_or_else(PoisonError::into_inner).clear();
+        self.statements
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.texts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 }
 
@@ -271,7 +302,10 @@ mod tests {
         registry.lookup("SELECT * FROM t4");
         assert_eq!(registry.len(), 3);
         let names: Vec<String> = registry.top(10).into_iter().map(|s| s.statement).collect();
-        assert!(!names.contains(&"SELECT * FROM t2".to_string()), "{names:?}");
+        assert!(
+            !names.contains(&"SELECT * FROM t2".to_string()),
+            "{names:?}"
+        );
     }
 
     #[test]

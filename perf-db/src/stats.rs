@@ -183,12 +183,8 @@ pub(crate) struct Metrics {
 impl Metrics {
     pub(crate) fn new(pool: &str) -> Self {
         let pool = pool.to_owned();
-        let phase = |p: &'static str| {
-            metrics::histogram!("db_pool_acquire_phase_seconds", "pool" => pool.clone(), "phase" => p)
-        };
-        let closed = |reason: &'static str| {
-            metrics::counter!("db_pool_connections_closed_total", "pool" => pool.clone(), "reason" => reason)
-        };
+        let phase = |p: &'static str| metrics::histogram!("db_pool_acquire_phase_seconds", "pool" => pool.clone(), "phase" => p);
+        let closed = |reason: &'static str| metrics::counter!("db_pool_connections_closed_total", "pool" => pool.clone(), "reason" => reason);
         Self {
             queries_ok: metrics::counter!("db_queries_total", "pool" => pool.clone(), "outcome" => "ok"),
             queries_error: metrics::counter!("db_queries_total", "pool" => pool.clone(), "outcome" => "error"),

@@ -34,7 +34,11 @@ pub struct Transaction<'c, DB: Database> {
 }
 
 impl<'c, DB: Database> Transaction<'c, DB> {
-    pub(crate) fn new(tx: sqlx::Transaction<'c, DB>, shared: Arc<Shared>, hold: Option<Hold>) -> Self {
+    pub(crate) fn new(
+        tx: sqlx::Transaction<'c, DB>,
+        shared: Arc<Shared>,
+        hold: Option<Hold>,
+    ) -> Self {
         Self { tx, shared, hold }
     }
 
@@ -68,6 +72,8 @@ impl<'c, DB: Database> Transaction<'c, DB> {
 
 impl<DB: Database> fmt::Debug for Transaction<'_, DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Transaction").field("pool", &self.shared.name).finish_non_exhaustive()
+        f.debug_struct("Transaction")
+            .field("pool", &self.shared.name)
+            .finish_non_exhaustive()
     }
 }

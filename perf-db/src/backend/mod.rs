@@ -71,6 +71,9 @@ pub(crate) fn check_scheme(config: &PoolConfig, schemes: &[&str], system: &str) 
     }
     Err(Error::UnsupportedUrl {
         url: redact_url(url),
-        message: format!("a {system} pool needs a URL starting with {}", schemes.join(" or ")),
+        message: format!(
+            "a {system} pool needs a URL starting with {}",
+            schemes.join(" or ")
+        ),
     })
 }

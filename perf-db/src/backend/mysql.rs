@@ -25,14 +25,23 @@ impl Backend for MySql {
         statement_timeout: Option<Duration>,
     ) -> BoxFuture<'_, Result<(), sqlx::Error>> {
         Box::pin(async move {
-            let Some(timeout) = statement_timeout else { return Ok(()) };
-            let version: String = sqlx::query_scalar("SELECT VERSION()").fetch_one(&mut *conn).await?;
+            let Some(timeout) = statement_timeout else {
+                return Ok(());
+            };
+            let version: String = sqlx::query_scalar("SELECT VERSION()")
+                .fetch_one(&mut *conn)
+                .await?;
             let set = if version.contains("MariaDB") {
-                format!("SET SESSION max_statement_time = {:.3}", timeout.as_secs_f64())
+                format!(
+                    "SET SESSION max_statement_time = {:.3}",
+                    timeout.as_secs_f64()
+                )
             } else {
                 format!("SET SESSION max_execution_time = {}", timeout.as_millis())
             };
-            sqlx::raw_sql(AssertSqlSafe(set)).execute(&mut *conn).await?;
+            sqlx::raw_sql(AssertSqlSafe(set))
+                .execute(&mut *conn)
+                .await?;
             Ok(())
         })
     }

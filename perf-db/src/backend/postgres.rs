@@ -22,7 +22,8 @@ impl Backend for Postgres {
         }
         if let Some(timeout) = config.statement_timeout {
             // A startup parameter: set before the first query, no extra round trip.
-            options = options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
+            options =
+                options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
         }
         Ok(options)
     }
@@ -46,8 +47,9 @@ impl Backend for Postgres {
         Box::pin(async move {
             let options = if has_params {
                 // Planning a statement with `$n` needs PostgreSQL 16's GENERIC_PLAN.
-                let version: String =
-                    sqlx::query_scalar("SHOW server_version_num").fetch_one(&pool).await?;
+                let version: String = sqlx::query_scalar("SHOW server_version_num")
+                    .fetch_one(&pool)
+                    .await?;
                 if version.parse::<u32>().unwrap_or(0) < 160_000 {
                     return Ok(None);
                 }

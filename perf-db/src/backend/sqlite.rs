@@ -3,8 +3,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteQueryResult,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteQueryResult, SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Row, Sqlite};
 

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serializer};
 /// Parses `"250ms"`, `"30s"`, `"10m"`, `"1h"` or a bare number of seconds.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(digits_end);
     let value: u64 = number
         .parse()
@@ -45,11 +47,11 @@ pub(crate) fn format(duration: Duration) -> String {
     if ms == 0 && !duration.is_zero() {
         return format!("{}us", duration.as_micros());
     }
-    if ms % 3_600_000 == 0 && ms > 0 {
+    if ms.is_multiple_of(3_600_000) && ms > 0 {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 && ms > 0 {
+    } else if ms.is_multiple_of(60_000) && ms > 0 {
         format!("{}m", ms / 60_000)
-    } else if ms % 1_000 == 0 {
+    } else if ms.is_multiple_of(1_000) {
         format!("{}s", ms / 1_000)
     } else {
         format!("{ms}ms")

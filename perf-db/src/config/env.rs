@@ -27,7 +27,10 @@ pub(crate) const VARIABLES: &[(&str, &str)] = &[
 ];
 
 fn env_error(var: &'static str, message: impl Into<String>) -> Error {
-    Error::InvalidEnv { var, message: message.into() }
+    Error::InvalidEnv {
+        var,
+        message: message.into(),
+    }
 }
 
 fn number<T: std::str::FromStr>(var: &'static str, value: &str) -> Result<T> {
@@ -41,7 +44,10 @@ fn flag(var: &'static str, value: &str) -> Result<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(env_error(var, format!("`{value}` is not a boolean (true/false, 1/0, on/off)"))),
+        _ => Err(env_error(
+            var,
+            format!("`{value}` is not a boolean (true/false, 1/0, on/off)"),
+        )),
     }
 }
 
@@ -106,7 +112,12 @@ impl PoolConfig {
         let mut c = PoolConfig::default();
         match lookup("DATABASE_URL") {
             Some(url) if !url.trim().is_empty() => c.url = url,
-            _ => return Err(env_error("DATABASE_URL", "is not set; expected a database URL")),
+            _ => {
+                return Err(env_error(
+                    "DATABASE_URL",
+                    "is not set; expected a database URL",
+                ));
+            }
         }
         for &(var, _) in &VARIABLES[1..] {
             let Some(value) = lookup(var) else { continue };

@@ -141,13 +141,11 @@ impl Default for PoolConfig {
 
 impl PoolConfig {
     /// Starts a builder holding the defaults listed on [`PoolConfig`].
-    #[must_use]
     pub fn builder() -> PoolConfigBuilder {
         PoolConfigBuilder::new(Self::default())
     }
 
     /// Turns this configuration back into a builder, to change a few fields.
-    #[must_use]
     pub fn into_builder(self) -> PoolConfigBuilder {
         PoolConfigBuilder::new(self)
     }

@@ -6,7 +6,10 @@ use super::PoolConfig;
 use crate::{Error, Result};
 
 fn invalid(field: &'static str, message: impl Into<String>) -> Error {
-    Error::InvalidConfig { field, message: message.into() }
+    Error::InvalidConfig {
+        field,
+        message: message.into(),
+    }
 }
 
 fn in_range(field: &'static str, value: Duration, min: Duration, max: Duration) -> Result<()> {
@@ -36,7 +39,10 @@ impl PoolConfig {
     pub fn validate(&self) -> Result<()> {
         const HOUR: Duration = Duration::from_secs(3600);
         if self.url.trim().is_empty() {
-            return Err(invalid("url", "is empty; expected postgres://, mysql:// or sqlite: URL"));
+            return Err(invalid(
+                "url",
+                "is empty; expected postgres://, mysql:// or sqlite: URL",
+            ));
         }
         if self.name.is_empty() || self.name.len() > 64 {
             return Err(invalid("name", "must be 1..=64 characters long"));
@@ -56,9 +62,19 @@ impl PoolConfig {
                 ),
             ));
         }
-        in_range("acquire_timeout", self.acquire_timeout, Duration::from_millis(250), HOUR)?;
+        in_range(
+            "acquire_timeout",
+            self.acquire_timeout,
+            Duration::from_millis(250),
+            HOUR,
+        )?;
         if let Some(lifetime) = self.max_lifetime {
-            in_range("max_lifetime", lifetime, Duration::from_secs(30), 7 * 24 * HOUR)?;
+            in_range(
+                "max_lifetime",
+                lifetime,
+                Duration::from_secs(30),
+                7 * 24 * HOUR,
+            )?;
         }
         if let Some(idle) = self.idle_timeout {
             in_range("idle_timeout", idle, Duration::from_secs(10), 24 * HOUR)?;
@@ -74,9 +90,19 @@ impl PoolConfig {
                 ));
             }
         }
-        in_range("pre_ping_window", self.pre_ping_window, Duration::ZERO, Duration::from_secs(60))?;
+        in_range(
+            "pre_ping_window",
+            self.pre_ping_window,
+            Duration::ZERO,
+            Duration::from_secs(60),
+        )?;
         if let Some(timeout) = self.statement_timeout {
-            in_range("statement_timeout", timeout, Duration::from_millis(1), 24 * HOUR)?;
+            in_range(
+                "statement_timeout",
+                timeout,
+                Duration::from_millis(1),
+                24 * HOUR,
+            )?;
         }
         if let Some(name) = &self.application_name
             && (name.is_empty() || name.len() > 63)
@@ -84,7 +110,12 @@ impl PoolConfig {
             return Err(invalid("application_name", "must be 1..=63 bytes long"));
         }
         if let Some(threshold) = self.leak_detection_threshold {
-            in_range("leak_detection_threshold", threshold, Duration::from_secs(2), 24 * HOUR)?;
+            in_range(
+                "leak_detection_threshold",
+                threshold,
+                Duration::from_secs(2),
+                24 * HOUR,
+            )?;
         }
         if let Some(warn) = self.slow_query_warn {
             in_range("slow_query_warn", warn, Duration::from_millis(1), HOUR)?;
@@ -96,13 +127,19 @@ impl PoolConfig {
         if !(16..=100_000).contains(&self.statement_log_chars) {
             return Err(invalid(
                 "statement_log_chars",
-                format!("is {}; allowed range is 16..=100000", self.statement_log_chars),
+                format!(
+                    "is {}; allowed range is 16..=100000",
+                    self.statement_log_chars
+                ),
             ));
         }
         if !(1..=100_000).contains(&self.statement_capacity) {
             return Err(invalid(
                 "statement_capacity",
-                format!("is {}; allowed range is 1..=100000", self.statement_capacity),
+                format!(
+                    "is {}; allowed range is 1..=100000",
+                    self.statement_capacity
+                ),
             ));
         }
         if self.n_plus_one_threshold == Some(0) {
@@ -114,7 +151,10 @@ impl PoolConfig {
         if !(64..=16_777_216).contains(&self.sqlite_cache_kib) {
             return Err(invalid(
                 "sqlite_cache_kib",
-                format!("is {}; allowed range is 64..=16777216", self.sqlite_cache_kib),
+                format!(
+                    "is {}; allowed range is 64..=16777216",
+                    self.sqlite_cache_kib
+                ),
             ));
         }
         Ok(())

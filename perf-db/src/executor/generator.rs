@@ -42,7 +42,9 @@ pub(crate) struct Generator<'a, T> {
 
 impl<T> std::fmt::Debug for Generator<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Generator").field("done", &self.future.is_none()).finish()
+        f.debug_struct("Generator")
+            .field("done", &self.future.is_none())
+            .finish()
     }
 }
 
@@ -53,8 +55,13 @@ impl<'a, T: Send + 'a> Generator<'a, T> {
         Fut: Future<Output = Result<(), sqlx::Error>> + Send + 'a,
     {
         let slot = Arc::new(Mutex::new(None));
-        let future = Box::pin(body(Yielder { slot: Arc::clone(&slot) }));
-        Self { slot, future: Some(future) }
+        let future = Box::pin(body(Yielder {
+            slot: Arc::clone(&slot),
+        }));
+        Self {
+            slot,
+            future: Some(future),
+        }
     }
 }
 
@@ -63,7 +70,9 @@ impl<T> Stream for Generator<'_, T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        let Some(future) = this.future.as_mut() else { return Poll::Ready(None) };
+        let Some(future) = this.future.as_mut() else {
+            return Poll::Ready(None);
+        };
         match future.as_mut().poll(cx) {
             Poll::Ready(result) => {
                 this.future = None;
@@ -73,7 +82,12 @@ impl<T> Stream for Generator<'_, T> {
                 }
             }
             Poll::Pending => {
-                match this.slot.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                match this
+                    .slot
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+                {
                     Some(item) => Poll::Ready(Some(Ok(item))),
                     None => Poll::Pending,
                 }

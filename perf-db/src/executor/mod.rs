@@ -37,7 +37,12 @@ impl<DB: Database> Captured<DB> {
         let statement = query.statement().cloned();
         let persistent = query.persistent();
         let arguments = Some(query.take_arguments());
-        Self { sql: query.sql(), statement, arguments, persistent }
+        Self {
+            sql: query.sql(),
+            statement,
+            arguments,
+            persistent,
+        }
     }
 
     pub(crate) fn sql_text(&self) -> &str {

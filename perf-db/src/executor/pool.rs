@@ -14,7 +14,11 @@ where
     /// A connection for one query: acquire measured, hold time recorded, no leak tracking.
     async fn query_connection(&self) -> Result<PoolConnection<DB>, sqlx::Error> {
         let conn = self.acquire_raw().await?;
-        Ok(PoolConnection::new(conn, std::sync::Arc::clone(&self.shared), None))
+        Ok(PoolConnection::new(
+            conn,
+            std::sync::Arc::clone(&self.shared),
+            None,
+        ))
     }
 }
 

@@ -68,7 +68,10 @@ pub(super) fn pool_options<DB: Backend>(
                 let alive = conn.ping().await.is_ok();
                 let took = start.elapsed();
                 c.pings.fetch_add(1, Ordering::Relaxed);
-                c.ping_ns.fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+                c.ping_ns.fetch_add(
+                    u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
+                    Ordering::Relaxed,
+                );
                 m.acquire_ping.record(took.as_secs_f64());
                 let _ = ACQUIRE_PHASES.try_with(|p| p.ping.set(p.ping.get() + took));
                 if !alive {
