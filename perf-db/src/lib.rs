@@ -4,6 +4,7 @@
 #![doc = include_str!("../README.md")]
 
 mod backend;
+mod bench_support;
 mod config;
 mod connection;
 mod error;
@@ -30,3 +31,6 @@ pub use redact::redact_url;
 pub use statements::StatementStats;
 pub use stats::{AcquireStats, ConnectionStats, PoolStats, QueryStats};
 pub use transaction::Transaction;
+
+#[doc(hidden)]
+pub use bench_support::StatementLookup as __StatementLookup;
