@@ -19,7 +19,7 @@ use crate::{Backend, Error, PoolConnection, Result, StatementStats, Transaction}
 /// An instrumented sqlx pool: validated configuration, pool statistics, slow-query log,
 /// per-statement statistics, N+1 detection and optional auto-EXPLAIN.
 ///
-/// `&Pool` implements sqlx's [`Executor`], so `sqlx::query(…).fetch_all(&pool)` works
+/// `&Pool` implements sqlx's [`Executor`](sqlx::Executor), so `sqlx::query(…).fetch_all(&pool)` works
 /// unchanged. Clone it to share it (clones share the connections and the statistics).
 ///
 /// ```
