@@ -343,10 +343,144 @@ async fn auto_explain_captures_a_slow_select_and_never_a_write() {
 #[tokio::test]
 async fn query_spans_carry_system_statement_rows_and_outcome() {
     let (capture, _guard) = Capture::install();
-    let pool = memory_pool(PoolConfig::builder().query_spans(true)).await;
-    sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
-    // no panic, nothing logged; spans are exercised (fields recorded on close)
-    assert!(capture.with_target("perf_db::slow_query").is_empty());
+    let pool = memory_pool(PoolConfig::builder().query_spans(true).max_connections(1)).await;
+    sqlx::query("SELECT 1 UNION ALL SELECT 2")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(
+        sqlx::query("SELECT * FROM nowhere")
+            .fetch_optional(&pool)
+            .await
+            .is_err()
+    );
+    // sqlx-sqlite's worker keeps the span of the last command it ran until it runs the next one
+    sqlx::query("SELECT 3").fetch_all(&pool).await.unwrap();
+    let spans: Vec<(String, String)> = capture
+        .closed_spans()
+        .into_iter()
+        .filter(|(name, _)| name == "db.query")
+        .collect();
+    assert!(spans.len() >= 2, "{spans:#?}");
+    let ok = &spans[0].1;
+    assert!(ok.contains("db.system=sqlite"), "{ok}");
+    assert!(
+        ok.contains("db.statement=SELECT $1 UNION ALL SELECT $2"),
+        "{ok}"
+    );
+    assert!(ok.contains("rows=2"), "{ok}");
+    assert!(ok.contains("outcome=ok"), "{ok}");
+    assert!(ok.contains("duration_ms="), "{ok}");
+    let failed = &spans[1].1;
+    assert!(
+        failed.contains("db.statement=SELECT * FROM nowhere"),
+        "{failed}"
+    );
+    assert!(failed.contains("outcome=error"), "{failed}");
+}
+
+#[tokio::test]
+async fn no_spans_unless_asked() {
+    let (capture, _guard) = Capture::install();
+    let pool = memory_pool(PoolConfig::builder()).await;
+    sqlx::query("SELECT 1").fetch_all(&pool).await.unwrap();
+    assert!(
+        capture
+            .closed_spans()
+            .iter()
+            .all(|(name, _)| name != "db.query")
+    );
+}
+
+#[tokio::test]
+async fn metrics_are_emitted_through_the_facade() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let config = PoolConfig::builder()
+        .url("sqlite::memory:")
+        .name("metered")
+        .max_connections(2)
+        .slow_query_warn(Some(Duration::from_millis(5)))
+        .slow_query_error(None)
+        .build()
+        .unwrap();
+    // Handles bind to the recorder current when the pool is created.
+    let pool =
+        metrics::with_local_recorder(&recorder, || Pool::<Sqlite>::connect_lazy(&config)).unwrap();
+    for _ in 0..3 {
+        sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
+    }
+    assert!(sqlx::query("SELECT nope").fetch_one(&pool).await.is_err());
+    sqlx::query_scalar::<_, i64>(HEAVY)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let stats = pool.stats();
+    let snapshot = snapshotter.snapshot().into_vec();
+    let find = |name: &str, label: Option<(&str, &str)>| {
+        snapshot
+            .iter()
+            .find(|(key, ..)| {
+                let key = key.key();
+                key.name() == name
+                    && key
+                        .labels()
+                        .any(|l| l.key() == "pool" && l.value() == "metered")
+                    && label
+                        .is_none_or(|(k, v)| key.labels().any(|l| l.key() == k && l.value() == v))
+            })
+            .map(|(_, _, _, value)| value)
+            .unwrap_or_else(|| panic!("{name} {label:?} not emitted"))
+    };
+    assert_eq!(
+        find("db_queries_total", Some(("outcome", "ok"))),
+        &DebugValue::Counter(4)
+    );
+    assert_eq!(
+        find("db_queries_total", Some(("outcome", "error"))),
+        &DebugValue::Counter(1)
+    );
+    assert_eq!(
+        find("db_slow_queries_total", Some(("level", "warn"))),
+        &DebugValue::Counter(1)
+    );
+    // the connection may not be back in the pool before the next acquire: 1 or 2 opened
+    assert_eq!(
+        find("db_pool_connections_opened_total", None),
+        &DebugValue::Counter(stats.connections.opened)
+    );
+    assert!(stats.connections.opened >= 1);
+    assert_eq!(
+        find("db_pool_max_connections", None),
+        &DebugValue::Gauge(2.0.into())
+    );
+    assert_eq!(
+        find("db_pool_waiting", None),
+        &DebugValue::Gauge(0.0.into())
+    );
+    match find("db_query_duration_seconds", None) {
+        DebugValue::Histogram(values) => assert_eq!(values.len(), 5),
+        other => panic!("{other:?}"),
+    }
+    match find("db_pool_acquire_duration_seconds", None) {
+        DebugValue::Histogram(values) => assert_eq!(values.len(), 5),
+        other => panic!("{other:?}"),
+    }
+    match find("db_connection_held_seconds", None) {
+        DebugValue::Histogram(values) => assert_eq!(values.len(), 5),
+        other => panic!("{other:?}"),
+    }
+    for name in ["db_pool_acquire_timeouts_total", "db_n_plus_one_total"] {
+        assert_eq!(find(name, None), &DebugValue::Counter(0));
+    }
+    find("db_pool_connections", Some(("state", "idle")));
+    find("db_pool_connections", Some(("state", "in_use")));
+    find(
+        "db_pool_connections_closed_total",
+        Some(("reason", "other")),
+    );
+    find("db_pool_acquire_phase_seconds", Some(("phase", "wait")));
 }
 
 #[tokio::test]

@@ -103,7 +103,10 @@ pub struct Captured {
 #[derive(Clone, Default)]
 pub struct Capture {
     events: Arc<Mutex<Vec<Captured>>>,
+    spans: Arc<Mutex<Vec<(String, String)>>>,
 }
+
+struct SpanFields(String);
 
 impl Capture {
     /// Installs a capturing subscriber (registry + this layer) for the current thread.
@@ -131,6 +134,11 @@ impl Capture {
             .collect()
     }
 
+    /// Closed spans as (name, recorded fields).
+    pub fn closed_spans(&self) -> Vec<(String, String)> {
+        self.spans.lock().unwrap().clone()
+    }
+
     pub fn all_text(&self) -> String {
         self.events()
             .iter()
@@ -152,6 +160,48 @@ impl Visit for Fields {
 }
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: Context<'_, S>,
+    ) {
+        let mut fields = Fields(String::new());
+        attrs.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(SpanFields(fields.0));
+        }
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: Context<'_, S>,
+    ) {
+        let mut fields = Fields(String::new());
+        values.record(&mut fields);
+        if let Some(span) = ctx.span(id)
+            && let Some(existing) = span.extensions_mut().get_mut::<SpanFields>()
+        {
+            existing.0.push_str(&fields.0);
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(&id) {
+            let fields = span
+                .extensions()
+                .get::<SpanFields>()
+                .map(|f| f.0.clone())
+                .unwrap_or_default();
+            self.spans
+                .lock()
+                .unwrap()
+                .push((span.name().to_string(), fields));
+        }
+    }
+
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut fields = Fields(String::new());
         event.record(&mut fields);
