@@ -386,6 +386,12 @@ impl<DB: Database> Pool<DB> {
         &self.inner
     }
 
+    /// Unwraps the sqlx pool (the statistics stay with the other clones of this `Pool`).
+    #[must_use]
+    pub fn into_inner(self) -> sqlx::Pool<DB> {
+        self.inner
+    }
+
     /// Closes every connection and waits for checked-out ones to come back.
     pub async fn close(&self) {
         self.inner.close().await;

@@ -8,7 +8,7 @@
 //! bound).
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -136,10 +136,30 @@ pub(crate) fn truncate(text: &str, max: usize) -> Box<str> {
     }
 }
 
+/// Keys are already hashes: hashing them again would only cost time.
+#[derive(Debug, Default, Clone, Copy)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type ById<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
+
 #[derive(Debug)]
 pub(crate) struct StatementRegistry {
-    texts: RwLock<HashMap<u64, Arc<TextEntry>>>,
-    statements: Mutex<HashMap<u64, Arc<StatementEntry>>>,
+    texts: RwLock<ById<Arc<TextEntry>>>,
+    statements: Mutex<ById<Arc<StatementEntry>>>,
     hasher: foldhash::fast::FixedState,
     capacity: usize,
     log_chars: usize,
@@ -148,8 +168,8 @@ pub(crate) struct StatementRegistry {
 impl StatementRegistry {
     pub(crate) fn new(capacity: usize, log_chars: usize) -> Self {
         Self {
-            texts: RwLock::new(HashMap::new()),
-            statements: Mutex::new(HashMap::new()),
+            texts: RwLock::new(ById::default()),
+            statements: Mutex::new(ById::default()),
             hasher: foldhash::fast::FixedState::with_seed(0x0070_6572_662d_6462),
             capacity,
             log_chars,
@@ -222,7 +242,7 @@ impl StatementRegistry {
 
     /// Drops the 5% (at least one) statements with the least total time, and the cached texts
     /// that point to them.
-    fn evict(&self, statements: &mut HashMap<u64, Arc<StatementEntry>>) {
+    fn evict(&self, statements: &mut ById<Arc<StatementEntry>>) {
         let mut by_total: Vec<(u64, u64)> =
             statements.values().map(|s| (s.total_ns(), s.id)).collect();
         by_total.sort_unstable();
