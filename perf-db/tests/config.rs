@@ -287,3 +287,18 @@ fn password_is_redacted_in_debug_display_and_serialize() {
     }
     assert_eq!(c.url(), "postgres://app:hunter2@db:5432/app");
 }
+
+#[test]
+fn from_env_reads_the_process_environment() {
+    // scripts/test exports DATABASE_URL; a bare `cargo test` may not: both outcomes are checked.
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => {
+            let config = PoolConfig::from_env().unwrap();
+            assert_eq!(config.url(), url);
+        }
+        _ => {
+            let err = PoolConfig::from_env().unwrap_err();
+            assert!(matches!(err, Error::InvalidEnv { var: "DATABASE_URL", .. }), "{err}");
+        }
+    }
+}
