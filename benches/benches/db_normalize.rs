@@ -2,6 +2,8 @@
 //! lookup, the cached path every repeated query takes) against normalizing it (the one-time
 //! cost paid on first sight of a distinct SQL text).
 //!
+//! Also the whole per-query bookkeeping (`db_per_query_bookkeeping`).
+//!
 //! Run: `cargo bench -p perf-benches --bench db_normalize -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
@@ -22,5 +24,21 @@ fn normalize(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, normalize);
+/// The whole per-query bookkeeping a `perf_db::Pool` adds around a query (no database), with
+/// spans off and with spans on under a tracing registry. The baseline is the same loop doing
+/// nothing, so the difference is the added cost per query.
+fn per_query(c: &mut Criterion) {
+    let off = perf_db::__QueryRecorder::new(&perf_db::PoolConfig::default());
+    let on = perf_db::__QueryRecorder::new(
+        &perf_db::PoolConfig::builder().query_spans(true).build().unwrap(),
+    );
+    let mut group = c.benchmark_group("db_per_query_bookkeeping");
+    group.bench_function("baseline_nothing", |b| b.iter(|| black_box(SQL)));
+    group.bench_function("spans_off", |b| b.iter(|| off.record(black_box(SQL), 1)));
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry());
+    group.bench_function("spans_on_registry", |b| b.iter(|| on.record(black_box(SQL), 1)));
+    group.finish();
+}
+
+criterion_group!(benches, normalize, per_query);
 criterion_main!(benches);

@@ -10,16 +10,23 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use futures::future::join_all;
 use perf_db::{Pool, PoolConfig};
+use std::str::FromStr;
+
 use sqlx::pool::PoolOptions;
-use sqlx::{Postgres, Sqlite};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Postgres, Sqlite};
 
 fn sqlite(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (raw, ours, ours_spans) = rt.block_on(async {
+        // sqlx's per-statement log is off on both sides (perf-db replaces it with its own).
         let raw = PoolOptions::<Sqlite>::new()
             .max_connections(1)
             .test_before_acquire(false)
-            .connect("sqlite::memory:")
+            .connect_with(
+                SqliteConnectOptions::from_str("sqlite::memory:").unwrap().disable_statement_logging(),
+            )
             .await
             .unwrap();
         let config = |spans| {
@@ -46,8 +53,14 @@ fn sqlite(c: &mut Criterion) {
             let _: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&ours).await.unwrap();
         });
     });
+    // Spans on: a registry subscriber records them. The peer runs under the same subscriber.
     let subscriber = tracing_subscriber::registry();
     let _guard = tracing::subscriber::set_default(subscriber);
+    group.bench_function("sqlx_under_subscriber", |b| {
+        b.to_async(&rt).iter(|| async {
+            let _: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&raw).await.unwrap();
+        });
+    });
     group.bench_function("perf_db_spans_on", |b| {
         b.to_async(&rt).iter(|| async {
             let _: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&ours_spans).await.unwrap();
@@ -64,7 +77,7 @@ fn postgres(c: &mut Criterion) {
             .max_connections(16)
             .min_connections(16)
             .test_before_acquire(false)
-            .connect(&url)
+            .connect_with(PgConnectOptions::from_str(&url).unwrap().disable_statement_logging())
             .await
             .unwrap();
         let config = PoolConfig::builder()

@@ -19,3 +19,24 @@ impl StatementLookup {
         self.0.lookup(sql).raw.len()
     }
 }
+
+/// The per-query bookkeeping of a pool without a database: statement lookup, N+1 check,
+/// optional span, two clock reads, counters, histogram and metric records, slow-query check.
+#[derive(Debug)]
+pub struct QueryRecorder(std::sync::Arc<crate::shared::Shared>);
+
+impl QueryRecorder {
+    /// A recorder configured like a pool built from `config`.
+    #[must_use]
+    pub fn new(config: &crate::PoolConfig) -> Self {
+        let counters = std::sync::Arc::new(crate::stats::Counters::default());
+        let metrics = std::sync::Arc::new(crate::stats::Metrics::new(config.name()));
+        Self(std::sync::Arc::new(crate::shared::Shared::new(config, "sqlite", counters, metrics)))
+    }
+
+    /// Records one query of `sql` returning `rows` rows, exactly as the executors do.
+    pub fn record(&self, sql: &str, rows: u64) {
+        let mut guard = self.0.start_query(sql);
+        guard.outcome(rows, false);
+    }
+}

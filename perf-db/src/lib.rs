@@ -33,4 +33,4 @@ pub use stats::{AcquireStats, ConnectionStats, PoolStats, QueryStats};
 pub use transaction::Transaction;
 
 #[doc(hidden)]
-pub use bench_support::StatementLookup as __StatementLookup;
+pub use bench_support::{QueryRecorder as __QueryRecorder, StatementLookup as __StatementLookup};
