@@ -13,7 +13,11 @@ use sqlx::pool::PoolOptions;
 
 fn acquire(c: &mut Criterion) {
     let url = perf_benches::database_url();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let (sqlx_pool, ours) = rt.block_on(async {
         // sqlx's defaults: test_before_acquire = true
         let sqlx_pool = PoolOptions::<Postgres>::new()
@@ -33,20 +37,34 @@ fn acquire(c: &mut Criterion) {
     });
     let mut group = c.benchmark_group("db_acquire_preping_postgres");
     for tasks in [1_usize, 16] {
-        group.bench_with_input(BenchmarkId::new("sqlx_ping_every_acquire", tasks), &tasks, |b, &tasks| {
-            b.to_async(&rt).iter(|| {
-                join_all((0..tasks).map(|_| async {
-                    let _: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&sqlx_pool).await.unwrap();
-                }))
-            });
-        });
-        group.bench_with_input(BenchmarkId::new("perf_db_idle_window", tasks), &tasks, |b, &tasks| {
-            b.to_async(&rt).iter(|| {
-                join_all((0..tasks).map(|_| async {
-                    let _: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&ours).await.unwrap();
-                }))
-            });
-        });
+        group.bench_with_input(
+            BenchmarkId::new("sqlx_ping_every_acquire", tasks),
+            &tasks,
+            |b, &tasks| {
+                b.to_async(&rt).iter(|| {
+                    join_all((0..tasks).map(|_| async {
+                        let _: i32 = sqlx::query_scalar("SELECT 1")
+                            .fetch_one(&sqlx_pool)
+                            .await
+                            .unwrap();
+                    }))
+                });
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("perf_db_idle_window", tasks),
+            &tasks,
+            |b, &tasks| {
+                b.to_async(&rt).iter(|| {
+                    join_all((0..tasks).map(|_| async {
+                        let _: i32 = sqlx::query_scalar("SELECT 1")
+                            .fetch_one(&ours)
+                            .await
+                            .unwrap();
+                    }))
+                });
+            },
+        );
     }
     group.finish();
     let stats = ours.stats();

@@ -19,8 +19,12 @@ fn normalize(c: &mut Criterion) {
     let lookup = perf_db::__StatementLookup::new(1000);
     lookup.lookup(SQL);
     let mut group = c.benchmark_group("db_statement_normalization");
-    group.bench_function("cached_lookup", |b| b.iter(|| lookup.lookup(black_box(SQL))));
-    group.bench_function("uncached_normalize", |b| b.iter(|| perf_db::normalize_sql(black_box(SQL))));
+    group.bench_function("cached_lookup", |b| {
+        b.iter(|| lookup.lookup(black_box(SQL)))
+    });
+    group.bench_function("uncached_normalize", |b| {
+        b.iter(|| perf_db::normalize_sql(black_box(SQL)))
+    });
     group.finish();
 }
 
@@ -30,13 +34,18 @@ fn normalize(c: &mut Criterion) {
 fn per_query(c: &mut Criterion) {
     let off = perf_db::__QueryRecorder::new(&perf_db::PoolConfig::default());
     let on = perf_db::__QueryRecorder::new(
-        &perf_db::PoolConfig::builder().query_spans(true).build().unwrap(),
+        &perf_db::PoolConfig::builder()
+            .query_spans(true)
+            .build()
+            .unwrap(),
     );
     let mut group = c.benchmark_group("db_per_query_bookkeeping");
     group.bench_function("baseline_nothing", |b| b.iter(|| black_box(SQL)));
     group.bench_function("spans_off", |b| b.iter(|| off.record(black_box(SQL), 1)));
     let _guard = tracing::subscriber::set_default(tracing_subscriber::registry());
-    group.bench_function("spans_on_registry", |b| b.iter(|| on.record(black_box(SQL), 1)));
+    group.bench_function("spans_on_registry", |b| {
+        b.iter(|| on.record(black_box(SQL), 1))
+    });
     group.finish();
 }
 

@@ -18,14 +18,19 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Postgres, Sqlite};
 
 fn sqlite(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (raw, ours, ours_spans) = rt.block_on(async {
         // sqlx's per-statement log is off on both sides (perf-db replaces it with its own).
         let raw = PoolOptions::<Sqlite>::new()
             .max_connections(1)
             .test_before_acquire(false)
             .connect_with(
-                SqliteConnectOptions::from_str("sqlite::memory:").unwrap().disable_statement_logging(),
+                SqliteConnectOptions::from_str("sqlite::memory:")
+                    .unwrap()
+                    .disable_statement_logging(),
             )
             .await
             .unwrap();
@@ -45,12 +50,18 @@ fn sqlite(c: &mut Criterion) {
     let mut group = c.benchmark_group("db_select1_sqlite_memory");
     group.bench_function("sqlx", |b| {
         b.to_async(&rt).iter(|| async {
-            let _: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&raw).await.unwrap();
+            let _: i32 = sqlx::query_scalar("SELECT 1")
+                .fetch_one(&raw)
+                .await
+                .unwrap();
         });
     });
     group.bench_function("perf_db", |b| {
         b.to_async(&rt).iter(|| async {
-            let _: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&ours).await.unwrap();
+            let _: i32 = sqlx::query_scalar("SELECT 1")
+                .fetch_one(&ours)
+                .await
+                .unwrap();
         });
     });
     // Spans on: a registry subscriber records them. The peer runs under the same subscriber.
@@ -58,12 +69,18 @@ fn sqlite(c: &mut Criterion) {
     let _guard = tracing::subscriber::set_default(subscriber);
     group.bench_function("sqlx_under_subscriber", |b| {
         b.to_async(&rt).iter(|| async {
-            let _: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&raw).await.unwrap();
+            let _: i32 = sqlx::query_scalar("SELECT 1")
+                .fetch_one(&raw)
+                .await
+                .unwrap();
         });
     });
     group.bench_function("perf_db_spans_on", |b| {
         b.to_async(&rt).iter(|| async {
-            let _: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&ours_spans).await.unwrap();
+            let _: i32 = sqlx::query_scalar("SELECT 1")
+                .fetch_one(&ours_spans)
+                .await
+                .unwrap();
         });
     });
     group.finish();
@@ -71,13 +88,21 @@ fn sqlite(c: &mut Criterion) {
 
 fn postgres(c: &mut Criterion) {
     let url = perf_benches::database_url();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let (raw, ours) = rt.block_on(async {
         let raw = PoolOptions::<Postgres>::new()
             .max_connections(16)
             .min_connections(16)
             .test_before_acquire(false)
-            .connect_with(PgConnectOptions::from_str(&url).unwrap().disable_statement_logging())
+            .connect_with(
+                PgConnectOptions::from_str(&url)
+                    .unwrap()
+                    .disable_statement_logging(),
+            )
             .await
             .unwrap();
         let config = PoolConfig::builder()
@@ -94,14 +119,20 @@ fn postgres(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("sqlx", tasks), &tasks, |b, &tasks| {
             b.to_async(&rt).iter(|| {
                 join_all((0..tasks).map(|_| async {
-                    let _: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&raw).await.unwrap();
+                    let _: i32 = sqlx::query_scalar("SELECT 1")
+                        .fetch_one(&raw)
+                        .await
+                        .unwrap();
                 }))
             });
         });
         group.bench_with_input(BenchmarkId::new("perf_db", tasks), &tasks, |b, &tasks| {
             b.to_async(&rt).iter(|| {
                 join_all((0..tasks).map(|_| async {
-                    let _: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&ours).await.unwrap();
+                    let _: i32 = sqlx::query_scalar("SELECT 1")
+                        .fetch_one(&ours)
+                        .await
+                        .unwrap();
                 }))
             });
         });
