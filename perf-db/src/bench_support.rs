@@ -31,7 +31,9 @@ impl QueryRecorder {
     pub fn new(config: &crate::PoolConfig) -> Self {
         let counters = std::sync::Arc::new(crate::stats::Counters::default());
         let metrics = std::sync::Arc::new(crate::stats::Metrics::new(config.name()));
-        Self(std::sync::Arc::new(crate::shared::Shared::new(config, "sqlite", counters, metrics)))
+        Self(std::sync::Arc::new(crate::shared::Shared::new(
+            config, "sqlite", counters, metrics,
+        )))
     }
 
     /// Records one query of `sql` returning `rows` rows, exactly as the executors do.

@@ -58,6 +58,27 @@ impl LatencyHistogram {
         }
     }
 
+    /// Quantiles of several histograms taken together.
+    pub(crate) fn merged(parts: &[&LatencyHistogram]) -> Quantiles {
+        let Some((first, rest)) = parts.split_first() else {
+            return Quantiles::default();
+        };
+        let mut all = first
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for part in rest {
+            let h = part.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            // Same bounds everywhere, so adding cannot fail; saturate rather than panic.
+            let _ = all.add(&*h);
+        }
+        Self {
+            inner: Mutex::new(all),
+        }
+        .quantiles()
+    }
+
     pub(crate) fn p95_ms(&self) -> f64 {
         let h = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         if h.is_empty() {

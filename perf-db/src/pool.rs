@@ -12,6 +12,7 @@ use std::time::Instant;
 use sqlx::{ConnectOptions, Connection, Database};
 
 use crate::config::PoolConfig;
+use crate::histogram::LatencyHistogram;
 use crate::shared::{ACQUIRE_PHASES, AcquirePhases, Shared, WaitingGuard};
 use crate::stats::{AcquireStats, ConnectionStats, Counters, Metrics, PoolStats, QueryStats};
 use crate::{Backend, Error, PoolConnection, Result, StatementStats, Transaction};
@@ -230,17 +231,21 @@ impl<DB: Backend> Pool<DB> {
         match &result {
             Ok(_) => {
                 counters.acquires.fetch_add(1, Ordering::Relaxed);
-                shared.acquire_total.record(elapsed);
                 shared
                     .metrics
                     .acquire_duration
                     .record(elapsed.as_secs_f64());
+                // One histogram record on the common path; the views are merged in `stats()`.
                 if connected {
                     shared.acquire_connect.record(elapsed);
                     shared.metrics.acquire_connect.record(elapsed.as_secs_f64());
+                } else if ping.is_zero() {
+                    shared.acquire_served.record(elapsed);
+                    shared.metrics.acquire_wait.record(elapsed.as_secs_f64());
                 } else {
                     let wait = elapsed.saturating_sub(ping);
-                    shared.acquire_wait.record(wait);
+                    shared.acquire_pinged_total.record(elapsed);
+                    shared.acquire_pinged_wait.record(wait);
                     shared.metrics.acquire_wait.record(wait.as_secs_f64());
                 }
                 self.update_gauges();
@@ -328,8 +333,12 @@ impl<DB: Database> Pool<DB> {
             ..AcquireStats::default()
         };
         acquire.fill(
-            shared.acquire_total.quantiles(),
-            shared.acquire_wait.quantiles(),
+            LatencyHistogram::merged(&[
+                &shared.acquire_served,
+                &shared.acquire_pinged_total,
+                &shared.acquire_connect,
+            ]),
+            LatencyHistogram::merged(&[&shared.acquire_served, &shared.acquire_pinged_wait]),
             shared.acquire_connect.quantiles(),
         );
         PoolStats {

@@ -30,8 +30,12 @@ pub(crate) struct Shared {
     n_plus_one: Option<u32>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) acquire_total: LatencyHistogram,
-    pub(crate) acquire_wait: LatencyHistogram,
+    /// Acquires served by an idle or returned connection without a ping (total = queue wait).
+    pub(crate) acquire_served: LatencyHistogram,
+    /// Acquires that pinged: their total time, and their time minus the ping.
+    pub(crate) acquire_pinged_total: LatencyHistogram,
+    pub(crate) acquire_pinged_wait: LatencyHistogram,
+    /// Acquires that opened a connection (total time).
     pub(crate) acquire_connect: LatencyHistogram,
     pub(crate) held: LatencyHistogram,
     pub(crate) statements: StatementRegistry,
@@ -67,8 +71,9 @@ impl Shared {
             n_plus_one: config.n_plus_one_threshold,
             counters,
             metrics,
-            acquire_total: LatencyHistogram::new(2),
-            acquire_wait: LatencyHistogram::new(2),
+            acquire_served: LatencyHistogram::new(2),
+            acquire_pinged_total: LatencyHistogram::new(2),
+            acquire_pinged_wait: LatencyHistogram::new(2),
             acquire_connect: LatencyHistogram::new(2),
             held: LatencyHistogram::new(2),
             statements: StatementRegistry::new(

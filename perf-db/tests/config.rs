@@ -298,7 +298,16 @@ fn from_env_reads_the_process_environment() {
         }
         _ => {
             let err = PoolConfig::from_env().unwrap_err();
-            assert!(matches!(err, Error::InvalidEnv { var: "DATABASE_URL", .. }), "{err}");
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidEnv {
+                        var: "DATABASE_URL",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
         }
     }
 }

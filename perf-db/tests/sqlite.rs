@@ -506,9 +506,18 @@ async fn leaked_connection_is_reported_once_with_its_acquire_location() {
 
 #[tokio::test]
 async fn a_url_of_another_back_end_is_refused_with_the_password_redacted() {
-    let config = PoolConfig::builder().url("postgres://app:hunter2@db/app").build().unwrap();
+    let config = PoolConfig::builder()
+        .url("postgres://app:hunter2@db/app")
+        .build()
+        .unwrap();
     let err = Pool::<Sqlite>::connect(&config).await.unwrap_err();
-    assert!(matches!(err, perf_db::Error::UnsupportedUrl { .. }), "{err}");
+    assert!(
+        matches!(err, perf_db::Error::UnsupportedUrl { .. }),
+        "{err}"
+    );
     let text = err.to_string();
-    assert!(text.contains("sqlite:") && !text.contains("hunter2"), "{text}");
+    assert!(
+        text.contains("sqlite:") && !text.contains("hunter2"),
+        "{text}"
+    );
 }

@@ -50,20 +50,21 @@ pub(super) fn pool_options<DB: Backend>(
     if test || max_lifetime.is_some() {
         let (c, m) = (Arc::clone(counters), Arc::clone(metrics));
         options = options.before_acquire(move |conn, meta| {
+            // Decide synchronously; only a ping needs an async step (and the shared handles).
+            if max_lifetime.is_some_and(|lifetime| meta.age >= lifetime) {
+                c.recycled.fetch_add(1, Ordering::Relaxed);
+                m.closed_recycled.increment(1);
+                return Box::pin(std::future::ready(Ok(false)));
+            }
+            if !test {
+                return Box::pin(std::future::ready(Ok(true)));
+            }
+            if meta.idle_for < window {
+                c.pings_skipped.fetch_add(1, Ordering::Relaxed);
+                return Box::pin(std::future::ready(Ok(true)));
+            }
             let (c, m) = (Arc::clone(&c), Arc::clone(&m));
             Box::pin(async move {
-                if max_lifetime.is_some_and(|lifetime| meta.age >= lifetime) {
-                    c.recycled.fetch_add(1, Ordering::Relaxed);
-                    m.closed_recycled.increment(1);
-                    return Ok(false);
-                }
-                if !test {
-                    return Ok(true);
-                }
-                if meta.idle_for < window {
-                    c.pings_skipped.fetch_add(1, Ordering::Relaxed);
-                    return Ok(true);
-                }
                 let start = Instant::now();
                 let alive = conn.ping().await.is_ok();
                 let took = start.elapsed();
@@ -96,7 +97,7 @@ pub(super) fn pool_options<DB: Backend>(
                 c.recycled.fetch_add(1, Ordering::Relaxed);
                 m.closed_recycled.increment(1);
             }
-            Box::pin(async move { Ok(!recycle) })
+            Box::pin(std::future::ready(Ok(!recycle)))
         });
     }
     options
