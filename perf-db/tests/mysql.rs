@@ -91,3 +91,23 @@ async fn queries_are_instrumented() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn auto_explain_captures_a_plan() {
+    let pool = pool(
+        PoolConfig::builder()
+            .auto_explain(true)
+            .slow_query_warn(Some(Duration::from_millis(50))),
+    )
+    .await;
+    let slow = "SELECT SLEEP(0.1) AS slept";
+    sqlx::query(slow).fetch_all(&pool).await.unwrap();
+    let captured = common::eventually(Duration::from_secs(10), || {
+        pool.statement_stats(slow).and_then(|s| s.plan).is_some()
+    })
+    .await;
+    assert!(captured, "no plan captured");
+    let plan = pool.statement_stats(slow).unwrap().plan.unwrap();
+    let json: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert!(json.get("query_block").is_some(), "{plan}");
+}
