@@ -521,3 +521,26 @@ async fn a_url_of_another_back_end_is_refused_with_the_password_redacted() {
         "{text}"
     );
 }
+
+/// The shortest allowed lifetime is 30 s, so this test waits that long once.
+#[tokio::test]
+async fn connections_are_recycled_at_max_lifetime_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("recycle.db").display());
+    let config = PoolConfig::builder()
+        .url(url)
+        .max_connections(1)
+        .max_lifetime(Some(Duration::from_secs(30)))
+        .idle_timeout(None)
+        .build()
+        .unwrap();
+    let pool = Pool::<Sqlite>::connect(&config).await.unwrap();
+    sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
+    let stats = pool.stats();
+    assert_eq!(stats.connections.recycled, 1, "{stats:#?}");
+    assert_eq!(stats.connections.opened, 2);
+    assert_eq!(stats.connections.closed, 1);
+    assert_eq!(stats.connections.closed_other, 0);
+}
