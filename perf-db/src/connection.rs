@@ -5,7 +5,7 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use sqlx::Database;
-use tokio::time::Instant;
+use std::time::Instant;
 
 use crate::shared::Shared;
 
@@ -55,13 +55,40 @@ impl Hold {
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        let held = self.since.elapsed();
         let shared = &*self.shared;
-        shared.held.record(held);
-        shared.metrics.held.record(held.as_secs_f64());
+        record_hold(shared, self.since);
         if let (Some(tracker), Some(id)) = (&shared.leaks, self.leak_id.take()) {
             tracker.release(id, shared);
         }
+    }
+}
+
+fn record_hold(shared: &Shared, since: Instant) {
+    let held = since.elapsed();
+    shared.held.record(held);
+    shared.metrics.held.record(held.as_secs_f64());
+}
+
+/// The hold of a connection the pool checked out for one query of its own: borrows the pool's
+/// state instead of sharing it, and needs no leak bookkeeping.
+#[derive(Debug)]
+pub(crate) struct QueryHold<'a> {
+    shared: &'a Shared,
+    since: Instant,
+}
+
+impl<'a> QueryHold<'a> {
+    pub(crate) fn new(shared: &'a Shared) -> Self {
+        Self {
+            shared,
+            since: Instant::now(),
+        }
+    }
+}
+
+impl Drop for QueryHold<'_> {
+    fn drop(&mut self) {
+        record_hold(self.shared, self.since);
     }
 }
 

@@ -4,21 +4,23 @@ use futures::{FutureExt, TryStreamExt};
 use sqlx::{Database, Describe, Either, Execute, Executor, SqlStr};
 
 use super::generator::Generator;
-use crate::{Backend, Pool, PoolConnection};
+use crate::connection::QueryHold;
+use crate::{Backend, Pool};
 
-impl<DB> Pool<DB>
-where
-    DB: Backend,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
+/// A connection the pool checked out for one query, returned (and its hold recorded) on drop.
+struct QueryConnection<'p, DB: Database> {
+    conn: sqlx::pool::PoolConnection<DB>,
+    _hold: QueryHold<'p>,
+}
+
+impl<DB: Backend> Pool<DB> {
     /// A connection for one query: acquire measured, hold time recorded, no leak tracking.
-    async fn query_connection(&self) -> Result<PoolConnection<DB>, sqlx::Error> {
+    async fn query_connection(&self) -> Result<QueryConnection<'_, DB>, sqlx::Error> {
         let conn = self.acquire_raw().await?;
-        Ok(PoolConnection::new(
+        Ok(QueryConnection {
             conn,
-            std::sync::Arc::clone(&self.shared),
-            None,
-        ))
+            _hold: QueryHold::new(&self.shared),
+        })
     }
 }
 
@@ -39,7 +41,7 @@ where
     {
         Box::pin(Generator::new(move |out| async move {
             let mut conn = self.query_connection().await?;
-            let mut rows = (&mut conn).fetch_many(query);
+            let mut rows = super::fetch_many::<DB, E>(&self.shared, &mut conn.conn, query);
             while let Some(step) = rows.try_next().await? {
                 out.send(step).await;
             }
@@ -57,7 +59,7 @@ where
     {
         async move {
             let mut conn = self.query_connection().await?;
-            (&mut conn).fetch_optional(query).await
+            super::fetch_optional::<DB, E>(&self.shared, &mut conn.conn, query).await
         }
         .boxed()
     }
@@ -69,7 +71,15 @@ where
     {
         async move {
             let mut conn = self.query_connection().await?;
-            (&mut conn).execute(query).await
+            super::fetch_many::<DB, E>(&self.shared, &mut conn.conn, query)
+                .try_filter_map(|step| async move {
+                    Ok(match step {
+                        Either::Left(result) => Some(result),
+                        Either::Right(_) => None,
+                    })
+                })
+                .try_collect()
+                .await
         }
         .boxed()
     }
@@ -81,7 +91,15 @@ where
     {
         async move {
             let mut conn = self.query_connection().await?;
-            (&mut conn).fetch_all(query).await
+            super::fetch_many::<DB, E>(&self.shared, &mut conn.conn, query)
+                .try_filter_map(|step| async move {
+                    Ok(match step {
+                        Either::Left(_) => None,
+                        Either::Right(row) => Some(row),
+                    })
+                })
+                .try_collect()
+                .await
         }
         .boxed()
     }
@@ -96,7 +114,7 @@ where
     {
         async move {
             let mut conn = self.query_connection().await?;
-            conn.as_raw().prepare_with(sql, parameters).await
+            (&mut *conn.conn).prepare_with(sql, parameters).await
         }
         .boxed()
     }
@@ -107,7 +125,7 @@ where
     {
         async move {
             let mut conn = self.query_connection().await?;
-            conn.as_raw().describe(sql).await
+            (&mut *conn.conn).describe(sql).await
         }
         .boxed()
     }
