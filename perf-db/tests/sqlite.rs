@@ -146,6 +146,10 @@ async fn every_query_path_is_counted() {
     assert_eq!((failed.calls, failed.errors), (1, 1));
     // six queries on the pool, one acquire, one begin
     assert_eq!(stats.acquire.count, 8, "{stats:#?}");
+    // the first acquire opened the connection: measured apart from queue wait
+    assert!(stats.acquire.connects >= 1, "{stats:#?}");
+    assert!(stats.acquire.connect_p95_ms > 0.0);
+    assert!(stats.acquire.p99_ms >= stats.acquire.p50_ms);
     assert_eq!(stats.acquire.timeouts, 0);
     let json = serde_json::to_value(&stats).unwrap();
     assert_eq!(json["pool"], "default");
