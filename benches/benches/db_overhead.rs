@@ -1,11 +1,13 @@
 //! perf-db instrumentation overhead: `SELECT 1` through `perf_db::Pool` against the raw sqlx pool
-//! it wraps, same settings (no pre-ping on either side, so only the instrumentation differs).
+//! it wraps, same settings: no pre-ping, no statement timeout (on PostgreSQL it costs the server a
+//! timer per statement) and no sqlx statement log on either side, so only the instrumentation
+//! differs.
 //!
 //! - `db_select1_sqlite_memory`: SQLite in memory, one connection; ours with spans off, and with
 //!   `query_spans` on under a tracing registry (so the spans are really created).
 //! - `db_select1_postgres`: PostgreSQL at 1 and 16 concurrent tasks (16 connections each).
 //!
-//! Run: `cargo bench -p perf-benches --bench db_overhead -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p perf-benches --bench db_overhead -- --warm-up-time 2 --measurement-time 5`
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use futures::future::join_all;
@@ -39,6 +41,7 @@ fn sqlite(c: &mut Criterion) {
                 .url("sqlite::memory:")
                 .max_connections(1)
                 .test_before_acquire(false)
+                .statement_timeout(None)
                 .query_spans(spans)
                 .build()
                 .unwrap()
@@ -110,6 +113,7 @@ fn postgres(c: &mut Criterion) {
             .max_connections(16)
             .min_connections(16)
             .test_before_acquire(false)
+            .statement_timeout(None)
             .build()
             .unwrap();
         (raw, Pool::<Postgres>::connect(&config).await.unwrap())
