@@ -276,3 +276,31 @@ async fn auto_explain_captures_a_json_plan() {
         .unwrap();
     assert_eq!(rows, 2, "the write ran exactly once");
 }
+
+#[tokio::test]
+async fn prepared_statements_and_describe_go_through_the_wrappers() {
+    use sqlx::{Executor, Statement};
+    let schema = PgSchema::create().await;
+    let pool = pool(&schema, PoolConfig::builder()).await;
+    let statement = (&pool)
+        .prepare(sqlx::SqlStr::from_static("SELECT $1::int4 + 1"))
+        .await
+        .unwrap();
+    assert_eq!(statement.columns().len(), 1);
+    // A query built from a prepared statement carries it through the capture step.
+    let two: i32 = statement
+        .query_scalar()
+        .bind(1_i32)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(two, 2);
+    let mut conn = pool.acquire().await.unwrap();
+    let described = (&mut conn)
+        .describe(sqlx::SqlStr::from_static("SELECT 1::int8 AS n"))
+        .await
+        .unwrap();
+    assert_eq!(described.columns().len(), 1);
+    let stats = pool.statement_stats("SELECT $1::int4 + 1").unwrap();
+    assert_eq!((stats.calls, stats.rows), (1, 1));
+}
