@@ -64,6 +64,15 @@ impl<'c, DB: Database> Transaction<'c, DB> {
         Ok(result?)
     }
 
+    /// Starts a nested transaction (a savepoint); its queries are instrumented too.
+    ///
+    /// # Errors
+    /// The database error if `SAVEPOINT` fails.
+    pub async fn begin(&mut self) -> crate::Result<Transaction<'_, DB>> {
+        let tx = sqlx::Acquire::begin(&mut self.tx).await?;
+        Ok(Transaction::new(tx, Arc::clone(&self.shared), None))
+    }
+
     /// The underlying sqlx transaction. Queries run on it are **not** instrumented.
     pub fn as_raw(&mut self) -> &mut sqlx::Transaction<'c, DB> {
         &mut self.tx

@@ -548,3 +548,37 @@ async fn connections_are_recycled_at_max_lifetime_and_counted() {
     assert_eq!(stats.connections.closed, 1);
     assert_eq!(stats.connections.closed_other, 0);
 }
+
+#[tokio::test]
+async fn nested_transactions_are_savepoints_and_instrumented() {
+    let pool = memory_pool(PoolConfig::builder()).await;
+    sqlx::query("CREATE TABLE t (x INTEGER)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO t VALUES (1)")
+        .execute(&mut tx)
+        .await
+        .unwrap();
+    {
+        let mut inner = tx.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (2)")
+            .execute(&mut inner)
+            .await
+            .unwrap();
+        inner.rollback().await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let rows: Vec<i64> = sqlx::query_scalar("SELECT x FROM t")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![1]);
+    assert_eq!(
+        pool.statement_stats("INSERT INTO t VALUES (1)")
+            .unwrap()
+            .calls,
+        2
+    );
+}
