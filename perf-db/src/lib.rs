@@ -1,3 +1,36 @@
 //! Pool configuration, pool statistics and slow-query instrumentation for sqlx.
 //!
-//! The crate arrives with issue 5; until then it exports nothing.
+//! See the crate README (included below) for a tour.
+#![doc = include_str!("../README.md")]
+
+mod backend;
+mod bench_support;
+mod config;
+mod connection;
+mod error;
+mod executor;
+mod explain;
+mod histogram;
+mod leak;
+mod n_plus_one;
+mod normalize;
+mod pool;
+mod redact;
+mod shared;
+mod statements;
+mod stats;
+mod transaction;
+
+pub use backend::Backend;
+pub use config::{PoolConfig, PoolConfigBuilder};
+pub use connection::PoolConnection;
+pub use error::{Error, Result};
+pub use normalize::normalize_sql;
+pub use pool::Pool;
+pub use redact::redact_url;
+pub use statements::StatementStats;
+pub use stats::{AcquireStats, ConnectionStats, PoolStats, QueryStats};
+pub use transaction::Transaction;
+
+#[doc(hidden)]
+pub use bench_support::{QueryRecorder as __QueryRecorder, StatementLookup as __StatementLookup};

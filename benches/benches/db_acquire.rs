@@ -1,0 +1,78 @@
+//! Acquire on a busy PostgreSQL pool: perf-db's idle-window pre-ping (HikariCP style: ping only
+//! connections idle longer than 500 ms) against sqlx's default ping on every acquire. Each
+//! iteration runs `SELECT 1` from 16 concurrent tasks on a 16-connection pool, so every acquire
+//! finds a connection that was used moments ago.
+//!
+//! Run: `cargo bench -p perf-benches --bench db_acquire -- --warm-up-time 1 --measurement-time 3`
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use futures::future::join_all;
+use perf_db::{Pool, PoolConfig};
+use sqlx::Postgres;
+use sqlx::pool::PoolOptions;
+
+fn acquire(c: &mut Criterion) {
+    let url = perf_benches::database_url();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (sqlx_pool, ours) = rt.block_on(async {
+        // sqlx's defaults: test_before_acquire = true
+        let sqlx_pool = PoolOptions::<Postgres>::new()
+            .max_connections(16)
+            .min_connections(16)
+            .connect(&url)
+            .await
+            .unwrap();
+        // ours: test_before_acquire = true with the default 500 ms window
+        let config = PoolConfig::builder()
+            .url(url.clone())
+            .max_connections(16)
+            .min_connections(16)
+            .build()
+            .unwrap();
+        (sqlx_pool, Pool::<Postgres>::connect(&config).await.unwrap())
+    });
+    let mut group = c.benchmark_group("db_acquire_preping_postgres");
+    for tasks in [1_usize, 16] {
+        group.bench_with_input(
+            BenchmarkId::new("sqlx_ping_every_acquire", tasks),
+            &tasks,
+            |b, &tasks| {
+                b.to_async(&rt).iter(|| {
+                    join_all((0..tasks).map(|_| async {
+                        let _: i32 = sqlx::query_scalar("SELECT 1")
+                            .fetch_one(&sqlx_pool)
+                            .await
+                            .unwrap();
+                    }))
+                });
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("perf_db_idle_window", tasks),
+            &tasks,
+            |b, &tasks| {
+                b.to_async(&rt).iter(|| {
+                    join_all((0..tasks).map(|_| async {
+                        let _: i32 = sqlx::query_scalar("SELECT 1")
+                            .fetch_one(&ours)
+                            .await
+                            .unwrap();
+                    }))
+                });
+            },
+        );
+    }
+    group.finish();
+    let stats = ours.stats();
+    eprintln!(
+        "perf_db pre-pings: {} sent, {} skipped (sqlx pinged on every one of its acquires)",
+        stats.acquire.pings, stats.acquire.pings_skipped
+    );
+}
+
+criterion_group!(benches, acquire);
+criterion_main!(benches);

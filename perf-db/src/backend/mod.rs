@@ -1,0 +1,79 @@
+//! The database back ends: how each one is connected, configured and explained.
+
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::{Connection, Database};
+
+use crate::{Error, PoolConfig, Result, redact_url};
+
+/// A database [`Pool`](crate::Pool) can instrument: PostgreSQL (feature `postgres`), SQLite
+/// (feature `sqlite`) and MySQL/MariaDB (feature `mysql`).
+///
+/// The trait is sealed; its methods are implementation details.
+pub trait Backend: Database + private::Sealed {
+    /// The OpenTelemetry `db.system` value: `postgresql`, `sqlite` or `mysql`.
+    const SYSTEM: &'static str;
+
+    /// Connect options for `config`: URL plus statement timeout, application name, pragmas.
+    #[doc(hidden)]
+    fn connect_options(config: &PoolConfig) -> Result<<Self::Connection as Connection>::Options>;
+
+    /// Session settings applied to every new connection.
+    #[doc(hidden)]
+    fn on_connect(
+        conn: &mut Self::Connection,
+        statement_timeout: Option<Duration>,
+    ) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+
+    /// Rows affected by one statement.
+    #[doc(hidden)]
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+
+    /// Captures the plan of `sql` (a plain `SELECT`); `Ok(None)` when the server cannot plan it
+    /// without its bind values.
+    #[doc(hidden)]
+    fn explain(
+        pool: sqlx::Pool<Self>,
+        sql: String,
+        has_params: bool,
+    ) -> BoxFuture<'static, Result<Option<String>, sqlx::Error>>;
+}
+
+pub(crate) mod private {
+    /// Seals [`Backend`](super::Backend).
+    pub trait Sealed {}
+}
+
+/// The error for a URL the back end cannot parse; the URL is redacted and the parser's message
+/// (which may echo the URL) is left out.
+#[allow(dead_code)] // unused when no back end feature is enabled
+pub(crate) fn bad_url(config: &PoolConfig, system: &str) -> Error {
+    Error::InvalidConfig {
+        field: "url",
+        message: format!("`{}` is not a valid {system} URL", redact_url(&config.url)),
+    }
+}
+
+/// Rejects URLs of another back end with a message naming the feature to enable.
+#[allow(dead_code)]
+pub(crate) fn check_scheme(config: &PoolConfig, schemes: &[&str], system: &str) -> Result<()> {
+    let url = config.url.trim_start();
+    if schemes.iter().any(|s| url.starts_with(s)) {
+        return Ok(());
+    }
+    Err(Error::UnsupportedUrl {
+        url: redact_url(url),
+        message: format!(
+            "a {system} pool needs a URL starting with {}",
+            schemes.join(" or ")
+        ),
+    })
+}

@@ -1,0 +1,69 @@
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlQueryResult};
+use sqlx::{AssertSqlSafe, MySql, Row};
+
+use super::{Backend, bad_url, check_scheme, private};
+use crate::{PoolConfig, Result};
+
+impl private::Sealed for MySql {}
+
+impl Backend for MySql {
+    const SYSTEM: &'static str = "mysql";
+
+    fn connect_options(config: &PoolConfig) -> Result<MySqlConnectOptions> {
+        check_scheme(config, &["mysql:", "mariadb:"], "MySQL/MariaDB")?;
+        MySqlConnectOptions::from_str(&config.url).map_err(|_| bad_url(config, "MySQL/MariaDB"))
+    }
+
+    /// MySQL has `max_execution_time` (milliseconds, SELECT only); MariaDB has
+    /// `max_statement_time` (seconds, every statement). The server tells which one it is.
+    fn on_connect(
+        conn: &mut MySqlConnection,
+        statement_timeout: Option<Duration>,
+    ) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let Some(timeout) = statement_timeout else {
+                return Ok(());
+            };
+            let version: String = sqlx::query_scalar("SELECT VERSION()")
+                .fetch_one(&mut *conn)
+                .await?;
+            let set = if version.contains("MariaDB") {
+                format!(
+                    "SET SESSION max_statement_time = {:.3}",
+                    timeout.as_secs_f64()
+                )
+            } else {
+                format!("SET SESSION max_execution_time = {}", timeout.as_millis())
+            };
+            sqlx::raw_sql(AssertSqlSafe(set))
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn rows_affected(result: &MySqlQueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn explain(
+        pool: sqlx::Pool<Self>,
+        sql: String,
+        has_params: bool,
+    ) -> BoxFuture<'static, Result<Option<String>, sqlx::Error>> {
+        Box::pin(async move {
+            if has_params {
+                // MySQL cannot EXPLAIN a `?` statement without its values.
+                return Ok(None);
+            }
+            let row = sqlx::raw_sql(AssertSqlSafe(format!("EXPLAIN FORMAT=JSON {sql}")))
+                .fetch_one(&pool)
+                .await?;
+            Ok(Some(row.try_get_unchecked::<String, _>(0)?))
+        })
+    }
+}

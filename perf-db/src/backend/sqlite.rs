@@ -1,0 +1,65 @@
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteQueryResult, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row, Sqlite};
+
+use super::{Backend, bad_url, check_scheme, private};
+use crate::{PoolConfig, Result};
+
+impl private::Sealed for Sqlite {}
+
+impl Backend for Sqlite {
+    const SYSTEM: &'static str = "sqlite";
+
+    /// The seeds' embedded defaults: WAL journal, `synchronous=NORMAL` (durable at checkpoints,
+    /// safe with WAL), a page cache of `sqlite_cache_kib`, temporary tables in memory, and the
+    /// statement timeout as busy timeout.
+    fn connect_options(config: &PoolConfig) -> Result<SqliteConnectOptions> {
+        check_scheme(config, &["sqlite:"], "SQLite")?;
+        let options = SqliteConnectOptions::from_str(&config.url)
+            .map_err(|_| bad_url(config, "SQLite"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .pragma("cache_size", format!("-{}", config.sqlite_cache_kib))
+            .pragma("temp_store", "MEMORY")
+            .busy_timeout(config.statement_timeout.unwrap_or(Duration::from_secs(5)));
+        Ok(options)
+    }
+
+    fn on_connect(
+        _conn: &mut SqliteConnection,
+        _statement_timeout: Option<Duration>,
+    ) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn rows_affected(result: &SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn explain(
+        pool: sqlx::Pool<Self>,
+        sql: String,
+        _has_params: bool,
+    ) -> BoxFuture<'static, Result<Option<String>, sqlx::Error>> {
+        Box::pin(async move {
+            // Unbound parameters are NULL: the plan is fixed at prepare time anyway.
+            let rows = sqlx::raw_sql(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                .fetch_all(&pool)
+                .await?;
+            let mut plan = String::new();
+            for row in rows {
+                if !plan.is_empty() {
+                    plan.push('\n');
+                }
+                plan.push_str(&row.try_get::<String, _>("detail")?);
+            }
+            Ok(Some(plan))
+        })
+    }
+}

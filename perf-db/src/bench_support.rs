@@ -1,0 +1,44 @@
+//! Access to the per-statement lookup for the benchmarks (hidden; not a stable API).
+
+use crate::statements::StatementRegistry;
+
+/// The statement registry as the per-query path uses it.
+#[derive(Debug)]
+pub struct StatementLookup(StatementRegistry);
+
+impl StatementLookup {
+    /// A registry holding up to `capacity` statements.
+    #[must_use]
+    pub fn new(capacity: usize) -> Self {
+        Self(StatementRegistry::new(capacity, 200))
+    }
+
+    /// The per-query work for `sql`: hash and map lookup; normalizes only on first sight.
+    /// Returns the length of the cached text, to keep the work observable.
+    pub fn lookup(&self, sql: &str) -> usize {
+        self.0.lookup(sql).raw.len()
+    }
+}
+
+/// The per-query bookkeeping of a pool without a database: statement lookup, N+1 check,
+/// optional span, two clock reads, counters, histogram and metric records, slow-query check.
+#[derive(Debug)]
+pub struct QueryRecorder(std::sync::Arc<crate::shared::Shared>);
+
+impl QueryRecorder {
+    /// A recorder configured like a pool built from `config`.
+    #[must_use]
+    pub fn new(config: &crate::PoolConfig) -> Self {
+        let counters = std::sync::Arc::new(crate::stats::Counters::default());
+        let metrics = std::sync::Arc::new(crate::stats::Metrics::new(config.name()));
+        Self(std::sync::Arc::new(crate::shared::Shared::new(
+            config, "sqlite", counters, metrics,
+        )))
+    }
+
+    /// Records one query of `sql` returning `rows` rows, exactly as the executors do.
+    pub fn record(&self, sql: &str, rows: u64) {
+        let mut guard = self.0.start_query(sql);
+        guard.outcome(rows, false);
+    }
+}

@@ -1,0 +1,149 @@
+//! [`PoolConfigBuilder`].
+
+use std::time::Duration;
+
+use super::PoolConfig;
+use crate::Result;
+
+/// Builds a [`PoolConfig`]; every setter documents its default. [`build`](Self::build) validates.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = perf_db::PoolConfig::builder()
+///     .url("sqlite::memory:")
+///     .name("embedded")
+///     .max_connections(4)
+///     .slow_query_warn(Some(Duration::from_millis(50)))
+///     .build()?;
+/// assert_eq!(config.name(), "embedded");
+/// # Ok::<(), perf_db::Error>(())
+/// ```
+#[must_use]
+#[derive(Debug, Clone)]
+pub struct PoolConfigBuilder {
+    config: PoolConfig,
+}
+
+impl PoolConfigBuilder {
+    pub(super) fn new(config: PoolConfig) -> Self {
+        Self { config }
+    }
+
+    /// Database URL: `postgres://…`, `mysql://…`/`mariadb://…`, `sqlite::memory:`,
+    /// `sqlite://path/to/file.db`. Default: `sqlite::memory:`.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.config.url = url.into();
+        self
+    }
+    /// Pool name: the `pool` label of every metric. Default: `default`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = name.into();
+        self
+    }
+    /// Maximum connections, 1..=10000. Default: 10.
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.config.max_connections = max;
+        self
+    }
+    /// Connections kept open when idle, 0..=`max_connections`. Default: 0.
+    pub fn min_connections(mut self, min: u32) -> Self {
+        self.config.min_connections = min;
+        self
+    }
+    /// Acquire timeout, 250 ms..=1 h. Default: 30 s.
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.config.acquire_timeout = timeout;
+        self
+    }
+    /// Idle timeout, at least 10 s and below `max_lifetime`, or `None`. Default: 10 min.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.idle_timeout = timeout;
+        self
+    }
+    /// Maximum connection age (recycling), at least 30 s, or `None`. Default: 30 min.
+    pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
+        self.config.max_lifetime = lifetime;
+        self
+    }
+    /// Ping idle connections before handing them out. Default: `true`.
+    pub fn test_before_acquire(mut self, test: bool) -> Self {
+        self.config.test_before_acquire = test;
+        self
+    }
+    /// Skip the pre-ping for connections idle less than this, 0..=1 min (0 pings on every
+    /// acquire, like sqlx). Default: 500 ms.
+    pub fn pre_ping_window(mut self, window: Duration) -> Self {
+        self.config.pre_ping_window = window;
+        self
+    }
+    /// Server-side statement timeout, 1 ms..=24 h, or `None`. Default: 30 s.
+    pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.statement_timeout = timeout;
+        self
+    }
+    /// Application name reported to PostgreSQL, at most 63 bytes. Default: none.
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.config.application_name = Some(name.into());
+        self
+    }
+    /// Leak detection threshold, at least 2 s, or `None`. Default: `None`.
+    pub fn leak_detection_threshold(mut self, threshold: Option<Duration>) -> Self {
+        self.config.leak_detection_threshold = threshold;
+        self
+    }
+    /// Slow-query `WARN` threshold, at least 1 ms, or `None`. Default: 100 ms.
+    pub fn slow_query_warn(mut self, threshold: Option<Duration>) -> Self {
+        self.config.slow_query_warn = threshold;
+        self
+    }
+    /// Slow-query `ERROR` threshold, not below the warn threshold, or `None`. Default: 1 s.
+    pub fn slow_query_error(mut self, threshold: Option<Duration>) -> Self {
+        self.config.slow_query_error = threshold;
+        self
+    }
+    /// Statement truncation in logs and spans, 16..=100000 characters. Default: 200.
+    pub fn statement_log_chars(mut self, chars: usize) -> Self {
+        self.config.statement_log_chars = chars;
+        self
+    }
+    /// Log statements as written, literals included, instead of normalized (literals replaced
+    /// by `$n`). Bind parameters are never logged. Default: `false`.
+    pub fn log_literals(mut self, log: bool) -> Self {
+        self.config.log_literals = log;
+        self
+    }
+    /// Run each query inside a `db.query` tracing span. Default: `false`.
+    pub fn query_spans(mut self, spans: bool) -> Self {
+        self.config.query_spans = spans;
+        self
+    }
+    /// Distinct statements tracked, 1..=100000. Default: 1000.
+    pub fn statement_capacity(mut self, capacity: usize) -> Self {
+        self.config.statement_capacity = capacity;
+        self
+    }
+    /// N+1 warning threshold, at least 1, or `None`. Default: 10.
+    pub fn n_plus_one_threshold(mut self, threshold: Option<u32>) -> Self {
+        self.config.n_plus_one_threshold = threshold;
+        self
+    }
+    /// Capture the plan of the first slow run of each SELECT. Default: `false`.
+    pub fn auto_explain(mut self, explain: bool) -> Self {
+        self.config.auto_explain = explain;
+        self
+    }
+    /// SQLite page cache in KiB, 64..=16777216. Default: 65536 (64 MiB).
+    pub fn sqlite_cache_kib(mut self, kib: u32) -> Self {
+        self.config.sqlite_cache_kib = kib;
+        self
+    }
+
+    /// Validates and returns the configuration.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) naming the first field out of range.
+    pub fn build(self) -> Result<PoolConfig> {
+        self.config.validate()?;
+        Ok(self.config)
+    }
+}

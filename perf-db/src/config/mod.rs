@@ -1,0 +1,301 @@
+//! [`PoolConfig`]: pool sizing, timeouts, pre-ping and instrumentation settings.
+
+mod builder;
+pub(crate) mod duration;
+mod env;
+mod validate;
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+pub use builder::PoolConfigBuilder;
+
+use crate::redact_url;
+
+/// Everything needed to open and instrument a [`Pool`](crate::Pool).
+///
+/// Build it in code with [`PoolConfig::builder`], read it from the environment with
+/// [`PoolConfig::from_env`], or deserialize it with serde (durations are written `"500ms"`,
+/// `"30s"`, `"10m"`, `"1h"` or as a number of seconds; optional ones accept `"off"`). Every way
+/// ends in the same [`validate`](PoolConfig::validate), which [`Pool::connect`](crate::Pool::connect)
+/// also runs.
+///
+/// `Debug`, `Display` and `Serialize` redact the password of the URL, so the configuration can be
+/// logged or served on a diagnostics endpoint.
+///
+/// # Defaults and why
+///
+/// | field | default | reasoning |
+/// |---|---|---|
+/// | `url` | `sqlite::memory:` | the embedded default; set `DATABASE_URL` in production |
+/// | `max_connections` | 10 | HikariCP's default and its sizing rule: `cores * 2 + spindles` is enough for a database server with 4 cores; more connections queue inside the database instead of in the pool |
+/// | `min_connections` | 0 | connections open on demand; set it equal to `max_connections` for HikariCP's recommended fixed-size pool |
+/// | `acquire_timeout` | 30 s | HikariCP `connectionTimeout`; the seeds' `pool_timeout=30` |
+/// | `idle_timeout` | 10 min | HikariCP `idleTimeout` |
+/// | `max_lifetime` | 30 min | HikariCP `maxLifetime`: retire connections before network equipment or the server drops them |
+/// | `test_before_acquire` | `true` | the seeds' `pool_pre_ping=True` |
+/// | `pre_ping_window` | 500 ms | HikariCP `aliveBypassWindowMs`: a connection used less than this long ago is not pinged again |
+/// | `statement_timeout` | 30 s | the seeds' `statement_timeout=30s` |
+/// | `leak_detection_threshold` | off | HikariCP `leakDetectionThreshold` (off by default there too) |
+/// | `slow_query_warn` / `slow_query_error` | 100 ms / 1 s | the seeds' slow-query log and alert thresholds |
+/// | `statement_log_chars` | 200 | the seeds' truncation |
+/// | `statement_capacity` | 1000 | distinct statements kept (pg_stat_statements keeps 5000 server-wide) |
+/// | `n_plus_one_threshold` | 10 | the same statement more than 10 times in one request is almost always a loop |
+///
+/// # SQLAlchemy knobs of the seeds
+///
+/// | SQLAlchemy (`create_engine`) | `PoolConfig` | env variable |
+/// |---|---|---|
+/// | `pool_size=20` + `max_overflow=10` | `max_connections(30)` (sqlx has no overflow: the pool grows to max and shrinks after `idle_timeout`); `min_connections(20)` keeps the 20 warm | `DATABASE_POOL_MAX`, `DATABASE_POOL_MIN` |
+/// | `pool_timeout=30` | `acquire_timeout(30 s)` | `DATABASE_POOL_ACQUIRE_TIMEOUT` |
+/// | `pool_recycle=3600` | `max_lifetime(1 h)` | `DATABASE_POOL_MAX_LIFETIME` |
+/// | `pool_pre_ping=True` | `test_before_acquire(true)` (pings only after `pre_ping_window` idle) | `DATABASE_POOL_PRE_PING` |
+/// | `connect_args={"options": "-c statement_timeout=30s"}` | `statement_timeout(30 s)` | `DATABASE_STATEMENT_TIMEOUT` |
+///
+/// ```
+/// use std::time::Duration;
+/// use perf_db::PoolConfig;
+///
+/// // The seeds' SQLAlchemy engine, in Rust.
+/// let config = PoolConfig::builder()
+///     .url("postgres://app:secret@localhost/app")
+///     .max_connections(30)
+///     .min_connections(20)
+///     .acquire_timeout(Duration::from_secs(30))
+///     .max_lifetime(Some(Duration::from_secs(3600)))
+///     .test_before_acquire(true)
+///     .statement_timeout(Some(Duration::from_secs(30)))
+///     .build()?;
+/// assert_eq!(config.max_connections(), 30);
+/// assert!(!format!("{config:?}").contains("secret"));
+/// # Ok::<(), perf_db::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    #[serde(serialize_with = "serialize_redacted")]
+    pub(crate) url: String,
+    pub(crate) name: String,
+    pub(crate) max_connections: u32,
+    pub(crate) min_connections: u32,
+    #[serde(with = "duration::required")]
+    pub(crate) acquire_timeout: Duration,
+    #[serde(with = "duration::optional")]
+    pub(crate) idle_timeout: Option<Duration>,
+    #[serde(with = "duration::optional")]
+    pub(crate) max_lifetime: Option<Duration>,
+    pub(crate) test_before_acquire: bool,
+    #[serde(with = "duration::required")]
+    pub(crate) pre_ping_window: Duration,
+    #[serde(with = "duration::optional")]
+    pub(crate) statement_timeout: Option<Duration>,
+    pub(crate) application_name: Option<String>,
+    #[serde(with = "duration::optional")]
+    pub(crate) leak_detection_threshold: Option<Duration>,
+    #[serde(with = "duration::optional")]
+    pub(crate) slow_query_warn: Option<Duration>,
+    #[serde(with = "duration::optional")]
+    pub(crate) slow_query_error: Option<Duration>,
+    pub(crate) statement_log_chars: usize,
+    pub(crate) log_literals: bool,
+    pub(crate) query_spans: bool,
+    pub(crate) statement_capacity: usize,
+    pub(crate) n_plus_one_threshold: Option<u32>,
+    pub(crate) auto_explain: bool,
+    pub(crate) sqlite_cache_kib: u32,
+}
+
+fn serialize_redacted<S: Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_url(url))
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite::memory:".to_owned(),
+            name: "default".to_owned(),
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(30),
+            idle_timeout: Some(Duration::from_secs(600)),
+            max_lifetime: Some(Duration::from_secs(1800)),
+            test_before_acquire: true,
+            pre_ping_window: Duration::from_millis(500),
+            statement_timeout: Some(Duration::from_secs(30)),
+            application_name: None,
+            leak_detection_threshold: None,
+            slow_query_warn: Some(Duration::from_millis(100)),
+            slow_query_error: Some(Duration::from_secs(1)),
+            statement_log_chars: 200,
+            log_literals: false,
+            query_spans: false,
+            statement_capacity: 1000,
+            n_plus_one_threshold: Some(10),
+            auto_explain: false,
+            sqlite_cache_kib: 64 * 1024,
+        }
+    }
+}
+
+impl PoolConfig {
+    /// Starts a builder holding the defaults listed on [`PoolConfig`].
+    pub fn builder() -> PoolConfigBuilder {
+        PoolConfigBuilder::new(Self::default())
+    }
+
+    /// Turns this configuration back into a builder, to change a few fields.
+    pub fn into_builder(self) -> PoolConfigBuilder {
+        PoolConfigBuilder::new(self)
+    }
+
+    /// The database URL (unredacted: handle with care; use [`redact_url`] before logging it).
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+    /// The pool name used as the `pool` label of every metric and in log lines.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Maximum number of connections.
+    #[must_use]
+    pub fn max_connections(&self) -> u32 {
+        self.max_connections
+    }
+    /// Connections kept open even when idle.
+    #[must_use]
+    pub fn min_connections(&self) -> u32 {
+        self.min_connections
+    }
+    /// How long an acquirer waits for a connection before failing.
+    #[must_use]
+    pub fn acquire_timeout(&self) -> Duration {
+        self.acquire_timeout
+    }
+    /// Idle connections above `min_connections` are closed after this long.
+    #[must_use]
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+    /// Connections are closed (recycled) after this age.
+    #[must_use]
+    pub fn max_lifetime(&self) -> Option<Duration> {
+        self.max_lifetime
+    }
+    /// Whether an idle connection is pinged before it is handed out.
+    #[must_use]
+    pub fn test_before_acquire(&self) -> bool {
+        self.test_before_acquire
+    }
+    /// Connections idle for less than this are handed out without a ping.
+    #[must_use]
+    pub fn pre_ping_window(&self) -> Duration {
+        self.pre_ping_window
+    }
+    /// Server-side statement timeout (PostgreSQL `statement_timeout`, MySQL
+    /// `max_execution_time`, MariaDB `max_statement_time`, SQLite busy timeout).
+    #[must_use]
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        self.statement_timeout
+    }
+    /// The application name reported to the server (PostgreSQL `application_name`).
+    #[must_use]
+    pub fn application_name(&self) -> Option<&str> {
+        self.application_name.as_deref()
+    }
+    /// A connection held longer than this logs one leak warning.
+    #[must_use]
+    pub fn leak_detection_threshold(&self) -> Option<Duration> {
+        self.leak_detection_threshold
+    }
+    /// Queries at least this slow are logged at `WARN`.
+    #[must_use]
+    pub fn slow_query_warn(&self) -> Option<Duration> {
+        self.slow_query_warn
+    }
+    /// Queries at least this slow are logged at `ERROR`.
+    #[must_use]
+    pub fn slow_query_error(&self) -> Option<Duration> {
+        self.slow_query_error
+    }
+    /// Statements in logs and spans are truncated to this many characters.
+    #[must_use]
+    pub fn statement_log_chars(&self) -> usize {
+        self.statement_log_chars
+    }
+    /// Whether logs show the statement as written (with its literals) instead of normalized.
+    #[must_use]
+    pub fn log_literals(&self) -> bool {
+        self.log_literals
+    }
+    /// Whether each query runs inside a `db.query` tracing span.
+    #[must_use]
+    pub fn query_spans(&self) -> bool {
+        self.query_spans
+    }
+    /// Maximum number of distinct statements tracked.
+    #[must_use]
+    pub fn statement_capacity(&self) -> usize {
+        self.statement_capacity
+    }
+    /// N+1 warning threshold (runs of one statement within one request span).
+    #[must_use]
+    pub fn n_plus_one_threshold(&self) -> Option<u32> {
+        self.n_plus_one_threshold
+    }
+    /// Whether the plan of the first slow run of each SELECT is captured.
+    #[must_use]
+    pub fn auto_explain(&self) -> bool {
+        self.auto_explain
+    }
+    /// SQLite page cache size in KiB (`PRAGMA cache_size = -N`).
+    #[must_use]
+    pub fn sqlite_cache_kib(&self) -> u32 {
+        self.sqlite_cache_kib
+    }
+}
+
+impl fmt::Debug for PoolConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolConfig")
+            .field("url", &redact_url(&self.url))
+            .field("name", &self.name)
+            .field("max_connections", &self.max_connections)
+            .field("min_connections", &self.min_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("test_before_acquire", &self.test_before_acquire)
+            .field("pre_ping_window", &self.pre_ping_window)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("application_name", &self.application_name)
+            .field("leak_detection_threshold", &self.leak_detection_threshold)
+            .field("slow_query_warn", &self.slow_query_warn)
+            .field("slow_query_error", &self.slow_query_error)
+            .field("statement_log_chars", &self.statement_log_chars)
+            .field("log_literals", &self.log_literals)
+            .field("query_spans", &self.query_spans)
+            .field("statement_capacity", &self.statement_capacity)
+            .field("n_plus_one_threshold", &self.n_plus_one_threshold)
+            .field("auto_explain", &self.auto_explain)
+            .field("sqlite_cache_kib", &self.sqlite_cache_kib)
+            .finish()
+    }
+}
+
+impl fmt::Display for PoolConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pool `{}` at {} ({}..={} connections, acquire timeout {:?})",
+            self.name,
+            redact_url(&self.url),
+            self.min_connections,
+            self.max_connections,
+            self.acquire_timeout
+        )
+    }
+}

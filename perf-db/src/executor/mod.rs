@@ -1,0 +1,136 @@
+//! The instrumented [`Executor`] implementations for [`Pool`](crate::Pool),
+//! [`PoolConnection`](crate::PoolConnection) and [`Transaction`](crate::Transaction).
+//!
+//! Every query path of sqlx (`fetch`, `fetch_all`, `fetch_one`, `execute`, …) ends in
+//! `fetch_many` or `fetch_optional`, so those two are instrumented and the rest use the trait's
+//! defaults (the pool also overrides `execute` and `fetch_all` to skip a stream adapter).
+
+mod connection;
+mod generator;
+mod pool;
+mod transaction;
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{FutureExt, Stream};
+use sqlx::error::BoxDynError;
+use sqlx::{Database, Either, Execute, Executor, SqlStr};
+use tracing::Instrument;
+
+use crate::Backend;
+use crate::shared::{QueryGuard, Shared};
+
+/// A query taken apart so its SQL text can be read before it is executed (`Execute::sql`
+/// consumes the query), then handed on unchanged.
+pub(crate) struct Captured<DB: Database> {
+    sql: SqlStr,
+    statement: Option<DB::Statement>,
+    arguments: Option<Result<Option<DB::Arguments>, BoxDynError>>,
+    persistent: bool,
+}
+
+impl<DB: Database> Captured<DB> {
+    pub(crate) fn new<'q, E: Execute<'q, DB>>(mut query: E) -> Self {
+        let statement = query.statement().cloned();
+        let persistent = query.persistent();
+        let arguments = Some(query.take_arguments());
+        Self {
+            sql: query.sql(),
+            statement,
+            arguments,
+            persistent,
+        }
+    }
+
+    pub(crate) fn sql_text(&self) -> &str {
+        self.sql.as_str()
+    }
+}
+
+impl<DB: Database> Execute<'_, DB> for Captured<DB> {
+    fn sql(self) -> SqlStr {
+        self.sql
+    }
+
+    fn statement(&self) -> Option<&DB::Statement> {
+        self.statement.as_ref()
+    }
+
+    fn take_arguments(&mut self) -> Result<Option<DB::Arguments>, BoxDynError> {
+        self.arguments.take().unwrap_or(Ok(None))
+    }
+
+    fn persistent(&self) -> bool {
+        self.persistent
+    }
+}
+
+type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database>::Row>;
+
+/// Counts rows and errors as they stream by; the guard records the query when dropped.
+struct QueryStream<'e, DB: Database> {
+    inner: BoxStream<'e, Result<Step<DB>, sqlx::Error>>,
+    guard: QueryGuard<'e>,
+}
+
+impl<DB: Backend> Stream for QueryStream<'_, DB> {
+    type Item = Result<Step<DB>, sqlx::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let QueryStream { inner, guard } = self.get_mut();
+        let _entered = guard.span.as_ref().map(tracing::Span::enter);
+        let poll = inner.as_mut().poll_next(cx);
+        match &poll {
+            Poll::Ready(Some(Ok(Either::Left(result)))) => guard.rows += DB::rows_affected(result),
+            Poll::Ready(Some(Ok(Either::Right(_)))) => guard.rows += 1,
+            Poll::Ready(Some(Err(_))) => guard.failed = true,
+            _ => {}
+        }
+        poll
+    }
+}
+
+/// `fetch_many` on a raw connection, instrumented.
+pub(crate) fn fetch_many<'e, 'q: 'e, DB, E>(
+    shared: &'e Shared,
+    conn: &'e mut DB::Connection,
+    query: E,
+) -> BoxStream<'e, Result<Step<DB>, sqlx::Error>>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    E: Execute<'q, DB> + 'q,
+{
+    let query = Captured::new(query);
+    let guard = shared.start_query(query.sql_text());
+    let inner = conn.fetch_many(query);
+    Box::pin(QueryStream::<DB> { inner, guard })
+}
+
+/// `fetch_optional` on a raw connection, instrumented.
+pub(crate) fn fetch_optional<'e, 'q: 'e, DB, E>(
+    shared: &'e Shared,
+    conn: &'e mut DB::Connection,
+    query: E,
+) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    E: Execute<'q, DB> + 'q,
+{
+    let query = Captured::new(query);
+    let mut guard = shared.start_query(query.sql_text());
+    let inner = conn.fetch_optional(query);
+    async move {
+        let result = match guard.span.clone() {
+            Some(span) => inner.instrument(span).await,
+            None => inner.await,
+        };
+        guard.outcome(u64::from(matches!(result, Ok(Some(_)))), result.is_err());
+        result
+    }
+    .boxed()
+}

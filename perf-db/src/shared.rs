@@ -1,0 +1,253 @@
+//! State shared by a pool, its connections, transactions and in-flight queries, and the
+//! per-query recording path.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tracing::field::Empty;
+
+use crate::config::PoolConfig;
+use crate::histogram::LatencyHistogram;
+use crate::leak::LeakTracker;
+use crate::n_plus_one;
+use crate::statements::{StatementRegistry, TextEntry};
+use crate::stats::{Counters, Metrics};
+
+/// Runs the plan capture for a slow statement (set only with `auto_explain`).
+pub(crate) type Explainer = Box<dyn Fn(Arc<TextEntry>) + Send + Sync>;
+
+pub(crate) struct Shared {
+    pub(crate) name: Box<str>,
+    pub(crate) system: &'static str,
+    pub(crate) max_connections: u32,
+    pub(crate) acquire_timeout: Duration,
+    slow_warn: Option<Duration>,
+    slow_error: Option<Duration>,
+    log_literals: bool,
+    pub(crate) query_spans: bool,
+    n_plus_one: Option<u32>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Acquires served by an idle or returned connection without a ping (total = queue wait).
+    pub(crate) acquire_served: LatencyHistogram,
+    /// Acquires that pinged: their total time, and their time minus the ping.
+    pub(crate) acquire_pinged_total: LatencyHistogram,
+    pub(crate) acquire_pinged_wait: LatencyHistogram,
+    /// Acquires that opened a connection (total time).
+    pub(crate) acquire_connect: LatencyHistogram,
+    pub(crate) held: LatencyHistogram,
+    pub(crate) statements: StatementRegistry,
+    pub(crate) leaks: Option<LeakTracker>,
+    pub(crate) explainer: Option<Explainer>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("name", &self.name)
+            .field("system", &self.system)
+            .finish()
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(
+        config: &PoolConfig,
+        system: &'static str,
+        counters: Arc<Counters>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            name: config.name.clone().into_boxed_str(),
+            system,
+            max_connections: config.max_connections,
+            acquire_timeout: config.acquire_timeout,
+            slow_warn: config.slow_query_warn,
+            slow_error: config.slow_query_error,
+            log_literals: config.log_literals,
+            query_spans: config.query_spans,
+            n_plus_one: config.n_plus_one_threshold,
+            counters,
+            metrics,
+            acquire_served: LatencyHistogram::new(2),
+            acquire_pinged_total: LatencyHistogram::new(2),
+            acquire_pinged_wait: LatencyHistogram::new(2),
+            acquire_connect: LatencyHistogram::new(2),
+            held: LatencyHistogram::new(2),
+            statements: StatementRegistry::new(
+                config.statement_capacity,
+                config.statement_log_chars,
+            ),
+            leaks: config.leak_detection_threshold.map(LeakTracker::new),
+            explainer: None,
+        }
+    }
+
+    /// Starts recording one query: hash + lookup, N+1 check, optional span, first clock read.
+    pub(crate) fn start_query(&self, sql: &str) -> QueryGuard<'_> {
+        let text = self.statements.lookup(sql);
+        if let Some(threshold) = self.n_plus_one
+            && let Some(finding) = n_plus_one::observe(text.statement.id, threshold)
+        {
+            self.counters.n_plus_one.fetch_add(1, Ordering::Relaxed);
+            self.metrics.n_plus_one.increment(1);
+            tracing::warn!(
+                target: "perf_db::n_plus_one",
+                pool = %self.name,
+                span = finding.span,
+                count = finding.count,
+                statement = %text.statement.normalized_short,
+                "N+1 queries: the same statement ran {} times in span `{}`",
+                finding.count,
+                finding.span,
+            );
+        }
+        let span = if self.query_spans {
+            let statement = self.shown(&text);
+            Some(tracing::info_span!(
+                target: "perf_db::query",
+                "db.query",
+                db.system = self.system,
+                db.statement = statement,
+                db.pool = &*self.name,
+                rows = Empty,
+                duration_ms = Empty,
+                outcome = Empty,
+            ))
+        } else {
+            None
+        };
+        QueryGuard {
+            shared: self,
+            text,
+            span,
+            rows: 0,
+            failed: false,
+            start: Instant::now(),
+        }
+    }
+
+    fn shown<'t>(&self, text: &'t TextEntry) -> &'t str {
+        if self.log_literals {
+            &text.raw_short
+        } else {
+            &text.statement.normalized_short
+        }
+    }
+
+    fn finish(&self, guard: &QueryGuard<'_>, elapsed: Duration) {
+        let text = &guard.text;
+        text.statement.record(elapsed, guard.rows, guard.failed);
+        if guard.failed {
+            self.counters.queries_failed.fetch_add(1, Ordering::Relaxed);
+            self.metrics.queries_error.increment(1);
+        } else {
+            self.counters.queries_ok.fetch_add(1, Ordering::Relaxed);
+            self.metrics.queries_ok.increment(1);
+        }
+        if guard.rows > 0 {
+            self.counters.rows.fetch_add(guard.rows, Ordering::Relaxed);
+        }
+        self.metrics.query_duration.record(elapsed.as_secs_f64());
+        let outcome = if guard.failed { "error" } else { "ok" };
+        if let Some(span) = &guard.span {
+            span.record("rows", guard.rows);
+            span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
+            span.record("outcome", outcome);
+        }
+        let over = |t: Option<Duration>| t.is_some_and(|t| elapsed >= t);
+        if over(self.slow_error) {
+            self.counters.slow_error.fetch_add(1, Ordering::Relaxed);
+            self.metrics.slow_error.increment(1);
+            tracing::error!(
+                target: "perf_db::slow_query",
+                pool = %self.name,
+                elapsed_ms = elapsed.as_millis(),
+                rows = guard.rows,
+                outcome,
+                statement = self.shown(text),
+                "slow query"
+            );
+        } else if over(self.slow_warn) {
+            self.counters.slow_warn.fetch_add(1, Ordering::Relaxed);
+            self.metrics.slow_warn.increment(1);
+            tracing::warn!(
+                target: "perf_db::slow_query",
+                pool = %self.name,
+                elapsed_ms = elapsed.as_millis(),
+                rows = guard.rows,
+                outcome,
+                statement = self.shown(text),
+                "slow query"
+            );
+        } else {
+            return;
+        }
+        if let Some(explainer) = &self.explainer
+            && text.statement.is_select
+            && !guard.failed
+            && !text.statement.explain_started.swap(true, Ordering::Relaxed)
+        {
+            explainer(Arc::clone(text));
+        }
+    }
+}
+
+/// Records one query when dropped, so streams dropped early and cancelled futures still count.
+#[derive(Debug)]
+pub(crate) struct QueryGuard<'a> {
+    shared: &'a Shared,
+    text: Arc<TextEntry>,
+    pub(crate) span: Option<tracing::Span>,
+    pub(crate) rows: u64,
+    pub(crate) failed: bool,
+    start: Instant,
+}
+
+impl QueryGuard<'_> {
+    /// Sets the outcome of a query that returns its result at once.
+    pub(crate) fn outcome(&mut self, rows: u64, failed: bool) {
+        self.rows = rows;
+        self.failed = failed;
+    }
+}
+
+impl Drop for QueryGuard<'_> {
+    fn drop(&mut self) {
+        let elapsed = self.start.elapsed();
+        self.shared.finish(self, elapsed);
+    }
+}
+
+/// What happened inside one `acquire`, written by the pool hooks (which run inside the
+/// acquiring task) through a task-local.
+#[derive(Debug, Default)]
+pub(crate) struct AcquirePhases {
+    pub(crate) ping: Cell<Duration>,
+    pub(crate) connected: Cell<bool>,
+}
+
+tokio::task_local! {
+    pub(crate) static ACQUIRE_PHASES: AcquirePhases;
+}
+
+/// Keeps the waiting-acquirers count right even when the acquiring future is cancelled.
+#[derive(Debug)]
+pub(crate) struct WaitingGuard<'a>(&'a Shared);
+
+impl<'a> WaitingGuard<'a> {
+    pub(crate) fn new(shared: &'a Shared) -> Self {
+        shared.counters.waiting.fetch_add(1, Ordering::Relaxed);
+        shared.metrics.waiting.increment(1.0);
+        Self(shared)
+    }
+}
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.counters.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.0.metrics.waiting.decrement(1.0);
+    }
+}

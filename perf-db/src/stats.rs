@@ -1,0 +1,212 @@
+//! Pool statistics: live counters, the serializable [`PoolStats`] snapshot, and the metric
+//! handles they are mirrored to.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use metrics::{Counter, Gauge, Histogram};
+use serde::{Deserialize, Serialize};
+
+use crate::histogram::Quantiles;
+
+/// Counters shared by the pool, its hooks and its connections.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) queries_ok: AtomicU64,
+    pub(crate) queries_failed: AtomicU64,
+    pub(crate) rows: AtomicU64,
+    pub(crate) slow_warn: AtomicU64,
+    pub(crate) slow_error: AtomicU64,
+    pub(crate) acquires: AtomicU64,
+    pub(crate) acquire_timeouts: AtomicU64,
+    pub(crate) acquire_errors: AtomicU64,
+    pub(crate) waiting: AtomicU64,
+    pub(crate) opened: AtomicU64,
+    pub(crate) recycled: AtomicU64,
+    pub(crate) ping_failed: AtomicU64,
+    pub(crate) pings: AtomicU64,
+    pub(crate) pings_skipped: AtomicU64,
+    pub(crate) ping_ns: AtomicU64,
+    pub(crate) leaks: AtomicU64,
+    pub(crate) n_plus_one: AtomicU64,
+    pub(crate) explains: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// A snapshot of one pool, for a JSON statistics endpoint ([`Pool::stats`](crate::Pool::stats)).
+///
+/// Times are in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// The pool name (the `pool` metric label).
+    pub pool: String,
+    /// `postgresql`, `sqlite` or `mysql`.
+    pub system: String,
+    /// Open connections (idle + in use).
+    pub size: u32,
+    /// Idle connections.
+    pub idle: u32,
+    /// Connections handed out.
+    pub in_use: u32,
+    /// The configured maximum.
+    pub max_connections: u32,
+    /// Tasks currently waiting in `acquire`.
+    pub waiting: u64,
+    /// The acquire path.
+    pub acquire: AcquireStats,
+    /// Connection lifecycle.
+    pub connections: ConnectionStats,
+    /// Queries run through the pool, its connections and transactions.
+    pub queries: QueryStats,
+}
+
+/// Acquire-path statistics, measured apart from query time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[non_exhaustive]
+pub struct AcquireStats {
+    /// Successful acquires.
+    pub count: u64,
+    /// Acquires that failed because the acquire timeout passed.
+    pub timeouts: u64,
+    /// Acquires that failed otherwise (connect errors, pool closed).
+    pub errors: u64,
+    /// Total acquire time (wait + ping + connect), 50th percentile.
+    pub p50_ms: f64,
+    /// Total acquire time, 95th percentile.
+    pub p95_ms: f64,
+    /// Total acquire time, 99th percentile.
+    pub p99_ms: f64,
+    /// Slowest acquire.
+    pub max_ms: f64,
+    /// Pure queue wait (acquires served by an existing connection, ping time excluded),
+    /// 95th percentile.
+    pub wait_p95_ms: f64,
+    /// Acquires that had to open a new connection.
+    pub connects: u64,
+    /// Acquires that opened a connection, 95th percentile of their total time.
+    pub connect_p95_ms: f64,
+    /// Pre-pings sent (connection idle longer than the pre-ping window).
+    pub pings: u64,
+    /// Pre-pings skipped because the connection was used within the window.
+    pub pings_skipped: u64,
+    /// Mean pre-ping round trip.
+    pub ping_mean_ms: f64,
+}
+
+/// Connection lifecycle counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[non_exhaustive]
+pub struct ConnectionStats {
+    /// Connections opened since the pool started.
+    pub opened: u64,
+    /// Connections closed since the pool started (all reasons).
+    pub closed: u64,
+    /// Closed because they reached `max_lifetime`.
+    pub recycled: u64,
+    /// Closed because the pre-ping failed.
+    pub ping_failed: u64,
+    /// Closed for other reasons (idle timeout, errors, pool shrinking).
+    pub closed_other: u64,
+    /// Connections held longer than the leak-detection threshold.
+    pub leaks_detected: u64,
+    /// Time connections were held by callers, 95th percentile.
+    pub held_p95_ms: f64,
+}
+
+/// Query counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[non_exhaustive]
+pub struct QueryStats {
+    /// Queries that completed (or were dropped) without error.
+    pub ok: u64,
+    /// Queries that returned an error.
+    pub errors: u64,
+    /// Rows returned plus rows affected.
+    pub rows: u64,
+    /// Queries at or above the warn threshold (and below the error one).
+    pub slow_warn: u64,
+    /// Queries at or above the error threshold.
+    pub slow_error: u64,
+    /// N+1 warnings emitted.
+    pub n_plus_one: u64,
+    /// Plans captured by auto-EXPLAIN.
+    pub plans_captured: u64,
+    /// Distinct normalized statements tracked.
+    pub statements: usize,
+}
+
+impl AcquireStats {
+    pub(crate) fn fill(&mut self, total: Quantiles, wait: Quantiles, connect: Quantiles) {
+        self.p50_ms = total.p50_ms;
+        self.p95_ms = total.p95_ms;
+        self.p99_ms = total.p99_ms;
+        self.max_ms = total.max_ms;
+        self.wait_p95_ms = wait.p95_ms;
+        self.connects = connect.count;
+        self.connect_p95_ms = connect.p95_ms;
+    }
+}
+
+/// Metric handles, registered once per pool so the per-query path does no label work.
+///
+/// Handles bind to the recorder installed when the pool is created: install the recorder first.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    pub(crate) queries_ok: Counter,
+    pub(crate) queries_error: Counter,
+    pub(crate) query_duration: Histogram,
+    pub(crate) slow_warn: Counter,
+    pub(crate) slow_error: Counter,
+    pub(crate) idle: Gauge,
+    pub(crate) in_use: Gauge,
+    pub(crate) max: Gauge,
+    pub(crate) waiting: Gauge,
+    pub(crate) acquire_duration: Histogram,
+    pub(crate) acquire_wait: Histogram,
+    pub(crate) acquire_ping: Histogram,
+    pub(crate) acquire_connect: Histogram,
+    pub(crate) acquire_timeouts: Counter,
+    pub(crate) opened: Counter,
+    pub(crate) closed_recycled: Counter,
+    pub(crate) closed_ping_failed: Counter,
+    pub(crate) closed_other: Counter,
+    pub(crate) held: Histogram,
+    pub(crate) n_plus_one: Counter,
+    pub(crate) leaks: Counter,
+}
+
+impl Metrics {
+    pub(crate) fn new(pool: &str) -> Self {
+        let pool = pool.to_owned();
+        let phase = |p: &'static str| metrics::histogram!("db_pool_acquire_phase_seconds", "pool" => pool.clone(), "phase" => p);
+        let closed = |reason: &'static str| metrics::counter!("db_pool_connections_closed_total", "pool" => pool.clone(), "reason" => reason);
+        Self {
+            queries_ok: metrics::counter!("db_queries_total", "pool" => pool.clone(), "outcome" => "ok"),
+            queries_error: metrics::counter!("db_queries_total", "pool" => pool.clone(), "outcome" => "error"),
+            query_duration: metrics::histogram!("db_query_duration_seconds", "pool" => pool.clone()),
+            slow_warn: metrics::counter!("db_slow_queries_total", "pool" => pool.clone(), "level" => "warn"),
+            slow_error: metrics::counter!("db_slow_queries_total", "pool" => pool.clone(), "level" => "error"),
+            idle: metrics::gauge!("db_pool_connections", "pool" => pool.clone(), "state" => "idle"),
+            in_use: metrics::gauge!("db_pool_connections", "pool" => pool.clone(), "state" => "in_use"),
+            max: metrics::gauge!("db_pool_max_connections", "pool" => pool.clone()),
+            waiting: metrics::gauge!("db_pool_waiting", "pool" => pool.clone()),
+            acquire_duration: metrics::histogram!("db_pool_acquire_duration_seconds", "pool" => pool.clone()),
+            acquire_wait: phase("wait"),
+            acquire_ping: phase("ping"),
+            acquire_connect: phase("connect"),
+            acquire_timeouts: metrics::counter!("db_pool_acquire_timeouts_total", "pool" => pool.clone()),
+            opened: metrics::counter!("db_pool_connections_opened_total", "pool" => pool.clone()),
+            closed_recycled: closed("recycled"),
+            closed_ping_failed: closed("ping_failed"),
+            closed_other: closed("other"),
+            held: metrics::histogram!("db_connection_held_seconds", "pool" => pool.clone()),
+            n_plus_one: metrics::counter!("db_n_plus_one_total", "pool" => pool.clone()),
+            leaks: metrics::counter!("db_connection_leaks_total", "pool" => pool),
+        }
+    }
+}

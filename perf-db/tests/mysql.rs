@@ -1,0 +1,113 @@
+//! MySQL/MariaDB back end.
+#![cfg(feature = "mysql")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{mysql_url, random_suffix};
+use perf_db::{Pool, PoolConfig};
+use sqlx::MySql;
+
+async fn pool(config: perf_db::PoolConfigBuilder) -> Pool<MySql> {
+    let config = config.url(mysql_url()).build().unwrap();
+    Pool::connect(&config).await.unwrap_or_else(|e| {
+        panic!(
+            "MySQL/MariaDB at {} is unreachable: {e}",
+            perf_db::redact_url(&mysql_url())
+        )
+    })
+}
+
+#[tokio::test]
+async fn statement_timeout_is_applied_to_every_session() {
+    let pool =
+        pool(PoolConfig::builder().statement_timeout(Some(Duration::from_millis(2500)))).await;
+    let version: String = sqlx::query_scalar("SELECT VERSION()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    if version.contains("MariaDB") {
+        let t: f64 = sqlx::query_scalar("SELECT @@SESSION.max_statement_time")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert!((t - 2.5).abs() < 1e-9, "max_statement_time = {t}");
+        // and it really interrupts a long statement: an error, or SLEEP returning 1 (interrupted)
+        let slept = sqlx::query_scalar::<_, i64>("SELECT SLEEP(10)")
+            .fetch_one(&pool)
+            .await;
+        assert!(
+            matches!(slept, Err(_) | Ok(1)),
+            "SLEEP(10) was not interrupted: {slept:?}"
+        );
+    } else {
+        let t: u64 = sqlx::query_scalar("SELECT @@SESSION.max_execution_time")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(t, 2500);
+    }
+}
+
+#[tokio::test]
+async fn queries_are_instrumented() {
+    let pool = pool(PoolConfig::builder().name("maria")).await;
+    let table = format!("perf_db_test_{}", random_suffix());
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE {table} (id BIGINT PRIMARY KEY)"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    for id in 0..3_i64 {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {table} VALUES (?)"
+        )))
+        .bind(id)
+        .execute(&mut tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM {table} ORDER BY id"
+    )))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(ids, vec![0, 1, 2]);
+    let insert = pool
+        .statement_stats(&format!("INSERT INTO {table} VALUES (?)"))
+        .unwrap();
+    assert_eq!((insert.calls, insert.rows), (3, 3));
+    let stats = pool.stats();
+    assert_eq!(stats.system, "mysql");
+    assert_eq!(stats.pool, "maria");
+    assert_eq!(stats.queries.ok, 5);
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn auto_explain_captures_a_plan() {
+    let pool = pool(
+        PoolConfig::builder()
+            .auto_explain(true)
+            .slow_query_warn(Some(Duration::from_millis(50))),
+    )
+    .await;
+    let slow = "SELECT SLEEP(0.1) AS slept";
+    sqlx::query(slow).fetch_all(&pool).await.unwrap();
+    let captured = common::eventually(Duration::from_secs(10), || {
+        pool.statement_stats(slow).and_then(|s| s.plan).is_some()
+    })
+    .await;
+    assert!(captured, "no plan captured");
+    let plan = pool.statement_stats(slow).unwrap().plan.unwrap();
+    let json: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert!(json.get("query_block").is_some(), "{plan}");
+}

@@ -1,0 +1,306 @@
+//! PostgreSQL back end (shared server, one schema per test).
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Capture, PgSchema, eventually, pg_url};
+use perf_db::{Error, Pool, PoolConfig, PoolConfigBuilder};
+use sqlx::Postgres;
+use tracing::Level;
+
+async fn pool(schema: &PgSchema, config: PoolConfigBuilder) -> Pool<Postgres> {
+    let config = config.url(pg_url()).build().unwrap();
+    Pool::connect_with(&config, schema.search_path())
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL at {} is unreachable: {e}",
+                perf_db::redact_url(&pg_url())
+            )
+        })
+}
+
+#[tokio::test]
+async fn schema_application_name_and_instrumented_queries() {
+    let schema = PgSchema::create().await;
+    let pool = pool(
+        &schema,
+        PoolConfig::builder().application_name("perf-db-test"),
+    )
+    .await;
+    sqlx::query("CREATE TABLE items (id BIGINT PRIMARY KEY, name TEXT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let path: String = sqlx::query_scalar("SHOW search_path")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(path, schema.name);
+    let app: String = sqlx::query_scalar("SHOW application_name")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(app, "perf-db-test");
+    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(timeout, "30s");
+    let mut tx = pool.begin().await.unwrap();
+    for i in 0..3_i64 {
+        sqlx::query("INSERT INTO items VALUES ($1, $2)")
+            .bind(i)
+            .bind("x")
+            .execute(&mut tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM items")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(names.len(), 3);
+    let insert = pool
+        .statement_stats("INSERT INTO items VALUES ($1, $2)")
+        .unwrap();
+    assert_eq!((insert.calls, insert.rows), (3, 3));
+    assert_eq!(pool.stats().system, "postgresql");
+}
+
+#[tokio::test]
+async fn statement_timeout_cancels_pg_sleep() {
+    let schema = PgSchema::create().await;
+    let pool = pool(
+        &schema,
+        PoolConfig::builder().statement_timeout(Some(Duration::from_millis(200))),
+    )
+    .await;
+    let err = sqlx::query("SELECT pg_sleep(5)")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    let code = err
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.to_string());
+    assert_eq!(
+        code.as_deref(),
+        Some("57014"),
+        "query_canceled expected, got {err}"
+    );
+    let stats = pool.statement_stats("SELECT pg_sleep(5)").unwrap();
+    assert_eq!((stats.calls, stats.errors), (1, 1));
+}
+
+#[tokio::test]
+async fn pre_ping_replaces_a_terminated_connection() {
+    let schema = PgSchema::create().await;
+    let pool = pool(
+        &schema,
+        PoolConfig::builder()
+            .max_connections(1)
+            .pre_ping_window(Duration::from_millis(100)),
+    )
+    .await;
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // Reused within the window: no ping.
+    let again: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(again, pid);
+    let before = pool.stats().acquire;
+    assert_eq!(before.pings, 0);
+    assert!(before.pings_skipped >= 1);
+
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&pg_url())
+        .await
+        .unwrap();
+    let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert!(killed);
+    tokio::time::sleep(Duration::from_millis(300)).await; // beyond the pre-ping window
+
+    let replaced: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_ne!(replaced, pid);
+    let stats = pool.stats();
+    assert_eq!(stats.connections.ping_failed, 1, "{stats:#?}");
+    assert_eq!(stats.acquire.pings, 1);
+    assert_eq!(stats.connections.opened, 2);
+    assert_eq!(
+        stats.queries.errors, 0,
+        "the caller never saw the dead connection"
+    );
+}
+
+#[tokio::test]
+async fn exhaustion_gives_an_acquire_timeout_and_shows_waiters() {
+    let schema = PgSchema::create().await;
+    let pool = pool(
+        &schema,
+        PoolConfig::builder()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_millis(400)),
+    )
+    .await;
+    let held = pool.acquire().await.unwrap();
+    let waiter = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.acquire().await.map(drop) })
+    };
+    assert!(eventually(Duration::from_secs(5), || pool.stats().waiting == 1).await);
+    let err = waiter.await.unwrap().unwrap_err();
+    match &err {
+        Error::AcquireTimeout {
+            pool: name,
+            timeout,
+            in_use,
+            max,
+            ..
+        } => {
+            assert_eq!(name, "default");
+            assert_eq!(*timeout, Duration::from_millis(400));
+            assert_eq!((*in_use, *max), (1, 1));
+        }
+        other => panic!("expected AcquireTimeout, got {other}"),
+    }
+    assert!(err.to_string().contains("timed out"), "{err}");
+    // the executor path reports sqlx's PoolTimedOut
+    let err = sqlx::query("SELECT 1").execute(&pool).await.unwrap_err();
+    assert!(matches!(err, sqlx::Error::PoolTimedOut), "{err}");
+    let stats = pool.stats();
+    assert_eq!(stats.acquire.timeouts, 2);
+    assert_eq!(stats.waiting, 0);
+    assert_eq!(stats.in_use, 1);
+    drop(held);
+    sqlx::query("SELECT 1").execute(&pool).await.unwrap();
+}
+
+#[tokio::test]
+async fn slow_query_log_levels_and_no_bind_values() {
+    let (capture, _guard) = Capture::install();
+    let schema = PgSchema::create().await;
+    let pool = pool(
+        &schema,
+        PoolConfig::builder()
+            .slow_query_warn(Some(Duration::from_millis(100)))
+            .slow_query_error(Some(Duration::from_millis(400))),
+    )
+    .await;
+    sqlx::query("SELECT pg_sleep(0.01)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(capture.with_target("perf_db::slow_query").is_empty());
+    sqlx::query("SELECT pg_sleep(0.15), $1::text")
+        .bind("bind-secret-42")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_sleep(0.5), 'literal-secret'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let slow = capture.with_target("perf_db::slow_query");
+    assert_eq!(slow.len(), 2, "{slow:#?}");
+    assert_eq!(slow[0].level, Level::WARN);
+    assert!(
+        slow[0]
+            .text
+            .contains("statement=SELECT pg_sleep($2), $1::text"),
+        "{}",
+        slow[0].text
+    );
+    assert_eq!(slow[1].level, Level::ERROR);
+    let all = capture.all_text();
+    assert!(!all.contains("bind-secret-42"), "{all}");
+    assert!(!all.contains("literal-secret"), "{all}");
+    let stats = pool.stats();
+    assert_eq!((stats.queries.slow_warn, stats.queries.slow_error), (1, 1));
+}
+
+#[tokio::test]
+async fn auto_explain_captures_a_json_plan() {
+    let (capture, _guard) = Capture::install();
+    let schema = PgSchema::create().await;
+    let pool = pool(
+        &schema,
+        PoolConfig::builder()
+            .auto_explain(true)
+            .slow_query_warn(Some(Duration::from_millis(50))),
+    )
+    .await;
+    sqlx::query("CREATE TABLE t (x INT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO t VALUES (1)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let slow = "SELECT pg_sleep(0.1), x FROM t";
+    sqlx::query(slow).fetch_all(&pool).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || pool
+            .statement_stats(slow)
+            .and_then(|s| s.plan)
+            .is_some())
+        .await,
+        "{:#?}",
+        capture.with_target("perf_db::explain")
+    );
+    let plan = pool.statement_stats(slow).unwrap().plan.unwrap();
+    let json: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert!(json[0]["Plan"]["Node Type"].is_string(), "{plan}");
+    // a slow write is never explained
+    let write = "INSERT INTO t SELECT 1 FROM pg_sleep(0.1)";
+    sqlx::query(write).execute(&pool).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(pool.statement_stats(write).unwrap().plan.is_none());
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 2, "the write ran exactly once");
+}
+
+#[tokio::test]
+async fn prepared_statements_and_describe_go_through_the_wrappers() {
+    use sqlx::{Executor, Statement};
+    let schema = PgSchema::create().await;
+    let pool = pool(&schema, PoolConfig::builder()).await;
+    let statement = (&pool)
+        .prepare(sqlx::SqlStr::from_static("SELECT $1::int4 + 1"))
+        .await
+        .unwrap();
+    assert_eq!(statement.columns().len(), 1);
+    // A query built from a prepared statement carries it through the capture step.
+    let two: i32 = statement
+        .query_scalar()
+        .bind(1_i32)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(two, 2);
+    let mut conn = pool.acquire().await.unwrap();
+    let described = (&mut conn)
+        .describe(sqlx::SqlStr::from_static("SELECT 1::int8 AS n"))
+        .await
+        .unwrap();
+    assert_eq!(described.columns().len(), 1);
+    let stats = pool.statement_stats("SELECT $1::int4 + 1").unwrap();
+    assert_eq!((stats.calls, stats.rows), (1, 1));
+}
