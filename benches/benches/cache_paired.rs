@@ -206,6 +206,7 @@ fn l2() {
             .unwrap();
         let client = redis::Client::open(url.as_str()).unwrap();
         let peer = client.get_multiplexed_async_connection().await.unwrap();
+        let manager = client.get_connection_manager().await.unwrap();
         for n in 0..KEYS {
             ours.set(&Key::new("user").arg(n), user(n)).await.unwrap();
             let bytes = postcard::to_allocvec(&user(n)).unwrap();
@@ -218,7 +219,7 @@ fn l2() {
         }
         for tasks in [1_u64, 64] {
             let ops = if tasks == 1 { 3_000 } else { 30_016 };
-            let (mut o, mut p) = (Vec::new(), Vec::new());
+            let (mut o, mut p, mut m) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..ROUNDS {
                 let c = ours.clone();
                 o.push(
@@ -245,11 +246,29 @@ fn l2() {
                     })
                     .await,
                 );
+                let (conn, pns) = (manager.clone(), peer_ns.clone());
+                m.push(
+                    spread(tasks, ops, move |n| {
+                        let (mut conn, pns) = (conn.clone(), pns.clone());
+                        async move {
+                            let bytes: Option<Vec<u8>> = redis::cmd("GET")
+                                .arg(format!("{pns}:user:{n}"))
+                                .query_async(&mut conn)
+                                .await
+                                .unwrap();
+                            black_box(postcard::from_bytes::<User>(&bytes.unwrap()).unwrap());
+                        }
+                    })
+                    .await,
+                );
             }
             report(
                 &format!("L2 hit incl. decode, {tasks} task(s)"),
                 &o,
-                &[("redis-rs multiplexed GET + decode", p)],
+                &[
+                    ("redis-rs MultiplexedConnection GET + decode", p),
+                    ("redis-rs ConnectionManager GET + decode", m),
+                ],
                 ops,
             );
         }
