@@ -63,7 +63,6 @@ pub(crate) enum NoTier {}
 
 #[cfg(not(feature = "redis"))]
 impl NoTier {
-    #[allow(clippy::unused_async)]
     pub(crate) async fn fetch(&self, _: &str, _: &[u8]) -> TierResult<Option<Vec<u8>>> {
         match *self {}
     }
