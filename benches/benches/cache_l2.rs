@@ -1,6 +1,8 @@
-//! L2 (Redis) hit including decode: perf-cache `get` with L1 off vs raw redis-rs
-//! multiplexed `GET` + postcard decode, with 1 and 64 concurrent tasks. Same value, same
-//! number of keys; each side reads keys it wrote itself.
+//! L2 (Redis) hit including decode: perf-cache `get` with L1 off vs two raw redis-rs peers,
+//! `GET` + postcard decode through a `MultiplexedConnection` (the peer) and through a
+//! `ConnectionManager` (what perf-cache's L2 is built on: the multiplexed connection plus
+//! automatic reconnection), with 1 and 64 concurrent tasks. Same value, same number of keys;
+//! each side reads keys it wrote itself.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -67,7 +69,7 @@ fn l2_hit(c: &mut Criterion) {
     let url = perf_benches::redis_url();
     let ns = format!("bench-l2-{}", std::process::id());
     let peer_ns = format!("bench-l2-peer-{}", std::process::id());
-    let (ours, peer) = rt.block_on(async {
+    let (ours, peer, manager) = rt.block_on(async {
         let ours = Cache::<User>::builder()
             .namespace(&ns)
             .redis_url(&url)
@@ -79,6 +81,8 @@ fn l2_hit(c: &mut Criterion) {
             .unwrap();
         let client = redis::Client::open(url.as_str()).unwrap();
         let mut peer = client.get_multiplexed_async_connection().await.unwrap();
+        // Default configuration, like `peer`: both have redis-rs's default response timeout.
+        let manager = client.get_connection_manager().await.unwrap();
         for n in 0..KEYS {
             ours.set(&Key::new("user").arg(n), user(n)).await.unwrap();
             let bytes = postcard::to_allocvec(&user(n)).unwrap();
@@ -89,7 +93,7 @@ fn l2_hit(c: &mut Criterion) {
                 .await
                 .unwrap();
         }
-        (ours, peer)
+        (ours, peer, manager)
     });
     for tasks in [1_u64, 64] {
         let mut g = c.benchmark_group(format!("cache_l2_hit_{tasks}_tasks"));
@@ -115,6 +119,23 @@ fn l2_hit(c: &mut Criterion) {
                         let bytes: Option<Vec<u8>> = redis::cmd("GET")
                             .arg(format!("{peer_ns}:user:{n}"))
                             .query_async(&mut peer)
+                            .await
+                            .unwrap();
+                        let v: User = postcard::from_bytes(&bytes.unwrap()).unwrap();
+                        black_box(v);
+                    }
+                }))
+            });
+        });
+        g.bench_function("redis_rs_conn_manager_get_decode", |b| {
+            b.iter_custom(|iters| {
+                let (manager, peer_ns) = (manager.clone(), peer_ns.clone());
+                rt.block_on(spread(tasks, iters, move |n| {
+                    let (mut manager, peer_ns) = (manager.clone(), peer_ns.clone());
+                    async move {
+                        let bytes: Option<Vec<u8>> = redis::cmd("GET")
+                            .arg(format!("{peer_ns}:user:{n}"))
+                            .query_async(&mut manager)
                             .await
                             .unwrap();
                         let v: User = postcard::from_bytes(&bytes.unwrap()).unwrap();

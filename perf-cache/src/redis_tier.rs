@@ -1,6 +1,7 @@
 //! L2: Redis through one multiplexed, auto-reconnecting `ConnectionManager`, behind a circuit
 //! breaker and short command timeouts.
 
+use std::io::Write as _;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -131,13 +132,40 @@ impl RedisTier {
         if !self.breaker.allow() {
             return Err(TierError::Skipped(String::new()));
         }
-        // The connection's own connect and response timeouts (both `timeout`) bound every call,
-        // so an outage never hangs a caller; no second timer per command.
-        let result = match &self.conn {
-            Connection::Single(conn) => cmd.query_async::<T>(&mut conn.clone()).await,
+        let result = self.send::<T>(&cmd).await;
+        self.settle(result)
+    }
+
+    /// The read on the cache's hit path: `GET <namespace>:<key>`, awaited in place by the
+    /// cache (no boxed future), with the full key written straight into the command (no key
+    /// buffer) and the command sized once.
+    pub(crate) async fn fetch(&self, namespace: &str, key: &[u8]) -> TierResult<Option<Vec<u8>>> {
+        if !self.breaker.allow() {
+            return Err(TierError::Skipped(String::new()));
+        }
+        let mut cmd = redis::Cmd::with_capacity(2, 3 + namespace.len() + 1 + key.len());
+        cmd.arg("GET").arg(FullKey { namespace, key });
+        let result = self.send::<Option<Vec<u8>>>(&cmd).await;
+        self.settle(result)
+    }
+
+    /// Sends one command. The connection's own connect and response timeouts (both
+    /// `timeout`) bound every call, so an outage never hangs a caller; no second timer per
+    /// command. `ConnectionManager::send_packed_command` is called directly rather than
+    /// through `Cmd::query_async`, which would box one more future per command.
+    async fn send<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+        match &self.conn {
+            Connection::Single(conn) => {
+                let value = conn.clone().send_packed_command(cmd).await?;
+                Ok(redis::from_redis_value(value.extract_error()?)?)
+            }
             #[cfg(feature = "redis-cluster")]
-            Connection::Cluster(cluster) => cluster.query::<T>(&cmd).await,
-        };
+            Connection::Cluster(cluster) => cluster.query::<T>(cmd).await,
+        }
+    }
+
+    /// Feeds the breaker with a command's outcome.
+    fn settle<T>(&self, result: redis::RedisResult<T>) -> TierResult<T> {
         match result {
             Ok(v) => {
                 self.breaker.success();
@@ -156,6 +184,22 @@ impl RedisTier {
 
     pub(crate) fn url(&self) -> &str {
         &self.url
+    }
+}
+
+/// `<namespace>:<key>` as one command argument, written into the command's own buffer.
+struct FullKey<'a> {
+    namespace: &'a str,
+    key: &'a [u8],
+}
+
+impl redis::ToRedisArgs for FullKey<'_> {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        // The writer appends to a `Vec<u8>`, which cannot fail.
+        let _ = arg.write_all(self.namespace.as_bytes());
+        let _ = arg.write_all(&[crate::key::SEPARATOR]);
+        let _ = arg.write_all(self.key);
     }
 }
 

@@ -49,6 +49,44 @@ pub(crate) trait Tier: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// The L2 tier's concrete type, so the cache can await its reads in place.
+#[cfg(feature = "redis")]
+pub(crate) type L2 = crate::redis_tier::RedisTier;
+/// Without feature `redis` there is no L2.
+#[cfg(not(feature = "redis"))]
+pub(crate) type L2 = NoTier;
+
+/// A tier that cannot exist: the L2 type without feature `redis`.
+#[cfg(not(feature = "redis"))]
+#[derive(Debug)]
+pub(crate) enum NoTier {}
+
+#[cfg(not(feature = "redis"))]
+impl NoTier {
+    pub(crate) async fn fetch(&self, _: &str, _: &[u8]) -> TierResult<Option<Vec<u8>>> {
+        match *self {}
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+impl Tier for NoTier {
+    fn name(&self) -> &'static str {
+        match *self {}
+    }
+    fn get<'a>(&'a self, _: &'a [u8]) -> BoxFuture<'a, TierResult<Option<Vec<u8>>>> {
+        match *self {}
+    }
+    fn set<'a>(&'a self, _: &'a [u8], _: Vec<u8>, _: Duration) -> BoxFuture<'a, TierResult<()>> {
+        match *self {}
+    }
+    fn delete<'a>(&'a self, _: &'a [u8]) -> BoxFuture<'a, TierResult<()>> {
+        match *self {}
+    }
+    fn clear<'a>(&'a self, _: &'a str) -> BoxFuture<'a, TierResult<()>> {
+        match *self {}
+    }
+}
+
 /// Logs at most one warning per interval, with the number suppressed since the last one.
 #[derive(Debug)]
 pub(crate) struct RateLimitedLog {

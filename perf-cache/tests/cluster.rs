@@ -6,7 +6,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{free_port, namespace};
+use common::{free_port, namespace, require_binary};
 use perf_cache::{Cache, Key};
 
 struct Node(Child);
@@ -19,6 +19,8 @@ impl Drop for Node {
 }
 
 fn start_cluster(dir: &std::path::Path) -> (Vec<Node>, Vec<u16>) {
+    require_binary("redis-server", "redis-server");
+    require_binary("redis-cli", "redis-tools");
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let nodes: Vec<Node> = ports
         .iter()

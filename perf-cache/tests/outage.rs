@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PrivateRedis, free_port, namespace};
+use common::{PrivateRedis, free_port, namespace, require_binary};
 use perf_cache::{Cache, Error, Key};
 
 fn builder(url: &str, ns: &str) -> perf_cache::CacheBuilder<u64> {
@@ -77,6 +77,8 @@ async fn redis_killed_mid_run_every_call_answers_and_the_breaker_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn built_while_redis_is_down_works_and_picks_it_up_later() {
+    // Checked first: the server is only started half-way through.
+    require_binary("redis-server", "redis-server");
     let port = free_port();
     let url = format!("redis://127.0.0.1:{port}");
     let ns = namespace("down");

@@ -6,7 +6,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{free_port, namespace};
+use common::{free_port, namespace, require_binary};
 use perf_cache::{Cache, Key};
 
 fn openssl(dir: &std::path::Path, args: &[&str]) {
@@ -33,6 +33,8 @@ impl Drop for TlsRedis {
 
 #[tokio::test]
 async fn rediss_with_password_and_private_ca() {
+    require_binary("openssl", "openssl");
+    require_binary("redis-server", "redis-server");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     openssl(

@@ -12,7 +12,7 @@ use crate::codec::{self, Decoded};
 use crate::flight::Flights;
 use crate::l1::Entry;
 use crate::stats::{CacheStats, Counter, Counters, Metrics, TierCounters};
-use crate::tier::{RateLimitedLog, Tier, TierError};
+use crate::tier::{L2, RateLimitedLog, Tier, TierError, TierResult};
 use crate::{CacheBuilder, Codec, Key, Postcard, Result};
 
 /// A typed cache of `V` values: L1 in process (moka), optional L2 (Redis, feature `redis`) and
@@ -65,7 +65,7 @@ struct Inner<V, C> {
     l1_ttl: Duration,
     l1_capacity: u64,
     by_weight: bool,
-    l2: Option<Box<dyn Tier>>,
+    l2: Option<L2>,
     l2_ttl: Duration,
     l3: Option<Box<dyn Tier>>,
     l3_ttl: Duration,
@@ -143,7 +143,7 @@ where
             l1 = l1.weigher(|_k: &Key, e: &Entry<V>| e.weight);
         }
         #[allow(unused_mut)]
-        let mut l2: Option<Box<dyn Tier>> = None;
+        let mut l2: Option<L2> = None;
         #[cfg(feature = "redis")]
         if let Some(r) = &b.redis {
             let options = crate::redis_tier::RedisOptions {
@@ -157,9 +157,7 @@ where
                 #[cfg(feature = "redis-tls")]
                 root_cert: b.redis_root_cert.clone(),
             };
-            l2 = Some(Box::new(
-                crate::redis_tier::RedisTier::connect(&namespace, &options).await?,
-            ));
+            l2 = Some(crate::redis_tier::RedisTier::connect(&namespace, &options).await?);
         }
         #[allow(unused_mut)]
         let mut l3: Option<Box<dyn Tier>> = None;
@@ -344,7 +342,7 @@ where
                 std::mem::take(&mut bytes)
             };
             if let Err(e) = l2.set(&full, copy, l2_ttl).await {
-                self.tier_error(l2.as_ref(), &inner.counters.l2, "set", key.prefix(), e);
+                self.tier_error(l2, &inner.counters.l2, "set", key.prefix(), e);
             }
         }
         if let Some(l3) = &inner.l3 {
@@ -375,73 +373,112 @@ where
     /// L2 then L3; a hit fills the tiers above with the remaining time to live.
     async fn lookup_lower(&self, key: &Key) -> Lower<V> {
         let inner = &*self.inner;
-        if inner.l2.is_none() && inner.l3.is_none() {
+        // L2 is awaited in place (no boxed future) with the full key written straight into
+        // the Redis command: this is the hot path of a cache without L1.
+        if let Some(l2) = &inner.l2 {
+            let got = l2.fetch(&inner.namespace, key.as_bytes()).await;
+            if let Some((value, remaining, bytes)) = self.check(l2, &inner.counters.l2, key, got) {
+                return self.found(key, value, remaining, bytes.len()).await;
+            }
+        }
+        let Some(l3) = &inner.l3 else {
             return Lower::Miss;
-        }
+        };
         let full = crate::key::full_key(&inner.namespace, key);
-        for (depth, (tier, counters)) in self.lower_tiers().enumerate() {
-            let bytes = match tier.get(&full).await {
-                Ok(Some(b)) => b,
-                Ok(None) => {
-                    counters.misses.incr();
-                    tracing::trace!(namespace = %inner.namespace, tier = tier.name(), outcome = "miss", key_prefix = key.prefix());
-                    continue;
-                }
-                Err(e) => {
-                    counters.misses.incr();
-                    self.tier_error(tier, counters, "get", key.prefix(), e);
-                    continue;
-                }
-            };
-            let (value, remaining) = match codec::decode_entry::<C, V>(
-                &inner.codec,
-                inner.format_version,
-                &bytes,
-            ) {
-                Decoded::Value(v, r) => (Some(v), r),
-                Decoded::Negative(r) if inner.negative_ttl.is_some() => (None, r),
-                Decoded::Negative(_) => {
-                    counters.misses.incr();
-                    continue;
-                }
-                Decoded::Miss(reason) => {
-                    counters.misses.incr();
-                    tracing::debug!(namespace = %inner.namespace, tier = tier.name(), key_prefix = key.prefix(), ?reason, "stored value unusable; miss");
-                    continue;
-                }
-            };
-            counters.hits.incr();
-            tracing::trace!(namespace = %inner.namespace, tier = tier.name(), outcome = "hit", key_prefix = key.prefix());
-            // Fill the tiers above with what is left of this entry's life.
-            for (upper, upper_counters) in self.lower_tiers().take(depth) {
-                let ttl = codec::remaining(&bytes);
-                if !ttl.is_zero()
-                    && let Err(e) = upper.set(&full, bytes.clone(), ttl).await
-                {
-                    self.tier_error(upper, upper_counters, "set", key.prefix(), e);
-                }
+        let got = l3.get(&full).await;
+        let Some((value, remaining, bytes)) = self.check(l3.as_ref(), &inner.counters.l3, key, got)
+        else {
+            return Lower::Miss;
+        };
+        let len = bytes.len();
+        // Fill L2 with what is left of this entry's life.
+        if let Some(l2) = &inner.l2 {
+            let ttl = codec::remaining(&bytes);
+            if !ttl.is_zero()
+                && let Err(e) = l2.set(&full, bytes, ttl).await
+            {
+                self.tier_error(l2, &inner.counters.l2, "set", key.prefix(), e);
             }
-            if inner.l1_enabled {
-                let weight = if inner.by_weight {
-                    u32::try_from(bytes.len() + key.as_bytes().len()).unwrap_or(u32::MAX)
-                } else {
-                    1
-                };
-                self.insert_l1(key, value.clone(), remaining.min(inner.l1_ttl), weight)
-                    .await;
-            }
-            return match value {
-                Some(v) => Lower::Value(v),
-                None => Lower::Negative,
-            };
         }
-        Lower::Miss
+        self.found(key, value, remaining, len).await
+    }
+
+    /// Counts one lower-tier read and checks its envelope: the value (`None` for a usable
+    /// negative entry), its remaining time to live and the stored bytes, or `None` for a miss.
+    fn check(
+        &self,
+        tier: &dyn Tier,
+        counters: &TierCounters,
+        key: &Key,
+        got: TierResult<Option<Vec<u8>>>,
+    ) -> Option<(Option<V>, Duration, Vec<u8>)> {
+        let inner = &*self.inner;
+        let bytes = match got {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                counters.misses.incr();
+                tracing::trace!(namespace = %inner.namespace, tier = tier.name(), outcome = "miss", key_prefix = key.prefix());
+                return None;
+            }
+            Err(e) => {
+                counters.misses.incr();
+                self.tier_error(tier, counters, "get", key.prefix(), e);
+                return None;
+            }
+        };
+        let (value, remaining) = match codec::decode_entry::<C, V>(
+            &inner.codec,
+            inner.format_version,
+            &bytes,
+        ) {
+            Decoded::Value(v, r) => (Some(v), r),
+            Decoded::Negative(r) if inner.negative_ttl.is_some() => (None, r),
+            Decoded::Negative(_) => {
+                counters.misses.incr();
+                return None;
+            }
+            Decoded::Miss(reason) => {
+                counters.misses.incr();
+                tracing::debug!(namespace = %inner.namespace, tier = tier.name(), key_prefix = key.prefix(), ?reason, "stored value unusable; miss");
+                return None;
+            }
+        };
+        counters.hits.incr();
+        tracing::trace!(namespace = %inner.namespace, tier = tier.name(), outcome = "hit", key_prefix = key.prefix());
+        Some((value, remaining, bytes))
+    }
+
+    /// A lower-tier hit: fills L1 with the remaining time to live.
+    async fn found(
+        &self,
+        key: &Key,
+        value: Option<V>,
+        remaining: Duration,
+        stored_len: usize,
+    ) -> Lower<V> {
+        let inner = &*self.inner;
+        if inner.l1_enabled {
+            let weight = if inner.by_weight {
+                u32::try_from(stored_len + key.as_bytes().len()).unwrap_or(u32::MAX)
+            } else {
+                1
+            };
+            self.insert_l1(key, value.clone(), remaining.min(inner.l1_ttl), weight)
+                .await;
+        }
+        match value {
+            Some(v) => Lower::Value(v),
+            None => Lower::Negative,
+        }
     }
 
     /// L2 and L3 in lookup order (without allocating).
     fn lower_tiers(&self) -> impl Iterator<Item = (&dyn Tier, &TierCounters)> {
         let inner = &*self.inner;
-        let l2 = inner.l2.as_deref().map(|t| (t, &inner.counters.l2));
+        let l2 = inner
+            .l2
+            .as_ref()
+            .map(|t| (t as &dyn Tier, &inner.counters.l2));
         let l3 = inner.l3.as_deref().map(|t| (t, &inner.counters.l3));
         l2.into_iter().chain(l3)
     }

@@ -68,6 +68,18 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Fails the test with one clear message when `binary` is not on `PATH`, naming the Debian
+/// package that provides it (tests that start private servers need `redis-server`,
+/// `redis-cli` and `openssl`).
+pub fn require_binary(binary: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(binary).is_file()));
+    assert!(
+        found,
+        "this test needs `{binary}` on PATH and it is missing: install it (apt-get install {package})"
+    );
+}
+
 /// A private redis-server on `port`, killed on drop.
 pub struct PrivateRedis {
     child: Child,
@@ -76,6 +88,7 @@ pub struct PrivateRedis {
 
 impl PrivateRedis {
     pub fn start(port: u16) -> Self {
+        require_binary("redis-server", "redis-server");
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -110,6 +123,7 @@ impl PrivateRedis {
 
     /// Sends a signal (`STOP` freezes the server: connections stay open, nothing answers).
     pub fn signal(&self, signal: &str) {
+        require_binary("kill", "procps");
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
