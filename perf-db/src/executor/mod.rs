@@ -50,6 +50,17 @@ impl<DB: Database> Captured<DB> {
     }
 }
 
+/// Starts the guard of `query`, keeping a copy of its arguments only with `log_bind_values`.
+fn start_query<'e, DB: Backend>(shared: &'e Shared, query: &Captured<DB>) -> QueryGuard<'e> {
+    let mut guard = shared.start_query(query.sql_text());
+    if shared.log_bind_values
+        && let Some(Ok(Some(arguments))) = &query.arguments
+    {
+        guard.arguments = Some(DB::keep_arguments(arguments));
+    }
+    guard
+}
+
 impl<DB: Database> Execute<'_, DB> for Captured<DB> {
     fn sql(self) -> SqlStr {
         self.sql
@@ -105,7 +116,7 @@ where
     E: Execute<'q, DB> + 'q,
 {
     let query = Captured::new(query);
-    let guard = shared.start_query(query.sql_text());
+    let guard = start_query(shared, &query);
     let inner = conn.fetch_many(query);
     Box::pin(QueryStream::<DB> { inner, guard })
 }
@@ -122,7 +133,7 @@ where
     E: Execute<'q, DB> + 'q,
 {
     let query = Captured::new(query);
-    let mut guard = shared.start_query(query.sql_text());
+    let mut guard = start_query(shared, &query);
     let inner = conn.fetch_optional(query);
     async move {
         let result = match guard.span.clone() {
