@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, Stream};
 use sqlx::error::BoxDynError;
-use sqlx::{Database, Either, Execute, Executor, SqlStr};
+use sqlx::{Arguments as _, Database, Either, Execute, Executor, SqlStr};
 use tracing::Instrument;
 
 use crate::Backend;
@@ -50,11 +50,13 @@ impl<DB: Database> Captured<DB> {
     }
 }
 
-/// Starts the guard of `query`, keeping a copy of its arguments only with `log_bind_values`.
+/// Starts the guard of `query`, keeping a copy of its arguments only with `log_bind_values`
+/// (and only when there is at least one: sqlx hands empty arguments to queries without binds).
 fn start_query<'e, DB: Backend>(shared: &'e Shared, query: &Captured<DB>) -> QueryGuard<'e> {
     let mut guard = shared.start_query(query.sql_text());
     if shared.log_bind_values
         && let Some(Ok(Some(arguments))) = &query.arguments
+        && arguments.len() > 0
     {
         guard.arguments = Some(DB::keep_arguments(arguments));
     }
