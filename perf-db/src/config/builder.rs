@@ -135,6 +135,16 @@ impl PoolConfigBuilder {
     /// the clone until the query ends; only a query that turns out slow formats it. The clone
     /// is needed because sqlx hands the arguments to the connection by value and never gives
     /// them back, so they cannot be read after the query without keeping a copy.
+    ///
+    /// ```
+    /// // e.g. while investigating one slow query on a staging system
+    /// let config = perf_db::PoolConfig::builder()
+    ///     .url("sqlite::memory:")
+    ///     .log_bind_values(true)
+    ///     .build()?;
+    /// assert!(config.log_bind_values());
+    /// # Ok::<(), perf_db::Error>(())
+    /// ```
     pub fn log_bind_values(mut self, log: bool) -> Self {
         self.config.log_bind_values = log;
         self
