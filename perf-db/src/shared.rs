@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use tracing::field::Empty;
 
+use crate::backend::KeptArguments;
 use crate::config::PoolConfig;
 use crate::histogram::LatencyHistogram;
 use crate::leak::LeakTracker;
 use crate::n_plus_one;
-use crate::statements::{StatementRegistry, TextEntry};
+use crate::statements::{StatementRegistry, TextEntry, truncate};
 use crate::stats::{Counters, Metrics};
 
 /// Runs the plan capture for a slow statement (set only with `auto_explain`).
@@ -26,6 +27,9 @@ pub(crate) struct Shared {
     slow_warn: Option<Duration>,
     slow_error: Option<Duration>,
     log_literals: bool,
+    /// Whether queries keep a copy of their arguments for the slow-query log.
+    pub(crate) log_bind_values: bool,
+    log_chars: usize,
     pub(crate) query_spans: bool,
     n_plus_one: Option<u32>,
     pub(crate) counters: Arc<Counters>,
@@ -67,6 +71,8 @@ impl Shared {
             slow_warn: config.slow_query_warn,
             slow_error: config.slow_query_error,
             log_literals: config.log_literals,
+            log_bind_values: config.log_bind_values,
+            log_chars: config.statement_log_chars,
             query_spans: config.query_spans,
             n_plus_one: config.n_plus_one_threshold,
             counters,
@@ -123,6 +129,7 @@ impl Shared {
             shared: self,
             text,
             span,
+            arguments: None,
             rows: 0,
             failed: false,
             start: Instant::now(),
@@ -158,7 +165,17 @@ impl Shared {
             span.record("outcome", outcome);
         }
         let over = |t: Option<Duration>| t.is_some_and(|t| elapsed >= t);
-        if over(self.slow_error) {
+        let error = over(self.slow_error);
+        if !error && !over(self.slow_warn) {
+            return;
+        }
+        // Formatted only now that the query is known to be slow.
+        let bind_values = guard
+            .arguments
+            .as_ref()
+            .map(|arguments| truncate(&format!("{arguments:?}"), self.log_chars));
+        let bind_values = bind_values.as_deref();
+        if error {
             self.counters.slow_error.fetch_add(1, Ordering::Relaxed);
             self.metrics.slow_error.increment(1);
             tracing::error!(
@@ -168,9 +185,10 @@ impl Shared {
                 rows = guard.rows,
                 outcome,
                 statement = self.shown(text),
+                bind_values,
                 "slow query"
             );
-        } else if over(self.slow_warn) {
+        } else {
             self.counters.slow_warn.fetch_add(1, Ordering::Relaxed);
             self.metrics.slow_warn.increment(1);
             tracing::warn!(
@@ -180,10 +198,9 @@ impl Shared {
                 rows = guard.rows,
                 outcome,
                 statement = self.shown(text),
+                bind_values,
                 "slow query"
             );
-        } else {
-            return;
         }
         if let Some(explainer) = &self.explainer
             && text.statement.is_select
@@ -201,6 +218,8 @@ pub(crate) struct QueryGuard<'a> {
     shared: &'a Shared,
     text: Arc<TextEntry>,
     pub(crate) span: Option<tracing::Span>,
+    /// The query's arguments, kept only with `log_bind_values`.
+    pub(crate) arguments: Option<KeptArguments>,
     pub(crate) rows: u64,
     pub(crate) failed: bool,
     start: Instant,

@@ -31,6 +31,7 @@ fn from_env_reads_every_documented_variable() {
         ("DATABASE_SLOW_QUERY_WARN", "100ms"),
         ("DATABASE_SLOW_QUERY_ERROR", "1s"),
         ("DATABASE_QUERY_SPANS", "on"),
+        ("DATABASE_LOG_BIND_VALUES", "yes"),
         ("DATABASE_AUTO_EXPLAIN", "1"),
         ("DATABASE_N_PLUS_ONE_THRESHOLD", "off"),
     ])
@@ -50,8 +51,42 @@ fn from_env_reads_every_documented_variable() {
     assert_eq!(c.slow_query_warn(), Some(Duration::from_millis(100)));
     assert_eq!(c.slow_query_error(), Some(Duration::from_secs(1)));
     assert!(c.query_spans());
+    assert!(c.log_bind_values());
     assert!(c.auto_explain());
     assert_eq!(c.n_plus_one_threshold(), None);
+}
+
+#[test]
+fn bind_values_are_off_unless_opted_in() {
+    assert!(!PoolConfig::default().log_bind_values());
+    let c = from_vars(&[("DATABASE_URL", "sqlite::memory:")]).unwrap();
+    assert!(!c.log_bind_values());
+    let c = from_vars(&[
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("DATABASE_LOG_BIND_VALUES", "off"),
+    ])
+    .unwrap();
+    assert!(!c.log_bind_values());
+    match from_vars(&[
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("DATABASE_LOG_BIND_VALUES", "sometimes"),
+    ]) {
+        Err(Error::InvalidEnv { var, message }) => {
+            assert_eq!(var, "DATABASE_LOG_BIND_VALUES");
+            assert!(message.contains("sometimes"), "{message}");
+        }
+        other => panic!("expected InvalidEnv, got {other:?}"),
+    }
+    let c: PoolConfig = serde_json::from_str(r#"{"log_bind_values": true}"#).unwrap();
+    c.validate().unwrap();
+    assert!(c.log_bind_values());
+    let c: PoolConfig = serde_json::from_str("{}").unwrap();
+    assert!(!c.log_bind_values());
+    let built = PoolConfig::builder().log_bind_values(true).build().unwrap();
+    assert!(built.log_bind_values());
+    assert!(format!("{built:?}").contains("log_bind_values: true"));
+    let json = serde_json::to_string(&built).unwrap();
+    assert!(json.contains(r#""log_bind_values":true"#), "{json}");
 }
 
 #[test]

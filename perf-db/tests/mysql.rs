@@ -111,3 +111,38 @@ async fn auto_explain_captures_a_plan() {
     let json: serde_json::Value = serde_json::from_str(&plan).unwrap();
     assert!(json.get("query_block").is_some(), "{plan}");
 }
+
+#[tokio::test]
+async fn bind_values_are_logged_only_when_opted_in() {
+    let (capture, _guard) = common::Capture::install();
+    for opt_in in [false, true] {
+        let pool = pool(
+            PoolConfig::builder()
+                .slow_query_warn(Some(Duration::from_millis(50)))
+                .statement_log_chars(1000)
+                .log_bind_values(opt_in),
+        )
+        .await;
+        sqlx::query("SELECT SLEEP(0.1), ?")
+            .bind("mysql-bind-secret")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let slow = capture.with_target("perf_db::slow_query");
+    assert_eq!(slow.len(), 2, "{slow:#?}");
+    // sqlx's `Debug` of MySqlArguments: types and the encoded bytes of the value
+    let bytes = "mysql-bind-secret"
+        .bytes()
+        .map(|b| b.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(!slow[0].text.contains("bind_values="), "{}", slow[0].text);
+    assert!(!slow[0].text.contains(&bytes), "{}", slow[0].text);
+    assert!(
+        slow[1].text.contains("bind_values=MySqlArguments") && slow[1].text.contains(&bytes),
+        "{}",
+        slow[1].text
+    );
+}

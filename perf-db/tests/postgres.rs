@@ -233,6 +233,61 @@ async fn slow_query_log_levels_and_no_bind_values() {
 }
 
 #[tokio::test]
+async fn bind_values_are_logged_when_opted_in() {
+    let (capture, _guard) = Capture::install();
+    let schema = PgSchema::create().await;
+    let pool = pool(
+        &schema,
+        PoolConfig::builder()
+            .slow_query_warn(Some(Duration::from_millis(100)))
+            .statement_log_chars(1000)
+            .log_bind_values(true),
+    )
+    .await;
+    sqlx::query("SELECT pg_sleep(0.15), $1::text")
+        .bind("bind-secret-42")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // inside a transaction too
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_sleep(0.15), $1::int8")
+        .bind(4_242_424_242_i64)
+        .execute(&mut tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let slow = capture.with_target("perf_db::slow_query");
+    assert_eq!(slow.len(), 2, "{slow:#?}");
+    // sqlx's `Debug` of the arguments: parameter types and the encoded bytes of each value
+    let mut expected = sqlx::postgres::PgArguments::default();
+    sqlx::Arguments::add(&mut expected, "bind-secret-42").unwrap();
+    let expected = format!("{expected:?}");
+    assert!(
+        slow[0].text.contains(&format!("bind_values={expected} ")),
+        "{}",
+        slow[0].text
+    );
+    let text_bytes = "bind-secret-42"
+        .bytes()
+        .map(|b| b.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(slow[0].text.contains(&text_bytes), "{}", slow[0].text);
+    let int_bytes = 4_242_424_242_i64
+        .to_be_bytes()
+        .iter()
+        .map(|b| b.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(
+        slow[1].text.contains("bind_values=") && slow[1].text.contains(&int_bytes),
+        "{}",
+        slow[1].text
+    );
+}
+
+#[tokio::test]
 async fn auto_explain_captures_a_json_plan() {
     let (capture, _guard) = Capture::install();
     let schema = PgSchema::create().await;

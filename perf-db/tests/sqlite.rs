@@ -230,6 +230,88 @@ async fn bind_values_never_reach_the_log() {
     assert!(!text.contains("s3cret-bind-value"), "{text}");
 }
 
+/// sqlx's own `Debug` of these arguments: what `log_bind_values` puts in the log.
+fn sqlite_arguments_debug(values: &[&'static str]) -> String {
+    use sqlx::Arguments as _;
+    let mut arguments = sqlx::sqlite::SqliteArguments::default();
+    for value in values {
+        arguments.add(*value).unwrap();
+    }
+    format!("{arguments:?}")
+}
+
+#[tokio::test]
+async fn bind_values_are_logged_when_opted_in() {
+    let (capture, _guard) = Capture::install();
+    let pool = memory_pool(
+        PoolConfig::builder()
+            .slow_query_warn(Some(Duration::from_millis(1)))
+            .log_bind_values(true),
+    )
+    .await;
+    let heavy_with_bind = format!("{HEAVY} WHERE $1 IS NOT NULL");
+    let _: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(heavy_with_bind.clone()))
+        .bind("s3cret-bind-value")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // through a checked-out connection too
+    let mut conn = pool.acquire().await.unwrap();
+    let _: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(heavy_with_bind))
+        .bind(4_242_424_242_i64)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    // a slow query without bind values has no `bind_values` field
+    sqlx::query_scalar::<_, i64>(HEAVY)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let slow = capture.with_target("perf_db::slow_query");
+    assert_eq!(slow.len(), 3, "{slow:#?}");
+    let expected = sqlite_arguments_debug(&["s3cret-bind-value"]);
+    assert!(expected.contains("s3cret-bind-value"), "{expected}");
+    assert!(
+        slow[0].text.contains(&format!("bind_values={expected} ")),
+        "{}",
+        slow[0].text
+    );
+    assert!(
+        slow[1].text.contains("bind_values=") && slow[1].text.contains("Int64(4242424242)"),
+        "{}",
+        slow[1].text
+    );
+    assert!(!slow[2].text.contains("bind_values="), "{}", slow[2].text);
+}
+
+#[tokio::test]
+async fn bind_values_are_truncated_like_the_statement() {
+    let (capture, _guard) = Capture::install();
+    let pool = memory_pool(
+        PoolConfig::builder()
+            .slow_query_warn(Some(Duration::from_millis(1)))
+            .statement_log_chars(40)
+            .log_bind_values(true),
+    )
+    .await;
+    const LONG: &str = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz";
+    let _: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("{HEAVY} WHERE $1 IS NOT NULL")))
+        .bind(LONG)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let slow = capture.with_target("perf_db::slow_query");
+    assert_eq!(slow.len(), 1, "{slow:#?}");
+    let full = sqlite_arguments_debug(&[LONG]);
+    let cut: String = full.chars().take(40).collect();
+    assert!(
+        slow[0].text.contains(&format!("bind_values={cut}… ")),
+        "{}",
+        slow[0].text
+    );
+    assert!(!slow[0].text.contains(LONG), "{}", slow[0].text);
+}
+
 #[tokio::test]
 async fn top_statements_are_ordered_by_total_time() {
     let pool = memory_pool(PoolConfig::builder()).await;

@@ -37,6 +37,11 @@ pub trait Backend: Database + private::Sealed {
     #[doc(hidden)]
     fn rows_affected(result: &Self::QueryResult) -> u64;
 
+    /// A copy of a query's arguments, kept until the query ends and formatted with `Debug` only
+    /// if it is slow (`log_bind_values`).
+    #[doc(hidden)]
+    fn keep_arguments(arguments: &Self::Arguments) -> KeptArguments;
+
     /// Captures the plan of `sql` (a plain `SELECT`); `Ok(None)` when the server cannot plan it
     /// without its bind values.
     #[doc(hidden)]
@@ -46,6 +51,9 @@ pub trait Backend: Database + private::Sealed {
         has_params: bool,
     ) -> BoxFuture<'static, Result<Option<String>, sqlx::Error>>;
 }
+
+/// A clone of sqlx's arguments for one query, formatted only when the query is slow.
+pub(crate) type KeptArguments = Box<dyn std::fmt::Debug + Send + Sync>;
 
 pub(crate) mod private {
     /// Seals [`Backend`](super::Backend).

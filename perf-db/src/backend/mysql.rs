@@ -50,6 +50,10 @@ impl Backend for MySql {
         result.rows_affected()
     }
 
+    fn keep_arguments(arguments: &<MySql as sqlx::Database>::Arguments) -> super::KeptArguments {
+        Box::new(arguments.clone())
+    }
+
     fn explain(
         pool: sqlx::Pool<Self>,
         sql: String,

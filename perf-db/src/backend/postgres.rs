@@ -39,6 +39,10 @@ impl Backend for Postgres {
         result.rows_affected()
     }
 
+    fn keep_arguments(arguments: &<Postgres as sqlx::Database>::Arguments) -> super::KeptArguments {
+        Box::new(arguments.clone())
+    }
+
     fn explain(
         pool: sqlx::Pool<Self>,
         sql: String,

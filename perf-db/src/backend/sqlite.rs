@@ -42,6 +42,10 @@ impl Backend for Sqlite {
         result.rows_affected()
     }
 
+    fn keep_arguments(arguments: &<Sqlite as sqlx::Database>::Arguments) -> super::KeptArguments {
+        Box::new(arguments.clone())
+    }
+
     fn explain(
         pool: sqlx::Pool<Self>,
         sql: String,

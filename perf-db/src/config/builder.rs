@@ -107,9 +107,46 @@ impl PoolConfigBuilder {
         self
     }
     /// Log statements as written, literals included, instead of normalized (literals replaced
-    /// by `$n`). Bind parameters are never logged. Default: `false`.
+    /// by `$n`). Bind values are not logged by this switch (see
+    /// [`log_bind_values`](Self::log_bind_values)). Default: `false`.
     pub fn log_literals(mut self, log: bool) -> Self {
         self.config.log_literals = log;
+        self
+    }
+    /// Add the query's bind values to each slow-query log event, as field `bind_values`,
+    /// truncated to [`statement_log_chars`](Self::statement_log_chars). Default: `false`.
+    ///
+    /// **Warning:** bind values are where personal data (e-mail addresses, names, tokens,
+    /// password hashes) usually travels; with this on they reach your logs and everything that
+    /// collects them. Turn it on only where such logs are allowed, e.g. while investigating one
+    /// slow query, and prefer [`log_literals`](Self::log_literals) or the normalized statement
+    /// otherwise.
+    ///
+    /// The text is the `Debug` form of sqlx's arguments for the back end:
+    /// - SQLite: the values themselves (`Text("…")`, `Int64(42)`, `Null`, …);
+    /// - PostgreSQL and MySQL/MariaDB: the parameter types and the binary wire encoding of the
+    ///   values as a list of bytes, not readable text: sqlx 0.9 keeps only the encoded buffer
+    ///   (fields private, no accessor), so a text value shows as its UTF-8 bytes and an integer
+    ///   as its bytes (big-endian on PostgreSQL, little-endian on MySQL).
+    ///
+    /// Cost: off, nothing changes on the query path (no clone, no formatting). On, each query
+    /// that has bind values clones sqlx's argument buffer once before it runs (SQLite: a vector
+    /// of reference-counted values; PostgreSQL/MySQL: one copy of the encoded bytes) and keeps
+    /// the clone until the query ends; only a query that turns out slow formats it. The clone
+    /// is needed because sqlx hands the arguments to the connection by value and never gives
+    /// them back, so they cannot be read after the query without keeping a copy.
+    ///
+    /// ```
+    /// // e.g. while investigating one slow query on a staging system
+    /// let config = perf_db::PoolConfig::builder()
+    ///     .url("sqlite::memory:")
+    ///     .log_bind_values(true)
+    ///     .build()?;
+    /// assert!(config.log_bind_values());
+    /// # Ok::<(), perf_db::Error>(())
+    /// ```
+    pub fn log_bind_values(mut self, log: bool) -> Self {
+        self.config.log_bind_values = log;
         self
     }
     /// Run each query inside a `db.query` tracing span. Default: `false`.

@@ -22,6 +22,7 @@ pub(crate) const VARIABLES: &[(&str, &str)] = &[
     ("DATABASE_SLOW_QUERY_WARN", "slow_query_warn"),
     ("DATABASE_SLOW_QUERY_ERROR", "slow_query_error"),
     ("DATABASE_QUERY_SPANS", "query_spans"),
+    ("DATABASE_LOG_BIND_VALUES", "log_bind_values"),
     ("DATABASE_AUTO_EXPLAIN", "auto_explain"),
     ("DATABASE_N_PLUS_ONE_THRESHOLD", "n_plus_one_threshold"),
 ];
@@ -79,6 +80,7 @@ impl PoolConfig {
     /// | `DATABASE_SLOW_QUERY_WARN` | `slow_query_warn` | `100ms` or `off` |
     /// | `DATABASE_SLOW_QUERY_ERROR` | `slow_query_error` | `1s` or `off` |
     /// | `DATABASE_QUERY_SPANS` | `query_spans` | `false` |
+    /// | `DATABASE_LOG_BIND_VALUES` | `log_bind_values` (may log personal data) | `false` |
     /// | `DATABASE_AUTO_EXPLAIN` | `auto_explain` | `false` |
     /// | `DATABASE_N_PLUS_ONE_THRESHOLD` | `n_plus_one_threshold` | `10` or `off` |
     ///
@@ -146,6 +148,7 @@ impl PoolConfig {
                     c.slow_query_error = optional_duration(var, &value)?;
                 }
                 "DATABASE_QUERY_SPANS" => c.query_spans = flag(var, &value)?,
+                "DATABASE_LOG_BIND_VALUES" => c.log_bind_values = flag(var, &value)?,
                 "DATABASE_AUTO_EXPLAIN" => c.auto_explain = flag(var, &value)?,
                 "DATABASE_N_PLUS_ONE_THRESHOLD" => {
                     c.n_plus_one_threshold = if value.trim().eq_ignore_ascii_case("off") {

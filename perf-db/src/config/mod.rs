@@ -40,7 +40,8 @@ use crate::redact_url;
 /// | `statement_timeout` | 30 s | the seeds' `statement_timeout=30s` |
 /// | `leak_detection_threshold` | off | HikariCP `leakDetectionThreshold` (off by default there too) |
 /// | `slow_query_warn` / `slow_query_error` | 100 ms / 1 s | the seeds' slow-query log and alert thresholds |
-/// | `statement_log_chars` | 200 | the seeds' truncation |
+/// | `statement_log_chars` | 200 | the seeds' truncation (also applied to bind values) |
+/// | `log_literals` / `log_bind_values` | off / off | logs must not leak personal data unless the operator opts in |
 /// | `statement_capacity` | 1000 | distinct statements kept (pg_stat_statements keeps 5000 server-wide) |
 /// | `n_plus_one_threshold` | 10 | the same statement more than 10 times in one request is almost always a loop |
 ///
@@ -100,6 +101,7 @@ pub struct PoolConfig {
     pub(crate) slow_query_error: Option<Duration>,
     pub(crate) statement_log_chars: usize,
     pub(crate) log_literals: bool,
+    pub(crate) log_bind_values: bool,
     pub(crate) query_spans: bool,
     pub(crate) statement_capacity: usize,
     pub(crate) n_plus_one_threshold: Option<u32>,
@@ -130,6 +132,7 @@ impl Default for PoolConfig {
             slow_query_error: Some(Duration::from_secs(1)),
             statement_log_chars: 200,
             log_literals: false,
+            log_bind_values: false,
             query_spans: false,
             statement_capacity: 1000,
             n_plus_one_threshold: Some(10),
@@ -231,6 +234,12 @@ impl PoolConfig {
     pub fn log_literals(&self) -> bool {
         self.log_literals
     }
+    /// Whether slow-query log events carry the query's bind values (off by default: they may
+    /// hold personal data; see [`PoolConfigBuilder::log_bind_values`]).
+    #[must_use]
+    pub fn log_bind_values(&self) -> bool {
+        self.log_bind_values
+    }
     /// Whether each query runs inside a `db.query` tracing span.
     #[must_use]
     pub fn query_spans(&self) -> bool {
@@ -277,6 +286,7 @@ impl fmt::Debug for PoolConfig {
             .field("slow_query_error", &self.slow_query_error)
             .field("statement_log_chars", &self.statement_log_chars)
             .field("log_literals", &self.log_literals)
+            .field("log_bind_values", &self.log_bind_values)
             .field("query_spans", &self.query_spans)
             .field("statement_capacity", &self.statement_capacity)
             .field("n_plus_one_threshold", &self.n_plus_one_threshold)

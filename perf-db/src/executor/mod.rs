@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, Stream};
 use sqlx::error::BoxDynError;
-use sqlx::{Database, Either, Execute, Executor, SqlStr};
+use sqlx::{Arguments as _, Database, Either, Execute, Executor, SqlStr};
 use tracing::Instrument;
 
 use crate::Backend;
@@ -48,6 +48,19 @@ impl<DB: Database> Captured<DB> {
     pub(crate) fn sql_text(&self) -> &str {
         self.sql.as_str()
     }
+}
+
+/// Starts the guard of `query`, keeping a copy of its arguments only with `log_bind_values`
+/// (and only when there is at least one: sqlx hands empty arguments to queries without binds).
+fn start_query<'e, DB: Backend>(shared: &'e Shared, query: &Captured<DB>) -> QueryGuard<'e> {
+    let mut guard = shared.start_query(query.sql_text());
+    if shared.log_bind_values
+        && let Some(Ok(Some(arguments))) = &query.arguments
+        && arguments.len() > 0
+    {
+        guard.arguments = Some(DB::keep_arguments(arguments));
+    }
+    guard
 }
 
 impl<DB: Database> Execute<'_, DB> for Captured<DB> {
@@ -105,7 +118,7 @@ where
     E: Execute<'q, DB> + 'q,
 {
     let query = Captured::new(query);
-    let guard = shared.start_query(query.sql_text());
+    let guard = start_query(shared, &query);
     let inner = conn.fetch_many(query);
     Box::pin(QueryStream::<DB> { inner, guard })
 }
@@ -122,7 +135,7 @@ where
     E: Execute<'q, DB> + 'q,
 {
     let query = Captured::new(query);
-    let mut guard = shared.start_query(query.sql_text());
+    let mut guard = start_query(shared, &query);
     let inner = conn.fetch_optional(query);
     async move {
         let result = match guard.span.clone() {
