@@ -1,8 +1,8 @@
 //! Procedural macros for `perf-metrics`. Use them through `perf_metrics`, not directly: the
 //! generated code names `::perf_metrics::__private`.
 //!
-//! Each macro runs in three stages: [`args`] parses the options, [`validate`] checks them and the
-//! function (spanned errors), [`expand`] generates the code. On an error the function is emitted
+//! Each macro runs in three stages: `args` parses the options, `validate` checks them and the
+//! function (spanned errors), `expand` generates the code. On an error the function is emitted
 //! unchanged next to the `compile_error!`, so no secondary errors follow.
 
 mod args;
