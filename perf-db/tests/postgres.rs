@@ -35,14 +35,18 @@ async fn execute(pool: &Pool<Postgres>, sql: &'static str) {
     sqlx::query(sql).execute(pool).await.unwrap();
 }
 
+/// A fresh schema and a pool on it built from `config`; the schema is dropped with the returned
+/// value, after the pool (bindings drop in reverse order).
+async fn schema_and_pool(config: PoolConfigBuilder) -> (PgSchema, Pool<Postgres>) {
+    let schema = PgSchema::create().await;
+    let pool = pool(&schema, config).await;
+    (schema, pool)
+}
+
 #[tokio::test]
 async fn schema_application_name_and_instrumented_queries() {
-    let schema = PgSchema::create().await;
-    let pool = pool(
-        &schema,
-        PoolConfig::builder().application_name("perf-db-test"),
-    )
-    .await;
+    let (schema, pool) =
+        schema_and_pool(PoolConfig::builder().application_name("perf-db-test")).await;
     execute(
         &pool,
         "CREATE TABLE items (id BIGINT PRIMARY KEY, name TEXT)",
@@ -78,12 +82,9 @@ async fn schema_application_name_and_instrumented_queries() {
 
 #[tokio::test]
 async fn statement_timeout_cancels_pg_sleep() {
-    let schema = PgSchema::create().await;
-    let pool = pool(
-        &schema,
-        PoolConfig::builder().statement_timeout(Some(Duration::from_millis(200))),
-    )
-    .await;
+    let (_schema, pool) =
+        schema_and_pool(PoolConfig::builder().statement_timeout(Some(Duration::from_millis(200))))
+            .await;
     let err = sqlx::query("SELECT pg_sleep(5)")
         .execute(&pool)
         .await
@@ -103,9 +104,7 @@ async fn statement_timeout_cancels_pg_sleep() {
 
 #[tokio::test]
 async fn pre_ping_replaces_a_terminated_connection() {
-    let schema = PgSchema::create().await;
-    let pool = pool(
-        &schema,
+    let (_schema, pool) = schema_and_pool(
         PoolConfig::builder()
             .max_connections(1)
             .pre_ping_window(Duration::from_millis(100)),
@@ -144,9 +143,7 @@ async fn pre_ping_replaces_a_terminated_connection() {
 
 #[tokio::test]
 async fn exhaustion_gives_an_acquire_timeout_and_shows_waiters() {
-    let schema = PgSchema::create().await;
-    let pool = pool(
-        &schema,
+    let (_schema, pool) = schema_and_pool(
         PoolConfig::builder()
             .max_connections(1)
             .acquire_timeout(Duration::from_millis(400)),
@@ -188,9 +185,7 @@ async fn exhaustion_gives_an_acquire_timeout_and_shows_waiters() {
 #[tokio::test]
 async fn slow_query_log_levels_and_no_bind_values() {
     let (capture, _guard) = Capture::install();
-    let schema = PgSchema::create().await;
-    let pool = pool(
-        &schema,
+    let (_schema, pool) = schema_and_pool(
         PoolConfig::builder()
             .slow_query_warn(Some(Duration::from_millis(100)))
             .slow_query_error(Some(Duration::from_millis(400))),
@@ -225,9 +220,7 @@ async fn slow_query_log_levels_and_no_bind_values() {
 #[tokio::test]
 async fn bind_values_are_logged_when_opted_in() {
     let (capture, _guard) = Capture::install();
-    let schema = PgSchema::create().await;
-    let pool = pool(
-        &schema,
+    let (_schema, pool) = schema_and_pool(
         PoolConfig::builder()
             .slow_query_warn(Some(Duration::from_millis(100)))
             .statement_log_chars(1000)
@@ -280,9 +273,7 @@ async fn bind_values_are_logged_when_opted_in() {
 #[tokio::test]
 async fn auto_explain_captures_a_json_plan() {
     let (capture, _guard) = Capture::install();
-    let schema = PgSchema::create().await;
-    let pool = pool(
-        &schema,
+    let (_schema, pool) = schema_and_pool(
         PoolConfig::builder()
             .auto_explain(true)
             .slow_query_warn(Some(Duration::from_millis(50))),
@@ -316,8 +307,7 @@ async fn auto_explain_captures_a_json_plan() {
 #[tokio::test]
 async fn prepared_statements_and_describe_go_through_the_wrappers() {
     use sqlx::{Executor, Statement};
-    let schema = PgSchema::create().await;
-    let pool = pool(&schema, PoolConfig::builder()).await;
+    let (_schema, pool) = schema_and_pool(PoolConfig::builder()).await;
     let statement = (&pool)
         .prepare(sqlx::SqlStr::from_static("SELECT $1::int4 + 1"))
         .await
