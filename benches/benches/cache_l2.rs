@@ -5,93 +5,28 @@
 //! each side reads keys it wrote itself.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use perf_cache::{Cache, Key};
-use serde::{Deserialize, Serialize};
-
-const KEYS: u64 = 1_000;
-
-#[derive(Clone, Serialize, Deserialize)]
-struct User {
-    id: u64,
-    name: String,
-    email: String,
-    roles: Vec<String>,
-    active: bool,
-}
-
-fn user(id: u64) -> User {
-    User {
-        id,
-        name: format!("User number {id}"),
-        email: format!("user{id}@example.com"),
-        roles: vec!["reader".to_owned(), "writer".to_owned()],
-        active: true,
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Runs `iters` operations spread over `tasks` concurrent tasks; returns the wall time.
-async fn spread<F, Fut>(tasks: u64, iters: u64, op: F) -> Duration
-where
-    F: Fn(u64) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let per_task = iters.div_ceil(tasks);
-    let start = Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|t| {
-            let op = op.clone();
-            tokio::spawn(async move {
-                for i in 0..per_task {
-                    op((t * 31 + i) % KEYS).await;
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.await.unwrap();
-    }
-    start.elapsed()
-}
+use perf_benches::{
+    KEYS, get_decode, l2_only_cache, multi_thread_runtime, peer_key, set_encoded, spread,
+    unlink_peer_keys, user,
+};
+use perf_cache::Key;
 
 fn l2_hit(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = multi_thread_runtime();
     let url = perf_benches::redis_url();
     let ns = format!("bench-l2-{}", std::process::id());
     let peer_ns = format!("bench-l2-peer-{}", std::process::id());
     let (ours, peer, manager) = rt.block_on(async {
-        let ours = Cache::<User>::builder()
-            .namespace(&ns)
-            .redis_url(&url)
-            .require_l2(true)
-            .l1_max_entries(0)
-            .metrics_interval(None)
-            .build()
-            .await
-            .unwrap();
+        let ours = l2_only_cache(&ns, &url).await;
         let client = redis::Client::open(url.as_str()).unwrap();
         let mut peer = client.get_multiplexed_async_connection().await.unwrap();
         // Default configuration, like `peer`: both have redis-rs's default response timeout.
         let manager = client.get_connection_manager().await.unwrap();
         for n in 0..KEYS {
             ours.set(&Key::new("user").arg(n), user(n)).await.unwrap();
-            let bytes = postcard::to_allocvec(&user(n)).unwrap();
-            let _: () = redis::cmd("SET")
-                .arg(format!("{peer_ns}:user:{n}"))
-                .arg(bytes)
-                .query_async(&mut peer)
-                .await
-                .unwrap();
+            set_encoded(&mut peer, peer_key(&peer_ns, n), &user(n)).await;
         }
         (ours, peer, manager)
     });
@@ -116,12 +51,7 @@ fn l2_hit(c: &mut Criterion) {
                 rt.block_on(spread(tasks, iters, move |n| {
                     let (mut peer, peer_ns) = (peer.clone(), peer_ns.clone());
                     async move {
-                        let bytes: Option<Vec<u8>> = redis::cmd("GET")
-                            .arg(format!("{peer_ns}:user:{n}"))
-                            .query_async(&mut peer)
-                            .await
-                            .unwrap();
-                        let v: User = postcard::from_bytes(&bytes.unwrap()).unwrap();
+                        let v = get_decode(&mut peer, peer_key(&peer_ns, n)).await;
                         black_box(v);
                     }
                 }))
@@ -133,12 +63,7 @@ fn l2_hit(c: &mut Criterion) {
                 rt.block_on(spread(tasks, iters, move |n| {
                     let (mut manager, peer_ns) = (manager.clone(), peer_ns.clone());
                     async move {
-                        let bytes: Option<Vec<u8>> = redis::cmd("GET")
-                            .arg(format!("{peer_ns}:user:{n}"))
-                            .query_async(&mut manager)
-                            .await
-                            .unwrap();
-                        let v: User = postcard::from_bytes(&bytes.unwrap()).unwrap();
+                        let v = get_decode(&mut manager, peer_key(&peer_ns, n)).await;
                         black_box(v);
                     }
                 }))
@@ -149,12 +74,7 @@ fn l2_hit(c: &mut Criterion) {
     rt.block_on(async {
         ours.clear().await;
         let mut peer = peer;
-        let keys: Vec<String> = (0..KEYS).map(|n| format!("{peer_ns}:user:{n}")).collect();
-        let _: i64 = redis::cmd("UNLINK")
-            .arg(keys)
-            .query_async(&mut peer)
-            .await
-            .unwrap();
+        unlink_peer_keys(&mut peer, &peer_ns).await;
     });
 }
 

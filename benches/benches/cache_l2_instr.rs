@@ -15,10 +15,12 @@
 
 use std::hint::black_box;
 
+use perf_benches::{
+    KEYS, User, current_thread_runtime, get_decode, l2_only_cache, multi_thread_runtime, peer_key,
+    set_encoded, user,
+};
 use perf_cache::{Cache, Key};
-use serde::{Deserialize, Serialize};
 
-const KEYS: u64 = 1_000;
 const TASKS: u64 = 64;
 /// Reads per task; `PER_TASK=n` in the environment overrides it.
 fn per_task() -> u64 {
@@ -26,25 +28,6 @@ fn per_task() -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100)
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-struct User {
-    id: u64,
-    name: String,
-    email: String,
-    roles: Vec<String>,
-    active: bool,
-}
-
-fn user(id: u64) -> User {
-    User {
-        id,
-        name: format!("User number {id}"),
-        email: format!("user{id}@example.com"),
-        roles: vec!["reader".to_owned(), "writer".to_owned()],
-        active: true,
-    }
 }
 
 enum Contender {
@@ -61,20 +44,10 @@ async fn read(c: &Contender, n: u64) {
             black_box(v);
         }
         Contender::Mux(conn, ns) => {
-            let bytes: Option<Vec<u8>> = redis::cmd("GET")
-                .arg(format!("{ns}:user:{n}"))
-                .query_async(&mut conn.clone())
-                .await
-                .unwrap();
-            black_box(postcard::from_bytes::<User>(&bytes.unwrap()).unwrap());
+            black_box(get_decode(&mut conn.clone(), peer_key(ns, n)).await);
         }
         Contender::Manager(conn, ns) => {
-            let bytes: Option<Vec<u8>> = redis::cmd("GET")
-                .arg(format!("{ns}:user:{n}"))
-                .query_async(&mut conn.clone())
-                .await
-                .unwrap();
-            black_box(postcard::from_bytes::<User>(&bytes.unwrap()).unwrap());
+            black_box(get_decode(&mut conn.clone(), peer_key(ns, n)).await);
         }
     }
 }
@@ -108,16 +81,10 @@ fn main() {
     let which = args.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
     // `--multi`: the criterion benches' runtime (2 worker threads), e.g. for `perf stat`.
     let rt = if args.iter().any(|a| a == "--multi") {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
+        multi_thread_runtime()
     } else {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    }
-    .unwrap();
+        current_thread_runtime()
+    };
     let url = perf_benches::redis_url();
     let ns = format!("bench-l2-instr-{}", std::process::id());
     let contender = rt.block_on(async {
@@ -129,17 +96,7 @@ fn main() {
             Some("manager") => {
                 Contender::Manager(client.get_connection_manager().await.unwrap(), ns)
             }
-            _ => Contender::Ours(
-                Cache::<User>::builder()
-                    .namespace(&ns)
-                    .redis_url(&url)
-                    .require_l2(true)
-                    .l1_max_entries(0)
-                    .metrics_interval(None)
-                    .build()
-                    .await
-                    .unwrap(),
-            ),
+            _ => Contender::Ours(l2_only_cache(&ns, &url).await),
         };
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
         for n in 0..KEYS {
@@ -148,12 +105,7 @@ fn main() {
                     cache.set(&Key::new("user").arg(n), user(n)).await.unwrap()
                 }
                 Contender::Mux(_, ns) | Contender::Manager(_, ns) => {
-                    let _: () = redis::cmd("SET")
-                        .arg(format!("{ns}:user:{n}"))
-                        .arg(postcard::to_allocvec(&user(n)).unwrap())
-                        .query_async(&mut conn)
-                        .await
-                        .unwrap();
+                    set_encoded(&mut conn, peer_key(ns, n), &user(n)).await;
                 }
             }
         }

@@ -6,13 +6,14 @@
 //! Run with `cargo bench -p perf-benches --bench cache_paired`.
 
 use std::hint::black_box;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use perf_cache::{Cache, Key};
-use serde::{Deserialize, Serialize};
+use perf_benches::{
+    KEYS, L1Contenders, current_thread_runtime, get_decode, l1_contenders, l2_only_cache,
+    multi_thread_runtime, on_threads, peer_key, set_encoded, spread, unlink_peer_keys, user,
+};
+use perf_cache::Key;
 
-const KEYS: u64 = 1_000;
 const ROUNDS: usize = 9;
 /// More rounds for the L2 groups, whose per-round figures swing more (network round trips).
 const L2_ROUNDS: usize = 15;
@@ -22,63 +23,9 @@ async fn cached_fn(n: u64) -> u64 {
     n
 }
 
-#[derive(Clone, Serialize, Deserialize)]
-struct User {
-    id: u64,
-    name: String,
-    email: String,
-    roles: Vec<String>,
-    active: bool,
-}
-
-fn user(id: u64) -> User {
-    User {
-        id,
-        name: format!("User number {id}"),
-        email: format!("user{id}@example.com"),
-        roles: vec!["reader".to_owned(), "writer".to_owned()],
-        active: true,
-    }
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// `ops` calls of `op` on each of `threads` threads (own current-thread runtime each); slowest thread's time.
-fn on_threads<F, Fut>(threads: usize, ops: u64, op: F) -> Duration
-where
-    F: Fn(u64) -> Fut + Sync,
-    Fut: std::future::Future<Output = ()>,
-{
-    let barrier = Barrier::new(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (barrier, op) = (&barrier, &op);
-                s.spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap();
-                    barrier.wait();
-                    let start = Instant::now();
-                    rt.block_on(async {
-                        for i in 0..ops {
-                            op((i + t as u64 * 7) % KEYS).await;
-                        }
-                    });
-                    start.elapsed()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .max()
-            .unwrap()
-    })
 }
 
 fn report(name: &str, ours: &[Duration], peers: &[(&str, Vec<Duration>)], ops: u64) {
@@ -105,26 +52,11 @@ fn report(name: &str, ours: &[Duration], peers: &[(&str, Vec<Duration>)], ops: u
 }
 
 fn l1(rt: &tokio::runtime::Runtime) {
-    let (ours, moka_string, moka_key) = rt.block_on(async {
-        let ours = Cache::<u64>::builder()
-            .l1_max_entries(10_000)
-            .metrics_interval(None)
-            .build()
-            .await
-            .unwrap();
-        let moka_string = moka::future::Cache::<String, u64>::new(10_000);
-        let moka_key = moka::future::Cache::<Key, u64>::new(10_000);
-        for n in 0..KEYS {
-            ours.set(&Key::new("user").arg(n), n).await.unwrap();
-            moka_string.insert(format!("user:{n}"), n).await;
-            moka_key.insert(Key::new("user").arg(n), n).await;
-            cached_fn(n).await;
-        }
-        ours.run_pending_tasks().await;
-        moka_string.run_pending_tasks().await;
-        moka_key.run_pending_tasks().await;
-        (ours, moka_string, moka_key)
-    });
+    let L1Contenders {
+        ours,
+        moka_string,
+        moka_key,
+    } = rt.block_on(l1_contenders(cached_fn));
     let ops = 200_000;
     for threads in [1, 2] {
         let (mut o, mut ms, mut mk, mut c) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -164,60 +96,33 @@ fn l1(rt: &tokio::runtime::Runtime) {
     }
 }
 
-async fn spread<F, Fut>(tasks: u64, ops: u64, op: F) -> Duration
+/// One round of raw redis-rs `GET` + decode over `conn`, spread like the other contenders.
+async fn get_decode_round<C>(tasks: u64, ops: u64, conn: C, pns: String) -> Duration
 where
-    F: Fn(u64) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
+    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
 {
-    let per_task = ops / tasks;
-    let start = Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|t| {
-            let op = op.clone();
-            tokio::spawn(async move {
-                for i in 0..per_task {
-                    op((t * 31 + i) % KEYS).await;
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.await.unwrap();
-    }
-    start.elapsed()
+    spread(tasks, ops, move |n| {
+        let (mut conn, pns) = (conn.clone(), pns.clone());
+        async move {
+            black_box(get_decode(&mut conn, peer_key(&pns, n)).await);
+        }
+    })
+    .await
 }
 
 fn l2() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread_runtime();
     let url = perf_benches::redis_url();
     let ns = format!("bench-paired-{}", std::process::id());
     let peer_ns = format!("bench-paired-peer-{}", std::process::id());
     rt.block_on(async {
-        let ours = Cache::<User>::builder()
-            .namespace(&ns)
-            .redis_url(&url)
-            .require_l2(true)
-            .l1_max_entries(0)
-            .metrics_interval(None)
-            .build()
-            .await
-            .unwrap();
+        let ours = l2_only_cache(&ns, &url).await;
         let client = redis::Client::open(url.as_str()).unwrap();
         let peer = client.get_multiplexed_async_connection().await.unwrap();
         let manager = client.get_connection_manager().await.unwrap();
         for n in 0..KEYS {
             ours.set(&Key::new("user").arg(n), user(n)).await.unwrap();
-            let bytes = postcard::to_allocvec(&user(n)).unwrap();
-            let _: () = redis::cmd("SET")
-                .arg(format!("{peer_ns}:user:{n}"))
-                .arg(bytes)
-                .query_async(&mut peer.clone())
-                .await
-                .unwrap();
+            set_encoded(&mut peer.clone(), peer_key(&peer_ns, n), &user(n)).await;
         }
         for tasks in [1_u64, 64] {
             let ops = if tasks == 1 { 3_000 } else { 30_016 };
@@ -239,41 +144,14 @@ fn l2() {
                             );
                         }
                         1 => {
-                            let (conn, pns) = (peer.clone(), peer_ns.clone());
                             p.push(
-                                spread(tasks, ops, move |n| {
-                                    let (mut conn, pns) = (conn.clone(), pns.clone());
-                                    async move {
-                                        let bytes: Option<Vec<u8>> = redis::cmd("GET")
-                                            .arg(format!("{pns}:user:{n}"))
-                                            .query_async(&mut conn)
-                                            .await
-                                            .unwrap();
-                                        black_box(
-                                            postcard::from_bytes::<User>(&bytes.unwrap()).unwrap(),
-                                        );
-                                    }
-                                })
-                                .await,
+                                get_decode_round(tasks, ops, peer.clone(), peer_ns.clone()).await,
                             );
                         }
                         _ => {
-                            let (conn, pns) = (manager.clone(), peer_ns.clone());
                             m.push(
-                                spread(tasks, ops, move |n| {
-                                    let (mut conn, pns) = (conn.clone(), pns.clone());
-                                    async move {
-                                        let bytes: Option<Vec<u8>> = redis::cmd("GET")
-                                            .arg(format!("{pns}:user:{n}"))
-                                            .query_async(&mut conn)
-                                            .await
-                                            .unwrap();
-                                        black_box(
-                                            postcard::from_bytes::<User>(&bytes.unwrap()).unwrap(),
-                                        );
-                                    }
-                                })
-                                .await,
+                                get_decode_round(tasks, ops, manager.clone(), peer_ns.clone())
+                                    .await,
                             );
                         }
                     }
@@ -290,12 +168,7 @@ fn l2() {
             );
         }
         ours.clear().await;
-        let keys: Vec<String> = (0..KEYS).map(|n| format!("{peer_ns}:user:{n}")).collect();
-        let _: i64 = redis::cmd("UNLINK")
-            .arg(keys)
-            .query_async(&mut peer.clone())
-            .await
-            .unwrap();
+        unlink_peer_keys(&mut peer.clone(), &peer_ns).await;
     });
 }
 
@@ -304,10 +177,7 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     l1(&rt);
     l2();
 }

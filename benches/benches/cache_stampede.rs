@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use perf_benches::multi_thread_runtime;
 use perf_cache::{Cache, Key};
 
 const CALLERS: u64 = 1_000;
@@ -46,12 +47,23 @@ fn report(name: &str, stampedes: u64) {
     }
 }
 
+/// Runs `one()` `iters` times on `rt`, one after the other, and sums the durations it returns.
+fn total<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, mut one: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Duration>,
+{
+    rt.block_on(async {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            total += one().await;
+        }
+        total
+    })
+}
+
 fn stampedes(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread_runtime();
     let ours = rt.block_on(async {
         Cache::<u64>::builder()
             .l1_max_entries(100_000)
@@ -68,14 +80,10 @@ fn stampedes(c: &mut Criterion) {
     g.bench_function("loader_alone", |b| {
         b.iter_custom(|iters| {
             count += iters;
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let start = Instant::now();
-                    tokio::spawn(loader(0)).await.unwrap();
-                    total += start.elapsed();
-                }
-                total
+            total(&rt, iters, || async {
+                let start = Instant::now();
+                tokio::spawn(loader(0)).await.unwrap();
+                start.elapsed()
             })
         });
     });
@@ -85,19 +93,14 @@ fn stampedes(c: &mut Criterion) {
     g.bench_function("perf_cache_get_or_load", |b| {
         b.iter_custom(|iters| {
             count += iters;
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += stampede(|n| {
-                        let ours = ours.clone();
-                        async move {
-                            ours.get_or_load(&Key::new("scan").arg(n), move || loader(n))
-                                .await
-                        }
-                    })
-                    .await;
-                }
-                total
+            total(&rt, iters, || {
+                stampede(|n| {
+                    let ours = ours.clone();
+                    async move {
+                        ours.get_or_load(&Key::new("scan").arg(n), move || loader(n))
+                            .await
+                    }
+                })
             })
         });
     });
@@ -107,13 +110,7 @@ fn stampedes(c: &mut Criterion) {
     g.bench_function("cached_crate", |b| {
         b.iter_custom(|iters| {
             count += iters;
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += stampede(cached_fn).await;
-                }
-                total
-            })
+            total(&rt, iters, || stampede(cached_fn))
         });
     });
     report("cached_crate", count);

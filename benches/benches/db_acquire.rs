@@ -7,32 +7,18 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use futures::future::join_all;
-use perf_db::{Pool, PoolConfig};
+use perf_benches::{multi_thread_runtime, pg_config, pg_pool_options, select1_postgres};
+use perf_db::Pool;
 use sqlx::Postgres;
-use sqlx::pool::PoolOptions;
 
 fn acquire(c: &mut Criterion) {
     let url = perf_benches::database_url();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread_runtime();
     let (sqlx_pool, ours) = rt.block_on(async {
         // sqlx's defaults: test_before_acquire = true
-        let sqlx_pool = PoolOptions::<Postgres>::new()
-            .max_connections(16)
-            .min_connections(16)
-            .connect(&url)
-            .await
-            .unwrap();
+        let sqlx_pool = pg_pool_options().connect(&url).await.unwrap();
         // ours: test_before_acquire = true with the default 500 ms window
-        let config = PoolConfig::builder()
-            .url(url.clone())
-            .max_connections(16)
-            .min_connections(16)
-            .build()
-            .unwrap();
+        let config = pg_config(&url).build().unwrap();
         (sqlx_pool, Pool::<Postgres>::connect(&config).await.unwrap())
     });
     let mut group = c.benchmark_group("db_acquire_preping_postgres");
@@ -41,28 +27,16 @@ fn acquire(c: &mut Criterion) {
             BenchmarkId::new("sqlx_ping_every_acquire", tasks),
             &tasks,
             |b, &tasks| {
-                b.to_async(&rt).iter(|| {
-                    join_all((0..tasks).map(|_| async {
-                        let _: i32 = sqlx::query_scalar("SELECT 1")
-                            .fetch_one(&sqlx_pool)
-                            .await
-                            .unwrap();
-                    }))
-                });
+                b.to_async(&rt)
+                    .iter(|| join_all((0..tasks).map(|_| select1_postgres(&sqlx_pool))));
             },
         );
         group.bench_with_input(
             BenchmarkId::new("perf_db_idle_window", tasks),
             &tasks,
             |b, &tasks| {
-                b.to_async(&rt).iter(|| {
-                    join_all((0..tasks).map(|_| async {
-                        let _: i32 = sqlx::query_scalar("SELECT 1")
-                            .fetch_one(&ours)
-                            .await
-                            .unwrap();
-                    }))
-                });
+                b.to_async(&rt)
+                    .iter(|| join_all((0..tasks).map(|_| select1_postgres(&ours))));
             },
         );
     }

@@ -11,6 +11,10 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use futures::future::join_all;
+use perf_benches::{
+    current_thread_runtime, multi_thread_runtime, pg_config, pg_pool_options, select1_postgres,
+    select1_sqlite,
+};
 use perf_db::{Pool, PoolConfig};
 use std::str::FromStr;
 
@@ -20,10 +24,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Postgres, Sqlite};
 
 fn sqlite(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     let (raw, ours, ours_spans) = rt.block_on(async {
         // sqlx's per-statement log is off on both sides (perf-db replaces it with its own).
         let raw = PoolOptions::<Sqlite>::new()
@@ -52,54 +53,28 @@ fn sqlite(c: &mut Criterion) {
     });
     let mut group = c.benchmark_group("db_select1_sqlite_memory");
     group.bench_function("sqlx", |b| {
-        b.to_async(&rt).iter(|| async {
-            let _: i32 = sqlx::query_scalar("SELECT 1")
-                .fetch_one(&raw)
-                .await
-                .unwrap();
-        });
+        b.to_async(&rt).iter(|| select1_sqlite(&raw));
     });
     group.bench_function("perf_db", |b| {
-        b.to_async(&rt).iter(|| async {
-            let _: i32 = sqlx::query_scalar("SELECT 1")
-                .fetch_one(&ours)
-                .await
-                .unwrap();
-        });
+        b.to_async(&rt).iter(|| select1_sqlite(&ours));
     });
     // Spans on: a registry subscriber records them. The peer runs under the same subscriber.
     let subscriber = tracing_subscriber::registry();
     let _guard = tracing::subscriber::set_default(subscriber);
     group.bench_function("sqlx_under_subscriber", |b| {
-        b.to_async(&rt).iter(|| async {
-            let _: i32 = sqlx::query_scalar("SELECT 1")
-                .fetch_one(&raw)
-                .await
-                .unwrap();
-        });
+        b.to_async(&rt).iter(|| select1_sqlite(&raw));
     });
     group.bench_function("perf_db_spans_on", |b| {
-        b.to_async(&rt).iter(|| async {
-            let _: i32 = sqlx::query_scalar("SELECT 1")
-                .fetch_one(&ours_spans)
-                .await
-                .unwrap();
-        });
+        b.to_async(&rt).iter(|| select1_sqlite(&ours_spans));
     });
     group.finish();
 }
 
 fn postgres(c: &mut Criterion) {
     let url = perf_benches::database_url();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread_runtime();
     let (raw, ours) = rt.block_on(async {
-        let raw = PoolOptions::<Postgres>::new()
-            .max_connections(16)
-            .min_connections(16)
+        let raw = pg_pool_options()
             .test_before_acquire(false)
             .connect_with(
                 PgConnectOptions::from_str(&url)
@@ -108,10 +83,7 @@ fn postgres(c: &mut Criterion) {
             )
             .await
             .unwrap();
-        let config = PoolConfig::builder()
-            .url(url.clone())
-            .max_connections(16)
-            .min_connections(16)
+        let config = pg_config(&url)
             .test_before_acquire(false)
             .statement_timeout(None)
             .build()
@@ -121,24 +93,12 @@ fn postgres(c: &mut Criterion) {
     let mut group = c.benchmark_group("db_select1_postgres");
     for tasks in [1_usize, 16] {
         group.bench_with_input(BenchmarkId::new("sqlx", tasks), &tasks, |b, &tasks| {
-            b.to_async(&rt).iter(|| {
-                join_all((0..tasks).map(|_| async {
-                    let _: i32 = sqlx::query_scalar("SELECT 1")
-                        .fetch_one(&raw)
-                        .await
-                        .unwrap();
-                }))
-            });
+            b.to_async(&rt)
+                .iter(|| join_all((0..tasks).map(|_| select1_postgres(&raw))));
         });
         group.bench_with_input(BenchmarkId::new("perf_db", tasks), &tasks, |b, &tasks| {
-            b.to_async(&rt).iter(|| {
-                join_all((0..tasks).map(|_| async {
-                    let _: i32 = sqlx::query_scalar("SELECT 1")
-                        .fetch_one(&ours)
-                        .await
-                        .unwrap();
-                }))
-            });
+            b.to_async(&rt)
+                .iter(|| join_all((0..tasks).map(|_| select1_postgres(&ours))));
         });
     }
     group.finish();

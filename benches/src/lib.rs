@@ -15,3 +15,16 @@ pub fn database_url() -> String {
     std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
+
+mod cache_fixtures;
+mod db_fixtures;
+mod runtime;
+
+pub use cache_fixtures::{
+    KEYS, L1Contenders, User, get_decode, l1_contenders, l2_only_cache, on_threads, peer_key,
+    set_encoded, spread, unlink_peer_keys, user,
+};
+pub use db_fixtures::{
+    PG_CONNECTIONS, pg_config, pg_pool_options, select1_postgres, select1_sqlite,
+};
+pub use runtime::{current_thread_runtime, multi_thread_runtime};

@@ -6,24 +6,49 @@ use std::time::Duration;
 
 use perf_cache::{Cache, Key};
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// Spawns `callers` tasks, each running `call` with its own clone of `cache` and of the loader
+/// run counter `runs`.
+fn spawn_callers<T, F, Fut>(
+    cache: &Cache<u64>,
+    runs: &Arc<AtomicUsize>,
+    callers: usize,
+    call: F,
+) -> Vec<JoinHandle<T>>
+where
+    F: Fn(Cache<u64>, Arc<AtomicUsize>) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    (0..callers)
+        .map(|_| tokio::spawn(call(cache.clone(), runs.clone())))
+        .collect()
+}
+
+/// A cache whose entries live 2 s and are reloaded in the background once 10 ms old.
+async fn refresh_ahead_cache() -> Cache<u64> {
+    Cache::<u64>::builder()
+        .l1_ttl(Duration::from_secs(2))
+        .refresh_ahead(Duration::from_millis(1_990))
+        .build()
+        .await
+        .unwrap()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_callers_of_a_cold_key_run_the_loader_once() {
     let cache = Cache::<u64>::builder().build().await.unwrap();
     let runs = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..1_000 {
-        let (cache, runs) = (cache.clone(), runs.clone());
-        tasks.push(tokio::spawn(async move {
-            cache
-                .get_or_load(&Key::new("cold"), move || async move {
-                    runs.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    42
-                })
-                .await
-        }));
-    }
+    let tasks = spawn_callers(&cache, &runs, 1_000, |cache, runs| async move {
+        cache
+            .get_or_load(&Key::new("cold"), move || async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                42
+            })
+            .await
+    });
     for t in tasks {
         assert_eq!(t.await.unwrap(), 42);
     }
@@ -37,19 +62,15 @@ async fn thousand_callers_of_a_cold_key_run_the_loader_once() {
 async fn errors_are_shared_by_waiters_not_cached() {
     let cache = Cache::<u64>::builder().build().await.unwrap();
     let runs = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..100 {
-        let (cache, runs) = (cache.clone(), runs.clone());
-        tasks.push(tokio::spawn(async move {
-            cache
-                .try_get_or_load(&Key::new("k"), move || async move {
-                    runs.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    Err::<u64, _>(String::from("db down"))
-                })
-                .await
-        }));
-    }
+    let tasks = spawn_callers(&cache, &runs, 100, |cache, runs| async move {
+        cache
+            .try_get_or_load(&Key::new("k"), move || async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Err::<u64, _>(String::from("db down"))
+            })
+            .await
+    });
     for t in tasks {
         assert_eq!(*t.await.unwrap().unwrap_err(), "db down");
     }
@@ -135,12 +156,7 @@ async fn stale_if_error_serves_the_expired_value() {
 
 #[tokio::test]
 async fn refresh_ahead_reloads_in_the_background() {
-    let cache = Cache::<u64>::builder()
-        .l1_ttl(Duration::from_secs(2))
-        .refresh_ahead(Duration::from_millis(1_990))
-        .build()
-        .await
-        .unwrap();
+    let cache = refresh_ahead_cache().await;
     let key = Key::new("k");
     assert_eq!(cache.get_or_load(&key, || async { 1 }).await, 1);
     tokio::time::sleep(Duration::from_millis(30)).await;
@@ -294,12 +310,7 @@ async fn stats_are_published_through_the_metrics_facade() {
 
 #[tokio::test]
 async fn failing_refresh_ahead_is_not_retried_on_every_hit() {
-    let cache = Cache::<u64>::builder()
-        .l1_ttl(Duration::from_secs(2))
-        .refresh_ahead(Duration::from_millis(1_990))
-        .build()
-        .await
-        .unwrap();
+    let cache = refresh_ahead_cache().await;
     let key = Key::new("k");
     assert_eq!(cache.get_or_load(&key, || async { 1 }).await, 1);
     tokio::time::sleep(Duration::from_millis(30)).await;

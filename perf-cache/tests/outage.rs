@@ -8,6 +8,21 @@ use std::time::Duration;
 use common::{PrivateRedis, free_port, namespace, require_binary};
 use perf_cache::{Cache, Error, Key};
 
+/// Keeps loading fresh probe keys (up to 400, 25 ms apart) until the breaker of `cache` is
+/// closed; whether it closed.
+async fn breaker_closes(cache: &Cache<u64>) -> bool {
+    for i in 0..400_u64 {
+        let _ = cache
+            .get_or_load(&Key::new("probe").arg(i), move || async move { i })
+            .await;
+        if !cache.stats().breaker_open {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
 fn builder(url: &str, ns: &str) -> perf_cache::CacheBuilder<u64> {
     Cache::<u64>::builder()
         .namespace(ns)
@@ -53,17 +68,7 @@ async fn redis_killed_mid_run_every_call_answers_and_the_breaker_recovers() {
     );
 
     let server = PrivateRedis::start(port);
-    let mut closed = false;
-    for i in 0..400_u64 {
-        let _ = cache
-            .get_or_load(&Key::new("probe").arg(i), move || async move { i })
-            .await;
-        if !cache.stats().breaker_open {
-            closed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let closed = breaker_closes(&cache).await;
     assert!(closed, "breaker closes once Redis is back");
     cache.set(&Key::new("after"), 5).await.unwrap();
     let other = builder(&url, &ns).build().await.unwrap();
@@ -137,16 +142,6 @@ async fn frozen_redis_never_hangs_callers() {
     assert!(s.breaker_open, "{s:?}");
 
     server.signal("CONT");
-    let mut closed = false;
-    for i in 0..400_u64 {
-        let _ = cache
-            .get_or_load(&Key::new("probe").arg(i), move || async move { i })
-            .await;
-        if !cache.stats().breaker_open {
-            closed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let closed = breaker_closes(&cache).await;
     assert!(closed, "breaker closes once Redis answers again");
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{cleanup, namespace, raw, raw_exists, redis_url};
-use perf_cache::{Cache, Error, Json, Key};
+use perf_cache::{Cache, CacheBuilder, Error, Json, Key};
 
 async fn l2_cache<V>(ns: &str) -> Cache<V>
 where
@@ -169,18 +169,23 @@ struct V2 {
     tags: Vec<String>,
 }
 
+/// A builder for an L2 cache of namespace `ns` writing format version `version`.
+fn versioned<V>(ns: &str, version: u32) -> CacheBuilder<V>
+where
+    V: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    Cache::<V>::builder()
+        .namespace(ns)
+        .redis_url(redis_url())
+        .format_version(version)
+}
+
 #[tokio::test]
 async fn codec_or_format_change_reads_as_miss_and_is_overwritten() {
     let url = redis_url();
     let ns = namespace("format");
     let key = Key::new("row").arg(7_u64);
-    let old = Cache::<V1>::builder()
-        .namespace(&ns)
-        .redis_url(redis_url())
-        .format_version(1)
-        .build()
-        .await
-        .unwrap();
+    let old = versioned::<V1>(&ns, 1).build().await.unwrap();
     old.set(
         &key,
         V1 {
@@ -191,13 +196,7 @@ async fn codec_or_format_change_reads_as_miss_and_is_overwritten() {
     .await
     .unwrap();
 
-    let new = Cache::<V2>::builder()
-        .namespace(&ns)
-        .redis_url(redis_url())
-        .format_version(2)
-        .build()
-        .await
-        .unwrap();
+    let new = versioned::<V2>(&ns, 2).build().await.unwrap();
     assert_eq!(
         new.get(&key).await,
         None,
@@ -215,27 +214,14 @@ async fn codec_or_format_change_reads_as_miss_and_is_overwritten() {
         .await;
     assert_eq!(loaded, v2);
 
-    let new_again = Cache::<V2>::builder()
-        .namespace(&ns)
-        .redis_url(redis_url())
-        .format_version(2)
-        .build()
-        .await
-        .unwrap();
+    let new_again = versioned::<V2>(&ns, 2).build().await.unwrap();
     assert_eq!(
         new_again.get(&key).await,
         Some(v2.clone()),
         "overwritten in Redis"
     );
 
-    let json = Cache::<V2>::builder()
-        .namespace(&ns)
-        .redis_url(redis_url())
-        .format_version(2)
-        .codec(Json)
-        .build()
-        .await
-        .unwrap();
+    let json = versioned::<V2>(&ns, 2).codec(Json).build().await.unwrap();
     assert_eq!(json.get(&key).await, None, "other codec: miss");
     cleanup(&url, &ns).await;
 }

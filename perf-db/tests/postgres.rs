@@ -22,32 +22,41 @@ async fn pool(schema: &PgSchema, config: PoolConfigBuilder) -> Pool<Postgres> {
         })
 }
 
+/// Runs `sql`, a query returning one value, on `pool` and returns that value.
+async fn scalar<T>(pool: &Pool<Postgres>, sql: &'static str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres> + Send + Unpin,
+{
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+/// Runs `sql`, a statement without bind values, on `pool`.
+async fn execute(pool: &Pool<Postgres>, sql: &'static str) {
+    sqlx::query(sql).execute(pool).await.unwrap();
+}
+
+/// A fresh schema and a pool on it built from `config`; the schema is dropped with the returned
+/// value, after the pool (bindings drop in reverse order).
+async fn schema_and_pool(config: PoolConfigBuilder) -> (PgSchema, Pool<Postgres>) {
+    let schema = PgSchema::create().await;
+    let pool = pool(&schema, config).await;
+    (schema, pool)
+}
+
 #[tokio::test]
 async fn schema_application_name_and_instrumented_queries() {
-    let schema = PgSchema::create().await;
-    let pool = pool(
-        &schema,
-        PoolConfig::builder().application_name("perf-db-test"),
+    let (schema, pool) =
+        schema_and_pool(PoolConfig::builder().application_name("perf-db-test")).await;
+    execute(
+        &pool,
+        "CREATE TABLE items (id BIGINT PRIMARY KEY, name TEXT)",
     )
     .await;
-    sqlx::query("CREATE TABLE items (id BIGINT PRIMARY KEY, name TEXT)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let path: String = sqlx::query_scalar("SHOW search_path")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let path: String = scalar(&pool, "SHOW search_path").await;
     assert_eq!(path, schema.name);
-    let app: String = sqlx::query_scalar("SHOW application_name")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let app: String = scalar(&pool, "SHOW application_name").await;
     assert_eq!(app, "perf-db-test");
-    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let timeout: String = scalar(&pool, "SHOW statement_timeout").await;
     assert_eq!(timeout, "30s");
     let mut tx = pool.begin().await.unwrap();
     for i in 0..3_i64 {
@@ -73,12 +82,9 @@ async fn schema_application_name_and_instrumented_queries() {
 
 #[tokio::test]
 async fn statement_timeout_cancels_pg_sleep() {
-    let schema = PgSchema::create().await;
-    let pool = pool(
-        &schema,
-        PoolConfig::builder().statement_timeout(Some(Duration::from_millis(200))),
-    )
-    .await;
+    let (_schema, pool) =
+        schema_and_pool(PoolConfig::builder().statement_timeout(Some(Duration::from_millis(200))))
+            .await;
     let err = sqlx::query("SELECT pg_sleep(5)")
         .execute(&pool)
         .await
@@ -98,23 +104,15 @@ async fn statement_timeout_cancels_pg_sleep() {
 
 #[tokio::test]
 async fn pre_ping_replaces_a_terminated_connection() {
-    let schema = PgSchema::create().await;
-    let pool = pool(
-        &schema,
+    let (_schema, pool) = schema_and_pool(
         PoolConfig::builder()
             .max_connections(1)
             .pre_ping_window(Duration::from_millis(100)),
     )
     .await;
-    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let pid: i32 = scalar(&pool, "SELECT pg_backend_pid()").await;
     // Reused within the window: no ping.
-    let again: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let again: i32 = scalar(&pool, "SELECT pg_backend_pid()").await;
     assert_eq!(again, pid);
     let before = pool.stats().acquire;
     assert_eq!(before.pings, 0);
@@ -131,10 +129,7 @@ async fn pre_ping_replaces_a_terminated_connection() {
     assert!(killed);
     tokio::time::sleep(Duration::from_millis(300)).await; // beyond the pre-ping window
 
-    let replaced: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let replaced: i32 = scalar(&pool, "SELECT pg_backend_pid()").await;
     assert_ne!(replaced, pid);
     let stats = pool.stats();
     assert_eq!(stats.connections.ping_failed, 1, "{stats:#?}");
@@ -148,9 +143,7 @@ async fn pre_ping_replaces_a_terminated_connection() {
 
 #[tokio::test]
 async fn exhaustion_gives_an_acquire_timeout_and_shows_waiters() {
-    let schema = PgSchema::create().await;
-    let pool = pool(
-        &schema,
+    let (_schema, pool) = schema_and_pool(
         PoolConfig::builder()
             .max_connections(1)
             .acquire_timeout(Duration::from_millis(400)),
@@ -186,34 +179,26 @@ async fn exhaustion_gives_an_acquire_timeout_and_shows_waiters() {
     assert_eq!(stats.waiting, 0);
     assert_eq!(stats.in_use, 1);
     drop(held);
-    sqlx::query("SELECT 1").execute(&pool).await.unwrap();
+    execute(&pool, "SELECT 1").await;
 }
 
 #[tokio::test]
 async fn slow_query_log_levels_and_no_bind_values() {
     let (capture, _guard) = Capture::install();
-    let schema = PgSchema::create().await;
-    let pool = pool(
-        &schema,
+    let (_schema, pool) = schema_and_pool(
         PoolConfig::builder()
             .slow_query_warn(Some(Duration::from_millis(100)))
             .slow_query_error(Some(Duration::from_millis(400))),
     )
     .await;
-    sqlx::query("SELECT pg_sleep(0.01)")
-        .execute(&pool)
-        .await
-        .unwrap();
+    execute(&pool, "SELECT pg_sleep(0.01)").await;
     assert!(capture.with_target("perf_db::slow_query").is_empty());
     sqlx::query("SELECT pg_sleep(0.15), $1::text")
         .bind("bind-secret-42")
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::query("SELECT pg_sleep(0.5), 'literal-secret'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    execute(&pool, "SELECT pg_sleep(0.5), 'literal-secret'").await;
     let slow = capture.with_target("perf_db::slow_query");
     assert_eq!(slow.len(), 2, "{slow:#?}");
     assert_eq!(slow[0].level, Level::WARN);
@@ -235,9 +220,7 @@ async fn slow_query_log_levels_and_no_bind_values() {
 #[tokio::test]
 async fn bind_values_are_logged_when_opted_in() {
     let (capture, _guard) = Capture::install();
-    let schema = PgSchema::create().await;
-    let pool = pool(
-        &schema,
+    let (_schema, pool) = schema_and_pool(
         PoolConfig::builder()
             .slow_query_warn(Some(Duration::from_millis(100)))
             .statement_log_chars(1000)
@@ -290,22 +273,14 @@ async fn bind_values_are_logged_when_opted_in() {
 #[tokio::test]
 async fn auto_explain_captures_a_json_plan() {
     let (capture, _guard) = Capture::install();
-    let schema = PgSchema::create().await;
-    let pool = pool(
-        &schema,
+    let (_schema, pool) = schema_and_pool(
         PoolConfig::builder()
             .auto_explain(true)
             .slow_query_warn(Some(Duration::from_millis(50))),
     )
     .await;
-    sqlx::query("CREATE TABLE t (x INT)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO t VALUES (1)")
-        .execute(&pool)
-        .await
-        .unwrap();
+    execute(&pool, "CREATE TABLE t (x INT)").await;
+    execute(&pool, "INSERT INTO t VALUES (1)").await;
     let slow = "SELECT pg_sleep(0.1), x FROM t";
     sqlx::query(slow).fetch_all(&pool).await.unwrap();
     assert!(
@@ -325,18 +300,14 @@ async fn auto_explain_captures_a_json_plan() {
     sqlx::query(write).execute(&pool).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(pool.statement_stats(write).unwrap().plan.is_none());
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let rows: i64 = scalar(&pool, "SELECT COUNT(*) FROM t").await;
     assert_eq!(rows, 2, "the write ran exactly once");
 }
 
 #[tokio::test]
 async fn prepared_statements_and_describe_go_through_the_wrappers() {
     use sqlx::{Executor, Statement};
-    let schema = PgSchema::create().await;
-    let pool = pool(&schema, PoolConfig::builder()).await;
+    let (_schema, pool) = schema_and_pool(PoolConfig::builder()).await;
     let statement = (&pool)
         .prepare(sqlx::SqlStr::from_static("SELECT $1::int4 + 1"))
         .await
