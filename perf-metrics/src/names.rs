@@ -28,11 +28,13 @@
 //! | `db_pool_max_connections` | gauge | `pool` | perf-db | configured pool size |
 //! | `db_pool_waiting` | gauge | `pool` | perf-db | tasks waiting to acquire a connection |
 //! | `db_pool_acquire_duration_seconds` | histogram | `pool` | perf-db | time to acquire a connection |
+//! | `db_pool_acquire_phase_seconds` | histogram | `pool`, `phase` (`wait`/`ping`/`connect`) | perf-db | acquire time split by phase: queue wait, pre-ping, new connection |
 //! | `db_pool_acquire_timeouts_total` | counter | `pool` | perf-db | acquires that timed out |
 //! | `db_pool_connections_opened_total` | counter | `pool` | perf-db | connections opened |
 //! | `db_pool_connections_closed_total` | counter | `pool`, `reason` | perf-db | connections closed |
 //! | `db_connection_held_seconds` | histogram | `pool` | perf-db | how long a connection was held |
 //! | `db_n_plus_one_total` | counter | `pool` | perf-db | suspected N+1 query patterns |
+//! | `db_connection_leaks_total` | counter | `pool` | perf-db | connections held past the leak-detection threshold |
 //! | `async_slow_polls_total` | counter | (none) | perf-async | polls that blocked the runtime |
 //!
 //! ```
@@ -242,6 +244,13 @@ pub const ALL: &[MetricName] = &[
         "Time to acquire a pool connection",
     ),
     row(
+        "db_pool_acquire_phase_seconds",
+        Histogram,
+        &["pool", "phase"],
+        "perf-db",
+        "Pool acquire time by phase (wait, ping, connect)",
+    ),
+    row(
         "db_pool_acquire_timeouts_total",
         Counter,
         &["pool"],
@@ -275,6 +284,13 @@ pub const ALL: &[MetricName] = &[
         &["pool"],
         "perf-db",
         "Suspected N+1 query patterns",
+    ),
+    row(
+        "db_connection_leaks_total",
+        Counter,
+        &["pool"],
+        "perf-db",
+        "Pool connections held past the leak-detection threshold",
     ),
     row(
         "async_slow_polls_total",
