@@ -5,9 +5,16 @@
 //!
 //! - `db_select1_sqlite_memory`: SQLite in memory, one connection; ours with spans off, and with
 //!   `query_spans` on under a tracing registry (so the spans are really created).
-//! - `db_select1_postgres`: PostgreSQL at 1 and 16 concurrent tasks (16 connections each).
+//! - `db_select1_postgres`: PostgreSQL at 1 and 16 concurrent tasks (16 connections per pool),
+//!   plus `sqlx_control`: a second raw sqlx pool configured exactly like the peer, which shows
+//!   how far two identical pools drift apart in the same run (the noise floor of the ratio).
+//!   Each timed iteration runs the same iteration on all three pools, in an order that cycles
+//!   through every permutation, timing only its own side: all sides run under the same
+//!   interleaved load and none always runs after another. Measured one after the other, whichever
+//!   side criterion ran second came out up to 7% slower (see the perf-db notes in
+//!   `BENCHMARKS.md`).
 //!
-//! Run: `cargo bench -p perf-benches --bench db_overhead -- --warm-up-time 2 --measurement-time 5`
+//! Run: `cargo bench -p perf-benches --bench db_overhead -- --warm-up-time 2 --measurement-time 8`
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use futures::future::join_all;
@@ -17,6 +24,7 @@ use perf_benches::{
 };
 use perf_db::{Pool, PoolConfig};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolOptions;
 use sqlx::postgres::PgConnectOptions;
@@ -73,35 +81,103 @@ fn sqlite(c: &mut Criterion) {
 fn postgres(c: &mut Criterion) {
     let url = perf_benches::database_url();
     let rt = multi_thread_runtime();
-    let (raw, ours) = rt.block_on(async {
-        let raw = pg_pool_options()
-            .test_before_acquire(false)
-            .connect_with(
-                PgConnectOptions::from_str(&url)
-                    .unwrap()
-                    .disable_statement_logging(),
-            )
-            .await
-            .unwrap();
+    let pools = rt.block_on(async {
+        let raw = || async {
+            pg_pool_options()
+                .test_before_acquire(false)
+                .connect_with(
+                    PgConnectOptions::from_str(&url)
+                        .unwrap()
+                        .disable_statement_logging(),
+                )
+                .await
+                .unwrap()
+        };
         let config = pg_config(&url)
             .test_before_acquire(false)
             .statement_timeout(None)
             .build()
             .unwrap();
-        (raw, Pool::<Postgres>::connect(&config).await.unwrap())
+        PgPools {
+            raw: raw().await,
+            ours: Pool::<Postgres>::connect(&config).await.unwrap(),
+            control: raw().await,
+        }
     });
     let mut group = c.benchmark_group("db_select1_postgres");
     for tasks in [1_usize, 16] {
-        group.bench_with_input(BenchmarkId::new("sqlx", tasks), &tasks, |b, &tasks| {
-            b.to_async(&rt)
-                .iter(|| join_all((0..tasks).map(|_| select1_postgres(&raw))));
-        });
-        group.bench_with_input(BenchmarkId::new("perf_db", tasks), &tasks, |b, &tasks| {
-            b.to_async(&rt)
-                .iter(|| join_all((0..tasks).map(|_| select1_postgres(&ours))));
-        });
+        for side in [Side::Sqlx, Side::PerfDb, Side::SqlxControl] {
+            group.bench_with_input(BenchmarkId::new(side.name(), tasks), &tasks, |b, &tasks| {
+                b.to_async(&rt)
+                    .iter_custom(|iters| paired(iters, tasks, side, &pools));
+            });
+        }
     }
     group.finish();
+}
+
+/// The side a paired PostgreSQL benchmark times.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Sqlx,
+    PerfDb,
+    SqlxControl,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Sqlx => "sqlx",
+            Side::PerfDb => "perf_db",
+            Side::SqlxControl => "sqlx_control",
+        }
+    }
+}
+
+/// The pools of the PostgreSQL benchmark.
+struct PgPools {
+    raw: sqlx::PgPool,
+    control: sqlx::PgPool,
+    ours: Pool<Postgres>,
+}
+
+/// Every order of the three sides, cycled through by [`paired`].
+const ORDERS: [[Side; 3]; 6] = {
+    use Side::{PerfDb as P, Sqlx as S, SqlxControl as C};
+    [
+        [S, P, C],
+        [S, C, P],
+        [P, S, C],
+        [P, C, S],
+        [C, S, P],
+        [C, P, S],
+    ]
+};
+
+/// Runs `iters` iterations of `tasks` concurrent `SELECT 1` on each pool, cycling through the
+/// orders of the pools, and returns the time spent on the `timed` side only.
+async fn paired(iters: u64, tasks: usize, timed: Side, pools: &PgPools) -> Duration {
+    let mut total = Duration::ZERO;
+    for (order, _) in ORDERS.iter().cycle().zip(0..iters) {
+        for &side in order {
+            let start = Instant::now();
+            match side {
+                Side::Sqlx => {
+                    join_all((0..tasks).map(|_| select1_postgres(&pools.raw))).await;
+                }
+                Side::SqlxControl => {
+                    join_all((0..tasks).map(|_| select1_postgres(&pools.control))).await;
+                }
+                Side::PerfDb => {
+                    join_all((0..tasks).map(|_| select1_postgres(&pools.ours))).await;
+                }
+            }
+            if side == timed {
+                total += start.elapsed();
+            }
+        }
+    }
+    total
 }
 
 criterion_group!(benches, sqlite, postgres);
