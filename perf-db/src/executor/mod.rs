@@ -5,10 +5,9 @@
 //! `fetch_many` or `fetch_optional`, so those two are instrumented and the rest use the trait's
 //! defaults (the pool also overrides `execute` and `fetch_all` to skip a stream adapter).
 
-mod connection;
+mod checked_out;
 mod generator;
 mod pool;
-mod transaction;
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
