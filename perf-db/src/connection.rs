@@ -40,14 +40,20 @@ pub(crate) struct Hold {
 }
 
 impl Hold {
-    pub(crate) fn start(shared: Arc<Shared>, location: Option<&'static Location<'static>>) -> Self {
+    /// A hold that began at `since`: the instant the pool handed the connection out. (The leak
+    /// tracker keeps its own tokio clock, so leak tests can run on paused time.)
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        location: Option<&'static Location<'static>>,
+        since: Instant,
+    ) -> Self {
         let leak_id = match (&shared.leaks, location) {
             (Some(tracker), Some(location)) => Some(tracker.register(location)),
             _ => None,
         };
         Self {
             shared,
-            since: Instant::now(),
+            since,
             leak_id,
         }
     }
@@ -78,11 +84,8 @@ pub(crate) struct QueryHold<'a> {
 }
 
 impl<'a> QueryHold<'a> {
-    pub(crate) fn new(shared: &'a Shared) -> Self {
-        Self {
-            shared,
-            since: Instant::now(),
-        }
+    pub(crate) fn new(shared: &'a Shared, since: Instant) -> Self {
+        Self { shared, since }
     }
 }
 
@@ -97,10 +100,11 @@ impl<DB: Database> PoolConnection<DB> {
         conn: sqlx::pool::PoolConnection<DB>,
         shared: Arc<Shared>,
         location: Option<&'static Location<'static>>,
+        acquired_at: Instant,
     ) -> Self {
         Self {
             conn,
-            hold: Hold::start(shared, location),
+            hold: Hold::start(shared, location, acquired_at),
         }
     }
 

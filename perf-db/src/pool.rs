@@ -180,7 +180,7 @@ impl<DB: Backend> Pool<DB> {
     pub fn acquire(&self) -> impl Future<Output = Result<PoolConnection<DB>>> + Send + '_ {
         let location = Location::caller();
         async move {
-            let conn = self
+            let (conn, acquired_at) = self
                 .acquire_raw()
                 .await
                 .map_err(|e| self.acquire_error(e))?;
@@ -188,6 +188,7 @@ impl<DB: Backend> Pool<DB> {
                 conn,
                 Arc::clone(&self.shared),
                 Some(location),
+                acquired_at,
             ))
         }
     }
@@ -200,11 +201,15 @@ impl<DB: Backend> Pool<DB> {
     pub fn begin(&self) -> impl Future<Output = Result<Transaction<'static, DB>>> + Send + '_ {
         let location = Location::caller();
         async move {
-            let conn = self
+            let (conn, acquired_at) = self
                 .acquire_raw()
                 .await
                 .map_err(|e| self.acquire_error(e))?;
-            let hold = crate::connection::Hold::start(Arc::clone(&self.shared), Some(location));
+            let hold = crate::connection::Hold::start(
+                Arc::clone(&self.shared),
+                Some(location),
+                acquired_at,
+            );
             let tx = sqlx::Transaction::begin(conn, None).await?;
             Ok(Transaction::new(tx, Arc::clone(&self.shared), Some(hold)))
         }
@@ -212,7 +217,11 @@ impl<DB: Backend> Pool<DB> {
 
     /// The acquire path shared by [`acquire`](Self::acquire), [`begin`](Self::begin) and the
     /// executor: waiting gauge, total time, and its split into queue wait, ping and connect.
-    pub(crate) async fn acquire_raw(&self) -> Result<sqlx::pool::PoolConnection<DB>, sqlx::Error> {
+    /// Also returns the instant the connection was acquired, which starts its hold: one clock
+    /// read ends the acquire and begins the hold (and the leak record).
+    pub(crate) async fn acquire_raw(
+        &self,
+    ) -> Result<(sqlx::pool::PoolConnection<DB>, Instant), sqlx::Error> {
         let shared = &*self.shared;
         let waiting = WaitingGuard::new(shared);
         let start = Instant::now();
@@ -225,7 +234,8 @@ impl<DB: Backend> Pool<DB> {
                 (result, ping, connected)
             })
             .await;
-        let elapsed = start.elapsed();
+        let acquired_at = Instant::now();
+        let elapsed = acquired_at.saturating_duration_since(start);
         drop(waiting);
         let counters = &shared.counters;
         match &result {
@@ -258,7 +268,7 @@ impl<DB: Backend> Pool<DB> {
                 counters.acquire_errors.fetch_add(1, Ordering::Relaxed);
             }
         }
-        result
+        result.map(|conn| (conn, acquired_at))
     }
 }
 

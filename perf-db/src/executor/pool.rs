@@ -16,10 +16,10 @@ struct QueryConnection<'p, DB: Database> {
 impl<DB: Backend> Pool<DB> {
     /// A connection for one query: acquire measured, hold time recorded, no leak tracking.
     async fn query_connection(&self) -> Result<QueryConnection<'_, DB>, sqlx::Error> {
-        let conn = self.acquire_raw().await?;
+        let (conn, acquired_at) = self.acquire_raw().await?;
         Ok(QueryConnection {
             conn,
-            _hold: QueryHold::new(&self.shared),
+            _hold: QueryHold::new(&self.shared, acquired_at),
         })
     }
 }
