@@ -44,7 +44,7 @@ macro_rules! checked_out_executor {
             {
                 let $this = self;
                 let (shared, conn) = $parts;
-                super::fetch_optional::<DB, E>(shared, &mut **conn, query)
+                Box::pin(super::fetch_optional::<DB, E>(shared, &mut **conn, query))
             }
 
             fn prepare_with<'e>(

@@ -12,9 +12,8 @@ mod pool;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::future::BoxFuture;
+use futures::Stream;
 use futures::stream::BoxStream;
-use futures::{FutureExt, Stream};
 use sqlx::error::BoxDynError;
 use sqlx::{Arguments as _, Database, Either, Execute, Executor, SqlStr};
 use tracing::Instrument;
@@ -122,12 +121,13 @@ where
     Box::pin(QueryStream::<DB> { inner, guard })
 }
 
-/// `fetch_optional` on a raw connection, instrumented.
+/// `fetch_optional` on a raw connection, instrumented. Not boxed: each `Executor` impl boxes
+/// once at its edge (the pool's own future already holds this one).
 pub(crate) fn fetch_optional<'e, 'q: 'e, DB, E>(
     shared: &'e Shared,
     conn: &'e mut DB::Connection,
     query: E,
-) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>>
+) -> impl Future<Output = Result<Option<DB::Row>, sqlx::Error>> + Send + 'e
 where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -144,5 +144,4 @@ where
         guard.outcome(u64::from(matches!(result, Ok(Some(_)))), result.is_err());
         result
     }
-    .boxed()
 }
