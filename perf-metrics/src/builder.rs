@@ -132,24 +132,24 @@ impl MetricsBuilder {
             check_buckets("buckets_for_metric", bounds)?;
         }
         if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&self.window) {
-            return Err(Error::invalid("window", "must be between 1 s and 1 h"));
+            return Err(Error::invalid("window", self.window, "1s..=1h"));
         }
         if !(2..=60).contains(&self.window_slots) {
-            return Err(Error::invalid("window_slots", "must be between 2 and 60"));
+            return Err(Error::invalid("window_slots", self.window_slots, "2..=60"));
         }
         if !(Duration::from_millis(10)..=Duration::from_secs(300)).contains(&self.upkeep_interval) {
             return Err(Error::invalid(
                 "upkeep_interval",
-                "must be between 10 ms and 5 min",
+                self.upkeep_interval,
+                "10ms..=5min",
             ));
         }
         let slot = self.window / u32::try_from(self.window_slots).unwrap_or(u32::MAX);
         if self.upkeep_interval > slot {
             return Err(Error::invalid(
                 "upkeep_interval",
-                format!(
-                    "must be at most the window slot length ({slot:?} = window / window_slots)"
-                ),
+                self.upkeep_interval,
+                format!("at most the window slot length, window / window_slots = {slot:?}"),
             ));
         }
         Ok(())
@@ -251,7 +251,8 @@ fn check_buckets(field: &'static str, bounds: &[f64]) -> Result<()> {
     if bounds.is_empty() || !increasing || bounds.iter().any(|b| !b.is_finite()) {
         return Err(Error::invalid(
             field,
-            "must be a non-empty list of finite, strictly increasing upper bounds",
+            bounds,
+            "a non-empty list of finite, strictly increasing upper bounds",
         ));
     }
     Ok(())
@@ -330,7 +331,7 @@ mod tests {
         let err = Metrics::builder().window_slots(0).build().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid metrics configuration: `window_slots` must be between 2 and 60"
+            "invalid `window_slots`: got 0, allowed: 2..=60"
         );
     }
 }
