@@ -143,8 +143,9 @@ pub(crate) fn render_histograms(
             cumulative += count;
             let _ = writeln!(
                 out,
-                "{name}_bucket{{{labels}{}le=\"{bound}\"}} {cumulative}",
-                comma(&labels)
+                "{name}_bucket{{{labels}{}le=\"{}\"}} {cumulative}",
+                comma(&labels),
+                format_float(*bound)
             );
         }
         let total: u64 = s.totals.counts.iter().sum();
@@ -160,11 +161,51 @@ pub(crate) fn render_histograms(
                 format!("{{{labels}}}")
             }
         };
-        let _ = writeln!(out, "{name}_sum{} {}", braces(&labels), s.totals.sum);
+        let _ = writeln!(
+            out,
+            "{name}_sum{} {}",
+            braces(&labels),
+            format_float(s.totals.sum)
+        );
         let _ = writeln!(out, "{name}_count{} {total}", braces(&labels));
     }
     if current.is_some() {
         out.push('\n');
+    }
+}
+
+/// A float as Prometheus writes one: the shortest round-trip digits, an exponent below 1e-4 and
+/// from 1e6 on (`1e-05`, `1e+06`), `.0` on integers (`1.0`, `10.0`), `+Inf`/`-Inf`/`NaN`.
+///
+/// Prometheus 3 normalizes `le` values to exactly this form when it ingests a scrape, whatever
+/// the exposition says (`le="1"` is stored as `le="1.0"`); Prometheus 2 stores the text as
+/// written. Rendering the normalized form makes both store the same `le` values, so one
+/// selector (`le="1.0"`) works for both.
+pub(crate) fn format_float(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".to_owned();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
+    }
+    if value == 0.0 {
+        return "0.0".to_owned();
+    }
+    // Rust's `{:e}` and `{}` both print the shortest digits that round-trip.
+    let scientific = format!("{value:e}");
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .and_then(|(m, e)| Some((m, e.parse::<i32>().ok()?)))
+        .unwrap_or((scientific.as_str(), 0));
+    if !(-4..6).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exponent.unsigned_abs());
+    }
+    let plain = format!("{value}");
+    if plain.contains('.') {
+        plain
+    } else {
+        plain + ".0"
     }
 }
 
@@ -271,6 +312,29 @@ mod tests {
     }
 
     #[test]
+    fn floats_render_as_prometheus_3_normalizes_them() {
+        for (value, text) in [
+            (1.0, "1.0"),
+            (10.0, "10.0"),
+            (0.25, "0.25"),
+            (0.001, "0.001"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (100_000.0, "100000.0"),
+            (1_000_000.0, "1e+06"),
+            (1_500_000.0, "1.5e+06"),
+            (1.5e-7, "1.5e-07"),
+            (1e300, "1e+300"),
+            (-2.5, "-2.5"),
+            (0.0, "0.0"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ] {
+            assert_eq!(format_float(value), text, "{value}");
+        }
+    }
+
+    #[test]
     fn series_without_labels_have_no_braces_on_sum_and_count() {
         let b = ExportBuckets::new(Arc::from([1.0]), 1);
         let key = Key::from_name("plain_seconds");
@@ -281,8 +345,8 @@ mod tests {
             totals: b.totals(),
         }];
         render_histograms(&mut out, series, &[], |_| None);
-        assert!(out.contains("plain_seconds_bucket{le=\"1\"} 0\n"));
-        assert!(out.contains("plain_seconds_sum 0\n"));
+        assert!(out.contains("plain_seconds_bucket{le=\"1.0\"} 0\n"));
+        assert!(out.contains("plain_seconds_sum 0.0\n"));
         assert!(out.contains("plain_seconds_count 0\n"));
     }
 }

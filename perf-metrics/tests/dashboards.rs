@@ -1,10 +1,14 @@
 //! The Grafana dashboard and Prometheus alert rules in `perf-metrics/dashboards/`.
 //!
-//! A structural check in Rust always runs (rules parse and are complete, every metric and label
-//! an expression names is in the naming table, the dashboard JSON is well formed); promtool
-//! additionally checks and unit-tests the rules, the dashboard's PromQL and a real exposition
-//! when it is installed (`apt-get install prometheus`). Each test prints which path ran.
+//! A structural check in Rust (rules parse and are complete, every metric and label an
+//! expression names is in the naming table, the dashboard JSON is well formed); promtool checks
+//! and unit-tests the rules, runs every alert and dashboard query against the series the
+//! recorder renders (as Prometheus 2 and 3 store them) and lints a real exposition. promtool is
+//! required: a test that needs it fails naming the Debian package (`prometheus`) when it is
+//! missing (`scripts/test` installs it when run as root).
 
+#[path = "support/ingest.rs"]
+mod ingest;
 #[path = "support/promql.rs"]
 mod promql;
 
@@ -160,7 +164,7 @@ fn alert_rules_are_complete_and_use_known_metrics() {
     expect("LowCacheHitRate", &["cache_requests_total", "< 0.7"], "10m");
     expect(
         "SlowDatabaseQueries",
-        &["db_query_duration_seconds_bucket{le=\"1\"}", "> 0"],
+        &["db_query_duration_seconds_bucket{le=\"1.0\"}", "> 0"],
         "1m",
     );
     expect("DatabasePoolWaiters", &["db_pool_waiting", "> 0"], "1m");
@@ -328,11 +332,18 @@ fn naming_table_is_consistent_with_the_docs() {
     }
 }
 
-fn promtool() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("promtool"))
-        .find(|p| p.is_file())
+/// promtool, or a failure naming the package that provides it (never a silent skip).
+fn promtool() -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("promtool"))
+                .find(|p| p.is_file())
+        })
+        .expect(
+            "promtool is not installed: install Debian's `prometheus` package \
+             (apt-get install prometheus); scripts/test does this when run as root",
+        )
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -348,12 +359,7 @@ fn run(cmd: &mut Command) -> String {
 
 #[test]
 fn promtool_checks_rules_dashboard_queries_and_exposition() {
-    let Some(promtool) = promtool() else {
-        println!(
-            "promtool: not installed (apt-get install prometheus); the Rust structural checks stand alone"
-        );
-        return;
-    };
+    let promtool = promtool();
     let dir = dashboards_dir();
     run(Command::new(&promtool)
         .arg("check")
@@ -438,4 +444,167 @@ fn the_check_rejects_unknown_metrics() {
 #[should_panic(expected = "is not carried by")]
 fn the_check_rejects_unknown_labels() {
     check_expr("test", "sum by (route) (rate(requests_total[5m]))");
+}
+
+/// Records every metric of the naming table through a real recorder: counters +3, gauges 1,
+/// histograms 0.5 ×3 and 2.0 ×1 per series (so every alert's condition holds), over the label
+/// values the emitters use.
+fn record_every_metric(recorder: &perf_metrics::PerfRecorder) {
+    fn values(label: &str) -> &'static [&'static str] {
+        match label {
+            "endpoint" => &["/api/scans/{id}"],
+            "method" => &["GET"],
+            "status" => &["2xx", "5xx"],
+            "function" => &["scan"],
+            "module" => &["scanner::jobs"],
+            "outcome" => &["ok", "error", "hit", "miss"],
+            "namespace" => &["users"],
+            "tier" => &["l1", "l2"],
+            "pool" => &["main"],
+            "level" => &["warn", "error"],
+            "state" => &["idle", "in_use"],
+            "phase" => &["wait", "ping", "connect"],
+            "reason" => &["max_lifetime"],
+            other => panic!("no fixture values for label `{other}`"),
+        }
+    }
+    metrics::with_local_recorder(recorder, || {
+        for row in names::ALL {
+            let mut combos: Vec<Vec<(&'static str, &'static str)>> = vec![Vec::new()];
+            for label in row.labels {
+                combos = combos
+                    .into_iter()
+                    .flat_map(|c| {
+                        values(label).iter().map(move |v| {
+                            let mut c = c.clone();
+                            c.push((*label, *v));
+                            c
+                        })
+                    })
+                    .collect();
+            }
+            for labels in combos {
+                match row.kind {
+                    MetricKind::Counter => metrics::counter!(row.name, &labels).increment(3),
+                    MetricKind::Gauge => metrics::gauge!(row.name, &labels).set(1.0),
+                    MetricKind::Histogram => {
+                        let h = metrics::histogram!(row.name, &labels);
+                        for v in [0.5, 0.5, 0.5, 2.0] {
+                            h.record(v);
+                        }
+                    }
+                    _ => unreachable!(),
+                }
+            }
+        }
+    });
+}
+
+/// A promtool test file: `samples` as input series (counters and histograms growing by their
+/// rendered value every minute, gauges constant), and one expression test per query asserting
+/// the query returns at least one sample at 10 m (`absent(q)` returns nothing).
+fn promtool_query_tests(samples: &[ingest::Sample], queries: &[(String, String)]) -> String {
+    let alerts = dashboards_dir().join("alerts.yml");
+    let mut out = format!(
+        "rule_files:\n  - {}\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n",
+        serde_json::to_string(alerts.to_str().unwrap()).unwrap()
+    );
+    for sample in samples {
+        let values = if sample.kind == "gauge" {
+            format!("{}+0x15", sample.value)
+        } else {
+            format!("0+{}x15", sample.value)
+        };
+        out.push_str(&format!(
+            "      - series: {}\n        values: {}\n",
+            serde_json::to_string(&sample.series()).unwrap(),
+            serde_json::to_string(&values).unwrap()
+        ));
+    }
+    out.push_str("    promql_expr_test:\n");
+    for (_, query) in queries {
+        out.push_str(&format!(
+            "      - expr: {}\n        eval_time: 10m\n        exp_samples: []\n",
+            serde_json::to_string(&format!("absent({query})")).unwrap()
+        ));
+    }
+    out
+}
+
+/// Runs `promtool test rules` on `file`; on failure, names the queries that returned nothing.
+fn run_promtool_tests(context: &str, file: &str, queries: &[(String, String)]) {
+    let path = std::env::temp_dir().join(format!(
+        "perf-metrics-{context}-{}.test.yml",
+        std::process::id()
+    ));
+    std::fs::write(&path, file).unwrap();
+    let output = Command::new(promtool())
+        .args(["test", "rules"])
+        .arg(&path)
+        .output()
+        .expect("promtool runs");
+    std::fs::remove_file(&path).unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if !output.status.success() {
+        let empty: Vec<&(String, String)> = queries
+            .iter()
+            .filter(|(_, q)| text.contains(&serde_json::to_string(&format!("absent({q})")).unwrap()))
+            .collect();
+        panic!("{context}: these queries select nothing in what Prometheus stores: {empty:#?}\n{text}");
+    }
+}
+
+/// Every alert expression and dashboard query (with `$service` set to the configured service)
+/// returns data when fed the series the recorder actually renders, stored as Prometheus 2 (text
+/// format) and Prometheus 3 (which normalizes `le="1"` to `le="1.0"`) store them, with the
+/// target labels `job` and `instance` attached.
+#[test]
+fn alerts_and_dashboard_queries_select_the_rendered_series() {
+    let metrics = perf_metrics::Metrics::builder()
+        .service("scanner")
+        .build()
+        .unwrap();
+    record_every_metric(&metrics.recorder());
+    let rendered = ingest::parse(&metrics.render());
+    for row in names::ALL {
+        assert!(
+            rendered.iter().any(|s| resolve(&s.name) == Some(row)),
+            "{} is not rendered",
+            row.name
+        );
+    }
+
+    let mut queries: Vec<(String, String)> = rules()
+        .groups
+        .iter()
+        .flat_map(|g| &g.rules)
+        .map(|r| (format!("alert {}", r.alert), r.expr.trim().to_owned()))
+        .collect();
+    queries.extend(
+        dashboard_exprs(&dashboard())
+            .into_iter()
+            .map(|(title, expr)| {
+                let expr = expr
+                    .replace("$__rate_interval", "5m")
+                    .replace("$service", "scanner");
+                (format!("panel {title}"), expr)
+            }),
+    );
+
+    let targets = [("job", "scanner"), ("instance", "10.0.0.7:9000")];
+    for (context, prometheus) in [
+        ("prometheus-2", ingest::Prometheus::V2Text),
+        ("prometheus-3", ingest::Prometheus::V3),
+    ] {
+        let stored = ingest::ingest(&rendered, prometheus, &targets);
+        run_promtool_tests(context, &promtool_query_tests(&stored, &queries), &queries);
+    }
+    println!(
+        "promtool: {} alert and dashboard queries return data on rendered series (Prometheus 2 and 3)",
+        queries.len()
+    );
 }
