@@ -55,7 +55,8 @@ impl Default for MetricsBuilder {
 }
 
 impl MetricsBuilder {
-    /// The `service` label added to every exported series.
+    /// The service's name, exported as the label `service_name`
+    /// ([`names::SERVICE_LABEL`]) on every series.
     ///
     /// Default: the executable's file name (`unknown_service` if it cannot be read).
     pub fn service(mut self, service: impl Into<String>) -> Self {
@@ -63,7 +64,8 @@ impl MetricsBuilder {
         self
     }
 
-    /// The `instance` label added to every exported series.
+    /// This process's name among the service's replicas, exported as the label
+    /// `service_instance_id` ([`names::INSTANCE_LABEL`]) on every series.
     ///
     /// Default: `$HOSTNAME`, else `/etc/hostname`, else `localhost`.
     pub fn instance(mut self, instance: impl Into<String>) -> Self {
@@ -73,7 +75,9 @@ impl MetricsBuilder {
 
     /// Another label added to every exported series (e.g. `region`).
     ///
-    /// Default: none. `service` and `instance` have their own setters.
+    /// Default: none. The service and instance labels have their own setters. `key` must be a
+    /// valid label name that no series or Prometheus sets itself ([`names::RESERVED_LABELS`],
+    /// `__`-prefixed names), given once; [`build`](Self::build) rejects it otherwise.
     pub fn global_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.global_labels.push((key.into(), value.into()));
         self
@@ -128,6 +132,7 @@ impl MetricsBuilder {
 
     fn validate(&self) -> Result<()> {
         check_buckets("buckets", &self.buckets)?;
+        check_global_labels(&self.global_labels)?;
         for (_, bounds) in &self.metric_buckets {
             check_buckets("buckets_for_metric", bounds)?;
         }
@@ -170,7 +175,7 @@ impl MetricsBuilder {
     /// metrics::with_local_recorder(&metrics.recorder(), || {
     ///     metrics::counter!("requests_total", "endpoint" => "/health").increment(1);
     /// });
-    /// assert!(metrics.render().contains(r#"requests_total{service="scanner",instance="a",endpoint="/health"} 1"#));
+    /// assert!(metrics.render().contains(r#"requests_total{service_name="scanner",service_instance_id="a",endpoint="/health"} 1"#));
     /// # Ok(())
     /// # }
     /// ```
@@ -180,8 +185,8 @@ impl MetricsBuilder {
         let instance = self.instance.unwrap_or_else(default_instance);
 
         let mut global_labels = vec![
-            ("service".to_owned(), service),
-            ("instance".to_owned(), instance),
+            (names::SERVICE_LABEL.to_owned(), service),
+            (names::INSTANCE_LABEL.to_owned(), instance),
         ];
         global_labels.extend(self.global_labels);
         let mut exporter = PrometheusBuilder::new();
@@ -258,6 +263,27 @@ fn check_buckets(field: &'static str, bounds: &[f64]) -> Result<()> {
     Ok(())
 }
 
+fn check_global_labels(labels: &[(String, String)]) -> Result<()> {
+    for (i, (key, _)) in labels.iter().enumerate() {
+        let valid = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !key.starts_with("__");
+        let duplicate = labels[..i].iter().any(|(k, _)| k == key);
+        if !valid || duplicate || names::RESERVED_LABELS.contains(&key.as_str()) {
+            return Err(Error::invalid(
+                "global_label",
+                key,
+                format!(
+                    "a label name matching [a-zA-Z_][a-zA-Z0-9_]* without a `__` prefix, given \
+                     once, and none of {}",
+                    names::RESERVED_LABELS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn describe_known_metrics(recorder: &PerfRecorder) {
     for metric in names::ALL {
         let name = metrics::KeyName::from_const_str(metric.name);
@@ -310,6 +336,41 @@ mod tests {
         assert_eq!(
             field(Metrics::builder().window(Duration::from_millis(10))),
             "window"
+        );
+        for key in [
+            "le",
+            "quantile",
+            "status",
+            "endpoint",
+            "outcome",
+            "pool",
+            "service_name",
+            "job",
+            "instance",
+            "__name__",
+            "my-label",
+            "9lives",
+            "",
+        ] {
+            assert_eq!(
+                field(Metrics::builder().global_label(key, "x")),
+                "global_label",
+                "{key:?}"
+            );
+        }
+        assert_eq!(
+            field(
+                Metrics::builder()
+                    .global_label("region", "eu")
+                    .global_label("region", "us")
+            ),
+            "global_label"
+        );
+        assert!(
+            Metrics::builder()
+                .global_label("region", "eu")
+                .build()
+                .is_ok()
         );
         assert_eq!(field(Metrics::builder().window_slots(1)), "window_slots");
         assert_eq!(

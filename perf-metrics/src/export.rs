@@ -298,16 +298,19 @@ mod tests {
             bounds: b.bounds(),
             totals: b.totals(),
         }];
-        render_histograms(&mut out, series, &[("service".into(), "s".into())], |_| {
-            Some("line1\nline2".into())
-        });
+        render_histograms(
+            &mut out,
+            series,
+            &[("service_name".into(), "s".into())],
+            |_| Some("line1\nline2".into()),
+        );
         assert_eq!(
             out,
             "# HELP my_metric line1\\nline2\n# TYPE my_metric histogram\n\
-             my_metric_bucket{service=\"s\",path=\"a\\\"b\\\\c\\nd\",le=\"0.5\"} 1\n\
-             my_metric_bucket{service=\"s\",path=\"a\\\"b\\\\c\\nd\",le=\"+Inf\"} 1\n\
-             my_metric_sum{service=\"s\",path=\"a\\\"b\\\\c\\nd\"} 0.25\n\
-             my_metric_count{service=\"s\",path=\"a\\\"b\\\\c\\nd\"} 1\n\n"
+             my_metric_bucket{service_name=\"s\",path=\"a\\\"b\\\\c\\nd\",le=\"0.5\"} 1\n\
+             my_metric_bucket{service_name=\"s\",path=\"a\\\"b\\\\c\\nd\",le=\"+Inf\"} 1\n\
+             my_metric_sum{service_name=\"s\",path=\"a\\\"b\\\\c\\nd\"} 0.25\n\
+             my_metric_count{service_name=\"s\",path=\"a\\\"b\\\\c\\nd\"} 1\n\n"
         );
     }
 

@@ -8,7 +8,7 @@
 //! use perf_metrics::Metrics;
 //!
 //! let metrics = Metrics::builder()
-//!     .service("scanner")   // global labels on every series
+//!     .service("scanner")   // global labels `service_name`, `service_instance_id`
 //!     .instance("scanner-1")
 //!     .install()?;          // the process-wide recorder; upkeep thread started
 //!
@@ -25,7 +25,8 @@
 //!
 //! # What you get
 //!
-//! - [`Metrics`]: installs a Prometheus recorder with `service`/`instance` labels and latency
+//! - [`Metrics`]: installs a Prometheus recorder with `service_name`/`service_instance_id`
+//!   labels (see [`names`] for why not `service`/`instance`) and latency
 //!   buckets ([`DEFAULT_LATENCY_BUCKETS`]), runs upkeep, renders `/metrics`
 //!   (`Metrics::router` and `Metrics::serve` with the `axum` feature), and
 //!   [`Metrics::snapshot`]s windowed percentiles. [`MetricsBuilder::build`] gives the same
@@ -101,7 +102,7 @@ pub use snapshot::{PerformanceSnapshot, SeriesSnapshot};
 /// - `name = "scan_duration_seconds"`: another metric name (must be a valid Prometheus name
 ///   ending in `_seconds`);
 /// - `labels(scan_type = "nmap")`: static labels added to every series (valid label names, not
-///   `function`, `module`, `outcome`, `service`, `instance` or `le`).
+///   `function`, `module`, `outcome`, `service_name`, `service_instance_id` or `le`).
 ///
 /// Mistakes are compile errors pointing at the offending token.
 ///

@@ -49,7 +49,7 @@ pub(crate) struct Core {
     pub(crate) window: WindowConfig,
     pub(crate) service: String,
     pub(crate) instance: String,
-    /// `service`, `instance`, then the extra global labels, in rendering order.
+    /// `service_name`, `service_instance_id`, then the extra global labels, in rendering order.
     pub(crate) global_labels: Vec<(String, String)>,
     /// `# HELP` texts of histograms (counters' and gauges' live in the exporter).
     histogram_help: RwLock<HashMap<String, String>>,
@@ -82,8 +82,8 @@ impl Core {
             exporter,
             series: Registry::new(SeriesStorage { buckets, window }),
             window,
-            service: label("service"),
-            instance: label("instance"),
+            service: label(crate::names::SERVICE_LABEL),
+            instance: label(crate::names::INSTANCE_LABEL),
             global_labels,
             histogram_help: RwLock::new(HashMap::new()),
             upkeep_runs: AtomicU64::new(0),

@@ -19,7 +19,20 @@ use std::process::Command;
 use perf_metrics::names::{self, MetricKind};
 use serde::Deserialize;
 
-const GLOBAL_LABELS: &[&str] = &["service", "instance"];
+const GLOBAL_LABELS: &[&str] = &[names::SERVICE_LABEL, names::INSTANCE_LABEL];
+
+/// Labels Prometheus attaches to every scraped series (`job`, `instance`) and those Kubernetes
+/// discovery through the Prometheus Operator adds (`service`, `namespace`, `pod`, `container`,
+/// `node`).
+const TARGET_LABELS: &[(&str, &str)] = &[
+    ("job", "scanner"),
+    ("instance", "10.0.0.7:9000"),
+    ("service", "scanner-svc"),
+    ("namespace", "prod"),
+    ("pod", "scanner-7f9c"),
+    ("container", "scanner"),
+    ("node", "worker-3"),
+];
 
 fn dashboards_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards")
@@ -292,7 +305,7 @@ fn dashboard_is_well_formed_and_uses_known_metrics() {
         "rate(requests_total",
         "status=~\"5..|error\"",
         "sum by (tier) (rate(cache_requests_total",
-        "db_pool_connections{service=~\"$service\",state=\"in_use\"}",
+        "db_pool_connections{service_name=~\"$service\",state=\"in_use\"}",
         "db_pool_waiting",
         "db_slow_queries_total",
     ] {
@@ -552,9 +565,13 @@ fn run_promtool_tests(context: &str, file: &str, queries: &[(String, String)]) {
     if !output.status.success() {
         let empty: Vec<&(String, String)> = queries
             .iter()
-            .filter(|(_, q)| text.contains(&serde_json::to_string(&format!("absent({q})")).unwrap()))
+            .filter(|(_, q)| {
+                text.contains(&serde_json::to_string(&format!("absent({q})")).unwrap())
+            })
             .collect();
-        panic!("{context}: these queries select nothing in what Prometheus stores: {empty:#?}\n{text}");
+        panic!(
+            "{context}: these queries select nothing in what Prometheus stores: {empty:#?}\n{text}"
+        );
     }
 }
 
@@ -595,16 +612,85 @@ fn alerts_and_dashboard_queries_select_the_rendered_series() {
             }),
     );
 
-    let targets = [("job", "scanner"), ("instance", "10.0.0.7:9000")];
+    let targets = &TARGET_LABELS[..2];
     for (context, prometheus) in [
         ("prometheus-2", ingest::Prometheus::V2Text),
         ("prometheus-3", ingest::Prometheus::V3),
     ] {
-        let stored = ingest::ingest(&rendered, prometheus, &targets);
+        let stored = ingest::ingest(&rendered, prometheus, targets);
         run_promtool_tests(context, &promtool_query_tests(&stored, &queries), &queries);
     }
     println!(
         "promtool: {} alert and dashboard queries return data on rendered series (Prometheus 2 and 3)",
         queries.len()
+    );
+}
+
+/// No default global label is one Prometheus (or its Kubernetes discovery) attaches to targets,
+/// so none is renamed `exported_*` on ingestion, and every dashboard variable
+/// (`label_values(metric, label)`) lists the configured value from what Prometheus stores.
+#[test]
+fn global_labels_survive_target_labels_and_feed_the_dashboard_variables() {
+    let metrics = perf_metrics::Metrics::builder()
+        .service("scanner")
+        .instance("scanner-1")
+        .build()
+        .unwrap();
+    record_every_metric(&metrics.recorder());
+    let rendered = ingest::parse(&metrics.render());
+    // `async_slow_polls_total` has no labels of its own: what it carries is global.
+    let global: BTreeSet<&str> = rendered
+        .iter()
+        .find(|s| s.name == "async_slow_polls_total")
+        .expect("async_slow_polls_total rendered")
+        .labels
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(global, GLOBAL_LABELS.iter().copied().collect());
+    for (target, _) in TARGET_LABELS {
+        assert!(
+            !global.contains(target),
+            "global label `{target}` collides with a Prometheus target label"
+        );
+    }
+
+    let stored = ingest::ingest(&rendered, ingest::Prometheus::V3, TARGET_LABELS);
+    let configured = BTreeMap::from([
+        (names::SERVICE_LABEL, "scanner"),
+        (names::INSTANCE_LABEL, "scanner-1"),
+    ]);
+    let d = dashboard();
+    let variables = d["templating"]["list"].as_array().unwrap();
+    let mut checked = 0;
+    for variable in variables.iter().filter(|v| v["type"] == "query") {
+        let definition = variable["definition"].as_str().unwrap();
+        let (metric, label) = definition
+            .strip_prefix("label_values(")
+            .and_then(|s| s.strip_suffix(')'))
+            .and_then(|s| s.split_once(','))
+            .unwrap();
+        let (metric, label) = (metric.trim(), label.trim());
+        let values: BTreeSet<&str> = stored
+            .iter()
+            .filter(|s| s.name == metric)
+            .filter_map(|s| s.labels.get(label).map(String::as_str))
+            .collect();
+        let expected = configured.get(label).copied();
+        assert!(
+            !values.is_empty(),
+            "{definition}: no stored `{metric}` series has `{label}`"
+        );
+        if let Some(expected) = expected {
+            assert_eq!(values, BTreeSet::from([expected]), "{definition}");
+        }
+        checked += 1;
+    }
+    assert!(checked > 0, "the dashboard has no query variables");
+    // The snapshot reports the same values.
+    let snapshot = metrics.snapshot();
+    assert_eq!(
+        (snapshot.service.as_str(), snapshot.instance.as_str()),
+        ("scanner", "scanner-1")
     );
 }

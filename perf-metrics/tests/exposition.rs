@@ -36,8 +36,8 @@ fn counters_gauges_and_global_labels() {
     });
     assert_eq!(counter.value, Value::Counter(7.0));
     assert_eq!(counter.labels.get("tier"), Some("l1"));
-    assert_eq!(counter.labels.get("service"), Some("scanner"));
-    assert_eq!(counter.labels.get("instance"), Some("scanner-1"));
+    assert_eq!(counter.labels.get("service_name"), Some("scanner"));
+    assert_eq!(counter.labels.get("service_instance_id"), Some("scanner-1"));
     assert_eq!(counter.labels.get("region"), Some("eu"));
 
     let gauge = sample(&scrape, "db_pool_waiting", |v| matches!(v, Value::Gauge(_)));
@@ -202,7 +202,7 @@ fn upkeep_drains_and_keeps_totals() {
     assert!(
         metrics
             .render()
-            .contains(r#"cache_load_duration_seconds_count{service="#)
+            .contains(r#"cache_load_duration_seconds_count{service_name="#)
     );
     assert_eq!(metrics.snapshot().series[0].count, 1);
     assert_eq!(metrics.histogram_series(), 1);

@@ -77,7 +77,9 @@ pub(crate) fn parse(text: &str) -> Vec<Sample> {
         let value = match value {
             "+Inf" => f64::INFINITY,
             "-Inf" => f64::NEG_INFINITY,
-            v => v.parse().unwrap_or_else(|_| panic!("bad value in `{line}`")),
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in `{line}`")),
         };
         let family = ["_bucket", "_sum", "_count"]
             .iter()
@@ -187,9 +189,7 @@ pub(crate) fn ingest(
                 if let Some(own) = sample.labels.remove(*key) {
                     sample.labels.insert(format!("exported_{key}"), own);
                 }
-                sample
-                    .labels
-                    .insert((*key).to_owned(), (*value).to_owned());
+                sample.labels.insert((*key).to_owned(), (*value).to_owned());
             }
             sample
         })
