@@ -37,7 +37,11 @@ pub struct MetricsBuilder {
     window: Duration,
     window_slots: usize,
     upkeep_interval: Duration,
+    idle_timeout: Option<Duration>,
 }
+
+/// [`MetricsBuilder::idle_timeout`]'s default: 10 minutes.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Default for MetricsBuilder {
     fn default() -> Self {
@@ -50,6 +54,7 @@ impl Default for MetricsBuilder {
             window: Duration::from_secs(60),
             window_slots: 6,
             upkeep_interval: Duration::from_secs(5),
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
         }
     }
 }
@@ -130,6 +135,38 @@ impl MetricsBuilder {
         self
     }
 
+    /// Drops counter and histogram series that nothing updated for this long, so label values
+    /// that stop occurring (an old route, a finished job, a one-off status) do not stay in
+    /// `/metrics` and in memory forever. A dropped series reappears, starting from zero, when
+    /// it is recorded again (Prometheus' `rate`/`increase` treat that as a counter reset).
+    ///
+    /// Counters are dropped by metrics-exporter-prometheus' own idle timeout when `/metrics` is
+    /// rendered; histograms by the upkeep thread. A series behind a handle the application
+    /// keeps (perf-db's per-pool handles, `#[timed]` call sites, any `Counter`/`Histogram`
+    /// stored in a struct) is never dropped, since that handle would then record into a series
+    /// nobody renders: idleness only applies to series looked up per use through the macros.
+    /// Gauges are never dropped: a gauge set once (a pool's size) must keep its value.
+    ///
+    /// Default: [`DEFAULT_IDLE_TIMEOUT`] (10 min). `None` keeps every series for the life of
+    /// the recorder. Allowed: 1 s to 7 days, and at least twice
+    /// [`upkeep_interval`](Self::upkeep_interval).
+    ///
+    /// ```
+    /// # fn main() -> perf_metrics::Result<()> {
+    /// use std::time::Duration;
+    ///
+    /// let metrics = perf_metrics::Metrics::builder()
+    ///     .idle_timeout(Some(Duration::from_secs(30 * 60)))
+    ///     .build()?;
+    /// # let _ = metrics;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
     fn validate(&self) -> Result<()> {
         check_buckets("buckets", &self.buckets)?;
         check_global_labels(&self.global_labels)?;
@@ -147,6 +184,16 @@ impl MetricsBuilder {
                 "upkeep_interval",
                 self.upkeep_interval,
                 "10ms..=5min",
+            ));
+        }
+        if let Some(timeout) = self.idle_timeout
+            && (!(Duration::from_secs(1)..=Duration::from_secs(7 * 86_400)).contains(&timeout)
+                || timeout < self.upkeep_interval.saturating_mul(2))
+        {
+            return Err(Error::invalid(
+                "idle_timeout",
+                timeout,
+                "None, or 1s..=7days and at least twice upkeep_interval",
             ));
         }
         let slot = self.window / u32::try_from(self.window_slots).unwrap_or(u32::MAX);
@@ -189,7 +236,9 @@ impl MetricsBuilder {
             (names::INSTANCE_LABEL.to_owned(), instance),
         ];
         global_labels.extend(self.global_labels);
-        let mut exporter = PrometheusBuilder::new();
+        // Counters only: gauges keep their last value for good, histograms are this crate's.
+        let mut exporter = PrometheusBuilder::new()
+            .idle_timeout(metrics_util::MetricKindMask::COUNTER, self.idle_timeout);
         for (key, value) in &global_labels {
             exporter = exporter.add_global_label(key.clone(), value.clone());
         }
@@ -207,6 +256,7 @@ impl MetricsBuilder {
             window,
             buckets,
             global_labels,
+            self.idle_timeout,
         ));
         let recorder = PerfRecorder {
             core: Arc::clone(&core),
@@ -373,6 +423,18 @@ mod tests {
                 .is_ok()
         );
         assert_eq!(field(Metrics::builder().window_slots(1)), "window_slots");
+        assert_eq!(
+            field(Metrics::builder().idle_timeout(Some(Duration::from_millis(500)))),
+            "idle_timeout"
+        );
+        assert_eq!(
+            field(
+                Metrics::builder()
+                    .upkeep_interval(Duration::from_secs(1))
+                    .idle_timeout(Some(Duration::from_millis(1500)))
+            ),
+            "idle_timeout"
+        );
         assert_eq!(
             field(Metrics::builder().upkeep_interval(Duration::ZERO)),
             "upkeep_interval"

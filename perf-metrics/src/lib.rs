@@ -87,7 +87,7 @@ mod window;
 mod axum;
 
 pub use crate::http::{HttpMetrics, HttpMetricsLayer};
-pub use builder::{DEFAULT_LATENCY_BUCKETS, MetricsBuilder};
+pub use builder::{DEFAULT_IDLE_TIMEOUT, DEFAULT_LATENCY_BUCKETS, MetricsBuilder};
 pub use error::{Error, Result};
 pub use handle::{Metrics, PROMETHEUS_CONTENT_TYPE};
 pub use recorder::PerfRecorder;

@@ -43,6 +43,7 @@
 //! | `db_n_plus_one_total` | counter | `pool` | perf-db | suspected N+1 query patterns |
 //! | `db_connection_leaks_total` | counter | `pool` | perf-db | connections held past the leak-detection threshold |
 //! | `async_slow_polls_total` | counter | (none) | perf-async | polls that blocked the runtime |
+//! | `metrics_rejected_observations_total` | counter | `metric` | perf-metrics | histogram observations dropped because they were NaN or infinite |
 //!
 //! ```
 //! use perf_metrics::names::{self, MetricKind};
@@ -119,6 +120,7 @@ pub const RESERVED_LABELS: &[&str] = &[
     "state",
     "phase",
     "reason",
+    "metric",
 ];
 
 /// `request_duration_seconds`
@@ -345,6 +347,13 @@ pub const ALL: &[MetricName] = &[
         &[],
         "perf-async",
         "Future polls that blocked the runtime thread",
+    ),
+    row(
+        crate::recorder::REJECTED_OBSERVATIONS_TOTAL,
+        Counter,
+        &["metric"],
+        "perf-metrics",
+        "Histogram observations dropped because they were NaN or infinite",
     ),
 ];
 

@@ -478,6 +478,7 @@ fn record_every_metric(recorder: &perf_metrics::PerfRecorder) {
             "state" => &["idle", "in_use"],
             "phase" => &["wait", "ping", "connect"],
             "reason" => &["max_lifetime"],
+            "metric" => &["request_duration_seconds"],
             other => panic!("no fixture values for label `{other}`"),
         }
     }

@@ -207,3 +207,32 @@ fn upkeep_drains_and_keeps_totals() {
     assert_eq!(metrics.snapshot().series[0].count, 1);
     assert_eq!(metrics.histogram_series(), 1);
 }
+
+/// NaN and ±∞ are dropped and counted: `_sum` stays finite, no bucket counts them, and the text
+/// still parses (prometheus-parse, promtool).
+#[test]
+fn non_finite_observations_are_counted_not_recorded() {
+    let metrics = Metrics::builder().service("scanner").build().unwrap();
+    metrics::with_local_recorder(&metrics.recorder(), || {
+        let h = metrics::histogram!("db_query_duration_seconds", "pool" => "main");
+        for v in [0.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1.5] {
+            h.record(v);
+        }
+    });
+    let text = metrics.render();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let value = |name: &str| match &sample(&scrape, name, |_| true).value {
+        prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => *v,
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(value("db_query_duration_seconds_sum"), 2.0, "{text}");
+    assert_eq!(value("db_query_duration_seconds_count"), 2.0, "{text}");
+    assert!(
+        text.contains(r#"metrics_rejected_observations_total{service_name="scanner","#)
+            && text.contains(r#"metric="db_query_duration_seconds"} 3"#),
+        "{text}"
+    );
+    let snapshot = metrics.snapshot();
+    let series = snapshot.find("db_query_duration_seconds", &[]).unwrap();
+    assert_eq!((series.count, series.max), (2, Some(1.5)));
+}
