@@ -19,7 +19,7 @@ use crate::window::{WindowConfig, WindowedHistogram};
 /// A [`metrics::Recorder`] that exports to Prometheus and keeps windowed percentiles.
 ///
 /// Counters and gauges go straight to the Prometheus exporter. A histogram series is a pair of
-/// fixed-size, per-core-sharded structures: cumulative `le` buckets with sum and count (rendered
+/// bounded, per-core-sharded structures: cumulative `le` buckets with sum and count (rendered
 /// next to the exporter's output on `/metrics`) and a sliding-window histogram (for
 /// [`Metrics::snapshot`](crate::Metrics::snapshot)). The pair is created once per series, so a
 /// `histogram!` call costs one registry lookup and a record costs two uncontended atomic adds.
