@@ -1,6 +1,6 @@
 //! The recorder this crate installs: Prometheus export plus windowed percentiles.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
@@ -59,6 +59,8 @@ pub(crate) struct Core {
     /// `# HELP` texts of histograms (counters' and gauges' live in the exporter).
     histogram_help: RwLock<HashMap<String, String>>,
     pub(crate) upkeep_runs: AtomicU64,
+    /// Names already warned about as conflicting (see [`Core::render`]).
+    name_conflicts: Mutex<HashSet<String>>,
 }
 
 /// Histogram bucket upper bounds: the default and per-metric overrides.
@@ -102,12 +104,30 @@ impl Core {
             global_labels,
             histogram_help: RwLock::new(HashMap::new()),
             upkeep_runs: AtomicU64::new(0),
+            name_conflicts: Mutex::new(HashSet::new()),
         }
     }
 
-    /// The exporter's counters and gauges followed by this crate's histograms.
+    /// The exporter's counters and gauges followed by this crate's histograms, with one
+    /// family per name: a family whose name another family already uses (a counter and a
+    /// gauge, or a histogram and a counter, whose names sanitize alike) is left out, with a
+    /// warning logged once per name.
     pub(crate) fn render(&self) -> String {
-        let mut out = self.handle.render();
+        let exported = self.handle.render();
+        let mut out = String::with_capacity(exported.len() * 2);
+        let mut taken = HashSet::new();
+        let mut skipped = Vec::new();
+        // The exporter writes one family per block, blocks separated by a blank line.
+        for block in exported.split_inclusive("\n\n") {
+            let name = block
+                .lines()
+                .find_map(|l| l.strip_prefix("# TYPE "))
+                .and_then(|l| l.split(' ').next());
+            match name {
+                Some(name) if !taken.insert(name.to_owned()) => skipped.push(name.to_owned()),
+                _ => out.push_str(block),
+            }
+        }
         let mut series = Vec::new();
         self.series.visit_histograms(|key, histogram| {
             series.push((key.clone(), Arc::clone(histogram)));
@@ -124,9 +144,28 @@ impl Core {
             .histogram_help
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        render_histograms(&mut out, rendered, &self.global_labels, |name| {
-            help.get(name).cloned()
-        });
+        skipped.extend(render_histograms(
+            &mut out,
+            rendered,
+            &self.global_labels,
+            |name| help.get(name).cloned(),
+            &taken,
+        ));
+        if !skipped.is_empty() {
+            let mut warned = self
+                .name_conflicts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for name in skipped {
+                if warned.insert(name.clone()) {
+                    tracing::warn!(
+                        metric = %name,
+                        "metric names that sanitize to the same Prometheus name have different \
+                         types; only the first family is exported"
+                    );
+                }
+            }
+        }
         out
     }
 

@@ -236,3 +236,85 @@ fn non_finite_observations_are_counted_not_recorded() {
     let series = snapshot.find("db_query_duration_seconds", &[]).unwrap();
     assert_eq!((series.count, series.max), (2, Some(1.5)));
 }
+
+/// `promtool check metrics` parses `text` (exit 0, or 3 for lint findings such as missing help
+/// texts of these made-up metrics, never a parse error); fails naming the package providing
+/// promtool when it is missing (never a silent skip).
+fn promtool_check_metrics(text: &str) -> String {
+    let promtool = std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("promtool"))
+                .find(|p| p.is_file())
+        })
+        .expect("promtool is not installed: install Debian's `prometheus` package (apt-get install prometheus)");
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lint_only = output.status.code() == Some(3) && !report.contains("error");
+    assert!(
+        output.status.success() || lint_only,
+        "promtool check metrics:\n{report}\n{text}"
+    );
+    report
+}
+
+/// Metric names that sanitize alike never give two `# TYPE` lines for one name: same-kind
+/// histograms merge into one family (identical series add up), a family colliding with another
+/// kind is left out; a series label named `le` does not repeat the bucket label. The text parses
+/// with prometheus-parse and passes `promtool check metrics`.
+#[test]
+fn names_and_labels_that_collide_still_render_valid_text() {
+    let metrics = Metrics::builder().service("scanner").build().unwrap();
+    metrics::with_local_recorder(&metrics.recorder(), || {
+        // "a.b" sorts before "a_a" before "a_b": the two a_b families are not adjacent.
+        metrics::histogram!("a.b_seconds", "k" => "1").record(0.5);
+        metrics::histogram!("a_a_seconds").record(0.5);
+        metrics::histogram!("a_b_seconds", "k" => "1").record(1.5);
+        metrics::histogram!("a_b_seconds", "k" => "2").record(0.1);
+        // A counter and a gauge whose names sanitize alike.
+        metrics::counter!("jobs.total").increment(1);
+        metrics::gauge!("jobs_total").set(3.0);
+        // A gauge and a histogram of one name.
+        metrics::gauge!("queue_wait_seconds").set(1.0);
+        metrics::histogram!("queue.wait_seconds").record(0.2);
+        // A series label named like the bucket label.
+        metrics::histogram!("size_bytes", "le" => "x").record(10.0);
+    });
+    let text = metrics.render();
+    let mut types = std::collections::BTreeSet::new();
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = line.split(' ').nth(2).unwrap();
+        assert!(
+            types.insert(name.to_owned()),
+            "two TYPE lines for {name}:\n{text}"
+        );
+    }
+    assert!(
+        text.contains(r#"a_b_seconds_count{service_name="scanner",service_instance_id="#)
+            && text.contains(r#"k="1"} 2"#),
+        "a.b and a_b series with equal labels merge:\n{text}"
+    );
+    assert!(text.contains("# TYPE jobs_total counter\n"), "{text}");
+    assert!(text.contains("# TYPE queue_wait_seconds gauge\n"), "{text}");
+    assert!(!text.contains("queue_wait_seconds_bucket"), "{text}");
+    assert!(
+        text.lines()
+            .all(|l| l.matches(",le=").count() + l.matches("{le=").count() <= 1),
+        "{text}"
+    );
+    assert!(text.contains(r#"exported_le="x",le="10.0"} 1"#), "{text}");
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    promtool_check_metrics(&text);
+}
