@@ -37,7 +37,11 @@ pub struct MetricsBuilder {
     window: Duration,
     window_slots: usize,
     upkeep_interval: Duration,
+    idle_timeout: Option<Duration>,
 }
+
+/// [`MetricsBuilder::idle_timeout`]'s default: 10 minutes.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Default for MetricsBuilder {
     fn default() -> Self {
@@ -50,12 +54,14 @@ impl Default for MetricsBuilder {
             window: Duration::from_secs(60),
             window_slots: 6,
             upkeep_interval: Duration::from_secs(5),
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
         }
     }
 }
 
 impl MetricsBuilder {
-    /// The `service` label added to every exported series.
+    /// The service's name, exported as the label `service_name`
+    /// ([`names::SERVICE_LABEL`]) on every series.
     ///
     /// Default: the executable's file name (`unknown_service` if it cannot be read).
     pub fn service(mut self, service: impl Into<String>) -> Self {
@@ -63,7 +69,8 @@ impl MetricsBuilder {
         self
     }
 
-    /// The `instance` label added to every exported series.
+    /// This process's name among the service's replicas, exported as the label
+    /// `service_instance_id` ([`names::INSTANCE_LABEL`]) on every series.
     ///
     /// Default: `$HOSTNAME`, else `/etc/hostname`, else `localhost`.
     pub fn instance(mut self, instance: impl Into<String>) -> Self {
@@ -73,7 +80,9 @@ impl MetricsBuilder {
 
     /// Another label added to every exported series (e.g. `region`).
     ///
-    /// Default: none. `service` and `instance` have their own setters.
+    /// Default: none. The service and instance labels have their own setters. `key` must be a
+    /// valid label name that no series or Prometheus sets itself ([`names::RESERVED_LABELS`],
+    /// `__`-prefixed names), given once; [`build`](Self::build) rejects it otherwise.
     pub fn global_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.global_labels.push((key.into(), value.into()));
         self
@@ -106,8 +115,9 @@ impl MetricsBuilder {
     }
 
     /// Into how many slots the window is split; the window slides by one slot at a time, so
-    /// more slots mean a smoother window and more memory (each slot costs about 1.8 KiB per
-    /// core, up to 4 cores, per histogram series).
+    /// more slots mean a smoother window and more memory (each slot costs, per core up to 4
+    /// cores and per histogram series, 1.3 KiB plus 64 bytes per power of two the recorded values
+    /// span: about 2.2 KiB for latencies from 1 ms to 10 s, at most 6.5 KiB).
     ///
     /// Default: 6 (a 60 s window slides by 10 s). Allowed: 2 to 60.
     pub fn window_slots(mut self, slots: usize) -> Self {
@@ -126,30 +136,73 @@ impl MetricsBuilder {
         self
     }
 
+    /// Drops counter and histogram series that nothing updated for this long, so label values
+    /// that stop occurring (an old route, a finished job, a one-off status) do not stay in
+    /// `/metrics` and in memory forever. A dropped series reappears, starting from zero, when
+    /// it is recorded again (Prometheus' `rate`/`increase` treat that as a counter reset).
+    ///
+    /// Counters are dropped by metrics-exporter-prometheus' own idle timeout when `/metrics` is
+    /// rendered; histograms by the upkeep thread. A series behind a handle the application
+    /// keeps (perf-db's per-pool handles, `#[timed]` call sites, any `Counter`/`Histogram`
+    /// stored in a struct) is never dropped, since that handle would then record into a series
+    /// nobody renders: idleness only applies to series looked up per use through the macros.
+    /// Gauges are never dropped: a gauge set once (a pool's size) must keep its value.
+    ///
+    /// Default: [`DEFAULT_IDLE_TIMEOUT`] (10 min). `None` keeps every series for the life of
+    /// the recorder. Allowed: 1 s to 7 days, and at least twice
+    /// [`upkeep_interval`](Self::upkeep_interval).
+    ///
+    /// ```
+    /// # fn main() -> perf_metrics::Result<()> {
+    /// use std::time::Duration;
+    ///
+    /// let metrics = perf_metrics::Metrics::builder()
+    ///     .idle_timeout(Some(Duration::from_secs(30 * 60)))
+    ///     .build()?;
+    /// # let _ = metrics;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
     fn validate(&self) -> Result<()> {
         check_buckets("buckets", &self.buckets)?;
+        check_global_labels(&self.global_labels)?;
         for (_, bounds) in &self.metric_buckets {
             check_buckets("buckets_for_metric", bounds)?;
         }
         if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&self.window) {
-            return Err(Error::invalid("window", "must be between 1 s and 1 h"));
+            return Err(Error::invalid("window", self.window, "1s..=1h"));
         }
         if !(2..=60).contains(&self.window_slots) {
-            return Err(Error::invalid("window_slots", "must be between 2 and 60"));
+            return Err(Error::invalid("window_slots", self.window_slots, "2..=60"));
         }
         if !(Duration::from_millis(10)..=Duration::from_secs(300)).contains(&self.upkeep_interval) {
             return Err(Error::invalid(
                 "upkeep_interval",
-                "must be between 10 ms and 5 min",
+                self.upkeep_interval,
+                "10ms..=5min",
+            ));
+        }
+        if let Some(timeout) = self.idle_timeout
+            && (!(Duration::from_secs(1)..=Duration::from_secs(7 * 86_400)).contains(&timeout)
+                || timeout < self.upkeep_interval.saturating_mul(2))
+        {
+            return Err(Error::invalid(
+                "idle_timeout",
+                timeout,
+                "None, or 1s..=7days and at least twice upkeep_interval",
             ));
         }
         let slot = self.window / u32::try_from(self.window_slots).unwrap_or(u32::MAX);
         if self.upkeep_interval > slot {
             return Err(Error::invalid(
                 "upkeep_interval",
-                format!(
-                    "must be at most the window slot length ({slot:?} = window / window_slots)"
-                ),
+                self.upkeep_interval,
+                format!("at most the window slot length, window / window_slots = {slot:?}"),
             ));
         }
         Ok(())
@@ -170,7 +223,7 @@ impl MetricsBuilder {
     /// metrics::with_local_recorder(&metrics.recorder(), || {
     ///     metrics::counter!("requests_total", "endpoint" => "/health").increment(1);
     /// });
-    /// assert!(metrics.render().contains(r#"requests_total{service="scanner",instance="a",endpoint="/health"} 1"#));
+    /// assert!(metrics.render().contains(r#"requests_total{service_name="scanner",service_instance_id="a",endpoint="/health"} 1"#));
     /// # Ok(())
     /// # }
     /// ```
@@ -180,11 +233,13 @@ impl MetricsBuilder {
         let instance = self.instance.unwrap_or_else(default_instance);
 
         let mut global_labels = vec![
-            ("service".to_owned(), service),
-            ("instance".to_owned(), instance),
+            (names::SERVICE_LABEL.to_owned(), service),
+            (names::INSTANCE_LABEL.to_owned(), instance),
         ];
         global_labels.extend(self.global_labels);
-        let mut exporter = PrometheusBuilder::new();
+        // Counters only: gauges keep their last value for good, histograms are this crate's.
+        let mut exporter = PrometheusBuilder::new()
+            .idle_timeout(metrics_util::MetricKindMask::COUNTER, self.idle_timeout);
         for (key, value) in &global_labels {
             exporter = exporter.add_global_label(key.clone(), value.clone());
         }
@@ -202,6 +257,7 @@ impl MetricsBuilder {
             window,
             buckets,
             global_labels,
+            self.idle_timeout,
         ));
         let recorder = PerfRecorder {
             core: Arc::clone(&core),
@@ -251,8 +307,30 @@ fn check_buckets(field: &'static str, bounds: &[f64]) -> Result<()> {
     if bounds.is_empty() || !increasing || bounds.iter().any(|b| !b.is_finite()) {
         return Err(Error::invalid(
             field,
-            "must be a non-empty list of finite, strictly increasing upper bounds",
+            bounds,
+            "a non-empty list of finite, strictly increasing upper bounds",
         ));
+    }
+    Ok(())
+}
+
+fn check_global_labels(labels: &[(String, String)]) -> Result<()> {
+    for (i, (key, _)) in labels.iter().enumerate() {
+        let valid = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !key.starts_with("__");
+        let duplicate = labels[..i].iter().any(|(k, _)| k == key);
+        if !valid || duplicate || names::RESERVED_LABELS.contains(&key.as_str()) {
+            return Err(Error::invalid(
+                "global_label",
+                key,
+                format!(
+                    "a label name matching [a-zA-Z_][a-zA-Z0-9_]* without a `__` prefix, given \
+                     once, and none of {}",
+                    names::RESERVED_LABELS.join(", ")
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -310,7 +388,54 @@ mod tests {
             field(Metrics::builder().window(Duration::from_millis(10))),
             "window"
         );
+        for key in [
+            "le",
+            "quantile",
+            "status",
+            "endpoint",
+            "outcome",
+            "pool",
+            "service_name",
+            "job",
+            "instance",
+            "__name__",
+            "my-label",
+            "9lives",
+            "",
+        ] {
+            assert_eq!(
+                field(Metrics::builder().global_label(key, "x")),
+                "global_label",
+                "{key:?}"
+            );
+        }
+        assert_eq!(
+            field(
+                Metrics::builder()
+                    .global_label("region", "eu")
+                    .global_label("region", "us")
+            ),
+            "global_label"
+        );
+        assert!(
+            Metrics::builder()
+                .global_label("region", "eu")
+                .build()
+                .is_ok()
+        );
         assert_eq!(field(Metrics::builder().window_slots(1)), "window_slots");
+        assert_eq!(
+            field(Metrics::builder().idle_timeout(Some(Duration::from_millis(500)))),
+            "idle_timeout"
+        );
+        assert_eq!(
+            field(
+                Metrics::builder()
+                    .upkeep_interval(Duration::from_secs(1))
+                    .idle_timeout(Some(Duration::from_millis(1500)))
+            ),
+            "idle_timeout"
+        );
         assert_eq!(
             field(Metrics::builder().upkeep_interval(Duration::ZERO)),
             "upkeep_interval"
@@ -330,7 +455,7 @@ mod tests {
         let err = Metrics::builder().window_slots(0).build().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid metrics configuration: `window_slots` must be between 2 and 60"
+            "invalid `window_slots`: got 0, allowed: 2..=60"
         );
     }
 }

@@ -4,12 +4,14 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A builder setting is outside its allowed range.
-    #[error("invalid metrics configuration: `{field}` {allowed}")]
+    /// A configuration value outside its allowed range.
+    #[error("invalid `{field}`: got {value}, allowed: {allowed}")]
     InvalidConfig {
-        /// The builder setter that received the value, e.g. `"buckets"`.
+        /// The option's name as spelled by its builder setter, e.g. `"buckets"`.
         field: &'static str,
-        /// What the field accepts, e.g. `"must be finite and strictly increasing"`.
+        /// The rejected value, rendered.
+        value: String,
+        /// What the field accepts, e.g. `"1..=10000"` or `"finite and strictly increasing"`.
         allowed: String,
     },
     /// [`MetricsBuilder::install`](crate::MetricsBuilder::install) found a global recorder
@@ -28,9 +30,14 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn invalid(field: &'static str, allowed: impl Into<String>) -> Self {
+    pub(crate) fn invalid(
+        field: &'static str,
+        value: impl std::fmt::Debug,
+        allowed: impl Into<String>,
+    ) -> Self {
         Self::InvalidConfig {
             field,
+            value: format!("{value:?}"),
             allowed: allowed.into(),
         }
     }

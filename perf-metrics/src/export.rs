@@ -7,6 +7,7 @@
 //! rate between drains. Here a record is one add to a counter only its own core's shard writes,
 //! plus an add to that shard's sum; nothing is buffered, so memory per series is fixed.
 
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -101,70 +102,159 @@ pub(crate) struct RenderedSeries<'a> {
 
 /// Appends histogram families in the Prometheus text format (0.0.4), sorted by name then labels,
 /// with the global labels first on every series (as the exporter renders counters and gauges).
+///
+/// Names are compared after sanitizing, so metrics whose names sanitize alike (`a.b`, `a_b`)
+/// share one `# TYPE` line, and series identical after sanitizing are merged (counts and sums
+/// added; with different bucket bounds the first is kept). A family whose name, or one of whose
+/// series names (`_bucket`, `_sum`, `_count`), is in `taken` (the exporter's counter and gauge
+/// families) is left out and its name returned, so the text never has two `# TYPE` lines for one
+/// name. A series label named `le` is renamed `exported_le` (the bucket label is `le`), and a
+/// label appearing twice after sanitizing keeps its first value.
 pub(crate) fn render_histograms(
     out: &mut String,
-    mut series: Vec<RenderedSeries<'_>>,
+    series: Vec<RenderedSeries<'_>>,
     global_labels: &[(String, String)],
     help: impl Fn(&str) -> Option<String>,
-) {
-    // Only series of the same name need their labels compared (and collected).
-    series.sort_by(|a, b| {
-        a.key.name().cmp(b.key.name()).then_with(|| {
-            let a: Vec<_> = a.key.labels().map(|l| (l.key(), l.value())).collect();
-            let b: Vec<_> = b.key.labels().map(|l| (l.key(), l.value())).collect();
-            a.cmp(&b)
-        })
-    });
-    let mut current: Option<String> = None;
-    for s in &series {
+    taken: &HashSet<String>,
+) -> Vec<String> {
+    // Sanitized name and label text of every series, merged when equal.
+    let mut families: BTreeMap<String, (String, BTreeMap<String, Merged<'_>>)> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    for s in series {
         let name = sanitize_name(s.key.name());
-        if current.as_deref() != Some(name.as_str()) {
-            if current.is_some() {
-                out.push('\n');
+        if ["", "_bucket", "_sum", "_count"]
+            .iter()
+            .any(|suffix| taken.contains(&format!("{name}{suffix}")))
+        {
+            if !skipped.contains(&name) {
+                skipped.push(name);
             }
-            if let Some(text) = help(s.key.name()) {
-                let _ = writeln!(out, "# HELP {name} {}", escape_help(&text));
+            continue;
+        }
+        let labels = label_text(s.key, global_labels);
+        let family = families
+            .entry(name)
+            .or_insert_with(|| (s.key.name().to_owned(), BTreeMap::new()));
+        match family.1.get_mut(&labels) {
+            Some(merged) if merged.bounds == s.bounds => {
+                for (total, count) in merged.totals.counts.iter_mut().zip(&s.totals.counts) {
+                    *total += count;
+                }
+                merged.totals.sum += s.totals.sum;
             }
-            let _ = writeln!(out, "# TYPE {name} histogram");
-            current = Some(name.clone());
-        }
-        let mut labels = String::new();
-        for (k, v) in global_labels {
-            if s.key.labels().any(|l| l.key() == k) {
-                continue; // the series' own label wins, as in the exporter
+            Some(_) => {} // same series, other bounds: cannot be merged, the first is kept
+            None => {
+                family.1.insert(
+                    labels,
+                    Merged {
+                        bounds: s.bounds,
+                        totals: s.totals,
+                    },
+                );
             }
-            push_label(&mut labels, k, v);
         }
-        for label in s.key.labels() {
-            push_label(&mut labels, label.key(), label.value());
+    }
+    for (name, (raw_name, series)) in &families {
+        if let Some(text) = help(raw_name) {
+            let _ = writeln!(out, "# HELP {name} {}", escape_help(&text));
         }
-        let mut cumulative = 0u64;
-        for (bound, count) in s.bounds.iter().zip(&s.totals.counts) {
-            cumulative += count;
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (labels, s) in series {
+            let mut cumulative = 0u64;
+            for (bound, count) in s.bounds.iter().zip(&s.totals.counts) {
+                cumulative += count;
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{{labels}{}le=\"{}\"}} {cumulative}",
+                    comma(labels),
+                    format_float(*bound)
+                );
+            }
+            let total: u64 = s.totals.counts.iter().sum();
             let _ = writeln!(
                 out,
-                "{name}_bucket{{{labels}{}le=\"{bound}\"}} {cumulative}",
-                comma(&labels)
+                "{name}_bucket{{{labels}{}le=\"+Inf\"}} {total}",
+                comma(labels)
             );
-        }
-        let total: u64 = s.totals.counts.iter().sum();
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{labels}{}le=\"+Inf\"}} {total}",
-            comma(&labels)
-        );
-        let braces = |labels: &str| {
-            if labels.is_empty() {
+            let braces = if labels.is_empty() {
                 String::new()
             } else {
                 format!("{{{labels}}}")
-            }
-        };
-        let _ = writeln!(out, "{name}_sum{} {}", braces(&labels), s.totals.sum);
-        let _ = writeln!(out, "{name}_count{} {total}", braces(&labels));
-    }
-    if current.is_some() {
+            };
+            let _ = writeln!(out, "{name}_sum{braces} {}", format_float(s.totals.sum));
+            let _ = writeln!(out, "{name}_count{braces} {total}");
+        }
         out.push('\n');
+    }
+    skipped
+}
+
+/// One series after merging.
+struct Merged<'a> {
+    bounds: &'a [f64],
+    totals: ExportTotals,
+}
+
+/// `k="v",...` for a series: global labels the series does not override, then its own, keys
+/// sanitized, `le` renamed `exported_le`, each key once.
+fn label_text(key: &Key, global_labels: &[(String, String)]) -> String {
+    let mut seen: Vec<String> = vec!["le".to_owned()];
+    let mut labels = String::new();
+    let mut push = |k: &str, v: &str, out: &mut String| {
+        let mut k = sanitize_label(k);
+        if k == "le" {
+            k = "exported_le".to_owned();
+        }
+        if seen.contains(&k) {
+            return;
+        }
+        push_label(out, &k, v);
+        seen.push(k);
+    };
+    for (k, v) in global_labels {
+        if key.labels().any(|l| l.key() == k) {
+            continue; // the series' own label wins, as in the exporter
+        }
+        push(k, v, &mut labels);
+    }
+    for label in key.labels() {
+        push(label.key(), label.value(), &mut labels);
+    }
+    labels
+}
+
+/// A float as Prometheus writes one: the shortest round-trip digits, an exponent below 1e-4 and
+/// from 1e6 on (`1e-05`, `1e+06`), `.0` on integers (`1.0`, `10.0`), `+Inf`/`-Inf`/`NaN`.
+///
+/// Prometheus 3 normalizes `le` values to exactly this form when it ingests a scrape, whatever
+/// the exposition says (`le="1"` is stored as `le="1.0"`); Prometheus 2 stores the text as
+/// written. Rendering the normalized form makes both store the same `le` values, so one
+/// selector (`le="1.0"`) works for both.
+pub(crate) fn format_float(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".to_owned();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
+    }
+    if value == 0.0 {
+        return "0.0".to_owned();
+    }
+    // Rust's `{:e}` and `{}` both print the shortest digits that round-trip.
+    let scientific = format!("{value:e}");
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .and_then(|(m, e)| Some((m, e.parse::<i32>().ok()?)))
+        .unwrap_or((scientific.as_str(), 0));
+    if !(-4..6).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exponent.unsigned_abs());
+    }
+    let plain = format!("{value}");
+    if plain.contains('.') {
+        plain
+    } else {
+        plain + ".0"
     }
 }
 
@@ -176,7 +266,7 @@ fn push_label(out: &mut String, key: &str, value: &str) {
     if !out.is_empty() {
         out.push(',');
     }
-    out.push_str(&sanitize_label(key));
+    out.push_str(key);
     out.push_str("=\"");
     for c in value.chars() {
         match c {
@@ -257,17 +347,44 @@ mod tests {
             bounds: b.bounds(),
             totals: b.totals(),
         }];
-        render_histograms(&mut out, series, &[("service".into(), "s".into())], |_| {
-            Some("line1\nline2".into())
-        });
+        render_histograms(
+            &mut out,
+            series,
+            &[("service_name".into(), "s".into())],
+            |_| Some("line1\nline2".into()),
+            &HashSet::new(),
+        );
         assert_eq!(
             out,
             "# HELP my_metric line1\\nline2\n# TYPE my_metric histogram\n\
-             my_metric_bucket{service=\"s\",path=\"a\\\"b\\\\c\\nd\",le=\"0.5\"} 1\n\
-             my_metric_bucket{service=\"s\",path=\"a\\\"b\\\\c\\nd\",le=\"+Inf\"} 1\n\
-             my_metric_sum{service=\"s\",path=\"a\\\"b\\\\c\\nd\"} 0.25\n\
-             my_metric_count{service=\"s\",path=\"a\\\"b\\\\c\\nd\"} 1\n\n"
+             my_metric_bucket{service_name=\"s\",path=\"a\\\"b\\\\c\\nd\",le=\"0.5\"} 1\n\
+             my_metric_bucket{service_name=\"s\",path=\"a\\\"b\\\\c\\nd\",le=\"+Inf\"} 1\n\
+             my_metric_sum{service_name=\"s\",path=\"a\\\"b\\\\c\\nd\"} 0.25\n\
+             my_metric_count{service_name=\"s\",path=\"a\\\"b\\\\c\\nd\"} 1\n\n"
         );
+    }
+
+    #[test]
+    fn floats_render_as_prometheus_3_normalizes_them() {
+        for (value, text) in [
+            (1.0, "1.0"),
+            (10.0, "10.0"),
+            (0.25, "0.25"),
+            (0.001, "0.001"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (100_000.0, "100000.0"),
+            (1_000_000.0, "1e+06"),
+            (1_500_000.0, "1.5e+06"),
+            (1.5e-7, "1.5e-07"),
+            (1e300, "1e+300"),
+            (-2.5, "-2.5"),
+            (0.0, "0.0"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ] {
+            assert_eq!(format_float(value), text, "{value}");
+        }
     }
 
     #[test]
@@ -280,9 +397,9 @@ mod tests {
             bounds: b.bounds(),
             totals: b.totals(),
         }];
-        render_histograms(&mut out, series, &[], |_| None);
-        assert!(out.contains("plain_seconds_bucket{le=\"1\"} 0\n"));
-        assert!(out.contains("plain_seconds_sum 0\n"));
+        render_histograms(&mut out, series, &[], |_| None, &HashSet::new());
+        assert!(out.contains("plain_seconds_bucket{le=\"1.0\"} 0\n"));
+        assert!(out.contains("plain_seconds_sum 0.0\n"));
         assert!(out.contains("plain_seconds_count 0\n"));
     }
 }

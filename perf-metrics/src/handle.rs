@@ -33,7 +33,7 @@ pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=ut
 ///     }
 /// });
 /// let body = metrics.render();
-/// assert!(body.contains(r#"request_duration_seconds_count{service="scanner",instance="scanner-1",endpoint="/api/scans"} 3"#));
+/// assert!(body.contains(r#"request_duration_seconds_count{service_name="scanner",service_instance_id="scanner-1",endpoint="/api/scans"} 3"#));
 /// let p99 = metrics.snapshot().find("request_duration_seconds", &[]).unwrap().p99.unwrap();
 /// assert!((p99 - 0.080).abs() < 0.080 / 32.0);
 /// # Ok(())

@@ -8,7 +8,7 @@
 //! use perf_metrics::Metrics;
 //!
 //! let metrics = Metrics::builder()
-//!     .service("scanner")   // global labels on every series
+//!     .service("scanner")   // global labels `service_name`, `service_instance_id`
 //!     .instance("scanner-1")
 //!     .install()?;          // the process-wide recorder; upkeep thread started
 //!
@@ -25,7 +25,8 @@
 //!
 //! # What you get
 //!
-//! - [`Metrics`]: installs a Prometheus recorder with `service`/`instance` labels and latency
+//! - [`Metrics`]: installs a Prometheus recorder with `service_name`/`service_instance_id`
+//!   labels (see [`names`] for why not `service`/`instance`) and latency
 //!   buckets ([`DEFAULT_LATENCY_BUCKETS`]), runs upkeep, renders `/metrics`
 //!   (`Metrics::router` and `Metrics::serve` with the `axum` feature), and
 //!   [`Metrics::snapshot`]s windowed percentiles. [`MetricsBuilder::build`] gives the same
@@ -57,11 +58,13 @@
 //!
 //! # Percentiles
 //!
-//! Next to the exported buckets, every histogram series feeds a fixed-size sliding-window
-//! histogram (log-linear buckets, ±3.1 %, exact max, one shard per core so concurrent recording
-//! does not contend) for [`Metrics::snapshot`]. With the defaults on two cores a series holds
-//! about 21 KiB for the window plus 0.3 KiB for the exported buckets, however many values are
-//! recorded.
+//! Next to the exported buckets, every histogram series feeds a bounded sliding-window
+//! histogram (log-linear buckets from 2^-40 to 2^40, ±3.1 %, exact max, one shard per core so
+//! concurrent recording does not contend) for [`Metrics::snapshot`]: the same percentile error
+//! for nanosecond latencies and gigabyte sizes. A power of two's 16 counters are allocated when
+//! a value first lands in it. With the defaults on two cores a latency series spanning 1 ms –
+//! 10 s holds about 27 KiB for the window (at most 78 KiB, whatever it records) plus 0.3 KiB for
+//! the exported buckets, however many values are recorded.
 //!
 //! # Features
 //!
@@ -86,7 +89,7 @@ mod window;
 mod axum;
 
 pub use crate::http::{HttpMetrics, HttpMetricsLayer};
-pub use builder::{DEFAULT_LATENCY_BUCKETS, MetricsBuilder};
+pub use builder::{DEFAULT_IDLE_TIMEOUT, DEFAULT_LATENCY_BUCKETS, MetricsBuilder};
 pub use error::{Error, Result};
 pub use handle::{Metrics, PROMETHEUS_CONTENT_TYPE};
 pub use recorder::PerfRecorder;
@@ -101,7 +104,7 @@ pub use snapshot::{PerformanceSnapshot, SeriesSnapshot};
 /// - `name = "scan_duration_seconds"`: another metric name (must be a valid Prometheus name
 ///   ending in `_seconds`);
 /// - `labels(scan_type = "nmap")`: static labels added to every series (valid label names, not
-///   `function`, `module`, `outcome`, `service`, `instance` or `le`).
+///   `function`, `module`, `outcome`, `service_name`, `service_instance_id` or `le`).
 ///
 /// Mistakes are compile errors pointing at the offending token.
 ///

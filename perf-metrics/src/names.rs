@@ -2,9 +2,16 @@
 //!
 //! Names carry their unit (`_seconds`, `_bytes`) and counters end in `_total`. Histograms are
 //! exported as `<name>_bucket{le}`, `<name>_sum` and `<name>_count`. Every exported series also
-//! carries the global labels `service` and `instance` (see
-//! [`MetricsBuilder`](crate::MetricsBuilder)). The dashboards and alert rules in
-//! `perf-metrics/dashboards/` use only these names; a test checks that.
+//! carries the global labels `service_name` ([`SERVICE_LABEL`]) and `service_instance_id`
+//! ([`INSTANCE_LABEL`]), set by [`MetricsBuilder`](crate::MetricsBuilder). The dashboards and
+//! alert rules in `perf-metrics/dashboards/` use only these names; a test checks that.
+//!
+//! The global labels are not called `service` and `instance`: Prometheus attaches `job` and
+//! `instance` to every scraped series, and Kubernetes discovery through the Prometheus Operator
+//! adds `service`, `namespace`, `pod`, `container` and `node`. A series label with one of those
+//! names is renamed `exported_<name>` on ingestion, so the dashboard's `$service` variable would
+//! list Kubernetes service names instead of yours. `service_name` and `service_instance_id`
+//! follow OpenTelemetry's `service.name` and `service.instance.id`.
 //!
 //! | metric | kind | labels | emitted by | meaning |
 //! |---|---|---|---|---|
@@ -36,6 +43,7 @@
 //! | `db_n_plus_one_total` | counter | `pool` | perf-db | suspected N+1 query patterns |
 //! | `db_connection_leaks_total` | counter | `pool` | perf-db | connections held past the leak-detection threshold |
 //! | `async_slow_polls_total` | counter | (none) | perf-async | polls that blocked the runtime |
+//! | `metrics_rejected_observations_total` | counter | `metric` | perf-metrics | histogram observations dropped because they were NaN or infinite |
 //!
 //! ```
 //! use perf_metrics::names::{self, MetricKind};
@@ -44,6 +52,8 @@
 //! assert_eq!(m.kind, MetricKind::Histogram);
 //! assert_eq!(m.labels, ["endpoint", "method", "status"]);
 //! assert!(names::ALL.iter().all(|m| m.kind != MetricKind::Counter || m.name.ends_with("_total")));
+//! // Every label a perf crate sets is reserved for it.
+//! assert!(names::ALL.iter().flat_map(|m| m.labels).all(|l| names::RESERVED_LABELS.contains(l)));
 //! ```
 
 /// How a metric is recorded.
@@ -73,6 +83,45 @@ pub struct MetricName {
     /// The `# HELP` text.
     pub help: &'static str,
 }
+
+/// The global label carrying the service name
+/// ([`MetricsBuilder::service`](crate::MetricsBuilder::service)).
+pub const SERVICE_LABEL: &str = "service_name";
+/// The global label carrying the instance name
+/// ([`MetricsBuilder::instance`](crate::MetricsBuilder::instance)).
+pub const INSTANCE_LABEL: &str = "service_instance_id";
+
+/// Label names [`MetricsBuilder::global_label`](crate::MetricsBuilder::global_label) rejects:
+/// the two global labels above, `le` and `quantile` (set by the exposition format), every label a
+/// perf crate sets on its series (the table above), and the target labels Prometheus (`job`,
+/// `instance`) and its Kubernetes discovery (`service`, `namespace`, `pod`, `container`,
+/// `node`) attach.
+pub const RESERVED_LABELS: &[&str] = &[
+    SERVICE_LABEL,
+    INSTANCE_LABEL,
+    "le",
+    "quantile",
+    "job",
+    "instance",
+    "service",
+    "namespace",
+    "pod",
+    "container",
+    "node",
+    "endpoint",
+    "method",
+    "status",
+    "function",
+    "module",
+    "outcome",
+    "tier",
+    "pool",
+    "level",
+    "state",
+    "phase",
+    "reason",
+    "metric",
+];
 
 /// `request_duration_seconds`
 pub const REQUEST_DURATION_SECONDS: &str = "request_duration_seconds";
@@ -298,6 +347,13 @@ pub const ALL: &[MetricName] = &[
         &[],
         "perf-async",
         "Future polls that blocked the runtime thread",
+    ),
+    row(
+        crate::recorder::REJECTED_OBSERVATIONS_TOTAL,
+        Counter,
+        &["metric"],
+        "perf-metrics",
+        "Histogram observations dropped because they were NaN or infinite",
     ),
 ];
 

@@ -41,7 +41,9 @@ pub struct PerformanceSnapshot {
 /// Statistics of one histogram series over the recent window.
 ///
 /// Percentiles come from log-linear buckets and are within ±3.1 % of the exact value for values
-/// between 7.6 µs and 1024 (seconds, or whatever unit the histogram records); `max` is exact.
+/// between 2^-40 ≈ 9.1e-13 and 2^40 ≈ 1.1e12 (seconds, bytes, or whatever unit the histogram
+/// records); zero and negative values count as 0, larger ones report the exact `max`, which is
+/// always exact.
 /// They are `None` when the series recorded nothing in the window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

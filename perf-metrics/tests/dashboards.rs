@@ -1,10 +1,14 @@
 //! The Grafana dashboard and Prometheus alert rules in `perf-metrics/dashboards/`.
 //!
-//! A structural check in Rust always runs (rules parse and are complete, every metric and label
-//! an expression names is in the naming table, the dashboard JSON is well formed); promtool
-//! additionally checks and unit-tests the rules, the dashboard's PromQL and a real exposition
-//! when it is installed (`apt-get install prometheus`). Each test prints which path ran.
+//! A structural check in Rust (rules parse and are complete, every metric and label an
+//! expression names is in the naming table, the dashboard JSON is well formed); promtool checks
+//! and unit-tests the rules, runs every alert and dashboard query against the series the
+//! recorder renders (as Prometheus 2 and 3 store them) and lints a real exposition. promtool is
+//! required: a test that needs it fails naming the Debian package (`prometheus`) when it is
+//! missing (`scripts/test` installs it when run as root).
 
+#[path = "support/ingest.rs"]
+mod ingest;
 #[path = "support/promql.rs"]
 mod promql;
 
@@ -15,7 +19,20 @@ use std::process::Command;
 use perf_metrics::names::{self, MetricKind};
 use serde::Deserialize;
 
-const GLOBAL_LABELS: &[&str] = &["service", "instance"];
+const GLOBAL_LABELS: &[&str] = &[names::SERVICE_LABEL, names::INSTANCE_LABEL];
+
+/// Labels Prometheus attaches to every scraped series (`job`, `instance`) and those Kubernetes
+/// discovery through the Prometheus Operator adds (`service`, `namespace`, `pod`, `container`,
+/// `node`).
+const TARGET_LABELS: &[(&str, &str)] = &[
+    ("job", "scanner"),
+    ("instance", "10.0.0.7:9000"),
+    ("service", "scanner-svc"),
+    ("namespace", "prod"),
+    ("pod", "scanner-7f9c"),
+    ("container", "scanner"),
+    ("node", "worker-3"),
+];
 
 fn dashboards_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards")
@@ -160,7 +177,7 @@ fn alert_rules_are_complete_and_use_known_metrics() {
     expect("LowCacheHitRate", &["cache_requests_total", "< 0.7"], "10m");
     expect(
         "SlowDatabaseQueries",
-        &["db_query_duration_seconds_bucket{le=\"1\"}", "> 0"],
+        &["db_query_duration_seconds_bucket{le=\"1.0\"}", "> 0"],
         "1m",
     );
     expect("DatabasePoolWaiters", &["db_pool_waiting", "> 0"], "1m");
@@ -288,7 +305,7 @@ fn dashboard_is_well_formed_and_uses_known_metrics() {
         "rate(requests_total",
         "status=~\"5..|error\"",
         "sum by (tier) (rate(cache_requests_total",
-        "db_pool_connections{service=~\"$service\",state=\"in_use\"}",
+        "db_pool_connections{service_name=~\"$service\",state=\"in_use\"}",
         "db_pool_waiting",
         "db_slow_queries_total",
     ] {
@@ -328,11 +345,18 @@ fn naming_table_is_consistent_with_the_docs() {
     }
 }
 
-fn promtool() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("promtool"))
-        .find(|p| p.is_file())
+/// promtool, or a failure naming the package that provides it (never a silent skip).
+fn promtool() -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("promtool"))
+                .find(|p| p.is_file())
+        })
+        .expect(
+            "promtool is not installed: install Debian's `prometheus` package \
+             (apt-get install prometheus); scripts/test does this when run as root",
+        )
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -348,12 +372,7 @@ fn run(cmd: &mut Command) -> String {
 
 #[test]
 fn promtool_checks_rules_dashboard_queries_and_exposition() {
-    let Some(promtool) = promtool() else {
-        println!(
-            "promtool: not installed (apt-get install prometheus); the Rust structural checks stand alone"
-        );
-        return;
-    };
+    let promtool = promtool();
     let dir = dashboards_dir();
     run(Command::new(&promtool)
         .arg("check")
@@ -438,4 +457,241 @@ fn the_check_rejects_unknown_metrics() {
 #[should_panic(expected = "is not carried by")]
 fn the_check_rejects_unknown_labels() {
     check_expr("test", "sum by (route) (rate(requests_total[5m]))");
+}
+
+/// Records every metric of the naming table through a real recorder: counters +3, gauges 1,
+/// histograms 0.5 ×3 and 2.0 ×1 per series (so every alert's condition holds), over the label
+/// values the emitters use.
+fn record_every_metric(recorder: &perf_metrics::PerfRecorder) {
+    fn values(label: &str) -> &'static [&'static str] {
+        match label {
+            "endpoint" => &["/api/scans/{id}"],
+            "method" => &["GET"],
+            "status" => &["2xx", "5xx"],
+            "function" => &["scan"],
+            "module" => &["scanner::jobs"],
+            "outcome" => &["ok", "error", "hit", "miss"],
+            "namespace" => &["users"],
+            "tier" => &["l1", "l2"],
+            "pool" => &["main"],
+            "level" => &["warn", "error"],
+            "state" => &["idle", "in_use"],
+            "phase" => &["wait", "ping", "connect"],
+            "reason" => &["max_lifetime"],
+            "metric" => &["request_duration_seconds"],
+            other => panic!("no fixture values for label `{other}`"),
+        }
+    }
+    metrics::with_local_recorder(recorder, || {
+        for row in names::ALL {
+            let mut combos: Vec<Vec<(&'static str, &'static str)>> = vec![Vec::new()];
+            for label in row.labels {
+                combos = combos
+                    .into_iter()
+                    .flat_map(|c| {
+                        values(label).iter().map(move |v| {
+                            let mut c = c.clone();
+                            c.push((*label, *v));
+                            c
+                        })
+                    })
+                    .collect();
+            }
+            for labels in combos {
+                match row.kind {
+                    MetricKind::Counter => metrics::counter!(row.name, &labels).increment(3),
+                    MetricKind::Gauge => metrics::gauge!(row.name, &labels).set(1.0),
+                    MetricKind::Histogram => {
+                        let h = metrics::histogram!(row.name, &labels);
+                        for v in [0.5, 0.5, 0.5, 2.0] {
+                            h.record(v);
+                        }
+                    }
+                    _ => unreachable!(),
+                }
+            }
+        }
+    });
+}
+
+/// A promtool test file: `samples` as input series (counters and histograms growing by their
+/// rendered value every minute, gauges constant), and one expression test per query asserting
+/// the query returns at least one sample at 10 m (`absent(q)` returns nothing).
+fn promtool_query_tests(samples: &[ingest::Sample], queries: &[(String, String)]) -> String {
+    let alerts = dashboards_dir().join("alerts.yml");
+    let mut out = format!(
+        "rule_files:\n  - {}\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n",
+        serde_json::to_string(alerts.to_str().unwrap()).unwrap()
+    );
+    for sample in samples {
+        let values = if sample.kind == "gauge" {
+            format!("{}+0x15", sample.value)
+        } else {
+            format!("0+{}x15", sample.value)
+        };
+        out.push_str(&format!(
+            "      - series: {}\n        values: {}\n",
+            serde_json::to_string(&sample.series()).unwrap(),
+            serde_json::to_string(&values).unwrap()
+        ));
+    }
+    out.push_str("    promql_expr_test:\n");
+    for (_, query) in queries {
+        out.push_str(&format!(
+            "      - expr: {}\n        eval_time: 10m\n        exp_samples: []\n",
+            serde_json::to_string(&format!("absent({query})")).unwrap()
+        ));
+    }
+    out
+}
+
+/// Runs `promtool test rules` on `file`; on failure, names the queries that returned nothing.
+fn run_promtool_tests(context: &str, file: &str, queries: &[(String, String)]) {
+    let path = std::env::temp_dir().join(format!(
+        "perf-metrics-{context}-{}.test.yml",
+        std::process::id()
+    ));
+    std::fs::write(&path, file).unwrap();
+    let output = Command::new(promtool())
+        .args(["test", "rules"])
+        .arg(&path)
+        .output()
+        .expect("promtool runs");
+    std::fs::remove_file(&path).unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if !output.status.success() {
+        let empty: Vec<&(String, String)> = queries
+            .iter()
+            .filter(|(_, q)| {
+                text.contains(&serde_json::to_string(&format!("absent({q})")).unwrap())
+            })
+            .collect();
+        panic!(
+            "{context}: these queries select nothing in what Prometheus stores: {empty:#?}\n{text}"
+        );
+    }
+}
+
+/// Every alert expression and dashboard query (with `$service` set to the configured service)
+/// returns data when fed the series the recorder actually renders, stored as Prometheus 2 (text
+/// format) and Prometheus 3 (which normalizes `le="1"` to `le="1.0"`) store them, with the
+/// target labels `job` and `instance` attached.
+#[test]
+fn alerts_and_dashboard_queries_select_the_rendered_series() {
+    let metrics = perf_metrics::Metrics::builder()
+        .service("scanner")
+        .build()
+        .unwrap();
+    record_every_metric(&metrics.recorder());
+    let rendered = ingest::parse(&metrics.render());
+    for row in names::ALL {
+        assert!(
+            rendered.iter().any(|s| resolve(&s.name) == Some(row)),
+            "{} is not rendered",
+            row.name
+        );
+    }
+
+    let mut queries: Vec<(String, String)> = rules()
+        .groups
+        .iter()
+        .flat_map(|g| &g.rules)
+        .map(|r| (format!("alert {}", r.alert), r.expr.trim().to_owned()))
+        .collect();
+    queries.extend(
+        dashboard_exprs(&dashboard())
+            .into_iter()
+            .map(|(title, expr)| {
+                let expr = expr
+                    .replace("$__rate_interval", "5m")
+                    .replace("$service", "scanner");
+                (format!("panel {title}"), expr)
+            }),
+    );
+
+    let targets = &TARGET_LABELS[..2];
+    for (context, prometheus) in [
+        ("prometheus-2", ingest::Prometheus::V2Text),
+        ("prometheus-3", ingest::Prometheus::V3),
+    ] {
+        let stored = ingest::ingest(&rendered, prometheus, targets);
+        run_promtool_tests(context, &promtool_query_tests(&stored, &queries), &queries);
+    }
+    println!(
+        "promtool: {} alert and dashboard queries return data on rendered series (Prometheus 2 and 3)",
+        queries.len()
+    );
+}
+
+/// No default global label is one Prometheus (or its Kubernetes discovery) attaches to targets,
+/// so none is renamed `exported_*` on ingestion, and every dashboard variable
+/// (`label_values(metric, label)`) lists the configured value from what Prometheus stores.
+#[test]
+fn global_labels_survive_target_labels_and_feed_the_dashboard_variables() {
+    let metrics = perf_metrics::Metrics::builder()
+        .service("scanner")
+        .instance("scanner-1")
+        .build()
+        .unwrap();
+    record_every_metric(&metrics.recorder());
+    let rendered = ingest::parse(&metrics.render());
+    // `async_slow_polls_total` has no labels of its own: what it carries is global.
+    let global: BTreeSet<&str> = rendered
+        .iter()
+        .find(|s| s.name == "async_slow_polls_total")
+        .expect("async_slow_polls_total rendered")
+        .labels
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(global, GLOBAL_LABELS.iter().copied().collect());
+    for (target, _) in TARGET_LABELS {
+        assert!(
+            !global.contains(target),
+            "global label `{target}` collides with a Prometheus target label"
+        );
+    }
+
+    let stored = ingest::ingest(&rendered, ingest::Prometheus::V3, TARGET_LABELS);
+    let configured = BTreeMap::from([
+        (names::SERVICE_LABEL, "scanner"),
+        (names::INSTANCE_LABEL, "scanner-1"),
+    ]);
+    let d = dashboard();
+    let variables = d["templating"]["list"].as_array().unwrap();
+    let mut checked = 0;
+    for variable in variables.iter().filter(|v| v["type"] == "query") {
+        let definition = variable["definition"].as_str().unwrap();
+        let (metric, label) = definition
+            .strip_prefix("label_values(")
+            .and_then(|s| s.strip_suffix(')'))
+            .and_then(|s| s.split_once(','))
+            .unwrap();
+        let (metric, label) = (metric.trim(), label.trim());
+        let values: BTreeSet<&str> = stored
+            .iter()
+            .filter(|s| s.name == metric)
+            .filter_map(|s| s.labels.get(label).map(String::as_str))
+            .collect();
+        let expected = configured.get(label).copied();
+        assert!(
+            !values.is_empty(),
+            "{definition}: no stored `{metric}` series has `{label}`"
+        );
+        if let Some(expected) = expected {
+            assert_eq!(values, BTreeSet::from([expected]), "{definition}");
+        }
+        checked += 1;
+    }
+    assert!(checked > 0, "the dashboard has no query variables");
+    // The snapshot reports the same values.
+    let snapshot = metrics.snapshot();
+    assert_eq!(
+        (snapshot.service.as_str(), snapshot.instance.as_str()),
+        ("scanner", "scanner-1")
+    );
 }

@@ -36,8 +36,8 @@ fn counters_gauges_and_global_labels() {
     });
     assert_eq!(counter.value, Value::Counter(7.0));
     assert_eq!(counter.labels.get("tier"), Some("l1"));
-    assert_eq!(counter.labels.get("service"), Some("scanner"));
-    assert_eq!(counter.labels.get("instance"), Some("scanner-1"));
+    assert_eq!(counter.labels.get("service_name"), Some("scanner"));
+    assert_eq!(counter.labels.get("service_instance_id"), Some("scanner-1"));
     assert_eq!(counter.labels.get("region"), Some("eu"));
 
     let gauge = sample(&scrape, "db_pool_waiting", |v| matches!(v, Value::Gauge(_)));
@@ -202,8 +202,119 @@ fn upkeep_drains_and_keeps_totals() {
     assert!(
         metrics
             .render()
-            .contains(r#"cache_load_duration_seconds_count{service="#)
+            .contains(r#"cache_load_duration_seconds_count{service_name="#)
     );
     assert_eq!(metrics.snapshot().series[0].count, 1);
     assert_eq!(metrics.histogram_series(), 1);
+}
+
+/// NaN and ±∞ are dropped and counted: `_sum` stays finite, no bucket counts them, and the text
+/// still parses (prometheus-parse, promtool).
+#[test]
+fn non_finite_observations_are_counted_not_recorded() {
+    let metrics = Metrics::builder().service("scanner").build().unwrap();
+    metrics::with_local_recorder(&metrics.recorder(), || {
+        let h = metrics::histogram!("db_query_duration_seconds", "pool" => "main");
+        for v in [0.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1.5] {
+            h.record(v);
+        }
+    });
+    let text = metrics.render();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let value = |name: &str| match &sample(&scrape, name, |_| true).value {
+        prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => *v,
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(value("db_query_duration_seconds_sum"), 2.0, "{text}");
+    assert_eq!(value("db_query_duration_seconds_count"), 2.0, "{text}");
+    assert!(
+        text.contains(r#"metrics_rejected_observations_total{service_name="scanner","#)
+            && text.contains(r#"metric="db_query_duration_seconds"} 3"#),
+        "{text}"
+    );
+    let snapshot = metrics.snapshot();
+    let series = snapshot.find("db_query_duration_seconds", &[]).unwrap();
+    assert_eq!((series.count, series.max), (2, Some(1.5)));
+}
+
+/// `promtool check metrics` parses `text` (exit 0, or 3 for lint findings such as missing help
+/// texts of these made-up metrics, never a parse error); fails naming the package providing
+/// promtool when it is missing (never a silent skip).
+fn promtool_check_metrics(text: &str) -> String {
+    let promtool = std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("promtool"))
+                .find(|p| p.is_file())
+        })
+        .expect("promtool is not installed: install Debian's `prometheus` package (apt-get install prometheus)");
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lint_only = output.status.code() == Some(3) && !report.contains("error");
+    assert!(
+        output.status.success() || lint_only,
+        "promtool check metrics:\n{report}\n{text}"
+    );
+    report
+}
+
+/// Metric names that sanitize alike never give two `# TYPE` lines for one name: same-kind
+/// histograms merge into one family (identical series add up), a family colliding with another
+/// kind is left out; a series label named `le` does not repeat the bucket label. The text parses
+/// with prometheus-parse and passes `promtool check metrics`.
+#[test]
+fn names_and_labels_that_collide_still_render_valid_text() {
+    let metrics = Metrics::builder().service("scanner").build().unwrap();
+    metrics::with_local_recorder(&metrics.recorder(), || {
+        // "a.b" sorts before "a_a" before "a_b": the two a_b families are not adjacent.
+        metrics::histogram!("a.b_seconds", "k" => "1").record(0.5);
+        metrics::histogram!("a_a_seconds").record(0.5);
+        metrics::histogram!("a_b_seconds", "k" => "1").record(1.5);
+        metrics::histogram!("a_b_seconds", "k" => "2").record(0.1);
+        // A counter and a gauge whose names sanitize alike.
+        metrics::counter!("jobs.total").increment(1);
+        metrics::gauge!("jobs_total").set(3.0);
+        // A gauge and a histogram of one name.
+        metrics::gauge!("queue_wait_seconds").set(1.0);
+        metrics::histogram!("queue.wait_seconds").record(0.2);
+        // A series label named like the bucket label.
+        metrics::histogram!("size_bytes", "le" => "x").record(10.0);
+    });
+    let text = metrics.render();
+    let mut types = std::collections::BTreeSet::new();
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = line.split(' ').nth(2).unwrap();
+        assert!(
+            types.insert(name.to_owned()),
+            "two TYPE lines for {name}:\n{text}"
+        );
+    }
+    assert!(
+        text.contains(r#"a_b_seconds_count{service_name="scanner",service_instance_id="#)
+            && text.contains(r#"k="1"} 2"#),
+        "a.b and a_b series with equal labels merge:\n{text}"
+    );
+    assert!(text.contains("# TYPE jobs_total counter\n"), "{text}");
+    assert!(text.contains("# TYPE queue_wait_seconds gauge\n"), "{text}");
+    assert!(!text.contains("queue_wait_seconds_bucket"), "{text}");
+    assert!(
+        text.lines()
+            .all(|l| l.matches(",le=").count() + l.matches("{le=").count() <= 1),
+        "{text}"
+    );
+    assert!(text.contains(r#"exported_le="x",le="10.0"} 1"#), "{text}");
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    promtool_check_metrics(&text);
 }

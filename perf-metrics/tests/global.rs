@@ -73,5 +73,5 @@ fn install_once_then_every_thread_records_into_it() {
     assert_eq!(ok.count, 1800);
 
     let text = metrics.render();
-    assert!(text.contains(r#"function_duration_seconds_count{service="scanner",instance="i1",function="work",module="global",outcome="error",kind="global"} 200"#), "{text}");
+    assert!(text.contains(r#"function_duration_seconds_count{service_name="scanner",service_instance_id="i1",function="work",module="global",outcome="error",kind="global"} 200"#), "{text}");
 }

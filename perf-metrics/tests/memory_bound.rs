@@ -1,5 +1,6 @@
-//! Memory stays bounded over a million records: histogram storage is fixed per series and
-//! nothing buffers raw samples, whether or not upkeep has run.
+//! Memory stays bounded over a million records: histogram storage is bounded per series (an
+//! octave's counters are allocated the first time a value lands in it, then reused) and nothing
+//! buffers raw samples, whether or not upkeep has run.
 //!
 //! One test in its own binary so no other test allocates while the counting allocator is read.
 
@@ -40,8 +41,15 @@ fn a_million_records_stay_bounded_with_and_without_upkeep() {
         &metrics.recorder(),
         || metrics::histogram!("request_duration_seconds", "endpoint" => "/api/scans/{id}"),
     );
-    histogram.record(0.001);
-    wait_for_upkeep(&metrics);
+    // One pass over the value range allocates the octaves it uses (in every slot, so across
+    // upkeeps); after that, nothing more.
+    for _ in 0..7 {
+        for i in 0..2000 {
+            histogram.record(value(i));
+        }
+        wait_for_upkeep(&metrics);
+    }
+    let warm_up = 7 * 2000;
     let series_bytes = metrics.histogram_memory_bytes();
     let baseline = ALLOCATOR.allocated();
     let mut peak = baseline;
@@ -58,10 +66,9 @@ fn a_million_records_stay_bounded_with_and_without_upkeep() {
     assert_eq!(
         metrics.histogram_memory_bytes(),
         series_bytes,
-        "series storage is fixed"
+        "series storage does not grow once its octaves are in use"
     );
     assert_eq!(metrics.histogram_series(), 1);
-    assert_eq!(metrics.snapshot().series[0].count, u64::from(RECORDS) + 1);
     let count_line = metrics
         .render()
         .lines()
@@ -69,7 +76,7 @@ fn a_million_records_stay_bounded_with_and_without_upkeep() {
         .map(str::to_owned)
         .unwrap();
     assert!(
-        count_line.ends_with(&format!(" {}", RECORDS + 1)),
+        count_line.ends_with(&format!(" {}", RECORDS + warm_up)),
         "{count_line}"
     );
 
@@ -84,7 +91,9 @@ fn a_million_records_stay_bounded_with_and_without_upkeep() {
         &idle.recorder(),
         || metrics::histogram!("request_duration_seconds", "endpoint" => "/api/scans/{id}"),
     );
-    histogram.record(0.001);
+    for i in 0..2000 {
+        histogram.record(value(i));
+    }
     let baseline = ALLOCATOR.allocated();
     for i in 0..RECORDS {
         histogram.record(value(i));
@@ -92,9 +101,9 @@ fn a_million_records_stay_bounded_with_and_without_upkeep() {
     let growth = ALLOCATOR.allocated().saturating_sub(baseline);
     println!("without upkeep: {growth} bytes allocated for {RECORDS} records");
     assert!(growth < BOUND, "grew {growth} bytes without upkeep");
-    assert_eq!(idle.snapshot().series[0].count, u64::from(RECORDS) + 1);
+    assert_eq!(idle.snapshot().series[0].count, u64::from(RECORDS) + 2000);
 
-    // Many series: memory is the per-series constant times the series count.
+    // Many series: at most the per-series amount times the series count.
     let per_series = idle.histogram_memory_bytes();
     metrics::with_local_recorder(&idle.recorder(), || {
         for endpoint in 0..99 {
@@ -103,5 +112,5 @@ fn a_million_records_stay_bounded_with_and_without_upkeep() {
         }
     });
     assert_eq!(idle.histogram_series(), 100);
-    assert_eq!(idle.histogram_memory_bytes(), 100 * per_series);
+    assert!(idle.histogram_memory_bytes() <= 100 * per_series);
 }

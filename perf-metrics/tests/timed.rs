@@ -282,7 +282,7 @@ fn custom_name_and_static_labels() {
     assert!(
         metrics
             .render()
-            .contains(r#"scan_duration_seconds_count{service="scanner","#)
+            .contains(r#"scan_duration_seconds_count{service_name="scanner","#)
     );
     assert!(s.find("function_duration_seconds", &[]).is_none());
 }

@@ -5,7 +5,14 @@ use std::collections::HashSet;
 use crate::args::Timed;
 
 /// Labels the macro sets itself or the exporter adds.
-const RESERVED_LABELS: &[&str] = &["function", "module", "outcome", "service", "instance", "le"];
+const RESERVED_LABELS: &[&str] = &[
+    "function",
+    "module",
+    "outcome",
+    "service_name",
+    "service_instance_id",
+    "le",
+];
 
 pub(crate) fn validate(timed: Timed) -> darling::Result<Timed> {
     let mut errors = darling::Error::accumulator();

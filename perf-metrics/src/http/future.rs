@@ -19,12 +19,17 @@ pin_project! {
         #[pin]
         inner: F,
         tracker: RequestTracker,
+        span: tracing::Span,
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, tracker: RequestTracker) -> Self {
-        Self { inner, tracker }
+    pub(crate) fn new(inner: F, tracker: RequestTracker, span: tracing::Span) -> Self {
+        Self {
+            inner,
+            tracker,
+            span,
+        }
     }
 }
 
@@ -36,9 +41,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let output = ready!(this.inner.poll(cx));
+        let output = {
+            let _entered = this.span.enter();
+            ready!(this.inner.poll(cx))
+        };
         let status = match &output {
-            Ok(response) => status_label(response.status()),
+            Ok(response) => status_label(response.status(), this.tracker.exact_status),
             Err(_) => SharedString::const_str("error"),
         };
         this.tracker.finish(status);
@@ -54,10 +62,11 @@ pub(crate) struct RequestTracker {
     start: Instant,
     in_flight: Gauge,
     finished: bool,
+    exact_status: bool,
 }
 
 impl RequestTracker {
-    pub(crate) fn start(endpoint: SharedString, method: &'static str) -> Self {
+    pub(crate) fn start(endpoint: SharedString, method: &'static str, exact_status: bool) -> Self {
         let in_flight =
             metrics::gauge!(REQUESTS_IN_FLIGHT, "endpoint" => endpoint.clone(), "method" => method);
         in_flight.increment(1.0);
@@ -67,6 +76,7 @@ impl RequestTracker {
             start: Instant::now(),
             in_flight,
             finished: false,
+            exact_status,
         }
     }
 

@@ -25,7 +25,19 @@ pub(crate) fn method_label(method: &Method) -> &'static str {
     }
 }
 
-pub(crate) fn status_label(status: StatusCode) -> SharedString {
+/// The `status` label: the class (`1xx`…`5xx`) unless `exact` is set, then the code itself.
+/// Non-standard codes 600–999 count as `5xx` when grouped: the server answered something no
+/// client can interpret.
+pub(crate) fn status_label(status: StatusCode, exact: bool) -> SharedString {
+    if !exact {
+        return SharedString::const_str(match status.as_u16() {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        });
+    }
     match status.as_u16() {
         200 => SharedString::const_str("200"),
         201 => SharedString::const_str("201"),
@@ -59,8 +71,20 @@ mod tests {
     }
 
     #[test]
-    fn status_codes_render_as_digits() {
-        assert_eq!(&*status_label(StatusCode::OK), "200");
-        assert_eq!(&*status_label(StatusCode::IM_A_TEAPOT), "418");
+    fn exact_status_codes_render_as_digits() {
+        assert_eq!(&*status_label(StatusCode::OK, true), "200");
+        assert_eq!(&*status_label(StatusCode::IM_A_TEAPOT, true), "418");
+    }
+
+    #[test]
+    fn statuses_are_grouped_by_class_by_default() {
+        let classes: std::collections::BTreeSet<String> = (100..=999u16)
+            .map(|code| status_label(StatusCode::from_u16(code).unwrap(), false).into_owned())
+            .collect();
+        assert_eq!(
+            classes.into_iter().collect::<Vec<_>>(),
+            ["1xx", "2xx", "3xx", "4xx", "5xx"]
+        );
+        assert_eq!(&*status_label(StatusCode::IM_A_TEAPOT, false), "4xx");
     }
 }

@@ -37,7 +37,7 @@ pub(crate) type Classifier =
 /// assert_eq!(response.status(), 200);
 ///
 /// let body = metrics.render();
-/// assert!(body.contains(r#"endpoint="/api/scans/{id}",method="GET",status="200"} 1"#));
+/// assert!(body.contains(r#"endpoint="/api/scans/{id}",method="GET",status="2xx"} 1"#));
 /// assert!(!body.contains("/api/scans/123"));
 /// # Ok(())
 /// # }
@@ -48,12 +48,14 @@ pub(crate) type Classifier =
 #[must_use]
 pub struct HttpMetricsLayer {
     classifier: Option<Classifier>,
+    pub(crate) exact_status: bool,
 }
 
 impl fmt::Debug for HttpMetricsLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpMetricsLayer")
             .field("classifier", &self.classifier.is_some())
+            .field("exact_status", &self.exact_status)
             .finish()
     }
 }
@@ -86,6 +88,27 @@ impl HttpMetricsLayer {
         F: Fn(&http::Uri, &http::Extensions) -> Option<Cow<'static, str>> + Send + Sync + 'static,
     {
         self.classifier = Some(Arc::new(classifier));
+        self
+    }
+}
+
+impl HttpMetricsLayer {
+    /// Label `status` with the exact code (`200`, `404`, ...) instead of its class (`2xx`,
+    /// `4xx`, ...). Every distinct code is a new series per endpoint and method (with a
+    /// histogram's buckets each), so enable it only when clients cannot send requests that
+    /// provoke arbitrary codes.
+    ///
+    /// Default: `false`: `1xx`, `2xx`, `3xx`, `4xx`, `5xx` (non-standard 600–999 count as `5xx`),
+    /// plus `error` and `cancelled`.
+    ///
+    /// ```
+    /// use perf_metrics::HttpMetricsLayer;
+    ///
+    /// let layer = HttpMetricsLayer::new().exact_status_codes(true);
+    /// # let _ = layer;
+    /// ```
+    pub fn exact_status_codes(mut self, exact: bool) -> Self {
+        self.exact_status = exact;
         self
     }
 }

@@ -3,9 +3,21 @@
 //!
 //! Labels are `endpoint` (the matched route template, never the raw path, so cardinality stays
 //! bounded), `method` (standard methods; anything else is `other`) and `status` (the response
-//! code, `error` when the inner service failed, `cancelled` when the response future was dropped
-//! before completing, e.g. on client disconnect). The duration runs until the response head is
-//! ready; streaming the body is not included.
+//! code's class `1xx`…`5xx`, or the exact code with
+//! [`exact_status_codes`](HttpMetricsLayer::exact_status_codes); `error` when the inner service
+//! failed, `cancelled` when the response future was dropped before completing, e.g. on client
+//! disconnect). The duration runs until the response head is ready; streaming the body is not
+//! included.
+//!
+//! # Request scope
+//!
+//! Each request runs inside an INFO-level `tracing` span named `http_request` with the fields
+//! `perf.request_scope = true`, `http.request.method` and `http.route` (the endpoint label): the
+//! span is current while the inner service's `call` and its response future run. perf-db counts
+//! N+1 patterns per nearest span carrying `perf.request_scope`; for other entry points (jobs,
+//! consumers) open such a span yourself, e.g.
+//! `tracing::info_span!("job", perf.request_scope = true)`. Without a subscriber (or with INFO
+//! disabled for `perf_metrics`) the span is disabled and costs a cached interest check.
 //!
 //! The endpoint comes from, in order: the [classifier](HttpMetricsLayer::endpoint_classifier)
 //! when one is set and returns `Some`; axum's `MatchedPath` (with the `axum` feature, when the

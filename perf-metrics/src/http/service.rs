@@ -52,7 +52,17 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let endpoint = endpoint_label(self.layer.classify(request.uri(), request.extensions()));
-        let tracker = RequestTracker::start(endpoint, method_label(request.method()));
-        ResponseFuture::new(self.inner.call(request), tracker)
+        let method = method_label(request.method());
+        // The request scope for N+1 detection and log context (CONVENTIONS: a span with the
+        // field `perf.request_scope`). Disabled, and nearly free, without a subscriber.
+        let span = tracing::info_span!(
+            "http_request",
+            perf.request_scope = true,
+            http.request.method = method,
+            http.route = &*endpoint,
+        );
+        let tracker = RequestTracker::start(endpoint, method, self.layer.exact_status);
+        let inner = span.in_scope(|| self.inner.call(request));
+        ResponseFuture::new(inner, tracker, span)
     }
 }

@@ -1,25 +1,31 @@
 //! Log-linear bucket layout shared by every windowed series.
 //!
-//! Each power of two between [`MIN_VALUE`] and [`MAX_VALUE`] seconds is split into 16 linear
-//! sub-buckets, so a bucket's width is at most 1/16 of its lower bound and the midpoint is within
-//! ±3.1 % of any value in the bucket. Index 0 holds values below `MIN_VALUE` (including zero,
-//! negatives and NaN); the last index holds values at or above `MAX_VALUE`.
+//! Each power of two ("octave") between [`MIN_VALUE`] (2^-40 ≈ 9.1e-13) and [`MAX_VALUE`]
+//! (2^40 ≈ 1.1e12) is split into 16 linear sub-buckets, so a bucket's width is at most 1/16 of
+//! its lower bound and the midpoint is within ±3.1 % of any value in the bucket. The range covers
+//! seconds from picoseconds to ten thousand years and byte sizes up to a terabyte; the window
+//! allocates an octave's 16 counters only when a value lands in it, so a series pays for the
+//! octaves it uses. Index 0 holds values below `MIN_VALUE` (zero, negatives); the last index
+//! holds values at or above `MAX_VALUE`. (NaN and ±∞ never get here: the recorder rejects them.)
 
 /// log2 of the number of linear sub-buckets per power of two.
 const SUB_BITS: u32 = 4;
 const SUB_BUCKETS: u64 = 1 << SUB_BITS;
-/// Smallest tracked exponent: 2^-17 s ≈ 7.6 µs.
-const MIN_EXP: i32 = -17;
-/// One past the largest tracked exponent: 2^10 s = 1024 s.
-const MAX_EXP: i32 = 10;
-const OCTAVES: u64 = 27; // MAX_EXP - MIN_EXP
+/// Smallest tracked exponent: 2^-40 ≈ 9.1e-13.
+const MIN_EXP: i32 = -40;
+/// One past the largest tracked exponent: 2^40 ≈ 1.1e12.
+const MAX_EXP: i32 = 40;
+/// Octaves tracked (`MAX_EXP - MIN_EXP`).
+pub(crate) const OCTAVES: usize = 80;
+/// Linear sub-buckets per octave.
+pub(crate) const PER_OCTAVE: usize = 16;
 
-/// Smallest value (seconds) with its own bucket.
-pub(crate) const MIN_VALUE: f64 = 1.0 / 131_072.0; // 2^-17
-/// Values at or above this (seconds) share the overflow bucket.
-pub(crate) const MAX_VALUE: f64 = 1024.0; // 2^10
+/// Smallest value with its own bucket.
+pub(crate) const MIN_VALUE: f64 = 1.0 / 1_099_511_627_776.0; // 2^-40
+/// Values at or above this share the overflow bucket.
+pub(crate) const MAX_VALUE: f64 = 1_099_511_627_776.0; // 2^40
 /// Number of buckets per series slot, underflow and overflow included.
-pub(crate) const BUCKETS: usize = 2 + 27 * 16;
+pub(crate) const BUCKETS: usize = 2 + OCTAVES * PER_OCTAVE;
 
 const OVERFLOW: usize = BUCKETS - 1;
 const F64_EXP_BIAS: u64 = 1023;
@@ -40,7 +46,7 @@ pub(crate) fn index_of(value: f64) -> usize {
     let sub = (bits >> (F64_MANTISSA_BITS - SUB_BITS)) & (SUB_BUCKETS - 1);
     // value >= 2^MIN_EXP, so the biased exponent is at least F64_EXP_BIAS + MIN_EXP.
     let octave = exponent - (F64_EXP_BIAS - u64::from(MIN_EXP.unsigned_abs()));
-    debug_assert!(octave < OCTAVES);
+    debug_assert!(octave < OCTAVES as u64);
     usize::try_from(1 + octave * SUB_BUCKETS + sub).unwrap_or(OVERFLOW)
 }
 
@@ -101,6 +107,8 @@ mod tests {
         assert_eq!(index_of(MAX_VALUE), BUCKETS - 1);
         assert_eq!(index_of(f64::INFINITY), BUCKETS - 1);
         assert_eq!(index_of(MAX_VALUE * 0.999), BUCKETS - 2);
+        assert_eq!(index_of(1e-9), 1 + 10 * 16 + 1); // 2^-30 × 1.07: octave 10, sub-bucket 1
+        assert!(index_of(1e9) < BUCKETS - 1);
     }
 
     #[test]

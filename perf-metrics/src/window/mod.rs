@@ -1,4 +1,4 @@
-//! A fixed-size, lock-free histogram over a sliding time window.
+//! A bounded, lock-free histogram over a sliding time window.
 //!
 //! The window is a ring of `slots` time slots; the upkeep thread (and every snapshot) advances
 //! the ring, clearing the slot it reuses. Each slot holds one log-linear bucket array per shard;
@@ -7,16 +7,26 @@
 //! slot index, so its cost is a thread-local read, a bucket computation and one uncontended
 //! atomic add.
 //!
-//! Memory per series is fixed at construction:
-//! `slots × shards × (BUCKETS × 4 + 64)` bytes (about 1.8 KiB per slot and shard).
+//! Memory per series is bounded: each slot and shard has a fixed table of one lazily allocated
+//! 64-byte block of counters per octave ([`buckets::OCTAVES`] octaves, 2^-40 to 2^40), allocated
+//! the first time a value lands in that octave and kept (reused) from then on. A latency series
+//! spanning 1 ms – 10 s uses 14 octaves: about 2.4 KiB per slot and shard; the bound, every octave
+//! used, is about 6.5 KiB per slot and shard.
 
 mod buckets;
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub(crate) use buckets::BUCKETS;
+use buckets::{OCTAVES, PER_OCTAVE};
+
+/// One octave's counters, allocated on first use.
+type Octave = OnceLock<Box<[AtomicU32; PER_OCTAVE]>>;
+
+/// Counter cells outside the octaves per block: underflow, overflow.
+const EDGES: usize = 2;
 
 use crate::shard::{shard_count, shard_seed};
 
@@ -43,12 +53,21 @@ impl WindowConfig {
         }
     }
 
-    /// Bytes of counters one series holds.
+    /// Bytes one series holds before any value is recorded.
     #[cfg(test)]
-    pub(crate) fn bytes_per_series(&self) -> usize {
+    pub(crate) fn base_bytes_per_series(&self) -> usize {
         self.slots
             * self.shards
-            * (BUCKETS * size_of::<AtomicU32>() + MAX_STRIDE * size_of::<AtomicU64>())
+            * (OCTAVES * size_of::<Octave>()
+                + EDGES * size_of::<AtomicU32>()
+                + MAX_STRIDE * size_of::<AtomicU64>())
+    }
+
+    /// The most bytes one series can hold (every octave of every slot and shard in use).
+    #[cfg(test)]
+    pub(crate) fn max_bytes_per_series(&self) -> usize {
+        self.base_bytes_per_series()
+            + self.slots * self.shards * OCTAVES * size_of::<[AtomicU32; PER_OCTAVE]>()
     }
 }
 
@@ -73,7 +92,10 @@ struct SlotClock {
 /// One series' sliding-window histogram.
 #[derive(Debug)]
 pub(crate) struct WindowedHistogram {
-    counts: Box<[AtomicU32]>,
+    /// `OCTAVES` lazily allocated octaves per block (slot × shard).
+    octaves: Box<[Octave]>,
+    /// Underflow and overflow counts per block.
+    edges: Box<[AtomicU32]>,
     maxima: Box<[AtomicU64]>,
     current: AtomicUsize,
     config: WindowConfig,
@@ -85,7 +107,8 @@ impl WindowedHistogram {
     pub(crate) fn new(config: WindowConfig, now: Instant) -> Self {
         let blocks = config.slots * config.shards;
         Self {
-            counts: (0..blocks * BUCKETS).map(|_| AtomicU32::new(0)).collect(),
+            octaves: (0..blocks * OCTAVES).map(|_| OnceLock::new()).collect(),
+            edges: (0..blocks * EDGES).map(|_| AtomicU32::new(0)).collect(),
             maxima: (0..blocks * MAX_STRIDE)
                 .map(|_| AtomicU64::new(0))
                 .collect(),
@@ -104,7 +127,7 @@ impl WindowedHistogram {
     pub(crate) fn record(&self, value: f64) {
         let slot = self.current.load(Ordering::Relaxed);
         let block = slot * self.config.shards + (shard_seed() & self.shard_mask);
-        if let Some(cell) = self.counts.get(block * BUCKETS + buckets::index_of(value)) {
+        if let Some(cell) = self.cell(block, buckets::index_of(value)) {
             cell.fetch_add(1, Ordering::Relaxed);
         }
         // Non-negative f64s order like their bit patterns, so an integer max is a float max.
@@ -116,6 +139,19 @@ impl WindowedHistogram {
                 max.fetch_max(bits, Ordering::Relaxed);
             }
         }
+    }
+
+    /// The counter of bucket `index` in `block`, allocating its octave on first use.
+    #[inline]
+    fn cell(&self, block: usize, index: usize) -> Option<&AtomicU32> {
+        if index == 0 || index >= BUCKETS - 1 {
+            let edge = usize::from(index != 0);
+            return self.edges.get(block * EDGES + edge);
+        }
+        let k = index - 1;
+        let octave = self.octaves.get(block * OCTAVES + k / PER_OCTAVE)?;
+        let counters = octave.get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU32::new(0))));
+        counters.get(k % PER_OCTAVE)
     }
 
     /// Advances the ring to `now`, clearing the slots it reuses.
@@ -154,7 +190,12 @@ impl WindowedHistogram {
     fn clear_slot(&self, slot: usize) {
         let shards = self.config.shards;
         let blocks = slot * shards..(slot + 1) * shards;
-        for cell in &self.counts[blocks.start * BUCKETS..blocks.end * BUCKETS] {
+        for octave in &self.octaves[blocks.start * OCTAVES..blocks.end * OCTAVES] {
+            for cell in octave.get().into_iter().flat_map(|c| c.iter()) {
+                cell.store(0, Ordering::Relaxed);
+            }
+        }
+        for cell in &self.edges[blocks.start * EDGES..blocks.end * EDGES] {
             cell.store(0, Ordering::Relaxed);
         }
         for block in blocks {
@@ -180,10 +221,21 @@ impl WindowedHistogram {
         };
 
         let mut merged = vec![0u64; BUCKETS];
-        for block in self.counts.chunks_exact(BUCKETS) {
-            for (total, cell) in merged.iter_mut().zip(block) {
-                *total += u64::from(cell.load(Ordering::Relaxed));
+        for (block, octaves) in self.octaves.chunks_exact(OCTAVES).enumerate() {
+            for (o, octave) in octaves.iter().enumerate() {
+                let Some(counters) = octave.get() else {
+                    continue;
+                };
+                let base = 1 + o * PER_OCTAVE;
+                for (total, cell) in merged[base..base + PER_OCTAVE]
+                    .iter_mut()
+                    .zip(counters.iter())
+                {
+                    *total += u64::from(cell.load(Ordering::Relaxed));
+                }
             }
+            merged[0] += u64::from(self.edges[block * EDGES].load(Ordering::Relaxed));
+            merged[BUCKETS - 1] += u64::from(self.edges[block * EDGES + 1].load(Ordering::Relaxed));
         }
         let max_bits = self
             .maxima
@@ -212,9 +264,14 @@ impl WindowedHistogram {
         }
     }
 
-    /// Bytes of counter storage this series holds (fixed at construction).
+    /// Bytes of counter storage this series holds: the fixed tables plus the octaves allocated
+    /// so far (never more than every octave of every block).
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.counts.len() * size_of::<AtomicU32>() + self.maxima.len() * size_of::<AtomicU64>()
+        let allocated = self.octaves.iter().filter(|o| o.get().is_some()).count();
+        self.octaves.len() * size_of::<Octave>()
+            + allocated * size_of::<[AtomicU32; PER_OCTAVE]>()
+            + self.edges.len() * size_of::<AtomicU32>()
+            + self.maxima.len() * size_of::<AtomicU64>()
     }
 }
 
@@ -230,7 +287,8 @@ fn quantile(merged: &[u64], count: u64, max: f64, q: f64) -> Option<f64> {
         seen += n;
         if seen as f64 >= rank {
             let value = if index == 0 {
-                buckets::MIN_VALUE
+                // Zero, or below 2^-40 (negatives included): reported as zero.
+                0.0
             } else if index == BUCKETS - 1 {
                 max
             } else {

@@ -85,24 +85,86 @@ fn values_outside_the_bucket_range_are_counted() {
     h.record(0.0);
     h.record(-1.0);
     h.record(f64::NAN);
-    h.record(5000.0);
+    h.record(5e12);
     let stats = h.stats(start);
     assert_eq!(stats.count, 4);
-    assert_eq!(stats.max, Some(5000.0));
-    assert_eq!(stats.p99, Some(5000.0));
+    assert_eq!(stats.max, Some(5e12));
+    assert_eq!(stats.p99, Some(5e12));
+    assert_eq!(stats.p50, Some(0.0));
+}
+
+/// Values from 1e-9 to 1e9 (nanoseconds to gigabytes): every percentile within the documented
+/// ±1/32 of the exact one (the old 7.6 µs – 1024 layout put everything above 1024 in one
+/// overflow bucket and everything below 7.6 µs in the underflow one).
+#[test]
+fn percentiles_are_accurate_from_1e_minus_9_to_1e9() {
+    let start = Instant::now();
+    for (low, high) in [
+        (1e-9_f64, 1e-6_f64),
+        (1e-6, 1e-3),
+        (1e3, 1e6),
+        (1e6, 1e9),
+        (1e-9, 1e9),
+    ] {
+        let h = WindowedHistogram::new(config(), start);
+        // 10,000 log-uniform values in [low, high]
+        let n: u32 = 10_000;
+        let mut values: Vec<f64> = (0..n)
+            .map(|i| low * (high / low).powf(f64::from(i) / f64::from(n - 1)))
+            .collect();
+        for v in &values {
+            h.record(*v);
+        }
+        values.sort_by(f64::total_cmp);
+        let exact = |q: f64| {
+            let rank = (1..=n).find(|r| f64::from(*r) >= q * f64::from(n)).unwrap();
+            values[usize::try_from(rank - 1).unwrap()]
+        };
+        let stats = h.stats(start);
+        assert_eq!(stats.count, u64::from(n));
+        for (q, got) in [(0.50, stats.p50), (0.95, stats.p95), (0.99, stats.p99)] {
+            let expected = exact(q);
+            let got = got.expect("a percentile");
+            assert!(
+                (got - expected).abs() <= expected / 32.0,
+                "[{low:e}, {high:e}] p{q}: {got:e} is not within 1/32 of {expected:e}"
+            );
+        }
+        assert_eq!(stats.max, values.last().copied());
+    }
 }
 
 #[test]
-fn memory_is_fixed_by_the_configuration() {
+fn memory_is_bounded_by_the_configuration() {
     let start = Instant::now();
     let h = WindowedHistogram::new(config(), start);
-    let before = h.memory_bytes();
-    assert_eq!(before, config().bytes_per_series());
+    assert_eq!(h.memory_bytes(), config().base_bytes_per_series());
     for i in 0..200_000u32 {
         h.record(f64::from(i % 5000) / 1000.0);
     }
-    assert_eq!(h.memory_bytes(), before);
-    assert_eq!(h.stats(start).count, 200_000);
+    // Octaves are allocated once: the same values again allocate nothing.
+    let used = h.memory_bytes();
+    for i in 0..200_000u32 {
+        h.record(f64::from(i % 5000) / 1000.0);
+    }
+    assert_eq!(h.memory_bytes(), used);
+    assert_eq!(h.stats(start).count, 400_000);
+    // Every octave of every block: the bound.
+    let mut v = 1e-13;
+    while v < 1e13 {
+        h.record(v);
+        v *= 1.5;
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut v = 1e-13;
+            while v < 1e13 {
+                h.record(v);
+                v *= 1.5;
+            }
+        });
+    });
+    assert!(h.memory_bytes() <= config().max_bytes_per_series());
 }
 
 #[test]
