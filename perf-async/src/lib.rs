@@ -72,10 +72,11 @@ pub mod blocking;
 mod chunks;
 mod chunks_timeout;
 mod error;
-mod options;
+mod local;
 mod outcome;
 mod parallel;
 mod retry;
+mod run_parallel;
 mod spawned;
 mod task;
 
@@ -84,9 +85,10 @@ pub use crate::blocking::{DEFAULT_THRESHOLD, DetectBlocking, DetectBlockingExt};
 pub use crate::chunks::process_chunks;
 pub use crate::chunks_timeout::{ChunksTimeout, ChunksTimeoutExt};
 pub use crate::error::{Error, Result};
-pub use crate::options::{Parallel, ParallelBuilder};
-pub use crate::parallel::{Local, run_parallel};
+pub use crate::local::Local;
+pub use crate::parallel::{Parallel, ParallelBuilder};
 pub use crate::retry::RetryPolicy;
+pub use crate::run_parallel::run_parallel;
 pub use crate::spawned::Spawned;
 
 #[cfg(doctest)]

@@ -12,8 +12,8 @@ use tokio::runtime::Handle;
 use tokio::task::JoinSet;
 
 use crate::error::{Error, Failure, Result};
-use crate::options::Parallel;
 use crate::outcome::{CollectAll, FailFast, Outcome, exact_len};
+use crate::parallel::Parallel;
 use crate::task::{Indexed, fallible, infallible, retrying, timed};
 
 /// Spawned mode of [`Parallel`]: every task runs as its own tokio task, so CPU-heavy tasks use
