@@ -81,7 +81,7 @@ impl<S: Stream> ChunksTimeout<S> {
             return Err(Error::InvalidConfig {
                 field: "max_wait",
                 value: "0s".to_owned(),
-                allowed: "above zero",
+                allowed: "above zero".to_owned(),
             });
         }
         Ok(Self {

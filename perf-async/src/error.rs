@@ -39,15 +39,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error<E = Infallible> {
-    /// A configuration value is outside its allowed range.
-    #[error("invalid `{field}` = {value}: allowed range is {allowed}")]
+    /// A configuration value outside its allowed range.
+    #[error("invalid `{field}`: got {value}, allowed: {allowed}")]
     InvalidConfig {
-        /// The option's name, as spelled by its builder setter.
+        /// The option's name as spelled by its builder setter / config field.
         field: &'static str,
-        /// The rejected value.
+        /// The rejected value, rendered (secrets redacted).
         value: String,
-        /// The values that would have been accepted.
-        allowed: &'static str,
+        /// What the field accepts, e.g. "1..=10000" or "finite and strictly increasing".
+        allowed: String,
     },
     /// The task returned an error.
     #[error("task {index} failed")]
@@ -194,6 +194,6 @@ pub(crate) fn zero_not_allowed<E>(field: &'static str) -> Error<E> {
     Error::InvalidConfig {
         field,
         value: "0".to_owned(),
-        allowed: "1..=usize::MAX",
+        allowed: "1..=usize::MAX".to_owned(),
     }
 }

@@ -185,7 +185,7 @@ impl Parallel {
 /// assert_eq!(finished.load(Ordering::Relaxed), 20);
 ///
 /// let err = Parallel::builder().max_concurrent(0).build().unwrap_err();
-/// assert_eq!(err.to_string(), "invalid `max_concurrent` = 0: allowed range is 1..=usize::MAX");
+/// assert_eq!(err.to_string(), "invalid `max_concurrent`: got 0, allowed: 1..=usize::MAX");
 /// # Ok(())
 /// # }
 /// ```
@@ -305,7 +305,7 @@ impl ParallelBuilder {
             return Err(Error::InvalidConfig {
                 field: "timeout",
                 value: "0s".to_owned(),
-                allowed: "above zero",
+                allowed: "above zero".to_owned(),
             });
         }
         if let Some(policy) = &options.retry {

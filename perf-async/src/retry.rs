@@ -190,14 +190,17 @@ impl RetryPolicy {
             return Err(Error::InvalidConfig {
                 field: "retry.factor",
                 value: self.factor.to_string(),
-                allowed: "1.0..=f32::MAX (finite)",
+                allowed: "finite, 1.0..=f32::MAX".to_owned(),
             });
         }
         if self.max_delay < self.initial_delay {
             return Err(Error::InvalidConfig {
                 field: "retry.max_delay",
                 value: format!("{:?}", self.max_delay),
-                allowed: "retry.initial_delay..=Duration::MAX",
+                allowed: format!(
+                    "{:?}..=Duration::MAX (not below retry.initial_delay)",
+                    self.initial_delay
+                ),
             });
         }
         Ok(())
