@@ -20,8 +20,9 @@
 //!   data and need not be `Send` or `'static`. Concurrency, not parallelism.
 //! - [`Parallel::spawned`]: each task is a tokio task on the worker threads. At most
 //!   `max_concurrent` tasks *exist* at once (the place is taken before spawning), a panic
-//!   becomes that task's [`Error::Panicked`], and dropping the returned future aborts every
-//!   task still running.
+//!   becomes that task's [`Error::Panicked`], dropping the returned future aborts every
+//!   task still running, and each task runs inside the caller's current `tracing` span (as
+//!   local tasks do), so logs and per-request tooling keep the request's context.
 //!
 //! # Failure handling
 //! Chosen by the method you call, so the return type matches: `try_run*` is fail-fast (the
