@@ -105,6 +105,25 @@ impl<E> Error<E> {
         }
     }
 
+    /// The task's own error, if this is [`Error::Task`], by reference (e.g. in a
+    /// [`RetryIf::when`](crate::RetryIf::when) predicate).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use perf_async::Error;
+    ///
+    /// let err: Error<&str> = Error::Task { index: 0, source: "boom" };
+    /// assert_eq!(err.task_error(), Some(&"boom"));
+    /// let timeout: Error<&str> = Error::Timeout { index: 0, timeout: Duration::from_secs(1) };
+    /// assert_eq!(timeout.task_error(), None);
+    /// ```
+    pub fn task_error(&self) -> Option<&E> {
+        match self {
+            Self::Task { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
     /// The task's own error, if this is [`Error::Task`].
     ///
     /// ```
@@ -177,6 +196,9 @@ pub(crate) enum Failure<E> {
     Task(E),
     Timeout(Duration),
     Panicked(String),
+    /// Already indexed: the last failure of a retried task, which its retry predicate and
+    /// notify hook saw as an [`Error`].
+    Indexed(Error<E>),
 }
 
 impl<E> Failure<E> {
@@ -185,6 +207,7 @@ impl<E> Failure<E> {
             Self::Task(source) => Error::Task { index, source },
             Self::Timeout(timeout) => Error::Timeout { index, timeout },
             Self::Panicked(message) => Error::Panicked { index, message },
+            Self::Indexed(error) => error,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! | process whole chunks (`Vec<T>`), several in flight | [`process_chunks`] |
 //! | cut a stream into chunks by size or deadline | [`ChunksTimeoutExt::chunks_timeout`] |
 //! | timeouts, retries with backoff, progress, fail-fast or collect-all, spawned tasks | [`Parallel`] |
+//! | say which failures are retried, and hear about each retry | [`RetryIf`] |
 //! | find polls that block the executor thread | [`DetectBlockingExt::detect_blocking`] |
 //!
 //! Everything keeps results in input order and admits the next task as soon as *any* running
@@ -29,11 +30,13 @@
 //! first failure stops admission, the running tasks are dropped or aborted, and the error comes
 //! back with the task's index), `collect*` runs everything and returns one `Result` per task.
 //! Retrying (`*_retrying`) takes task *factories* (`FnMut() -> Future`), since a failed future
-//! cannot be polled again.
+//! cannot be polled again, and a [`RetryIf`] that says which failures are worth another attempt
+//! ([`RetryIf::always`] or a predicate; a unique violation or a `4xx` is not) and can hear
+//! about each retry.
 //!
 //! ```
 //! use std::time::Duration;
-//! use perf_async::{Parallel, RetryPolicy, batch_process, run_parallel};
+//! use perf_async::{Parallel, RetryIf, RetryPolicy, batch_process, run_parallel};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -54,7 +57,7 @@
 //!     .on_progress(|done, total| println!("{done}/{total}"))
 //!     .build()?;
 //! let ids = (0..20u32).map(|id| move || async move { Ok::<_, std::io::Error>(id * 10) });
-//! let values = parallel.spawned().try_run_retrying(ids).await?;
+//! let values = parallel.spawned().try_run_retrying(ids, RetryIf::always()).await?;
 //! assert_eq!(values.len(), 20);
 //! # Ok(())
 //! # }
@@ -77,6 +80,7 @@ mod local;
 mod outcome;
 mod parallel;
 mod retry;
+mod retry_if;
 mod run_parallel;
 mod spawned;
 mod task;
@@ -89,6 +93,7 @@ pub use crate::error::{Error, Result};
 pub use crate::local::Local;
 pub use crate::parallel::{Parallel, ParallelBuilder};
 pub use crate::retry::RetryPolicy;
+pub use crate::retry_if::RetryIf;
 pub use crate::run_parallel::run_parallel;
 pub use crate::spawned::Spawned;
 

@@ -11,6 +11,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use crate::error::{Error, Failure, Result};
 use crate::outcome::{CollectAll, FailFast, Outcome, exact_len};
 use crate::parallel::Parallel;
+use crate::retry_if::RetryIf;
 use crate::task::{Indexed, fallible, infallible, retrying, timed};
 
 /// Local mode of [`Parallel`]: futures polled inside the task that awaits the result.
@@ -125,15 +126,17 @@ impl<'a> Local<'a> {
     }
 
     /// Fail-fast with retries: each task is a factory called once per attempt, retried with
-    /// the configured [`RetryPolicy`](crate::RetryPolicy) (one attempt when none is set).
+    /// the configured [`RetryPolicy`](crate::RetryPolicy) (one attempt when none is set) for
+    /// as long as `retry_if` accepts its failures.
     ///
     /// # Errors
-    /// The last failure of the first task (by completion) that ran out of attempts.
+    /// The last failure of the first task (by completion) that ran out of attempts or failed
+    /// in a way `retry_if` does not retry.
     ///
     /// ```
     /// use std::cell::Cell;
     /// use std::time::Duration;
-    /// use perf_async::{Parallel, RetryPolicy};
+    /// use perf_async::{Parallel, RetryPolicy, RetryIf};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
@@ -141,21 +144,29 @@ impl<'a> Local<'a> {
     /// let parallel = Parallel::builder().retry(policy).build().unwrap();
     /// let attempts = Cell::new(0);
     /// let always_failing = || async { attempts.set(attempts.get() + 1); Err::<(), _>("down") };
-    /// let err = parallel.local().try_run_retrying([always_failing]).await.unwrap_err();
+    /// let err = parallel.local().try_run_retrying([always_failing], RetryIf::always()).await.unwrap_err();
     /// assert_eq!(err.index(), Some(0));
     /// assert_eq!(attempts.get(), 4); // first attempt + 3 retries
     /// # }
     /// ```
-    pub async fn try_run_retrying<I, F, Fut, T, E>(self, factories: I) -> Result<Vec<T>, Error<E>>
+    pub async fn try_run_retrying<I, F, Fut, T, E, W, N>(
+        self,
+        factories: I,
+        retry_if: RetryIf<E, W, N>,
+    ) -> Result<Vec<T>, Error<E>>
     where
         I: IntoIterator<Item = F>,
         F: FnMut() -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
+        W: Fn(&Error<E>) -> bool,
+        N: Fn(&Error<E>, Duration),
     {
         let (timeout, policy) = (self.options.timeout, self.options.retry);
+        let retry_if = &retry_if;
         let tasks = factories
             .into_iter()
-            .map(|factory| retrying(factory, timeout, policy));
+            .enumerate()
+            .map(|(index, factory)| retrying(factory, timeout, policy, index, retry_if));
         // Each attempt is timed inside `retrying`.
         drive::<FailFast<_, _>, _>(self.options, tasks, identity, None).await
     }
@@ -164,27 +175,35 @@ impl<'a> Local<'a> {
     /// task runs to its last attempt and each result is returned in input order.
     ///
     /// ```
-    /// use perf_async::{Parallel, RetryPolicy};
+    /// use perf_async::{Parallel, RetryPolicy, RetryIf};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
     /// let parallel = Parallel::builder().retry(RetryPolicy::exponential().max_retries(1)).build().unwrap();
     /// let factories = (0..3).map(|i| move || async move { if i == 2 { Err("bad") } else { Ok(i) } });
-    /// let results = parallel.local().collect_retrying(factories).await;
+    /// let results = parallel.local().collect_retrying(factories, RetryIf::always()).await;
     /// assert!(results[0].is_ok() && results[1].is_ok());
     /// assert_eq!(results[2].as_ref().unwrap_err().index(), Some(2));
     /// # }
     /// ```
-    pub async fn collect_retrying<I, F, Fut, T, E>(self, factories: I) -> Vec<Result<T, Error<E>>>
+    pub async fn collect_retrying<I, F, Fut, T, E, W, N>(
+        self,
+        factories: I,
+        retry_if: RetryIf<E, W, N>,
+    ) -> Vec<Result<T, Error<E>>>
     where
         I: IntoIterator<Item = F>,
         F: FnMut() -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
+        W: Fn(&Error<E>) -> bool,
+        N: Fn(&Error<E>, Duration),
     {
         let (timeout, policy) = (self.options.timeout, self.options.retry);
+        let retry_if = &retry_if;
         let tasks = factories
             .into_iter()
-            .map(|factory| retrying(factory, timeout, policy));
+            .enumerate()
+            .map(|(index, factory)| retrying(factory, timeout, policy, index, retry_if));
         // Each attempt is timed inside `retrying`.
         drive::<CollectAll<_, _>, _>(self.options, tasks, identity, None).await
     }

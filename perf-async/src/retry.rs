@@ -10,13 +10,14 @@ use crate::error::Error;
 ///
 /// Retries apply only to the `*_retrying` methods of [`Local`](crate::Local) and
 /// [`Spawned`](crate::Spawned), which take task *factories* (`FnMut() -> Future`) because a
-/// future cannot be polled again once it has failed. Both task errors and per-attempt timeouts are
-/// retried.
+/// future cannot be polled again once it has failed. The policy says how often and when; the
+/// [`RetryIf`](crate::RetryIf) given to each call says *which* failures (task errors,
+/// per-attempt timeouts) are retried at all.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use std::time::Duration;
-/// use perf_async::{Parallel, RetryPolicy};
+/// use perf_async::{Parallel, RetryIf, RetryPolicy};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
@@ -30,7 +31,7 @@ use crate::error::Error;
 /// let flaky = || async {
 ///     if calls.fetch_add(1, Ordering::SeqCst) < 2 { Err("transient") } else { Ok("done") }
 /// };
-/// let out = parallel.local().try_run_retrying([flaky]).await.unwrap();
+/// let out = parallel.local().try_run_retrying([flaky], RetryIf::always()).await.unwrap();
 /// assert_eq!(out, ["done"]);
 /// assert_eq!(calls.load(Ordering::SeqCst), 3);
 /// # }

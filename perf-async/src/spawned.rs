@@ -5,6 +5,7 @@ use std::convert::identity;
 use std::future::Future;
 use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -15,6 +16,7 @@ use tracing::{Instrument, Span};
 use crate::error::{Error, Failure, Result};
 use crate::outcome::{CollectAll, FailFast, Outcome, exact_len};
 use crate::parallel::Parallel;
+use crate::retry_if::RetryIf;
 use crate::task::{Indexed, fallible, infallible, retrying, timed};
 
 /// Spawned mode of [`Parallel`]: every task runs as its own tokio task, so CPU-heavy tasks use
@@ -168,16 +170,18 @@ impl<'a> Spawned<'a> {
     }
 
     /// Fail-fast with retries: each task is a factory called once per attempt, inside the
-    /// spawned task, retried with the configured [`RetryPolicy`](crate::RetryPolicy).
+    /// spawned task, retried with the configured [`RetryPolicy`](crate::RetryPolicy) for as
+    /// long as `retry_if` accepts its failures.
     ///
     /// # Errors
-    /// The last failure of the first task (by completion) that ran out of attempts, or a
-    /// panic; [`Error::NoRuntime`] outside a tokio runtime.
+    /// The last failure of the first task (by completion) that ran out of attempts or failed
+    /// in a way `retry_if` does not retry, or a panic; [`Error::NoRuntime`] outside a tokio
+    /// runtime.
     ///
     /// ```
     /// use std::sync::Arc;
     /// use std::sync::atomic::{AtomicUsize, Ordering};
-    /// use perf_async::{Parallel, RetryPolicy};
+    /// use perf_async::{Parallel, RetryPolicy, RetryIf};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
@@ -192,22 +196,30 @@ impl<'a> Spawned<'a> {
     ///         }
     ///     }
     /// };
-    /// assert_eq!(parallel.spawned().try_run_retrying([factory]).await.unwrap(), [7]);
+    /// assert_eq!(parallel.spawned().try_run_retrying([factory], RetryIf::always()).await.unwrap(), [7]);
     /// assert_eq!(calls.load(Ordering::SeqCst), 2);
     /// # }
     /// ```
-    pub async fn try_run_retrying<I, F, Fut, T, E>(self, factories: I) -> Result<Vec<T>, Error<E>>
+    pub async fn try_run_retrying<I, F, Fut, T, E, W, N>(
+        self,
+        factories: I,
+        retry_if: RetryIf<E, W, N>,
+    ) -> Result<Vec<T>, Error<E>>
     where
         I: IntoIterator<Item = F>,
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
+        W: Fn(&Error<E>) -> bool + Send + Sync + 'static,
+        N: Fn(&Error<E>, Duration) + Send + Sync + 'static,
     {
         let (timeout, policy) = (self.options.timeout, self.options.retry);
-        let tasks = factories
-            .into_iter()
-            .map(|factory| retrying(factory, timeout, policy));
+        // Shared by every spawned task.
+        let retry_if = Arc::new(retry_if);
+        let tasks = factories.into_iter().enumerate().map(|(index, factory)| {
+            retrying(factory, timeout, policy, index, Arc::clone(&retry_if))
+        });
         // Each attempt is timed inside `retrying`.
         drive::<FailFast<_, _>, _>(self.options, tasks, identity, None).await
     }
@@ -216,29 +228,37 @@ impl<'a> Spawned<'a> {
     /// order.
     ///
     /// ```
-    /// use perf_async::{Parallel, RetryPolicy};
+    /// use perf_async::{Parallel, RetryPolicy, RetryIf};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
     /// let parallel = Parallel::builder().retry(RetryPolicy::exponential().max_retries(1)).build().unwrap();
     /// let factories = (0..3).map(|i| move || async move { if i == 0 { Err("bad") } else { Ok(i) } });
-    /// let results = parallel.spawned().collect_retrying(factories).await;
+    /// let results = parallel.spawned().collect_retrying(factories, RetryIf::always()).await;
     /// assert_eq!(results[0].as_ref().unwrap_err().index(), Some(0));
     /// assert_eq!(results[2].as_ref().ok(), Some(&2));
     /// # }
     /// ```
-    pub async fn collect_retrying<I, F, Fut, T, E>(self, factories: I) -> Vec<Result<T, Error<E>>>
+    pub async fn collect_retrying<I, F, Fut, T, E, W, N>(
+        self,
+        factories: I,
+        retry_if: RetryIf<E, W, N>,
+    ) -> Vec<Result<T, Error<E>>>
     where
         I: IntoIterator<Item = F>,
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
+        W: Fn(&Error<E>) -> bool + Send + Sync + 'static,
+        N: Fn(&Error<E>, Duration) + Send + Sync + 'static,
     {
         let (timeout, policy) = (self.options.timeout, self.options.retry);
-        let tasks = factories
-            .into_iter()
-            .map(|factory| retrying(factory, timeout, policy));
+        // Shared by every spawned task.
+        let retry_if = Arc::new(retry_if);
+        let tasks = factories.into_iter().enumerate().map(|(index, factory)| {
+            retrying(factory, timeout, policy, index, Arc::clone(&retry_if))
+        });
         // Each attempt is timed inside `retrying`.
         drive::<CollectAll<_, _>, _>(self.options, tasks, identity, None).await
     }

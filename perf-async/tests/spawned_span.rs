@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use perf_async::{Parallel, RetryPolicy};
+use perf_async::{Parallel, RetryIf, RetryPolicy};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Event, Instrument, Subscriber};
@@ -214,7 +214,7 @@ async fn every_attempt_of_a_spawned_retrying_task_runs_inside_the_callers_span()
     let span = tracing::info_span!("request", perf.request_scope = true, request_id);
     let results = parallel
         .spawned()
-        .collect_retrying(factories)
+        .collect_retrying(factories, RetryIf::always())
         .instrument(span)
         .await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
