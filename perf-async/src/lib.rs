@@ -88,7 +88,7 @@ mod task;
 pub use crate::batch::batch_process;
 pub use crate::blocking::{DEFAULT_THRESHOLD, DetectBlocking, DetectBlockingExt};
 pub use crate::chunks::process_chunks;
-pub use crate::chunks_timeout::{ChunksTimeout, ChunksTimeoutExt};
+pub use crate::chunks_timeout::{ChunksTimeout, ChunksTimeoutExt, MAX_CHUNK_BYTES};
 pub use crate::error::{Error, Result};
 pub use crate::local::Local;
 pub use crate::parallel::{Parallel, ParallelBuilder};
