@@ -16,8 +16,8 @@ type NoNotify<E> = fn(&Error<E>, Duration);
 /// Which failures the `*_retrying` methods retry, and a hook called before each retry.
 ///
 /// Every `*_retrying` call takes one, so the call site says what is safe to run again: there
-/// is no silent default. [`RetryIf::always`] retries every failure (today's behaviour of most
-/// retry helpers, right for idempotent reads); [`RetryIf::when`] retries only the failures
+/// is no silent default. [`RetryIf::always`] retries every failure (what most retry helpers do
+/// by default, right for idempotent reads); [`RetryIf::when`] retries only the failures
 /// its predicate accepts, which is what a write or an HTTP call needs, since a unique violation
 /// or a `4xx` fails the same way every time and a timed-out `INSERT` may have committed.
 ///
@@ -90,7 +90,7 @@ impl<E, W> RetryIf<E, W>
 where
     W: Fn(&Error<E>) -> bool,
 {
-    /// Retries a failure only when `retryable` returns `true` for it; any other failure ends
+    /// Retries a failure only when `predicate` returns `true` for it; any other failure ends
     /// the task at once with that error.
     ///
     /// ```
@@ -117,9 +117,9 @@ where
     /// # }
     /// ```
     #[must_use]
-    pub fn when(retryable: W) -> Self {
+    pub fn when(predicate: W) -> Self {
         Self {
-            when: retryable,
+            when: predicate,
             notify: |_, _| {},
             error: PhantomData,
         }
