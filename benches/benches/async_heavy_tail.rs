@@ -1,13 +1,19 @@
-//! `batch_process` (sliding window) against the seed's barrier-per-batch algorithm
-//! (`for chunk in items.chunks(n) { join_all(chunk) }`) at equal concurrency, on heavy-tailed
+//! `batch_process` (sliding window) against two peers at equal concurrency, on heavy-tailed
 //! task durations: 1 % of the items (every 100th) sleep 50 ms, the others 1 ms (tokio sleeps, so
 //! the work is waiting, as for I/O). Same items, same processor, same runtime, same run.
+//!
+//! - the seed's barrier-per-batch algorithm (`for chunk in items.chunks(n) { join_all(chunk) }`),
+//!   which waits for the slowest item of every batch;
+//! - the fair peer: `futures`' `buffer_unordered(n)` (also a sliding window) with each output
+//!   tagged by its index and sorted back into input order at the end, the natural way to get
+//!   ordered results from `futures` without `buffered`'s head-of-line blocking.
 //!
 //! Run with: `cargo bench -p perf-benches --bench async_heavy_tail`
 
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use futures::StreamExt;
 use perf_async::batch_process;
 
 const ITEMS: usize = 500;
@@ -43,6 +49,20 @@ fn heavy_tail(c: &mut Criterion) {
             for chunk in items.chunks(CONCURRENCY) {
                 out.extend(futures::future::join_all(chunk.iter().copied().map(process)).await);
             }
+            assert_eq!(out.len(), ITEMS);
+            out
+        });
+    });
+    group.bench_function("futures_buffer_unordered_reordered", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let mut indexed: Vec<(usize, usize)> =
+                futures::stream::iter(items.iter().copied().enumerate())
+                    .map(|(index, item)| async move { (index, process(item).await) })
+                    .buffer_unordered(CONCURRENCY)
+                    .collect()
+                    .await;
+            indexed.sort_unstable_by_key(|&(index, _)| index);
+            let out: Vec<usize> = indexed.into_iter().map(|(_, value)| value).collect();
             assert_eq!(out.len(), ITEMS);
             out
         });

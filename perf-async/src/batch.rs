@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use crate::error::Result;
-use crate::parallel::run_parallel;
+use crate::run_parallel::run_parallel;
 
 /// Processes every item with at most `batch_size` in flight; outputs in input order.
 ///

@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use crate::error::{Result, zero_not_allowed};
-use crate::parallel::run_parallel;
+use crate::run_parallel::run_parallel;
 
 /// Splits `items` into chunks of `chunk_size` (the last may be shorter) and runs `processor` on
 /// each whole chunk with at most `max_concurrent` chunks in flight; outputs in chunk order.

@@ -1,4 +1,5 @@
-//! A stream adapter that cuts chunks by size or by deadline, whichever comes first.
+//! [`ChunksTimeout`]: a stream cut into chunks by size or by deadline, whichever comes first
+//! (tokio-stream's `chunks_timeout`, with validated arguments).
 
 use std::fmt;
 use std::pin::Pin;
@@ -6,46 +7,57 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::stream::{FusedStream, Stream};
-use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep, sleep};
 
 use crate::error::{Error, Result, zero_not_allowed};
 
-pin_project! {
-    /// Stream of `Vec` chunks cut from an inner stream: a chunk is emitted when it holds
-    /// `max_size` items or when `max_wait` has passed since its first item, whichever comes
-    /// first, and the last partial chunk is emitted when the inner stream ends. Never emits an
-    /// empty chunk.
-    ///
-    /// Made by [`ChunksTimeoutExt::chunks_timeout`]; uses tokio's clock.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use futures::StreamExt;
-    /// use perf_async::ChunksTimeoutExt;
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> perf_async::Result<()> {
-    /// let chunks: Vec<Vec<u32>> = futures::stream::iter(0..5)
-    ///     .chunks_timeout(2, Duration::from_millis(100))?
-    ///     .collect()
-    ///     .await;
-    /// assert_eq!(chunks, [vec![0, 1], vec![2, 3], vec![4]]);
-    /// # Ok(())
-    /// # }
-    /// ```
-    #[must_use = "streams do nothing unless polled"]
-    pub struct ChunksTimeout<S: Stream> {
-        #[pin]
-        stream: S,
-        // Boxed so the adapter is `Unpin` when the stream is; allocated once, then reset.
-        deadline: Option<Pin<Box<Sleep>>>,
-        armed: bool,
-        buffer: Vec<S::Item>,
-        max_size: usize,
-        max_wait: Duration,
-        finished: bool,
-    }
+/// The most memory one chunk of [`ChunksTimeout`] may reserve up front: 256 MiB of items
+/// (their inline size, `size_of::<Item>()`; what they own on the heap is not counted).
+///
+/// ```
+/// use std::time::Duration;
+/// use perf_async::{ChunksTimeoutExt, MAX_CHUNK_BYTES};
+///
+/// let items = futures::stream::iter([[0u8; 1024]]);
+/// assert!(items.chunks_timeout(MAX_CHUNK_BYTES / 1024 + 1, Duration::from_secs(1)).is_err());
+/// ```
+pub const MAX_CHUNK_BYTES: usize = 256 * 1024 * 1024;
+
+/// Stream of `Vec` chunks cut from an inner stream: a chunk is emitted when it holds
+/// `max_size` items or when `max_wait` has passed since its first item, whichever comes first,
+/// and the last partial chunk is emitted when the inner stream ends. Never emits an empty chunk.
+///
+/// Made by [`ChunksTimeoutExt::chunks_timeout`]. A thin wrapper over `tokio-stream`'s
+/// `StreamExt::chunks_timeout` that adds what that one lacks: a zero size or wait is an
+/// [`Error::InvalidConfig`] instead of a panic or a stream that never waits, and the adapter
+/// is `Unpin` (the tokio-stream adapter is boxed once, here), so `.next().await` works without
+/// pinning. Uses tokio's clock.
+///
+/// tokio-stream reserves room for `max_size` items up front, for each chunk (which saves
+/// regrowing the `Vec` as it fills): `max_size` is the largest chunk you want, not a number
+/// to set very high for "deadline only". A `max_size` whose reservation would exceed
+/// [`MAX_CHUNK_BYTES`] is refused, rather than aborting the process on allocation failure.
+///
+/// ```
+/// use std::time::Duration;
+/// use futures::StreamExt;
+/// use perf_async::ChunksTimeoutExt;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> perf_async::Result<()> {
+/// let chunks: Vec<Vec<u32>> = futures::stream::iter(0..5)
+///     .chunks_timeout(2, Duration::from_millis(100))?
+///     .collect()
+///     .await;
+/// assert_eq!(chunks, [vec![0, 1], vec![2, 3], vec![4]]);
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "streams do nothing unless polled"]
+pub struct ChunksTimeout<S: Stream> {
+    inner: Pin<Box<tokio_stream::adapters::ChunksTimeout<S>>>,
+    max_size: usize,
+    max_wait: Duration,
+    finished: bool,
 }
 
 impl<S: Stream> fmt::Debug for ChunksTimeout<S> {
@@ -53,7 +65,6 @@ impl<S: Stream> fmt::Debug for ChunksTimeout<S> {
         f.debug_struct("ChunksTimeout")
             .field("max_size", &self.max_size)
             .field("max_wait", &self.max_wait)
-            .field("buffered", &self.buffer.len())
             .field("finished", &self.finished)
             .finish_non_exhaustive()
     }
@@ -63,7 +74,8 @@ impl<S: Stream> ChunksTimeout<S> {
     /// Wraps `stream`; see [`ChunksTimeoutExt::chunks_timeout`].
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] when `max_size` is 0 or `max_wait` is zero.
+    /// [`Error::InvalidConfig`] when `max_size` is 0 or a chunk of it would reserve more than
+    /// [`MAX_CHUNK_BYTES`], or `max_wait` is zero.
     ///
     /// ```
     /// use std::time::Duration;
@@ -77,120 +89,83 @@ impl<S: Stream> ChunksTimeout<S> {
         if max_size == 0 {
             return Err(zero_not_allowed("max_size"));
         }
+        let item_bytes = size_of::<S::Item>();
+        let largest = MAX_CHUNK_BYTES
+            .checked_div(item_bytes)
+            .unwrap_or(usize::MAX);
+        if max_size > largest {
+            return Err(Error::InvalidConfig {
+                field: "max_size",
+                value: max_size.to_string(),
+                allowed: format!(
+                    "1..={largest} (a chunk reserves max_size × {item_bytes} bytes, at most MAX_CHUNK_BYTES)"
+                ),
+            });
+        }
         if max_wait.is_zero() {
             return Err(Error::InvalidConfig {
                 field: "max_wait",
                 value: "0s".to_owned(),
-                allowed: "above zero",
+                allowed: "above zero".to_owned(),
             });
         }
         Ok(Self {
-            stream,
-            deadline: None,
-            armed: false,
-            buffer: Vec::new(),
+            inner: Box::pin(tokio_stream::StreamExt::chunks_timeout(
+                stream, max_size, max_wait,
+            )),
             max_size,
             max_wait,
             finished: false,
         })
     }
 
-    /// The inner stream.
+    /// Most items in one chunk.
     ///
     /// ```
     /// use std::time::Duration;
     /// use perf_async::ChunksTimeoutExt;
     /// let chunks = futures::stream::iter([1, 2]).chunks_timeout(2, Duration::from_secs(1)).unwrap();
-    /// assert_eq!(futures::Stream::size_hint(chunks.get_ref()), (2, Some(2)));
+    /// assert_eq!(chunks.get_max_size(), 2);
     /// ```
-    pub fn get_ref(&self) -> &S {
-        &self.stream
+    #[must_use]
+    pub fn get_max_size(&self) -> usize {
+        self.max_size
     }
 
-    /// The inner stream, mutably. Pulling items from it directly bypasses the chunking.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use perf_async::ChunksTimeoutExt;
-    /// let mut chunks = futures::stream::iter([1, 2]).chunks_timeout(2, Duration::from_secs(1)).unwrap();
-    /// let _inner = chunks.get_mut();
-    /// ```
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.stream
-    }
-
-    /// The inner stream; items buffered in an unfinished chunk are dropped.
+    /// Longest wait from a chunk's first item to its emission.
     ///
     /// ```
     /// use std::time::Duration;
     /// use perf_async::ChunksTimeoutExt;
     /// let chunks = futures::stream::iter([1, 2]).chunks_timeout(2, Duration::from_secs(1)).unwrap();
-    /// let _inner = chunks.into_inner();
+    /// assert_eq!(chunks.get_max_wait(), Duration::from_secs(1));
     /// ```
-    pub fn into_inner(self) -> S {
-        self.stream
+    #[must_use]
+    pub fn get_max_wait(&self) -> Duration {
+        self.max_wait
     }
 }
 
 impl<S: Stream> Stream for ChunksTimeout<S> {
     type Item = Vec<S::Item>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let mut this = self.project();
-        if *this.finished {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.finished {
             return Poll::Ready(None);
         }
-        // At most `max_size` items are taken per call, so this loop cannot starve the executor.
-        loop {
-            match this.stream.as_mut().poll_next(cx) {
-                Poll::Ready(Some(item)) => {
-                    if this.buffer.is_empty() {
-                        arm(this.deadline, *this.max_wait);
-                        *this.armed = true;
-                    }
-                    this.buffer.push(item);
-                    if this.buffer.len() >= *this.max_size {
-                        *this.armed = false;
-                        return Poll::Ready(Some(std::mem::take(this.buffer)));
-                    }
-                }
-                Poll::Ready(None) => {
-                    *this.finished = true;
-                    *this.armed = false;
-                    let last = std::mem::take(this.buffer);
-                    return Poll::Ready((!last.is_empty()).then_some(last));
-                }
-                Poll::Pending => break,
-            }
+        let next = self.inner.as_mut().poll_next(cx);
+        if let Poll::Ready(None) = next {
+            self.finished = true;
         }
-        if *this.armed
-            && let Some(deadline) = this.deadline.as_mut()
-            && deadline.as_mut().poll(cx).is_ready()
-        {
-            *this.armed = false;
-            return Poll::Ready(Some(std::mem::take(this.buffer)));
-        }
-        Poll::Pending
+        next
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         if self.finished {
-            return (0, Some(0));
+            (0, Some(0))
+        } else {
+            self.inner.size_hint()
         }
-        let (low, high) = self.stream.size_hint();
-        let buffered = self.buffer.len();
-        let low = low.saturating_add(buffered).div_ceil(self.max_size);
-        // Deadlines may cut a chunk per item, so the upper bound is one chunk per item.
-        let high = high.and_then(|high| high.checked_add(buffered));
-        (low, high)
-    }
-}
-
-/// Starts the deadline for a new chunk, reusing the timer after the first chunk.
-fn arm(deadline: &mut Option<Pin<Box<Sleep>>>, max_wait: Duration) {
-    match deadline {
-        Some(sleep) => sleep.as_mut().reset(Instant::now() + max_wait),
-        None => *deadline = Some(Box::pin(sleep(max_wait))),
     }
 }
 
@@ -233,7 +208,8 @@ pub trait ChunksTimeoutExt: Stream + Sized {
     /// `max_wait` (tokio time) has passed since its first item.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] when `max_size` is 0 or `max_wait` is zero.
+    /// [`Error::InvalidConfig`] when `max_size` is 0 or a chunk of it would reserve more than
+    /// [`MAX_CHUNK_BYTES`], or `max_wait` is zero.
     ///
     /// ```
     /// use std::time::Duration;

@@ -39,15 +39,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error<E = Infallible> {
-    /// A configuration value is outside its allowed range.
-    #[error("invalid `{field}` = {value}: allowed range is {allowed}")]
+    /// A configuration value outside its allowed range.
+    #[error("invalid `{field}`: got {value}, allowed: {allowed}")]
     InvalidConfig {
-        /// The option's name, as spelled by its builder setter.
+        /// The option's name as spelled by its builder setter / config field.
         field: &'static str,
-        /// The rejected value.
+        /// The rejected value, rendered (secrets redacted).
         value: String,
-        /// The values that would have been accepted.
-        allowed: &'static str,
+        /// What the field accepts, e.g. "1..=10000" or "finite and strictly increasing".
+        allowed: String,
     },
     /// The task returned an error.
     #[error("task {index} failed")]
@@ -102,6 +102,25 @@ impl<E> Error<E> {
             | Self::Panicked { index, .. }
             | Self::Cancelled { index } => Some(*index),
             Self::InvalidConfig { .. } | Self::NoRuntime => None,
+        }
+    }
+
+    /// The task's own error, if this is [`Error::Task`], by reference (e.g. in a
+    /// [`RetryIf::when`](crate::RetryIf::when) predicate).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use perf_async::Error;
+    ///
+    /// let err: Error<&str> = Error::Task { index: 0, source: "boom" };
+    /// assert_eq!(err.task_error(), Some(&"boom"));
+    /// let timeout: Error<&str> = Error::Timeout { index: 0, timeout: Duration::from_secs(1) };
+    /// assert_eq!(timeout.task_error(), None);
+    /// ```
+    pub fn task_error(&self) -> Option<&E> {
+        match self {
+            Self::Task { source, .. } => Some(source),
+            _ => None,
         }
     }
 
@@ -177,6 +196,9 @@ pub(crate) enum Failure<E> {
     Task(E),
     Timeout(Duration),
     Panicked(String),
+    /// Already indexed: the last failure of a retried task, which its retry predicate and
+    /// notify hook saw as an [`Error`].
+    Indexed(Error<E>),
 }
 
 impl<E> Failure<E> {
@@ -185,6 +207,7 @@ impl<E> Failure<E> {
             Self::Task(source) => Error::Task { index, source },
             Self::Timeout(timeout) => Error::Timeout { index, timeout },
             Self::Panicked(message) => Error::Panicked { index, message },
+            Self::Indexed(error) => error,
         }
     }
 }
@@ -194,6 +217,6 @@ pub(crate) fn zero_not_allowed<E>(field: &'static str) -> Error<E> {
     Error::InvalidConfig {
         field,
         value: "0".to_owned(),
-        allowed: "1..=usize::MAX",
+        allowed: "1..=usize::MAX".to_owned(),
     }
 }

@@ -1,303 +1,316 @@
-//! Local mode: many futures polled inside the caller's task, at most N at once.
+//! [`Parallel`]: validated options for running many tasks, and its builder.
 
-use std::convert::identity;
-use std::future::Future;
-use std::ops::ControlFlow;
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt;
-use futures::stream::{FuturesUnordered, StreamExt};
+use crate::error::{Error, Result, zero_not_allowed};
+use crate::local::Local;
+use crate::retry::RetryPolicy;
+use crate::spawned::Spawned;
 
-use crate::error::{Error, Failure, Result};
-use crate::options::Parallel;
-use crate::outcome::{CollectAll, FailFast, Outcome, exact_len};
-use crate::task::{Indexed, fallible, infallible, retrying, timed};
+/// Default concurrency limit, the seed's `max_concurrent=10`.
+const DEFAULT_MAX_CONCURRENT: NonZeroUsize = NonZeroUsize::new(10).unwrap();
 
-/// Runs `tasks` with at most `max_concurrent` in flight and returns every output in input order.
+type ProgressFn = Arc<dyn Fn(usize, usize) + Send + Sync>;
+
+/// Validated options for running many tasks with bounded concurrency.
 ///
-/// The Rust form of the seed's `run_parallel(tasks, max_concurrent=10)` (semaphore + gather).
-/// The futures are polled inside the caller's task ([local mode](Parallel::local)), so they may
-/// borrow local data and need not be `Send`. The next task starts as soon as any running one
-/// finishes. For timeouts, retries, progress, fallible tasks or spawned tasks, use
-/// [`Parallel`].
+/// Build one with [`Parallel::builder`], then choose the execution mode explicitly:
+/// [`local`](Parallel::local) polls the futures inside the caller's task (they may borrow and
+/// need not be `Send`), [`spawned`](Parallel::spawned) runs each task on the tokio runtime
+/// (`Send + 'static`, real parallelism, panics isolated). In both modes results come back in
+/// input order, the next task is admitted as soon as *any* running task finishes, and the
+/// fail-fast (`try_run*`) or collect-all (`collect*`) behaviour is chosen by the method you call,
+/// so the return type always matches it.
 ///
-/// # Errors
-/// [`Error::InvalidConfig`] when `max_concurrent` is 0 (nothing runs).
+/// Cloning is cheap (the progress callback is shared).
 ///
 /// ```
-/// use perf_async::run_parallel;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> perf_async::Result<()> {
-/// let names = vec!["a", "bb", "ccc"];
-/// // The futures borrow `names`: local mode needs neither `Send` nor `'static`.
-/// let lengths = run_parallel(names.iter().map(|name| async move { name.len() }), 2).await?;
-/// assert_eq!(lengths, [1, 2, 3]);
-///
-/// assert!(run_parallel([async { 1 }], 0).await.is_err());
-/// # Ok(())
-/// # }
-/// ```
-pub async fn run_parallel<I>(
-    tasks: I,
-    max_concurrent: usize,
-) -> Result<Vec<<I::Item as Future>::Output>>
-where
-    I: IntoIterator,
-    I::Item: Future,
-{
-    Parallel::builder()
-        .max_concurrent(max_concurrent)
-        .build()?
-        .local()
-        .run(tasks)
-        .await
-}
-
-/// Local mode of [`Parallel`]: futures polled inside the task that awaits the result.
-///
-/// The futures may borrow and need not be `Send` or `'static`. A panic in a task unwinds
-/// through the caller, as with `join_all`; use [`Spawned`](crate::Spawned) to isolate panics.
-/// All running futures live in one `FuturesUnordered`, so each is polled only when woken and a
-/// slow task never holds back admission of the next one (the head-of-line trap of
-/// `buffered`). The results come back as one `Vec` from a future that drives every task itself,
-/// so no running future waits for a consumer to poll a stream (the other `buffered` trap).
-/// Dropping the returned future drops every task still running.
-///
-/// ```
+/// use std::time::Duration;
 /// use perf_async::Parallel;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let parallel = Parallel::builder().max_concurrent(3).build().unwrap();
-/// let results = parallel
-///     .local()
-///     .collect((0..5).map(|i| async move { if i % 2 == 0 { Ok(i) } else { Err(i) } }))
-///     .await;
-/// assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 3);
-/// assert_eq!(results[1].as_ref().unwrap_err().index(), Some(1));
+/// # async fn main() -> perf_async::Result<()> {
+/// let parallel = Parallel::builder()
+///     .max_concurrent(4)
+///     .timeout(Duration::from_secs(5))
+///     .build()?;
+/// assert_eq!(parallel.get_max_concurrent(), 4);
+/// assert_eq!(parallel.get_timeout(), Some(Duration::from_secs(5)));
+///
+/// let squares = parallel.local().run((1..=5).map(|n| async move { n * n })).await?;
+/// assert_eq!(squares, [1, 4, 9, 16, 25]);
+/// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone, Copy)]
-pub struct Local<'a> {
-    options: &'a Parallel,
+#[derive(Clone)]
+pub struct Parallel {
+    pub(crate) max_concurrent: NonZeroUsize,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) progress: Option<ProgressFn>,
 }
 
-impl<'a> Local<'a> {
-    pub(crate) fn new(options: &'a Parallel) -> Self {
-        Self { options }
+impl fmt::Debug for Parallel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parallel")
+            .field("max_concurrent", &self.max_concurrent)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .field(
+                "progress",
+                &self.progress.as_ref().map(|_| "Fn(done, total)"),
+            )
+            .finish()
+    }
+}
+
+impl Default for Parallel {
+    /// Ten tasks at once, no timeout, no retry, no progress callback.
+    fn default() -> Self {
+        Self {
+            max_concurrent: DEFAULT_MAX_CONCURRENT,
+            timeout: None,
+            retry: None,
+            progress: None,
+        }
+    }
+}
+
+impl Parallel {
+    /// Starts a builder with the defaults: 10 tasks at once, no timeout, no retry, no progress.
+    ///
+    /// ```
+    /// let parallel = perf_async::Parallel::builder().build().unwrap();
+    /// assert_eq!(parallel.get_max_concurrent(), 10);
+    /// ```
+    pub fn builder() -> ParallelBuilder {
+        ParallelBuilder {
+            options: Self::default(),
+            max_concurrent: DEFAULT_MAX_CONCURRENT.get(),
+        }
     }
 
-    /// Runs infallible tasks; outputs in input order.
+    /// Local mode: futures are polled inside the task that awaits the result.
     ///
-    /// # Errors
-    /// [`Error::Timeout`] for the first task (by completion) that exceeds the timeout; the others
-    /// are then dropped.
+    /// See [`Local`] for the methods.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> perf_async::Result<()> {
-    /// let parallel = perf_async::Parallel::builder().max_concurrent(2).build()?;
-    /// let out = parallel.local().run((0..4).map(|i| async move { i * 10 })).await?;
-    /// assert_eq!(out, [0, 10, 20, 30]);
+    /// let words = vec![String::from("borrowed"), String::from("data")];
+    /// let parallel = perf_async::Parallel::builder().build()?;
+    /// let lengths = parallel.local().run(words.iter().map(|w| async move { w.len() })).await?;
+    /// assert_eq!(lengths, [8, 4]);
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn run<I>(self, tasks: I) -> Result<Vec<<I::Item as Future>::Output>>
-    where
-        I: IntoIterator,
-        I::Item: Future,
-    {
-        let tasks = tasks.into_iter();
-        drive::<FailFast<_, _>, _>(self.options, tasks, infallible, self.options.timeout).await
+    pub fn local(&self) -> Local<'_> {
+        Local::new(self)
     }
 
-    /// Fail-fast: runs fallible tasks; on the first error no further task is admitted, the
-    /// running ones are dropped, and the error is returned with the task's index.
+    /// Spawned mode: every task runs as its own tokio task.
     ///
-    /// # Errors
-    /// [`Error::Task`] or [`Error::Timeout`] for the first task (by completion) that failed.
+    /// See [`Spawned`] for the methods.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let parallel = perf_async::Parallel::builder().max_concurrent(2).build().unwrap();
-    /// let ok = parallel.local().try_run((0..3).map(|i| async move { Ok::<_, String>(i) })).await;
-    /// assert_eq!(ok.unwrap(), [0, 1, 2]);
-    ///
-    /// let failed = parallel
-    ///     .local()
-    ///     .try_run((0..3).map(|i| async move { if i == 1 { Err("no") } else { Ok(i) } }))
-    ///     .await;
-    /// assert_eq!(failed.unwrap_err().index(), Some(1));
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> perf_async::Result<()> {
+    /// let parallel = perf_async::Parallel::builder().max_concurrent(2).build()?;
+    /// let ids = parallel.spawned().run((0..4).map(|i| async move { i })).await?;
+    /// assert_eq!(ids, [0, 1, 2, 3]);
+    /// # Ok(())
     /// # }
     /// ```
-    pub async fn try_run<I, T, E>(self, tasks: I) -> Result<Vec<T>, Error<E>>
-    where
-        I: IntoIterator,
-        I::Item: Future<Output = std::result::Result<T, E>>,
-    {
-        let tasks = tasks.into_iter();
-        drive::<FailFast<_, _>, _>(self.options, tasks, fallible, self.options.timeout).await
+    pub fn spawned(&self) -> Spawned<'_> {
+        Spawned::new(self)
     }
 
-    /// Collect-all: runs every task to the end and returns each result in input order.
+    /// Most tasks in flight at once.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let parallel = perf_async::Parallel::builder().max_concurrent(2).build().unwrap();
-    /// let results = parallel
-    ///     .local()
-    ///     .collect((0..3).map(|i| async move { if i == 1 { Err("no") } else { Ok(i) } }))
-    ///     .await;
-    /// assert_eq!(results[0].as_ref().ok(), Some(&0));
-    /// assert_eq!(results[1].as_ref().unwrap_err().index(), Some(1));
-    /// assert_eq!(results[2].as_ref().ok(), Some(&2));
-    /// # }
+    /// let parallel = perf_async::Parallel::builder().max_concurrent(3).build().unwrap();
+    /// assert_eq!(parallel.get_max_concurrent(), 3);
     /// ```
-    pub async fn collect<I, T, E>(self, tasks: I) -> Vec<Result<T, Error<E>>>
-    where
-        I: IntoIterator,
-        I::Item: Future<Output = std::result::Result<T, E>>,
-    {
-        let tasks = tasks.into_iter();
-        drive::<CollectAll<_, _>, _>(self.options, tasks, fallible, self.options.timeout).await
+    #[must_use]
+    pub fn get_max_concurrent(&self) -> usize {
+        self.max_concurrent.get()
     }
 
-    /// Fail-fast with retries: each task is a factory called once per attempt, retried with
-    /// the configured [`RetryPolicy`](crate::RetryPolicy) (one attempt when none is set).
-    ///
-    /// # Errors
-    /// The last failure of the first task (by completion) that ran out of attempts.
+    /// Per-attempt timeout, if any.
     ///
     /// ```
-    /// use std::cell::Cell;
+    /// let parallel = perf_async::Parallel::builder().build().unwrap();
+    /// assert_eq!(parallel.get_timeout(), None);
+    /// ```
+    #[must_use]
+    pub fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Retry policy of the `*_retrying` methods, if any.
+    ///
+    /// ```
+    /// use perf_async::{Parallel, RetryPolicy};
+    /// let parallel = Parallel::builder().retry(RetryPolicy::exponential()).build().unwrap();
+    /// assert_eq!(parallel.get_retry(), Some(RetryPolicy::exponential()));
+    /// ```
+    #[must_use]
+    pub fn get_retry(&self) -> Option<RetryPolicy> {
+        self.retry
+    }
+}
+
+/// Builder for [`Parallel`]; every setter documents its default.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use perf_async::{Parallel, RetryPolicy};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> perf_async::Result<()> {
+/// let finished = Arc::new(AtomicUsize::new(0));
+/// let seen = Arc::clone(&finished);
+/// let parallel = Parallel::builder()
+///     .max_concurrent(8)
+///     .timeout(Duration::from_secs(2))
+///     .retry(RetryPolicy::exponential().max_retries(2))
+///     .on_progress(move |done, _total| seen.store(done, Ordering::Relaxed))
+///     .build()?;
+/// parallel.local().run((0..20).map(|i| async move { i })).await?;
+/// assert_eq!(finished.load(Ordering::Relaxed), 20);
+///
+/// let err = Parallel::builder().max_concurrent(0).build().unwrap_err();
+/// assert_eq!(err.to_string(), "invalid `max_concurrent`: got 0, allowed: 1..=usize::MAX");
+/// # Ok(())
+/// # }
+/// ```
+#[must_use]
+pub struct ParallelBuilder {
+    options: Parallel,
+    max_concurrent: usize,
+}
+
+impl fmt::Debug for ParallelBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParallelBuilder")
+            .field("max_concurrent", &self.max_concurrent)
+            .field("timeout", &self.options.timeout)
+            .field("retry", &self.options.retry)
+            .field(
+                "progress",
+                &self.options.progress.as_ref().map(|_| "Fn(done, total)"),
+            )
+            .finish()
+    }
+}
+
+impl ParallelBuilder {
+    /// Most tasks in flight at once (default 10). `0` makes [`build`](Self::build) fail with
+    /// [`Error::InvalidConfig`] rather than hang.
+    ///
+    /// ```
+    /// use perf_async::Parallel;
+    /// assert_eq!(Parallel::builder().max_concurrent(50).build().unwrap().get_max_concurrent(), 50);
+    /// assert!(Parallel::builder().max_concurrent(0).build().is_err());
+    /// ```
+    pub fn max_concurrent(mut self, limit: usize) -> Self {
+        self.max_concurrent = limit;
+        self
+    }
+
+    /// Timeout of each attempt of each task (default: none). A task that exceeds it fails with
+    /// [`Error::Timeout`] (or is retried, in the `*_retrying` methods). Must be above zero.
+    ///
+    /// ```
     /// use std::time::Duration;
-    /// use perf_async::{Parallel, RetryPolicy};
+    /// use perf_async::{Error, Parallel};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
-    /// let policy = RetryPolicy::exponential().max_retries(3).initial_delay(Duration::from_millis(5));
-    /// let parallel = Parallel::builder().retry(policy).build().unwrap();
-    /// let attempts = Cell::new(0);
-    /// let always_failing = || async { attempts.set(attempts.get() + 1); Err::<(), _>("down") };
-    /// let err = parallel.local().try_run_retrying([always_failing]).await.unwrap_err();
-    /// assert_eq!(err.index(), Some(0));
-    /// assert_eq!(attempts.get(), 4); // first attempt + 3 retries
+    /// let parallel = Parallel::builder().timeout(Duration::from_millis(100)).build().unwrap();
+    /// let slow = tokio::time::sleep(Duration::from_secs(5));
+    /// let err = parallel.local().run([slow]).await.unwrap_err();
+    /// assert!(matches!(err, Error::Timeout { index: 0, .. }));
     /// # }
     /// ```
-    pub async fn try_run_retrying<I, F, Fut, T, E>(self, factories: I) -> Result<Vec<T>, Error<E>>
-    where
-        I: IntoIterator<Item = F>,
-        F: FnMut() -> Fut,
-        Fut: Future<Output = std::result::Result<T, E>>,
-    {
-        let (timeout, policy) = (self.options.timeout, self.options.retry);
-        let tasks = factories
-            .into_iter()
-            .map(|factory| retrying(factory, timeout, policy));
-        // Each attempt is timed inside `retrying`.
-        drive::<FailFast<_, _>, _>(self.options, tasks, identity, None).await
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(timeout);
+        self
     }
 
-    /// Collect-all with retries: like [`try_run_retrying`](Self::try_run_retrying) but every
-    /// task runs to its last attempt and each result is returned in input order.
+    /// Retry policy used by the `*_retrying` methods (default: none, one attempt per task).
     ///
     /// ```
     /// use perf_async::{Parallel, RetryPolicy};
+    /// let parallel = Parallel::builder().retry(RetryPolicy::exponential().max_retries(5)).build().unwrap();
+    /// assert_eq!(parallel.get_retry().map(|p| p.get_max_retries()), Some(5));
+    /// ```
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.options.retry = Some(policy);
+        self
+    }
+
+    /// Called with `(done, total)` each time a task finishes, successful or not (default: none).
     ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// let parallel = Parallel::builder().retry(RetryPolicy::exponential().max_retries(1)).build().unwrap();
-    /// let factories = (0..3).map(|i| move || async move { if i == 2 { Err("bad") } else { Ok(i) } });
-    /// let results = parallel.local().collect_retrying(factories).await;
-    /// assert!(results[0].is_ok() && results[1].is_ok());
-    /// assert_eq!(results[2].as_ref().unwrap_err().index(), Some(2));
+    /// It runs on the task that drives the run, in completion order, so `done` rises by one per
+    /// call and ends at `total` when every task ran. Keep it cheap: it delays admission of the
+    /// next task while it runs. When the task iterator does not report an exact length, the
+    /// tasks are collected first to learn `total`.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> perf_async::Result<()> {
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&seen);
+    /// let parallel = perf_async::Parallel::builder()
+    ///     .on_progress(move |done, total| sink.lock().unwrap().push((done, total)))
+    ///     .build()?;
+    /// parallel.local().run((0..3).map(|i| async move { i })).await?;
+    /// assert_eq!(*seen.lock().unwrap(), [(1, 3), (2, 3), (3, 3)]);
+    /// # Ok(())
     /// # }
     /// ```
-    pub async fn collect_retrying<I, F, Fut, T, E>(self, factories: I) -> Vec<Result<T, Error<E>>>
-    where
-        I: IntoIterator<Item = F>,
-        F: FnMut() -> Fut,
-        Fut: Future<Output = std::result::Result<T, E>>,
-    {
-        let (timeout, policy) = (self.options.timeout, self.options.retry);
-        let tasks = factories
-            .into_iter()
-            .map(|factory| retrying(factory, timeout, policy));
-        // Each attempt is timed inside `retrying`.
-        drive::<CollectAll<_, _>, _>(self.options, tasks, identity, None).await
+    pub fn on_progress(mut self, progress: impl Fn(usize, usize) + Send + Sync + 'static) -> Self {
+        self.options.progress = Some(Arc::new(progress));
+        self
     }
-}
 
-/// Runs the tasks, each bounded by `timeout` when given, storing each result (made by
-/// `convert` from the task's output) as `O` says and dropping everything left when it stops.
-async fn drive<O: Outcome, Fut: Future>(
-    options: &Parallel,
-    tasks: impl Iterator<Item = Fut>,
-    convert: impl Fn(Fut::Output) -> TaskResult<O> + Copy,
-    timeout: Option<Duration>,
-) -> O::Output {
-    match timeout {
-        // Separate paths, so that untimed tasks carry no timer state.
-        None => drive_sized::<O, _>(options, tasks, convert).await,
-        Some(limit) => {
-            let tasks = tasks.map(move |task| timed(task.map(convert), limit));
-            drive_sized::<O, _>(options, tasks, identity).await
+    /// Validates the options.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the field and its allowed range when `max_concurrent` is
+    /// 0, `timeout` is zero, or the retry policy is invalid (see [`RetryPolicy`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use perf_async::{Error, Parallel};
+    /// let err = Parallel::builder().timeout(Duration::ZERO).build().unwrap_err();
+    /// assert!(matches!(err, Error::InvalidConfig { field: "timeout", .. }));
+    /// ```
+    pub fn build(self) -> Result<Parallel> {
+        let Self {
+            mut options,
+            max_concurrent,
+        } = self;
+        options.max_concurrent =
+            NonZeroUsize::new(max_concurrent).ok_or_else(|| zero_not_allowed("max_concurrent"))?;
+        if options.timeout == Some(Duration::ZERO) {
+            return Err(Error::InvalidConfig {
+                field: "timeout",
+                value: "0s".to_owned(),
+                allowed: "above zero".to_owned(),
+            });
         }
-    }
-}
-
-async fn drive_sized<O: Outcome, Fut: Future>(
-    options: &Parallel,
-    tasks: impl Iterator<Item = Fut>,
-    convert: impl Fn(Fut::Output) -> TaskResult<O> + Copy,
-) -> O::Output {
-    match exact_len(&tasks) {
-        Some(total) => drive_known::<O, _>(options, tasks, convert, total).await,
-        // The progress callback needs the total up front.
-        None if options.progress.is_some() => {
-            let tasks: Vec<_> = tasks.collect();
-            let total = tasks.len();
-            drive_known::<O, _>(options, tasks.into_iter(), convert, total).await
+        if let Some(policy) = &options.retry {
+            policy.validate()?;
         }
-        None => drive_known::<O, _>(options, tasks, convert, 0).await,
-    }
-}
-
-type TaskResult<O> = std::result::Result<<O as Outcome>::Value, Failure<<O as Outcome>::Error>>;
-
-async fn drive_known<O: Outcome, Fut: Future>(
-    options: &Parallel,
-    mut tasks: impl Iterator<Item = Fut>,
-    convert: impl Fn(Fut::Output) -> TaskResult<O>,
-    total: usize,
-) -> O::Output {
-    let limit = options.max_concurrent.get();
-    let progress = options.progress.as_deref();
-    let mut outcome = O::with_capacity(tasks.size_hint().0);
-    let mut admitted = 0;
-    let mut running = FuturesUnordered::new();
-    let mut done = 0;
-    loop {
-        // Admit until the window is full: a finished task frees its place at once, whatever
-        // its position in the input.
-        while running.len() < limit {
-            let Some(task) = tasks.next() else { break };
-            outcome.admit();
-            running.push(Indexed::new(task, admitted));
-            admitted += 1;
-        }
-        let Some((index, output)) = running.next().await else {
-            return outcome.into_output();
-        };
-        done += 1;
-        if let Some(progress) = progress {
-            progress(done, total);
-        }
-        if let ControlFlow::Break(output) = outcome.finish(index, convert(output)) {
-            return output;
-        }
+        Ok(options)
     }
 }

@@ -10,13 +10,14 @@ use crate::error::Error;
 ///
 /// Retries apply only to the `*_retrying` methods of [`Local`](crate::Local) and
 /// [`Spawned`](crate::Spawned), which take task *factories* (`FnMut() -> Future`) because a
-/// future cannot be polled again once it has failed. Both task errors and per-attempt timeouts are
-/// retried.
+/// future cannot be polled again once it has failed. The policy says how often and when; the
+/// [`RetryIf`](crate::RetryIf) given to each call says *which* failures (task errors,
+/// per-attempt timeouts) are retried at all.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use std::time::Duration;
-/// use perf_async::{Parallel, RetryPolicy};
+/// use perf_async::{Parallel, RetryIf, RetryPolicy};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
@@ -30,7 +31,7 @@ use crate::error::Error;
 /// let flaky = || async {
 ///     if calls.fetch_add(1, Ordering::SeqCst) < 2 { Err("transient") } else { Ok("done") }
 /// };
-/// let out = parallel.local().try_run_retrying([flaky]).await.unwrap();
+/// let out = parallel.local().try_run_retrying([flaky], RetryIf::always()).await.unwrap();
 /// assert_eq!(out, ["done"]);
 /// assert_eq!(calls.load(Ordering::SeqCst), 3);
 /// # }
@@ -190,14 +191,17 @@ impl RetryPolicy {
             return Err(Error::InvalidConfig {
                 field: "retry.factor",
                 value: self.factor.to_string(),
-                allowed: "1.0..=f32::MAX (finite)",
+                allowed: "finite, 1.0..=f32::MAX".to_owned(),
             });
         }
         if self.max_delay < self.initial_delay {
             return Err(Error::InvalidConfig {
                 field: "retry.max_delay",
                 value: format!("{:?}", self.max_delay),
-                allowed: "retry.initial_delay..=Duration::MAX",
+                allowed: format!(
+                    "{:?}..=Duration::MAX (not below retry.initial_delay)",
+                    self.initial_delay
+                ),
             });
         }
         Ok(())

@@ -5,15 +5,18 @@ use std::convert::identity;
 use std::future::Future;
 use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::runtime::Handle;
 use tokio::task::JoinSet;
+use tracing::{Instrument, Span};
 
 use crate::error::{Error, Failure, Result};
-use crate::options::Parallel;
 use crate::outcome::{CollectAll, FailFast, Outcome, exact_len};
+use crate::parallel::Parallel;
+use crate::retry_if::RetryIf;
 use crate::task::{Indexed, fallible, infallible, retrying, timed};
 
 /// Spawned mode of [`Parallel`]: every task runs as its own tokio task, so CPU-heavy tasks use
@@ -25,6 +28,11 @@ use crate::task::{Indexed, fallible, infallible, retrying, timed};
 /// - **Panics isolated.** A panicking task becomes [`Error::Panicked`] for its index; the others
 ///   go on (collect-all) or are aborted (fail-fast).
 /// - **No orphans.** Dropping the returned future aborts every task still running.
+/// - **The caller's span.** Each task runs inside the [`tracing`] span that is current where
+///   the run is awaited (captured when the returned future is first polled), as it would in
+///   local mode: the task's events and spans keep the request's context, and per-request
+///   tooling (e.g. perf-db's N+1 detection, which looks for a span with a `perf.request_scope`
+///   field) sees work done on the worker threads.
 ///
 /// Tasks must be `Send + 'static`. Must be awaited inside a tokio runtime, else nothing runs
 /// and the result is [`Error::NoRuntime`] (one per task for the collect-all forms).
@@ -40,6 +48,25 @@ use crate::task::{Indexed, fallible, infallible, retrying, timed};
 ///     .run((0..8u64).map(|n| async move { (0..=n).sum::<u64>() }))
 ///     .await?;
 /// assert_eq!(sums, [0, 1, 3, 6, 10, 15, 21, 28]);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// The tasks run inside the caller's span:
+///
+/// ```
+/// use tracing::Instrument;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> perf_async::Result<()> {
+/// # let _subscriber = tracing::subscriber::set_default(tracing_subscriber::registry());
+/// let parallel = perf_async::Parallel::builder().build()?;
+/// let current_spans = parallel
+///     .spawned()
+///     .run((0..3).map(|_| async { tracing::Span::current().metadata().map(|m| m.name()) }))
+///     .instrument(tracing::info_span!("request", perf.request_scope = true))
+///     .await?;
+/// assert_eq!(current_spans, [Some("request"); 3]);
 /// # Ok(())
 /// # }
 /// ```
@@ -143,16 +170,18 @@ impl<'a> Spawned<'a> {
     }
 
     /// Fail-fast with retries: each task is a factory called once per attempt, inside the
-    /// spawned task, retried with the configured [`RetryPolicy`](crate::RetryPolicy).
+    /// spawned task, retried with the configured [`RetryPolicy`](crate::RetryPolicy) for as
+    /// long as `retry_if` accepts its failures.
     ///
     /// # Errors
-    /// The last failure of the first task (by completion) that ran out of attempts, or a
-    /// panic; [`Error::NoRuntime`] outside a tokio runtime.
+    /// The last failure of the first task (by completion) that ran out of attempts or failed
+    /// in a way `retry_if` does not retry, or a panic; [`Error::NoRuntime`] outside a tokio
+    /// runtime.
     ///
     /// ```
     /// use std::sync::Arc;
     /// use std::sync::atomic::{AtomicUsize, Ordering};
-    /// use perf_async::{Parallel, RetryPolicy};
+    /// use perf_async::{Parallel, RetryPolicy, RetryIf};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
@@ -167,22 +196,30 @@ impl<'a> Spawned<'a> {
     ///         }
     ///     }
     /// };
-    /// assert_eq!(parallel.spawned().try_run_retrying([factory]).await.unwrap(), [7]);
+    /// assert_eq!(parallel.spawned().try_run_retrying([factory], RetryIf::always()).await.unwrap(), [7]);
     /// assert_eq!(calls.load(Ordering::SeqCst), 2);
     /// # }
     /// ```
-    pub async fn try_run_retrying<I, F, Fut, T, E>(self, factories: I) -> Result<Vec<T>, Error<E>>
+    pub async fn try_run_retrying<I, F, Fut, T, E, W, N>(
+        self,
+        factories: I,
+        retry_if: RetryIf<E, W, N>,
+    ) -> Result<Vec<T>, Error<E>>
     where
         I: IntoIterator<Item = F>,
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
+        W: Fn(&Error<E>) -> bool + Send + Sync + 'static,
+        N: Fn(&Error<E>, Duration) + Send + Sync + 'static,
     {
         let (timeout, policy) = (self.options.timeout, self.options.retry);
-        let tasks = factories
-            .into_iter()
-            .map(|factory| retrying(factory, timeout, policy));
+        // Shared by every spawned task.
+        let retry_if = Arc::new(retry_if);
+        let tasks = factories.into_iter().enumerate().map(|(index, factory)| {
+            retrying(factory, timeout, policy, index, Arc::clone(&retry_if))
+        });
         // Each attempt is timed inside `retrying`.
         drive::<FailFast<_, _>, _>(self.options, tasks, identity, None).await
     }
@@ -191,29 +228,37 @@ impl<'a> Spawned<'a> {
     /// order.
     ///
     /// ```
-    /// use perf_async::{Parallel, RetryPolicy};
+    /// use perf_async::{Parallel, RetryPolicy, RetryIf};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
     /// let parallel = Parallel::builder().retry(RetryPolicy::exponential().max_retries(1)).build().unwrap();
     /// let factories = (0..3).map(|i| move || async move { if i == 0 { Err("bad") } else { Ok(i) } });
-    /// let results = parallel.spawned().collect_retrying(factories).await;
+    /// let results = parallel.spawned().collect_retrying(factories, RetryIf::always()).await;
     /// assert_eq!(results[0].as_ref().unwrap_err().index(), Some(0));
     /// assert_eq!(results[2].as_ref().ok(), Some(&2));
     /// # }
     /// ```
-    pub async fn collect_retrying<I, F, Fut, T, E>(self, factories: I) -> Vec<Result<T, Error<E>>>
+    pub async fn collect_retrying<I, F, Fut, T, E, W, N>(
+        self,
+        factories: I,
+        retry_if: RetryIf<E, W, N>,
+    ) -> Vec<Result<T, Error<E>>>
     where
         I: IntoIterator<Item = F>,
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
+        W: Fn(&Error<E>) -> bool + Send + Sync + 'static,
+        N: Fn(&Error<E>, Duration) + Send + Sync + 'static,
     {
         let (timeout, policy) = (self.options.timeout, self.options.retry);
-        let tasks = factories
-            .into_iter()
-            .map(|factory| retrying(factory, timeout, policy));
+        // Shared by every spawned task.
+        let retry_if = Arc::new(retry_if);
+        let tasks = factories.into_iter().enumerate().map(|(index, factory)| {
+            retrying(factory, timeout, policy, index, Arc::clone(&retry_if))
+        });
         // Each attempt is timed inside `retrying`.
         drive::<CollectAll<_, _>, _>(self.options, tasks, identity, None).await
     }
@@ -236,19 +281,30 @@ where
     let Ok(handle) = Handle::try_current() else {
         return O::unrun(tasks.count(), || Error::NoRuntime);
     };
+    // A spawned task is polled by the runtime, outside the caller's span: it is carried over.
+    let target = Target {
+        handle,
+        span: Span::current(),
+    };
     match timeout {
         // Separate paths, so that untimed tasks carry no timer state.
-        None => drive_sized::<O, _>(options, &handle, tasks, convert).await,
+        None => drive_sized::<O, _>(options, &target, tasks, convert).await,
         Some(limit) => {
             let tasks = tasks.map(move |task| timed(task.map(convert), limit));
-            drive_sized::<O, _>(options, &handle, tasks, identity).await
+            drive_sized::<O, _>(options, &target, tasks, identity).await
         }
     }
 }
 
+/// Where tasks are spawned, and the span they run in.
+struct Target {
+    handle: Handle,
+    span: Span,
+}
+
 async fn drive_sized<O: Outcome, Fut>(
     options: &Parallel,
-    handle: &Handle,
+    target: &Target,
     tasks: impl Iterator<Item = Fut>,
     convert: impl Fn(Fut::Output) -> TaskResult<O> + Copy,
 ) -> O::Output
@@ -257,14 +313,14 @@ where
     Fut::Output: Send + 'static,
 {
     match exact_len(&tasks) {
-        Some(total) => drive_known::<O, _>(options, handle, tasks, convert, total).await,
+        Some(total) => drive_known::<O, _>(options, target, tasks, convert, total).await,
         // The progress callback needs the total up front.
         None if options.progress.is_some() => {
             let tasks: Vec<_> = tasks.collect();
             let total = tasks.len();
-            drive_known::<O, _>(options, handle, tasks.into_iter(), convert, total).await
+            drive_known::<O, _>(options, target, tasks.into_iter(), convert, total).await
         }
-        None => drive_known::<O, _>(options, handle, tasks, convert, 0).await,
+        None => drive_known::<O, _>(options, target, tasks, convert, 0).await,
     }
 }
 
@@ -272,7 +328,7 @@ type TaskResult<O> = std::result::Result<<O as Outcome>::Value, Failure<<O as Ou
 
 async fn drive_known<O: Outcome, Fut>(
     options: &Parallel,
-    handle: &Handle,
+    target: &Target,
     mut tasks: impl Iterator<Item = Fut>,
     convert: impl Fn(Fut::Output) -> TaskResult<O>,
     total: usize,
@@ -295,7 +351,7 @@ where
             let Some(task) = tasks.next() else { break };
             outcome.admit();
             let task = Indexed::new(AssertUnwindSafe(task).catch_unwind(), admitted);
-            running.spawn_on(task, handle);
+            running.spawn_on(task.instrument(target.span.clone()), &target.handle);
             admitted += 1;
         }
         let Some(joined) = running.join_next().await else {

@@ -1,17 +1,19 @@
 //! What happens around one task: its timeout and its retries.
 
+use std::borrow::Borrow;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use backon::Retryable;
+use backon::Retryable as _;
 use futures::FutureExt;
 use pin_project_lite::pin_project;
 
-use crate::error::Failure;
+use crate::error::{Error, Failure};
 use crate::retry::RetryPolicy;
+use crate::retry_if::RetryIf;
 
 pin_project! {
     /// A task tagged with its input position. Unlike `map`, it never replaces its own state on
@@ -71,24 +73,32 @@ where
     }
 }
 
-/// Runs `factory` until an attempt succeeds or the policy gives up; each attempt has its own
-/// timeout. The last failure is returned.
-pub(crate) async fn retrying<F, Fut, T, E>(
+/// Runs `factory` until an attempt succeeds, the policy gives up, or `retry_if` refuses the
+/// failure; each attempt has its own timeout. The last failure is returned. `index` is the
+/// task's input position, which the predicate and the notify hook see in the error.
+pub(crate) async fn retrying<F, Fut, T, E, R, W, N>(
     mut factory: F,
     timeout: Option<Duration>,
     policy: Option<RetryPolicy>,
+    index: usize,
+    retry_if: R,
 ) -> Result<T, Failure<E>>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
+    R: Borrow<RetryIf<E, W, N>>,
+    W: Fn(&Error<E>) -> bool,
+    N: Fn(&Error<E>, Duration),
 {
-    match policy {
-        None => attempt(factory(), timeout).await,
-        Some(policy) => {
-            (|| attempt(factory(), timeout))
-                .retry(policy.backoff())
-                .sleep(tokio::time::sleep)
-                .await
-        }
-    }
+    let Some(policy) = policy else {
+        return attempt(factory(), timeout).await;
+    };
+    let retry_if = retry_if.borrow();
+    (|| attempt(factory(), timeout).map(|result| result.map_err(|failure| failure.at(index))))
+        .retry(policy.backoff())
+        .sleep(tokio::time::sleep)
+        .when(|failure| retry_if.accepts(failure))
+        .notify(|failure, delay| retry_if.notify_retry(failure, delay))
+        .await
+        .map_err(Failure::Indexed)
 }

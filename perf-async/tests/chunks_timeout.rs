@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use perf_async::{ChunksTimeoutExt, Error};
+use perf_async::{ChunksTimeoutExt, Error, MAX_CHUNK_BYTES};
 use tokio::sync::mpsc;
 
 fn receiver_stream(rx: mpsc::Receiver<u32>) -> futures::stream::BoxStream<'static, u32> {
@@ -95,4 +95,58 @@ fn invalid_sizes_are_errors() {
             ..
         })
     ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_size_whose_chunk_would_reserve_too_much_is_an_error_not_an_abort() {
+    // Each chunk reserves `max_size` items up front: usize::MAX u64s cannot be reserved.
+    let huge = futures::stream::iter([1u64]).chunks_timeout(usize::MAX, Duration::from_secs(1));
+    let largest = MAX_CHUNK_BYTES / 8;
+    assert_eq!(
+        huge.unwrap_err().to_string(),
+        format!(
+            "invalid `max_size`: got {}, allowed: 1..={largest} (a chunk reserves max_size × 8 \
+             bytes, at most MAX_CHUNK_BYTES)",
+            usize::MAX
+        )
+    );
+    let just_over =
+        futures::stream::iter([1u64]).chunks_timeout(largest + 1, Duration::from_secs(1));
+    assert!(matches!(
+        just_over,
+        Err(Error::InvalidConfig {
+            field: "max_size",
+            ..
+        })
+    ));
+    // The largest allowed size is accepted and works.
+    let mut at_limit = futures::stream::iter([1u64, 2])
+        .chunks_timeout(largest, Duration::from_secs(1))
+        .unwrap();
+    assert_eq!(at_limit.next().await, Some(vec![1, 2]));
+    // Zero-sized items reserve nothing: any size is fine.
+    assert!(
+        futures::stream::iter([()])
+            .chunks_timeout(usize::MAX, Duration::from_secs(1))
+            .is_ok()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_adapter_is_unpin_and_fused_even_over_an_unpin_less_stream() {
+    fn assert_unpin<T: Unpin>(_: &T) {}
+    // `then` with an async block makes a stream that is not `Unpin`.
+    let inner = futures::stream::iter(0..3).then(|i| async move { i });
+    let mut chunks = inner.chunks_timeout(2, Duration::from_millis(10)).unwrap();
+    assert_unpin(&chunks);
+    assert_eq!(chunks.next().await, Some(vec![0, 1]));
+    assert_eq!(chunks.next().await, Some(vec![2]));
+    assert!(!futures::stream::FusedStream::is_terminated(&chunks));
+    assert_eq!(chunks.next().await, None);
+    assert!(futures::stream::FusedStream::is_terminated(&chunks));
+    assert_eq!(
+        chunks.next().await,
+        None,
+        "polling past the end stays at the end"
+    );
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::DropCounter;
-use perf_async::{Error, Parallel, RetryPolicy};
+use perf_async::{Error, Parallel, RetryIf, RetryPolicy};
 
 fn parallel(limit: usize) -> Parallel {
     Parallel::builder().max_concurrent(limit).build().unwrap()
@@ -214,9 +214,15 @@ async fn retries_stop_at_success_or_at_the_limit() {
             }
         });
         let results = if spawned {
-            options.spawned().collect_retrying(factories).await
+            options
+                .spawned()
+                .collect_retrying(factories, RetryIf::always())
+                .await
         } else {
-            options.local().collect_retrying(factories).await
+            options
+                .local()
+                .collect_retrying(factories, RetryIf::always())
+                .await
         };
         let counts: Vec<usize> = attempts.iter().map(|c| c.load(Ordering::SeqCst)).collect();
         // 1 attempt + at most 2 retries.
@@ -244,7 +250,7 @@ async fn retries_wait_with_exponential_backoff() {
     };
     let err = options
         .local()
-        .try_run_retrying([factory])
+        .try_run_retrying([factory], RetryIf::always())
         .await
         .unwrap_err();
     assert_eq!(err.index(), Some(0));
@@ -278,7 +284,11 @@ async fn a_timed_out_attempt_is_retried() {
             Ok::<_, String>("second attempt")
         }
     };
-    let out = options.local().try_run_retrying([factory]).await.unwrap();
+    let out = options
+        .local()
+        .try_run_retrying([factory], RetryIf::always())
+        .await
+        .unwrap();
     assert_eq!(out, ["second attempt"]);
     assert_eq!(attempts.load(Ordering::SeqCst), 2);
 }
@@ -290,7 +300,10 @@ async fn without_a_policy_the_retrying_forms_make_one_attempt() {
         attempts.fetch_add(1, Ordering::SeqCst);
         async { Err::<(), _>("no") }
     };
-    let results = parallel(1).local().collect_retrying([factory]).await;
+    let results = parallel(1)
+        .local()
+        .collect_retrying([factory], RetryIf::always())
+        .await;
     assert!(results[0].is_err());
     assert_eq!(attempts.load(Ordering::SeqCst), 1);
 }

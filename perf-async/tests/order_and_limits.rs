@@ -120,7 +120,7 @@ async fn zero_limits_are_errors_not_hangs() {
     let err = run_parallel([async { 1 }], 0).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid `max_concurrent` = 0: allowed range is 1..=usize::MAX"
+        "invalid `max_concurrent`: got 0, allowed: 1..=usize::MAX"
     );
     assert_invalid(
         Parallel::builder().max_concurrent(0).build().unwrap_err(),
@@ -161,6 +161,46 @@ fn other_invalid_options_name_their_field() {
         Parallel::builder().retry(inverted).build().unwrap_err(),
         "retry.max_delay",
     );
+}
+
+/// The workspace's one `InvalidConfig` shape: field, rendered value, what is allowed.
+#[test]
+fn invalid_options_render_field_value_and_allowed() {
+    let rendered = |error: Error| error.to_string();
+    assert_eq!(
+        rendered(
+            Parallel::builder()
+                .timeout(Duration::ZERO)
+                .build()
+                .unwrap_err()
+        ),
+        "invalid `timeout`: got 0s, allowed: above zero"
+    );
+    let slow_factor = perf_async::RetryPolicy::exponential().factor(0.5);
+    assert_eq!(
+        rendered(Parallel::builder().retry(slow_factor).build().unwrap_err()),
+        "invalid `retry.factor`: got 0.5, allowed: finite, 1.0..=f32::MAX"
+    );
+    let inverted = perf_async::RetryPolicy::exponential()
+        .initial_delay(Duration::from_secs(2))
+        .max_delay(Duration::from_secs(1));
+    match Parallel::builder().retry(inverted).build().unwrap_err() {
+        Error::InvalidConfig {
+            field,
+            value,
+            allowed,
+        } => {
+            assert_eq!(field, "retry.max_delay");
+            assert_eq!(value, "1s");
+            // The allowed range names the actual lower bound, not only the other field.
+            let allowed: String = allowed;
+            assert_eq!(
+                allowed,
+                "2s..=Duration::MAX (not below retry.initial_delay)"
+            );
+        }
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
 }
 
 #[test]
