@@ -6,6 +6,34 @@
 //! whitespace fold to one space. Quoted identifiers, keywords and identifiers are kept as written.
 //! It runs once per distinct SQL text (the result is cached by [`Pool`](crate::Pool)), never per
 //! query.
+//!
+//! The token rules follow the pool's back end ([`Dialect`]), because the same bytes split into
+//! statements differently: a backslash escapes a quote only in MySQL strings (and PostgreSQL
+//! `E'…'` strings), `$tag$` quotes only exist in PostgreSQL, `[…]` is an SQLite identifier, and
+//! MySQL runs the text of `/*! … */` comments as code. Auto-EXPLAIN relies on the tokens to see
+//! every `;` the server would see (on SQLite it is the only guard against a second statement).
+
+/// The SQL dialect whose token rules apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// PostgreSQL with `standard_conforming_strings` on (the default since 9.1).
+    Postgres,
+    /// SQLite.
+    Sqlite,
+    /// MySQL and MariaDB with their default `sql_mode` (backslash escapes on).
+    MySql,
+}
+
+impl Dialect {
+    /// The dialect of a back end, from its OpenTelemetry `db.system` name.
+    pub(crate) fn of_system(system: &str) -> Self {
+        match system {
+            "sqlite" => Self::Sqlite,
+            "mysql" => Self::MySql,
+            _ => Self::Postgres,
+        }
+    }
+}
 
 /// What a statement normalizes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,8 +42,8 @@ pub(crate) struct Normalized {
     pub(crate) text: String,
     /// Whether the original has bind parameters (`$1`, `?`).
     pub(crate) has_params: bool,
-    /// Whether the statement is a plain read (`SELECT …` or `WITH … SELECT`, no `;`, no
-    /// `INSERT`/`UPDATE`/`DELETE`/`MERGE`/`INTO`, no `FOR UPDATE`/`FOR SHARE`).
+    /// Whether the statement is one plain read (`SELECT …` or `WITH … SELECT`, no `;` anywhere,
+    /// no `INSERT`/`UPDATE`/`DELETE`/`MERGE`/`INTO`, no `FOR UPDATE`/`FOR SHARE`).
     pub(crate) is_select: bool,
 }
 
@@ -35,7 +63,9 @@ struct Token<'a> {
     space_before: bool,
 }
 
-/// Normalizes `sql`; see the module docs for the rules.
+/// Normalizes `sql` with PostgreSQL's token rules (standard SQL: a backslash is an ordinary
+/// character in strings); see the module docs for the rules. A [`Pool`](crate::Pool) uses the
+/// rules of its own back end.
 ///
 /// ```
 /// assert_eq!(
@@ -45,11 +75,11 @@ struct Token<'a> {
 /// ```
 #[must_use]
 pub fn normalize_sql(sql: &str) -> String {
-    normalize(sql).text
+    normalize(sql, Dialect::Postgres).text
 }
 
-pub(crate) fn normalize(sql: &str) -> Normalized {
-    let (tokens, max_param, has_params) = tokenize(sql);
+pub(crate) fn normalize(sql: &str, dialect: Dialect) -> Normalized {
+    let (tokens, max_param, has_params) = tokenize(sql, dialect);
     let mut out = String::with_capacity(sql.len());
     let mut next_param = max_param + 1;
     let mut i = 0;
@@ -82,6 +112,20 @@ pub(crate) fn normalize(sql: &str) -> Normalized {
         has_params,
         is_select,
     }
+}
+
+/// Whether `sql` is at most one statement: no `;` is followed by anything but more `;`,
+/// whitespace and comments (as `dialect` tokenizes them).
+pub(crate) fn is_one_statement(sql: &str, dialect: Dialect) -> bool {
+    let (tokens, ..) = tokenize(sql, dialect);
+    let first_end = tokens
+        .iter()
+        .position(|t| t.kind == Kind::Punct && t.text == ";");
+    first_end.is_none_or(|end| {
+        tokens[end..]
+            .iter()
+            .all(|t| t.kind == Kind::Punct && t.text == ";")
+    })
 }
 
 /// If `tokens[start..]` is `( lit , lit , … )`, the index of the closing parenthesis.
@@ -137,13 +181,15 @@ fn is_plain_select(tokens: &[Token<'_>]) -> bool {
     true
 }
 
-fn tokenize(sql: &str) -> (Vec<Token<'_>>, u32, bool) {
+fn tokenize(sql: &str, dialect: Dialect) -> (Vec<Token<'_>>, u32, bool) {
     let bytes = sql.as_bytes();
     let mut tokens = Vec::new();
     let mut max_param = 0u32;
     let mut has_params = false;
     let mut i = 0;
     let mut space = false;
+    // Inside MySQL's `/*! … */`: its text is code, and the next `*/` only closes it.
+    let mut executable_comment = false;
     while i < bytes.len() {
         let c = bytes[i];
         // whitespace and comments fold into one space
@@ -152,30 +198,52 @@ fn tokenize(sql: &str) -> (Vec<Token<'_>>, u32, bool) {
             i += 1;
             continue;
         }
-        if c == b'-' && bytes.get(i + 1) == Some(&b'-') {
+        if is_line_comment(bytes, i, dialect) {
             while i < bytes.len() && bytes[i] != b'\n' {
                 i += 1;
             }
             space = true;
             continue;
         }
-        if c == b'/' && bytes.get(i + 1) == Some(&b'*') {
+        if executable_comment && c == b'*' && bytes.get(i + 1) == Some(&b'/') {
+            executable_comment = false;
             i += 2;
-            while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
-                i += 1;
+            space = true;
+            continue;
+        }
+        if c == b'/' && bytes.get(i + 1) == Some(&b'*') {
+            if dialect == Dialect::MySql
+                && let Some(code) = executable_comment_start(bytes, i)
+            {
+                executable_comment = true;
+                i = code;
+            } else {
+                i = skip_block_comment(bytes, i, dialect);
             }
-            i = (i + 2).min(bytes.len());
             space = true;
             continue;
         }
         let start = i;
         let kind = match c {
             b'\'' => {
-                i = skip_quoted(bytes, i, b'\'');
+                i = skip_quoted(bytes, i, b'\'', dialect == Dialect::MySql);
                 Kind::Literal
             }
-            b'"' | b'`' => {
-                i = skip_quoted(bytes, i, c);
+            b'"' => {
+                // a string in MySQL (backslash escapes apply), an identifier elsewhere
+                i = skip_quoted(bytes, i, b'"', dialect == Dialect::MySql);
+                Kind::Quoted
+            }
+            b'`' if dialect != Dialect::Postgres => {
+                i = skip_quoted(bytes, i, b'`', false);
+                Kind::Quoted
+            }
+            b'[' if dialect == Dialect::Sqlite => {
+                // `[name]`: no escapes, ends at the first `]`
+                i = bytes[i..]
+                    .iter()
+                    .position(|&b| b == b']')
+                    .map_or(bytes.len(), |end| i + end + 1);
                 Kind::Quoted
             }
             b'$' => {
@@ -189,7 +257,9 @@ fn tokenize(sql: &str) -> (Vec<Token<'_>>, u32, bool) {
                     let n: u32 = sql[start + 1..i].parse().unwrap_or(0);
                     max_param = max_param.max(n);
                     Kind::Param
-                } else if let Some(end) = dollar_quote_end(sql, i) {
+                } else if dialect == Dialect::Postgres
+                    && let Some(end) = dollar_quote_end(sql, i)
+                {
                     i = end;
                     Kind::Literal
                 } else {
@@ -219,12 +289,16 @@ fn tokenize(sql: &str) -> (Vec<Token<'_>>, u32, bool) {
                 {
                     i += 1;
                 }
-                // E'..', B'..', X'..', N'..' string prefixes
+                // E'..', B'..', X'..', N'..' string prefixes; backslash escapes apply in
+                // PostgreSQL's E'..' and in every MySQL string
+                let prefix = c.to_ascii_lowercase();
                 if i - start == 1
                     && bytes.get(i) == Some(&b'\'')
-                    && matches!(c.to_ascii_lowercase(), b'e' | b'b' | b'x' | b'n')
+                    && matches!(prefix, b'e' | b'b' | b'x' | b'n')
                 {
-                    i = skip_quoted(bytes, i, b'\'');
+                    let backslash = dialect == Dialect::MySql
+                        || (dialect == Dialect::Postgres && prefix == b'e');
+                    i = skip_quoted(bytes, i, b'\'', backslash);
                     Kind::Literal
                 } else {
                     Kind::Word
@@ -245,11 +319,71 @@ fn tokenize(sql: &str) -> (Vec<Token<'_>>, u32, bool) {
     (tokens, max_param, has_params)
 }
 
-/// Index just past the closing `quote` (doubled quotes and backslash escapes stay inside).
-fn skip_quoted(bytes: &[u8], start: usize, quote: u8) -> usize {
+/// `--` starts a comment everywhere, but MySQL needs a space or control character after it
+/// (`2--1` is `2 - -1` there), and MySQL also has `#` comments.
+fn is_line_comment(bytes: &[u8], i: usize, dialect: Dialect) -> bool {
+    match (bytes[i], dialect) {
+        (b'#', Dialect::MySql) => true,
+        (b'-', Dialect::MySql) => {
+            bytes.get(i + 1) == Some(&b'-')
+                && bytes
+                    .get(i + 2)
+                    .is_none_or(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        }
+        (b'-', _) => bytes.get(i + 1) == Some(&b'-'),
+        _ => false,
+    }
+}
+
+/// MySQL's `/*! … */`, `/*!50700 … */` and MariaDB's `/*M! … */`, `/*M!100100 … */`: the
+/// index where their code starts (after the marker and the optional version number).
+fn executable_comment_start(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 2;
+    if bytes.get(i) == Some(&b'M') {
+        i += 1;
+    }
+    if bytes.get(i) != Some(&b'!') {
+        return None;
+    }
+    i += 1;
+    while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    Some(i)
+}
+
+/// Index just past the block comment opening at `start` (or the end of the text: SQLite accepts
+/// an unterminated one). PostgreSQL's block comments nest.
+fn skip_block_comment(bytes: &[u8], start: usize, dialect: Dialect) -> usize {
+    let mut depth = 1usize;
+    let mut i = start + 2;
+    while i < bytes.len() {
+        if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                return i;
+            }
+        } else if dialect == Dialect::Postgres
+            && bytes[i] == b'/'
+            && bytes.get(i + 1) == Some(&b'*')
+        {
+            depth += 1;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    bytes.len()
+}
+
+/// Index just past the closing `quote`; a doubled quote stays inside, and so does a quote after
+/// a backslash when `backslash_escapes` (MySQL strings, PostgreSQL `E'…'`). Everywhere else a
+/// backslash is an ordinary character: `'\'` is a complete string in PostgreSQL and SQLite.
+fn skip_quoted(bytes: &[u8], start: usize, quote: u8, backslash_escapes: bool) -> usize {
     let mut i = start + 1;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && quote == b'\'' {
+        if backslash_escapes && bytes[i] == b'\\' {
             i += 2;
             continue;
         }
@@ -308,7 +442,11 @@ fn dollar_quote_end(sql: &str, start: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::{Dialect, normalize as normalize_in};
+
+    fn normalize(sql: &str) -> super::Normalized {
+        normalize_in(sql, Dialect::Postgres)
+    }
 
     #[test]
     fn select_detection() {
@@ -322,5 +460,99 @@ mod tests {
         assert!(!normalize("SELECT a FROM t FOR SHARE").is_select);
         assert!(normalize("SELECT $1").has_params);
         assert!(!normalize("SELECT '$1'").has_params);
+    }
+
+    /// Whether `sql`, tokenized as `dialect`, is one plain read.
+    fn one_read(sql: &str, dialect: Dialect) -> bool {
+        normalize_in(sql, dialect).is_select
+    }
+
+    #[test]
+    fn a_backslash_does_not_hide_a_second_statement_in_postgres_or_sqlite() {
+        let text = r"SELECT replace(p,'\','/') FROM f; UPDATE counters SET n = n + 1";
+        assert!(!one_read(text, Dialect::Postgres));
+        assert!(!one_read(text, Dialect::Sqlite));
+        assert_eq!(
+            normalize_in(r"SELECT '\', 'a' FROM t", Dialect::Sqlite).text,
+            "SELECT $1, $2 FROM t"
+        );
+        // PostgreSQL's E'' strings do use backslash escapes
+        assert!(one_read(
+            r"SELECT E'\'; UPDATE t SET a = 1'",
+            Dialect::Postgres
+        ));
+    }
+
+    #[test]
+    fn sqlite_token_rules() {
+        // `$a$` is a parameter name in SQLite, not a dollar quote
+        assert!(!one_read(
+            "SELECT $a$; UPDATE c SET n = 1; SELECT $a$",
+            Dialect::Sqlite
+        ));
+        // `[a'b]` is an identifier: its quote opens no string
+        assert!(!one_read(
+            "SELECT [a'b]; UPDATE c SET n = 1",
+            Dialect::Sqlite
+        ));
+        assert_eq!(
+            normalize_in("SELECT [a'b] FROM t WHERE x = 1", Dialect::Sqlite).text,
+            "SELECT [a'b] FROM t WHERE x = $1"
+        );
+        assert!(!one_read(
+            "SELECT `a'b`; UPDATE c SET n = 1",
+            Dialect::Sqlite
+        ));
+    }
+
+    #[test]
+    fn mysql_token_rules() {
+        // backslash escapes in both quote styles
+        assert!(!one_read(
+            r#"SELECT "a\"" FROM f; UPDATE c SET n = n + 1"#,
+            Dialect::MySql
+        ));
+        assert_eq!(
+            normalize_in(r"SELECT 'it\'s' FROM t", Dialect::MySql).text,
+            "SELECT $1 FROM t"
+        );
+        // `--` needs a space after it to be a comment
+        assert!(!one_read("SELECT 2--1; UPDATE c SET n = 1", Dialect::MySql));
+        assert!(one_read("SELECT 2 -- ; UPDATE c SET n = 1", Dialect::MySql));
+        assert!(!one_read(
+            "SELECT 1 # comment\n; UPDATE c SET n = 1",
+            Dialect::MySql
+        ));
+        // executable comments are code
+        assert!(!one_read(
+            "SELECT a FROM t /*!50000 FOR UPDATE */",
+            Dialect::MySql
+        ));
+        assert!(!one_read(
+            "SELECT 1 /*M!; UPDATE c SET n = 1 */",
+            Dialect::MySql
+        ));
+        assert_eq!(
+            normalize_in(
+                "SELECT /*! SQL_NO_CACHE */ a FROM t WHERE x = 1",
+                Dialect::MySql
+            )
+            .text,
+            "SELECT SQL_NO_CACHE a FROM t WHERE x = $1"
+        );
+        // a plain comment stays a comment
+        assert!(one_read("SELECT a /* ; UPDATE */ FROM t", Dialect::MySql));
+    }
+
+    #[test]
+    fn postgres_block_comments_nest() {
+        assert_eq!(
+            normalize_in("SELECT /* a /* b */ ; */ 1", Dialect::Postgres).text,
+            "SELECT $1"
+        );
+        assert!(!one_read(
+            "SELECT $q$ ; $q$; DELETE FROM t",
+            Dialect::Postgres
+        ));
     }
 }

@@ -377,6 +377,8 @@ impl<DB: Database> Pool<DB> {
                 slow_error: get(&c.slow_error),
                 n_plus_one: get(&c.n_plus_one),
                 plans_captured: get(&c.explains),
+                plans_failed: get(&c.explains_failed),
+                plans_in_flight: get(&c.explains_in_flight),
                 statements: shared.statements.len(),
             },
         }

@@ -13,6 +13,7 @@ use crate::config::PoolConfig;
 use crate::histogram::LatencyHistogram;
 use crate::leak::LeakTracker;
 use crate::n_plus_one;
+use crate::normalize::Dialect;
 use crate::statements::{StatementRegistry, TextEntry, truncate};
 use crate::stats::{Counters, Metrics};
 
@@ -85,6 +86,7 @@ impl Shared {
             statements: StatementRegistry::new(
                 config.statement_capacity,
                 config.statement_log_chars,
+                Dialect::of_system(system),
             ),
             leaks: config.leak_detection_threshold.map(LeakTracker::new),
             explainer: None,

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::histogram::LatencyHistogram;
-use crate::normalize::normalize;
+use crate::normalize::{Dialect, normalize};
 
 /// Statistics of one normalized statement, as returned by
 /// [`Pool::top_statements`](crate::Pool::top_statements).
@@ -169,16 +169,18 @@ pub(crate) struct StatementRegistry {
     hasher: foldhash::fast::FixedState,
     capacity: usize,
     log_chars: usize,
+    dialect: Dialect,
 }
 
 impl StatementRegistry {
-    pub(crate) fn new(capacity: usize, log_chars: usize) -> Self {
+    pub(crate) fn new(capacity: usize, log_chars: usize, dialect: Dialect) -> Self {
         Self {
             texts: RwLock::new(ById::default()),
             statements: Mutex::new(ById::default()),
             hasher: foldhash::fast::FixedState::with_seed(0x0070_6572_662d_6462),
             capacity,
             log_chars,
+            dialect,
         }
     }
 
@@ -200,7 +202,7 @@ impl StatementRegistry {
     /// First sight of a text: normalize it once and link it to its statement.
     #[cold]
     fn insert(&self, hash: u64, sql: &str) -> Arc<TextEntry> {
-        let normalized = normalize(sql);
+        let normalized = normalize(sql, self.dialect);
         let id = self.hasher.hash_one(normalized.text.as_str());
         let statement = {
             let mut statements = self
@@ -287,7 +289,9 @@ impl StatementRegistry {
 
     /// Statistics of the statement `sql` normalizes to, if it is tracked.
     pub(crate) fn get(&self, sql: &str) -> Option<StatementStats> {
-        let id = self.hasher.hash_one(normalize(sql).text.as_str());
+        let id = self
+            .hasher
+            .hash_one(normalize(sql, self.dialect).text.as_str());
         self.statements
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -320,7 +324,7 @@ mod tests {
 
     #[test]
     fn eviction_keeps_memory_bounded_and_drops_the_cheapest() {
-        let registry = StatementRegistry::new(3, 200);
+        let registry = StatementRegistry::new(3, 200, Dialect::Postgres);
         for (i, ms) in [(1, 50), (2, 1), (3, 30)] {
             let e = registry.lookup(&format!("SELECT * FROM t{i}"));
             e.statement.record(Duration::from_millis(ms), 1, false);
@@ -336,7 +340,7 @@ mod tests {
 
     #[test]
     fn texts_with_different_literals_share_a_statement() {
-        let registry = StatementRegistry::new(10, 200);
+        let registry = StatementRegistry::new(10, 200, Dialect::Postgres);
         let a = registry.lookup("SELECT * FROM t WHERE id = 1");
         let b = registry.lookup("SELECT * FROM t WHERE id = 2");
         assert!(Arc::ptr_eq(&a.statement, &b.statement));

@@ -29,6 +29,8 @@ pub(crate) struct Counters {
     pub(crate) leaks: AtomicU64,
     pub(crate) n_plus_one: AtomicU64,
     pub(crate) explains: AtomicU64,
+    pub(crate) explains_failed: AtomicU64,
+    pub(crate) explains_in_flight: AtomicU64,
 }
 
 impl Counters {
@@ -136,6 +138,11 @@ pub struct QueryStats {
     pub n_plus_one: u64,
     /// Plans captured by auto-EXPLAIN.
     pub plans_captured: u64,
+    /// Plan captures that failed, including texts the server (or, on SQLite, perf-db) refused
+    /// because they hold more than one statement.
+    pub plans_failed: u64,
+    /// Plan captures started and not finished yet (they run in the background).
+    pub plans_in_flight: u64,
     /// Distinct normalized statements tracked.
     pub statements: usize,
 }

@@ -146,3 +146,111 @@ async fn bind_values_are_logged_only_when_opted_in() {
         slow[1].text
     );
 }
+
+/// Tables `<prefix>_f` (one path with a backslash) and `<prefix>_counters` (one row, `n = 0`),
+/// dropped when the returned value is dropped.
+struct BackslashAndCounter {
+    prefix: String,
+}
+
+impl BackslashAndCounter {
+    async fn create(pool: &Pool<MySql>) -> Self {
+        let prefix = format!("perf_db_test_{}", random_suffix());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            r"CREATE TABLE {prefix}_f (p TEXT); INSERT INTO {prefix}_f VALUES ('a\\b');
+              CREATE TABLE {prefix}_counters (n INT); INSERT INTO {prefix}_counters VALUES (0);"
+        )))
+        .execute(pool.get_ref())
+        .await
+        .unwrap();
+        Self { prefix }
+    }
+
+    /// A multi-statement text whose first statement is a slow read with backslash escapes in
+    /// both quote styles (`"a\""` is one string in MySQL) and whose second increments the
+    /// counter.
+    fn select_then_update(&self) -> String {
+        let prefix = &self.prefix;
+        format!(
+            r#"SELECT replace(p,'\\','/'), "a\"" AS q, SLEEP(0.02) FROM {prefix}_f; UPDATE {prefix}_counters SET n = n + 1"#
+        )
+    }
+
+    async fn counter(&self, pool: &Pool<MySql>) -> i32 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT n FROM {}_counters",
+            self.prefix
+        )))
+        .fetch_one(pool.get_ref())
+        .await
+        .unwrap()
+    }
+
+    async fn drop_tables(self, pool: &Pool<MySql>) {
+        let prefix = &self.prefix;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP TABLE {prefix}_f; DROP TABLE {prefix}_counters"
+        )))
+        .execute(pool.get_ref())
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn auto_explain_never_runs_the_second_statement_of_a_slow_text() {
+    let pool = pool(
+        PoolConfig::builder()
+            .auto_explain(true)
+            .slow_query_warn(Some(Duration::from_millis(1)))
+            .slow_query_error(None),
+    )
+    .await;
+    let tables = BackslashAndCounter::create(&pool).await;
+    // a text query: the server runs both statements, once
+    sqlx::raw_sql(sqlx::AssertSqlSafe(tables.select_then_update()))
+        .execute(&pool)
+        .await
+        .unwrap();
+    // A capture is counted in flight before the query returns: wait for it to end.
+    assert!(
+        common::eventually(Duration::from_secs(10), || {
+            pool.stats().queries.plans_in_flight == 0
+        })
+        .await,
+        "{:#?}",
+        pool.stats().queries
+    );
+    let stats = pool.stats().queries;
+    assert_eq!(
+        stats.slow_warn, 1,
+        "the text ran over the threshold: {stats:#?}"
+    );
+    assert_eq!(
+        tables.counter(&pool).await,
+        1,
+        "the UPDATE ran exactly once"
+    );
+    assert_eq!(
+        (stats.plans_captured, stats.plans_failed),
+        (0, 0),
+        "{stats:#?}"
+    );
+    tables.drop_tables(&pool).await;
+}
+
+#[tokio::test]
+async fn the_server_refuses_an_explain_holding_two_statements() {
+    let pool = pool(PoolConfig::builder()).await;
+    let tables = BackslashAndCounter::create(&pool).await;
+    // Straight to the back end, past the lexer: the prepared statement is the guard.
+    let result = <MySql as perf_db::Backend>::explain(
+        pool.get_ref().clone(),
+        tables.select_then_update(),
+        false,
+    )
+    .await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(tables.counter(&pool).await, 0, "nothing ran");
+    tables.drop_tables(&pool).await;
+}

@@ -330,3 +330,114 @@ async fn prepared_statements_and_describe_go_through_the_wrappers() {
     let stats = pool.statement_stats("SELECT $1::int4 + 1").unwrap();
     assert_eq!((stats.calls, stats.rows), (1, 1));
 }
+
+/// Creates `f` (one path with a backslash) and `counters` (one row, `n = 0`) in the test schema.
+async fn backslash_and_counter_tables(pool: &Pool<Postgres>) {
+    sqlx::raw_sql(
+        r"CREATE TABLE f (p TEXT); INSERT INTO f VALUES ('a\b');
+          CREATE TABLE counters (n INT); INSERT INTO counters VALUES (0);",
+    )
+    .execute(pool.get_ref())
+    .await
+    .unwrap();
+}
+
+/// A multi-statement text whose first statement is a slow read with a backslash literal (a
+/// complete string with `standard_conforming_strings`) and whose second increments the counter.
+const SELECT_THEN_UPDATE: &str =
+    r"SELECT replace(p,'\','/'), pg_sleep(0.02) FROM f; UPDATE counters SET n = n + 1";
+
+#[tokio::test]
+async fn auto_explain_never_runs_the_second_statement_of_a_slow_text() {
+    let (_schema, pool) = schema_and_pool(
+        PoolConfig::builder()
+            .auto_explain(true)
+            .slow_query_warn(Some(Duration::from_millis(1)))
+            .slow_query_error(None),
+    )
+    .await;
+    backslash_and_counter_tables(&pool).await;
+    // the simple-query protocol: both statements run, once
+    sqlx::raw_sql(SELECT_THEN_UPDATE)
+        .execute(&pool)
+        .await
+        .unwrap();
+    // A capture is counted in flight before the query returns: wait for it to end.
+    assert!(
+        eventually(Duration::from_secs(10), || pool
+            .stats()
+            .queries
+            .plans_in_flight
+            == 0)
+        .await,
+        "{:#?}",
+        pool.stats().queries
+    );
+    let stats = pool.stats().queries;
+    assert_eq!(
+        stats.slow_warn, 1,
+        "the text ran over the threshold: {stats:#?}"
+    );
+    let n: i32 = sqlx::query_scalar("SELECT n FROM counters")
+        .fetch_one(pool.get_ref())
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "the UPDATE ran exactly once");
+    assert_eq!(
+        (stats.plans_captured, stats.plans_failed),
+        (0, 0),
+        "{stats:#?}"
+    );
+}
+
+#[tokio::test]
+async fn the_server_refuses_an_explain_holding_two_commands() {
+    let (_schema, pool) = schema_and_pool(PoolConfig::builder()).await;
+    backslash_and_counter_tables(&pool).await;
+    // Straight to the back end, past the lexer: the prepared statement is the guard.
+    let error = <Postgres as perf_db::Backend>::explain(
+        pool.get_ref().clone(),
+        SELECT_THEN_UPDATE.into(),
+        false,
+    )
+    .await
+    .unwrap_err();
+    let code = error.as_database_error().and_then(|e| e.code());
+    assert_eq!(code.as_deref(), Some("42601"), "{error}");
+    let n: i32 = scalar(&pool, "SELECT n FROM counters").await;
+    assert_eq!(n, 0, "nothing ran");
+    let plan = <Postgres as perf_db::Backend>::explain(
+        pool.get_ref().clone(),
+        r"SELECT replace(p,'\','/') FROM f".into(),
+        false,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(json[0]["Plan"]["Node Type"], "Seq Scan", "{plan}");
+}
+
+#[tokio::test]
+async fn a_statement_with_parameters_is_planned_generically_from_postgres_16() {
+    let (_schema, pool) = schema_and_pool(PoolConfig::builder()).await;
+    backslash_and_counter_tables(&pool).await;
+    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+        .fetch_one(pool.get_ref())
+        .await
+        .unwrap();
+    let plan = <Postgres as perf_db::Backend>::explain(
+        pool.get_ref().clone(),
+        "SELECT p FROM f WHERE p = $1 AND length(p) > $2".into(),
+        true,
+    )
+    .await
+    .unwrap();
+    if version < 160_000 {
+        assert_eq!(plan, None, "GENERIC_PLAN needs PostgreSQL 16");
+    } else {
+        let plan = plan.expect("a generic plan");
+        let json: serde_json::Value = serde_json::from_str(&plan).unwrap();
+        assert_eq!(json[0]["Plan"]["Node Type"], "Seq Scan", "{plan}");
+    }
+}

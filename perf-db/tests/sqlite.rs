@@ -664,3 +664,100 @@ async fn nested_transactions_are_savepoints_and_instrumented() {
         2
     );
 }
+
+/// Creates `f` (one path with a backslash) and `counters` (one row, `n = 0`).
+async fn backslash_and_counter_tables(pool: &Pool<Sqlite>) {
+    sqlx::raw_sql(
+        r"CREATE TABLE f (p TEXT); INSERT INTO f VALUES ('a\b');
+          CREATE TABLE counters (n INTEGER); INSERT INTO counters VALUES (0);",
+    )
+    .execute(pool.get_ref())
+    .await
+    .unwrap();
+}
+
+async fn counter(pool: &Pool<Sqlite>) -> i64 {
+    sqlx::query_scalar("SELECT n FROM counters")
+        .fetch_one(pool.get_ref())
+        .await
+        .unwrap()
+}
+
+/// A multi-statement text whose first statement is a slow read with a backslash literal (a
+/// complete string in SQLite) and whose second increments the counter.
+const SELECT_THEN_UPDATE: &str = r"SELECT replace(p,'\','/'),
+    (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) SELECT COUNT(*) FROM c)
+    FROM f; UPDATE counters SET n = n + 1";
+
+#[tokio::test]
+async fn auto_explain_never_runs_the_second_statement_of_a_slow_text() {
+    let pool = memory_pool(
+        PoolConfig::builder()
+            .auto_explain(true)
+            .slow_query_warn(Some(Duration::from_millis(1)))
+            .slow_query_error(None),
+    )
+    .await;
+    backslash_and_counter_tables(&pool).await;
+    sqlx::raw_sql(SELECT_THEN_UPDATE)
+        .execute(&pool)
+        .await
+        .unwrap();
+    // A capture is counted in flight before the query returns: wait for it to end.
+    assert!(
+        eventually(Duration::from_secs(10), || pool
+            .stats()
+            .queries
+            .plans_in_flight
+            == 0)
+        .await,
+        "{:#?}",
+        pool.stats().queries
+    );
+    let stats = pool.stats().queries;
+    assert_eq!(
+        stats.slow_warn, 1,
+        "the text ran over the threshold: {stats:#?}"
+    );
+    assert_eq!(counter(&pool).await, 1, "the UPDATE ran exactly once");
+    assert_eq!(
+        (stats.plans_captured, stats.plans_failed),
+        (0, 0),
+        "{stats:#?}"
+    );
+}
+
+#[tokio::test]
+async fn the_sqlite_explain_refuses_a_text_with_a_tail() {
+    let pool = memory_pool(PoolConfig::builder()).await;
+    backslash_and_counter_tables(&pool).await;
+    // Every text hides its second statement from a lexer that gets one SQLite token rule wrong;
+    // sqlx would run the tail, so the check before sending is the only guard.
+    let texts = [
+        SELECT_THEN_UPDATE,
+        r"SELECT $a$; UPDATE counters SET n = n + 1; SELECT $a$",
+        r"SELECT [a'b] FROM (SELECT 1 AS [a'b]); UPDATE counters SET n = n + 1; SELECT 'x'",
+        r"SELECT `a'b` FROM (SELECT 1 AS `a'b`); UPDATE counters SET n = n + 1; SELECT 'x'",
+        "SELECT 1 -- a comment\n; UPDATE counters SET n = n + 1",
+        "SELECT 1 /* a comment */; UPDATE counters SET n = n + 1",
+    ];
+    for text in texts {
+        let result =
+            <Sqlite as perf_db::Backend>::explain(pool.get_ref().clone(), text.into(), false).await;
+        assert!(result.is_err(), "explained {text:?}: {result:?}");
+        assert_eq!(counter(&pool).await, 0, "{text:?} ran its tail");
+    }
+    // one statement (trailing `;` and comments included) is explained
+    for text in [
+        r"SELECT replace(p,'\','/') FROM f",
+        "SELECT p FROM f; ",
+        "SELECT p FROM f; -- done",
+    ] {
+        let plan =
+            <Sqlite as perf_db::Backend>::explain(pool.get_ref().clone(), text.into(), false)
+                .await
+                .unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        assert!(plan.is_some_and(|p| p.contains("SCAN")), "{text:?}");
+    }
+    assert_eq!(counter(&pool).await, 0);
+}

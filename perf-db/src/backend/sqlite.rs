@@ -46,14 +46,24 @@ impl Backend for Sqlite {
         Box::new(arguments.clone())
     }
 
+    /// sqlx-sqlite runs every statement of a text, prepared or not (it prepares the next one
+    /// from the tail of the previous), and SQLite cannot be asked to refuse a tail through safe
+    /// code; so a text in which SQLite's own token rules find a `;` followed by anything is
+    /// refused here, before it reaches the connection.
     fn explain(
         pool: sqlx::Pool<Self>,
         sql: String,
         _has_params: bool,
     ) -> BoxFuture<'static, Result<Option<String>, sqlx::Error>> {
         Box::pin(async move {
+            if !crate::normalize::is_one_statement(&sql, crate::normalize::Dialect::Sqlite) {
+                return Err(sqlx::Error::InvalidArgument(
+                    "auto-EXPLAIN refuses a text holding more than one statement".into(),
+                ));
+            }
             // Unbound parameters are NULL: the plan is fixed at prepare time anyway.
-            let rows = sqlx::raw_sql(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+            let rows = sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                .persistent(false)
                 .fetch_all(&pool)
                 .await?;
             let mut plan = String::new();
