@@ -45,6 +45,10 @@ pub(crate) struct Normalized {
     /// Whether the statement is one plain read (`SELECT …` or `WITH … SELECT`, no `;` anywhere,
     /// no `INSERT`/`UPDATE`/`DELETE`/`MERGE`/`INTO`, no `FOR UPDATE`/`FOR SHARE`).
     pub(crate) is_select: bool,
+    /// Which statements of the text (bit `k` for the `k`-th non-empty one, up to 64) are writes
+    /// whose rows-affected count means something: `INSERT`, `UPDATE`, `DELETE`, `REPLACE` or
+    /// `MERGE`, possibly after a `WITH` clause.
+    pub(crate) writes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,10 +111,19 @@ pub(crate) fn normalize(sql: &str, dialect: Dialect) -> Normalized {
         i += 1;
     }
     let is_select = is_plain_select(&tokens);
+    let writes = tokens
+        .split(|t| t.kind == Kind::Punct && t.text == ";")
+        .filter(|statement| !statement.is_empty())
+        .take(64)
+        .enumerate()
+        .fold(0u64, |writes, (k, statement)| {
+            writes | (u64::from(is_write(statement)) << k)
+        });
     Normalized {
         text: out,
         has_params,
         is_select,
+        writes,
     }
 }
 
@@ -145,6 +158,33 @@ fn literal_list_end(tokens: &[Token<'_>], start: usize) -> Option<usize> {
             "," => i += 2,
             _ => return None,
         }
+    }
+}
+
+/// Whether one statement's tokens (no `;`) are a write.
+fn is_write(tokens: &[Token<'_>]) -> bool {
+    const WRITES: [&str; 5] = ["insert", "update", "delete", "replace", "merge"];
+    let is_one_of = |t: &Token<'_>, words: &[&str]| {
+        t.kind == Kind::Word && words.iter().any(|w| t.text.eq_ignore_ascii_case(w))
+    };
+    let mut words = tokens.iter().filter(|t| t.kind == Kind::Word);
+    match words.next() {
+        Some(first) if is_one_of(first, &WRITES) => true,
+        // `WITH … AS (…) UPDATE …`: the statement's verb follows the last CTE at depth 0
+        Some(first) if first.text.eq_ignore_ascii_case("with") => {
+            let mut depth = 0usize;
+            for t in tokens {
+                match t.text {
+                    "(" => depth += 1,
+                    ")" => depth = depth.saturating_sub(1),
+                    _ if depth == 0 && is_one_of(t, &["select", "values"]) => return false,
+                    _ if depth == 0 && is_one_of(t, &WRITES) => return true,
+                    _ => {}
+                }
+            }
+            false
+        }
+        _ => false,
     }
 }
 
@@ -458,6 +498,29 @@ mod tests {
         assert!(!normalize("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d").is_select);
         assert!(normalize("WITH d AS (SELECT 1) SELECT * FROM d").is_select);
         assert!(!normalize("SELECT a FROM t FOR SHARE").is_select);
+        for write in [
+            "INSERT INTO t VALUES (1)",
+            "update t SET a = 1",
+            "DELETE FROM t",
+            "REPLACE INTO t VALUES (1)",
+            "WITH d AS (SELECT 1) UPDATE t SET a = 1",
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) INSERT INTO t SELECT x FROM c",
+        ] {
+            assert_eq!(normalize(write).writes, 1, "{write}");
+        }
+        for other in [
+            "SELECT 1",
+            "CREATE TABLE t (x INT)",
+            "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+            "PRAGMA journal_mode",
+        ] {
+            assert_eq!(normalize(other).writes, 0, "{other}");
+        }
+        // one bit per non-empty statement
+        assert_eq!(
+            normalize("SELECT 1;; DELETE FROM t; SELECT 2; UPDATE t SET a = 1;").writes,
+            0b1010
+        );
         assert!(normalize("SELECT $1").has_params);
         assert!(!normalize("SELECT '$1'").has_params);
     }

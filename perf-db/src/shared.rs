@@ -228,6 +228,11 @@ pub(crate) struct QueryGuard<'a> {
 }
 
 impl QueryGuard<'_> {
+    /// Whether the `index`-th statement of the text is a write (see `Backend::rows_affected`).
+    pub(crate) fn is_write(&self, index: u32) -> bool {
+        index < 64 && self.text.statement.writes & (1 << index) != 0
+    }
+
     /// Sets the outcome of a query that returns its result at once.
     pub(crate) fn outcome(&mut self, rows: u64, failed: bool) {
         self.rows = rows;

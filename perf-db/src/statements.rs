@@ -29,7 +29,8 @@ pub struct StatementStats {
     pub calls: u64,
     /// Executions that returned an error.
     pub errors: u64,
-    /// Rows returned plus rows affected.
+    /// Rows returned by row-returning statements plus rows affected by writes (a row that a
+    /// write returns, with `RETURNING`, counts once).
     pub rows: u64,
     /// Total execution time in milliseconds.
     pub total_ms: f64,
@@ -53,6 +54,9 @@ pub(crate) struct StatementEntry {
     /// Normalized text truncated for logs.
     pub(crate) normalized_short: Box<str>,
     pub(crate) is_select: bool,
+    /// Which of its statements are writes (bit `k` for the `k`-th), whose rows-affected counts
+    /// mean something (see `Backend::rows_affected`).
+    pub(crate) writes: u64,
     calls: AtomicU64,
     errors: AtomicU64,
     rows: AtomicU64,
@@ -220,6 +224,7 @@ impl StatementRegistry {
                     normalized_short: truncate(&normalized.text, self.log_chars),
                     normalized: normalized.text.into_boxed_str(),
                     is_select: normalized.is_select,
+                    writes: normalized.writes,
                     calls: AtomicU64::new(0),
                     errors: AtomicU64::new(0),
                     rows: AtomicU64::new(0),

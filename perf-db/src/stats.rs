@@ -128,7 +128,8 @@ pub struct QueryStats {
     pub ok: u64,
     /// Queries that returned an error.
     pub errors: u64,
-    /// Rows returned plus rows affected.
+    /// Rows returned by row-returning statements plus rows affected by writes (a row that a
+    /// write returns, with `RETURNING`, counts once).
     pub rows: u64,
     /// Queries at or above the warn threshold (and below the error one).
     pub slow_warn: u64,

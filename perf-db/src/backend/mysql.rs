@@ -46,7 +46,7 @@ impl Backend for MySql {
         })
     }
 
-    fn rows_affected(result: &MySqlQueryResult) -> u64 {
+    fn rows_affected(result: &MySqlQueryResult, _is_write: bool) -> u64 {
         result.rows_affected()
     }
 

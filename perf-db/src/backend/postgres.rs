@@ -35,7 +35,7 @@ impl Backend for Postgres {
         Box::pin(async { Ok(()) })
     }
 
-    fn rows_affected(result: &PgQueryResult) -> u64 {
+    fn rows_affected(result: &PgQueryResult, _is_write: bool) -> u64 {
         result.rows_affected()
     }
 

@@ -38,8 +38,10 @@ impl Backend for Sqlite {
         Box::pin(async { Ok(()) })
     }
 
-    fn rows_affected(result: &SqliteQueryResult) -> u64 {
-        result.rows_affected()
+    /// `sqlite3_changes()` is the count of the connection's most recent `INSERT`, `UPDATE` or
+    /// `DELETE`; reads and DDL leave it as it was, so sqlx reports a stale count for them.
+    fn rows_affected(result: &SqliteQueryResult, is_write: bool) -> u64 {
+        if is_write { result.rows_affected() } else { 0 }
     }
 
     fn keep_arguments(arguments: &<Sqlite as sqlx::Database>::Arguments) -> super::KeptArguments {
