@@ -372,6 +372,7 @@ impl<DB: Database> Pool<DB> {
             queries: QueryStats {
                 ok: get(&c.queries_ok),
                 errors: get(&c.queries_failed),
+                cancelled: get(&c.queries_cancelled),
                 rows: get(&c.rows),
                 slow_warn: get(&c.slow_warn),
                 slow_error: get(&c.slow_error),

@@ -134,6 +134,7 @@ impl Shared {
             arguments: None,
             rows: 0,
             failed: false,
+            completed: false,
             start: Instant::now(),
         }
     }
@@ -149,18 +150,21 @@ impl Shared {
     fn finish(&self, guard: &QueryGuard<'_>, elapsed: Duration) {
         let text = &guard.text;
         text.statement.record(elapsed, guard.rows, guard.failed);
-        if guard.failed {
-            self.counters.queries_failed.fetch_add(1, Ordering::Relaxed);
-            self.metrics.queries_error.increment(1);
-        } else {
-            self.counters.queries_ok.fetch_add(1, Ordering::Relaxed);
-            self.metrics.queries_ok.increment(1);
-        }
+        let outcome = guard.outcome_label();
+        let (counter, metric) = match outcome {
+            "error" => (&self.counters.queries_failed, &self.metrics.queries_error),
+            "cancelled" => (
+                &self.counters.queries_cancelled,
+                &self.metrics.queries_cancelled,
+            ),
+            _ => (&self.counters.queries_ok, &self.metrics.queries_ok),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metric.increment(1);
         if guard.rows > 0 {
             self.counters.rows.fetch_add(guard.rows, Ordering::Relaxed);
         }
         self.metrics.query_duration.record(elapsed.as_secs_f64());
-        let outcome = if guard.failed { "error" } else { "ok" };
         if let Some(span) = &guard.span {
             span.record("rows", guard.rows);
             span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
@@ -206,7 +210,7 @@ impl Shared {
         }
         if let Some(explainer) = &self.explainer
             && text.statement.is_select
-            && !guard.failed
+            && outcome == "ok"
             && !text.statement.explain_started.swap(true, Ordering::Relaxed)
         {
             explainer(Arc::clone(text));
@@ -224,6 +228,9 @@ pub(crate) struct QueryGuard<'a> {
     pub(crate) arguments: Option<KeptArguments>,
     pub(crate) rows: u64,
     pub(crate) failed: bool,
+    /// Whether the database's answer was read to the end (or ended in an error); a guard
+    /// dropped before that belongs to a cancelled query.
+    pub(crate) completed: bool,
     start: Instant,
 }
 
@@ -237,6 +244,18 @@ impl QueryGuard<'_> {
     pub(crate) fn outcome(&mut self, rows: u64, failed: bool) {
         self.rows = rows;
         self.failed = failed;
+        self.completed = true;
+    }
+
+    /// `ok`, `error` or `cancelled`: the metric label, span field and log field.
+    fn outcome_label(&self) -> &'static str {
+        if self.failed {
+            "error"
+        } else if self.completed {
+            "ok"
+        } else {
+            "cancelled"
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use crate::histogram::Quantiles;
 pub(crate) struct Counters {
     pub(crate) queries_ok: AtomicU64,
     pub(crate) queries_failed: AtomicU64,
+    pub(crate) queries_cancelled: AtomicU64,
     pub(crate) rows: AtomicU64,
     pub(crate) slow_warn: AtomicU64,
     pub(crate) slow_error: AtomicU64,
@@ -124,10 +125,13 @@ pub struct ConnectionStats {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
 pub struct QueryStats {
-    /// Queries that completed (or were dropped) without error.
+    /// Queries that completed without error.
     pub ok: u64,
     /// Queries that returned an error.
     pub errors: u64,
+    /// Queries whose future or stream was dropped before the database's answer was read to the
+    /// end (a timeout, a `select!` branch that lost, a stream left early). Never explained.
+    pub cancelled: u64,
     /// Rows returned by row-returning statements plus rows affected by writes (a row that a
     /// write returns, with `RETURNING`, counts once).
     pub rows: u64,
@@ -167,6 +171,7 @@ impl AcquireStats {
 pub(crate) struct Metrics {
     pub(crate) queries_ok: Counter,
     pub(crate) queries_error: Counter,
+    pub(crate) queries_cancelled: Counter,
     pub(crate) query_duration: Histogram,
     pub(crate) slow_warn: Counter,
     pub(crate) slow_error: Counter,
@@ -196,6 +201,7 @@ impl Metrics {
         Self {
             queries_ok: metrics::counter!("db_queries_total", "pool" => pool.clone(), "outcome" => "ok"),
             queries_error: metrics::counter!("db_queries_total", "pool" => pool.clone(), "outcome" => "error"),
+            queries_cancelled: metrics::counter!("db_queries_total", "pool" => pool.clone(), "outcome" => "cancelled"),
             query_duration: metrics::histogram!("db_query_duration_seconds", "pool" => pool.clone()),
             slow_warn: metrics::counter!("db_slow_queries_total", "pool" => pool.clone(), "level" => "warn"),
             slow_error: metrics::counter!("db_slow_queries_total", "pool" => pool.clone(), "level" => "error"),

@@ -507,3 +507,87 @@ async fn rows_are_rows_returned_or_rows_affected_never_both() {
         "{spans:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_query_dropped_before_it_ends_is_cancelled_and_never_explained() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let (capture, _guard) = Capture::install();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let schema = PgSchema::create().await;
+    let url = pg_url();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let config = PoolConfig::builder()
+        .url(format!(
+            "{url}{separator}options=-c%20search_path%3D{}",
+            schema.name
+        ))
+        .name("cancelling")
+        .auto_explain(true)
+        .query_spans(true)
+        .slow_query_warn(Some(Duration::from_millis(1)))
+        .slow_query_error(None)
+        .build()
+        .unwrap();
+    // Metric handles bind to the recorder current when the pool is created.
+    let pool = metrics::with_local_recorder(&recorder, || Pool::<Postgres>::connect_lazy(&config))
+        .unwrap();
+    let slow = "SELECT pg_sleep(5)";
+    // through `fetch_many` (execute) and through `fetch_optional` (fetch_optional)
+    let timeout = Duration::from_millis(300);
+    let executed = tokio::time::timeout(timeout, sqlx::query(slow).execute(&pool)).await;
+    assert!(executed.is_err(), "pg_sleep(5) ended within {timeout:?}");
+    let fetched = tokio::time::timeout(timeout, sqlx::query(slow).fetch_optional(&pool)).await;
+    assert!(fetched.is_err(), "pg_sleep(5) ended within {timeout:?}");
+    // one query that completes (not a read, so its own slowness starts no capture)
+    execute(&pool, "SET TIME ZONE 'UTC'").await;
+
+    let stats = pool.stats().queries;
+    assert_eq!(
+        (stats.ok, stats.errors, stats.cancelled),
+        (1, 0, 2),
+        "{stats:#?}"
+    );
+    // the cancelled runs were over the threshold, yet no plan capture started
+    assert_eq!(
+        (
+            stats.plans_in_flight,
+            stats.plans_captured,
+            stats.plans_failed
+        ),
+        (0, 0, 0),
+        "{stats:#?}"
+    );
+    let statement = pool.statement_stats(slow).unwrap();
+    assert_eq!(
+        (statement.calls, statement.errors, statement.plan),
+        (2, 0, None)
+    );
+    let cancelled: Vec<String> = capture
+        .closed_spans()
+        .into_iter()
+        .filter(|(name, fields)| name == "db.query" && fields.contains("pg_sleep"))
+        .map(|(_, fields)| fields)
+        .collect();
+    assert_eq!(cancelled.len(), 2, "{cancelled:#?}");
+    assert!(
+        cancelled.iter().all(|f| f.contains("outcome=cancelled")),
+        "{cancelled:#?}"
+    );
+    let snapshot = snapshotter.snapshot().into_vec();
+    let count = |outcome: &str| {
+        snapshot
+            .iter()
+            .find(|(key, ..)| {
+                let key = key.key();
+                key.name() == "db_queries_total"
+                    && key
+                        .labels()
+                        .any(|l| l.key() == "outcome" && l.value() == outcome)
+            })
+            .map(|(_, _, _, value)| value)
+    };
+    assert_eq!(count("cancelled"), Some(&DebugValue::Counter(2)));
+    assert_eq!(count("ok"), Some(&DebugValue::Counter(1)));
+    drop(pool);
+}

@@ -119,8 +119,12 @@ impl<DB: Backend> Stream for QueryStream<'_, DB> {
                 guard.rows += 1;
                 *statement_rows += 1;
             }
-            Poll::Ready(Some(Err(_))) => guard.failed = true,
-            _ => {}
+            Poll::Ready(Some(Err(_))) => {
+                guard.failed = true;
+                guard.completed = true;
+            }
+            Poll::Ready(None) => guard.completed = true,
+            Poll::Pending => {}
         }
         poll
     }
