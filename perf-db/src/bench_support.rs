@@ -12,6 +12,7 @@ impl StatementLookup {
     pub fn new(capacity: usize) -> Self {
         Self(StatementRegistry::new(
             capacity,
+            usize::MAX,
             200,
             crate::normalize::Dialect::Postgres,
         ))

@@ -2,7 +2,9 @@
 //!
 //! It is a tokenizer, not a parser: string, numeric and dollar-quoted literals become `$n`
 //! placeholders (numbered after the statement's own highest `$k` parameter), lists made only of
-//! literals and placeholders after `IN` collapse to `IN (...)`, comments disappear and runs of
+//! literals and placeholders after `IN` collapse to `IN (...)`, and so do the rows of a
+//! `VALUES (…), (…)` list (`VALUES (...)`, so every batch size of a multi-row `INSERT` is one
+//! statement), comments disappear and runs of
 //! whitespace fold to one space. Quoted identifiers, keywords and identifiers are kept as written.
 //! It runs once per distinct SQL text (the result is cached by [`Pool`](crate::Pool)), never per
 //! query.
@@ -101,6 +103,21 @@ pub(crate) fn normalize(sql: &str, dialect: Dialect) -> Normalized {
             i = end + 1;
             continue;
         }
+        // `VALUES (…), (…), …` of literals: one shape whatever the number of rows
+        if token.kind == Kind::Word
+            && token.text.eq_ignore_ascii_case("values")
+            && let Some(mut end) = literal_list_end(&tokens, i + 1)
+        {
+            while tokens.get(end + 1).is_some_and(|t| t.text == ",")
+                && let Some(next) = literal_list_end(&tokens, end + 2)
+            {
+                end = next;
+            }
+            out.push_str(token.text);
+            out.push_str(" (...)");
+            i = end + 1;
+            continue;
+        }
         if token.kind == Kind::Literal {
             out.push('$');
             out.push_str(&next_param.to_string());
@@ -141,15 +158,27 @@ pub(crate) fn is_one_statement(sql: &str, dialect: Dialect) -> bool {
     })
 }
 
-/// If `tokens[start..]` is `( lit , lit , … )`, the index of the closing parenthesis.
+/// If `tokens[start..]` is `( item , item , … )`, the index of the closing parenthesis. An
+/// item is a literal or a parameter (optionally signed), `NULL`, `TRUE`, `FALSE` or `DEFAULT`.
 fn literal_list_end(tokens: &[Token<'_>], start: usize) -> Option<usize> {
     if tokens.get(start)?.text != "(" {
         return None;
     }
     let mut i = start + 1;
     loop {
-        let item = tokens.get(i)?;
-        if !matches!(item.kind, Kind::Literal | Kind::Param) {
+        let mut item = tokens.get(i)?;
+        if item.kind == Kind::Punct && matches!(item.text, "-" | "+") {
+            i += 1;
+            item = tokens.get(i)?;
+        }
+        let is_constant = |word: &str| {
+            ["null", "true", "false", "default"]
+                .iter()
+                .any(|c| word.eq_ignore_ascii_case(c))
+        };
+        let literal = matches!(item.kind, Kind::Literal | Kind::Param)
+            || (item.kind == Kind::Word && is_constant(item.text));
+        if !literal {
             return None;
         }
         let sep = tokens.get(i + 1)?;
@@ -161,7 +190,6 @@ fn literal_list_end(tokens: &[Token<'_>], start: usize) -> Option<usize> {
     }
 }
 
-/// Whether one statement's tokens (no `;`) are a write.
 fn is_write(tokens: &[Token<'_>]) -> bool {
     const WRITES: [&str; 5] = ["insert", "update", "delete", "replace", "merge"];
     let is_one_of = |t: &Token<'_>, words: &[&str]| {
@@ -605,6 +633,32 @@ mod tests {
         );
         // a plain comment stays a comment
         assert!(one_read("SELECT a /* ; UPDATE */ FROM t", Dialect::MySql));
+    }
+
+    #[test]
+    fn values_lists_collapse_whatever_the_number_of_rows() {
+        let one = normalize("INSERT INTO t (a, b) VALUES (1, 'x')").text;
+        assert_eq!(one, "INSERT INTO t (a, b) VALUES (...)");
+        for rows in [
+            "INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y'), (-3, NULL)",
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)",
+            "INSERT INTO t (a, b) values (1,'x'),(2,'y'),(3,DEFAULT),(4,TRUE)",
+        ] {
+            assert_eq!(
+                normalize(rows).text.to_lowercase(),
+                one.to_lowercase(),
+                "{rows}"
+            );
+        }
+        // rows holding expressions keep their shape
+        assert_eq!(
+            normalize("INSERT INTO t VALUES (now(), 1)").text,
+            "INSERT INTO t VALUES (now(), $1)"
+        );
+        assert_eq!(
+            normalize("INSERT INTO t VALUES (1), (2) ON CONFLICT DO NOTHING").text,
+            "INSERT INTO t VALUES (...) ON CONFLICT DO NOTHING"
+        );
     }
 
     #[test]

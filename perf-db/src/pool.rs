@@ -381,6 +381,7 @@ impl<DB: Database> Pool<DB> {
                 plans_failed: get(&c.explains_failed),
                 plans_in_flight: get(&c.explains_in_flight),
                 statements: shared.statements.len(),
+                statement_bytes: shared.statements.memory_bytes(),
             },
         }
     }

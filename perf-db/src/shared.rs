@@ -85,6 +85,7 @@ impl Shared {
             held: LatencyHistogram::new(2),
             statements: StatementRegistry::new(
                 config.statement_capacity,
+                usize::try_from(config.statement_memory_bytes).unwrap_or(usize::MAX),
                 config.statement_log_chars,
                 Dialect::of_system(system),
             ),

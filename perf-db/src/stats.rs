@@ -150,6 +150,9 @@ pub struct QueryStats {
     pub plans_in_flight: u64,
     /// Distinct normalized statements tracked.
     pub statements: usize,
+    /// Bytes the statement statistics and their text cache hold, as counted against
+    /// `statement_memory_bytes`.
+    pub statement_bytes: usize,
 }
 
 impl AcquireStats {

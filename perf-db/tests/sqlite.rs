@@ -827,3 +827,40 @@ async fn rows_are_rows_returned_or_rows_affected_never_both() {
         "{spans:#?}"
     );
 }
+
+#[tokio::test]
+async fn generated_batch_inserts_are_one_statement_within_the_memory_budget() {
+    const BUDGET: u64 = 256 << 10;
+    let pool = memory_pool(PoolConfig::builder().statement_memory_bytes(BUDGET)).await;
+    sqlx::query("CREATE TABLE events (id INTEGER PRIMARY KEY, payload TEXT)")
+        .execute(pool.get_ref())
+        .await
+        .unwrap();
+    let mut id = 0;
+    for batch in 0..1000 {
+        let rows = 1 + batch % 50;
+        let values: Vec<String> = (0..rows)
+            .map(|_| {
+                id += 1;
+                format!("({id}, '{}')", "p".repeat(100))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO events (id, payload) VALUES {}",
+            values.join(", ")
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let held = pool.stats().queries.statement_bytes;
+        assert!(held as u64 <= BUDGET, "batch {batch}: {held} bytes");
+    }
+    let top = pool.top_statements(10);
+    assert_eq!(top.len(), 1, "{top:#?}");
+    assert_eq!(
+        top[0].statement,
+        "INSERT INTO events (id, payload) VALUES (...)"
+    );
+    assert_eq!((top[0].calls, top[0].rows), (1000, id));
+}
