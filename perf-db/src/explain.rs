@@ -14,10 +14,22 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
 use crate::Backend;
-use crate::shared::Explainer;
+use crate::shared::{Explainer, Shared};
 use crate::statements::TextEntry;
 use crate::stats::Counters;
 
+/// The trigger: called for each slow query that completed without error; starts the capture
+/// for the first such run of a statement classified as one plain read.
+pub(crate) fn on_slow_read(shared: &Shared, text: &Arc<TextEntry>) {
+    if let Some(explainer) = &shared.explainer
+        && text.statement.is_select
+        && !text.statement.explain_started.swap(true, Ordering::Relaxed)
+    {
+        explainer(Arc::clone(text));
+    }
+}
+
+/// The capture: `EXPLAIN` on the uninstrumented pool, in a background task.
 pub(crate) fn explainer<DB: Backend>(
     pool: sqlx::Pool<DB>,
     name: &str,

@@ -10,11 +10,13 @@ use tracing::field::Empty;
 
 use crate::backend::KeptArguments;
 use crate::config::PoolConfig;
+use crate::explain;
 use crate::histogram::LatencyHistogram;
 use crate::leak::LeakTracker;
 use crate::n_plus_one;
 use crate::normalize::Dialect;
-use crate::statements::{StatementRegistry, TextEntry, truncate};
+use crate::slow_query::SlowQueryLog;
+use crate::statements::{StatementRegistry, TextEntry};
 use crate::stats::{Counters, Metrics};
 
 /// Runs the plan capture for a slow statement (set only with `auto_explain`).
@@ -25,12 +27,10 @@ pub(crate) struct Shared {
     pub(crate) system: &'static str,
     pub(crate) max_connections: u32,
     pub(crate) acquire_timeout: Duration,
-    slow_warn: Option<Duration>,
-    slow_error: Option<Duration>,
+    pub(crate) slow_queries: SlowQueryLog,
     log_literals: bool,
     /// Whether queries keep a copy of their arguments for the slow-query log.
     pub(crate) log_bind_values: bool,
-    log_chars: usize,
     pub(crate) query_spans: bool,
     n_plus_one: Option<u32>,
     pub(crate) counters: Arc<Counters>,
@@ -69,11 +69,13 @@ impl Shared {
             system,
             max_connections: config.max_connections,
             acquire_timeout: config.acquire_timeout,
-            slow_warn: config.slow_query_warn,
-            slow_error: config.slow_query_error,
+            slow_queries: SlowQueryLog::new(
+                config.slow_query_warn,
+                config.slow_query_error,
+                config.statement_log_chars,
+            ),
             log_literals: config.log_literals,
             log_bind_values: config.log_bind_values,
-            log_chars: config.statement_log_chars,
             query_spans: config.query_spans,
             n_plus_one: config.n_plus_one_threshold,
             counters,
@@ -97,21 +99,8 @@ impl Shared {
     /// Starts recording one query: hash + lookup, N+1 check, optional span, first clock read.
     pub(crate) fn start_query(&self, sql: &str) -> QueryGuard<'_> {
         let text = self.statements.lookup(sql);
-        if let Some(threshold) = self.n_plus_one
-            && let Some(finding) = n_plus_one::observe(text.statement.id, threshold)
-        {
-            self.counters.n_plus_one.fetch_add(1, Ordering::Relaxed);
-            self.metrics.n_plus_one.increment(1);
-            tracing::warn!(
-                target: "perf_db::n_plus_one",
-                pool = %self.name,
-                span = finding.span,
-                count = finding.count,
-                statement = %text.statement.normalized_short,
-                "N+1 queries: the same statement ran {} times in span `{}`",
-                finding.count,
-                finding.span,
-            );
+        if let Some(threshold) = self.n_plus_one {
+            n_plus_one::check(self, &text, threshold);
         }
         let span = if self.query_spans {
             let statement = self.shown(&text);
@@ -140,7 +129,8 @@ impl Shared {
         }
     }
 
-    fn shown<'t>(&self, text: &'t TextEntry) -> &'t str {
+    /// The statement as logs show it: normalized, or as written with `log_literals`.
+    pub(crate) fn shown<'t>(&self, text: &'t TextEntry) -> &'t str {
         if self.log_literals {
             &text.raw_short
         } else {
@@ -171,50 +161,11 @@ impl Shared {
             span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
             span.record("outcome", outcome);
         }
-        let over = |t: Option<Duration>| t.is_some_and(|t| elapsed >= t);
-        let error = over(self.slow_error);
-        if !error && !over(self.slow_warn) {
+        if !self.slow_queries.record(self, guard, elapsed, outcome) {
             return;
         }
-        // Formatted only now that the query is known to be slow.
-        let bind_values = guard
-            .arguments
-            .as_ref()
-            .map(|arguments| truncate(&format!("{arguments:?}"), self.log_chars));
-        let bind_values = bind_values.as_deref();
-        if error {
-            self.counters.slow_error.fetch_add(1, Ordering::Relaxed);
-            self.metrics.slow_error.increment(1);
-            tracing::error!(
-                target: "perf_db::slow_query",
-                pool = %self.name,
-                elapsed_ms = elapsed.as_millis(),
-                rows = guard.rows,
-                outcome,
-                statement = self.shown(text),
-                bind_values,
-                "slow query"
-            );
-        } else {
-            self.counters.slow_warn.fetch_add(1, Ordering::Relaxed);
-            self.metrics.slow_warn.increment(1);
-            tracing::warn!(
-                target: "perf_db::slow_query",
-                pool = %self.name,
-                elapsed_ms = elapsed.as_millis(),
-                rows = guard.rows,
-                outcome,
-                statement = self.shown(text),
-                bind_values,
-                "slow query"
-            );
-        }
-        if let Some(explainer) = &self.explainer
-            && text.statement.is_select
-            && outcome == "ok"
-            && !text.statement.explain_started.swap(true, Ordering::Relaxed)
-        {
-            explainer(Arc::clone(text));
+        if outcome == "ok" {
+            explain::on_slow_read(self, text);
         }
     }
 }
@@ -223,7 +174,7 @@ impl Shared {
 #[derive(Debug)]
 pub(crate) struct QueryGuard<'a> {
     shared: &'a Shared,
-    text: Arc<TextEntry>,
+    pub(crate) text: Arc<TextEntry>,
     pub(crate) span: Option<tracing::Span>,
     /// The query's arguments, kept only with `log_bind_values`.
     pub(crate) arguments: Option<KeptArguments>,
@@ -249,7 +200,7 @@ impl QueryGuard<'_> {
     }
 
     /// `ok`, `error` or `cancelled`: the metric label, span field and log field.
-    fn outcome_label(&self) -> &'static str {
+    pub(crate) fn outcome_label(&self) -> &'static str {
         if self.failed {
             "error"
         } else if self.completed {

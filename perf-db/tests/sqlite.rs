@@ -864,3 +864,73 @@ async fn generated_batch_inserts_are_one_statement_within_the_memory_budget() {
     );
     assert_eq!((top[0].calls, top[0].rows), (1000, id));
 }
+
+#[tokio::test]
+async fn n_plus_one_counts_per_request_scope_under_a_long_lived_span() {
+    use tracing::Instrument;
+    let (capture, _guard) = Capture::install();
+    let pool = memory_pool(PoolConfig::builder().n_plus_one_threshold(Some(3))).await;
+    async fn queries(pool: &Pool<Sqlite>, n: i64) {
+        for i in 0..n {
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {i} AS id")))
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        }
+    }
+    // an instrumented `main` that lives as long as the process
+    async {
+        for request in 0..3 {
+            queries(&pool, 5)
+                .instrument(tracing::info_span!(
+                    "GET /orders",
+                    perf.request_scope = true,
+                    request
+                ))
+                .await;
+        }
+        // a job worker marks its job; the queries run in a nested, unmarked span
+        async {
+            queries(&pool, 4)
+                .instrument(tracing::info_span!("load"))
+                .await
+        }
+        .instrument(tracing::info_span!("job", perf.request_scope = true))
+        .await;
+        // a marked scope under the threshold
+        queries(&pool, 3)
+            .instrument(tracing::info_span!("GET /ok", perf.request_scope = true))
+            .await;
+    }
+    .instrument(tracing::info_span!("main"))
+    .await;
+    // no marker anywhere: the root span is the request
+    queries(&pool, 4)
+        .instrument(tracing::info_span!("GET /legacy"))
+        .await;
+    let warnings = capture.with_target("perf_db::n_plus_one");
+    let spans: Vec<&str> = warnings
+        .iter()
+        .map(|w| {
+            let start = w.text.find("span=").unwrap() + "span=".len();
+            let end = w.text[start..].find(" count=").unwrap() + start;
+            &w.text[start..end]
+        })
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            "GET /orders",
+            "GET /orders",
+            "GET /orders",
+            "job",
+            "GET /legacy"
+        ],
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings.iter().all(|w| w.text.contains("count=4")),
+        "{warnings:#?}"
+    );
+    assert_eq!(pool.stats().queries.n_plus_one, 5);
+}
