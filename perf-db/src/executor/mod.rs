@@ -6,7 +6,6 @@
 //! defaults (the pool also overrides `execute` and `fetch_all` to skip a stream adapter).
 
 mod checked_out;
-mod generator;
 mod pool;
 
 use std::pin::Pin;
