@@ -5,6 +5,9 @@
 //!
 //! - `db_select1_sqlite_memory`: SQLite in memory, one connection; ours with spans off, and with
 //!   `query_spans` on under a tracing registry (so the spans are really created).
+//! - `db_fetch_stream_sqlite_memory`: a 100-row result read as a stream (`fetch`), the path
+//!   where `&Pool`'s `fetch_many` hands rows from the connection it checked out to the caller
+//!   through a generator (`SELECT 1` above goes through `fetch_optional` and never touches it).
 //! - `db_select1_postgres`: PostgreSQL at 1 and 16 concurrent tasks (16 connections per pool),
 //!   plus `sqlx_control`: a second raw sqlx pool configured exactly like the peer, which shows
 //!   how far two identical pools drift apart in the same run (the noise floor of the ratio).
@@ -76,6 +79,30 @@ fn sqlite(c: &mut Criterion) {
         b.to_async(&rt).iter(|| select1_sqlite(&ours_spans));
     });
     group.finish();
+    drop(_guard);
+    let mut group = c.benchmark_group("db_fetch_stream_sqlite_memory");
+    group.bench_function("sqlx", |b| {
+        b.to_async(&rt).iter(|| stream_100_sqlite(&raw));
+    });
+    group.bench_function("perf_db", |b| {
+        b.to_async(&rt).iter(|| stream_100_sqlite(&ours));
+    });
+    group.finish();
+}
+
+/// Reads 100 rows as a stream, one at a time.
+async fn stream_100_sqlite<'e, E: sqlx::Executor<'e, Database = Sqlite>>(executor: E) {
+    use futures::TryStreamExt;
+    let mut rows = sqlx::query(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100) \
+         SELECT x FROM c",
+    )
+    .fetch(executor);
+    let mut n = 0;
+    while rows.try_next().await.unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 100);
 }
 
 fn postgres(c: &mut Criterion) {

@@ -10,7 +10,12 @@ impl StatementLookup {
     /// A registry holding up to `capacity` statements.
     #[must_use]
     pub fn new(capacity: usize) -> Self {
-        Self(StatementRegistry::new(capacity, 200))
+        Self(StatementRegistry::new(
+            capacity,
+            usize::MAX,
+            200,
+            crate::normalize::Dialect::Postgres,
+        ))
     }
 
     /// The per-query work for `sql`: hash and map lookup; normalizes only on first sight.

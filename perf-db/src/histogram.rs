@@ -79,6 +79,15 @@ impl LatencyHistogram {
         .quantiles()
     }
 
+    /// Heap bytes of the counts array (fixed once the histogram is created).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .distinct_values()
+            * size_of::<u64>()
+    }
+
     pub(crate) fn p95_ms(&self) -> f64 {
         let h = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         if h.is_empty() {

@@ -17,6 +17,7 @@ mod normalize;
 mod pool;
 mod redact;
 mod shared;
+mod slow_query;
 mod statements;
 mod stats;
 mod transaction;

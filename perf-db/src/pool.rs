@@ -372,12 +372,16 @@ impl<DB: Database> Pool<DB> {
             queries: QueryStats {
                 ok: get(&c.queries_ok),
                 errors: get(&c.queries_failed),
+                cancelled: get(&c.queries_cancelled),
                 rows: get(&c.rows),
                 slow_warn: get(&c.slow_warn),
                 slow_error: get(&c.slow_error),
                 n_plus_one: get(&c.n_plus_one),
                 plans_captured: get(&c.explains),
+                plans_failed: get(&c.explains_failed),
+                plans_in_flight: get(&c.explains_in_flight),
                 statements: shared.statements.len(),
+                statement_bytes: shared.statements.memory_bytes(),
             },
         }
     }

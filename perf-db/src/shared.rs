@@ -10,10 +10,13 @@ use tracing::field::Empty;
 
 use crate::backend::KeptArguments;
 use crate::config::PoolConfig;
+use crate::explain;
 use crate::histogram::LatencyHistogram;
 use crate::leak::LeakTracker;
 use crate::n_plus_one;
-use crate::statements::{StatementRegistry, TextEntry, truncate};
+use crate::normalize::Dialect;
+use crate::slow_query::SlowQueryLog;
+use crate::statements::{StatementRegistry, TextEntry};
 use crate::stats::{Counters, Metrics};
 
 /// Runs the plan capture for a slow statement (set only with `auto_explain`).
@@ -24,12 +27,10 @@ pub(crate) struct Shared {
     pub(crate) system: &'static str,
     pub(crate) max_connections: u32,
     pub(crate) acquire_timeout: Duration,
-    slow_warn: Option<Duration>,
-    slow_error: Option<Duration>,
+    pub(crate) slow_queries: SlowQueryLog,
     log_literals: bool,
     /// Whether queries keep a copy of their arguments for the slow-query log.
     pub(crate) log_bind_values: bool,
-    log_chars: usize,
     pub(crate) query_spans: bool,
     n_plus_one: Option<u32>,
     pub(crate) counters: Arc<Counters>,
@@ -68,11 +69,13 @@ impl Shared {
             system,
             max_connections: config.max_connections,
             acquire_timeout: config.acquire_timeout,
-            slow_warn: config.slow_query_warn,
-            slow_error: config.slow_query_error,
+            slow_queries: SlowQueryLog::new(
+                config.slow_query_warn,
+                config.slow_query_error,
+                config.statement_log_chars,
+            ),
             log_literals: config.log_literals,
             log_bind_values: config.log_bind_values,
-            log_chars: config.statement_log_chars,
             query_spans: config.query_spans,
             n_plus_one: config.n_plus_one_threshold,
             counters,
@@ -84,7 +87,9 @@ impl Shared {
             held: LatencyHistogram::new(2),
             statements: StatementRegistry::new(
                 config.statement_capacity,
+                usize::try_from(config.statement_memory_bytes).unwrap_or(usize::MAX),
                 config.statement_log_chars,
+                Dialect::of_system(system),
             ),
             leaks: config.leak_detection_threshold.map(LeakTracker::new),
             explainer: None,
@@ -94,21 +99,8 @@ impl Shared {
     /// Starts recording one query: hash + lookup, N+1 check, optional span, first clock read.
     pub(crate) fn start_query(&self, sql: &str) -> QueryGuard<'_> {
         let text = self.statements.lookup(sql);
-        if let Some(threshold) = self.n_plus_one
-            && let Some(finding) = n_plus_one::observe(text.statement.id, threshold)
-        {
-            self.counters.n_plus_one.fetch_add(1, Ordering::Relaxed);
-            self.metrics.n_plus_one.increment(1);
-            tracing::warn!(
-                target: "perf_db::n_plus_one",
-                pool = %self.name,
-                span = finding.span,
-                count = finding.count,
-                statement = %text.statement.normalized_short,
-                "N+1 queries: the same statement ran {} times in span `{}`",
-                finding.count,
-                finding.span,
-            );
+        if let Some(threshold) = self.n_plus_one {
+            n_plus_one::check(self, &text, threshold);
         }
         let span = if self.query_spans {
             let statement = self.shown(&text);
@@ -132,11 +124,13 @@ impl Shared {
             arguments: None,
             rows: 0,
             failed: false,
+            completed: false,
             start: Instant::now(),
         }
     }
 
-    fn shown<'t>(&self, text: &'t TextEntry) -> &'t str {
+    /// The statement as logs show it: normalized, or as written with `log_literals`.
+    pub(crate) fn shown<'t>(&self, text: &'t TextEntry) -> &'t str {
         if self.log_literals {
             &text.raw_short
         } else {
@@ -147,67 +141,31 @@ impl Shared {
     fn finish(&self, guard: &QueryGuard<'_>, elapsed: Duration) {
         let text = &guard.text;
         text.statement.record(elapsed, guard.rows, guard.failed);
-        if guard.failed {
-            self.counters.queries_failed.fetch_add(1, Ordering::Relaxed);
-            self.metrics.queries_error.increment(1);
-        } else {
-            self.counters.queries_ok.fetch_add(1, Ordering::Relaxed);
-            self.metrics.queries_ok.increment(1);
-        }
+        let outcome = guard.outcome_label();
+        let (counter, metric) = match outcome {
+            "error" => (&self.counters.queries_failed, &self.metrics.queries_error),
+            "cancelled" => (
+                &self.counters.queries_cancelled,
+                &self.metrics.queries_cancelled,
+            ),
+            _ => (&self.counters.queries_ok, &self.metrics.queries_ok),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metric.increment(1);
         if guard.rows > 0 {
             self.counters.rows.fetch_add(guard.rows, Ordering::Relaxed);
         }
         self.metrics.query_duration.record(elapsed.as_secs_f64());
-        let outcome = if guard.failed { "error" } else { "ok" };
         if let Some(span) = &guard.span {
             span.record("rows", guard.rows);
             span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
             span.record("outcome", outcome);
         }
-        let over = |t: Option<Duration>| t.is_some_and(|t| elapsed >= t);
-        let error = over(self.slow_error);
-        if !error && !over(self.slow_warn) {
+        if !self.slow_queries.record(self, guard, elapsed, outcome) {
             return;
         }
-        // Formatted only now that the query is known to be slow.
-        let bind_values = guard
-            .arguments
-            .as_ref()
-            .map(|arguments| truncate(&format!("{arguments:?}"), self.log_chars));
-        let bind_values = bind_values.as_deref();
-        if error {
-            self.counters.slow_error.fetch_add(1, Ordering::Relaxed);
-            self.metrics.slow_error.increment(1);
-            tracing::error!(
-                target: "perf_db::slow_query",
-                pool = %self.name,
-                elapsed_ms = elapsed.as_millis(),
-                rows = guard.rows,
-                outcome,
-                statement = self.shown(text),
-                bind_values,
-                "slow query"
-            );
-        } else {
-            self.counters.slow_warn.fetch_add(1, Ordering::Relaxed);
-            self.metrics.slow_warn.increment(1);
-            tracing::warn!(
-                target: "perf_db::slow_query",
-                pool = %self.name,
-                elapsed_ms = elapsed.as_millis(),
-                rows = guard.rows,
-                outcome,
-                statement = self.shown(text),
-                bind_values,
-                "slow query"
-            );
-        }
-        if let Some(explainer) = &self.explainer
-            && text.statement.is_select
-            && !guard.failed
-            && !text.statement.explain_started.swap(true, Ordering::Relaxed)
-        {
-            explainer(Arc::clone(text));
+        if outcome == "ok" {
+            explain::on_slow_read(self, text);
         }
     }
 }
@@ -216,20 +174,40 @@ impl Shared {
 #[derive(Debug)]
 pub(crate) struct QueryGuard<'a> {
     shared: &'a Shared,
-    text: Arc<TextEntry>,
+    pub(crate) text: Arc<TextEntry>,
     pub(crate) span: Option<tracing::Span>,
     /// The query's arguments, kept only with `log_bind_values`.
     pub(crate) arguments: Option<KeptArguments>,
     pub(crate) rows: u64,
     pub(crate) failed: bool,
+    /// Whether the database's answer was read to the end (or ended in an error); a guard
+    /// dropped before that belongs to a cancelled query.
+    pub(crate) completed: bool,
     start: Instant,
 }
 
 impl QueryGuard<'_> {
+    /// Whether the `index`-th statement of the text is a write (see `Backend::rows_affected`).
+    pub(crate) fn is_write(&self, index: u32) -> bool {
+        index < 64 && self.text.statement.writes & (1 << index) != 0
+    }
+
     /// Sets the outcome of a query that returns its result at once.
     pub(crate) fn outcome(&mut self, rows: u64, failed: bool) {
         self.rows = rows;
         self.failed = failed;
+        self.completed = true;
+    }
+
+    /// `ok`, `error` or `cancelled`: the metric label, span field and log field.
+    pub(crate) fn outcome_label(&self) -> &'static str {
+        if self.failed {
+            "error"
+        } else if self.completed {
+            "ok"
+        } else {
+            "cancelled"
+        }
     }
 }
 

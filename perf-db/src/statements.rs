@@ -1,22 +1,30 @@
 //! Per-statement statistics in the spirit of `pg_stat_statements`.
 //!
-//! Each distinct SQL text is hashed on every query (no parsing); the first time a text is seen it
-//! is normalized once and mapped to the statistics of its normalized form. Memory is bounded: at
-//! most `statement_capacity` normalized statements are kept (the 5% with the least total time are
-//! evicted when a new one needs room), and the text-to-statement cache holds at most four times
-//! that many texts (cleared when full: texts that inline literals would otherwise grow it without
-//! bound).
+//! Each distinct SQL text is hashed on every query (no parsing) and compared with the cached text
+//! of that hash; the first time a text is seen it is normalized once and mapped to the
+//! statistics of its normalized form. A hash is never trusted alone: texts and normalized
+//! statements that share a hash are told apart by their text, so a collision cannot merge two
+//! statements' numbers.
+//!
+//! Memory is bounded by count and by bytes, with the registry's own accounting
+//! ([`StatementRegistry::memory_bytes`]): at most `statement_capacity` statements, and at most
+//! `statement_memory_bytes` for statements and cached texts together. A statement keeps its
+//! normalized text up to [`STATEMENT_TEXT_BYTES`] (longer ones are told apart by that prefix, their
+//! full length and their hash). When room is needed the text cache is cleared first (it is only
+//! a cache), then the 5% of statements with the least total time are evicted. A text longer than
+//! 1/64 of the budget is not cached at all: it is normalized on each run, a cost in proportion to
+//! sending it.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::histogram::LatencyHistogram;
-use crate::normalize::normalize;
+use crate::normalize::{Dialect, normalize};
 
 /// Statistics of one normalized statement, as returned by
 /// [`Pool::top_statements`](crate::Pool::top_statements).
@@ -29,7 +37,8 @@ pub struct StatementStats {
     pub calls: u64,
     /// Executions that returned an error.
     pub errors: u64,
-    /// Rows returned plus rows affected.
+    /// Rows returned by row-returning statements plus rows affected by writes (a row that a
+    /// write returns, with `RETURNING`, counts once).
     pub rows: u64,
     /// Total execution time in milliseconds.
     pub total_ms: f64,
@@ -45,14 +54,27 @@ pub struct StatementStats {
     pub plan: Option<String>,
 }
 
+/// Normalized text kept per statement, in bytes (PostgreSQL's `track_activity_query_size`
+/// keeps 1 KiB by default).
+pub(crate) const STATEMENT_TEXT_BYTES: usize = 4096;
+
 /// Live counters of one normalized statement.
 #[derive(Debug)]
 pub(crate) struct StatementEntry {
+    /// Unique within the registry (a sequence number, not a hash).
     pub(crate) id: u64,
+    /// Hash of the full normalized text.
+    hash: u64,
+    /// The normalized text, cut at [`STATEMENT_TEXT_BYTES`].
     pub(crate) normalized: Box<str>,
+    /// Length of the full normalized text, in bytes.
+    normalized_len: usize,
     /// Normalized text truncated for logs.
     pub(crate) normalized_short: Box<str>,
     pub(crate) is_select: bool,
+    /// Which of its statements are writes (bit `k` for the `k`-th), whose rows-affected counts
+    /// mean something (see `Backend::rows_affected`).
+    pub(crate) writes: u64,
     calls: AtomicU64,
     errors: AtomicU64,
     rows: AtomicU64,
@@ -62,9 +84,23 @@ pub(crate) struct StatementEntry {
     histogram: LatencyHistogram,
     pub(crate) explain_started: AtomicBool,
     pub(crate) plan: Mutex<Option<String>>,
+    /// What this entry costs, as counted against the registry's budget.
+    bytes: usize,
 }
 
 impl StatementEntry {
+    /// Whether this entry is the statement normalized to `text` (hashing to `hash`): equal text,
+    /// or for a text longer than what is kept, equal prefix, length and hash.
+    fn is(&self, text: &str, hash: u64) -> bool {
+        if self.normalized_len != text.len() || self.hash != hash {
+            return false;
+        }
+        match text.get(..self.normalized.len()) {
+            Some(prefix) => *prefix == *self.normalized,
+            None => false,
+        }
+    }
+
     pub(crate) fn record(&self, elapsed: Duration, rows: u64, failed: bool) {
         let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         self.calls.fetch_add(1, Ordering::Relaxed);
@@ -94,8 +130,12 @@ impl StatementEntry {
         let calls = self.calls.load(Ordering::Relaxed);
         let total = ns_to_ms(self.total_ns());
         let min = self.min_ns.load(Ordering::Relaxed);
+        let mut statement = self.normalized.to_string();
+        if self.normalized_len > self.normalized.len() {
+            statement.push('…');
+        }
         StatementStats {
-            statement: self.normalized.to_string(),
+            statement,
             calls,
             errors: self.errors.load(Ordering::Relaxed),
             rows: self.rows.load(Ordering::Relaxed),
@@ -162,35 +202,95 @@ impl Hasher for PreHashed {
 
 type ById<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
 
+/// Hashes a text; a field so tests can force collisions.
+type HashFn = fn(&foldhash::fast::FixedState, &str) -> u64;
+
+fn hash_text(state: &foldhash::fast::FixedState, text: &str) -> u64 {
+    state.hash_one(text)
+}
+
+/// Cached texts, by hash; a bucket holds every text of that hash.
+#[derive(Debug, Default)]
+struct TextCache {
+    by_hash: ById<Vec<Arc<TextEntry>>>,
+    len: usize,
+    bytes: usize,
+}
+
+impl TextCache {
+    fn clear(&mut self) {
+        *self = Self::default();
+    }
+}
+
+/// Tracked statements, by hash of their normalized text.
+#[derive(Debug, Default)]
+struct Statements {
+    by_hash: ById<Vec<Arc<StatementEntry>>>,
+    len: usize,
+    bytes: usize,
+}
+
+impl Statements {
+    fn entries(&self) -> impl Iterator<Item = &Arc<StatementEntry>> {
+        self.by_hash.values().flatten()
+    }
+
+    fn find(&self, text: &str, hash: u64) -> Option<&Arc<StatementEntry>> {
+        self.by_hash.get(&hash)?.iter().find(|e| e.is(text, hash))
+    }
+}
+
+/// Map and allocation overhead counted per entry on top of its own size and text.
+const ENTRY_OVERHEAD: usize = 64;
+
 #[derive(Debug)]
 pub(crate) struct StatementRegistry {
-    texts: RwLock<ById<Arc<TextEntry>>>,
-    statements: Mutex<ById<Arc<StatementEntry>>>,
+    texts: RwLock<TextCache>,
+    statements: Mutex<Statements>,
+    /// `statements.bytes`, readable without the lock (the text cache checks the budget).
+    statement_bytes: AtomicUsize,
     hasher: foldhash::fast::FixedState,
+    hash: HashFn,
+    next_id: AtomicU64,
     capacity: usize,
+    max_bytes: usize,
     log_chars: usize,
+    dialect: Dialect,
 }
 
 impl StatementRegistry {
-    pub(crate) fn new(capacity: usize, log_chars: usize) -> Self {
+    pub(crate) fn new(
+        capacity: usize,
+        max_bytes: usize,
+        log_chars: usize,
+        dialect: Dialect,
+    ) -> Self {
         Self {
-            texts: RwLock::new(ById::default()),
-            statements: Mutex::new(ById::default()),
+            texts: RwLock::new(TextCache::default()),
+            statements: Mutex::new(Statements::default()),
+            statement_bytes: AtomicUsize::new(0),
             hasher: foldhash::fast::FixedState::with_seed(0x0070_6572_662d_6462),
+            hash: hash_text,
+            next_id: AtomicU64::new(0),
             capacity,
+            max_bytes,
             log_chars,
+            dialect,
         }
     }
 
-    /// The per-query path: one hash of the text and a read-locked map lookup.
+    /// The per-query path: one hash of the text, a read-locked map lookup and a comparison
+    /// with the cached text.
     pub(crate) fn lookup(&self, sql: &str) -> Arc<TextEntry> {
-        let hash = self.hasher.hash_one(sql);
-        if let Some(entry) = self
+        let hash = (self.hash)(&self.hasher, sql);
+        if let Some(bucket) = self
             .texts
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .by_hash
             .get(&hash)
-            && entry.raw.len() == sql.len()
+            && let Some(entry) = bucket.iter().find(|e| *e.raw == *sql)
         {
             return Arc::clone(entry);
         }
@@ -200,67 +300,164 @@ impl StatementRegistry {
     /// First sight of a text: normalize it once and link it to its statement.
     #[cold]
     fn insert(&self, hash: u64, sql: &str) -> Arc<TextEntry> {
-        let normalized = normalize(sql);
-        let id = self.hasher.hash_one(normalized.text.as_str());
-        let statement = {
-            let mut statements = self
-                .statements
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some(existing) = statements.get(&id) {
-                Arc::clone(existing)
-            } else {
-                if statements.len() >= self.capacity {
-                    self.evict(&mut statements);
-                }
-                let entry = Arc::new(StatementEntry {
-                    id,
-                    normalized_short: truncate(&normalized.text, self.log_chars),
-                    normalized: normalized.text.into_boxed_str(),
-                    is_select: normalized.is_select,
-                    calls: AtomicU64::new(0),
-                    errors: AtomicU64::new(0),
-                    rows: AtomicU64::new(0),
-                    total_ns: AtomicU64::new(0),
-                    min_ns: AtomicU64::new(u64::MAX),
-                    max_ns: AtomicU64::new(0),
-                    histogram: LatencyHistogram::new(1),
-                    explain_started: AtomicBool::new(false),
-                    plan: Mutex::new(None),
-                });
-                statements.insert(id, Arc::clone(&entry));
-                entry
-            }
-        };
+        let normalized = normalize(sql, self.dialect);
+        let statement = self.statement(normalized.text, normalized.is_select, normalized.writes);
         let text = Arc::new(TextEntry {
             statement,
             raw: sql.into(),
             raw_short: truncate(sql, self.log_chars),
             has_params: normalized.has_params,
         });
+        let bytes = size_of::<TextEntry>() + ENTRY_OVERHEAD + text.raw.len() + text.raw_short.len();
+        if bytes > self.max_bytes / 64 {
+            return text;
+        }
         let mut texts = self.texts.write().unwrap_or_else(PoisonError::into_inner);
-        if texts.len() >= self.capacity.saturating_mul(4) {
+        let statement_bytes = self.statement_bytes.load(Ordering::Relaxed);
+        if texts.len >= self.capacity.saturating_mul(4)
+            || statement_bytes + texts.bytes + bytes > self.max_bytes
+        {
             texts.clear();
         }
-        texts.insert(hash, Arc::clone(&text));
+        let bucket = texts.by_hash.entry(hash).or_default();
+        if let Some(raced) = bucket.iter().find(|e| *e.raw == *sql) {
+            return Arc::clone(raced);
+        }
+        bucket.push(Arc::clone(&text));
+        texts.len += 1;
+        texts.bytes += bytes;
         text
+    }
+
+    /// The statement `text` (a normalized text) belongs to, created if new.
+    fn statement(&self, text: String, is_select: bool, writes: u64) -> Arc<StatementEntry> {
+        let hash = (self.hash)(&self.hasher, &text);
+        let mut statements = self
+            .statements
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(existing) = statements.find(&text, hash) {
+            return Arc::clone(existing);
+        }
+        let entry = self.new_entry(text, hash, is_select, writes);
+        while statements.len > 0
+            && (statements.len >= self.capacity
+                || statements.bytes + self.text_bytes() + entry.bytes > self.max_bytes)
+        {
+            self.make_room(&mut statements);
+        }
+        statements.bytes += entry.bytes;
+        statements.len += 1;
+        self.statement_bytes
+            .store(statements.bytes, Ordering::Relaxed);
+        statements
+            .by_hash
+            .entry(hash)
+            .or_default()
+            .push(Arc::clone(&entry));
+        entry
+    }
+
+    fn new_entry(
+        &self,
+        text: String,
+        hash: u64,
+        is_select: bool,
+        writes: u64,
+    ) -> Arc<StatementEntry> {
+        let normalized_len = text.len();
+        let mut kept = text;
+        if kept.len() > STATEMENT_TEXT_BYTES {
+            let mut cut = STATEMENT_TEXT_BYTES;
+            while !kept.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            kept.truncate(cut);
+        }
+        let normalized_short = truncate(&kept, self.log_chars);
+        let histogram = LatencyHistogram::new(1);
+        let bytes = size_of::<StatementEntry>()
+            + ENTRY_OVERHEAD
+            + kept.len()
+            + normalized_short.len()
+            + histogram.heap_bytes();
+        Arc::new(StatementEntry {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            hash,
+            normalized: kept.into_boxed_str(),
+            normalized_len,
+            normalized_short,
+            is_select,
+            writes,
+            calls: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            rows: AtomicU64::new(0),
+            total_ns: AtomicU64::new(0),
+            min_ns: AtomicU64::new(u64::MAX),
+            max_ns: AtomicU64::new(0),
+            histogram,
+            explain_started: AtomicBool::new(false),
+            plan: Mutex::new(None),
+            bytes,
+        })
+    }
+
+    fn text_bytes(&self) -> usize {
+        self.texts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .bytes
+    }
+
+    /// Frees room for one more statement: evicts statements when the count is the limit;
+    /// when bytes are, clears the text cache first (it is only a cache), then evicts.
+    fn make_room(&self, statements: &mut Statements) {
+        if statements.len < self.capacity {
+            let mut texts = self.texts.write().unwrap_or_else(PoisonError::into_inner);
+            if texts.len > 0 {
+                texts.clear();
+                return;
+            }
+        }
+        self.evict(statements);
     }
 
     /// Drops the 5% (at least one) statements with the least total time, and the cached texts
     /// that point to them.
-    fn evict(&self, statements: &mut ById<Arc<StatementEntry>>) {
+    fn evict(&self, statements: &mut Statements) {
         let mut by_total: Vec<(u64, u64)> =
-            statements.values().map(|s| (s.total_ns(), s.id)).collect();
+            statements.entries().map(|s| (s.total_ns(), s.id)).collect();
         by_total.sort_unstable();
-        let n = (statements.len() / 20).max(1);
+        let n = (statements.len / 20).max(1);
         let evicted: Vec<u64> = by_total.iter().take(n).map(|&(_, id)| id).collect();
-        for id in &evicted {
-            statements.remove(id);
+        for bucket in statements.by_hash.values_mut() {
+            bucket.retain(|e| {
+                let keep = !evicted.contains(&e.id);
+                if !keep {
+                    statements.bytes -= e.bytes;
+                    statements.len -= 1;
+                }
+                keep
+            });
         }
-        self.texts
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, text| !evicted.contains(&text.statement.id));
+        statements.by_hash.retain(|_, bucket| !bucket.is_empty());
+        self.statement_bytes
+            .store(statements.bytes, Ordering::Relaxed);
+        let mut texts = self.texts.write().unwrap_or_else(PoisonError::into_inner);
+        // Rebuilt rather than patched: eviction is rare, and the byte count stays exact.
+        let kept: Vec<(u64, Arc<TextEntry>)> = texts
+            .by_hash
+            .iter()
+            .flat_map(|(hash, bucket)| bucket.iter().map(|e| (*hash, Arc::clone(e))))
+            .filter(|(_, e)| !evicted.contains(&e.statement.id))
+            .collect();
+        texts.clear();
+        for (hash, entry) in kept {
+            texts.bytes +=
+                size_of::<TextEntry>() + ENTRY_OVERHEAD + entry.raw.len() + entry.raw_short.len();
+            texts.len += 1;
+            texts.by_hash.entry(hash).or_default().push(entry);
+        }
     }
 
     /// Statements by total time, largest first.
@@ -269,7 +466,7 @@ impl StatementRegistry {
             .statements
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .values()
+            .entries()
             .cloned()
             .collect();
         let mut ranked: Vec<(u64, Arc<StatementEntry>)> =
@@ -287,11 +484,12 @@ impl StatementRegistry {
 
     /// Statistics of the statement `sql` normalizes to, if it is tracked.
     pub(crate) fn get(&self, sql: &str) -> Option<StatementStats> {
-        let id = self.hasher.hash_one(normalize(sql).text.as_str());
+        let text = normalize(sql, self.dialect).text;
+        let hash = (self.hash)(&self.hasher, &text);
         self.statements
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&id)
+            .find(&text, hash)
             .map(|e| e.snapshot())
     }
 
@@ -299,14 +497,22 @@ impl StatementRegistry {
         self.statements
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .len()
+            .len
+    }
+
+    /// Bytes held by tracked statements and cached texts, as counted against
+    /// `statement_memory_bytes` (entry sizes, texts, histograms, a fixed per-entry overhead).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.statement_bytes.load(Ordering::Relaxed) + self.text_bytes()
     }
 
     pub(crate) fn reset(&self) {
-        self.statements
+        let mut statements = self
+            .statements
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+            .unwrap_or_else(PoisonError::into_inner);
+        *statements = Statements::default();
+        self.statement_bytes.store(0, Ordering::Relaxed);
         self.texts
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -320,7 +526,7 @@ mod tests {
 
     #[test]
     fn eviction_keeps_memory_bounded_and_drops_the_cheapest() {
-        let registry = StatementRegistry::new(3, 200);
+        let registry = StatementRegistry::new(3, 1 << 20, 200, Dialect::Postgres);
         for (i, ms) in [(1, 50), (2, 1), (3, 30)] {
             let e = registry.lookup(&format!("SELECT * FROM t{i}"));
             e.statement.record(Duration::from_millis(ms), 1, false);
@@ -336,10 +542,118 @@ mod tests {
 
     #[test]
     fn texts_with_different_literals_share_a_statement() {
-        let registry = StatementRegistry::new(10, 200);
+        let registry = StatementRegistry::new(10, 1 << 20, 200, Dialect::Postgres);
         let a = registry.lookup("SELECT * FROM t WHERE id = 1");
         let b = registry.lookup("SELECT * FROM t WHERE id = 2");
         assert!(Arc::ptr_eq(&a.statement, &b.statement));
         assert_eq!(truncate("abcdef", 3).as_ref(), "abc…");
+    }
+
+    /// A multi-row INSERT of `rows` rows, each with a long text literal.
+    fn batch_insert(rows: usize, seed: usize) -> String {
+        let values: Vec<String> = (0..rows)
+            .map(|r| format!("({}, '{}')", seed * 10_000 + r, "x".repeat(200)))
+            .collect();
+        format!(
+            "INSERT INTO events (id, payload) VALUES {}",
+            values.join(", ")
+        )
+    }
+
+    #[test]
+    fn generated_batch_inserts_are_one_statement_within_the_byte_budget() {
+        const BUDGET: usize = 1 << 20;
+        let registry = StatementRegistry::new(1000, BUDGET, 200, Dialect::Postgres);
+        let mut largest_text = 0;
+        for i in 0..1000 {
+            let sql = batch_insert(1 + i % 97, i);
+            largest_text = largest_text.max(sql.len());
+            registry
+                .lookup(&sql)
+                .statement
+                .record(Duration::from_micros(50), 1, false);
+            assert!(
+                registry.memory_bytes() <= BUDGET,
+                "after {i}: {} bytes",
+                registry.memory_bytes()
+            );
+        }
+        // about 20 KB per text at 97 rows: 1000 distinct texts would hold ~10 MB
+        assert!(largest_text > 19_000, "{largest_text}");
+        assert_eq!(registry.len(), 1);
+        let top = registry.top(10);
+        assert_eq!(top.len(), 1);
+        assert_eq!(
+            top[0].statement,
+            "INSERT INTO events (id, payload) VALUES (...)"
+        );
+        assert_eq!(top[0].calls, 1000);
+    }
+
+    #[test]
+    fn the_byte_budget_holds_with_many_distinct_statements() {
+        const BUDGET: usize = 256 << 10;
+        let registry = StatementRegistry::new(100_000, BUDGET, 200, Dialect::Postgres);
+        for i in 0..2000 {
+            // distinct tables: distinct statements
+            let sql = format!("SELECT * FROM t{i} WHERE payload = '{}'", "y".repeat(300));
+            registry
+                .lookup(&sql)
+                .statement
+                .record(Duration::from_micros(i), 1, false);
+            assert!(registry.memory_bytes() <= BUDGET, "after {i}");
+        }
+        let kept = registry.len();
+        assert!(kept > 10 && kept < 2000, "{kept}");
+        // the most expensive statements are the ones kept
+        let top = registry.top(1);
+        assert_eq!(top[0].statement, "SELECT * FROM t1999 WHERE payload = $1");
+    }
+
+    #[test]
+    fn long_statements_keep_a_truncated_text() {
+        let registry = StatementRegistry::new(10, 1 << 20, 200, Dialect::Postgres);
+        let columns: Vec<String> = (0..2000).map(|c| format!("column_{c}")).collect();
+        let sql = format!("SELECT {} FROM t", columns.join(", "));
+        registry.lookup(&sql);
+        let stats = registry.top(1).remove(0);
+        assert!(stats.statement.len() <= STATEMENT_TEXT_BYTES + '…'.len_utf8());
+        assert!(
+            stats.statement.ends_with('…'),
+            "{}",
+            &stats.statement[4000..]
+        );
+        assert!(registry.memory_bytes() < sql.len() + 16 * 1024);
+        // and the same text still finds its statement
+        registry.lookup(&format!("{sql} "));
+        assert_eq!(registry.len(), 1);
+    }
+
+    #[test]
+    fn a_hash_collision_keeps_two_statements_apart() {
+        let mut registry = StatementRegistry::new(10, 1 << 20, 200, Dialect::Postgres);
+        registry.hash = |_, _| 42; // every text and every statement collides
+        let a = registry.lookup("SELECT * FROM accounts WHERE id = 1");
+        let b = registry.lookup("SELECT * FROM invoices WHERE id = 1");
+        let a_again = registry.lookup("SELECT * FROM accounts WHERE id = 2");
+        assert!(!Arc::ptr_eq(&a.statement, &b.statement));
+        assert!(Arc::ptr_eq(&a.statement, &a_again.statement));
+        assert_ne!(a.statement.id, b.statement.id);
+        // the text cache compares texts too: each text gets its own entry back
+        assert_eq!(
+            &*registry.lookup("SELECT * FROM invoices WHERE id = 1").raw,
+            &*b.raw
+        );
+        assert_eq!(
+            &*registry.lookup("SELECT * FROM accounts WHERE id = 1").raw,
+            &*a.raw
+        );
+        a.statement.record(Duration::from_millis(1), 1, false);
+        b.statement.record(Duration::from_millis(1), 5, false);
+        let accounts = registry.get("SELECT * FROM accounts WHERE id = 7").unwrap();
+        let invoices = registry.get("SELECT * FROM invoices WHERE id = 7").unwrap();
+        assert_eq!((accounts.calls, accounts.rows), (1, 1));
+        assert_eq!((invoices.calls, invoices.rows), (1, 5));
+        assert_eq!(registry.len(), 2);
     }
 }

@@ -13,6 +13,7 @@ use crate::histogram::Quantiles;
 pub(crate) struct Counters {
     pub(crate) queries_ok: AtomicU64,
     pub(crate) queries_failed: AtomicU64,
+    pub(crate) queries_cancelled: AtomicU64,
     pub(crate) rows: AtomicU64,
     pub(crate) slow_warn: AtomicU64,
     pub(crate) slow_error: AtomicU64,
@@ -29,6 +30,8 @@ pub(crate) struct Counters {
     pub(crate) leaks: AtomicU64,
     pub(crate) n_plus_one: AtomicU64,
     pub(crate) explains: AtomicU64,
+    pub(crate) explains_failed: AtomicU64,
+    pub(crate) explains_in_flight: AtomicU64,
 }
 
 impl Counters {
@@ -122,11 +125,15 @@ pub struct ConnectionStats {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
 pub struct QueryStats {
-    /// Queries that completed (or were dropped) without error.
+    /// Queries that completed without error.
     pub ok: u64,
     /// Queries that returned an error.
     pub errors: u64,
-    /// Rows returned plus rows affected.
+    /// Queries whose future or stream was dropped before the database's answer was read to the
+    /// end (a timeout, a `select!` branch that lost, a stream left early). Never explained.
+    pub cancelled: u64,
+    /// Rows returned by row-returning statements plus rows affected by writes (a row that a
+    /// write returns, with `RETURNING`, counts once).
     pub rows: u64,
     /// Queries at or above the warn threshold (and below the error one).
     pub slow_warn: u64,
@@ -136,8 +143,16 @@ pub struct QueryStats {
     pub n_plus_one: u64,
     /// Plans captured by auto-EXPLAIN.
     pub plans_captured: u64,
+    /// Plan captures that failed, including texts the server (or, on SQLite, perf-db) refused
+    /// because they hold more than one statement.
+    pub plans_failed: u64,
+    /// Plan captures started and not finished yet (they run in the background).
+    pub plans_in_flight: u64,
     /// Distinct normalized statements tracked.
     pub statements: usize,
+    /// Bytes the statement statistics and their text cache hold, as counted against
+    /// `statement_memory_bytes`.
+    pub statement_bytes: usize,
 }
 
 impl AcquireStats {
@@ -159,6 +174,7 @@ impl AcquireStats {
 pub(crate) struct Metrics {
     pub(crate) queries_ok: Counter,
     pub(crate) queries_error: Counter,
+    pub(crate) queries_cancelled: Counter,
     pub(crate) query_duration: Histogram,
     pub(crate) slow_warn: Counter,
     pub(crate) slow_error: Counter,
@@ -188,6 +204,7 @@ impl Metrics {
         Self {
             queries_ok: metrics::counter!("db_queries_total", "pool" => pool.clone(), "outcome" => "ok"),
             queries_error: metrics::counter!("db_queries_total", "pool" => pool.clone(), "outcome" => "error"),
+            queries_cancelled: metrics::counter!("db_queries_total", "pool" => pool.clone(), "outcome" => "cancelled"),
             query_duration: metrics::histogram!("db_query_duration_seconds", "pool" => pool.clone()),
             slow_warn: metrics::counter!("db_slow_queries_total", "pool" => pool.clone(), "level" => "warn"),
             slow_error: metrics::counter!("db_slow_queries_total", "pool" => pool.clone(), "level" => "error"),

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{mysql_url, random_suffix};
+use common::{Capture, mysql_url, random_suffix};
 use perf_db::{Pool, PoolConfig};
 use sqlx::MySql;
 
@@ -145,4 +145,187 @@ async fn bind_values_are_logged_only_when_opted_in() {
         "{}",
         slow[1].text
     );
+}
+
+/// Tables `<prefix>_f` (one path with a backslash) and `<prefix>_counters` (one row, `n = 0`),
+/// dropped when the returned value is dropped.
+struct BackslashAndCounter {
+    prefix: String,
+}
+
+impl BackslashAndCounter {
+    async fn create(pool: &Pool<MySql>) -> Self {
+        let prefix = format!("perf_db_test_{}", random_suffix());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            r"CREATE TABLE {prefix}_f (p TEXT); INSERT INTO {prefix}_f VALUES ('a\\b');
+              CREATE TABLE {prefix}_counters (n INT); INSERT INTO {prefix}_counters VALUES (0);"
+        )))
+        .execute(pool.get_ref())
+        .await
+        .unwrap();
+        Self { prefix }
+    }
+
+    /// A multi-statement text whose first statement is a slow read with backslash escapes in
+    /// both quote styles (`"a\""` is one string in MySQL) and whose second increments the
+    /// counter.
+    fn select_then_update(&self) -> String {
+        let prefix = &self.prefix;
+        format!(
+            r#"SELECT replace(p,'\\','/'), "a\"" AS q, SLEEP(0.02) FROM {prefix}_f; UPDATE {prefix}_counters SET n = n + 1"#
+        )
+    }
+
+    async fn counter(&self, pool: &Pool<MySql>) -> i32 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT n FROM {}_counters",
+            self.prefix
+        )))
+        .fetch_one(pool.get_ref())
+        .await
+        .unwrap()
+    }
+
+    async fn drop_tables(self, pool: &Pool<MySql>) {
+        let prefix = &self.prefix;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP TABLE {prefix}_f; DROP TABLE {prefix}_counters"
+        )))
+        .execute(pool.get_ref())
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn auto_explain_never_runs_the_second_statement_of_a_slow_text() {
+    let pool = pool(
+        PoolConfig::builder()
+            .auto_explain(true)
+            .slow_query_warn(Some(Duration::from_millis(1)))
+            .slow_query_error(None),
+    )
+    .await;
+    let tables = BackslashAndCounter::create(&pool).await;
+    // a text query: the server runs both statements, once
+    sqlx::raw_sql(sqlx::AssertSqlSafe(tables.select_then_update()))
+        .execute(&pool)
+        .await
+        .unwrap();
+    // A capture is counted in flight before the query returns: wait for it to end.
+    assert!(
+        common::eventually(Duration::from_secs(10), || {
+            pool.stats().queries.plans_in_flight == 0
+        })
+        .await,
+        "{:#?}",
+        pool.stats().queries
+    );
+    let stats = pool.stats().queries;
+    assert_eq!(
+        stats.slow_warn, 1,
+        "the text ran over the threshold: {stats:#?}"
+    );
+    assert_eq!(
+        tables.counter(&pool).await,
+        1,
+        "the UPDATE ran exactly once"
+    );
+    assert_eq!(
+        (stats.plans_captured, stats.plans_failed),
+        (0, 0),
+        "{stats:#?}"
+    );
+    tables.drop_tables(&pool).await;
+}
+
+#[tokio::test]
+async fn the_server_refuses_an_explain_holding_two_statements() {
+    let pool = pool(PoolConfig::builder()).await;
+    let tables = BackslashAndCounter::create(&pool).await;
+    // Straight to the back end, past the lexer: the prepared statement is the guard.
+    let result = <MySql as perf_db::Backend>::explain(
+        pool.get_ref().clone(),
+        tables.select_then_update(),
+        false,
+    )
+    .await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(tables.counter(&pool).await, 0, "nothing ran");
+    tables.drop_tables(&pool).await;
+}
+
+#[tokio::test]
+async fn rows_are_rows_returned_or_rows_affected_never_both() {
+    use futures::TryStreamExt as _;
+    use sqlx::Executor as _;
+    let (capture, _guard) = Capture::install();
+    let table = format!("perf_db_test_{}", random_suffix());
+    let sql_update = format!("UPDATE {table} SET x = x + 10 WHERE x <= 3");
+    let sql_select_all = format!("SELECT x FROM {table}");
+    let sql_select_none = format!("SELECT x FROM {table} WHERE x < 0");
+    let sql_ddl = format!("CREATE TABLE {table}_2 (y INT)");
+    let sql_mixed = format!("SELECT x FROM {table} WHERE x > 10; DELETE FROM {table} WHERE x > 12");
+    let sql_setup =
+        format!("CREATE TABLE {table} (x INT); INSERT INTO {table} VALUES (1), (2), (3), (4), (5)");
+    let pool = pool(PoolConfig::builder().query_spans(true)).await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql_setup.clone()))
+        .execute(pool.get_ref())
+        .await
+        .unwrap();
+    // a write first, so a count left over from it would show in the reads below
+    let update = sqlx::query(sqlx::AssertSqlSafe(sql_update.clone()))
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(update.rows_affected(), 3);
+    let all = sqlx::query(sqlx::AssertSqlSafe(sql_select_all.clone()))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 5);
+    let none = sqlx::query(sqlx::AssertSqlSafe(sql_select_none.clone()))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    sqlx::query(sqlx::AssertSqlSafe(sql_ddl.clone()))
+        .execute(&pool)
+        .await
+        .unwrap();
+    // one text, a read of 3 rows then a write of 1 row, streamed
+    let steps: Vec<_> = (&pool)
+        .fetch_many(sqlx::raw_sql(sqlx::AssertSqlSafe(sql_mixed.clone())))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(steps.iter().filter(|s| s.is_right()).count(), 3);
+    let stats = pool.stats().queries;
+    // update 3, select 5, empty select 0, DDL 0, mixed 3 returned + 1 deleted
+    assert_eq!(stats.rows, 12, "{stats:#?}");
+    let rows_of = |sql: &str| pool.statement_stats(sql).unwrap().rows;
+    assert_eq!(rows_of(&sql_update), 3);
+    assert_eq!(rows_of(&sql_select_all), 5);
+    assert_eq!(rows_of(&sql_select_none), 0);
+    assert_eq!(rows_of(&sql_ddl), 0);
+    assert_eq!(rows_of(&sql_mixed), 3 + 1);
+    let spans: Vec<String> = capture
+        .closed_spans()
+        .into_iter()
+        .filter(|(name, _)| name == "db.query")
+        .map(|(_, fields)| fields)
+        .collect();
+    assert!(spans.iter().any(|f| f.contains("rows=5 ")), "{spans:#?}");
+    assert!(
+        spans
+            .iter()
+            .all(|f| !f.contains("rows=10 ") && !f.contains("rows=8 ")),
+        "{spans:#?}"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP TABLE {table}; DROP TABLE {table}_2"
+    )))
+    .execute(pool.get_ref())
+    .await
+    .unwrap();
 }

@@ -72,3 +72,14 @@ fn statements_differing_only_in_literals_normalize_alike() {
         normalize_sql("SELECT  *  FROM orders WHERE user_id = 99 -- other")
     );
 }
+
+#[test]
+fn every_batch_size_of_a_multi_row_insert_is_one_statement() {
+    let shape = normalize_sql("INSERT INTO t (a, b) VALUES (1, 'x')");
+    for rows in 2..50 {
+        let values: Vec<String> = (0..rows).map(|r| format!("({r}, 'v{r}')")).collect();
+        let sql = format!("INSERT INTO t (a, b) VALUES {}", values.join(", "));
+        assert_eq!(normalize_sql(&sql), shape, "{rows} rows");
+    }
+    assert_eq!(shape, "INSERT INTO t (a, b) VALUES (...)");
+}

@@ -330,3 +330,264 @@ async fn prepared_statements_and_describe_go_through_the_wrappers() {
     let stats = pool.statement_stats("SELECT $1::int4 + 1").unwrap();
     assert_eq!((stats.calls, stats.rows), (1, 1));
 }
+
+/// Creates `f` (one path with a backslash) and `counters` (one row, `n = 0`) in the test schema.
+async fn backslash_and_counter_tables(pool: &Pool<Postgres>) {
+    sqlx::raw_sql(
+        r"CREATE TABLE f (p TEXT); INSERT INTO f VALUES ('a\b');
+          CREATE TABLE counters (n INT); INSERT INTO counters VALUES (0);",
+    )
+    .execute(pool.get_ref())
+    .await
+    .unwrap();
+}
+
+/// A multi-statement text whose first statement is a slow read with a backslash literal (a
+/// complete string with `standard_conforming_strings`) and whose second increments the counter.
+const SELECT_THEN_UPDATE: &str =
+    r"SELECT replace(p,'\','/'), pg_sleep(0.02) FROM f; UPDATE counters SET n = n + 1";
+
+#[tokio::test]
+async fn auto_explain_never_runs_the_second_statement_of_a_slow_text() {
+    let (_schema, pool) = schema_and_pool(
+        PoolConfig::builder()
+            .auto_explain(true)
+            .slow_query_warn(Some(Duration::from_millis(1)))
+            .slow_query_error(None),
+    )
+    .await;
+    backslash_and_counter_tables(&pool).await;
+    // the simple-query protocol: both statements run, once
+    sqlx::raw_sql(SELECT_THEN_UPDATE)
+        .execute(&pool)
+        .await
+        .unwrap();
+    // A capture is counted in flight before the query returns: wait for it to end.
+    assert!(
+        eventually(Duration::from_secs(10), || pool
+            .stats()
+            .queries
+            .plans_in_flight
+            == 0)
+        .await,
+        "{:#?}",
+        pool.stats().queries
+    );
+    let stats = pool.stats().queries;
+    assert_eq!(
+        stats.slow_warn, 1,
+        "the text ran over the threshold: {stats:#?}"
+    );
+    let n: i32 = sqlx::query_scalar("SELECT n FROM counters")
+        .fetch_one(pool.get_ref())
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "the UPDATE ran exactly once");
+    assert_eq!(
+        (stats.plans_captured, stats.plans_failed),
+        (0, 0),
+        "{stats:#?}"
+    );
+}
+
+#[tokio::test]
+async fn the_server_refuses_an_explain_holding_two_commands() {
+    let (_schema, pool) = schema_and_pool(PoolConfig::builder()).await;
+    backslash_and_counter_tables(&pool).await;
+    // Straight to the back end, past the lexer: the prepared statement is the guard.
+    let error = <Postgres as perf_db::Backend>::explain(
+        pool.get_ref().clone(),
+        SELECT_THEN_UPDATE.into(),
+        false,
+    )
+    .await
+    .unwrap_err();
+    let code = error.as_database_error().and_then(|e| e.code());
+    assert_eq!(code.as_deref(), Some("42601"), "{error}");
+    let n: i32 = scalar(&pool, "SELECT n FROM counters").await;
+    assert_eq!(n, 0, "nothing ran");
+    let plan = <Postgres as perf_db::Backend>::explain(
+        pool.get_ref().clone(),
+        r"SELECT replace(p,'\','/') FROM f".into(),
+        false,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(json[0]["Plan"]["Node Type"], "Seq Scan", "{plan}");
+}
+
+#[tokio::test]
+async fn a_statement_with_parameters_is_planned_generically_from_postgres_16() {
+    let (_schema, pool) = schema_and_pool(PoolConfig::builder()).await;
+    backslash_and_counter_tables(&pool).await;
+    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+        .fetch_one(pool.get_ref())
+        .await
+        .unwrap();
+    let plan = <Postgres as perf_db::Backend>::explain(
+        pool.get_ref().clone(),
+        "SELECT p FROM f WHERE p = $1 AND length(p) > $2".into(),
+        true,
+    )
+    .await
+    .unwrap();
+    if version < 160_000 {
+        assert_eq!(plan, None, "GENERIC_PLAN needs PostgreSQL 16");
+    } else {
+        let plan = plan.expect("a generic plan");
+        let json: serde_json::Value = serde_json::from_str(&plan).unwrap();
+        assert_eq!(json[0]["Plan"]["Node Type"], "Seq Scan", "{plan}");
+    }
+}
+
+#[tokio::test]
+async fn rows_are_rows_returned_or_rows_affected_never_both() {
+    use futures::TryStreamExt as _;
+    use sqlx::Executor as _;
+    let (capture, _guard) = Capture::install();
+    let (_schema, pool) = schema_and_pool(PoolConfig::builder().query_spans(true)).await;
+    sqlx::raw_sql("CREATE TABLE t (x INT); INSERT INTO t VALUES (1), (2), (3), (4), (5)")
+        .execute(pool.get_ref())
+        .await
+        .unwrap();
+    // a write first, so a count left over from it would show in the reads below
+    let update = sqlx::query("UPDATE t SET x = x + 10 WHERE x <= 3")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(update.rows_affected(), 3);
+    let all = sqlx::query("SELECT x FROM t")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 5);
+    let none = sqlx::query("SELECT x FROM t WHERE x < 0")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    sqlx::query("CREATE TABLE t_2 (y INT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // one text, a read of 3 rows then a write of 1 row, streamed
+    let steps: Vec<_> = (&pool)
+        .fetch_many(sqlx::raw_sql(
+            "SELECT x FROM t WHERE x > 10; DELETE FROM t WHERE x > 12",
+        ))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(steps.iter().filter(|s| s.is_right()).count(), 3);
+    let stats = pool.stats().queries;
+    // update 3, select 5, empty select 0, DDL 0, mixed 3 returned + 1 deleted
+    assert_eq!(stats.rows, 12, "{stats:#?}");
+    let rows_of = |sql: &str| pool.statement_stats(sql).unwrap().rows;
+    assert_eq!(rows_of("UPDATE t SET x = x + 10 WHERE x <= 3"), 3);
+    assert_eq!(rows_of("SELECT x FROM t"), 5);
+    assert_eq!(rows_of("SELECT x FROM t WHERE x < 0"), 0);
+    assert_eq!(rows_of("CREATE TABLE t_2 (y INT)"), 0);
+    assert_eq!(
+        rows_of("SELECT x FROM t WHERE x > 10; DELETE FROM t WHERE x > 12"),
+        3 + 1
+    );
+    let spans: Vec<String> = capture
+        .closed_spans()
+        .into_iter()
+        .filter(|(name, _)| name == "db.query")
+        .map(|(_, fields)| fields)
+        .collect();
+    assert!(spans.iter().any(|f| f.contains("rows=5 ")), "{spans:#?}");
+    assert!(
+        spans
+            .iter()
+            .all(|f| !f.contains("rows=10 ") && !f.contains("rows=8 ")),
+        "{spans:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_query_dropped_before_it_ends_is_cancelled_and_never_explained() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let (capture, _guard) = Capture::install();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let schema = PgSchema::create().await;
+    let url = pg_url();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let config = PoolConfig::builder()
+        .url(format!(
+            "{url}{separator}options=-c%20search_path%3D{}",
+            schema.name
+        ))
+        .name("cancelling")
+        .auto_explain(true)
+        .query_spans(true)
+        .slow_query_warn(Some(Duration::from_millis(1)))
+        .slow_query_error(None)
+        .build()
+        .unwrap();
+    // Metric handles bind to the recorder current when the pool is created.
+    let pool = metrics::with_local_recorder(&recorder, || Pool::<Postgres>::connect_lazy(&config))
+        .unwrap();
+    let slow = "SELECT pg_sleep(5)";
+    // through `fetch_many` (execute) and through `fetch_optional` (fetch_optional)
+    let timeout = Duration::from_millis(300);
+    let executed = tokio::time::timeout(timeout, sqlx::query(slow).execute(&pool)).await;
+    assert!(executed.is_err(), "pg_sleep(5) ended within {timeout:?}");
+    let fetched = tokio::time::timeout(timeout, sqlx::query(slow).fetch_optional(&pool)).await;
+    assert!(fetched.is_err(), "pg_sleep(5) ended within {timeout:?}");
+    // one query that completes (not a read, so its own slowness starts no capture)
+    execute(&pool, "SET TIME ZONE 'UTC'").await;
+
+    let stats = pool.stats().queries;
+    assert_eq!(
+        (stats.ok, stats.errors, stats.cancelled),
+        (1, 0, 2),
+        "{stats:#?}"
+    );
+    // the cancelled runs were over the threshold, yet no plan capture started
+    assert_eq!(
+        (
+            stats.plans_in_flight,
+            stats.plans_captured,
+            stats.plans_failed
+        ),
+        (0, 0, 0),
+        "{stats:#?}"
+    );
+    let statement = pool.statement_stats(slow).unwrap();
+    assert_eq!(
+        (statement.calls, statement.errors, statement.plan),
+        (2, 0, None)
+    );
+    let cancelled: Vec<String> = capture
+        .closed_spans()
+        .into_iter()
+        .filter(|(name, fields)| name == "db.query" && fields.contains("pg_sleep"))
+        .map(|(_, fields)| fields)
+        .collect();
+    assert_eq!(cancelled.len(), 2, "{cancelled:#?}");
+    assert!(
+        cancelled.iter().all(|f| f.contains("outcome=cancelled")),
+        "{cancelled:#?}"
+    );
+    let snapshot = snapshotter.snapshot().into_vec();
+    let count = |outcome: &str| {
+        snapshot
+            .iter()
+            .find(|(key, ..)| {
+                let key = key.key();
+                key.name() == "db_queries_total"
+                    && key
+                        .labels()
+                        .any(|l| l.key() == "outcome" && l.value() == outcome)
+            })
+            .map(|(_, _, _, value)| value)
+    };
+    assert_eq!(count("cancelled"), Some(&DebugValue::Counter(2)));
+    assert_eq!(count("ok"), Some(&DebugValue::Counter(1)));
+    drop(pool);
+}

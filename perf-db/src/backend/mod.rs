@@ -33,9 +33,11 @@ pub trait Backend: Database + private::Sealed {
         statement_timeout: Option<Duration>,
     ) -> BoxFuture<'_, Result<(), sqlx::Error>>;
 
-    /// Rows affected by one statement.
+    /// Rows affected by one statement that returned no rows; `is_write` says whether that
+    /// statement is an `INSERT`/`UPDATE`/`DELETE`/`REPLACE`/`MERGE` (SQLite reports the count of
+    /// the connection's last write after any other statement, so only writes are believed there).
     #[doc(hidden)]
-    fn rows_affected(result: &Self::QueryResult) -> u64;
+    fn rows_affected(result: &Self::QueryResult, is_write: bool) -> u64;
 
     /// A copy of a query's arguments, kept until the query ends and formatted with `Debug` only
     /// if it is slow (`log_bind_values`).

@@ -46,7 +46,7 @@ impl Backend for MySql {
         })
     }
 
-    fn rows_affected(result: &MySqlQueryResult) -> u64 {
+    fn rows_affected(result: &MySqlQueryResult, _is_write: bool) -> u64 {
         result.rows_affected()
     }
 
@@ -54,6 +54,8 @@ impl Backend for MySql {
         Box::new(arguments.clone())
     }
 
+    /// Sent as one prepared statement (`COM_STMT_PREPARE`), which the server refuses when the
+    /// text holds more than one statement.
     fn explain(
         pool: sqlx::Pool<Self>,
         sql: String,
@@ -64,7 +66,8 @@ impl Backend for MySql {
                 // MySQL cannot EXPLAIN a `?` statement without its values.
                 return Ok(None);
             }
-            let row = sqlx::raw_sql(AssertSqlSafe(format!("EXPLAIN FORMAT=JSON {sql}")))
+            let row = sqlx::query(AssertSqlSafe(format!("EXPLAIN FORMAT=JSON {sql}")))
+                .persistent(false)
                 .fetch_one(&pool)
                 .await?;
             Ok(Some(row.try_get_unchecked::<String, _>(0)?))

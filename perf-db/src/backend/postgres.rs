@@ -2,8 +2,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgQueryResult};
-use sqlx::{AssertSqlSafe, Postgres, Row};
+use sqlx::postgres::{PgArgumentBuffer, PgConnectOptions, PgConnection, PgQueryResult, PgTypeInfo};
+use sqlx::{AssertSqlSafe, Either, Executor, Postgres, Row, SqlSafeStr, Statement};
 
 use super::{Backend, bad_url, check_scheme, private};
 use crate::{PoolConfig, Result};
@@ -35,7 +35,7 @@ impl Backend for Postgres {
         Box::pin(async { Ok(()) })
     }
 
-    fn rows_affected(result: &PgQueryResult) -> u64 {
+    fn rows_affected(result: &PgQueryResult, _is_write: bool) -> u64 {
         result.rows_affected()
     }
 
@@ -43,28 +43,69 @@ impl Backend for Postgres {
         Box::new(arguments.clone())
     }
 
+    /// Sent as one prepared statement (extended protocol): PostgreSQL refuses to parse a text
+    /// holding more than one command, so a second statement can never run, whatever the
+    /// client-side lexer made of the text.
     fn explain(
         pool: sqlx::Pool<Self>,
         sql: String,
         has_params: bool,
     ) -> BoxFuture<'static, Result<Option<String>, sqlx::Error>> {
         Box::pin(async move {
-            let options = if has_params {
-                // Planning a statement with `$n` needs PostgreSQL 16's GENERIC_PLAN.
-                let version: String = sqlx::query_scalar("SHOW server_version_num")
-                    .fetch_one(&pool)
+            let mut conn = pool.acquire().await?;
+            if !has_params {
+                let row = sqlx::query(AssertSqlSafe(format!("EXPLAIN (FORMAT JSON) {sql}")))
+                    .persistent(false)
+                    .fetch_one(&mut *conn)
                     .await?;
-                if version.parse::<u32>().unwrap_or(0) < 160_000 {
-                    return Ok(None);
-                }
-                "FORMAT JSON, GENERIC_PLAN"
-            } else {
-                "FORMAT JSON"
-            };
-            let row = sqlx::raw_sql(AssertSqlSafe(format!("EXPLAIN ({options}) {sql}")))
-                .fetch_one(&pool)
+                return Ok(Some(row.try_get_unchecked::<String, _>(0)?));
+            }
+            // Planning a statement with `$n` needs PostgreSQL 16's GENERIC_PLAN.
+            let version: String = sqlx::query_scalar("SHOW server_version_num")
+                .fetch_one(&mut *conn)
                 .await?;
+            if version.parse::<u32>().unwrap_or(0) < 160_000 {
+                return Ok(None);
+            }
+            // The extended protocol wants a value for every `$n` even with GENERIC_PLAN, which
+            // ignores them: bind a NULL of each type the server inferred.
+            let text = format!("EXPLAIN (FORMAT JSON, GENERIC_PLAN) {sql}");
+            let statement = (&mut *conn)
+                .prepare(AssertSqlSafe(text.clone()).into_sql_str())
+                .await?;
+            let types: Vec<PgTypeInfo> = match statement.parameters() {
+                Some(Either::Left(types)) => types.to_vec(),
+                _ => Vec::new(),
+            };
+            let mut query = sqlx::query(AssertSqlSafe(text)).persistent(false);
+            for type_info in types {
+                query = query.bind(TypedNull(type_info));
+            }
+            let row = query.fetch_one(&mut *conn).await?;
             Ok(Some(row.try_get_unchecked::<String, _>(0)?))
         })
+    }
+}
+
+/// A NULL bind value of a type known only at run time.
+#[derive(Debug)]
+struct TypedNull(PgTypeInfo);
+
+impl sqlx::Type<Postgres> for TypedNull {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_name("unknown")
+    }
+}
+
+impl sqlx::Encode<'_, Postgres> for TypedNull {
+    fn encode_by_ref(
+        &self,
+        _: &mut PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        Ok(sqlx::encode::IsNull::Yes)
+    }
+
+    fn produces(&self) -> Option<PgTypeInfo> {
+        Some(self.0.clone())
     }
 }

@@ -38,22 +38,34 @@ impl Backend for Sqlite {
         Box::pin(async { Ok(()) })
     }
 
-    fn rows_affected(result: &SqliteQueryResult) -> u64 {
-        result.rows_affected()
+    /// `sqlite3_changes()` is the count of the connection's most recent `INSERT`, `UPDATE` or
+    /// `DELETE`; reads and DDL leave it as it was, so sqlx reports a stale count for them.
+    fn rows_affected(result: &SqliteQueryResult, is_write: bool) -> u64 {
+        if is_write { result.rows_affected() } else { 0 }
     }
 
     fn keep_arguments(arguments: &<Sqlite as sqlx::Database>::Arguments) -> super::KeptArguments {
         Box::new(arguments.clone())
     }
 
+    /// sqlx-sqlite runs every statement of a text, prepared or not (it prepares the next one
+    /// from the tail of the previous), and SQLite cannot be asked to refuse a tail through safe
+    /// code; so a text in which SQLite's own token rules find a `;` followed by anything is
+    /// refused here, before it reaches the connection.
     fn explain(
         pool: sqlx::Pool<Self>,
         sql: String,
         _has_params: bool,
     ) -> BoxFuture<'static, Result<Option<String>, sqlx::Error>> {
         Box::pin(async move {
+            if !crate::normalize::is_one_statement(&sql, crate::normalize::Dialect::Sqlite) {
+                return Err(sqlx::Error::InvalidArgument(
+                    "auto-EXPLAIN refuses a text holding more than one statement".into(),
+                ));
+            }
             // Unbound parameters are NULL: the plan is fixed at prepare time anyway.
-            let rows = sqlx::raw_sql(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+            let rows = sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                .persistent(false)
                 .fetch_all(&pool)
                 .await?;
             let mut plan = String::new();

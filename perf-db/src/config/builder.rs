@@ -159,6 +159,22 @@ impl PoolConfigBuilder {
         self.config.statement_capacity = capacity;
         self
     }
+    /// Memory budget of the per-statement statistics and their text cache, in bytes,
+    /// 65536..=17179869184 (64 KiB to 16 GiB). Default: 16 MiB. The registry counts what it
+    /// holds (entries, texts, histograms) and makes room by clearing its text cache, then by
+    /// evicting the statements with the least total time; `stats().queries.statement_bytes`
+    /// shows the count.
+    ///
+    /// ```
+    /// let config = perf_db::PoolConfig::builder().statement_memory_bytes(4 << 20).build()?;
+    /// assert_eq!(config.statement_memory_bytes(), 4 << 20);
+    /// assert!(perf_db::PoolConfig::builder().statement_memory_bytes(1024).build().is_err());
+    /// # Ok::<(), perf_db::Error>(())
+    /// ```
+    pub fn statement_memory_bytes(mut self, bytes: u64) -> Self {
+        self.config.statement_memory_bytes = bytes;
+        self
+    }
     /// N+1 warning threshold, at least 1, or `None`. Default: 10.
     pub fn n_plus_one_threshold(mut self, threshold: Option<u32>) -> Self {
         self.config.n_plus_one_threshold = threshold;

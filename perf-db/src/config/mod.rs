@@ -43,6 +43,7 @@ use crate::redact_url;
 /// | `statement_log_chars` | 200 | the seeds' truncation (also applied to bind values) |
 /// | `log_literals` / `log_bind_values` | off / off | logs must not leak personal data unless the operator opts in |
 /// | `statement_capacity` | 1000 | distinct statements kept (pg_stat_statements keeps 5000 server-wide) |
+/// | `statement_memory_bytes` | 16 MiB | statements and cached texts together; 1000 statements take about 5 MiB (a per-statement histogram is about 4 KiB), the rest caches texts |
 /// | `n_plus_one_threshold` | 10 | the same statement more than 10 times in one request is almost always a loop |
 ///
 /// # SQLAlchemy knobs of the seeds
@@ -104,6 +105,7 @@ pub struct PoolConfig {
     pub(crate) log_bind_values: bool,
     pub(crate) query_spans: bool,
     pub(crate) statement_capacity: usize,
+    pub(crate) statement_memory_bytes: u64,
     pub(crate) n_plus_one_threshold: Option<u32>,
     pub(crate) auto_explain: bool,
     pub(crate) sqlite_cache_kib: u32,
@@ -135,6 +137,7 @@ impl Default for PoolConfig {
             log_bind_values: false,
             query_spans: false,
             statement_capacity: 1000,
+            statement_memory_bytes: 16 << 20,
             n_plus_one_threshold: Some(10),
             auto_explain: false,
             sqlite_cache_kib: 64 * 1024,
@@ -250,6 +253,11 @@ impl PoolConfig {
     pub fn statement_capacity(&self) -> usize {
         self.statement_capacity
     }
+    /// Memory budget of the per-statement statistics and their text cache, in bytes.
+    #[must_use]
+    pub fn statement_memory_bytes(&self) -> u64 {
+        self.statement_memory_bytes
+    }
     /// N+1 warning threshold (runs of one statement within one request span).
     #[must_use]
     pub fn n_plus_one_threshold(&self) -> Option<u32> {
@@ -289,6 +297,7 @@ impl fmt::Debug for PoolConfig {
             .field("log_bind_values", &self.log_bind_values)
             .field("query_spans", &self.query_spans)
             .field("statement_capacity", &self.statement_capacity)
+            .field("statement_memory_bytes", &self.statement_memory_bytes)
             .field("n_plus_one_threshold", &self.n_plus_one_threshold)
             .field("auto_explain", &self.auto_explain)
             .field("sqlite_cache_kib", &self.sqlite_cache_kib)

@@ -142,6 +142,15 @@ impl PoolConfig {
                 ),
             ));
         }
+        if !(65_536..=17_179_869_184).contains(&self.statement_memory_bytes) {
+            return Err(invalid(
+                "statement_memory_bytes",
+                format!(
+                    "is {}; allowed range is 65536..=17179869184",
+                    self.statement_memory_bytes
+                ),
+            ));
+        }
         if self.n_plus_one_threshold == Some(0) {
             return Err(invalid(
                 "n_plus_one_threshold",

@@ -6,7 +6,6 @@
 //! defaults (the pool also overrides `execute` and `fetch_all` to skip a stream adapter).
 
 mod checked_out;
-mod generator;
 mod pool;
 
 use std::pin::Pin;
@@ -82,23 +81,49 @@ impl<DB: Database> Execute<'_, DB> for Captured<DB> {
 type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database>::Row>;
 
 /// Counts rows and errors as they stream by; the guard records the query when dropped.
+///
+/// Each statement of the text ends with a `QueryResult`. A statement that returned rows counts
+/// those rows, not its `QueryResult`'s rows-affected count (sqlx-postgres reports `n` again from
+/// the `SELECT n` command tag); one that returned none counts its rows affected.
 struct QueryStream<'e, DB: Database> {
     inner: BoxStream<'e, Result<Step<DB>, sqlx::Error>>,
     guard: QueryGuard<'e>,
+    /// Rows returned so far by the statement in progress.
+    statement_rows: u64,
+    /// Index of the statement in progress within the text.
+    statement: u32,
 }
 
 impl<DB: Backend> Stream for QueryStream<'_, DB> {
     type Item = Result<Step<DB>, sqlx::Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let QueryStream { inner, guard } = self.get_mut();
+        let QueryStream {
+            inner,
+            guard,
+            statement_rows,
+            statement,
+        } = self.get_mut();
         let _entered = guard.span.as_ref().map(tracing::Span::enter);
         let poll = inner.as_mut().poll_next(cx);
         match &poll {
-            Poll::Ready(Some(Ok(Either::Left(result)))) => guard.rows += DB::rows_affected(result),
-            Poll::Ready(Some(Ok(Either::Right(_)))) => guard.rows += 1,
-            Poll::Ready(Some(Err(_))) => guard.failed = true,
-            _ => {}
+            Poll::Ready(Some(Ok(Either::Left(result)))) => {
+                if *statement_rows == 0 {
+                    guard.rows += DB::rows_affected(result, guard.is_write(*statement));
+                }
+                *statement_rows = 0;
+                *statement = statement.saturating_add(1);
+            }
+            Poll::Ready(Some(Ok(Either::Right(_)))) => {
+                guard.rows += 1;
+                *statement_rows += 1;
+            }
+            Poll::Ready(Some(Err(_))) => {
+                guard.failed = true;
+                guard.completed = true;
+            }
+            Poll::Ready(None) => guard.completed = true,
+            Poll::Pending => {}
         }
         poll
     }
@@ -118,7 +143,12 @@ where
     let query = Captured::new(query);
     let guard = start_query(shared, &query);
     let inner = conn.fetch_many(query);
-    Box::pin(QueryStream::<DB> { inner, guard })
+    Box::pin(QueryStream::<DB> {
+        inner,
+        guard,
+        statement_rows: 0,
+        statement: 0,
+    })
 }
 
 /// `fetch_optional` on a raw connection, instrumented. Not boxed: each `Executor` impl boxes

@@ -3,9 +3,9 @@ use futures::stream::BoxStream;
 use futures::{FutureExt, TryStreamExt};
 use sqlx::{Database, Describe, Either, Execute, Executor, SqlStr};
 
-use super::generator::Generator;
 use crate::connection::QueryHold;
 use crate::{Backend, Pool};
+use sqlx_core::ext::async_stream::TryAsyncStream;
 
 /// A connection the pool checked out for one query, returned (and its hold recorded) on drop.
 struct QueryConnection<'p, DB: Database> {
@@ -39,11 +39,14 @@ where
         'p: 'e,
         E: 'q + Execute<'q, DB>,
     {
-        Box::pin(Generator::new(move |out| async move {
+        // The stream owns its connection while rows borrowing it are yielded: sqlx's own
+        // generator (the one its pool uses; sqlx pins sqlx-core to its own version, so this
+        // moves in lockstep with sqlx). It replaced a hand-written copy of the same design.
+        Box::pin(TryAsyncStream::new(move |yielder| async move {
             let mut conn = self.query_connection().await?;
             let mut rows = super::fetch_many::<DB, E>(&self.shared, &mut conn.conn, query);
             while let Some(step) = rows.try_next().await? {
-                out.send(step).await;
+                yielder.r#yield(step).await;
             }
             Ok(())
         }))
