@@ -10,13 +10,25 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A configuration value is outside its allowed range.
-    #[error("invalid pool configuration: `{field}` {message}")]
+    /// A configuration value outside its allowed range.
+    ///
+    /// ```
+    /// let err = perf_db::PoolConfig::builder().max_connections(0).build().unwrap_err();
+    /// assert!(matches!(
+    ///     &err,
+    ///     perf_db::Error::InvalidConfig { field: "max_connections", value, allowed }
+    ///         if value == "0" && allowed == "1..=10000"
+    /// ));
+    /// assert_eq!(err.to_string(), "invalid `max_connections`: got 0, allowed: 1..=10000");
+    /// ```
+    #[error("invalid `{field}`: got {value}, allowed: {allowed}")]
     InvalidConfig {
-        /// The offending field, as spelled in [`PoolConfig`](crate::PoolConfig) and its serde form.
+        /// The option's name as spelled by its builder setter / config field.
         field: &'static str,
-        /// What is wrong, including the allowed range.
-        message: String,
+        /// The rejected value, rendered (secrets redacted).
+        value: String,
+        /// What the field accepts, e.g. "1..=10000" or "finite and strictly increasing".
+        allowed: String,
     },
     /// An environment variable could not be parsed.
     #[error("environment variable `{var}` is invalid: {message}")]

@@ -66,7 +66,8 @@ pub(crate) mod private {
 pub(crate) fn bad_url(config: &PoolConfig, system: &str) -> Error {
     Error::InvalidConfig {
         field: "url",
-        message: format!("`{}` is not a valid {system} URL", redact_url(&config.url)),
+        value: format!("`{}`", redact_url(&config.url)),
+        allowed: format!("a valid {system} URL"),
     }
 }
 

@@ -84,7 +84,8 @@ impl PoolConfig {
     /// | `DATABASE_AUTO_EXPLAIN` | `auto_explain` | `false` |
     /// | `DATABASE_N_PLUS_ONE_THRESHOLD` | `n_plus_one_threshold` | `10` or `off` |
     ///
-    /// Durations are `500ms`, `30s`, `10m`, `1h` or a bare number of seconds.
+    /// Durations take humantime's forms (`500ms`, `1.5s`, `1m30s`, `10m`, `1h`, `2h 15m`) or a
+    /// bare number of seconds; optional ones also accept `off`.
     ///
     /// # Errors
     /// [`Error::InvalidEnv`] naming a variable that is missing (`DATABASE_URL`) or unparsable,

@@ -17,8 +17,9 @@ use crate::redact_url;
 /// Everything needed to open and instrument a [`Pool`](crate::Pool).
 ///
 /// Build it in code with [`PoolConfig::builder`], read it from the environment with
-/// [`PoolConfig::from_env`], or deserialize it with serde (durations are written `"500ms"`,
-/// `"30s"`, `"10m"`, `"1h"` or as a number of seconds; optional ones accept `"off"`). Every way
+/// [`PoolConfig::from_env`], or deserialize it with serde (durations are written in humantime's
+/// forms, `"500ms"`, `"1.5s"`, `"1m30s"`, `"10m"`, `"1h"`, or as a number of seconds; optional
+/// ones accept `"off"`; they serialize as humantime writes them, e.g. `"1s 500ms"`). Every way
 /// ends in the same [`validate`](PoolConfig::validate), which [`Pool::connect`](crate::Pool::connect)
 /// also runs.
 ///
