@@ -1,6 +1,7 @@
 //! [`Pool`]: an instrumented sqlx pool.
 
 mod hooks;
+mod maintenance;
 
 use std::fmt;
 use std::future::Future;
@@ -42,6 +43,8 @@ use crate::{Backend, Error, PoolConnection, Result, StatementStats, Transaction}
 pub struct Pool<DB: Database> {
     pub(crate) inner: sqlx::Pool<DB>,
     pub(crate) shared: Arc<Shared>,
+    /// The maintenance task runs while any clone of this pool is alive.
+    maintenance: Arc<maintenance::Maintenance>,
 }
 
 impl<DB: Database> Clone for Pool<DB> {
@@ -49,6 +52,7 @@ impl<DB: Database> Clone for Pool<DB> {
         Self {
             inner: self.inner.clone(),
             shared: Arc::clone(&self.shared),
+            maintenance: Arc::clone(&self.maintenance),
         }
     }
 }
@@ -166,8 +170,13 @@ impl<DB: Backend> Pool<DB> {
         {
             crate::leak::spawn_sweeper(Arc::downgrade(&shared), threshold);
         }
+        let maintenance = Arc::new(maintenance::Maintenance::start(&inner, &shared));
         tracing::debug!(target: "perf_db::pool", %config, "pool created");
-        Self { inner, shared }
+        Self {
+            inner,
+            shared,
+            maintenance,
+        }
     }
 
     /// Checks out a connection, measuring the acquire path and registering the caller's
@@ -298,13 +307,7 @@ impl<DB: Database> Pool<DB> {
     }
 
     fn update_gauges(&self) -> (u32, u32) {
-        let size = self.inner.size();
-        let idle = u32::try_from(self.inner.num_idle())
-            .unwrap_or(u32::MAX)
-            .min(size);
-        self.shared.metrics.idle.set(f64::from(idle));
-        self.shared.metrics.in_use.set(f64::from(size - idle));
-        (size, idle)
+        maintenance::refresh_gauges(&self.inner, &self.shared)
     }
 
     /// The pool name (the `pool` label of its metrics).
@@ -314,7 +317,9 @@ impl<DB: Database> Pool<DB> {
     }
 
     /// A snapshot of the pool for a statistics endpoint; also refreshes the gauges and the
-    /// `closed_total{reason="other"}` counter of the metrics facade.
+    /// `closed_total{reason="other"}` counter of the metrics facade. (The gauges are also
+    /// refreshed on every acquire and, while the pool lives, at least once a second by its
+    /// maintenance task, so they fall back to idle after a burst without anyone calling this.)
     #[must_use]
     pub fn stats(&self) -> PoolStats {
         let (size, idle) = self.update_gauges();
@@ -325,8 +330,7 @@ impl<DB: Database> Pool<DB> {
         let closed = opened.saturating_sub(u64::from(size));
         let recycled = get(&c.recycled);
         let ping_failed = get(&c.ping_failed);
-        let closed_other = closed.saturating_sub(recycled + ping_failed);
-        shared.metrics.closed_other.absolute(closed_other);
+        let closed_other = maintenance::refresh_closed_other(shared, size);
         let pings = get(&c.pings);
         let mut acquire = AcquireStats {
             count: get(&c.acquires),

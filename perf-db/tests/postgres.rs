@@ -330,3 +330,49 @@ async fn prepared_statements_and_describe_go_through_the_wrappers() {
     let stats = pool.statement_stats("SELECT $1::int4 + 1").unwrap();
     assert_eq!((stats.calls, stats.rows), (1, 1));
 }
+
+/// Connections of the pool's own application name, as the server sees them.
+async fn backend_pids(application_name: &str) -> Vec<i32> {
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&pg_url())
+        .await
+        .unwrap();
+    sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid")
+        .bind(application_name)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap()
+}
+
+/// The pool's maintenance task does not keep the pool alive: once the last `Pool` handle is
+/// dropped, its connections close.
+#[tokio::test]
+async fn dropping_the_pool_stops_its_maintenance_and_closes_its_connections() {
+    let app = format!("perf-db-drop-{}", &common::random_suffix()[..8]);
+    let (_schema, pool) = schema_and_pool(
+        PoolConfig::builder()
+            .application_name(&app)
+            .max_connections(2),
+    )
+    .await;
+    let clone = pool.clone();
+    let held = futures::future::try_join_all([pool.acquire(), clone.acquire()])
+        .await
+        .unwrap();
+    drop(held);
+    assert_eq!(backend_pids(&app).await.len(), 2);
+    tokio::time::sleep(Duration::from_millis(1500)).await; // at least one maintenance run
+    drop(pool);
+    drop(clone);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let left = loop {
+        let left = backend_pids(&app).await;
+        if left.is_empty() || std::time::Instant::now() > deadline {
+            break left;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        left.is_empty(),
+        "connections still open after the pool was dropped: {left:?}"
+    );
+}

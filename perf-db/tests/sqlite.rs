@@ -664,3 +664,65 @@ async fn nested_transactions_are_savepoints_and_instrumented() {
         2
     );
 }
+
+/// The `db_pool_connections{state}` gauges follow releases: after a burst they return to idle
+/// without any acquire or `stats()` call (the pool's maintenance task refreshes them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_gauges_return_to_idle_after_a_burst() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let dir = tempfile::tempdir().unwrap();
+    let config = PoolConfig::builder()
+        .url(format!(
+            "sqlite://{}",
+            dir.path().join("gauges.db").display()
+        ))
+        .name("gauges")
+        .max_connections(4)
+        .build()
+        .unwrap();
+    let pool =
+        metrics::with_local_recorder(&recorder, || Pool::<Sqlite>::connect_lazy(&config)).unwrap();
+    // One snapshot per look: the debugging recorder resets gauges to 0 when it reads them.
+    let gauges = || {
+        let snapshot = snapshotter.snapshot().into_vec();
+        let read = |state: &str| {
+            snapshot
+                .iter()
+                .find(|(key, ..)| {
+                    let key = key.key();
+                    key.name() == "db_pool_connections"
+                        && key
+                            .labels()
+                            .any(|l| l.key() == "pool" && l.value() == "gauges")
+                        && key
+                            .labels()
+                            .any(|l| l.key() == "state" && l.value() == state)
+                })
+                .map(|(_, _, _, value)| match value {
+                    DebugValue::Gauge(v) => v.into_inner(),
+                    other => panic!("{other:?}"),
+                })
+        };
+        (read("idle"), read("in_use"))
+    };
+    let burst = futures::future::try_join_all((0..4).map(|_| pool.acquire()))
+        .await
+        .unwrap();
+    drop(burst);
+    let mut seen = Vec::new();
+    let back = eventually(Duration::from_secs(10), || {
+        let now = gauges();
+        seen.push(now);
+        now == (Some(4.0), Some(0.0))
+    })
+    .await;
+    assert!(
+        back,
+        "(idle, in_use) seen after the burst: {:?}",
+        &seen[..seen.len().min(5)]
+    );
+    // the pool was idle the whole time: nobody acquired or asked for stats
+    assert_eq!(pool.stats().acquire.count, 4);
+}
