@@ -1,6 +1,7 @@
 //! [`Pool`]: an instrumented sqlx pool.
 
 mod hooks;
+mod lifetime;
 mod maintenance;
 
 use std::fmt;
@@ -106,14 +107,10 @@ impl<DB: Backend> Pool<DB> {
         let prepared = Self::prepare(config, customize)?;
         let inner = prepared
             .options
-            .connect_with(prepared.connect_options)
+            .clone()
+            .connect_with(prepared.connect_options.clone())
             .await?;
-        Ok(Self::finish(
-            config,
-            inner,
-            prepared.counters,
-            prepared.metrics,
-        ))
+        Ok(Self::finish(config, inner, prepared))
     }
 
     /// Creates the pool without opening a connection; the first query connects.
@@ -122,13 +119,11 @@ impl<DB: Backend> Pool<DB> {
     /// [`Error::InvalidConfig`] or [`Error::UnsupportedUrl`].
     pub fn connect_lazy(config: &PoolConfig) -> Result<Self> {
         let prepared = Self::prepare(config, |options| options)?;
-        let inner = prepared.options.connect_lazy_with(prepared.connect_options);
-        Ok(Self::finish(
-            config,
-            inner,
-            prepared.counters,
-            prepared.metrics,
-        ))
+        let inner = prepared
+            .options
+            .clone()
+            .connect_lazy_with(prepared.connect_options.clone());
+        Ok(Self::finish(config, inner, prepared))
     }
 
     fn prepare(
@@ -144,21 +139,26 @@ impl<DB: Backend> Pool<DB> {
         let counters = Arc::new(Counters::default());
         let metrics = Arc::new(Metrics::new(&config.name));
         metrics.max.set(f64::from(config.max_connections));
-        let options = hooks::pool_options::<DB>(config, &counters, &metrics);
+        let lifetimes = config
+            .max_lifetime
+            .map(|max| Arc::new(lifetime::Lifetimes::new(max)));
+        let options = hooks::pool_options::<DB>(config, &counters, &metrics, lifetimes.as_ref());
         Ok(Prepared {
             options,
             connect_options,
             counters,
             metrics,
+            lifetimes,
         })
     }
 
-    fn finish(
-        config: &PoolConfig,
-        inner: sqlx::Pool<DB>,
-        counters: Arc<Counters>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    fn finish(config: &PoolConfig, inner: sqlx::Pool<DB>, prepared: Prepared<DB>) -> Self {
+        let Prepared {
+            counters,
+            metrics,
+            lifetimes,
+            ..
+        } = prepared;
         let explainer = config.auto_explain.then(|| {
             crate::explain::explainer::<DB>(inner.clone(), &config.name, Arc::clone(&counters))
         });
@@ -170,7 +170,7 @@ impl<DB: Backend> Pool<DB> {
         {
             crate::leak::spawn_sweeper(Arc::downgrade(&shared), threshold);
         }
-        let maintenance = Arc::new(maintenance::Maintenance::start(&inner, &shared));
+        let maintenance = Arc::new(maintenance::Maintenance::start(&inner, &shared, lifetimes));
         tracing::debug!(target: "perf_db::pool", %config, "pool created");
         Self {
             inner,
@@ -286,6 +286,7 @@ struct Prepared<DB: Database> {
     connect_options: <DB::Connection as Connection>::Options,
     counters: Arc<Counters>,
     metrics: Arc<Metrics>,
+    lifetimes: Option<Arc<lifetime::Lifetimes>>,
 }
 
 impl<DB: Database> Pool<DB> {

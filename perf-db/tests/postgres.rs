@@ -376,3 +376,51 @@ async fn dropping_the_pool_stops_its_maintenance_and_closes_its_connections() {
         "connections still open after the pool was dropped: {left:?}"
     );
 }
+
+/// An idle pool past `max_lifetime` has its connections replaced in the background, with no
+/// acquire: the server sees new backends, the statistics count the recycling. (The shortest
+/// allowed lifetime is 30 s, so this test waits that long once.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_past_max_lifetime_are_replaced_without_an_acquire() {
+    let app = format!("perf-db-recycle-{}", &common::random_suffix()[..8]);
+    let (_schema, pool) = schema_and_pool(
+        PoolConfig::builder()
+            .application_name(&app)
+            .max_connections(3)
+            .max_lifetime(Some(Duration::from_secs(30)))
+            .idle_timeout(None),
+    )
+    .await;
+    let burst = futures::future::try_join_all((0..3).map(|_| pool.acquire()))
+        .await
+        .unwrap();
+    drop(burst);
+    let first = backend_pids(&app).await;
+    assert_eq!(first.len(), 3);
+    let opened = pool.stats().connections.opened;
+    assert_eq!(opened, 3);
+
+    // Nothing touches the pool from here on: only the server and `stats()` are asked.
+    let deadline = std::time::Instant::now() + Duration::from_secs(45);
+    let now = loop {
+        let now = backend_pids(&app).await;
+        let replaced = now.len() == 3 && now.iter().all(|pid| !first.contains(pid));
+        if replaced || std::time::Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(
+        now.len() == 3 && now.iter().all(|pid| !first.contains(pid)),
+        "backends before {first:?}, after {now:?}"
+    );
+    let stats = pool.stats();
+    assert_eq!(
+        stats.acquire.count, 3,
+        "no acquire after the burst: {stats:#?}"
+    );
+    assert_eq!(stats.connections.recycled, 3, "{stats:#?}");
+    assert_eq!(stats.connections.opened, 6, "{stats:#?}");
+    assert_eq!(stats.connections.closed, 3, "{stats:#?}");
+    assert_eq!((stats.size, stats.idle), (3, 3), "{stats:#?}");
+}

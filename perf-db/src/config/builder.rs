@@ -61,6 +61,12 @@ impl PoolConfigBuilder {
         self
     }
     /// Maximum connection age (recycling), at least 30 s, or `None`. Default: 30 min.
+    ///
+    /// Each connection gets its own lifetime, drawn from `max_lifetime - 2.5 %..=max_lifetime`
+    /// (HikariCP's variance), so connections opened together are not all replaced at once. An
+    /// idle connection is retired in the background when its lifetime passes (the pool's
+    /// maintenance task checks once a second and opens its replacement), one in use when it is
+    /// returned.
     pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
         self.config.max_lifetime = lifetime;
         self

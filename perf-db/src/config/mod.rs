@@ -35,7 +35,7 @@ use crate::redact_url;
 /// | `min_connections` | 0 | connections open on demand; set it equal to `max_connections` for HikariCP's recommended fixed-size pool |
 /// | `acquire_timeout` | 30 s | HikariCP `connectionTimeout`; the seeds' `pool_timeout=30` |
 /// | `idle_timeout` | 10 min | HikariCP `idleTimeout` |
-/// | `max_lifetime` | 30 min | HikariCP `maxLifetime`: retire connections before network equipment or the server drops them |
+/// | `max_lifetime` | 30 min | HikariCP `maxLifetime`: retire connections before network equipment or the server drops them; each connection's lifetime is shortened by up to 2.5 % at random (HikariCP's variance) and idle ones are retired in the background |
 /// | `test_before_acquire` | `true` | the seeds' `pool_pre_ping=True` |
 /// | `pre_ping_window` | 500 ms | HikariCP `aliveBypassWindowMs`: a connection used less than this long ago is not pinged again |
 /// | `statement_timeout` | 30 s | the seeds' `statement_timeout=30s` |
@@ -184,7 +184,7 @@ impl PoolConfig {
     pub fn idle_timeout(&self) -> Option<Duration> {
         self.idle_timeout
     }
-    /// Connections are closed (recycled) after this age.
+    /// Connections are closed (recycled) after this age, less a random 0–2.5 % per connection.
     #[must_use]
     pub fn max_lifetime(&self) -> Option<Duration> {
         self.max_lifetime
