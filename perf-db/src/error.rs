@@ -68,5 +68,40 @@ pub enum Error {
     Database(#[from] sqlx::Error),
 }
 
+/// Lets `?` turn this crate's errors into sqlx's, so code written for sqlx (functions returning
+/// `Result<_, sqlx::Error>`) can call [`Pool::acquire`](crate::Pool::acquire) and
+/// [`Pool::begin`](crate::Pool::begin). (The other direction, `?` on a query inside a function
+/// returning [`perf_db::Result`](Result), works through [`Error::Database`].)
+///
+/// | `perf_db::Error` | `sqlx::Error` |
+/// |---|---|
+/// | `Database(e)` | `e` |
+/// | `AcquireTimeout { .. }` | `PoolTimedOut` (what sqlx's own pool returns) |
+/// | `InvalidConfig`, `InvalidEnv`, `UnsupportedUrl` | `Configuration(the perf-db error)` |
+///
+/// ```
+/// # #[cfg(feature = "sqlite")]
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// async fn count(pool: &perf_db::Pool<sqlx::Sqlite>) -> Result<i64, sqlx::Error> {
+///     let mut tx = pool.begin().await?; // perf_db::Error -> sqlx::Error
+///     let n = sqlx::query_scalar("SELECT 7").fetch_one(&mut *tx).await?;
+///     tx.commit().await?;
+///     Ok(n)
+/// }
+/// let pool = perf_db::Pool::<sqlx::Sqlite>::connect(&perf_db::PoolConfig::default()).await?;
+/// assert_eq!(count(&pool).await?, 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+impl From<Error> for sqlx::Error {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Database(error) => error,
+            Error::AcquireTimeout { .. } => sqlx::Error::PoolTimedOut,
+            other => sqlx::Error::Configuration(Box::new(other)),
+        }
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

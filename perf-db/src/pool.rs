@@ -1,5 +1,6 @@
 //! [`Pool`]: an instrumented sqlx pool.
 
+mod acquire;
 mod hooks;
 mod lifetime;
 mod maintenance;
