@@ -12,6 +12,7 @@ mod executor;
 mod explain;
 mod histogram;
 mod instrumented;
+mod late_metrics;
 mod leak;
 mod n_plus_one;
 mod normalize;

@@ -726,3 +726,65 @@ async fn pool_gauges_return_to_idle_after_a_burst() {
     // the pool was idle the whole time: nobody acquired or asked for stats
     assert_eq!(pool.stats().acquire.count, 4);
 }
+
+/// A pool built before the metrics recorder is installed does not record nothing: its handles
+/// bind when a recorder appears, replaying counts and gauge values kept until then.
+#[test]
+fn a_pool_built_before_the_recorder_records_once_one_is_installed() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = PoolConfig::builder()
+        .url("sqlite::memory:")
+        .name("late-recorder")
+        .max_connections(3)
+        .build()
+        .unwrap();
+    // no recorder on this thread, none installed globally in this test binary
+    let pool = runtime.block_on(Pool::<Sqlite>::connect(&config)).unwrap();
+    runtime.block_on(async {
+        for _ in 0..2 {
+            sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
+        }
+    });
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
+        });
+        let _ = pool.stats(); // e.g. a statistics endpoint; the maintenance task does it too
+    });
+    let snapshot = snapshotter.snapshot().into_vec();
+    let find = |name: &str, label: Option<(&str, &str)>| {
+        snapshot
+            .iter()
+            .find(|(key, ..)| {
+                let key = key.key();
+                key.name() == name
+                    && key
+                        .labels()
+                        .any(|l| l.key() == "pool" && l.value() == "late-recorder")
+                    && label
+                        .is_none_or(|(k, v)| key.labels().any(|l| l.key() == k && l.value() == v))
+            })
+            .map(|(_, _, _, value)| value)
+    };
+    assert_eq!(
+        find("db_queries_total", Some(("outcome", "ok"))),
+        Some(&DebugValue::Counter(3)),
+        "the two queries run before the recorder are kept, the third is added"
+    );
+    assert_eq!(
+        find("db_pool_max_connections", None),
+        Some(&DebugValue::Gauge(3.0.into())),
+        "a gauge set before the recorder is replayed"
+    );
+    // samples before the recorder are dropped; the one after it is recorded
+    match find("db_query_duration_seconds", None) {
+        Some(DebugValue::Histogram(values)) => assert_eq!(values.len(), 1),
+        other => panic!("{other:?}"),
+    }
+}

@@ -106,7 +106,8 @@ pub(crate) fn refresh_closed_other(shared: &Shared, size: u32) -> u64 {
     other
 }
 
-/// Sets the `db_pool_connections{state}` gauges from the pool's current counts.
+/// Sets the `db_pool_connections{state}` gauges from the pool's current counts (and
+/// `db_pool_max_connections`).
 pub(crate) fn refresh_gauges<DB: sqlx::Database>(
     inner: &sqlx::Pool<DB>,
     shared: &Shared,
@@ -117,5 +118,7 @@ pub(crate) fn refresh_gauges<DB: sqlx::Database>(
         .min(size);
     shared.metrics.idle.set(f64::from(idle));
     shared.metrics.in_use.set(f64::from(size - idle));
+    // Constant, but set again so that it binds to a recorder installed after the pool was built.
+    shared.metrics.max.set(f64::from(shared.max_connections));
     (size, idle)
 }
