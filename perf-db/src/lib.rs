@@ -4,6 +4,7 @@
 #![doc = include_str!("../README.md")]
 
 mod backend;
+#[cfg(feature = "_bench")]
 mod bench_support;
 mod config;
 mod connection;
@@ -35,5 +36,19 @@ pub use statements::StatementStats;
 pub use stats::{AcquireStats, ConnectionStats, PoolStats, QueryStats};
 pub use transaction::Transaction;
 
+/// Benchmark access to private per-query types, only with the internal feature `_bench`.
+#[cfg(feature = "_bench")]
 #[doc(hidden)]
 pub use bench_support::{QueryRecorder as __QueryRecorder, StatementLookup as __StatementLookup};
+
+/// Without the internal `_bench` feature the benchmark types are not reachable:
+///
+/// ```compile_fail
+/// let _ = perf_db::__QueryRecorder::new;
+/// ```
+///
+/// ```compile_fail
+/// let _ = perf_db::__StatementLookup::new;
+/// ```
+#[cfg(not(feature = "_bench"))]
+mod no_bench_api {}
