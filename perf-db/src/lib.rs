@@ -25,7 +25,7 @@ mod stats;
 mod transaction;
 
 pub use backend::Backend;
-pub use config::{PoolConfig, PoolConfigBuilder};
+pub use config::{PoolConfig, PoolConfigBuilder, StatementTimeoutMode};
 pub use connection::PoolConnection;
 pub use error::{Error, Result};
 pub use instrumented::InstrumentedConnection;

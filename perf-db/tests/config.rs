@@ -27,6 +27,8 @@ fn from_env_reads_every_documented_variable() {
         ("DATABASE_POOL_PRE_PING_WINDOW", "250ms"),
         ("DATABASE_POOL_LEAK_THRESHOLD", "60s"),
         ("DATABASE_STATEMENT_TIMEOUT", "30s"),
+        ("DATABASE_STATEMENT_TIMEOUT_MODE", "set_after_connect"),
+        ("DATABASE_SQLITE_BUSY_TIMEOUT", "250ms"),
         ("DATABASE_APPLICATION_NAME", "billing"),
         ("DATABASE_SLOW_QUERY_WARN", "100ms"),
         ("DATABASE_SLOW_QUERY_ERROR", "1s"),
@@ -47,6 +49,11 @@ fn from_env_reads_every_documented_variable() {
     assert_eq!(c.pre_ping_window(), Duration::from_millis(250));
     assert_eq!(c.leak_detection_threshold(), Some(Duration::from_secs(60)));
     assert_eq!(c.statement_timeout(), Some(Duration::from_secs(30)));
+    assert_eq!(
+        c.statement_timeout_mode(),
+        perf_db::StatementTimeoutMode::SetAfterConnect
+    );
+    assert_eq!(c.sqlite_busy_timeout(), Duration::from_millis(250));
     assert_eq!(c.application_name(), Some("billing"));
     assert_eq!(c.slow_query_warn(), Some(Duration::from_millis(100)));
     assert_eq!(c.slow_query_error(), Some(Duration::from_secs(1)));
@@ -225,6 +232,27 @@ fn durations_accept_humantime_forms_in_env_and_serde() {
     assert!(json.contains(r#""max_lifetime":"1m 30s""#), "{json}");
     assert_eq!(serde_json::from_str::<PoolConfig>(&json).unwrap(), c);
 
+    let mode: PoolConfig =
+        serde_json::from_str(r#"{"statement_timeout_mode": "set_after_connect"}"#).unwrap();
+    assert_eq!(
+        mode.statement_timeout_mode(),
+        perf_db::StatementTimeoutMode::SetAfterConnect
+    );
+    let bad_mode = from_vars(&[
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("DATABASE_STATEMENT_TIMEOUT_MODE", "later"),
+    ])
+    .unwrap_err();
+    assert!(
+        matches!(
+            bad_mode,
+            Error::InvalidEnv {
+                var: "DATABASE_STATEMENT_TIMEOUT_MODE",
+                ..
+            }
+        ),
+        "{bad_mode}"
+    );
     let bad = serde_json::from_str::<PoolConfig>(r#"{"acquire_timeout": "soon"}"#).unwrap_err();
     assert!(bad.to_string().contains("`soon`"), "{bad}");
     let off = serde_json::from_str::<PoolConfig>(r#"{"acquire_timeout": "off"}"#).unwrap_err();
@@ -344,6 +372,11 @@ fn every_validation_error_names_field_and_range() {
             "1..=",
         ),
         (b().sqlite_cache_kib(1).build(), "sqlite_cache_kib", "64..="),
+        (
+            b().sqlite_busy_timeout(Duration::from_secs(7200)).build(),
+            "sqlite_busy_timeout",
+            "0ns..=3600s",
+        ),
     ];
     for (result, field, range) in cases {
         let (got, value, allowed) = field_of(result);

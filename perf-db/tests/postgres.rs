@@ -100,6 +100,56 @@ async fn statement_timeout_cancels_pg_sleep() {
     );
     let stats = pool.statement_stats("SELECT pg_sleep(5)").unwrap();
     assert_eq!((stats.calls, stats.errors), (1, 1));
+    // sent in the startup packet: the server records the client as its source
+    let source: String = scalar(
+        &pool,
+        "SELECT source FROM pg_settings WHERE name = 'statement_timeout'",
+    )
+    .await;
+    assert_eq!(source, "client");
+}
+
+/// Behind PgBouncer (transaction pooling) the startup parameter is refused: `SET` after
+/// connecting instead, and the timeout cancels statements the same way.
+#[tokio::test]
+async fn statement_timeout_set_after_connect_cancels_pg_sleep() {
+    let (_schema, pool) = schema_and_pool(
+        PoolConfig::builder()
+            .statement_timeout(Some(Duration::from_millis(200)))
+            .statement_timeout_mode(perf_db::StatementTimeoutMode::SetAfterConnect)
+            .max_connections(2),
+    )
+    .await;
+    let shown: String = scalar(&pool, "SHOW statement_timeout").await;
+    assert_eq!(shown, "200ms");
+    let source: String = scalar(
+        &pool,
+        "SELECT source FROM pg_settings WHERE name = 'statement_timeout'",
+    )
+    .await;
+    assert_eq!(source, "session", "set with SET, not in the startup packet");
+    // every connection of the pool has it, not only the first
+    let mut held = futures::future::try_join_all([pool.acquire(), pool.acquire()])
+        .await
+        .unwrap();
+    for conn in &mut held {
+        let err = sqlx::query("SELECT pg_sleep(5)")
+            .execute(&mut **conn)
+            .await
+            .unwrap_err();
+        let code = err
+            .as_database_error()
+            .and_then(|e| e.code())
+            .map(|c| c.to_string());
+        assert_eq!(
+            code.as_deref(),
+            Some("57014"),
+            "query_canceled expected, got {err}"
+        );
+    }
+    drop(held);
+    let stats = pool.statement_stats("SELECT pg_sleep(5)").unwrap();
+    assert_eq!((stats.calls, stats.errors), (2, 2));
 }
 
 #[tokio::test]

@@ -788,3 +788,32 @@ fn a_pool_built_before_the_recorder_records_once_one_is_installed() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The SQLite busy timeout is its own option: it no longer takes the statement timeout.
+#[tokio::test]
+async fn busy_timeout_is_separate_from_the_statement_timeout() {
+    let busy = |pool: Pool<Sqlite>| async move {
+        sqlx::query_scalar::<_, i64>("PRAGMA busy_timeout")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let default = memory_pool(PoolConfig::builder()).await;
+    assert_eq!(busy(default).await, 5_000);
+    let set = memory_pool(
+        PoolConfig::builder()
+            .statement_timeout(Some(Duration::from_millis(250)))
+            .sqlite_busy_timeout(Duration::from_millis(1500)),
+    )
+    .await;
+    assert_eq!(busy(set).await, 1_500);
+    let from_env = PoolConfig::from_lookup(|k| match k {
+        "DATABASE_URL" => Some("sqlite::memory:".to_owned()),
+        "DATABASE_SQLITE_BUSY_TIMEOUT" => Some("2.5s".to_owned()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(from_env.sqlite_busy_timeout(), Duration::from_millis(2500));
+    let pool = Pool::<Sqlite>::connect(&from_env).await.unwrap();
+    assert_eq!(busy(pool).await, 2_500);
+}

@@ -7,8 +7,6 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-use std::time::Duration;
-
 use futures::future::BoxFuture;
 use sqlx::{Connection, Database};
 
@@ -28,10 +26,10 @@ pub trait Backend: Database + private::Sealed {
 
     /// Session settings applied to every new connection.
     #[doc(hidden)]
-    fn on_connect(
-        conn: &mut Self::Connection,
-        statement_timeout: Option<Duration>,
-    ) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+    fn on_connect<'c>(
+        conn: &'c mut Self::Connection,
+        config: &'c PoolConfig,
+    ) -> BoxFuture<'c, Result<(), sqlx::Error>>;
 
     /// Rows affected by one statement.
     #[doc(hidden)]

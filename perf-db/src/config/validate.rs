@@ -105,6 +105,12 @@ impl PoolConfig {
                 24 * HOUR,
             )?;
         }
+        in_range(
+            "sqlite_busy_timeout",
+            self.sqlite_busy_timeout,
+            Duration::ZERO,
+            HOUR,
+        )?;
         if let Some(name) = &self.application_name
             && (name.is_empty() || name.len() > 63)
         {

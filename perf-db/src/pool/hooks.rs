@@ -35,7 +35,7 @@ pub(super) fn pool_options<DB: Backend>(
 ) -> PoolOptions<DB> {
     let test = config.test_before_acquire;
     let window = config.pre_ping_window;
-    let statement_timeout = config.statement_timeout;
+    let session = Arc::new(config.clone());
 
     let mut options = PoolOptions::<DB>::new()
         .max_connections(config.max_connections)
@@ -49,8 +49,9 @@ pub(super) fn pool_options<DB: Backend>(
     let l = lifetimes.cloned();
     options = options.after_connect(move |conn, _meta| {
         let (c, m, l) = (Arc::clone(&c), Arc::clone(&m), l.clone());
+        let session = Arc::clone(&session);
         Box::pin(async move {
-            DB::on_connect(conn, statement_timeout).await?;
+            DB::on_connect(conn, &session).await?;
             c.opened.fetch_add(1, Ordering::Relaxed);
             m.opened.increment(1);
             // Absent when the pool opens a connection on its own (min_connections upkeep).
