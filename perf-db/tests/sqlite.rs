@@ -28,7 +28,7 @@ async fn wal_pragmas_are_in_effect_on_a_file_database() {
     let config = PoolConfig::builder()
         .url(url)
         .sqlite_cache_kib(8192)
-        .statement_timeout(Some(Duration::from_secs(7)))
+        .sqlite_busy_timeout(Duration::from_secs(7))
         .build()
         .unwrap();
     let pool = Pool::<Sqlite>::connect(&config).await.unwrap();
