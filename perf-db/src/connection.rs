@@ -7,12 +7,14 @@ use std::sync::Arc;
 use sqlx::Database;
 use std::time::Instant;
 
+use crate::InstrumentedConnection;
 use crate::shared::Shared;
 
 /// A connection checked out of a [`Pool`](crate::Pool).
 ///
-/// Use `&mut conn` as the executor: `sqlx::query(…).fetch_all(&mut conn)`. Queries are recorded
-/// exactly like queries on the pool. Dropping it returns the connection to the pool and records
+/// Use `&mut conn` or, as with sqlx 0.7+, `&mut *conn` as the executor:
+/// `sqlx::query(…).fetch_all(&mut *conn)`. Queries are recorded exactly like queries on the pool
+/// (`*conn` is an [`InstrumentedConnection`]). Dropping it returns the connection to the pool and records
 /// how long it was held. [`as_raw`](Self::as_raw) gives the sqlx connection for APIs that need
 /// it; queries run on it directly are not instrumented.
 ///
@@ -27,7 +29,7 @@ use crate::shared::Shared;
 /// # }).unwrap();
 /// ```
 pub struct PoolConnection<DB: Database> {
-    pub(crate) conn: sqlx::pool::PoolConnection<DB>,
+    pub(crate) conn: InstrumentedConnection<sqlx::pool::PoolConnection<DB>>,
     pub(crate) hold: Hold,
 }
 
@@ -103,14 +105,14 @@ impl<DB: Database> PoolConnection<DB> {
         acquired_at: Instant,
     ) -> Self {
         Self {
-            conn,
+            conn: InstrumentedConnection::new(conn, Arc::clone(&shared)),
             hold: Hold::start(shared, location, acquired_at),
         }
     }
 
     /// The underlying sqlx connection. Queries run on it are **not** instrumented.
     pub fn as_raw(&mut self) -> &mut DB::Connection {
-        &mut self.conn
+        &mut self.conn.raw
     }
 
     /// Starts a transaction on this connection; its queries are instrumented.
@@ -118,7 +120,7 @@ impl<DB: Database> PoolConnection<DB> {
     /// # Errors
     /// The database error if `BEGIN` fails.
     pub async fn begin(&mut self) -> crate::Result<crate::Transaction<'_, DB>> {
-        let tx = sqlx::Transaction::begin(&mut *self.conn, None).await?;
+        let tx = sqlx::Transaction::begin(&mut *self.conn.raw, None).await?;
         Ok(crate::Transaction::new(
             tx,
             Arc::clone(&self.hold.shared),
@@ -133,5 +135,19 @@ impl<DB: Database> fmt::Debug for PoolConnection<DB> {
             .field("pool", &self.hold.shared.name)
             .field("held_for", &self.hold.since.elapsed())
             .finish_non_exhaustive()
+    }
+}
+
+impl<DB: Database> std::ops::Deref for PoolConnection<DB> {
+    type Target = InstrumentedConnection<sqlx::pool::PoolConnection<DB>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl<DB: Database> std::ops::DerefMut for PoolConnection<DB> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
     }
 }

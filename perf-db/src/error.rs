@@ -10,13 +10,25 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A configuration value is outside its allowed range.
-    #[error("invalid pool configuration: `{field}` {message}")]
+    /// A configuration value outside its allowed range.
+    ///
+    /// ```
+    /// let err = perf_db::PoolConfig::builder().max_connections(0).build().unwrap_err();
+    /// assert!(matches!(
+    ///     &err,
+    ///     perf_db::Error::InvalidConfig { field: "max_connections", value, allowed }
+    ///         if value == "0" && allowed == "1..=10000"
+    /// ));
+    /// assert_eq!(err.to_string(), "invalid `max_connections`: got 0, allowed: 1..=10000");
+    /// ```
+    #[error("invalid `{field}`: got {value}, allowed: {allowed}")]
     InvalidConfig {
-        /// The offending field, as spelled in [`PoolConfig`](crate::PoolConfig) and its serde form.
+        /// The option's name as spelled by its builder setter / config field.
         field: &'static str,
-        /// What is wrong, including the allowed range.
-        message: String,
+        /// The rejected value, rendered (secrets redacted).
+        value: String,
+        /// What the field accepts, e.g. "1..=10000" or "finite and strictly increasing".
+        allowed: String,
     },
     /// An environment variable could not be parsed.
     #[error("environment variable `{var}` is invalid: {message}")]
@@ -54,6 +66,41 @@ pub enum Error {
     /// An error from sqlx or the database.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+/// Lets `?` turn this crate's errors into sqlx's, so code written for sqlx (functions returning
+/// `Result<_, sqlx::Error>`) can call [`Pool::acquire`](crate::Pool::acquire) and
+/// [`Pool::begin`](crate::Pool::begin). (The other direction, `?` on a query inside a function
+/// returning [`perf_db::Result`](Result), works through [`Error::Database`].)
+///
+/// | `perf_db::Error` | `sqlx::Error` |
+/// |---|---|
+/// | `Database(e)` | `e` |
+/// | `AcquireTimeout { .. }` | `PoolTimedOut` (what sqlx's own pool returns) |
+/// | `InvalidConfig`, `InvalidEnv`, `UnsupportedUrl` | `Configuration(the perf-db error)` |
+///
+/// ```
+/// # #[cfg(feature = "sqlite")]
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// async fn count(pool: &perf_db::Pool<sqlx::Sqlite>) -> Result<i64, sqlx::Error> {
+///     let mut tx = pool.begin().await?; // perf_db::Error -> sqlx::Error
+///     let n = sqlx::query_scalar("SELECT 7").fetch_one(&mut *tx).await?;
+///     tx.commit().await?;
+///     Ok(n)
+/// }
+/// let pool = perf_db::Pool::<sqlx::Sqlite>::connect(&perf_db::PoolConfig::default()).await?;
+/// assert_eq!(count(&pool).await?, 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+impl From<Error> for sqlx::Error {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Database(error) => error,
+            Error::AcquireTimeout { .. } => sqlx::Error::PoolTimedOut,
+            other => sqlx::Error::Configuration(Box::new(other)),
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].

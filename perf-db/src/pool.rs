@@ -1,6 +1,9 @@
 //! [`Pool`]: an instrumented sqlx pool.
 
+mod acquire;
 mod hooks;
+mod lifetime;
+mod maintenance;
 
 use std::fmt;
 use std::future::Future;
@@ -42,6 +45,8 @@ use crate::{Backend, Error, PoolConnection, Result, StatementStats, Transaction}
 pub struct Pool<DB: Database> {
     pub(crate) inner: sqlx::Pool<DB>,
     pub(crate) shared: Arc<Shared>,
+    /// The maintenance task runs while any clone of this pool is alive.
+    maintenance: Arc<maintenance::Maintenance>,
 }
 
 impl<DB: Database> Clone for Pool<DB> {
@@ -49,6 +54,7 @@ impl<DB: Database> Clone for Pool<DB> {
         Self {
             inner: self.inner.clone(),
             shared: Arc::clone(&self.shared),
+            maintenance: Arc::clone(&self.maintenance),
         }
     }
 }
@@ -102,14 +108,10 @@ impl<DB: Backend> Pool<DB> {
         let prepared = Self::prepare(config, customize)?;
         let inner = prepared
             .options
-            .connect_with(prepared.connect_options)
+            .clone()
+            .connect_with(prepared.connect_options.clone())
             .await?;
-        Ok(Self::finish(
-            config,
-            inner,
-            prepared.counters,
-            prepared.metrics,
-        ))
+        Ok(Self::finish(config, inner, prepared))
     }
 
     /// Creates the pool without opening a connection; the first query connects.
@@ -118,13 +120,11 @@ impl<DB: Backend> Pool<DB> {
     /// [`Error::InvalidConfig`] or [`Error::UnsupportedUrl`].
     pub fn connect_lazy(config: &PoolConfig) -> Result<Self> {
         let prepared = Self::prepare(config, |options| options)?;
-        let inner = prepared.options.connect_lazy_with(prepared.connect_options);
-        Ok(Self::finish(
-            config,
-            inner,
-            prepared.counters,
-            prepared.metrics,
-        ))
+        let inner = prepared
+            .options
+            .clone()
+            .connect_lazy_with(prepared.connect_options.clone());
+        Ok(Self::finish(config, inner, prepared))
     }
 
     fn prepare(
@@ -140,21 +140,26 @@ impl<DB: Backend> Pool<DB> {
         let counters = Arc::new(Counters::default());
         let metrics = Arc::new(Metrics::new(&config.name));
         metrics.max.set(f64::from(config.max_connections));
-        let options = hooks::pool_options::<DB>(config, &counters, &metrics);
+        let lifetimes = config
+            .max_lifetime
+            .map(|max| Arc::new(lifetime::Lifetimes::new(max)));
+        let options = hooks::pool_options::<DB>(config, &counters, &metrics, lifetimes.as_ref());
         Ok(Prepared {
             options,
             connect_options,
             counters,
             metrics,
+            lifetimes,
         })
     }
 
-    fn finish(
-        config: &PoolConfig,
-        inner: sqlx::Pool<DB>,
-        counters: Arc<Counters>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    fn finish(config: &PoolConfig, inner: sqlx::Pool<DB>, prepared: Prepared<DB>) -> Self {
+        let Prepared {
+            counters,
+            metrics,
+            lifetimes,
+            ..
+        } = prepared;
         let explainer = config.auto_explain.then(|| {
             crate::explain::explainer::<DB>(inner.clone(), &config.name, Arc::clone(&counters))
         });
@@ -166,8 +171,13 @@ impl<DB: Backend> Pool<DB> {
         {
             crate::leak::spawn_sweeper(Arc::downgrade(&shared), threshold);
         }
+        let maintenance = Arc::new(maintenance::Maintenance::start(&inner, &shared, lifetimes));
         tracing::debug!(target: "perf_db::pool", %config, "pool created");
-        Self { inner, shared }
+        Self {
+            inner,
+            shared,
+            maintenance,
+        }
     }
 
     /// Checks out a connection, measuring the acquire path and registering the caller's
@@ -277,6 +287,7 @@ struct Prepared<DB: Database> {
     connect_options: <DB::Connection as Connection>::Options,
     counters: Arc<Counters>,
     metrics: Arc<Metrics>,
+    lifetimes: Option<Arc<lifetime::Lifetimes>>,
 }
 
 impl<DB: Database> Pool<DB> {
@@ -298,13 +309,7 @@ impl<DB: Database> Pool<DB> {
     }
 
     fn update_gauges(&self) -> (u32, u32) {
-        let size = self.inner.size();
-        let idle = u32::try_from(self.inner.num_idle())
-            .unwrap_or(u32::MAX)
-            .min(size);
-        self.shared.metrics.idle.set(f64::from(idle));
-        self.shared.metrics.in_use.set(f64::from(size - idle));
-        (size, idle)
+        maintenance::refresh_gauges(&self.inner, &self.shared)
     }
 
     /// The pool name (the `pool` label of its metrics).
@@ -314,7 +319,9 @@ impl<DB: Database> Pool<DB> {
     }
 
     /// A snapshot of the pool for a statistics endpoint; also refreshes the gauges and the
-    /// `closed_total{reason="other"}` counter of the metrics facade.
+    /// `closed_total{reason="other"}` counter of the metrics facade. (The gauges are also
+    /// refreshed on every acquire and, while the pool lives, at least once a second by its
+    /// maintenance task, so they fall back to idle after a burst without anyone calling this.)
     #[must_use]
     pub fn stats(&self) -> PoolStats {
         let (size, idle) = self.update_gauges();
@@ -325,8 +332,7 @@ impl<DB: Database> Pool<DB> {
         let closed = opened.saturating_sub(u64::from(size));
         let recycled = get(&c.recycled);
         let ping_failed = get(&c.ping_failed);
-        let closed_other = closed.saturating_sub(recycled + ping_failed);
-        shared.metrics.closed_other.absolute(closed_other);
+        let closed_other = maintenance::refresh_closed_other(shared, size);
         let pings = get(&c.pings);
         let mut acquire = AcquireStats {
             count: get(&c.acquires),

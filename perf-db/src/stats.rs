@@ -3,10 +3,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use metrics::{Counter, Gauge, Histogram};
+use metrics::Label;
 use serde::{Deserialize, Serialize};
 
 use crate::histogram::Quantiles;
+use crate::late_metrics::{LateCounter, LateGauge, LateHistogram};
 
 /// Counters shared by the pool, its hooks and its connections.
 #[derive(Debug, Default)]
@@ -169,61 +170,79 @@ impl AcquireStats {
 
 /// Metric handles, registered once per pool so the per-query path does no label work.
 ///
-/// Handles bind to the recorder installed when the pool is created: install the recorder first.
+/// They bind to the recorder installed when the pool is created, or, when none is, to the one
+/// installed later, at their first use after it (see `late_metrics.rs`).
 #[derive(Debug)]
 pub(crate) struct Metrics {
-    pub(crate) queries_ok: Counter,
-    pub(crate) queries_error: Counter,
-    pub(crate) queries_cancelled: Counter,
-    pub(crate) query_duration: Histogram,
-    pub(crate) slow_warn: Counter,
-    pub(crate) slow_error: Counter,
-    pub(crate) idle: Gauge,
-    pub(crate) in_use: Gauge,
-    pub(crate) max: Gauge,
-    pub(crate) waiting: Gauge,
-    pub(crate) acquire_duration: Histogram,
-    pub(crate) acquire_wait: Histogram,
-    pub(crate) acquire_ping: Histogram,
-    pub(crate) acquire_connect: Histogram,
-    pub(crate) acquire_timeouts: Counter,
-    pub(crate) opened: Counter,
-    pub(crate) closed_recycled: Counter,
-    pub(crate) closed_ping_failed: Counter,
-    pub(crate) closed_other: Counter,
-    pub(crate) held: Histogram,
-    pub(crate) n_plus_one: Counter,
-    pub(crate) leaks: Counter,
+    pub(crate) queries_ok: LateCounter,
+    pub(crate) queries_error: LateCounter,
+    pub(crate) queries_cancelled: LateCounter,
+    pub(crate) query_duration: LateHistogram,
+    pub(crate) slow_warn: LateCounter,
+    pub(crate) slow_error: LateCounter,
+    pub(crate) idle: LateGauge,
+    pub(crate) in_use: LateGauge,
+    pub(crate) max: LateGauge,
+    pub(crate) waiting: LateGauge,
+    pub(crate) acquire_duration: LateHistogram,
+    pub(crate) acquire_wait: LateHistogram,
+    pub(crate) acquire_ping: LateHistogram,
+    pub(crate) acquire_connect: LateHistogram,
+    pub(crate) acquire_timeouts: LateCounter,
+    pub(crate) opened: LateCounter,
+    pub(crate) closed_recycled: LateCounter,
+    pub(crate) closed_ping_failed: LateCounter,
+    pub(crate) closed_other: LateCounter,
+    pub(crate) held: LateHistogram,
+    pub(crate) n_plus_one: LateCounter,
+    pub(crate) leaks: LateCounter,
 }
 
 impl Metrics {
     pub(crate) fn new(pool: &str) -> Self {
-        let pool = pool.to_owned();
-        let phase = |p: &'static str| metrics::histogram!("db_pool_acquire_phase_seconds", "pool" => pool.clone(), "phase" => p);
-        let closed = |reason: &'static str| metrics::counter!("db_pool_connections_closed_total", "pool" => pool.clone(), "reason" => reason);
+        if !crate::late_metrics::recorder_installed() {
+            tracing::debug!(
+                target: "perf_db::pool",
+                pool,
+                "no metrics recorder installed yet: the pool's metrics are registered when one is"
+            );
+        }
+        let labels = |extra: &[(&'static str, &'static str)]| {
+            let mut labels = vec![Label::new("pool", pool.to_owned())];
+            labels.extend(extra.iter().map(|(k, v)| Label::new(*k, *v)));
+            labels
+        };
+        let counter =
+            |name, extra: &[(&'static str, &'static str)]| LateCounter::new(name, labels(extra));
+        let gauge =
+            |name, extra: &[(&'static str, &'static str)]| LateGauge::new(name, labels(extra));
+        let histogram =
+            |name, extra: &[(&'static str, &'static str)]| LateHistogram::new(name, labels(extra));
+        let phase = |p| histogram("db_pool_acquire_phase_seconds", &[("phase", p)]);
+        let closed = |reason| counter("db_pool_connections_closed_total", &[("reason", reason)]);
         Self {
-            queries_ok: metrics::counter!("db_queries_total", "pool" => pool.clone(), "outcome" => "ok"),
-            queries_error: metrics::counter!("db_queries_total", "pool" => pool.clone(), "outcome" => "error"),
-            queries_cancelled: metrics::counter!("db_queries_total", "pool" => pool.clone(), "outcome" => "cancelled"),
-            query_duration: metrics::histogram!("db_query_duration_seconds", "pool" => pool.clone()),
-            slow_warn: metrics::counter!("db_slow_queries_total", "pool" => pool.clone(), "level" => "warn"),
-            slow_error: metrics::counter!("db_slow_queries_total", "pool" => pool.clone(), "level" => "error"),
-            idle: metrics::gauge!("db_pool_connections", "pool" => pool.clone(), "state" => "idle"),
-            in_use: metrics::gauge!("db_pool_connections", "pool" => pool.clone(), "state" => "in_use"),
-            max: metrics::gauge!("db_pool_max_connections", "pool" => pool.clone()),
-            waiting: metrics::gauge!("db_pool_waiting", "pool" => pool.clone()),
-            acquire_duration: metrics::histogram!("db_pool_acquire_duration_seconds", "pool" => pool.clone()),
+            queries_ok: counter("db_queries_total", &[("outcome", "ok")]),
+            queries_error: counter("db_queries_total", &[("outcome", "error")]),
+            queries_cancelled: counter("db_queries_total", &[("outcome", "cancelled")]),
+            query_duration: histogram("db_query_duration_seconds", &[]),
+            slow_warn: counter("db_slow_queries_total", &[("level", "warn")]),
+            slow_error: counter("db_slow_queries_total", &[("level", "error")]),
+            idle: gauge("db_pool_connections", &[("state", "idle")]),
+            in_use: gauge("db_pool_connections", &[("state", "in_use")]),
+            max: gauge("db_pool_max_connections", &[]),
+            waiting: gauge("db_pool_waiting", &[]),
+            acquire_duration: histogram("db_pool_acquire_duration_seconds", &[]),
             acquire_wait: phase("wait"),
             acquire_ping: phase("ping"),
             acquire_connect: phase("connect"),
-            acquire_timeouts: metrics::counter!("db_pool_acquire_timeouts_total", "pool" => pool.clone()),
-            opened: metrics::counter!("db_pool_connections_opened_total", "pool" => pool.clone()),
+            acquire_timeouts: counter("db_pool_acquire_timeouts_total", &[]),
+            opened: counter("db_pool_connections_opened_total", &[]),
             closed_recycled: closed("recycled"),
             closed_ping_failed: closed("ping_failed"),
             closed_other: closed("other"),
-            held: metrics::histogram!("db_connection_held_seconds", "pool" => pool.clone()),
-            n_plus_one: metrics::counter!("db_n_plus_one_total", "pool" => pool.clone()),
-            leaks: metrics::counter!("db_connection_leaks_total", "pool" => pool),
+            held: histogram("db_connection_held_seconds", &[]),
+            n_plus_one: counter("db_n_plus_one_total", &[]),
+            leaks: counter("db_connection_leaks_total", &[]),
         }
     }
 }

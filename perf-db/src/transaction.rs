@@ -5,13 +5,15 @@ use std::sync::Arc;
 
 use sqlx::Database;
 
+use crate::InstrumentedConnection;
 use crate::connection::Hold;
 use crate::shared::Shared;
 
 /// A transaction from [`Pool::begin`](crate::Pool::begin) or
 /// [`PoolConnection::begin`](crate::PoolConnection::begin).
 ///
-/// Use `&mut tx` as the executor. Like sqlx's, a transaction dropped without
+/// Use `&mut tx` or, as with sqlx 0.7+, `&mut *tx` as the executor (`*tx` is an
+/// [`InstrumentedConnection`]). Like sqlx's, a transaction dropped without
 /// [`commit`](Self::commit) is rolled back.
 ///
 /// ```
@@ -28,8 +30,7 @@ use crate::shared::Shared;
 /// # }).unwrap();
 /// ```
 pub struct Transaction<'c, DB: Database> {
-    pub(crate) tx: sqlx::Transaction<'c, DB>,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) tx: InstrumentedConnection<sqlx::Transaction<'c, DB>>,
     hold: Option<Hold>,
 }
 
@@ -39,7 +40,10 @@ impl<'c, DB: Database> Transaction<'c, DB> {
         shared: Arc<Shared>,
         hold: Option<Hold>,
     ) -> Self {
-        Self { tx, shared, hold }
+        Self {
+            tx: InstrumentedConnection::new(tx, shared),
+            hold,
+        }
     }
 
     /// Commits the transaction.
@@ -48,7 +52,7 @@ impl<'c, DB: Database> Transaction<'c, DB> {
     /// The database error if `COMMIT` fails.
     pub async fn commit(self) -> crate::Result<()> {
         let Self { tx, hold, .. } = self;
-        let result = tx.commit().await;
+        let result = tx.raw.commit().await;
         drop(hold);
         Ok(result?)
     }
@@ -59,7 +63,7 @@ impl<'c, DB: Database> Transaction<'c, DB> {
     /// The database error if `ROLLBACK` fails.
     pub async fn rollback(self) -> crate::Result<()> {
         let Self { tx, hold, .. } = self;
-        let result = tx.rollback().await;
+        let result = tx.raw.rollback().await;
         drop(hold);
         Ok(result?)
     }
@@ -69,20 +73,34 @@ impl<'c, DB: Database> Transaction<'c, DB> {
     /// # Errors
     /// The database error if `SAVEPOINT` fails.
     pub async fn begin(&mut self) -> crate::Result<Transaction<'_, DB>> {
-        let tx = sqlx::Acquire::begin(&mut self.tx).await?;
-        Ok(Transaction::new(tx, Arc::clone(&self.shared), None))
+        let tx = sqlx::Acquire::begin(&mut self.tx.raw).await?;
+        Ok(Transaction::new(tx, Arc::clone(&self.tx.shared), None))
     }
 
     /// The underlying sqlx transaction. Queries run on it are **not** instrumented.
     pub fn as_raw(&mut self) -> &mut sqlx::Transaction<'c, DB> {
-        &mut self.tx
+        &mut self.tx.raw
     }
 }
 
 impl<DB: Database> fmt::Debug for Transaction<'_, DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Transaction")
-            .field("pool", &self.shared.name)
+            .field("pool", &self.tx.shared.name)
             .finish_non_exhaustive()
+    }
+}
+
+impl<'c, DB: Database> std::ops::Deref for Transaction<'c, DB> {
+    type Target = InstrumentedConnection<sqlx::Transaction<'c, DB>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl<DB: Database> std::ops::DerefMut for Transaction<'_, DB> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
     }
 }

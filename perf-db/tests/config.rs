@@ -27,6 +27,8 @@ fn from_env_reads_every_documented_variable() {
         ("DATABASE_POOL_PRE_PING_WINDOW", "250ms"),
         ("DATABASE_POOL_LEAK_THRESHOLD", "60s"),
         ("DATABASE_STATEMENT_TIMEOUT", "30s"),
+        ("DATABASE_STATEMENT_TIMEOUT_MODE", "set_after_connect"),
+        ("DATABASE_SQLITE_BUSY_TIMEOUT", "250ms"),
         ("DATABASE_APPLICATION_NAME", "billing"),
         ("DATABASE_SLOW_QUERY_WARN", "100ms"),
         ("DATABASE_SLOW_QUERY_ERROR", "1s"),
@@ -47,6 +49,11 @@ fn from_env_reads_every_documented_variable() {
     assert_eq!(c.pre_ping_window(), Duration::from_millis(250));
     assert_eq!(c.leak_detection_threshold(), Some(Duration::from_secs(60)));
     assert_eq!(c.statement_timeout(), Some(Duration::from_secs(30)));
+    assert_eq!(
+        c.statement_timeout_mode(),
+        perf_db::StatementTimeoutMode::SetAfterConnect
+    );
+    assert_eq!(c.sqlite_busy_timeout(), Duration::from_millis(250));
     assert_eq!(c.application_name(), Some("billing"));
     assert_eq!(c.slow_query_warn(), Some(Duration::from_millis(100)));
     assert_eq!(c.slow_query_error(), Some(Duration::from_secs(1)));
@@ -134,7 +141,7 @@ fn from_env_errors_name_the_variable() {
     );
     let bad = from_vars(&[
         ("DATABASE_URL", "sqlite::memory:"),
-        ("DATABASE_STATEMENT_TIMEOUT", "3 days"),
+        ("DATABASE_STATEMENT_TIMEOUT", "3 fortnights"),
     ])
     .unwrap_err();
     assert!(
@@ -188,9 +195,87 @@ fn serde_round_trip_and_human_durations() {
     assert!(unknown.to_string().contains("pool_size"), "{unknown}");
 }
 
-fn field_of(result: perf_db::Result<PoolConfig>) -> (&'static str, String) {
+#[test]
+fn durations_accept_humantime_forms_in_env_and_serde() {
+    let c = from_vars(&[
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("DATABASE_POOL_ACQUIRE_TIMEOUT", "1.5s"),
+        ("DATABASE_POOL_MAX_LIFETIME", "1m30s"),
+        ("DATABASE_POOL_PRE_PING_WINDOW", "500ms"),
+        ("DATABASE_POOL_IDLE_TIMEOUT", "1m 15s"),
+        ("DATABASE_STATEMENT_TIMEOUT", "2h 30m"),
+        ("DATABASE_SLOW_QUERY_ERROR", "45"),
+    ])
+    .unwrap();
+    assert_eq!(c.acquire_timeout(), Duration::from_millis(1500));
+    assert_eq!(c.max_lifetime(), Some(Duration::from_secs(90)));
+    assert_eq!(c.pre_ping_window(), Duration::from_millis(500));
+    assert_eq!(c.idle_timeout(), Some(Duration::from_secs(75)));
+    assert_eq!(c.statement_timeout(), Some(Duration::from_secs(9000)));
+    assert_eq!(c.slow_query_error(), Some(Duration::from_secs(45)));
+
+    let c: PoolConfig = serde_json::from_str(
+        r#"{"acquire_timeout": "1.5s", "max_lifetime": "1m30s", "idle_timeout": null,
+            "pre_ping_window": 0.25, "statement_timeout": "off", "slow_query_warn": "500ms"}"#,
+    )
+    .unwrap();
+    c.validate().unwrap();
+    assert_eq!(c.acquire_timeout(), Duration::from_millis(1500));
+    assert_eq!(c.max_lifetime(), Some(Duration::from_secs(90)));
+    assert_eq!(c.idle_timeout(), None);
+    assert_eq!(c.pre_ping_window(), Duration::from_millis(250));
+    assert_eq!(c.statement_timeout(), None);
+    assert_eq!(c.slow_query_warn(), Some(Duration::from_millis(500)));
+    // serialized in humantime's form, and read back
+    let json = serde_json::to_string(&c).unwrap();
+    assert!(json.contains(r#""acquire_timeout":"1s 500ms""#), "{json}");
+    assert!(json.contains(r#""max_lifetime":"1m 30s""#), "{json}");
+    assert_eq!(serde_json::from_str::<PoolConfig>(&json).unwrap(), c);
+
+    let mode: PoolConfig =
+        serde_json::from_str(r#"{"statement_timeout_mode": "set_after_connect"}"#).unwrap();
+    assert_eq!(
+        mode.statement_timeout_mode(),
+        perf_db::StatementTimeoutMode::SetAfterConnect
+    );
+    let bad_mode = from_vars(&[
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("DATABASE_STATEMENT_TIMEOUT_MODE", "later"),
+    ])
+    .unwrap_err();
+    assert!(
+        matches!(
+            bad_mode,
+            Error::InvalidEnv {
+                var: "DATABASE_STATEMENT_TIMEOUT_MODE",
+                ..
+            }
+        ),
+        "{bad_mode}"
+    );
+    let bad = serde_json::from_str::<PoolConfig>(r#"{"acquire_timeout": "soon"}"#).unwrap_err();
+    assert!(bad.to_string().contains("`soon`"), "{bad}");
+    let off = serde_json::from_str::<PoolConfig>(r#"{"acquire_timeout": "off"}"#).unwrap_err();
+    assert!(off.to_string().contains("cannot be turned off"), "{off}");
+    match from_vars(&[
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("DATABASE_POOL_ACQUIRE_TIMEOUT", "1.5 fortnights"),
+    ]) {
+        Err(Error::InvalidEnv { var, message }) => {
+            assert_eq!(var, "DATABASE_POOL_ACQUIRE_TIMEOUT");
+            assert!(message.contains("1.5 fortnights"), "{message}");
+        }
+        other => panic!("expected InvalidEnv, got {other:?}"),
+    }
+}
+
+fn field_of(result: perf_db::Result<PoolConfig>) -> (&'static str, String, String) {
     match result.unwrap_err() {
-        Error::InvalidConfig { field, message } => (field, message),
+        Error::InvalidConfig {
+            field,
+            value,
+            allowed,
+        } => (field, value, allowed),
         other => panic!("expected InvalidConfig, got {other}"),
     }
 }
@@ -199,7 +284,7 @@ fn field_of(result: perf_db::Result<PoolConfig>) -> (&'static str, String) {
 fn every_validation_error_names_field_and_range() {
     let b = PoolConfig::builder;
     let cases: Vec<(perf_db::Result<PoolConfig>, &str, &str)> = vec![
-        (b().url("").build(), "url", "expected"),
+        (b().url("").build(), "url", "URL"),
         (b().name("").build(), "name", "1..=64"),
         (
             b().max_connections(0).build(),
@@ -287,20 +372,29 @@ fn every_validation_error_names_field_and_range() {
             "1..=",
         ),
         (b().sqlite_cache_kib(1).build(), "sqlite_cache_kib", "64..="),
+        (
+            b().sqlite_busy_timeout(Duration::from_secs(7200)).build(),
+            "sqlite_busy_timeout",
+            "0ns..=3600s",
+        ),
     ];
     for (result, field, range) in cases {
-        let (got, message) = field_of(result);
-        assert_eq!(got, field, "{message}");
+        let (got, value, allowed) = field_of(result);
+        assert_eq!(got, field, "{value} / {allowed}");
         assert!(
-            message.contains(range),
-            "{field}: `{message}` should mention `{range}`"
+            allowed.contains(range),
+            "{field}: `{allowed}` should mention `{range}`"
         );
         let text = Error::InvalidConfig {
             field: got,
-            message: message.clone(),
+            value: value.clone(),
+            allowed: allowed.clone(),
         }
         .to_string();
-        assert!(text.contains(field), "{text}");
+        assert_eq!(
+            text,
+            format!("invalid `{field}`: got {value}, allowed: {allowed}")
+        );
     }
     // The defaults are valid, and so are the seeds' settings.
     PoolConfig::default().validate().unwrap();

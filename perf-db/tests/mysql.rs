@@ -33,14 +33,22 @@ async fn statement_timeout_is_applied_to_every_session() {
             .await
             .unwrap();
         assert!((t - 2.5).abs() < 1e-9, "max_statement_time = {t}");
-        // and it really interrupts a long statement: an error, or SLEEP returning 1 (interrupted)
-        let slept = sqlx::query_scalar::<_, i64>("SELECT SLEEP(10)")
+        // and it really interrupts a long statement: ER_STATEMENT_TIMEOUT (1969)
+        let err = sqlx::query_scalar::<_, i64>("SELECT SLEEP(10)")
             .fetch_one(&pool)
-            .await;
-        assert!(
-            matches!(slept, Err(_) | Ok(1)),
-            "SLEEP(10) was not interrupted: {slept:?}"
+            .await
+            .unwrap_err();
+        let number = err
+            .as_database_error()
+            .and_then(|e| e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
+            .map(sqlx::mysql::MySqlDatabaseError::number);
+        assert_eq!(
+            number,
+            Some(1969),
+            "max_statement_time exceeded expected, got {err}"
         );
+        let stats = pool.statement_stats("SELECT SLEEP(10)").unwrap();
+        assert_eq!((stats.calls, stats.errors), (1, 1));
     } else {
         let t: u64 = sqlx::query_scalar("SELECT @@SESSION.max_execution_time")
             .fetch_one(&pool)

@@ -100,6 +100,56 @@ async fn statement_timeout_cancels_pg_sleep() {
     );
     let stats = pool.statement_stats("SELECT pg_sleep(5)").unwrap();
     assert_eq!((stats.calls, stats.errors), (1, 1));
+    // sent in the startup packet: the server records the client as its source
+    let source: String = scalar(
+        &pool,
+        "SELECT source FROM pg_settings WHERE name = 'statement_timeout'",
+    )
+    .await;
+    assert_eq!(source, "client");
+}
+
+/// Behind PgBouncer (transaction pooling) the startup parameter is refused: `SET` after
+/// connecting instead, and the timeout cancels statements the same way.
+#[tokio::test]
+async fn statement_timeout_set_after_connect_cancels_pg_sleep() {
+    let (_schema, pool) = schema_and_pool(
+        PoolConfig::builder()
+            .statement_timeout(Some(Duration::from_millis(200)))
+            .statement_timeout_mode(perf_db::StatementTimeoutMode::SetAfterConnect)
+            .max_connections(2),
+    )
+    .await;
+    let shown: String = scalar(&pool, "SHOW statement_timeout").await;
+    assert_eq!(shown, "200ms");
+    let source: String = scalar(
+        &pool,
+        "SELECT source FROM pg_settings WHERE name = 'statement_timeout'",
+    )
+    .await;
+    assert_eq!(source, "session", "set with SET, not in the startup packet");
+    // every connection of the pool has it, not only the first
+    let mut held = futures::future::try_join_all([pool.acquire(), pool.acquire()])
+        .await
+        .unwrap();
+    for conn in &mut held {
+        let err = sqlx::query("SELECT pg_sleep(5)")
+            .execute(&mut **conn)
+            .await
+            .unwrap_err();
+        let code = err
+            .as_database_error()
+            .and_then(|e| e.code())
+            .map(|c| c.to_string());
+        assert_eq!(
+            code.as_deref(),
+            Some("57014"),
+            "query_canceled expected, got {err}"
+        );
+    }
+    drop(held);
+    let stats = pool.statement_stats("SELECT pg_sleep(5)").unwrap();
+    assert_eq!((stats.calls, stats.errors), (2, 2));
 }
 
 #[tokio::test]
@@ -590,4 +640,98 @@ async fn a_query_dropped_before_it_ends_is_cancelled_and_never_explained() {
     assert_eq!(count("cancelled"), Some(&DebugValue::Counter(2)));
     assert_eq!(count("ok"), Some(&DebugValue::Counter(1)));
     drop(pool);
+}
+
+/// Connections of the pool's own application name, as the server sees them.
+async fn backend_pids(application_name: &str) -> Vec<i32> {
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&pg_url())
+        .await
+        .unwrap();
+    sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid")
+        .bind(application_name)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap()
+}
+
+/// The pool's maintenance task does not keep the pool alive: once the last `Pool` handle is
+/// dropped, its connections close.
+#[tokio::test]
+async fn dropping_the_pool_stops_its_maintenance_and_closes_its_connections() {
+    let app = format!("perf-db-drop-{}", &common::random_suffix()[..8]);
+    let (_schema, pool) = schema_and_pool(
+        PoolConfig::builder()
+            .application_name(&app)
+            .max_connections(2),
+    )
+    .await;
+    let clone = pool.clone();
+    let held = futures::future::try_join_all([pool.acquire(), clone.acquire()])
+        .await
+        .unwrap();
+    drop(held);
+    assert_eq!(backend_pids(&app).await.len(), 2);
+    tokio::time::sleep(Duration::from_millis(1500)).await; // at least one maintenance run
+    drop(pool);
+    drop(clone);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let left = loop {
+        let left = backend_pids(&app).await;
+        if left.is_empty() || std::time::Instant::now() > deadline {
+            break left;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        left.is_empty(),
+        "connections still open after the pool was dropped: {left:?}"
+    );
+}
+
+/// An idle pool past `max_lifetime` has its connections replaced in the background, with no
+/// acquire: the server sees new backends, the statistics count the recycling. (The shortest
+/// allowed lifetime is 30 s, so this test waits that long once.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_past_max_lifetime_are_replaced_without_an_acquire() {
+    let app = format!("perf-db-recycle-{}", &common::random_suffix()[..8]);
+    let (_schema, pool) = schema_and_pool(
+        PoolConfig::builder()
+            .application_name(&app)
+            .max_connections(3)
+            .max_lifetime(Some(Duration::from_secs(30)))
+            .idle_timeout(None),
+    )
+    .await;
+    let burst = futures::future::try_join_all((0..3).map(|_| pool.acquire()))
+        .await
+        .unwrap();
+    drop(burst);
+    let first = backend_pids(&app).await;
+    assert_eq!(first.len(), 3);
+    let opened = pool.stats().connections.opened;
+    assert_eq!(opened, 3);
+
+    // Nothing touches the pool from here on: only the server and `stats()` are asked.
+    let deadline = std::time::Instant::now() + Duration::from_secs(45);
+    let now = loop {
+        let now = backend_pids(&app).await;
+        let replaced = now.len() == 3 && now.iter().all(|pid| !first.contains(pid));
+        if replaced || std::time::Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(
+        now.len() == 3 && now.iter().all(|pid| !first.contains(pid)),
+        "backends before {first:?}, after {now:?}"
+    );
+    let stats = pool.stats();
+    assert_eq!(
+        stats.acquire.count, 3,
+        "no acquire after the burst: {stats:#?}"
+    );
+    assert_eq!(stats.connections.recycled, 3, "{stats:#?}");
+    assert_eq!(stats.connections.opened, 6, "{stats:#?}");
+    assert_eq!(stats.connections.closed, 3, "{stats:#?}");
+    assert_eq!((stats.size, stats.idle), (3, 3), "{stats:#?}");
 }

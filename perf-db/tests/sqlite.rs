@@ -28,7 +28,7 @@ async fn wal_pragmas_are_in_effect_on_a_file_database() {
     let config = PoolConfig::builder()
         .url(url)
         .sqlite_cache_kib(8192)
-        .statement_timeout(Some(Duration::from_secs(7)))
+        .sqlite_busy_timeout(Duration::from_secs(7))
         .build()
         .unwrap();
     let pool = Pool::<Sqlite>::connect(&config).await.unwrap();
@@ -933,4 +933,157 @@ async fn n_plus_one_counts_per_request_scope_under_a_long_lived_span() {
         "{warnings:#?}"
     );
     assert_eq!(pool.stats().queries.n_plus_one, 5);
+}
+
+/// The `db_pool_connections{state}` gauges follow releases: after a burst they return to idle
+/// without any acquire or `stats()` call (the pool's maintenance task refreshes them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_gauges_return_to_idle_after_a_burst() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let dir = tempfile::tempdir().unwrap();
+    let config = PoolConfig::builder()
+        .url(format!(
+            "sqlite://{}",
+            dir.path().join("gauges.db").display()
+        ))
+        .name("gauges")
+        .max_connections(4)
+        .build()
+        .unwrap();
+    let pool =
+        metrics::with_local_recorder(&recorder, || Pool::<Sqlite>::connect_lazy(&config)).unwrap();
+    // One snapshot per look: the debugging recorder resets gauges to 0 when it reads them.
+    let gauges = || {
+        let snapshot = snapshotter.snapshot().into_vec();
+        let read = |state: &str| {
+            snapshot
+                .iter()
+                .find(|(key, ..)| {
+                    let key = key.key();
+                    key.name() == "db_pool_connections"
+                        && key
+                            .labels()
+                            .any(|l| l.key() == "pool" && l.value() == "gauges")
+                        && key
+                            .labels()
+                            .any(|l| l.key() == "state" && l.value() == state)
+                })
+                .map(|(_, _, _, value)| match value {
+                    DebugValue::Gauge(v) => v.into_inner(),
+                    other => panic!("{other:?}"),
+                })
+        };
+        (read("idle"), read("in_use"))
+    };
+    let burst = futures::future::try_join_all((0..4).map(|_| pool.acquire()))
+        .await
+        .unwrap();
+    drop(burst);
+    let mut seen = Vec::new();
+    let back = eventually(Duration::from_secs(10), || {
+        let now = gauges();
+        seen.push(now);
+        now == (Some(4.0), Some(0.0))
+    })
+    .await;
+    assert!(
+        back,
+        "(idle, in_use) seen after the burst: {:?}",
+        &seen[..seen.len().min(5)]
+    );
+    // the pool was idle the whole time: nobody acquired or asked for stats
+    assert_eq!(pool.stats().acquire.count, 4);
+}
+
+/// A pool built before the metrics recorder is installed does not record nothing: its handles
+/// bind when a recorder appears, replaying counts and gauge values kept until then.
+#[test]
+fn a_pool_built_before_the_recorder_records_once_one_is_installed() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = PoolConfig::builder()
+        .url("sqlite::memory:")
+        .name("late-recorder")
+        .max_connections(3)
+        .build()
+        .unwrap();
+    // no recorder on this thread, none installed globally in this test binary
+    let pool = runtime.block_on(Pool::<Sqlite>::connect(&config)).unwrap();
+    runtime.block_on(async {
+        for _ in 0..2 {
+            sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
+        }
+    });
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
+        });
+        let _ = pool.stats(); // e.g. a statistics endpoint; the maintenance task does it too
+    });
+    let snapshot = snapshotter.snapshot().into_vec();
+    let find = |name: &str, label: Option<(&str, &str)>| {
+        snapshot
+            .iter()
+            .find(|(key, ..)| {
+                let key = key.key();
+                key.name() == name
+                    && key
+                        .labels()
+                        .any(|l| l.key() == "pool" && l.value() == "late-recorder")
+                    && label
+                        .is_none_or(|(k, v)| key.labels().any(|l| l.key() == k && l.value() == v))
+            })
+            .map(|(_, _, _, value)| value)
+    };
+    assert_eq!(
+        find("db_queries_total", Some(("outcome", "ok"))),
+        Some(&DebugValue::Counter(3)),
+        "the two queries run before the recorder are kept, the third is added"
+    );
+    assert_eq!(
+        find("db_pool_max_connections", None),
+        Some(&DebugValue::Gauge(3.0.into())),
+        "a gauge set before the recorder is replayed"
+    );
+    // samples before the recorder are dropped; the one after it is recorded
+    match find("db_query_duration_seconds", None) {
+        Some(DebugValue::Histogram(values)) => assert_eq!(values.len(), 1),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The SQLite busy timeout is its own option: it no longer takes the statement timeout.
+#[tokio::test]
+async fn busy_timeout_is_separate_from_the_statement_timeout() {
+    let busy = |pool: Pool<Sqlite>| async move {
+        sqlx::query_scalar::<_, i64>("PRAGMA busy_timeout")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let default = memory_pool(PoolConfig::builder()).await;
+    assert_eq!(busy(default).await, 5_000);
+    let set = memory_pool(
+        PoolConfig::builder()
+            .statement_timeout(Some(Duration::from_millis(250)))
+            .sqlite_busy_timeout(Duration::from_millis(1500)),
+    )
+    .await;
+    assert_eq!(busy(set).await, 1_500);
+    let from_env = PoolConfig::from_lookup(|k| match k {
+        "DATABASE_URL" => Some("sqlite::memory:".to_owned()),
+        "DATABASE_SQLITE_BUSY_TIMEOUT" => Some("2.5s".to_owned()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(from_env.sqlite_busy_timeout(), Duration::from_millis(2500));
+    let pool = Pool::<Sqlite>::connect(&from_env).await.unwrap();
+    assert_eq!(busy(pool).await, 2_500);
 }

@@ -7,8 +7,6 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-use std::time::Duration;
-
 use futures::future::BoxFuture;
 use sqlx::{Connection, Database};
 
@@ -28,10 +26,10 @@ pub trait Backend: Database + private::Sealed {
 
     /// Session settings applied to every new connection.
     #[doc(hidden)]
-    fn on_connect(
-        conn: &mut Self::Connection,
-        statement_timeout: Option<Duration>,
-    ) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+    fn on_connect<'c>(
+        conn: &'c mut Self::Connection,
+        config: &'c PoolConfig,
+    ) -> BoxFuture<'c, Result<(), sqlx::Error>>;
 
     /// Rows affected by one statement that returned no rows; `is_write` says whether that
     /// statement is an `INSERT`/`UPDATE`/`DELETE`/`REPLACE`/`MERGE` (SQLite reports the count of
@@ -68,7 +66,8 @@ pub(crate) mod private {
 pub(crate) fn bad_url(config: &PoolConfig, system: &str) -> Error {
     Error::InvalidConfig {
         field: "url",
-        message: format!("`{}` is not a valid {system} URL", redact_url(&config.url)),
+        value: format!("`{}`", redact_url(&config.url)),
+        allowed: format!("a valid {system} URL"),
     }
 }
 

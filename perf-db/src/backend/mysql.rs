@@ -1,5 +1,4 @@
 use std::str::FromStr;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlQueryResult};
@@ -18,14 +17,15 @@ impl Backend for MySql {
         MySqlConnectOptions::from_str(&config.url).map_err(|_| bad_url(config, "MySQL/MariaDB"))
     }
 
-    /// MySQL has `max_execution_time` (milliseconds, SELECT only); MariaDB has
-    /// `max_statement_time` (seconds, every statement). The server tells which one it is.
-    fn on_connect(
-        conn: &mut MySqlConnection,
-        statement_timeout: Option<Duration>,
-    ) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+    /// MySQL has `max_execution_time` (milliseconds, read-only `SELECT`s only: MySQL bounds
+    /// no other statement); MariaDB has `max_statement_time` (seconds, every statement). The
+    /// server tells which one it is.
+    fn on_connect<'c>(
+        conn: &'c mut MySqlConnection,
+        config: &'c PoolConfig,
+    ) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         Box::pin(async move {
-            let Some(timeout) = statement_timeout else {
+            let Some(timeout) = config.statement_timeout else {
                 return Ok(());
             };
             let version: String = sqlx::query_scalar("SELECT VERSION()")

@@ -1,12 +1,11 @@
 use std::str::FromStr;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use sqlx::postgres::{PgArgumentBuffer, PgConnectOptions, PgConnection, PgQueryResult, PgTypeInfo};
 use sqlx::{AssertSqlSafe, Either, Executor, Postgres, Row, SqlSafeStr, Statement};
 
 use super::{Backend, bad_url, check_scheme, private};
-use crate::{PoolConfig, Result};
+use crate::{PoolConfig, Result, StatementTimeoutMode};
 
 impl private::Sealed for Postgres {}
 
@@ -20,7 +19,9 @@ impl Backend for Postgres {
         if let Some(name) = &config.application_name {
             options = options.application_name(name);
         }
-        if let Some(timeout) = config.statement_timeout {
+        if let Some(timeout) = config.statement_timeout
+            && config.statement_timeout_mode == StatementTimeoutMode::StartupParameter
+        {
             // A startup parameter: set before the first query, no extra round trip.
             options =
                 options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
@@ -28,11 +29,22 @@ impl Backend for Postgres {
         Ok(options)
     }
 
-    fn on_connect(
-        _conn: &mut PgConnection,
-        _statement_timeout: Option<Duration>,
-    ) -> BoxFuture<'_, Result<(), sqlx::Error>> {
-        Box::pin(async { Ok(()) })
+    /// With [`StatementTimeoutMode::SetAfterConnect`] (PgBouncer), the statement timeout.
+    fn on_connect<'c>(
+        conn: &'c mut PgConnection,
+        config: &'c PoolConfig,
+    ) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            if let Some(timeout) = config.statement_timeout
+                && config.statement_timeout_mode == StatementTimeoutMode::SetAfterConnect
+            {
+                let set = format!("SET statement_timeout = '{}ms'", timeout.as_millis());
+                sqlx::raw_sql(AssertSqlSafe(set))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        })
     }
 
     fn rows_affected(result: &PgQueryResult, _is_write: bool) -> u64 {

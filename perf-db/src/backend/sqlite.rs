@@ -1,5 +1,4 @@
 use std::str::FromStr;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use sqlx::sqlite::{
@@ -16,8 +15,9 @@ impl Backend for Sqlite {
     const SYSTEM: &'static str = "sqlite";
 
     /// The seeds' embedded defaults: WAL journal, `synchronous=NORMAL` (durable at checkpoints,
-    /// safe with WAL), a page cache of `sqlite_cache_kib`, temporary tables in memory, and the
-    /// statement timeout as busy timeout.
+    /// safe with WAL), a page cache of `sqlite_cache_kib`, temporary tables in memory, and
+    /// `sqlite_busy_timeout` as busy timeout. (`statement_timeout` is not enforced on SQLite:
+    /// see `PoolConfigBuilder::statement_timeout`.)
     fn connect_options(config: &PoolConfig) -> Result<SqliteConnectOptions> {
         check_scheme(config, &["sqlite:"], "SQLite")?;
         let options = SqliteConnectOptions::from_str(&config.url)
@@ -27,14 +27,14 @@ impl Backend for Sqlite {
             .synchronous(SqliteSynchronous::Normal)
             .pragma("cache_size", format!("-{}", config.sqlite_cache_kib))
             .pragma("temp_store", "MEMORY")
-            .busy_timeout(config.statement_timeout.unwrap_or(Duration::from_secs(5)));
+            .busy_timeout(config.sqlite_busy_timeout);
         Ok(options)
     }
 
-    fn on_connect(
-        _conn: &mut SqliteConnection,
-        _statement_timeout: Option<Duration>,
-    ) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+    fn on_connect<'c>(
+        _conn: &'c mut SqliteConnection,
+        _config: &'c PoolConfig,
+    ) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         Box::pin(async { Ok(()) })
     }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::PoolConfig;
+use super::{PoolConfig, StatementTimeoutMode};
 use crate::Result;
 
 /// Builds a [`PoolConfig`]; every setter documents its default. [`build`](Self::build) validates.
@@ -61,6 +61,12 @@ impl PoolConfigBuilder {
         self
     }
     /// Maximum connection age (recycling), at least 30 s, or `None`. Default: 30 min.
+    ///
+    /// Each connection gets its own lifetime, drawn from `max_lifetime - 2.5 %..=max_lifetime`
+    /// (HikariCP's variance), so connections opened together are not all replaced at once. An
+    /// idle connection is retired in the background when its lifetime passes (the pool's
+    /// maintenance task checks once a second and opens its replacement), one in use when it is
+    /// returned.
     pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
         self.config.max_lifetime = lifetime;
         self
@@ -77,8 +83,37 @@ impl PoolConfigBuilder {
         self
     }
     /// Server-side statement timeout, 1 ms..=24 h, or `None`. Default: 30 s.
+    ///
+    /// - PostgreSQL: `statement_timeout`, sent as a startup parameter or with `SET` (see
+    ///   [`statement_timeout_mode`](Self::statement_timeout_mode)); a statement over it fails
+    ///   with SQLSTATE `57014` (`query_canceled`).
+    /// - MariaDB: `max_statement_time` for the session, every statement.
+    /// - MySQL: `max_execution_time` for the session, which MySQL applies to read-only `SELECT`
+    ///   statements only; inserts, updates, deletes and DDL are not bounded (MySQL has no
+    ///   session setting that is).
+    /// - SQLite: **not enforced**. SQLite can interrupt a statement from a progress handler
+    ///   (sqlx exposes it on `LockedSqliteHandle`), but the handler needs to know when each
+    ///   statement starts, and sqlx's SQLite connection runs statements on a worker thread that
+    ///   the handler cannot link to the query without a round trip to that thread before every
+    ///   statement (`lock_handle`), a cost on every query. Bound a known-long statement yourself
+    ///   (e.g. `conn.as_raw().lock_handle().await?.set_progress_handler(…)` around it). The
+    ///   SQLite lock wait is [`sqlite_busy_timeout`](Self::sqlite_busy_timeout), a separate
+    ///   option (it used to take this value).
     pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.config.statement_timeout = timeout;
+        self
+    }
+    /// How PostgreSQL receives the statement timeout: as a startup parameter (no round trip) or
+    /// with `SET` after connecting, for PgBouncer, which refuses the startup parameter in
+    /// transaction pooling mode. Default: [`StatementTimeoutMode::StartupParameter`].
+    pub fn statement_timeout_mode(mut self, mode: StatementTimeoutMode) -> Self {
+        self.config.statement_timeout_mode = mode;
+        self
+    }
+    /// How long SQLite waits for a lock held by another connection before failing with
+    /// `SQLITE_BUSY` (`PRAGMA busy_timeout`), 0..=1 h. Default: 5 s (sqlx's).
+    pub fn sqlite_busy_timeout(mut self, timeout: Duration) -> Self {
+        self.config.sqlite_busy_timeout = timeout;
         self
     }
     /// Application name reported to PostgreSQL, at most 63 bytes. Default: none.

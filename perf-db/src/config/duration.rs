@@ -1,36 +1,29 @@
-//! Human-readable durations for serde and environment variables: `"500ms"`, `"30s"`, `"10m"`,
-//! `"1h"`, or a bare integer meaning seconds. Optional durations also accept `"off"`.
+//! Durations in configuration files and environment variables: humantime's forms (`"500ms"`,
+//! `"1.5s"`, `"1m30s"`, `"10m"`, `"1h"`, `"2h 15m"`), a bare number of seconds (`30`, `"30"`,
+//! `1.5`), and for optional durations `"off"`.
+//!
+//! Parsing and formatting are humantime's. humantime-serde is not used because its
+//! deserializer takes strings only: numbers of seconds (the form `PoolConfig` documented first)
+//! and `"off"` would stop working.
 
+use std::fmt;
 use std::time::Duration;
 
-use serde::de::{self, Deserializer};
-use serde::{Deserialize, Serializer};
+use serde::Serializer;
+use serde::de::{self, Deserializer, Visitor};
 
-/// Parses `"250ms"`, `"30s"`, `"10m"`, `"1h"` or a bare number of seconds.
+const EXPECTED: &str = "a duration such as 500ms, 1.5s, 1m30s, 10m or 1h, or a number of seconds";
+
+/// Parses a humantime duration or a bare number of seconds.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let digits_end = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits_end);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (expected e.g. 500ms, 30s, 10m, 1h)"))?;
-    let per_unit_ms: u64 = match unit.trim() {
-        "ms" => 1,
-        "" | "s" => 1_000,
-        "m" | "min" => 60_000,
-        "h" => 3_600_000,
-        other => {
-            return Err(format!(
-                "`{text}` has unknown unit `{other}` (expected ms, s, m or h)"
-            ));
-        }
-    };
-    value
-        .checked_mul(per_unit_ms)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("`{text}` is too large"))
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("`{text}` is too large"));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not {EXPECTED} ({e})"))
 }
 
 /// Parses an optional duration: `"off"`, `"none"` or `"disabled"` mean `None`.
@@ -41,20 +34,61 @@ pub(crate) fn parse_optional(text: &str) -> Result<Option<Duration>, String> {
     }
 }
 
-/// Formats with the largest unit that represents the value exactly.
+/// Formats in humantime's form (`"1s 500ms"`, `"1h"`), which [`parse`] reads back.
 pub(crate) fn format(duration: Duration) -> String {
-    let ms = duration.as_millis();
-    if ms == 0 && !duration.is_zero() {
-        return format!("{}us", duration.as_micros());
+    humantime::format_duration(duration).to_string()
+}
+
+fn from_seconds<E: de::Error>(seconds: f64) -> Result<Duration, E> {
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| E::custom(format!("{seconds} is not {EXPECTED}")))
+}
+
+/// Reads every accepted form; `None` stands for "off".
+struct DurationVisitor {
+    optional: bool,
+}
+
+impl<'de> Visitor<'de> for DurationVisitor {
+    type Value = Option<Duration>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(EXPECTED)?;
+        if self.optional {
+            f.write_str(", or \"off\"")?;
+        }
+        Ok(())
     }
-    if ms.is_multiple_of(3_600_000) && ms > 0 {
-        format!("{}h", ms / 3_600_000)
-    } else if ms.is_multiple_of(60_000) && ms > 0 {
-        format!("{}m", ms / 60_000)
-    } else if ms.is_multiple_of(1_000) {
-        format!("{}s", ms / 1_000)
-    } else {
-        format!("{ms}ms")
+
+    fn visit_u64<E: de::Error>(self, seconds: u64) -> Result<Self::Value, E> {
+        Ok(Some(Duration::from_secs(seconds)))
+    }
+
+    fn visit_i64<E: de::Error>(self, seconds: i64) -> Result<Self::Value, E> {
+        u64::try_from(seconds)
+            .map(|s| Some(Duration::from_secs(s)))
+            .map_err(|_| E::custom(format!("{seconds} is negative; expected {EXPECTED}")))
+    }
+
+    fn visit_f64<E: de::Error>(self, seconds: f64) -> Result<Self::Value, E> {
+        from_seconds(seconds).map(Some)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        // `off` on a required duration is refused by the caller with a message saying so.
+        parse_optional(text).map_err(E::custom)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
     }
 }
 
@@ -67,11 +101,8 @@ pub(crate) mod required {
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = Raw::deserialize(d)?;
-        match text.into_duration().map_err(de::Error::custom)? {
-            Some(value) => Ok(value),
-            None => Err(de::Error::custom("this duration cannot be turned off")),
-        }
+        d.deserialize_any(DurationVisitor { optional: false })?
+            .ok_or_else(|| de::Error::custom("this duration cannot be turned off"))
     }
 }
 
@@ -92,28 +123,7 @@ pub(crate) mod optional {
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<Duration>, D::Error> {
-        let raw = Option::<Raw>::deserialize(d)?;
-        match raw {
-            Some(raw) => raw.into_duration().map_err(de::Error::custom),
-            None => Ok(None),
-        }
-    }
-}
-
-/// Either form a duration may take in a configuration file.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Raw {
-    Seconds(u64),
-    Text(String),
-}
-
-impl Raw {
-    fn into_duration(self) -> Result<Option<Duration>, String> {
-        match self {
-            Raw::Seconds(s) => Ok(Some(Duration::from_secs(s))),
-            Raw::Text(t) => parse_optional(&t),
-        }
+        d.deserialize_option(DurationVisitor { optional: true })
     }
 }
 
@@ -123,15 +133,29 @@ mod tests {
 
     #[test]
     fn parses_and_formats() {
-        assert_eq!(parse("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse("30"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse("10m"), Ok(Duration::from_secs(600)));
-        assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
-        assert!(parse("abc").is_err());
-        assert!(parse("3d").is_err());
+        let ms = Duration::from_millis;
+        assert_eq!(parse("500ms"), Ok(ms(500)));
+        assert_eq!(parse("1.5s"), Ok(ms(1500)));
+        assert_eq!(parse("1m30s"), Ok(ms(90_000)));
+        assert_eq!(parse("2h 15m"), Ok(ms(8_100_000)));
+        assert_eq!(parse(" 30 "), Ok(ms(30_000)));
+        assert_eq!(parse("10m"), Ok(ms(600_000)));
+        assert_eq!(parse("1h"), Ok(ms(3_600_000)));
+        assert!(parse("abc").unwrap_err().contains("`abc`"));
+        assert!(parse("").is_err());
+        assert!(parse("-1s").is_err());
         assert_eq!(parse_optional("off"), Ok(None));
-        assert_eq!(format(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(format(Duration::from_secs(3600)), "1h");
-        assert_eq!(format(Duration::from_secs(90)), "90s");
+        assert_eq!(parse_optional("1.5s"), Ok(Some(ms(1500))));
+        for d in [
+            ms(1500),
+            ms(90_000),
+            ms(3_600_000),
+            ms(1),
+            Duration::from_nanos(1),
+        ] {
+            assert_eq!(parse(&format(d)), Ok(d), "{}", format(d));
+        }
+        assert_eq!(format(ms(1500)), "1s 500ms");
+        assert_eq!(format(ms(3_600_000)), "1h");
     }
 }

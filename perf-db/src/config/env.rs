@@ -18,6 +18,8 @@ pub(crate) const VARIABLES: &[(&str, &str)] = &[
     ("DATABASE_POOL_PRE_PING_WINDOW", "pre_ping_window"),
     ("DATABASE_POOL_LEAK_THRESHOLD", "leak_detection_threshold"),
     ("DATABASE_STATEMENT_TIMEOUT", "statement_timeout"),
+    ("DATABASE_STATEMENT_TIMEOUT_MODE", "statement_timeout_mode"),
+    ("DATABASE_SQLITE_BUSY_TIMEOUT", "sqlite_busy_timeout"),
     ("DATABASE_APPLICATION_NAME", "application_name"),
     ("DATABASE_SLOW_QUERY_WARN", "slow_query_warn"),
     ("DATABASE_SLOW_QUERY_ERROR", "slow_query_error"),
@@ -76,6 +78,8 @@ impl PoolConfig {
     /// | `DATABASE_POOL_PRE_PING_WINDOW` | `pre_ping_window` | `500ms` |
     /// | `DATABASE_POOL_LEAK_THRESHOLD` | `leak_detection_threshold` | `60s` or `off` |
     /// | `DATABASE_STATEMENT_TIMEOUT` | `statement_timeout` | `30s` or `off` |
+    /// | `DATABASE_STATEMENT_TIMEOUT_MODE` | `statement_timeout_mode` | `startup_parameter` or `set_after_connect` |
+    /// | `DATABASE_SQLITE_BUSY_TIMEOUT` | `sqlite_busy_timeout` | `5s` |
     /// | `DATABASE_APPLICATION_NAME` | `application_name` | `billing` |
     /// | `DATABASE_SLOW_QUERY_WARN` | `slow_query_warn` | `100ms` or `off` |
     /// | `DATABASE_SLOW_QUERY_ERROR` | `slow_query_error` | `1s` or `off` |
@@ -84,7 +88,8 @@ impl PoolConfig {
     /// | `DATABASE_AUTO_EXPLAIN` | `auto_explain` | `false` |
     /// | `DATABASE_N_PLUS_ONE_THRESHOLD` | `n_plus_one_threshold` | `10` or `off` |
     ///
-    /// Durations are `500ms`, `30s`, `10m`, `1h` or a bare number of seconds.
+    /// Durations take humantime's forms (`500ms`, `1.5s`, `1m30s`, `10m`, `1h`, `2h 15m`) or a
+    /// bare number of seconds; optional ones also accept `off`.
     ///
     /// # Errors
     /// [`Error::InvalidEnv`] naming a variable that is missing (`DATABASE_URL`) or unparsable,
@@ -141,6 +146,13 @@ impl PoolConfig {
                 }
                 "DATABASE_STATEMENT_TIMEOUT" => {
                     c.statement_timeout = optional_duration(var, &value)?;
+                }
+                "DATABASE_STATEMENT_TIMEOUT_MODE" => {
+                    c.statement_timeout_mode =
+                        value.parse().map_err(|message| env_error(var, message))?;
+                }
+                "DATABASE_SQLITE_BUSY_TIMEOUT" => {
+                    c.sqlite_busy_timeout = required_duration(var, &value)?;
                 }
                 "DATABASE_APPLICATION_NAME" => c.application_name = Some(value),
                 "DATABASE_SLOW_QUERY_WARN" => c.slow_query_warn = optional_duration(var, &value)?,

@@ -17,8 +17,9 @@ use crate::redact_url;
 /// Everything needed to open and instrument a [`Pool`](crate::Pool).
 ///
 /// Build it in code with [`PoolConfig::builder`], read it from the environment with
-/// [`PoolConfig::from_env`], or deserialize it with serde (durations are written `"500ms"`,
-/// `"30s"`, `"10m"`, `"1h"` or as a number of seconds; optional ones accept `"off"`). Every way
+/// [`PoolConfig::from_env`], or deserialize it with serde (durations are written in humantime's
+/// forms, `"500ms"`, `"1.5s"`, `"1m30s"`, `"10m"`, `"1h"`, or as a number of seconds; optional
+/// ones accept `"off"`; they serialize as humantime writes them, e.g. `"1s 500ms"`). Every way
 /// ends in the same [`validate`](PoolConfig::validate), which [`Pool::connect`](crate::Pool::connect)
 /// also runs.
 ///
@@ -34,10 +35,12 @@ use crate::redact_url;
 /// | `min_connections` | 0 | connections open on demand; set it equal to `max_connections` for HikariCP's recommended fixed-size pool |
 /// | `acquire_timeout` | 30 s | HikariCP `connectionTimeout`; the seeds' `pool_timeout=30` |
 /// | `idle_timeout` | 10 min | HikariCP `idleTimeout` |
-/// | `max_lifetime` | 30 min | HikariCP `maxLifetime`: retire connections before network equipment or the server drops them |
+/// | `max_lifetime` | 30 min | HikariCP `maxLifetime`: retire connections before network equipment or the server drops them; each connection's lifetime is shortened by up to 2.5 % at random (HikariCP's variance) and idle ones are retired in the background |
 /// | `test_before_acquire` | `true` | the seeds' `pool_pre_ping=True` |
 /// | `pre_ping_window` | 500 ms | HikariCP `aliveBypassWindowMs`: a connection used less than this long ago is not pinged again |
-/// | `statement_timeout` | 30 s | the seeds' `statement_timeout=30s` |
+/// | `statement_timeout` | 30 s | the seeds' `statement_timeout=30s` (PostgreSQL, MariaDB; MySQL: `SELECT`s only; SQLite: not enforced) |
+/// | `statement_timeout_mode` | startup parameter | no extra round trip; `SetAfterConnect` behind PgBouncer |
+/// | `sqlite_busy_timeout` | 5 s | sqlx's default: how long a SQLite write waits for another connection's lock |
 /// | `leak_detection_threshold` | off | HikariCP `leakDetectionThreshold` (off by default there too) |
 /// | `slow_query_warn` / `slow_query_error` | 100 ms / 1 s | the seeds' slow-query log and alert thresholds |
 /// | `statement_log_chars` | 200 | the seeds' truncation (also applied to bind values) |
@@ -93,6 +96,7 @@ pub struct PoolConfig {
     pub(crate) pre_ping_window: Duration,
     #[serde(with = "duration::optional")]
     pub(crate) statement_timeout: Option<Duration>,
+    pub(crate) statement_timeout_mode: StatementTimeoutMode,
     pub(crate) application_name: Option<String>,
     #[serde(with = "duration::optional")]
     pub(crate) leak_detection_threshold: Option<Duration>,
@@ -109,6 +113,52 @@ pub struct PoolConfig {
     pub(crate) n_plus_one_threshold: Option<u32>,
     pub(crate) auto_explain: bool,
     pub(crate) sqlite_cache_kib: u32,
+    #[serde(with = "duration::required")]
+    pub(crate) sqlite_busy_timeout: Duration,
+}
+
+/// How the PostgreSQL `statement_timeout` reaches the server.
+///
+/// ```
+/// use perf_db::{PoolConfig, StatementTimeoutMode};
+///
+/// // behind PgBouncer in transaction pooling mode, which refuses the startup parameter
+/// let config = PoolConfig::builder()
+///     .url("postgres://app@pgbouncer:6432/app")
+///     .statement_timeout_mode(StatementTimeoutMode::SetAfterConnect)
+///     .build()?;
+/// assert_eq!(config.statement_timeout_mode(), StatementTimeoutMode::SetAfterConnect);
+/// # Ok::<(), perf_db::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StatementTimeoutMode {
+    /// Sent in the startup packet (`options=-c statement_timeout=…`): no extra round trip. The
+    /// default. PgBouncer refuses unknown startup parameters (`unsupported startup parameter:
+    /// options`) unless they are listed in its `ignore_startup_parameters` (then it drops them).
+    #[default]
+    StartupParameter,
+    /// `SET statement_timeout = …` on each new connection, one round trip at connect. Works
+    /// through PgBouncer. In PgBouncer's *transaction* pooling mode a session `SET` stays on the
+    /// server connection that ran it, which later transactions of this client may not use; for a
+    /// guarantee there, set it on the server side (`ALTER ROLE app SET statement_timeout =
+    /// '30s'`) and turn it off here.
+    SetAfterConnect,
+}
+
+impl std::str::FromStr for StatementTimeoutMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "startup_parameter" | "startup" => Ok(Self::StartupParameter),
+            "set_after_connect" | "set" => Ok(Self::SetAfterConnect),
+            _ => Err(format!(
+                "`{text}` is not a statement timeout mode (startup_parameter or set_after_connect)"
+            )),
+        }
+    }
 }
 
 fn serialize_redacted<S: Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
@@ -128,6 +178,7 @@ impl Default for PoolConfig {
             test_before_acquire: true,
             pre_ping_window: Duration::from_millis(500),
             statement_timeout: Some(Duration::from_secs(30)),
+            statement_timeout_mode: StatementTimeoutMode::StartupParameter,
             application_name: None,
             leak_detection_threshold: None,
             slow_query_warn: Some(Duration::from_millis(100)),
@@ -141,6 +192,7 @@ impl Default for PoolConfig {
             n_plus_one_threshold: Some(10),
             auto_explain: false,
             sqlite_cache_kib: 64 * 1024,
+            sqlite_busy_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -186,7 +238,7 @@ impl PoolConfig {
     pub fn idle_timeout(&self) -> Option<Duration> {
         self.idle_timeout
     }
-    /// Connections are closed (recycled) after this age.
+    /// Connections are closed (recycled) after this age, less a random 0–2.5 % per connection.
     #[must_use]
     pub fn max_lifetime(&self) -> Option<Duration> {
         self.max_lifetime
@@ -201,11 +253,23 @@ impl PoolConfig {
     pub fn pre_ping_window(&self) -> Duration {
         self.pre_ping_window
     }
-    /// Server-side statement timeout (PostgreSQL `statement_timeout`, MySQL
-    /// `max_execution_time`, MariaDB `max_statement_time`, SQLite busy timeout).
+    /// Server-side statement timeout: PostgreSQL `statement_timeout`, MariaDB
+    /// `max_statement_time` (every statement), MySQL `max_execution_time` (read-only `SELECT`s
+    /// only: MySQL has no timeout for writes). Not enforced on SQLite (see
+    /// [`PoolConfigBuilder::statement_timeout`]).
     #[must_use]
     pub fn statement_timeout(&self) -> Option<Duration> {
         self.statement_timeout
+    }
+    /// How the PostgreSQL statement timeout is sent (startup parameter or `SET`).
+    #[must_use]
+    pub fn statement_timeout_mode(&self) -> StatementTimeoutMode {
+        self.statement_timeout_mode
+    }
+    /// How long SQLite waits for a lock held by another connection before `SQLITE_BUSY`.
+    #[must_use]
+    pub fn sqlite_busy_timeout(&self) -> Duration {
+        self.sqlite_busy_timeout
     }
     /// The application name reported to the server (PostgreSQL `application_name`).
     #[must_use]
@@ -288,6 +352,7 @@ impl fmt::Debug for PoolConfig {
             .field("test_before_acquire", &self.test_before_acquire)
             .field("pre_ping_window", &self.pre_ping_window)
             .field("statement_timeout", &self.statement_timeout)
+            .field("statement_timeout_mode", &self.statement_timeout_mode)
             .field("application_name", &self.application_name)
             .field("leak_detection_threshold", &self.leak_detection_threshold)
             .field("slow_query_warn", &self.slow_query_warn)
@@ -301,6 +366,7 @@ impl fmt::Debug for PoolConfig {
             .field("n_plus_one_threshold", &self.n_plus_one_threshold)
             .field("auto_explain", &self.auto_explain)
             .field("sqlite_cache_kib", &self.sqlite_cache_kib)
+            .field("sqlite_busy_timeout", &self.sqlite_busy_timeout)
             .finish()
     }
 }

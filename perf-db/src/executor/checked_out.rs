@@ -1,12 +1,12 @@
 //! `Executor` for the wrappers that hold one checked-out connection: [`PoolConnection`] and
-//! [`Transaction`]. Both record every query against the pool's shared state and delegate the
+//! [`Transaction`], and the [`InstrumentedConnection`] they dereference to (`&mut *conn`). Both record every query against the pool's shared state and delegate the
 //! rest to the inner sqlx connection; they differ only in where those two parts live.
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use sqlx::{Database, Describe, Either, Execute, Executor, SqlStr};
 
-use crate::{Backend, PoolConnection, Transaction};
+use crate::{Backend, InstrumentedConnection, PoolConnection, Transaction};
 
 /// Implements `Executor` for `&mut $wrapper`. `$parts` destructures the wrapper into
 /// `(shared, connection)`: the pool's shared state and the inner sqlx connection guard.
@@ -73,17 +73,36 @@ macro_rules! checked_out_executor {
 checked_out_executor!(
     PoolConnection<DB>,
     |this| {
-        let PoolConnection { conn, hold } = this;
-        (&hold.shared, conn)
+        let InstrumentedConnection { raw, shared, .. } = &mut this.conn;
+        (&*shared, raw)
     },
-    |this| this.conn
+    |this| this.conn.raw
 );
 
 checked_out_executor!(
     Transaction<'_, DB>,
     |this| {
-        let Transaction { tx, shared, .. } = this;
-        (shared, tx)
+        let InstrumentedConnection { raw, shared, .. } = &mut this.tx;
+        (&*shared, raw)
     },
-    |this| this.tx
+    |this| this.tx.raw
+);
+
+// What `&mut *conn` and `&mut *tx` give (the sqlx 0.7+ idiom).
+checked_out_executor!(
+    InstrumentedConnection<sqlx::pool::PoolConnection<DB>>,
+    |this| {
+        let InstrumentedConnection { raw, shared, .. } = this;
+        (&*shared, raw)
+    },
+    |this| this.raw
+);
+
+checked_out_executor!(
+    InstrumentedConnection<sqlx::Transaction<'_, DB>>,
+    |this| {
+        let InstrumentedConnection { raw, shared, .. } = this;
+        (&*shared, raw)
+    },
+    |this| this.raw
 );

@@ -1,9 +1,9 @@
 //! The sqlx pool hooks behind recycling, the idle-window pre-ping and connection counting.
 //!
 //! sqlx's own `max_lifetime` and `test_before_acquire` are turned off and done here instead, so
-//! that every recycled or failed connection is counted, and a connection is pinged only when it
-//! sat idle longer than the pre-ping window (HikariCP's `aliveBypassWindowMs`) rather than on
-//! every acquire.
+//! that every recycled or failed connection is counted, each connection has its own jittered
+//! lifetime (`lifetime.rs`), and a connection is pinged only when it sat idle longer than the
+//! pre-ping window (HikariCP's `aliveBypassWindowMs`) rather than on every acquire.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,19 +12,30 @@ use std::time::Instant;
 use sqlx::Connection;
 use sqlx::pool::PoolOptions;
 
+use super::lifetime::Lifetimes;
 use crate::shared::ACQUIRE_PHASES;
 use crate::stats::{Counters, Metrics};
 use crate::{Backend, PoolConfig};
+
+tokio::task_local! {
+    /// Set while the maintenance task acquires idle connections to retire expired ones: the
+    /// lifetime check runs, the pre-ping does not (nobody is about to use the connection).
+    pub(super) static MAINTENANCE: ();
+}
+
+fn in_maintenance() -> bool {
+    MAINTENANCE.try_with(|()| ()).is_ok()
+}
 
 pub(super) fn pool_options<DB: Backend>(
     config: &PoolConfig,
     counters: &Arc<Counters>,
     metrics: &Arc<Metrics>,
+    lifetimes: Option<&Arc<Lifetimes>>,
 ) -> PoolOptions<DB> {
-    let max_lifetime = config.max_lifetime;
     let test = config.test_before_acquire;
     let window = config.pre_ping_window;
-    let statement_timeout = config.statement_timeout;
+    let session = Arc::new(config.clone());
 
     let mut options = PoolOptions::<DB>::new()
         .max_connections(config.max_connections)
@@ -35,28 +46,41 @@ pub(super) fn pool_options<DB: Backend>(
         .test_before_acquire(false);
 
     let (c, m) = (Arc::clone(counters), Arc::clone(metrics));
+    let l = lifetimes.cloned();
     options = options.after_connect(move |conn, _meta| {
-        let (c, m) = (Arc::clone(&c), Arc::clone(&m));
+        let (c, m, l) = (Arc::clone(&c), Arc::clone(&m), l.clone());
+        let session = Arc::clone(&session);
         Box::pin(async move {
-            DB::on_connect(conn, statement_timeout).await?;
+            DB::on_connect(conn, &session).await?;
             c.opened.fetch_add(1, Ordering::Relaxed);
             m.opened.increment(1);
             // Absent when the pool opens a connection on its own (min_connections upkeep).
             let _ = ACQUIRE_PHASES.try_with(|p| p.connected.set(true));
+            // Last, as close as possible to sqlx's own `created_at` (see `lifetime.rs`).
+            if let Some(lifetimes) = l {
+                lifetimes.register(Instant::now());
+            }
             Ok(())
         })
     });
 
-    if test || max_lifetime.is_some() {
-        let (c, m) = (Arc::clone(counters), Arc::clone(metrics));
+    if test || lifetimes.is_some() {
+        let (c, m, l) = (
+            Arc::clone(counters),
+            Arc::clone(metrics),
+            lifetimes.cloned(),
+        );
         options = options.before_acquire(move |conn, meta| {
             // Decide synchronously; only a ping needs an async step (and the shared handles).
-            if max_lifetime.is_some_and(|lifetime| meta.age >= lifetime) {
+            if let Some(lifetimes) = &l
+                && lifetimes.expired(meta.age)
+            {
+                lifetimes.forget(meta.age);
                 c.recycled.fetch_add(1, Ordering::Relaxed);
                 m.closed_recycled.increment(1);
                 return Box::pin(std::future::ready(Ok(false)));
             }
-            if !test {
+            if !test || in_maintenance() {
                 return Box::pin(std::future::ready(Ok(true)));
             }
             if meta.idle_for < window {
@@ -89,11 +113,16 @@ pub(super) fn pool_options<DB: Backend>(
         });
     }
 
-    if let Some(lifetime) = max_lifetime {
-        let (c, m) = (Arc::clone(counters), Arc::clone(metrics));
+    if let Some(lifetimes) = lifetimes {
+        let (c, m, l) = (
+            Arc::clone(counters),
+            Arc::clone(metrics),
+            Arc::clone(lifetimes),
+        );
         options = options.after_release(move |_conn, meta| {
-            let recycle = meta.age >= lifetime;
+            let recycle = l.expired(meta.age);
             if recycle {
+                l.forget(meta.age);
                 c.recycled.fetch_add(1, Ordering::Relaxed);
                 m.closed_recycled.increment(1);
             }
