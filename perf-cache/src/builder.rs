@@ -34,17 +34,7 @@ pub struct CacheBuilder<V, C = Postcard> {
     pub(crate) l2_ttl: Duration,
     pub(crate) l3_ttl: Duration,
     #[cfg(feature = "redis")]
-    pub(crate) redis: Option<crate::redis_tier::RedisOptions>,
-    #[cfg(feature = "redis")]
-    pub(crate) redis_timeout: Duration,
-    #[cfg(feature = "redis")]
-    pub(crate) breaker_threshold: u32,
-    #[cfg(feature = "redis")]
-    pub(crate) breaker_cooldown: Duration,
-    #[cfg(feature = "redis")]
-    pub(crate) require_l2: bool,
-    #[cfg(feature = "redis-tls")]
-    pub(crate) redis_root_cert: Option<Vec<u8>>,
+    pub(crate) redis: crate::tiers::redis::RedisOptions,
     #[cfg(feature = "disk")]
     pub(crate) disk_path: Option<std::path::PathBuf>,
     pub(crate) codec: C,
@@ -69,7 +59,7 @@ impl<V, C: std::fmt::Debug> std::fmt::Debug for CacheBuilder<V, C> {
         #[cfg(feature = "redis")]
         d.field(
             "redis_url",
-            &self.redis.as_ref().map(|r| crate::redact_url(&r.url)),
+            &self.redis.url.as_deref().map(crate::redact_url),
         );
         #[cfg(feature = "disk")]
         d.field("disk_path", &self.disk_path);
@@ -92,17 +82,7 @@ impl<V> CacheBuilder<V, Postcard> {
             l2_ttl: Duration::from_secs(3_600),
             l3_ttl: Duration::from_secs(86_400),
             #[cfg(feature = "redis")]
-            redis: None,
-            #[cfg(feature = "redis")]
-            redis_timeout: Duration::from_millis(250),
-            #[cfg(feature = "redis")]
-            breaker_threshold: 5,
-            #[cfg(feature = "redis")]
-            breaker_cooldown: Duration::from_secs(5),
-            #[cfg(feature = "redis")]
-            require_l2: false,
-            #[cfg(feature = "redis-tls")]
-            redis_root_cert: None,
+            redis: crate::tiers::redis::RedisOptions::default(),
             #[cfg(feature = "disk")]
             disk_path: None,
             codec: Postcard,
@@ -170,17 +150,9 @@ where
     /// [`require_l2`](Self::require_l2) is set.
     #[cfg(feature = "redis")]
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
-        self.redis = Some(crate::redis_tier::RedisOptions {
-            url: url.into(),
-            timeout: Duration::ZERO,
-            breaker_threshold: 0,
-            breaker_cooldown: Duration::ZERO,
-            require: false,
-            #[cfg(feature = "redis-cluster")]
-            cluster_urls: Vec::new(),
-            #[cfg(feature = "redis-tls")]
-            root_cert: None,
-        });
+        self.redis.url = Some(url.into());
+        #[cfg(feature = "redis-cluster")]
+        self.redis.cluster_urls.clear();
         self
     }
 
@@ -193,16 +165,8 @@ where
         S: Into<String>,
     {
         let cluster_urls: Vec<String> = urls.into_iter().map(Into::into).collect();
-        self.redis = Some(crate::redis_tier::RedisOptions {
-            url: cluster_urls.first().cloned().unwrap_or_default(),
-            timeout: Duration::ZERO,
-            breaker_threshold: 0,
-            breaker_cooldown: Duration::ZERO,
-            require: false,
-            cluster_urls,
-            #[cfg(feature = "redis-tls")]
-            root_cert: None,
-        });
+        self.redis.url = Some(cluster_urls.first().cloned().unwrap_or_default());
+        self.redis.cluster_urls = cluster_urls;
         self
     }
 
@@ -210,7 +174,7 @@ where
     /// system's. Default: the system store.
     #[cfg(feature = "redis-tls")]
     pub fn redis_root_cert_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.redis_root_cert = Some(pem.into());
+        self.redis.root_cert = Some(pem.into());
         self
     }
 
@@ -218,7 +182,7 @@ where
     /// not answer a `PING`. Default `false`: the cache starts without Redis and picks it up later.
     #[cfg(feature = "redis")]
     pub fn require_l2(mut self, require: bool) -> Self {
-        self.require_l2 = require;
+        self.redis.require = require;
         self
     }
 
@@ -226,14 +190,14 @@ where
     /// that exceeds it counts as a failure (and as a miss).
     #[cfg(feature = "redis")]
     pub fn redis_timeout(mut self, timeout: Duration) -> Self {
-        self.redis_timeout = timeout;
+        self.redis.timeout = timeout;
         self
     }
 
     /// Consecutive Redis failures that open the circuit breaker. Default 5. From 1 to 1,000.
     #[cfg(feature = "redis")]
     pub fn breaker_threshold(mut self, failures: u32) -> Self {
-        self.breaker_threshold = failures;
+        self.redis.breaker_threshold = failures;
         self
     }
 
@@ -241,7 +205,7 @@ where
     /// Up to 1 hour.
     #[cfg(feature = "redis")]
     pub fn breaker_cooldown(mut self, cooldown: Duration) -> Self {
-        self.breaker_cooldown = cooldown;
+        self.redis.breaker_cooldown = cooldown;
         self
     }
 
@@ -264,16 +228,6 @@ where
             l3_ttl: self.l3_ttl,
             #[cfg(feature = "redis")]
             redis: self.redis,
-            #[cfg(feature = "redis")]
-            redis_timeout: self.redis_timeout,
-            #[cfg(feature = "redis")]
-            breaker_threshold: self.breaker_threshold,
-            #[cfg(feature = "redis")]
-            breaker_cooldown: self.breaker_cooldown,
-            #[cfg(feature = "redis")]
-            require_l2: self.require_l2,
-            #[cfg(feature = "redis-tls")]
-            redis_root_cert: self.redis_root_cert,
             #[cfg(feature = "disk")]
             disk_path: self.disk_path,
             codec,
@@ -393,27 +347,33 @@ where
         }
         #[cfg(feature = "redis")]
         {
-            if self.redis_timeout < Duration::from_millis(1)
-                || self.redis_timeout > Duration::from_secs(60)
+            if self.redis.timeout < Duration::from_millis(1)
+                || self.redis.timeout > Duration::from_secs(60)
             {
                 return Err(config(
                     "redis_timeout",
                     format!(
                         "must be between 1 ms and 60 s, got {:?}",
-                        self.redis_timeout
+                        self.redis.timeout
                     ),
                 ));
             }
-            if !(1..=1_000).contains(&self.breaker_threshold) {
+            if !(1..=1_000).contains(&self.redis.breaker_threshold) {
                 return Err(config(
                     "breaker_threshold",
-                    format!("must be between 1 and 1000, got {}", self.breaker_threshold),
+                    format!(
+                        "must be between 1 and 1000, got {}",
+                        self.redis.breaker_threshold
+                    ),
                 ));
             }
-            if self.breaker_cooldown > Duration::from_secs(3_600) {
+            if self.redis.breaker_cooldown > Duration::from_secs(3_600) {
                 return Err(config(
                     "breaker_cooldown",
-                    format!("must be at most 1 hour, got {:?}", self.breaker_cooldown),
+                    format!(
+                        "must be at most 1 hour, got {:?}",
+                        self.redis.breaker_cooldown
+                    ),
                 ));
             }
         }
@@ -432,7 +392,7 @@ where
         let mut lower = false;
         #[cfg(feature = "redis")]
         {
-            lower |= self.redis.is_some();
+            lower |= self.redis.url.is_some();
         }
         #[cfg(feature = "disk")]
         {

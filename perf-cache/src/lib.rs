@@ -161,25 +161,21 @@
 //! - `disk`: L3.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod backend;
 mod builder;
 mod cache;
+mod clock;
 mod codec;
+mod envelope;
 mod error;
 mod flight;
 mod key;
-mod l1;
 mod redact;
 mod stats;
-mod tier;
+mod tiers;
 
 #[cfg(feature = "redis")]
 mod breaker;
-#[cfg(feature = "disk")]
-mod disk;
-#[cfg(feature = "redis-cluster")]
-mod redis_cluster;
-#[cfg(feature = "redis")]
-mod redis_tier;
 #[cfg(feature = "redis")]
 mod session;
 

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{self, Decoded};
+use crate::envelope::{self, Decoded};
 use crate::flight::Flights;
-use crate::l1::Entry;
 use crate::stats::{CacheStats, Counter, Counters, Metrics, TierCounters};
-use crate::tier::{L2, RateLimitedLog, Tier, TierError, TierResult};
+use crate::tiers::l1::Entry;
+use crate::tiers::{L2, L3, RateLimitedLog, Tier, TierError, TierResult};
 use crate::{CacheBuilder, Codec, Key, Postcard, Result};
 
 /// A typed cache of `V` values: L1 in process (moka), optional L2 (Redis, feature `redis`) and
@@ -67,7 +67,7 @@ struct Inner<V, C> {
     by_weight: bool,
     l2: Option<L2>,
     l2_ttl: Duration,
-    l3: Option<Box<dyn Tier>>,
+    l3: Option<L3>,
     l3_ttl: Duration,
     codec: C,
     format_version: u32,
@@ -84,6 +84,17 @@ struct Inner<V, C> {
     evictions: Arc<Counter>,
     metrics: Metrics,
     log: RateLimitedLog,
+}
+
+impl<V, C> Inner<V, C> {
+    /// An L1 entry's weight: its encoded size plus its key when L1 is sized in bytes, else 1.
+    fn weight(&self, key: &Key, stored_len: usize) -> u32 {
+        if self.by_weight {
+            u32::try_from(stored_len + key.as_bytes().len()).unwrap_or(u32::MAX)
+        } else {
+            1
+        }
+    }
 }
 
 impl<V: Clone + Send + Sync + 'static, C> Inner<V, C> {
@@ -142,29 +153,8 @@ where
         if by_weight {
             l1 = l1.weigher(|_k: &Key, e: &Entry<V>| e.weight);
         }
-        #[allow(unused_mut)]
-        let mut l2: Option<L2> = None;
-        #[cfg(feature = "redis")]
-        if let Some(r) = &b.redis {
-            let options = crate::redis_tier::RedisOptions {
-                url: r.url.clone(),
-                timeout: b.redis_timeout,
-                breaker_threshold: b.breaker_threshold,
-                breaker_cooldown: b.breaker_cooldown,
-                require: b.require_l2,
-                #[cfg(feature = "redis-cluster")]
-                cluster_urls: r.cluster_urls.clone(),
-                #[cfg(feature = "redis-tls")]
-                root_cert: b.redis_root_cert.clone(),
-            };
-            l2 = Some(crate::redis_tier::RedisTier::connect(&namespace, &options).await?);
-        }
-        #[allow(unused_mut)]
-        let mut l3: Option<Box<dyn Tier>> = None;
-        #[cfg(feature = "disk")]
-        if let Some(path) = &b.disk_path {
-            l3 = Some(Box::new(crate::disk::DiskTier::open(path).await?));
-        }
+        let crate::backend::Backend { l2, l3 } =
+            crate::backend::Backend::open(&namespace, &b).await?;
         let always_encode = by_weight || b.max_value_size.is_some();
         let inner = Arc::new(Inner {
             metrics: Metrics::new(&namespace),
@@ -281,7 +271,7 @@ where
         if let Some(l3) = &self.inner.l3
             && let Err(e) = l3.purge_expired().await
         {
-            self.tier_error(l3.as_ref(), &self.inner.counters.l3, "purge", "*", e);
+            self.tier_error(l3, &self.inner.counters.l3, "purge", "*", e);
         }
     }
 
@@ -310,7 +300,7 @@ where
         let has_lower = inner.l2.is_some() || inner.l3.is_some();
         let l2_ttl = base.unwrap_or(inner.l2_ttl);
         let encoded = if has_lower || inner.always_encode {
-            Some(codec::encode_entry(
+            Some(envelope::encode_entry(
                 &inner.codec,
                 inner.format_version,
                 value.as_ref(),
@@ -320,12 +310,9 @@ where
         } else {
             None
         };
-        let weight = match (&encoded, inner.by_weight) {
-            (Some(bytes), true) => {
-                u32::try_from(bytes.len() + key.as_bytes().len()).unwrap_or(u32::MAX)
-            }
-            _ => 1,
-        };
+        let weight = encoded
+            .as_ref()
+            .map_or(1, |bytes| inner.weight(key, bytes.len()));
         let l1_ttl = base.map_or(inner.l1_ttl, |t| t.min(inner.l1_ttl));
         self.insert_l1(key, value, l1_ttl, weight).await;
         let Some(mut bytes) = encoded else {
@@ -347,9 +334,9 @@ where
         }
         if let Some(l3) = &inner.l3 {
             let l3_ttl = base.unwrap_or(inner.l3_ttl);
-            codec::set_expiry(&mut bytes, l3_ttl);
+            envelope::set_expiry(&mut bytes, l3_ttl);
             if let Err(e) = l3.set(&full, bytes, l3_ttl).await {
-                self.tier_error(l3.as_ref(), &inner.counters.l3, "set", key.prefix(), e);
+                self.tier_error(l3, &inner.counters.l3, "set", key.prefix(), e);
             }
         }
         Ok(())
@@ -386,14 +373,13 @@ where
         };
         let full = crate::key::full_key(&inner.namespace, key);
         let got = l3.get(&full).await;
-        let Some((value, remaining, bytes)) = self.check(l3.as_ref(), &inner.counters.l3, key, got)
-        else {
+        let Some((value, remaining, bytes)) = self.check(l3, &inner.counters.l3, key, got) else {
             return Lower::Miss;
         };
         let len = bytes.len();
         // Fill L2 with what is left of this entry's life.
         if let Some(l2) = &inner.l2 {
-            let ttl = codec::remaining(&bytes);
+            let ttl = envelope::remaining(&bytes);
             if !ttl.is_zero()
                 && let Err(e) = l2.set(&full, bytes, ttl).await
             {
@@ -426,7 +412,7 @@ where
                 return None;
             }
         };
-        let (value, remaining) = match codec::decode_entry::<C, V>(
+        let (value, remaining) = match envelope::decode_entry::<C, V>(
             &inner.codec,
             inner.format_version,
             &bytes,
@@ -458,11 +444,7 @@ where
     ) -> Lower<V> {
         let inner = &*self.inner;
         if inner.l1_enabled {
-            let weight = if inner.by_weight {
-                u32::try_from(stored_len + key.as_bytes().len()).unwrap_or(u32::MAX)
-            } else {
-                1
-            };
+            let weight = inner.weight(key, stored_len);
             self.insert_l1(key, value.clone(), remaining.min(inner.l1_ttl), weight)
                 .await;
         }
@@ -479,7 +461,10 @@ where
             .l2
             .as_ref()
             .map(|t| (t as &dyn Tier, &inner.counters.l2));
-        let l3 = inner.l3.as_deref().map(|t| (t, &inner.counters.l3));
+        let l3 = inner
+            .l3
+            .as_ref()
+            .map(|t| (t as &dyn Tier, &inner.counters.l3));
         l2.into_iter().chain(l3)
     }
 

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::breaker::Breaker;
-use crate::tier::{Tier, TierError, TierResult};
+use crate::tiers::{Tier, TierError, TierResult};
 
 /// Keys per `SCAN` page and per `UNLINK` batch in `clear`.
 const SCAN_COUNT: usize = 500;
@@ -18,7 +18,7 @@ const SCAN_COUNT: usize = 500;
 enum Connection {
     Single(ConnectionManager),
     #[cfg(feature = "redis-cluster")]
-    Cluster(Box<crate::redis_cluster::Cluster>),
+    Cluster(Box<crate::tiers::cluster::Cluster>),
 }
 
 pub(crate) struct RedisTier {
@@ -36,9 +36,12 @@ impl std::fmt::Debug for RedisTier {
     }
 }
 
+/// How to reach Redis and how to treat it: the one place these settings live (the cache
+/// builder holds one and hands it to the backend).
 #[derive(Debug, Clone)]
 pub(crate) struct RedisOptions {
-    pub(crate) url: String,
+    /// `redis://` or `rediss://` URL; `None` means no L2. With a cluster, the first seed.
+    pub(crate) url: Option<String>,
     pub(crate) timeout: Duration,
     pub(crate) breaker_threshold: u32,
     pub(crate) breaker_cooldown: Duration,
@@ -51,11 +54,32 @@ pub(crate) struct RedisOptions {
     pub(crate) root_cert: Option<Vec<u8>>,
 }
 
+impl Default for RedisOptions {
+    /// No Redis; 250 ms timeout; breaker opens after 5 failures for 5 s; not required.
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout: Duration::from_millis(250),
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(5),
+            require: false,
+            #[cfg(feature = "redis-cluster")]
+            cluster_urls: Vec::new(),
+            #[cfg(feature = "redis-tls")]
+            root_cert: None,
+        }
+    }
+}
+
 impl RedisTier {
     /// Creates the tier without waiting for Redis (the connection is made lazily), unless
     /// `require` is set, in which case Redis must answer a `PING` now.
-    pub(crate) async fn connect(namespace: &str, o: &RedisOptions) -> crate::Result<Self> {
-        let url = crate::redact_url(&o.url);
+    pub(crate) async fn connect(
+        namespace: &str,
+        raw_url: &str,
+        o: &RedisOptions,
+    ) -> crate::Result<Self> {
+        let url = crate::redact_url(raw_url);
         let unavailable = |message: String| crate::Error::L2Unavailable {
             url: url.clone(),
             message,
@@ -63,7 +87,7 @@ impl RedisTier {
         #[cfg(feature = "redis-cluster")]
         if !o.cluster_urls.is_empty() {
             let cluster =
-                crate::redis_cluster::Cluster::new(&o.cluster_urls, o.timeout).map_err(|e| {
+                crate::tiers::cluster::Cluster::new(&o.cluster_urls, o.timeout).map_err(|e| {
                     crate::error::config(
                         "redis_cluster_urls",
                         format!("must be redis:// URLs ({e})"),
@@ -74,16 +98,16 @@ impl RedisTier {
         #[cfg(feature = "redis-tls")]
         let client = match &o.root_cert {
             Some(pem) => redis::Client::build_with_tls(
-                o.url.as_str(),
+                raw_url,
                 redis::TlsCertificates {
                     client_tls: None,
                     root_cert: Some(pem.clone()),
                 },
             ),
-            None => redis::Client::open(o.url.as_str()),
+            None => redis::Client::open(raw_url),
         };
         #[cfg(not(feature = "redis-tls"))]
-        let client = redis::Client::open(o.url.as_str());
+        let client = redis::Client::open(raw_url);
         let client = client.map_err(|e| {
             crate::error::config(
                 "redis_url",
@@ -204,18 +228,12 @@ impl redis::ToRedisArgs for FullKey<'_> {
 }
 
 fn px(ttl: Duration) -> u64 {
-    crate::codec::duration_ms(ttl).max(1)
+    crate::clock::duration_ms(ttl).max(1)
 }
 
 impl Tier for RedisTier {
     fn name(&self) -> &'static str {
         "l2"
-    }
-
-    fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, TierResult<Option<Vec<u8>>>> {
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(key);
-        self.query(cmd).boxed()
     }
 
     fn set<'a>(
