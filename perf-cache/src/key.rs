@@ -324,17 +324,27 @@ fn push_u128(key: &mut Key, mut n: u128, negative: bool) {
 
 /// Checks a namespace: 1 to 64 characters from `[A-Za-z0-9_.-]`.
 pub(crate) fn validate_namespace(ns: &str) -> crate::Result<()> {
-    let ok = !ns.is_empty()
-        && ns.len() <= 64
-        && ns
+    validate_name("namespace", ns)
+}
+
+/// A view's key prefix: the namespace's character set, so `<namespace>:<prefix>:*` matches
+/// exactly that view's keys.
+pub(crate) fn validate_prefix(prefix: &str) -> crate::Result<()> {
+    validate_name("prefix", prefix)
+}
+
+fn validate_name(field: &'static str, name: &str) -> crate::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
     if ok {
         Ok(())
     } else {
         Err(crate::error::config(
-            "namespace",
-            format!("must be 1 to 64 characters from [A-Za-z0-9_.-], got {ns:?}"),
+            field,
+            format!("must be 1 to 64 characters from [A-Za-z0-9_.-], got {name:?}"),
         ))
     }
 }

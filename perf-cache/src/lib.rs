@@ -179,6 +179,7 @@ mod breaker;
 #[cfg(feature = "redis")]
 mod session;
 
+pub use backend::{Backend, BackendBuilder};
 pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_SIZE};
 pub use cache::Cache;
 pub use codec::{Codec, CodecError, Json, Postcard};

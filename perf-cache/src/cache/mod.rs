@@ -2,18 +2,19 @@
 
 mod load;
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::backend::{ErasedEntry, L1Key, Publish, Shared};
 use crate::envelope::{self, Decoded};
 use crate::flight::Flights;
-use crate::stats::{CacheStats, Counter, Counters, Metrics, TierCounters};
+use crate::stats::{CacheStats, Counters, Metrics, TierCounters};
 use crate::tiers::l1::Entry;
-use crate::tiers::{L2, L3, RateLimitedLog, Tier, TierError, TierResult};
-use crate::{CacheBuilder, Codec, Key, Postcard, Result};
+use crate::tiers::{Tier, TierError, TierResult};
+use crate::{Backend, CacheBuilder, Codec, Key, Postcard, Result};
 
 /// A typed cache of `V` values: L1 in process (moka), optional L2 (Redis, feature `redis`) and
 /// L3 (disk, feature `disk`), with single-flight loading. Clone it to share it: clones are
@@ -50,24 +51,23 @@ impl<V, C: std::fmt::Debug> std::fmt::Debug for Cache<V, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cache")
             .field("namespace", &self.inner.namespace)
-            .field("l2", &self.inner.l2)
-            .field("l3", &self.inner.l3)
+            .field("l2", &self.inner.shared.l2)
+            .field("l3", &self.inner.shared.l3)
             .field("codec", &self.inner.codec)
             .finish_non_exhaustive()
     }
 }
 
 struct Inner<V, C> {
+    /// What this view shares with the other views of its backend.
+    shared: Arc<Shared>,
+    /// This view's key space in the shared L1.
+    space: u32,
+    /// `<namespace>` or `<namespace>:<prefix>`: the first part of every stored key, the
+    /// `namespace` of logs, statistics and metrics.
     namespace: String,
-    l1: moka::future::Cache<Key, Entry<V>>,
-    /// `false` when built with `l1_max_entries(0)`: every read goes to L2/L3.
-    l1_enabled: bool,
     l1_ttl: Duration,
-    l1_capacity: u64,
-    by_weight: bool,
-    l2: Option<L2>,
     l2_ttl: Duration,
-    l3: Option<L3>,
     l3_ttl: Duration,
     codec: C,
     format_version: u32,
@@ -81,30 +81,74 @@ struct Inner<V, C> {
     check_fresh: bool,
     flights: Flights<V>,
     counters: Counters,
-    evictions: Arc<Counter>,
     metrics: Metrics,
-    log: RateLimitedLog,
 }
 
 impl<V, C> Inner<V, C> {
     /// An L1 entry's weight: its encoded size plus its key when L1 is sized in bytes, else 1.
     fn weight(&self, key: &Key, stored_len: usize) -> u32 {
-        if self.by_weight {
+        if self.shared.by_weight {
             u32::try_from(stored_len + key.as_bytes().len()).unwrap_or(u32::MAX)
         } else {
             1
         }
     }
+
+    fn l1_key(&self, key: &Key) -> L1Key {
+        L1Key {
+            space: self.space,
+            key: key.clone(),
+        }
+    }
 }
 
 impl<V: Clone + Send + Sync + 'static, C> Inner<V, C> {
+    /// This view's L1 entry for `key`; an entry of another value type (a view with the same
+    /// prefix and another `V`) reads as absent.
     #[inline]
     async fn l1_get(&self, key: &Key) -> Option<Entry<V>> {
-        if self.l1_enabled {
-            self.l1.get(key).await
-        } else {
-            None
+        if !self.shared.l1_enabled {
+            return None;
         }
+        let e = self.shared.l1.get(&self.l1_key(key)).await?;
+        let value = match &e.value {
+            Some(any) => Some(any.downcast_ref::<V>()?.clone()),
+            None => None,
+        };
+        Some(Entry {
+            value,
+            fresh_until: e.fresh_until,
+            short: false,
+            refresh_failed: e.refresh_failed,
+            weight: e.weight,
+        })
+    }
+
+    /// Stores an entry in L1; it stays there until its freshness ends plus the stale grace.
+    async fn l1_insert(&self, key: &Key, e: Entry<V>) {
+        if !self.shared.l1_enabled {
+            return;
+        }
+        let entry = ErasedEntry {
+            value: e
+                .value
+                .map(|v| Arc::new(v) as Arc<dyn std::any::Any + Send + Sync>),
+            fresh_until: e.fresh_until,
+            keep_until: e.fresh_until + self.stale_grace.unwrap_or_default(),
+            refresh_failed: e.refresh_failed,
+            weight: e.weight,
+        };
+        self.shared.l1.insert(self.l1_key(key), entry).await;
+    }
+}
+
+impl<V, C> Publish for Inner<V, C>
+where
+    V: Send + Sync,
+    C: Send + Sync,
+{
+    fn publish(&self) {
+        self.metrics.publish(&snapshot(self));
     }
 }
 
@@ -131,42 +175,21 @@ where
     V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
     C: Codec,
 {
-    pub(crate) async fn from_builder(b: CacheBuilder<V, C>) -> Result<Self> {
-        let namespace = b.namespace.clone().unwrap_or_else(|| "default".to_owned());
-        let evictions = Arc::new(Counter::default());
+    /// The view `b` describes, on `backend`.
+    pub(crate) fn on_backend(b: CacheBuilder<V, C>, backend: &Backend) -> Result<Self> {
+        let shared = Arc::clone(&backend.shared);
+        let namespace = match &b.prefix {
+            Some(prefix) => format!("{}:{prefix}", shared.namespace),
+            None => shared.namespace.clone(),
+        };
         let stale_grace = b.stale_if_error;
-        let by_weight = b.l1_max_bytes.is_some();
-        let l1_capacity = b.l1_max_bytes.unwrap_or(b.l1_max_entries);
-        let listener_evictions = Arc::clone(&evictions);
-        let mut l1 = moka::future::Cache::builder()
-            .name(&namespace)
-            .max_capacity(l1_capacity)
-            // One TTL for the whole of L1 (plus the stale grace): moka's per-entry expiry cost
-            // 10-20% on every hit in a scratch benchmark. Entries with a shorter life carry
-            // `short` and are checked against the clock on a hit.
-            .time_to_live(b.l1_ttl.saturating_add(stale_grace.unwrap_or_default()))
-            .eviction_listener(move |_k, _v, cause| {
-                if cause == moka::notification::RemovalCause::Size {
-                    listener_evictions.incr();
-                }
-            });
-        if by_weight {
-            l1 = l1.weigher(|_k: &Key, e: &Entry<V>| e.weight);
-        }
-        let crate::backend::Backend { l2, l3 } =
-            crate::backend::Backend::open(&namespace, &b).await?;
-        let always_encode = by_weight || b.max_value_size.is_some();
+        let always_encode = shared.by_weight || b.max_value_size.is_some();
         let inner = Arc::new(Inner {
+            space: shared.space_id(&namespace),
             metrics: Metrics::new(&namespace),
             namespace,
-            l1: l1.build(),
-            l1_enabled: by_weight || b.l1_max_entries > 0,
             l1_ttl: b.l1_ttl,
-            l1_capacity,
-            by_weight,
-            l2,
             l2_ttl: b.l2_ttl,
-            l3,
             l3_ttl: b.l3_ttl,
             codec: b.codec,
             format_version: b.format_version,
@@ -178,13 +201,26 @@ where
             check_fresh: b.refresh_ahead.is_some() || stale_grace.is_some(),
             flights: Flights::default(),
             counters: Counters::default(),
-            evictions,
-            log: RateLimitedLog::new(Duration::from_secs(10)),
+            shared,
         });
-        if let (Some(every), Ok(rt)) = (b.metrics_interval, tokio::runtime::Handle::try_current()) {
-            rt.spawn(publish_metrics(Arc::downgrade(&inner), every));
-        }
+        let weak = Arc::downgrade(&inner);
+        inner.shared.register(weak);
         Ok(Self { inner })
+    }
+
+    /// The backend this cache is a view of.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// let cache = perf_cache::Cache::<u8>::builder().namespace("solo").build().await?;
+    /// assert_eq!(cache.backend().namespace(), "solo");
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        Backend {
+            shared: Arc::clone(&self.inner.shared),
+        }
     }
 
     /// The namespace: prefix of every key in Redis and on disk.
@@ -198,8 +234,7 @@ where
     /// as `None`.
     pub async fn get(&self, key: &Key) -> Option<V> {
         let inner = &*self.inner;
-        if inner.l1_enabled
-            && let Some(e) = inner.l1.get(key).await
+        if let Some(e) = inner.l1_get(key).await
             && (!(inner.check_fresh || e.short) || e.fresh_until > Instant::now())
         {
             inner.counters.l1.hits.incr();
@@ -240,8 +275,8 @@ where
     /// Removes `key` from every tier.
     pub async fn delete(&self, key: &Key) {
         let inner = &*self.inner;
-        inner.l1.invalidate(key).await;
-        if inner.l2.is_none() && inner.l3.is_none() {
+        inner.shared.l1.invalidate(&inner.l1_key(key)).await;
+        if inner.shared.l2.is_none() && inner.shared.l3.is_none() {
             return;
         }
         let full = crate::key::full_key(&inner.namespace, key);
@@ -256,7 +291,12 @@ where
     /// found with `SCAN MATCH <namespace>:*` and removed with `UNLINK`, never `FLUSHDB`.
     pub async fn clear(&self) {
         let inner = &*self.inner;
-        inner.l1.invalidate_all();
+        let space = inner.space;
+        // Only fails when invalidation closures are not enabled; the backend enables them.
+        let _ = inner
+            .shared
+            .l1
+            .invalidate_entries_if(move |k, _| k.space == space);
         for (tier, counters) in self.lower_tiers() {
             if let Err(e) = tier.clear(&inner.namespace).await {
                 self.tier_error(tier, counters, "clear", "*", e);
@@ -267,8 +307,8 @@ where
     /// Runs pending maintenance now: L1 evictions and expirations (moka does this lazily), and
     /// removal of expired entries from the disk file.
     pub async fn run_pending_tasks(&self) {
-        self.inner.l1.run_pending_tasks().await;
-        if let Some(l3) = &self.inner.l3
+        self.inner.shared.l1.run_pending_tasks().await;
+        if let Some(l3) = &self.inner.shared.l3
             && let Err(e) = l3.purge_expired().await
         {
             self.tier_error(l3, &self.inner.counters.l3, "purge", "*", e);
@@ -281,12 +321,24 @@ where
         e.fresh_until.checked_duration_since(Instant::now())
     }
 
-    /// Statistics since the cache was built; also publishes them through `metrics`.
+    /// Statistics since the cache was built. Reading them has no side effect (the metrics
+    /// task, or [`publish_metrics`](Self::publish_metrics), publishes them).
     #[must_use]
     pub fn stats(&self) -> CacheStats {
-        let s = snapshot(&self.inner);
-        self.inner.metrics.publish(&s);
-        s
+        snapshot(&self.inner)
+    }
+
+    /// Publishes this cache's statistics through the `metrics` facade now, e.g. when built
+    /// with `metrics_interval(None)`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// let cache = perf_cache::Cache::<u8>::builder().metrics_interval(None).build().await?;
+    /// cache.publish_metrics(); // a no-op without an installed recorder
+    /// # Ok(()) }
+    /// ```
+    pub fn publish_metrics(&self) {
+        self.inner.metrics.publish(&snapshot(&self.inner));
     }
 
     /// Stores a value (or a negative marker for `None`) in every tier.
@@ -297,7 +349,7 @@ where
             (None, Some(neg)) => Some(neg),
             (None, None) => return Ok(()),
         };
-        let has_lower = inner.l2.is_some() || inner.l3.is_some();
+        let has_lower = inner.shared.l2.is_some() || inner.shared.l3.is_some();
         let l2_ttl = base.unwrap_or(inner.l2_ttl);
         let encoded = if has_lower || inner.always_encode {
             Some(envelope::encode_entry(
@@ -322,8 +374,8 @@ where
             return Ok(());
         }
         let full = crate::key::full_key(&inner.namespace, key);
-        if let Some(l2) = &inner.l2 {
-            let copy = if inner.l3.is_some() {
+        if let Some(l2) = &inner.shared.l2 {
+            let copy = if inner.shared.l3.is_some() {
                 bytes.clone()
             } else {
                 std::mem::take(&mut bytes)
@@ -332,7 +384,7 @@ where
                 self.tier_error(l2, &inner.counters.l2, "set", key.prefix(), e);
             }
         }
-        if let Some(l3) = &inner.l3 {
+        if let Some(l3) = &inner.shared.l3 {
             let l3_ttl = base.unwrap_or(inner.l3_ttl);
             envelope::set_expiry(&mut bytes, l3_ttl);
             if let Err(e) = l3.set(&full, bytes, l3_ttl).await {
@@ -344,7 +396,7 @@ where
 
     async fn insert_l1(&self, key: &Key, value: Option<V>, fresh_for: Duration, weight: u32) {
         let inner = &*self.inner;
-        if !inner.l1_enabled {
+        if !inner.shared.l1_enabled {
             return;
         }
         let entry = Entry {
@@ -354,7 +406,7 @@ where
             refresh_failed: false,
             weight,
         };
-        inner.l1.insert(key.clone(), entry).await;
+        inner.l1_insert(key, entry).await;
     }
 
     /// L2 then L3; a hit fills the tiers above with the remaining time to live.
@@ -362,13 +414,13 @@ where
         let inner = &*self.inner;
         // L2 is awaited in place (no boxed future) with the full key written straight into
         // the Redis command: this is the hot path of a cache without L1.
-        if let Some(l2) = &inner.l2 {
+        if let Some(l2) = &inner.shared.l2 {
             let got = l2.fetch(&inner.namespace, key.as_bytes()).await;
             if let Some((value, remaining, bytes)) = self.check(l2, &inner.counters.l2, key, got) {
                 return self.found(key, value, remaining, bytes.len()).await;
             }
         }
-        let Some(l3) = &inner.l3 else {
+        let Some(l3) = &inner.shared.l3 else {
             return Lower::Miss;
         };
         let full = crate::key::full_key(&inner.namespace, key);
@@ -378,7 +430,7 @@ where
         };
         let len = bytes.len();
         // Fill L2 with what is left of this entry's life.
-        if let Some(l2) = &inner.l2 {
+        if let Some(l2) = &inner.shared.l2 {
             let ttl = envelope::remaining(&bytes);
             if !ttl.is_zero()
                 && let Err(e) = l2.set(&full, bytes, ttl).await
@@ -443,7 +495,7 @@ where
         stored_len: usize,
     ) -> Lower<V> {
         let inner = &*self.inner;
-        if inner.l1_enabled {
+        if inner.shared.l1_enabled {
             let weight = inner.weight(key, stored_len);
             self.insert_l1(key, value.clone(), remaining.min(inner.l1_ttl), weight)
                 .await;
@@ -458,10 +510,12 @@ where
     fn lower_tiers(&self) -> impl Iterator<Item = (&dyn Tier, &TierCounters)> {
         let inner = &*self.inner;
         let l2 = inner
+            .shared
             .l2
             .as_ref()
             .map(|t| (t as &dyn Tier, &inner.counters.l2));
         let l3 = inner
+            .shared
             .l3
             .as_ref()
             .map(|t| (t as &dyn Tier, &inner.counters.l3));
@@ -479,6 +533,7 @@ where
         if let TierError::Failed(message) = e {
             counters.errors.incr();
             self.inner
+                .shared
                 .log
                 .warn(&self.inner.namespace, tier.name(), op, prefix, &message);
         }
@@ -488,8 +543,8 @@ where
 fn snapshot<V, C>(inner: &Inner<V, C>) -> CacheStats {
     let c = &inner.counters;
     let l1 = c.l1.snapshot();
-    let l2 = inner.l2.as_ref().map(|_| c.l2.snapshot());
-    let l3 = inner.l3.as_ref().map(|_| c.l3.snapshot());
+    let l2 = inner.shared.l2.as_ref().map(|_| c.l2.snapshot());
+    let l3 = inner.shared.l3.as_ref().map(|_| c.l3.snapshot());
     let hits = l1.hits + l2.as_ref().map_or(0, |t| t.hits) + l3.as_ref().map_or(0, |t| t.hits);
     let misses = c.misses.get();
     let load_nanos = c.load_nanos.get();
@@ -498,8 +553,8 @@ fn snapshot<V, C>(inner: &Inner<V, C>) -> CacheStats {
     let load_time_seconds = load_nanos as f64 / 1e9;
     CacheStats {
         namespace: inner.namespace.clone(),
-        size: inner.l1.entry_count(),
-        max_size: inner.l1_capacity,
+        size: inner.shared.l1.entry_count(),
+        max_size: inner.shared.l1_capacity,
         hits,
         misses,
         hit_rate: crate::stats::rate(hits, misses),
@@ -510,20 +565,10 @@ fn snapshot<V, C>(inner: &Inner<V, C>) -> CacheStats {
         loads: c.loads.get(),
         load_errors: c.load_errors.get(),
         load_time_seconds,
-        evictions: inner.evictions.get(),
-        l1_weight: inner.l1.weighted_size(),
-        breaker_open: inner.l2.as_ref().is_some_and(|t| t.breaker_open()),
+        evictions: inner.shared.evictions.get(),
+        l1_weight: inner.shared.l1.weighted_size(),
+        breaker_open: inner.shared.l2.as_ref().is_some_and(|t| t.breaker_open()),
         stale_served: c.stale_served.get(),
         refreshes: c.refreshes.get(),
-    }
-}
-
-async fn publish_metrics<V, C>(inner: Weak<Inner<V, C>>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(inner) = inner.upgrade() else { return };
-        inner.metrics.publish(&snapshot(&inner));
     }
 }

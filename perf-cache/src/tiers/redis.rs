@@ -52,6 +52,12 @@ pub(crate) struct RedisOptions {
     /// PEM root certificate(s) to trust for `rediss://` instead of the system store.
     #[cfg(feature = "redis-tls")]
     pub(crate) root_cert: Option<Vec<u8>>,
+    /// A client supplied by the caller, used instead of opening `url`.
+    pub(crate) client: Option<redis::Client>,
+    /// A connection supplied by the caller, shared instead of making one.
+    pub(crate) manager: Option<ConnectionManager>,
+    /// `CLIENT SETNAME` sent when the tier is created.
+    pub(crate) client_name: Option<String>,
 }
 
 impl Default for RedisOptions {
@@ -67,6 +73,9 @@ impl Default for RedisOptions {
             cluster_urls: Vec::new(),
             #[cfg(feature = "redis-tls")]
             root_cert: None,
+            client: None,
+            manager: None,
+            client_name: None,
         }
     }
 }
@@ -95,6 +104,9 @@ impl RedisTier {
                 })?;
             return Self::finish(namespace, o, url, Connection::Cluster(Box::new(cluster))).await;
         }
+        if let Some(manager) = &o.manager {
+            return Self::finish(namespace, o, url, Connection::Single(manager.clone())).await;
+        }
         #[cfg(feature = "redis-tls")]
         let client = match &o.root_cert {
             Some(pem) => redis::Client::build_with_tls(
@@ -108,6 +120,10 @@ impl RedisTier {
         };
         #[cfg(not(feature = "redis-tls"))]
         let client = redis::Client::open(raw_url);
+        let client = match &o.client {
+            Some(client) => Ok(client.clone()),
+            None => client,
+        };
         let client = client.map_err(|e| {
             crate::error::config(
                 "redis_url",
@@ -136,7 +152,16 @@ impl RedisTier {
             breaker: Breaker::new(namespace, o.breaker_threshold, o.breaker_cooldown),
             url,
         };
-        match tier.run(redis::cmd("PING")).await {
+        // The first command makes the connection: name it, or just check it answers.
+        let probe = match &o.client_name {
+            Some(name) => {
+                let mut cmd = redis::cmd("CLIENT");
+                cmd.arg("SETNAME").arg(name);
+                cmd
+            }
+            None => redis::cmd("PING"),
+        };
+        match tier.run(probe).await {
             Ok(()) => {}
             Err(TierError::Failed(m) | TierError::Skipped(m)) if o.require => {
                 return Err(crate::Error::L2Unavailable {
