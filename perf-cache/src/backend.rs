@@ -2,16 +2,15 @@
 //! and its memory budget, the Redis connection and its circuit breaker, the disk file, and the
 //! task that publishes metrics. Typed caches ([`Cache`](crate::Cache)) are cheap views on it.
 
-use std::any::Any;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::Result;
 use crate::stats::Counter;
+use crate::tiers::l1::{self, L1Engine, L1Store};
 use crate::tiers::{L2, L3, RateLimitedLog};
-use crate::{Key, Result};
 
 /// One namespace's shared cache machinery. Build one per namespace and process, then build
 /// typed caches on it with [`CacheBuilder::build_on`](crate::CacheBuilder::build_on): they
@@ -47,54 +46,10 @@ impl std::fmt::Debug for Backend {
     }
 }
 
-/// A key in the shared L1: the view's key space (an id per distinct prefix) and the key.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct L1Key {
-    pub(crate) space: u32,
-    pub(crate) key: Key,
-}
-
-impl Hash for L1Key {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.space.hash(state);
-        self.key.hash(state);
-    }
-}
-
-/// An L1 entry with its value type erased; views check the type on read.
-#[derive(Clone)]
-pub(crate) struct ErasedEntry {
-    /// The value (`None` for a cached "not found").
-    pub(crate) value: Option<Arc<dyn Any + Send + Sync>>,
-    pub(crate) fresh_until: Instant,
-    /// When L1 drops the entry: `fresh_until` plus the view's stale-if-error grace.
-    pub(crate) keep_until: Instant,
-    pub(crate) refresh_failed: bool,
-    pub(crate) weight: u32,
-}
-
-/// Per-entry expiry: each entry lives until its own `keep_until`.
-struct EntryExpiry;
-
-impl moka::Expiry<L1Key, ErasedEntry> for EntryExpiry {
-    fn expire_after_create(&self, _: &L1Key, e: &ErasedEntry, now: Instant) -> Option<Duration> {
-        Some(e.keep_until.saturating_duration_since(now))
-    }
-    fn expire_after_update(
-        &self,
-        _: &L1Key,
-        e: &ErasedEntry,
-        now: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(e.keep_until.saturating_duration_since(now))
-    }
-}
-
 /// What views of one backend share.
 pub(crate) struct Shared {
     pub(crate) namespace: String,
-    pub(crate) l1: moka::future::Cache<L1Key, ErasedEntry>,
+    pub(crate) l1: Box<dyn L1Store>,
     /// `false` with `l1_max_entries(0)`: every read goes to L2/L3.
     pub(crate) l1_enabled: bool,
     pub(crate) l1_capacity: u64,
@@ -160,6 +115,7 @@ async fn publish_metrics(shared: Weak<Shared>, every: Duration) {
         let Some(shared) = shared.upgrade() else {
             return;
         };
+        shared.l1.purge_expired(crate::clock::coarse_ms());
         let views: Vec<Arc<dyn Publish>> = {
             let mut views = shared.views.lock().unwrap_or_else(PoisonError::into_inner);
             views.retain(|v| v.strong_count() > 0);
@@ -237,10 +193,12 @@ impl Backend {
     /// ```
     #[must_use]
     pub fn l1_entries(&self) -> u64 {
-        self.shared.l1.entry_count()
+        self.shared.l1.run_pending_tasks();
+        self.shared.l1.len()
     }
 
-    /// Runs pending L1 maintenance now (evictions, expirations; moka does this lazily).
+    /// Runs L1 maintenance now: drops expired entries (the metrics task also does this every
+    /// `metrics_interval`) and applies the moka engine's pending evictions.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
@@ -250,7 +208,8 @@ impl Backend {
     /// # Ok(()) }
     /// ```
     pub async fn run_pending_tasks(&self) {
-        self.shared.l1.run_pending_tasks().await;
+        self.shared.l1.purge_expired(crate::clock::coarse_ms());
+        self.shared.l1.run_pending_tasks();
     }
 }
 
@@ -275,6 +234,7 @@ pub struct BackendBuilder {
     pub(crate) namespace: Option<String>,
     pub(crate) l1_max_entries: u64,
     pub(crate) l1_max_bytes: Option<u64>,
+    pub(crate) l1_engine: L1Engine,
     #[cfg(feature = "redis")]
     pub(crate) redis: crate::tiers::redis::RedisOptions,
     #[cfg(feature = "disk")]
@@ -306,6 +266,7 @@ impl BackendBuilder {
             namespace: None,
             l1_max_entries: 1_000,
             l1_max_bytes: None,
+            l1_engine: L1Engine::QuickCache,
             #[cfg(feature = "redis")]
             redis: crate::tiers::redis::RedisOptions::default(),
             #[cfg(feature = "disk")]
@@ -331,6 +292,13 @@ impl BackendBuilder {
     /// shared by every view.
     pub fn l1_max_bytes(mut self, bytes: u64) -> Self {
         self.l1_max_bytes = Some(bytes);
+        self
+    }
+
+    /// The L1 engine. Default [`L1Engine::QuickCache`]; [`L1Engine::Moka`] with feature
+    /// `moka`.
+    pub fn l1_engine(mut self, engine: L1Engine) -> Self {
+        self.l1_engine = engine;
         self
     }
 
@@ -549,23 +517,16 @@ impl BackendBuilder {
         let evictions = Arc::new(Counter::default());
         let by_weight = self.l1_max_bytes.is_some();
         let l1_capacity = self.l1_max_bytes.unwrap_or(self.l1_max_entries);
-        let listener_evictions = Arc::clone(&evictions);
-        let mut l1 = moka::future::Cache::builder()
-            .name(&namespace)
-            .max_capacity(l1_capacity)
-            .expire_after(EntryExpiry)
-            .support_invalidation_closures()
-            .eviction_listener(move |_k, _v, cause| {
-                if cause == moka::notification::RemovalCause::Size {
-                    listener_evictions.incr();
-                }
-            });
-        if by_weight {
-            l1 = l1.weigher(|_k: &L1Key, e: &ErasedEntry| e.weight);
-        }
+        crate::clock::start();
+        let l1 = l1::build(
+            self.l1_engine,
+            l1_capacity,
+            by_weight,
+            Arc::clone(&evictions),
+        );
         let shared = Arc::new(Shared {
             namespace,
-            l1: l1.build(),
+            l1,
             l1_enabled: by_weight || self.l1_max_entries > 0,
             l1_capacity,
             by_weight,

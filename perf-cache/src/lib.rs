@@ -189,6 +189,7 @@ pub use redact::redact_url;
 #[cfg(feature = "redis")]
 pub use session::{SessionStore, SessionStoreBuilder};
 pub use stats::{CacheStats, TierStats};
+pub use tiers::l1::L1Engine;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(all(doctest, feature = "redis"))]

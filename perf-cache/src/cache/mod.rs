@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::backend::{ErasedEntry, L1Key, Publish, Shared};
+use crate::backend::{Publish, Shared};
+use crate::clock;
 use crate::envelope::{self, Decoded};
 use crate::flight::Flights;
 use crate::stats::{CacheStats, Counters, Metrics, TierCounters};
-use crate::tiers::l1::Entry;
+use crate::tiers::l1::{Entry, ErasedEntry, L1Key, L1Lookup};
 use crate::tiers::{Tier, TierError, TierResult};
 use crate::{Backend, CacheBuilder, Codec, Key, Postcard, Result};
 
@@ -94,30 +95,34 @@ impl<V, C> Inner<V, C> {
         }
     }
 
-    fn l1_key(&self, key: &Key) -> L1Key {
-        L1Key {
+    #[inline]
+    fn l1_lookup<'k>(&self, key: &'k Key) -> L1Lookup<'k> {
+        L1Lookup {
             space: self.space,
-            key: key.clone(),
+            key,
         }
     }
 }
 
 impl<V: Clone + Send + Sync + 'static, C> Inner<V, C> {
-    /// This view's L1 entry for `key`; an entry of another value type (a view with the same
-    /// prefix and another `V`) reads as absent.
-    #[inline]
+    /// This view's L1 entry for `key` while L1 keeps it (fresh, or stale within the grace);
+    /// an entry of another value type (a view with the same prefix and another `V`) reads as
+    /// absent.
     async fn l1_get(&self, key: &Key) -> Option<Entry<V>> {
         if !self.shared.l1_enabled {
             return None;
         }
-        let e = self.shared.l1.get(&self.l1_key(key)).await?;
+        let e = self.shared.l1.get(&self.l1_lookup(key))?;
+        if e.keep_until_ms <= clock::coarse_ms() {
+            return None;
+        }
         let value = match &e.value {
             Some(any) => Some(any.downcast_ref::<V>()?.clone()),
             None => None,
         };
         Some(Entry {
             value,
-            fresh_until: e.fresh_until,
+            fresh_until: clock::instant_of(e.fresh_until_ms),
             short: false,
             refresh_failed: e.refresh_failed,
             weight: e.weight,
@@ -129,16 +134,24 @@ impl<V: Clone + Send + Sync + 'static, C> Inner<V, C> {
         if !self.shared.l1_enabled {
             return;
         }
+        let fresh_until_ms = clock::ms_of(e.fresh_until);
+        let grace = self.stale_grace.map_or(0, clock::duration_ms);
         let entry = ErasedEntry {
             value: e
                 .value
                 .map(|v| Arc::new(v) as Arc<dyn std::any::Any + Send + Sync>),
-            fresh_until: e.fresh_until,
-            keep_until: e.fresh_until + self.stale_grace.unwrap_or_default(),
+            fresh_until_ms,
+            keep_until_ms: fresh_until_ms.saturating_add(grace),
             refresh_failed: e.refresh_failed,
-            weight: e.weight,
+            weight: e.weight.max(1),
         };
-        self.shared.l1.insert(self.l1_key(key), entry).await;
+        self.shared.l1.insert(
+            L1Key {
+                space: self.space,
+                key: key.clone(),
+            },
+            entry,
+        );
     }
 }
 
@@ -233,13 +246,36 @@ where
     /// with its remaining time to live. Tier errors read as misses. A cached "not found" reads
     /// as `None`.
     pub async fn get(&self, key: &Key) -> Option<V> {
-        let inner = &*self.inner;
-        if let Some(e) = inner.l1_get(key).await
-            && (!(inner.check_fresh || e.short) || e.fresh_until > Instant::now())
-        {
-            inner.counters.l1.hits.incr();
-            return e.value;
+        if let Some(hit) = self.l1_hit(key) {
+            return hit;
         }
+        // Boxed so that this future stays a few words: a hit never pays for moving the
+        // lower tiers' state around (1.6 KB unboxed).
+        Box::pin(self.get_lower(key)).await
+    }
+
+    /// The hit path: one L1 lookup (no copy of the key), one coarse-clock load, a type check,
+    /// the value's clone and one striped counter add. `Some(None)` is a cached "not found".
+    #[inline]
+    fn l1_hit(&self, key: &Key) -> Option<Option<V>> {
+        let inner = &*self.inner;
+        if !inner.shared.l1_enabled {
+            return None;
+        }
+        let e = inner.shared.l1.get(&inner.l1_lookup(key))?;
+        if e.fresh_until_ms <= clock::coarse_ms() {
+            return None;
+        }
+        let value = match &e.value {
+            None => None,
+            Some(any) => Some(any.downcast_ref::<V>()?.clone()),
+        };
+        inner.counters.l1.hits.incr();
+        Some(value)
+    }
+
+    async fn get_lower(&self, key: &Key) -> Option<V> {
+        let inner = &*self.inner;
         inner.counters.l1.misses.incr();
         match self.lookup_lower(key).await {
             Lower::Value(v) => Some(v),
@@ -275,7 +311,7 @@ where
     /// Removes `key` from every tier.
     pub async fn delete(&self, key: &Key) {
         let inner = &*self.inner;
-        inner.shared.l1.invalidate(&inner.l1_key(key)).await;
+        inner.shared.l1.remove(&inner.l1_lookup(key));
         if inner.shared.l2.is_none() && inner.shared.l3.is_none() {
             return;
         }
@@ -292,11 +328,7 @@ where
     pub async fn clear(&self) {
         let inner = &*self.inner;
         let space = inner.space;
-        // Only fails when invalidation closures are not enabled; the backend enables them.
-        let _ = inner
-            .shared
-            .l1
-            .invalidate_entries_if(move |k, _| k.space == space);
+        inner.shared.l1.remove_if(&move |k, _| k.space == space);
         for (tier, counters) in self.lower_tiers() {
             if let Err(e) = tier.clear(&inner.namespace).await {
                 self.tier_error(tier, counters, "clear", "*", e);
@@ -304,10 +336,10 @@ where
         }
     }
 
-    /// Runs pending maintenance now: L1 evictions and expirations (moka does this lazily), and
-    /// removal of expired entries from the disk file.
+    /// Runs pending maintenance now: removal of expired L1 entries (of every view of the
+    /// backend) and of expired entries in the disk file.
     pub async fn run_pending_tasks(&self) {
-        self.inner.shared.l1.run_pending_tasks().await;
+        self.backend().run_pending_tasks().await;
         if let Some(l3) = &self.inner.shared.l3
             && let Err(e) = l3.purge_expired().await
         {
@@ -553,7 +585,7 @@ fn snapshot<V, C>(inner: &Inner<V, C>) -> CacheStats {
     let load_time_seconds = load_nanos as f64 / 1e9;
     CacheStats {
         namespace: inner.namespace.clone(),
-        size: inner.shared.l1.entry_count(),
+        size: inner.shared.l1.len(),
         max_size: inner.shared.l1_capacity,
         hits,
         misses,
@@ -566,7 +598,7 @@ fn snapshot<V, C>(inner: &Inner<V, C>) -> CacheStats {
         load_errors: c.load_errors.get(),
         load_time_seconds,
         evictions: inner.shared.evictions.get(),
-        l1_weight: inner.shared.l1.weighted_size(),
+        l1_weight: inner.shared.l1.weight(),
         breaker_open: inner.shared.l2.as_ref().is_some_and(|t| t.breaker_open()),
         stale_served: c.stale_served.get(),
         refreshes: c.refreshes.get(),
