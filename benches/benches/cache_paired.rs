@@ -163,7 +163,7 @@ fn l2() {
                 ops,
             );
         }
-        ours.clear().await;
+        let _ = ours.invalidate_all().await;
         unlink_peer_keys(&mut peer.clone(), &peer_ns).await;
     });
 }

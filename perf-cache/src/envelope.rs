@@ -143,16 +143,6 @@ pub(crate) fn set_expiry(bytes: &mut [u8], ttl: Duration) {
     }
 }
 
-/// Remaining time to live recorded in an envelope (zero when expired or not an envelope).
-pub(crate) fn remaining(bytes: &[u8]) -> Duration {
-    match u64_at(bytes, EXPIRY.start) {
-        Some(expires) if readable(bytes) => {
-            Duration::from_millis(expires.saturating_sub(now_unix_ms()))
-        }
-        _ => Duration::ZERO,
-    }
-}
-
 /// Checks the envelope and decodes; never panics on arbitrary bytes.
 pub(crate) fn decode_entry<C: Codec, V: DeserializeOwned>(
     codec: &C,
@@ -281,7 +271,6 @@ mod tests {
                 decode_entry::<_, u8>(&Json, 0, &v1),
                 Decoded::Miss(MissReason::Mismatch)
             ));
-            assert!(remaining(&v1).is_zero());
         }
     }
 
@@ -312,7 +301,6 @@ mod tests {
             decode_entry::<_, String>(&Postcard, 0, &future_entry(2)),
             Decoded::Value(ref s, _) if s == "hi"
         ));
-        assert!(!remaining(&future_entry(2)).is_zero());
         assert!(matches!(
             decode_entry::<_, String>(&Postcard, 0, &future_entry(3)),
             Decoded::Miss(MissReason::Mismatch)
@@ -340,7 +328,6 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
             let _ = decode_entry::<_, (String, u64)>(&Postcard, 0, &bytes);
             let _ = decode_entry::<_, (String, u64)>(&Json, 0, &bytes);
-            let _ = remaining(&bytes);
             let mut bytes = bytes;
             set_expiry(&mut bytes, Duration::from_secs(1));
         }

@@ -169,6 +169,7 @@ mod codec;
 mod envelope;
 mod error;
 mod flight;
+mod invalidation;
 mod key;
 mod redact;
 mod stats;
@@ -184,6 +185,7 @@ pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_SIZE};
 pub use cache::Cache;
 pub use codec::{Codec, CodecError, Json, Postcard};
 pub use error::{Error, Result};
+pub use invalidation::{Invalidation, Reach};
 pub use key::{Key, KeyArg};
 pub use redact::redact_url;
 #[cfg(feature = "redis")]

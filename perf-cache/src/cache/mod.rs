@@ -15,7 +15,7 @@ use crate::flight::Flights;
 use crate::stats::{CacheStats, Counters, Metrics, TierCounters};
 use crate::tiers::l1::{Entry, ErasedEntry, L1Key, L1Lookup};
 use crate::tiers::{Tier, TierError, TierResult};
-use crate::{Backend, CacheBuilder, Codec, Key, Postcard, Result};
+use crate::{Backend, CacheBuilder, Codec, Invalidation, Key, Postcard, Reach, Result};
 
 /// A typed cache of `V` values: L1 in process (moka), optional L2 (Redis, feature `redis`) and
 /// L3 (disk, feature `disk`), with single-flight loading. Clone it to share it: clones are
@@ -32,7 +32,7 @@ use crate::{Backend, CacheBuilder, Codec, Key, Postcard, Result};
 /// assert_eq!(name, "Ada");
 /// assert_eq!(cache.get(&key).await.as_deref(), Some("Ada"));
 ///
-/// cache.delete(&key).await;
+/// cache.invalidate(&key).await;
 /// assert_eq!(cache.get(&key).await, None);
 /// # Ok(()) }
 /// ```
@@ -242,8 +242,8 @@ where
         &self.inner.namespace
     }
 
-    /// Looks `key` up in L1, then L2, then L3; a lower-tier hit is copied into the tiers above
-    /// with its remaining time to live. Tier errors read as misses. A cached "not found" reads
+    /// Looks `key` up in L1, then L2, then L3; a lower-tier hit is copied into L1 (private to
+    /// this process; never into the shared L2) with its remaining time to live. Tier errors read as misses. A cached "not found" reads
     /// as `None`.
     pub async fn get(&self, key: &Key) -> Option<V> {
         if let Some(hit) = self.l1_hit(key) {
@@ -308,32 +308,105 @@ where
         self.store(key, Some(value), Some(ttl)).await
     }
 
-    /// Removes `key` from every tier.
-    pub async fn delete(&self, key: &Key) {
+    /// Removes `key` from every tier: the shared tiers first (Redis, then disk), this
+    /// process's L1 last, so that a read in between cannot copy the old value back into L1.
+    /// Returns what it reached; a tier it could not reach (error, or circuit breaker open) is
+    /// also counted and logged.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use perf_cache::{Cache, Key, Reach};
+    /// let cache = Cache::<u8>::builder().build().await?;
+    /// cache.set(&Key::new(1_u64), 1).await?;
+    /// let done = cache.invalidate(&Key::new(1_u64)).await;
+    /// assert!(done.is_complete());
+    /// assert_eq!(done.l2, Reach::NotConfigured);
+    /// assert_eq!(cache.get(&Key::new(1_u64)).await, None);
+    /// # Ok(()) }
+    /// ```
+    pub async fn invalidate(&self, key: &Key) -> Invalidation {
         let inner = &*self.inner;
-        inner.shared.l1.remove(&inner.l1_lookup(key));
-        if inner.shared.l2.is_none() && inner.shared.l3.is_none() {
-            return;
-        }
-        let full = crate::key::full_key(&inner.namespace, key);
-        for (tier, counters) in self.lower_tiers() {
-            if let Err(e) = tier.delete(&full).await {
-                self.tier_error(tier, counters, "delete", key.prefix(), e);
+        let mut report = Invalidation::default();
+        if inner.shared.l2.is_some() || inner.shared.l3.is_some() {
+            let full = crate::key::full_key(&inner.namespace, key);
+            for (tier, counters) in self.lower_tiers() {
+                let reach = match tier.delete(&full).await {
+                    Ok(()) => Reach::Done,
+                    Err(e) => self.unreached(tier, counters, "invalidate", key.prefix(), e),
+                };
+                report.set(tier.name(), reach);
             }
         }
+        inner.shared.l1.remove(&inner.l1_lookup(key));
+        report
     }
 
-    /// Removes every entry of this namespace from every tier — and nothing else: Redis keys are
-    /// found with `SCAN MATCH <namespace>:*` and removed with `UNLINK`, never `FLUSHDB`.
-    pub async fn clear(&self) {
+    /// Removes every entry of this cache (its namespace and prefix) from every tier — and
+    /// nothing else: Redis keys are found with `SCAN MATCH <namespace>:*` and removed with
+    /// `UNLINK`, never `FLUSHDB`. Shared tiers first, L1 last; returns what it reached (a
+    /// `SCAN` that fails part-way is [`Reach::Failed`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use perf_cache::{Cache, Key};
+    /// let cache = Cache::<u8>::builder().build().await?;
+    /// cache.set(&Key::new(1_u64), 1).await?;
+    /// assert!(cache.invalidate_all().await.is_complete());
+    /// assert_eq!(cache.get(&Key::new(1_u64)).await, None);
+    /// # Ok(()) }
+    /// ```
+    pub async fn invalidate_all(&self) -> Invalidation {
         let inner = &*self.inner;
+        let mut report = Invalidation::default();
+        for (tier, counters) in self.lower_tiers() {
+            let reach = match tier.clear(&inner.namespace).await {
+                Ok(()) => Reach::Done,
+                Err(e) => self.unreached(tier, counters, "invalidate_all", "*", e),
+            };
+            report.set(tier.name(), reach);
+        }
         let space = inner.space;
         inner.shared.l1.remove_if(&move |k, _| k.space == space);
-        for (tier, counters) in self.lower_tiers() {
-            if let Err(e) = tier.clear(&inner.namespace).await {
-                self.tier_error(tier, counters, "clear", "*", e);
-            }
+        report
+    }
+
+    /// Same as [`invalidate`](Self::invalidate).
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed to `invalidate`, which reports what it reached"
+    )]
+    pub async fn delete(&self, key: &Key) -> Invalidation {
+        self.invalidate(key).await
+    }
+
+    /// Same as [`invalidate_all`](Self::invalidate_all).
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed to `invalidate_all`, which reports what it reached"
+    )]
+    pub async fn clear(&self) -> Invalidation {
+        self.invalidate_all().await
+    }
+
+    /// An invalidation that did not reach `tier`: counted, logged, reported.
+    fn unreached(
+        &self,
+        tier: &dyn Tier,
+        counters: &TierCounters,
+        op: &'static str,
+        prefix: &str,
+        e: TierError,
+    ) -> Reach {
+        let reach = match &e {
+            TierError::Skipped(_) => Reach::Skipped,
+            TierError::Failed(_) => Reach::Failed,
+        };
+        if reach == Reach::Skipped {
+            counters.errors.incr();
+            tracing::warn!(namespace = %self.inner.namespace, tier = tier.name(), op, key_prefix = prefix, "invalidation skipped: the circuit breaker is open");
         }
+        self.tier_error(tier, counters, op, prefix, e);
+        reach
     }
 
     /// Runs pending maintenance now: removal of expired L1 entries (of every view of the
@@ -441,7 +514,7 @@ where
         inner.l1_insert(key, entry).await;
     }
 
-    /// L2 then L3; a hit fills the tiers above with the remaining time to live.
+    /// L2 then L3; a hit fills L1 (never L2) with the remaining time to live.
     async fn lookup_lower(&self, key: &Key) -> Lower<V> {
         let inner = &*self.inner;
         // L2 is awaited in place (no boxed future) with the full key written straight into
@@ -460,16 +533,9 @@ where
         let Some((value, remaining, bytes)) = self.check(l3, &inner.counters.l3, key, got) else {
             return Lower::Miss;
         };
+        // Only L1, private to this process, is filled: writing an L3 hit back into the shared
+        // L2 would resurrect a value another instance invalidated there.
         let len = bytes.len();
-        // Fill L2 with what is left of this entry's life.
-        if let Some(l2) = &inner.shared.l2 {
-            let ttl = envelope::remaining(&bytes);
-            if !ttl.is_zero()
-                && let Err(e) = l2.set(&full, bytes, ttl).await
-            {
-                self.tier_error(l2, &inner.counters.l2, "set", key.prefix(), e);
-            }
-        }
         self.found(key, value, remaining, len).await
     }
 
