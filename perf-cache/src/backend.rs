@@ -49,7 +49,7 @@ impl std::fmt::Debug for Backend {
 /// What views of one backend share.
 pub(crate) struct Shared {
     pub(crate) namespace: String,
-    pub(crate) l1: Box<dyn L1Store>,
+    pub(crate) l1: l1::Store,
     /// `false` with `l1_max_entries(0)`: every read goes to L2/L3.
     pub(crate) l1_enabled: bool,
     pub(crate) l1_capacity: u64,

@@ -111,6 +111,7 @@ impl Key {
     }
 
     /// Appends bytes that are known not to need escaping.
+    #[inline]
     fn push_raw(&mut self, bytes: &[u8]) {
         match &mut self.repr {
             Repr::Inline { len, buf } => {
@@ -260,13 +261,50 @@ impl KeyArg for char {
 macro_rules! unsigned_arg {
     ($($t:ty),*) => {$(
         impl KeyArg for $t {
+            #[inline]
             fn push_onto(&self, key: &mut Key) {
-                push_u128(key, u128::from(*self), false);
+                push_u64(key, u64::from(*self));
             }
         }
     )*};
 }
-unsigned_arg!(u8, u16, u32, u64, u128);
+unsigned_arg!(u8, u16, u32, u64);
+
+impl KeyArg for u128 {
+    fn push_onto(&self, key: &mut Key) {
+        push_u128(key, *self, false);
+    }
+}
+
+/// Two decimal digits per entry: "00" to "99".
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Writes `n` in decimal, two digits per division (the hot case: keys built from ids).
+#[inline]
+fn push_u64(key: &mut Key, mut n: u64) {
+    let mut buf = [0_u8; 20];
+    let mut pos = buf.len();
+    while n >= 100 {
+        let pair = usize::try_from(n % 100).unwrap_or(0) * 2;
+        n /= 100;
+        pos -= 2;
+        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = usize::try_from(n).unwrap_or(0) * 2;
+        pos -= 2;
+        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        pos -= 1;
+        buf[pos] = b'0' + u8::try_from(n).unwrap_or(0);
+    }
+    key.push_raw(&buf[pos..]);
+}
 
 macro_rules! signed_arg {
     ($($t:ty),*) => {$(
@@ -362,6 +400,33 @@ pub(crate) fn full_key(namespace: &str, key: &Key) -> Vec<u8> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_u64_is_written_in_decimal() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1_000,
+            12_345,
+            u64::MAX / 3,
+            u64::MAX,
+        ] {
+            assert_eq!(Key::new(n).as_str(), n.to_string());
+            assert_eq!(
+                Key::new(u32::try_from(n % 1_000_000).unwrap()).as_str(),
+                (n % 1_000_000).to_string()
+            );
+        }
+        for n in (0..200_000_u64).step_by(7) {
+            assert_eq!(Key::new(n).as_str(), n.to_string());
+        }
+    }
 
     #[test]
     fn integers_are_plain_and_inline() {

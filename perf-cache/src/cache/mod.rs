@@ -13,7 +13,7 @@ use crate::clock;
 use crate::envelope::{self, Decoded};
 use crate::flight::Flights;
 use crate::stats::{CacheStats, Counters, Metrics, TierCounters};
-use crate::tiers::l1::{Entry, ErasedEntry, L1Key, L1Lookup};
+use crate::tiers::l1::{Entry, ErasedEntry, L1Key, L1Lookup, L1Store};
 use crate::tiers::{Tier, TierError, TierResult};
 use crate::{Backend, CacheBuilder, Codec, Invalidation, Key, Postcard, Reach, Result};
 
