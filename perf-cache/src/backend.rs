@@ -417,53 +417,59 @@ impl BackendBuilder {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        use crate::error::config;
+        use crate::error::invalid;
         if self.l1_max_bytes == Some(0) {
-            return Err(config("l1_max_bytes", "must be at least 1"));
+            return Err(invalid("l1_max_bytes", 0, "1..=u64::MAX"));
         }
         if let Some(i) = self.metrics_interval
             && (i < Duration::from_millis(10) || i > Duration::from_secs(3_600))
         {
-            return Err(config(
+            return Err(invalid(
                 "metrics_interval",
-                format!("must be between 10 ms and 1 hour, got {i:?}"),
+                format!("{i:?}"),
+                "10 ms..=1 hour, or None",
             ));
         }
         #[cfg(feature = "redis")]
         {
             let r = &self.redis;
             if r.timeout < Duration::from_millis(1) || r.timeout > Duration::from_secs(60) {
-                return Err(config(
+                return Err(invalid(
                     "redis_timeout",
-                    format!("must be between 1 ms and 60 s, got {:?}", r.timeout),
+                    format!("{:?}", r.timeout),
+                    "1 ms..=60 s",
                 ));
             }
             if !(1..=1_000).contains(&r.breaker_threshold) {
-                return Err(config(
+                return Err(invalid(
                     "breaker_threshold",
-                    format!("must be between 1 and 1000, got {}", r.breaker_threshold),
+                    r.breaker_threshold,
+                    "1..=1000",
                 ));
             }
             if r.breaker_cooldown > Duration::from_secs(3_600) {
-                return Err(config(
+                return Err(invalid(
                     "breaker_cooldown",
-                    format!("must be at most 1 hour, got {:?}", r.breaker_cooldown),
+                    format!("{:?}", r.breaker_cooldown),
+                    "0..=1 hour",
                 ));
             }
             if let Some(name) = &r.client_name
                 && (name.is_empty() || name.len() > 64 || name.bytes().any(|b| b <= b' '))
             {
-                return Err(config(
+                return Err(invalid(
                     "redis_client_name",
-                    format!("must be 1 to 64 characters without spaces, got {name:?}"),
+                    format!("{name:?}"),
+                    "1 to 64 characters, no spaces or control characters",
                 ));
             }
         }
         match &self.namespace {
             Some(ns) => crate::key::validate_namespace(ns),
-            None if self.has_lower_tier() => Err(config(
+            None if self.has_lower_tier() => Err(invalid(
                 "namespace",
-                "is required when L2 (Redis) or L3 (disk) is configured",
+                "none",
+                "1 to 64 characters from [A-Za-z0-9_.-]; required when L2 (Redis) or L3 (disk) is configured",
             )),
             None => Ok(()),
         }
@@ -480,7 +486,7 @@ impl BackendBuilder {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Config`](crate::Error::Config) naming the field out of range,
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) naming the field out of range,
     /// [`Error::L2Unavailable`](crate::Error::L2Unavailable) when `require_l2` is set and Redis
     /// does not answer, [`Error::Disk`](crate::Error::Disk) when the disk file cannot be opened.
     pub async fn build(self) -> Result<Backend> {

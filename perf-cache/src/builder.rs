@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::config;
+use crate::error::invalid;
 use crate::{Backend, BackendBuilder, Cache, Codec, Postcard, Result};
 
 /// Builds a [`Cache`]; obtain one with [`Cache::builder`].
@@ -316,10 +316,7 @@ where
         const YEAR: Duration = Duration::from_secs(365 * 86_400);
         let ttl_range = |field: &'static str, d: Duration| {
             if d < Duration::from_millis(1) || d > YEAR {
-                Err(config(
-                    field,
-                    format!("must be between 1 ms and 1 year, got {d:?}"),
-                ))
+                Err(invalid(field, format!("{d:?}"), "1 ms..=1 year"))
             } else {
                 Ok(())
             }
@@ -333,29 +330,25 @@ where
         if let Some(m) = self.max_value_size
             && !(16..=512 << 20).contains(&m)
         {
-            return Err(config(
+            return Err(invalid(
                 "max_value_size",
-                format!("must be between 16 bytes and 512 MiB, got {m}"),
+                m,
+                "16..=536870912 (bytes, 16 B to 512 MiB)",
             ));
         }
         if let Some(w) = self.refresh_ahead
             && (w.is_zero() || w >= self.l1_ttl)
         {
-            return Err(config(
+            return Err(invalid(
                 "refresh_ahead",
-                format!(
-                    "must be above 0 and below l1_ttl ({:?}), got {w:?}",
-                    self.l1_ttl
-                ),
+                format!("{w:?}"),
+                format!("above 0 and below l1_ttl ({:?})", self.l1_ttl),
             ));
         }
         if let Some(g) = self.stale_if_error
             && g > Duration::from_secs(86_400)
         {
-            return Err(config(
-                "stale_if_error",
-                format!("must be at most 1 day, got {g:?}"),
-            ));
+            return Err(invalid("stale_if_error", format!("{g:?}"), "0..=1 day"));
         }
         if let Some(prefix) = &self.prefix {
             crate::key::validate_prefix(prefix)?;
@@ -366,7 +359,7 @@ where
     /// Validates the settings, opens the tiers and returns the cache.
     ///
     /// # Errors
-    /// [`Error::Config`](crate::Error::Config) naming the field out of range,
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) naming the field out of range,
     /// [`Error::L2Unavailable`](crate::Error::L2Unavailable) when `require_l2` is set and Redis
     /// does not answer, [`Error::Disk`](crate::Error::Disk) when the disk file cannot be opened.
     pub async fn build(self) -> Result<Cache<V, C>> {
@@ -391,19 +384,21 @@ where
     /// ```
     ///
     /// # Errors
-    /// [`Error::Config`](crate::Error::Config) naming the field out of range, a missing
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) naming the field out of range, a missing
     /// `prefix`, or a backend-level setting (set those on [`Backend::builder`]).
     pub fn build_on(self, backend: &Backend) -> Result<Cache<V, C>> {
         if let Some(field) = self.backend_setter {
-            return Err(config(
+            return Err(invalid(
                 field,
-                "is a backend setting: set it on Backend::builder(), not on a view of a shared backend",
+                "set on a view of a shared backend",
+                "only on Backend::builder() (a backend setting)",
             ));
         }
         if self.prefix.is_none() {
-            return Err(config(
+            return Err(invalid(
                 "prefix",
-                "is required for a view of a shared backend (it keeps the views' keys apart)",
+                "none",
+                "1 to 64 characters from [A-Za-z0-9_.-]; required for a view of a shared backend",
             ));
         }
         self.validate()?;

@@ -380,9 +380,10 @@ fn validate_name(field: &'static str, name: &str) -> crate::Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(crate::error::config(
+        Err(crate::error::invalid(
             field,
-            format!("must be 1 to 64 characters from [A-Za-z0-9_.-], got {name:?}"),
+            format!("{name:?}"),
+            "1 to 64 characters from [A-Za-z0-9_.-]",
         ))
     }
 }

@@ -228,22 +228,28 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStoreBuilde
     /// Validates the settings and prepares the connection (made lazily on first use).
     ///
     /// # Errors
-    /// [`Error::Config`] naming the field out of range.
+    /// [`Error::InvalidConfig`] naming the field out of range.
     pub async fn build(self) -> Result<SessionStore<S>> {
         crate::key::validate_namespace(&self.namespace)?;
         let Some(url) = self.url else {
-            return Err(crate::error::config("redis_url", "is required"));
+            return Err(crate::error::invalid(
+                "redis_url",
+                "none",
+                "a redis:// URL (required)",
+            ));
         };
         if self.ttl < Duration::from_secs(1) || self.ttl > Duration::from_secs(365 * 86_400) {
-            return Err(crate::error::config(
+            return Err(crate::error::invalid(
                 "ttl",
-                format!("must be between 1 s and 1 year, got {:?}", self.ttl),
+                format!("{:?}", self.ttl),
+                "1 s..=1 year",
             ));
         }
         if self.timeout < Duration::from_millis(1) || self.timeout > Duration::from_secs(60) {
-            return Err(crate::error::config(
+            return Err(crate::error::invalid(
                 "timeout",
-                format!("must be between 1 ms and 60 s, got {:?}", self.timeout),
+                format!("{:?}", self.timeout),
+                "1 ms..=60 s",
             ));
         }
         let options = RedisOptions {

@@ -189,3 +189,38 @@ async fn view_builders_refuse_backend_settings_and_need_a_prefix() {
         .unwrap_err();
     assert!(err.to_string().contains("prefix"), "{err}");
 }
+
+#[tokio::test]
+async fn configuration_errors_have_one_shape() {
+    let err = Backend::builder()
+        .redis_url(redis_url())
+        .namespace("shape")
+        .breaker_threshold(0)
+        .build()
+        .await
+        .unwrap_err();
+    match err {
+        perf_cache::Error::InvalidConfig {
+            field,
+            value,
+            allowed,
+        } => {
+            assert_eq!(
+                (field, value.as_str(), allowed.as_str()),
+                ("breaker_threshold", "0", "1..=1000")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = Cache::<u8>::builder()
+        .redis_url("redis://user:s3cret@127.0.0.1:1/0?x=1#frag")
+        .namespace("shape")
+        .breaker_threshold(0)
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid `breaker_threshold`: got 0, allowed: 1..=1000"
+    );
+}

@@ -300,10 +300,10 @@ where
     /// Stores `value` for `ttl` in L2 and L3 and for `min(ttl, l1_ttl)` in L1.
     ///
     /// # Errors
-    /// As [`set`](Self::set), and [`Error::Config`](crate::Error::Config) for a zero `ttl`.
+    /// As [`set`](Self::set), and [`Error::InvalidConfig`](crate::Error::InvalidConfig) for a zero `ttl`.
     pub async fn set_with_ttl(&self, key: &Key, value: V, ttl: Duration) -> Result<()> {
         if ttl.is_zero() {
-            return Err(crate::error::config("ttl", "must be at least 1 ms"));
+            return Err(crate::error::invalid("ttl", "0 ms", "at least 1 ms"));
         }
         self.store(key, Some(value), Some(ttl)).await
     }

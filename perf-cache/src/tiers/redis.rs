@@ -97,9 +97,16 @@ impl RedisTier {
         if !o.cluster_urls.is_empty() {
             let cluster =
                 crate::tiers::cluster::Cluster::new(&o.cluster_urls, o.timeout).map_err(|e| {
-                    crate::error::config(
+                    crate::error::invalid(
                         "redis_cluster_urls",
-                        format!("must be redis:// URLs ({e})"),
+                        format!(
+                            "{:?} ({e})",
+                            o.cluster_urls
+                                .iter()
+                                .map(|u| crate::redact_url(u))
+                                .collect::<Vec<_>>()
+                        ),
+                        "redis:// URLs of the seed nodes",
                     )
                 })?;
             return Self::finish(namespace, o, url, Connection::Cluster(Box::new(cluster))).await;
@@ -125,9 +132,10 @@ impl RedisTier {
             None => client,
         };
         let client = client.map_err(|e| {
-            crate::error::config(
+            crate::error::invalid(
                 "redis_url",
-                format!("must be a redis:// URL, or rediss:// with feature `redis-tls` ({e})"),
+                format!("{url} ({e})"),
+                "a redis:// URL, or rediss:// with feature `redis-tls`",
             )
         })?;
         let config = ConnectionManagerConfig::new()
