@@ -308,6 +308,150 @@ where
         self.store(key, Some(value), Some(ttl)).await
     }
 
+    /// Looks several keys up at once, for list endpoints: L1 for each key, then **one**
+    /// Redis round trip (`MGET`) for the keys L1 did not have, then the disk for what Redis
+    /// did not have. Results come in the order of `keys`; each key counts as one request in
+    /// the statistics, exactly as [`get`](Self::get) would.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use perf_cache::{Cache, Key};
+    /// let cache = Cache::<String>::builder().build().await?;
+    /// cache
+    ///     .set_many(vec![(Key::new(1_u64), "a".to_owned()), (Key::new(3_u64), "c".to_owned())])
+    ///     .await?;
+    /// let keys = [Key::new(1_u64), Key::new(2_u64), Key::new(3_u64)];
+    /// let got = cache.get_many(&keys).await;
+    /// assert_eq!(got, [Some("a".to_owned()), None, Some("c".to_owned())]);
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_many(&self, keys: &[Key]) -> Vec<Option<V>> {
+        let inner = &*self.inner;
+        let mut out: Vec<Option<V>> = Vec::with_capacity(keys.len());
+        let mut missing: Vec<usize> = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(hit) = self.l1_hit(key) {
+                out.push(hit);
+            } else {
+                inner.counters.l1.misses.incr();
+                out.push(None);
+                missing.push(i);
+            }
+        }
+        if let Some(l2) = &inner.shared.l2
+            && !missing.is_empty()
+        {
+            let wanted: Vec<&[u8]> = missing.iter().map(|&i| keys[i].as_bytes()).collect();
+            match l2.fetch_many(&inner.namespace, &wanted).await {
+                Ok(found) if found.len() == missing.len() => {
+                    let mut still = Vec::new();
+                    for (i, bytes) in missing.into_iter().zip(found) {
+                        let key = &keys[i];
+                        match self.check(l2, &inner.counters.l2, key, Ok(bytes)) {
+                            Some((value, remaining, bytes)) => {
+                                if let Lower::Value(v) =
+                                    self.found(key, value, remaining, bytes.len()).await
+                                {
+                                    out[i] = Some(v);
+                                }
+                            }
+                            None => still.push(i),
+                        }
+                    }
+                    missing = still;
+                }
+                Ok(found) => {
+                    let n = missing.len() as u64;
+                    inner.counters.l2.misses.add(n);
+                    let e = TierError::Failed(format!(
+                        "MGET of {n} keys returned {} values",
+                        found.len()
+                    ));
+                    self.tier_error(l2, &inner.counters.l2, "get_many", keys[0].prefix(), e);
+                }
+                Err(e) => {
+                    inner.counters.l2.misses.add(missing.len() as u64);
+                    self.tier_error(l2, &inner.counters.l2, "get_many", keys[0].prefix(), e);
+                }
+            }
+        }
+        for i in missing {
+            match self.lookup_l3(&keys[i]).await {
+                Lower::Value(v) => out[i] = Some(v),
+                Lower::Negative => {}
+                Lower::Miss => inner.counters.misses.incr(),
+            }
+        }
+        out
+    }
+
+    /// Stores several values at once with each tier's default time to live: L1 for each, then
+    /// **one** Redis round trip (a pipeline of `SET … PX`), then the disk.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use perf_cache::{Cache, Key};
+    /// let cache = Cache::<u32>::builder().build().await?;
+    /// cache.set_many((0..3_u32).map(|n| (Key::new(n), n * 10))).await?;
+    /// assert_eq!(cache.get(&Key::new(2_u32)).await, Some(20));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`set`](Self::set); every value is encoded before anything is stored, so an error
+    /// stores nothing.
+    pub async fn set_many(&self, items: impl IntoIterator<Item = (Key, V)>) -> Result<()> {
+        let inner = &*self.inner;
+        let has_lower = inner.shared.l2.is_some() || inner.shared.l3.is_some();
+        let mut encoded = Vec::new();
+        for (key, value) in items {
+            let bytes = if has_lower || inner.always_encode {
+                Some(envelope::encode_entry(
+                    &inner.codec,
+                    inner.format_version,
+                    Some(&value),
+                    inner.l2_ttl,
+                    inner.max_value_size,
+                )?)
+            } else {
+                None
+            };
+            encoded.push((key, value, bytes));
+        }
+        let mut l2_items = Vec::new();
+        let mut l3_items = Vec::new();
+        for (key, value, bytes) in encoded {
+            let weight = bytes.as_ref().map_or(1, |b| inner.weight(&key, b.len()));
+            self.insert_l1(&key, Some(value), inner.l1_ttl, weight)
+                .await;
+            if let Some(mut bytes) = bytes.filter(|_| has_lower) {
+                let full = crate::key::full_key(&inner.namespace, &key);
+                if inner.shared.l3.is_some() {
+                    let mut disk = bytes.clone();
+                    envelope::set_expiry(&mut disk, inner.l3_ttl);
+                    l3_items.push((full.clone(), disk, key.clone()));
+                }
+                if inner.shared.l2.is_some() {
+                    l2_items.push((full, std::mem::take(&mut bytes), inner.l2_ttl));
+                }
+            }
+        }
+        if let Some(l2) = &inner.shared.l2
+            && !l2_items.is_empty()
+            && let Err(e) = l2.store_many(l2_items).await
+        {
+            self.tier_error(l2, &inner.counters.l2, "set_many", "*", e);
+        }
+        if let Some(l3) = &inner.shared.l3 {
+            for (full, bytes, key) in l3_items {
+                if let Err(e) = l3.set(&full, bytes, inner.l3_ttl).await {
+                    self.tier_error(l3, &inner.counters.l3, "set_many", key.prefix(), e);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Removes `key` from every tier: the shared tiers first (Redis, then disk), this
     /// process's L1 last, so that a read in between cannot copy the old value back into L1.
     /// Returns what it reached; a tier it could not reach (error, or circuit breaker open) is
@@ -525,6 +669,12 @@ where
                 return self.found(key, value, remaining, bytes.len()).await;
             }
         }
+        self.lookup_l3(key).await
+    }
+
+    /// L3 alone; a hit fills L1 with the remaining time to live.
+    async fn lookup_l3(&self, key: &Key) -> Lower<V> {
+        let inner = &*self.inner;
         let Some(l3) = &inner.shared.l3 else {
             return Lower::Miss;
         };
@@ -535,8 +685,7 @@ where
         };
         // Only L1, private to this process, is filled: writing an L3 hit back into the shared
         // L2 would resurrect a value another instance invalidated there.
-        let len = bytes.len();
-        self.found(key, value, remaining, len).await
+        self.found(key, value, remaining, bytes.len()).await
     }
 
     /// Counts one lower-tier read and checks its envelope: the value (`None` for a usable

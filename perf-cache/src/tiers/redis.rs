@@ -206,6 +206,73 @@ impl RedisTier {
         self.settle(result)
     }
 
+    /// Several reads in one round trip: `MGET` of `<namespace>:<key>` for every key (on a
+    /// cluster, whose slots an `MGET` must not cross, one `GET` per key, sent together).
+    pub(crate) async fn fetch_many(
+        &self,
+        namespace: &str,
+        keys: &[&[u8]],
+    ) -> TierResult<Vec<Option<Vec<u8>>>> {
+        if !self.breaker.allow() {
+            return Err(TierError::Skipped(String::new()));
+        }
+        #[cfg(feature = "redis-cluster")]
+        if matches!(self.conn, Connection::Cluster(_)) {
+            let gets = keys.iter().map(|&key| async move {
+                let mut cmd = redis::cmd("GET");
+                cmd.arg(FullKey { namespace, key });
+                self.send::<Option<Vec<u8>>>(&cmd).await
+            });
+            let result = futures::future::join_all(gets).await.into_iter().collect();
+            return self.settle(result);
+        }
+        let mut cmd = redis::cmd("MGET");
+        for &key in keys {
+            cmd.arg(FullKey { namespace, key });
+        }
+        let result = self.send::<Vec<Option<Vec<u8>>>>(&cmd).await;
+        self.settle(result)
+    }
+
+    /// Several writes in one round trip: a pipeline of `SET key value PX ttl` (on a cluster,
+    /// one command per key, sent together).
+    pub(crate) async fn store_many(
+        &self,
+        items: Vec<(Vec<u8>, Vec<u8>, Duration)>,
+    ) -> TierResult<()> {
+        if !self.breaker.allow() {
+            return Err(TierError::Skipped(String::new()));
+        }
+        let result = match &self.conn {
+            Connection::Single(conn) => {
+                let mut pipe = redis::pipe();
+                for (key, value, ttl) in items {
+                    pipe.cmd("SET")
+                        .arg(key)
+                        .arg(value)
+                        .arg("PX")
+                        .arg(px(ttl))
+                        .ignore();
+                }
+                pipe.query_async::<()>(&mut conn.clone()).await
+            }
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(cluster) => {
+                let sets = items.into_iter().map(|(key, value, ttl)| async move {
+                    let mut cmd = redis::cmd("SET");
+                    cmd.arg(key).arg(value).arg("PX").arg(px(ttl));
+                    cluster.query::<redis::Value>(&cmd).await
+                });
+                futures::future::join_all(sets)
+                    .await
+                    .into_iter()
+                    .collect::<redis::RedisResult<Vec<_>>>()
+                    .map(drop)
+            }
+        };
+        self.settle(result)
+    }
+
     /// Sends one command. The connection's own connect and response timeouts (both
     /// `timeout`) bound every call, so an outage never hangs a caller; no second timer per
     /// command. `ConnectionManager::send_packed_command` is called directly rather than
