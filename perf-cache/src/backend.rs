@@ -58,6 +58,8 @@ pub(crate) struct Shared {
     pub(crate) l2: Option<L2>,
     pub(crate) l3: Option<L3>,
     pub(crate) log: RateLimitedLog,
+    /// Invalidations that could not reach Redis, replayed before L2 is read again.
+    pub(crate) replay: crate::replay::Replay,
     /// Key space (`<namespace>` or `<namespace>:<prefix>`) → L1 id.
     spaces: Mutex<HashMap<String, u32>>,
     /// Views whose statistics the metrics task publishes.
@@ -544,6 +546,7 @@ impl BackendBuilder {
             views: Mutex::default(),
             metrics_interval: self.metrics_interval,
             publisher_started: AtomicBool::new(false),
+            replay: crate::replay::Replay::default(),
         });
         Backend { shared }
     }

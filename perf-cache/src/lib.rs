@@ -121,7 +121,12 @@
 //! consecutive failures the breaker opens and Redis is skipped (one atomic load per call) until
 //! `CacheBuilder::breaker_cooldown` (5 s) has passed; then one probe goes through and its
 //! success closes the breaker. A cache built while Redis is down works and picks Redis up
-//! later, unless `CacheBuilder::require_l2` is set. URLs are redacted ([`redact_url`]) in
+//! later, unless `CacheBuilder::require_l2` is set.
+//!
+//! Invalidation is the exception to fail-open: [`Cache::invalidate`] reports what it could not
+//! reach, and an invalidation that missed Redis is kept (up to 10,000 per backend) and
+//! replayed before Redis is read again; until then reads skip L2. If more pile up, L2 is
+//! treated as suspect and not read until the longest L2 TTL has passed. URLs are redacted ([`redact_url`]) in
 //! every log line, error and `Debug` output.
 //!
 //! # Statistics and metrics
@@ -199,6 +204,7 @@ mod flight;
 mod invalidation;
 mod key;
 mod redact;
+mod replay;
 mod stats;
 mod tiers;
 

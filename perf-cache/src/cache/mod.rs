@@ -216,6 +216,7 @@ where
             counters: Counters::default(),
             shared,
         });
+        inner.shared.replay.note_l2_ttl(inner.l2_ttl);
         let weak = Arc::downgrade(&inner);
         inner.shared.register(weak);
         Ok(Self { inner })
@@ -340,6 +341,7 @@ where
         }
         if let Some(l2) = &inner.shared.l2
             && !missing.is_empty()
+            && inner.shared.replay.l2_readable(&inner.namespace, l2).await
         {
             let wanted: Vec<&[u8]> = missing.iter().map(|&i| keys[i].as_bytes()).collect();
             match l2.fetch_many(&inner.namespace, &wanted).await {
@@ -478,6 +480,10 @@ where
                     Ok(()) => Reach::Done,
                     Err(e) => self.unreached(tier, counters, "invalidate", key.prefix(), e),
                 };
+                if tier.name() == "l2" && reach != Reach::Done {
+                    let op = crate::replay::Pending::Key(full.clone());
+                    inner.shared.replay.keep(&inner.namespace, op).await;
+                }
                 report.set(tier.name(), reach);
             }
         }
@@ -507,6 +513,10 @@ where
                 Ok(()) => Reach::Done,
                 Err(e) => self.unreached(tier, counters, "invalidate_all", "*", e),
             };
+            if tier.name() == "l2" && reach != Reach::Done {
+                let op = crate::replay::Pending::Space(inner.namespace.clone());
+                inner.shared.replay.keep(&inner.namespace, op).await;
+            }
             report.set(tier.name(), reach);
         }
         let space = inner.space;
@@ -663,7 +673,9 @@ where
         let inner = &*self.inner;
         // L2 is awaited in place (no boxed future) with the full key written straight into
         // the Redis command: this is the hot path of a cache without L1.
-        if let Some(l2) = &inner.shared.l2 {
+        if let Some(l2) = &inner.shared.l2
+            && inner.shared.replay.l2_readable(&inner.namespace, l2).await
+        {
             let got = l2.fetch(&inner.namespace, key.as_bytes()).await;
             if let Some((value, remaining, bytes)) = self.check(l2, &inner.counters.l2, key, got) {
                 return self.found(key, value, remaining, bytes.len()).await;

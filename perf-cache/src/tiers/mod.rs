@@ -86,6 +86,18 @@ impl NoTier {
     pub(crate) async fn fetch(&self, _: &str, _: &[u8]) -> TierResult<Option<Vec<u8>>> {
         match *self {}
     }
+    #[cfg(not(feature = "redis"))]
+    pub(crate) async fn fetch_many(
+        &self,
+        _: &str,
+        _: &[&[u8]],
+    ) -> TierResult<Vec<Option<Vec<u8>>>> {
+        match *self {}
+    }
+    #[cfg(not(feature = "redis"))]
+    pub(crate) async fn store_many(&self, _: Vec<(Vec<u8>, Vec<u8>, Duration)>) -> TierResult<()> {
+        match *self {}
+    }
     #[cfg(not(feature = "disk"))]
     pub(crate) async fn get(&self, _: &[u8]) -> TierResult<Option<Vec<u8>>> {
         match *self {}
