@@ -84,6 +84,13 @@ impl Replay {
         }
     }
 
+    /// Nothing pending and not suspect: the read path's only check (two relaxed loads).
+    #[inline]
+    pub(crate) fn clear(&self) -> bool {
+        !self.has_pending.load(Ordering::Relaxed)
+            && self.suspect_until_ms.load(Ordering::Relaxed) == 0
+    }
+
     /// Whether L2 may be read now: replays what is pending first (one caller at a time; the
     /// others wait for it), and says no while anything is left or L2 is suspect.
     pub(crate) async fn l2_readable(&self, namespace: &str, l2: &L2) -> bool {

@@ -341,7 +341,8 @@ where
         }
         if let Some(l2) = &inner.shared.l2
             && !missing.is_empty()
-            && inner.shared.replay.l2_readable(&inner.namespace, l2).await
+            && (inner.shared.replay.clear()
+                || inner.shared.replay.l2_readable(&inner.namespace, l2).await)
         {
             let wanted: Vec<&[u8]> = missing.iter().map(|&i| keys[i].as_bytes()).collect();
             match l2.fetch_many(&inner.namespace, &wanted).await {
@@ -674,7 +675,8 @@ where
         // L2 is awaited in place (no boxed future) with the full key written straight into
         // the Redis command: this is the hot path of a cache without L1.
         if let Some(l2) = &inner.shared.l2
-            && inner.shared.replay.l2_readable(&inner.namespace, l2).await
+            && (inner.shared.replay.clear()
+                || inner.shared.replay.l2_readable(&inner.namespace, l2).await)
         {
             let got = l2.fetch(&inner.namespace, key.as_bytes()).await;
             if let Some((value, remaining, bytes)) = self.check(l2, &inner.counters.l2, key, got) {
