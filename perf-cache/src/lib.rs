@@ -203,6 +203,7 @@ mod error;
 mod flight;
 mod invalidation;
 mod key;
+mod options;
 mod redact;
 mod replay;
 mod stats;
@@ -220,6 +221,7 @@ pub use codec::{Codec, CodecError, Json, Postcard};
 pub use error::{Error, Result};
 pub use invalidation::{Invalidation, Reach};
 pub use key::{Key, KeyArg};
+pub use options::SetOptions;
 pub use redact::redact_url;
 #[cfg(feature = "redis")]
 pub use session::{SessionStore, SessionStoreBuilder};

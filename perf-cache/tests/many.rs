@@ -119,3 +119,37 @@ async fn set_many_stores_nothing_when_one_value_is_too_large() {
     assert!(!common::raw_exists(&url, &format!("{ns}:a")).await);
     cleanup(&url, &ns).await;
 }
+
+#[tokio::test]
+async fn set_with_options_sets_the_ttl_in_redis() {
+    let url = redis_url();
+    let ns = namespace("set-with");
+    let c = cache(&ns).await;
+    c.set_with(
+        &Key::new("t"),
+        "v".to_owned(),
+        perf_cache::SetOptions::default().ttl(std::time::Duration::from_secs(7)),
+    )
+    .await
+    .unwrap();
+    let mut raw = raw(&url).await;
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{ns}:t"))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(pttl > 0 && pttl <= 7_000, "{pttl}");
+    let err = c
+        .set_with(
+            &Key::new("t"),
+            "v".to_owned(),
+            perf_cache::SetOptions::default().ttl(std::time::Duration::ZERO),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, perf_cache::Error::InvalidConfig { field: "ttl", .. }),
+        "{err}"
+    );
+    cleanup(&url, &ns).await;
+}

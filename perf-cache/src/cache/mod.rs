@@ -15,7 +15,7 @@ use crate::flight::Flights;
 use crate::stats::{CacheStats, Counters, Metrics, TierCounters};
 use crate::tiers::l1::{Entry, ErasedEntry, L1Key, L1Lookup, L1Store};
 use crate::tiers::{Tier, TierError, TierResult};
-use crate::{Backend, CacheBuilder, Codec, Invalidation, Key, Postcard, Reach, Result};
+use crate::{Backend, CacheBuilder, Codec, Invalidation, Key, Postcard, Reach, Result, SetOptions};
 
 /// A typed cache of `V` values: L1 in process (moka), optional L2 (Redis, feature `redis`) and
 /// L3 (disk, feature `disk`), with single-flight loading. Clone it to share it: clones are
@@ -298,15 +298,37 @@ where
         self.store(key, Some(value), None).await
     }
 
-    /// Stores `value` for `ttl` in L2 and L3 and for `min(ttl, l1_ttl)` in L1.
+    /// Stores `value` with per-call [`SetOptions`] (a time to live now; tags later).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use std::time::Duration;
+    /// use perf_cache::{Cache, Key, SetOptions};
+    /// let cache = Cache::<u8>::builder().build().await?;
+    /// let key = Key::new(1_u64);
+    /// cache.set_with(&key, 1, SetOptions::default().ttl(Duration::from_secs(5))).await?;
+    /// assert!(cache.remaining_ttl(&key).await.unwrap() <= Duration::from_secs(5));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// As [`set`](Self::set), and [`Error::InvalidConfig`](crate::Error::InvalidConfig) for a zero `ttl`.
-    pub async fn set_with_ttl(&self, key: &Key, value: V, ttl: Duration) -> Result<()> {
-        if ttl.is_zero() {
+    /// As [`set`](Self::set), and [`Error::InvalidConfig`](crate::Error::InvalidConfig) for a
+    /// zero `ttl`.
+    pub async fn set_with(&self, key: &Key, value: V, options: SetOptions) -> Result<()> {
+        if options.ttl_value().is_some_and(|t| t.is_zero()) {
             return Err(crate::error::invalid("ttl", "0 ms", "at least 1 ms"));
         }
-        self.store(key, Some(value), Some(ttl)).await
+        self.store(key, Some(value), options.ttl_value()).await
+    }
+
+    /// Shorthand for [`set_with`](Self::set_with) with only a time to live: `value` for `ttl`
+    /// in L2 and L3 and for `min(ttl, l1_ttl)` in L1.
+    ///
+    /// # Errors
+    /// As [`set_with`](Self::set_with).
+    pub async fn set_with_ttl(&self, key: &Key, value: V, ttl: Duration) -> Result<()> {
+        self.set_with(key, value, SetOptions::default().ttl(ttl))
+            .await
     }
 
     /// Looks several keys up at once, for list endpoints: L1 for each key, then **one**
