@@ -1,6 +1,8 @@
-//! L1 hit latency: perf-cache `get` vs raw moka `get` (String key built with `format!`, and our
-//! `Key` type) vs the `cached` crate's `#[cached]` async fn hit. The key is built from a `u64`
-//! inside the timed loop for every contender; 1,000 warm keys, `u64` values.
+//! L1 hit latency: perf-cache `get` through a typed view on a shared backend (quick_cache
+//! engine, and the moka engine) vs raw quick_cache and moka (sync and future; `String` key
+//! from `to_string`, or our `Key` type) vs the `cached` crate's `#[cached]` async fn hit. The
+//! key is built from a `u64` inside the timed loop for every contender (`Key::new(n)`: a view
+//! supplies its own prefix); 1,000 warm keys, `u64` values.
 
 use std::hint::black_box;
 
@@ -24,21 +26,42 @@ fn l1_hit(c: &mut Criterion) {
         g.bench_function("perf_cache_get", |b| {
             b.iter_custom(|iters| {
                 run(threads, iters, |n| async move {
-                    black_box(k.ours.get(&Key::new("user").arg(black_box(n))).await);
+                    black_box(k.ours.get(&Key::new(black_box(n))).await);
+                })
+            });
+        });
+        g.bench_function("perf_cache_get_moka_engine", |b| {
+            b.iter_custom(|iters| {
+                run(threads, iters, |n| async move {
+                    black_box(k.ours_moka.get(&Key::new(black_box(n))).await);
+                })
+            });
+        });
+        g.bench_function("quick_cache_get_same_key_type", |b| {
+            b.iter_custom(|iters| {
+                run(threads, iters, |n| async move {
+                    black_box(k.quick_key.get(&Key::new(black_box(n))));
+                })
+            });
+        });
+        g.bench_function("moka_sync_get_same_key_type", |b| {
+            b.iter_custom(|iters| {
+                run(threads, iters, |n| async move {
+                    black_box(k.moka_sync_key.get(&Key::new(black_box(n))));
                 })
             });
         });
         g.bench_function("moka_get_string_key", |b| {
             b.iter_custom(|iters| {
                 run(threads, iters, |n| async move {
-                    black_box(k.moka_string.get(&format!("user:{}", black_box(n))).await);
+                    black_box(k.moka_string.get(&black_box(n).to_string()).await);
                 })
             });
         });
         g.bench_function("moka_get_same_key_type", |b| {
             b.iter_custom(|iters| {
                 run(threads, iters, |n| async move {
-                    black_box(k.moka_key.get(&Key::new("user").arg(black_box(n))).await);
+                    black_box(k.moka_key.get(&Key::new(black_box(n))).await);
                 })
             });
         });

@@ -72,7 +72,7 @@ fn l2_hit(c: &mut Criterion) {
         g.finish();
     }
     rt.block_on(async {
-        ours.clear().await;
+        let _ = ours.invalidate_all().await;
         let mut peer = peer;
         unlink_peer_keys(&mut peer, &peer_ns).await;
     });

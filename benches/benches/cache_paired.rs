@@ -3,14 +3,15 @@
 //! ratios (ours / peer) is printed. Complements the criterion groups `cache_l1_hit_*` and
 //! `cache_l2_hit_*` (same contenders, same keys and values).
 //!
-//! Run with `cargo bench -p perf-benches --bench cache_paired`.
+//! Run with `cargo bench -p perf-benches --bench cache_paired` (add `-- l1` or `-- l2` for one
+//! part).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use perf_benches::{
-    KEYS, L1Contenders, current_thread_runtime, get_decode, l1_contenders, l2_only_cache,
-    multi_thread_runtime, on_threads, peer_key, set_encoded, spread, unlink_peer_keys, user,
+    KEYS, current_thread_runtime, get_decode, l1_contenders, l2_only_cache, multi_thread_runtime,
+    on_threads, peer_key, set_encoded, spread, unlink_peer_keys, user,
 };
 use perf_cache::Key;
 
@@ -52,47 +53,42 @@ fn report(name: &str, ours: &[Duration], peers: &[(&str, Vec<Duration>)], ops: u
 }
 
 fn l1(rt: &tokio::runtime::Runtime) {
-    let L1Contenders {
-        ours,
-        moka_string,
-        moka_key,
-    } = rt.block_on(l1_contenders(cached_fn));
+    let k = rt.block_on(l1_contenders(cached_fn));
     let ops = 200_000;
     for threads in [1, 2] {
-        let (mut o, mut ms, mut mk, mut c) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut ours = Vec::new();
+        let mut peers: Vec<(&str, Vec<Duration>)> = [
+            "perf-cache view, moka engine",
+            "raw quick_cache get, same Key type",
+            "raw moka sync get, same Key type",
+            "raw moka future get, String key",
+            "cached #[cached] hit",
+        ]
+        .into_iter()
+        .map(|name| (name, Vec::new()))
+        .collect();
         for _ in 0..ROUNDS {
-            o.push(on_threads(threads, ops, |n| {
-                let ours = &ours;
-                async move {
-                    black_box(ours.get(&Key::new("user").arg(black_box(n))).await);
-                }
+            let k = &k;
+            ours.push(on_threads(threads, ops, |n| async move {
+                black_box(k.ours.get(&Key::new(black_box(n))).await);
             }));
-            ms.push(on_threads(threads, ops, |n| {
-                let m = &moka_string;
-                async move {
-                    black_box(m.get(&format!("user:{}", black_box(n))).await);
-                }
+            peers[0].1.push(on_threads(threads, ops, |n| async move {
+                black_box(k.ours_moka.get(&Key::new(black_box(n))).await);
             }));
-            mk.push(on_threads(threads, ops, |n| {
-                let m = &moka_key;
-                async move {
-                    black_box(m.get(&Key::new("user").arg(black_box(n))).await);
-                }
+            peers[1].1.push(on_threads(threads, ops, |n| async move {
+                black_box(k.quick_key.get(&Key::new(black_box(n))));
             }));
-            c.push(on_threads(threads, ops, |n| async move {
+            peers[2].1.push(on_threads(threads, ops, |n| async move {
+                black_box(k.moka_sync_key.get(&Key::new(black_box(n))));
+            }));
+            peers[3].1.push(on_threads(threads, ops, |n| async move {
+                black_box(k.moka_string.get(&black_box(n).to_string()).await);
+            }));
+            peers[4].1.push(on_threads(threads, ops, |n| async move {
                 black_box(cached_fn(black_box(n)).await);
             }));
         }
-        report(
-            &format!("L1 hit, {threads} thread(s)"),
-            &o,
-            &[
-                ("moka get, String key", ms),
-                ("moka get, same Key type", mk),
-                ("cached #[cached] hit", c),
-            ],
-            ops,
-        );
+        report(&format!("L1 hit, {threads} thread(s)"), &ours, &peers, ops);
     }
 }
 
@@ -167,7 +163,7 @@ fn l2() {
                 ops,
             );
         }
-        ours.clear().await;
+        let _ = ours.invalidate_all().await;
         unlink_peer_keys(&mut peer.clone(), &peer_ns).await;
     });
 }
@@ -177,7 +173,13 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    // An optional filter argument (`-- l1` or `-- l2`) runs one part only.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let rt = current_thread_runtime();
-    l1(&rt);
-    l2();
+    if filter.as_deref().is_none_or(|f| f == "l1") {
+        l1(&rt);
+    }
+    if filter.as_deref().is_none_or(|f| f == "l2") {
+        l2();
+    }
 }

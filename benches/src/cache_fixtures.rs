@@ -4,7 +4,7 @@
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use perf_cache::{Cache, Key};
+use perf_cache::{Backend, Cache, Key, L1Engine};
 use serde::{Deserialize, Serialize};
 
 /// Number of distinct warm keys every cache benchmark reads.
@@ -104,12 +104,32 @@ pub async fn unlink_peer_keys<C: redis::aio::ConnectionLike>(conn: &mut C, peer_
 /// The L1 contenders, each holding the `KEYS` warm keys with `u64` values.
 #[derive(Debug)]
 pub struct L1Contenders {
-    /// perf-cache, L1 only.
+    /// perf-cache: a typed view (prefix `bench`) on a shared in-memory backend.
     pub ours: Cache<u64>,
+    /// perf-cache with the moka engine (feature `moka`), same view set-up.
+    pub ours_moka: Cache<u64>,
+    /// Raw quick_cache keyed by perf-cache's `Key` type (the engine under our L1).
+    pub quick_key: quick_cache::sync::Cache<Key, u64>,
+    /// Raw moka sync cache keyed by perf-cache's `Key` type.
+    pub moka_sync_key: moka::sync::Cache<Key, u64>,
     /// moka keyed by a `String` built with `format!`.
     pub moka_string: moka::future::Cache<String, u64>,
     /// moka keyed by perf-cache's `Key` type.
     pub moka_key: moka::future::Cache<Key, u64>,
+}
+
+async fn l1_view(engine: L1Engine) -> Cache<u64> {
+    let backend = Backend::builder()
+        .l1_max_entries(10_000)
+        .l1_engine(engine)
+        .metrics_interval(None)
+        .build()
+        .await
+        .unwrap();
+    Cache::<u64>::builder()
+        .prefix("bench")
+        .build_on(&backend)
+        .unwrap()
 }
 
 /// Builds and warms the L1 contenders; `also(n)` runs for every key after the others were
@@ -123,25 +143,31 @@ where
     F: FnMut(u64) -> Fut,
     Fut: Future,
 {
-    let ours = Cache::<u64>::builder()
-        .l1_max_entries(10_000)
-        .metrics_interval(None)
-        .build()
-        .await
-        .unwrap();
+    let ours = l1_view(L1Engine::QuickCache).await;
+    let ours_moka = l1_view(L1Engine::Moka).await;
+    let quick_key = quick_cache::sync::Cache::<Key, u64>::new(10_000);
+    let moka_sync_key = moka::sync::Cache::<Key, u64>::new(10_000);
     let moka_string = moka::future::Cache::<String, u64>::new(10_000);
     let moka_key = moka::future::Cache::<Key, u64>::new(10_000);
     for n in 0..KEYS {
-        ours.set(&Key::new("user").arg(n), n).await.unwrap();
-        moka_string.insert(format!("user:{n}"), n).await;
-        moka_key.insert(Key::new("user").arg(n), n).await;
+        ours.set(&Key::new(n), n).await.unwrap();
+        ours_moka.set(&Key::new(n), n).await.unwrap();
+        quick_key.insert(Key::new(n), n);
+        moka_sync_key.insert(Key::new(n), n);
+        moka_string.insert(n.to_string(), n).await;
+        moka_key.insert(Key::new(n), n).await;
         also(n).await;
     }
     ours.run_pending_tasks().await;
+    ours_moka.run_pending_tasks().await;
+    moka_sync_key.run_pending_tasks();
     moka_string.run_pending_tasks().await;
     moka_key.run_pending_tasks().await;
     L1Contenders {
         ours,
+        ours_moka,
+        quick_key,
+        moka_sync_key,
         moka_string,
         moka_key,
     }

@@ -22,7 +22,7 @@ impl Breaker {
         Self {
             start: Instant::now(),
             threshold: threshold.max(1),
-            cooldown_ms: crate::codec::duration_ms(cooldown),
+            cooldown_ms: crate::clock::duration_ms(cooldown),
             failures: AtomicU32::new(0),
             open: AtomicBool::new(false),
             since_ms: AtomicU64::new(0),
@@ -31,7 +31,7 @@ impl Breaker {
     }
 
     fn now_ms(&self) -> u64 {
-        crate::codec::duration_ms(self.start.elapsed())
+        crate::clock::duration_ms(self.start.elapsed())
     }
 
     /// Whether a call may go to Redis. While open, one caller per cooldown gets `true` (the

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::config;
-use crate::{Cache, Codec, Postcard, Result};
+use crate::error::invalid;
+use crate::{Backend, BackendBuilder, Cache, Codec, Postcard, Result};
 
 /// Builds a [`Cache`]; obtain one with [`Cache::builder`].
 ///
@@ -27,53 +27,33 @@ use crate::{Cache, Codec, Postcard, Result};
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct CacheBuilder<V, C = Postcard> {
-    pub(crate) namespace: Option<String>,
-    pub(crate) l1_max_entries: u64,
-    pub(crate) l1_max_bytes: Option<u64>,
+    /// Settings of the private backend `build` opens.
+    pub(crate) backend: BackendBuilder,
+    /// The first backend-level setter called, refused by `build_on` (a shared backend is
+    /// configured on its own builder).
+    pub(crate) backend_setter: Option<&'static str>,
+    pub(crate) prefix: Option<String>,
     pub(crate) l1_ttl: Duration,
     pub(crate) l2_ttl: Duration,
     pub(crate) l3_ttl: Duration,
-    #[cfg(feature = "redis")]
-    pub(crate) redis: Option<crate::redis_tier::RedisOptions>,
-    #[cfg(feature = "redis")]
-    pub(crate) redis_timeout: Duration,
-    #[cfg(feature = "redis")]
-    pub(crate) breaker_threshold: u32,
-    #[cfg(feature = "redis")]
-    pub(crate) breaker_cooldown: Duration,
-    #[cfg(feature = "redis")]
-    pub(crate) require_l2: bool,
-    #[cfg(feature = "redis-tls")]
-    pub(crate) redis_root_cert: Option<Vec<u8>>,
-    #[cfg(feature = "disk")]
-    pub(crate) disk_path: Option<std::path::PathBuf>,
     pub(crate) codec: C,
     pub(crate) format_version: u32,
     pub(crate) max_value_size: Option<usize>,
     pub(crate) negative_ttl: Option<Duration>,
     pub(crate) refresh_ahead: Option<Duration>,
     pub(crate) stale_if_error: Option<Duration>,
-    pub(crate) metrics_interval: Option<Duration>,
     pub(crate) _value: PhantomData<fn() -> V>,
 }
 
 impl<V, C: std::fmt::Debug> std::fmt::Debug for CacheBuilder<V, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut d = f.debug_struct("CacheBuilder");
-        d.field("namespace", &self.namespace)
-            .field("l1_max_entries", &self.l1_max_entries)
-            .field("l1_max_bytes", &self.l1_max_bytes)
+        f.debug_struct("CacheBuilder")
+            .field("backend", &self.backend)
+            .field("prefix", &self.prefix)
             .field("l1_ttl", &self.l1_ttl)
             .field("l2_ttl", &self.l2_ttl)
-            .field("l3_ttl", &self.l3_ttl);
-        #[cfg(feature = "redis")]
-        d.field(
-            "redis_url",
-            &self.redis.as_ref().map(|r| crate::redact_url(&r.url)),
-        );
-        #[cfg(feature = "disk")]
-        d.field("disk_path", &self.disk_path);
-        d.field("codec", &self.codec)
+            .field("l3_ttl", &self.l3_ttl)
+            .field("codec", &self.codec)
             .field("format_version", &self.format_version)
             .finish_non_exhaustive()
     }
@@ -85,33 +65,18 @@ pub const DEFAULT_MAX_VALUE_SIZE: usize = 1 << 20;
 impl<V> CacheBuilder<V, Postcard> {
     pub(crate) fn new() -> Self {
         Self {
-            namespace: None,
-            l1_max_entries: 1_000,
-            l1_max_bytes: None,
+            backend: BackendBuilder::new(),
+            backend_setter: None,
+            prefix: None,
             l1_ttl: Duration::from_secs(60),
             l2_ttl: Duration::from_secs(3_600),
             l3_ttl: Duration::from_secs(86_400),
-            #[cfg(feature = "redis")]
-            redis: None,
-            #[cfg(feature = "redis")]
-            redis_timeout: Duration::from_millis(250),
-            #[cfg(feature = "redis")]
-            breaker_threshold: 5,
-            #[cfg(feature = "redis")]
-            breaker_cooldown: Duration::from_secs(5),
-            #[cfg(feature = "redis")]
-            require_l2: false,
-            #[cfg(feature = "redis-tls")]
-            redis_root_cert: None,
-            #[cfg(feature = "disk")]
-            disk_path: None,
             codec: Postcard,
             format_version: 0,
             max_value_size: None,
             negative_ttl: None,
             refresh_ahead: None,
             stale_if_error: None,
-            metrics_interval: Some(Duration::from_secs(1)),
             _value: PhantomData,
         }
     }
@@ -126,7 +91,16 @@ where
     /// 1 to 64 characters from `[A-Za-z0-9_.-]`. Required when L2 or L3 is configured;
     /// default `"default"` for an in-memory cache.
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = Some(namespace.into());
+        self.backend_setter.get_or_insert("namespace");
+        self.backend = self.backend.namespace(namespace);
+        self
+    }
+
+    /// This cache's key prefix inside the namespace: keys are stored as
+    /// `<namespace>:<prefix>:<key>`. Same character set as the namespace. Required for a view
+    /// of a shared backend ([`build_on`](Self::build_on)); default: none (`<namespace>:<key>`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
         self
     }
 
@@ -134,7 +108,8 @@ where
     /// data that must not be served from a per-instance copy). Ignored when
     /// [`l1_max_bytes`](Self::l1_max_bytes) is set.
     pub fn l1_max_entries(mut self, entries: u64) -> Self {
-        self.l1_max_entries = entries;
+        self.backend_setter.get_or_insert("l1_max_entries");
+        self.backend = self.backend.l1_max_entries(entries);
         self
     }
 
@@ -142,7 +117,8 @@ where
     /// cache's codec, envelope included) stays under `bytes`. Default: unset (sized by entries).
     /// Each value is then encoded once on insert to weigh it.
     pub fn l1_max_bytes(mut self, bytes: u64) -> Self {
-        self.l1_max_bytes = Some(bytes);
+        self.backend_setter.get_or_insert("l1_max_bytes");
+        self.backend = self.backend.l1_max_bytes(bytes);
         self
     }
 
@@ -170,17 +146,35 @@ where
     /// [`require_l2`](Self::require_l2) is set.
     #[cfg(feature = "redis")]
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
-        self.redis = Some(crate::redis_tier::RedisOptions {
-            url: url.into(),
-            timeout: Duration::ZERO,
-            breaker_threshold: 0,
-            breaker_cooldown: Duration::ZERO,
-            require: false,
-            #[cfg(feature = "redis-cluster")]
-            cluster_urls: Vec::new(),
-            #[cfg(feature = "redis-tls")]
-            root_cert: None,
-        });
+        self.backend_setter.get_or_insert("redis_url");
+        self.backend = self.backend.redis_url(url);
+        self
+    }
+
+    /// Uses an existing `redis::Client` for L2 instead of a URL (see
+    /// [`BackendBuilder::redis_client`]).
+    #[cfg(feature = "redis")]
+    pub fn redis_client(mut self, client: redis::Client) -> Self {
+        self.backend_setter.get_or_insert("redis_client");
+        self.backend = self.backend.redis_client(client);
+        self
+    }
+
+    /// Shares an existing `ConnectionManager` for L2 (see
+    /// [`BackendBuilder::redis_connection_manager`]).
+    #[cfg(feature = "redis")]
+    pub fn redis_connection_manager(mut self, manager: redis::aio::ConnectionManager) -> Self {
+        self.backend_setter
+            .get_or_insert("redis_connection_manager");
+        self.backend = self.backend.redis_connection_manager(manager);
+        self
+    }
+
+    /// Names the Redis connection (see [`BackendBuilder::redis_client_name`]).
+    #[cfg(feature = "redis")]
+    pub fn redis_client_name(mut self, name: impl Into<String>) -> Self {
+        self.backend_setter.get_or_insert("redis_client_name");
+        self.backend = self.backend.redis_client_name(name);
         self
     }
 
@@ -192,17 +186,8 @@ where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let cluster_urls: Vec<String> = urls.into_iter().map(Into::into).collect();
-        self.redis = Some(crate::redis_tier::RedisOptions {
-            url: cluster_urls.first().cloned().unwrap_or_default(),
-            timeout: Duration::ZERO,
-            breaker_threshold: 0,
-            breaker_cooldown: Duration::ZERO,
-            require: false,
-            cluster_urls,
-            #[cfg(feature = "redis-tls")]
-            root_cert: None,
-        });
+        self.backend_setter.get_or_insert("redis_cluster_urls");
+        self.backend = self.backend.redis_cluster_urls(urls);
         self
     }
 
@@ -210,7 +195,8 @@ where
     /// system's. Default: the system store.
     #[cfg(feature = "redis-tls")]
     pub fn redis_root_cert_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.redis_root_cert = Some(pem.into());
+        self.backend_setter.get_or_insert("redis_root_cert_pem");
+        self.backend = self.backend.redis_root_cert_pem(pem);
         self
     }
 
@@ -218,7 +204,8 @@ where
     /// not answer a `PING`. Default `false`: the cache starts without Redis and picks it up later.
     #[cfg(feature = "redis")]
     pub fn require_l2(mut self, require: bool) -> Self {
-        self.require_l2 = require;
+        self.backend_setter.get_or_insert("require_l2");
+        self.backend = self.backend.require_l2(require);
         self
     }
 
@@ -226,14 +213,16 @@ where
     /// that exceeds it counts as a failure (and as a miss).
     #[cfg(feature = "redis")]
     pub fn redis_timeout(mut self, timeout: Duration) -> Self {
-        self.redis_timeout = timeout;
+        self.backend_setter.get_or_insert("redis_timeout");
+        self.backend = self.backend.redis_timeout(timeout);
         self
     }
 
     /// Consecutive Redis failures that open the circuit breaker. Default 5. From 1 to 1,000.
     #[cfg(feature = "redis")]
     pub fn breaker_threshold(mut self, failures: u32) -> Self {
-        self.breaker_threshold = failures;
+        self.backend_setter.get_or_insert("breaker_threshold");
+        self.backend = self.backend.breaker_threshold(failures);
         self
     }
 
@@ -241,14 +230,16 @@ where
     /// Up to 1 hour.
     #[cfg(feature = "redis")]
     pub fn breaker_cooldown(mut self, cooldown: Duration) -> Self {
-        self.breaker_cooldown = cooldown;
+        self.backend_setter.get_or_insert("breaker_cooldown");
+        self.backend = self.backend.breaker_cooldown(cooldown);
         self
     }
 
     /// Adds L3: a redb file at `path` (created if missing). Default: no L3. One cache per file.
     #[cfg(feature = "disk")]
     pub fn disk_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.disk_path = Some(path.into());
+        self.backend_setter.get_or_insert("disk_path");
+        self.backend = self.backend.disk_path(path);
         self
     }
 
@@ -256,33 +247,18 @@ where
     /// values other languages' services read.
     pub fn codec<C2: Codec>(self, codec: C2) -> CacheBuilder<V, C2> {
         CacheBuilder {
-            namespace: self.namespace,
-            l1_max_entries: self.l1_max_entries,
-            l1_max_bytes: self.l1_max_bytes,
+            backend: self.backend,
+            backend_setter: self.backend_setter,
+            prefix: self.prefix,
             l1_ttl: self.l1_ttl,
             l2_ttl: self.l2_ttl,
             l3_ttl: self.l3_ttl,
-            #[cfg(feature = "redis")]
-            redis: self.redis,
-            #[cfg(feature = "redis")]
-            redis_timeout: self.redis_timeout,
-            #[cfg(feature = "redis")]
-            breaker_threshold: self.breaker_threshold,
-            #[cfg(feature = "redis")]
-            breaker_cooldown: self.breaker_cooldown,
-            #[cfg(feature = "redis")]
-            require_l2: self.require_l2,
-            #[cfg(feature = "redis-tls")]
-            redis_root_cert: self.redis_root_cert,
-            #[cfg(feature = "disk")]
-            disk_path: self.disk_path,
             codec,
             format_version: self.format_version,
             max_value_size: self.max_value_size,
             negative_ttl: self.negative_ttl,
             refresh_ahead: self.refresh_ahead,
             stale_if_error: self.stale_if_error,
-            metrics_interval: self.metrics_interval,
             _value: PhantomData,
         }
     }
@@ -331,7 +307,8 @@ where
     /// Default every 1 s (only when built inside a tokio runtime); `None` publishes only when
     /// [`Cache::stats`] is called. From 10 ms to 1 hour.
     pub fn metrics_interval(mut self, interval: Option<Duration>) -> Self {
-        self.metrics_interval = interval;
+        self.backend_setter.get_or_insert("metrics_interval");
+        self.backend = self.backend.metrics_interval(interval);
         self
     }
 
@@ -339,10 +316,7 @@ where
         const YEAR: Duration = Duration::from_secs(365 * 86_400);
         let ttl_range = |field: &'static str, d: Duration| {
             if d < Duration::from_millis(1) || d > YEAR {
-                Err(config(
-                    field,
-                    format!("must be between 1 ms and 1 year, got {d:?}"),
-                ))
+                Err(invalid(field, format!("{d:?}"), "1 ms..=1 year"))
             } else {
                 Ok(())
             }
@@ -353,102 +327,81 @@ where
         if let Some(t) = self.negative_ttl {
             ttl_range("negative_ttl", t)?;
         }
-        if self.l1_max_bytes == Some(0) {
-            return Err(config("l1_max_bytes", "must be at least 1"));
-        }
         if let Some(m) = self.max_value_size
             && !(16..=512 << 20).contains(&m)
         {
-            return Err(config(
+            return Err(invalid(
                 "max_value_size",
-                format!("must be between 16 bytes and 512 MiB, got {m}"),
+                m,
+                "16..=536870912 (bytes, 16 B to 512 MiB)",
             ));
         }
         if let Some(w) = self.refresh_ahead
             && (w.is_zero() || w >= self.l1_ttl)
         {
-            return Err(config(
+            return Err(invalid(
                 "refresh_ahead",
-                format!(
-                    "must be above 0 and below l1_ttl ({:?}), got {w:?}",
-                    self.l1_ttl
-                ),
+                format!("{w:?}"),
+                format!("above 0 and below l1_ttl ({:?})", self.l1_ttl),
             ));
         }
         if let Some(g) = self.stale_if_error
             && g > Duration::from_secs(86_400)
         {
-            return Err(config(
-                "stale_if_error",
-                format!("must be at most 1 day, got {g:?}"),
-            ));
+            return Err(invalid("stale_if_error", format!("{g:?}"), "0..=1 day"));
         }
-        if let Some(i) = self.metrics_interval
-            && (i < Duration::from_millis(10) || i > Duration::from_secs(3_600))
-        {
-            return Err(config(
-                "metrics_interval",
-                format!("must be between 10 ms and 1 hour, got {i:?}"),
-            ));
+        if let Some(prefix) = &self.prefix {
+            crate::key::validate_prefix(prefix)?;
         }
-        #[cfg(feature = "redis")]
-        {
-            if self.redis_timeout < Duration::from_millis(1)
-                || self.redis_timeout > Duration::from_secs(60)
-            {
-                return Err(config(
-                    "redis_timeout",
-                    format!(
-                        "must be between 1 ms and 60 s, got {:?}",
-                        self.redis_timeout
-                    ),
-                ));
-            }
-            if !(1..=1_000).contains(&self.breaker_threshold) {
-                return Err(config(
-                    "breaker_threshold",
-                    format!("must be between 1 and 1000, got {}", self.breaker_threshold),
-                ));
-            }
-            if self.breaker_cooldown > Duration::from_secs(3_600) {
-                return Err(config(
-                    "breaker_cooldown",
-                    format!("must be at most 1 hour, got {:?}", self.breaker_cooldown),
-                ));
-            }
-        }
-        match &self.namespace {
-            Some(ns) => crate::key::validate_namespace(ns),
-            None if self.has_lower_tier() => Err(config(
-                "namespace",
-                "is required when L2 (Redis) or L3 (disk) is configured",
-            )),
-            None => Ok(()),
-        }
-    }
-
-    pub(crate) fn has_lower_tier(&self) -> bool {
-        #[allow(unused_mut)]
-        let mut lower = false;
-        #[cfg(feature = "redis")]
-        {
-            lower |= self.redis.is_some();
-        }
-        #[cfg(feature = "disk")]
-        {
-            lower |= self.disk_path.is_some();
-        }
-        lower
+        Ok(())
     }
 
     /// Validates the settings, opens the tiers and returns the cache.
     ///
     /// # Errors
-    /// [`Error::Config`](crate::Error::Config) naming the field out of range,
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) naming the field out of range,
     /// [`Error::L2Unavailable`](crate::Error::L2Unavailable) when `require_l2` is set and Redis
     /// does not answer, [`Error::Disk`](crate::Error::Disk) when the disk file cannot be opened.
     pub async fn build(self) -> Result<Cache<V, C>> {
         self.validate()?;
-        Cache::from_builder(self).await
+        let backend = self.backend.clone().build().await?;
+        Cache::on_backend(self, &backend)
+    }
+
+    /// Builds this cache as a view on a shared [`Backend`]: no connection or file is opened,
+    /// and no runtime is needed. The view has its own key prefix (required, see
+    /// [`prefix`](Self::prefix)), value type, codec and TTLs; the backend's L1 budget, Redis
+    /// connection, disk file and metrics task are shared.
+    ///
+    /// ```
+    /// use perf_cache::{Backend, Cache};
+    ///
+    /// let users = Cache::<String>::builder().prefix("user").build_on(Backend::in_memory()).unwrap();
+    /// assert_eq!(users.namespace(), "default:user");
+    /// // Backend-level settings belong to the backend's own builder.
+    /// let err = Cache::<String>::builder().prefix("x").l1_max_entries(5).build_on(Backend::in_memory());
+    /// assert!(err.unwrap_err().to_string().contains("l1_max_entries"));
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) naming the field out of range, a missing
+    /// `prefix`, or a backend-level setting (set those on [`Backend::builder`]).
+    pub fn build_on(self, backend: &Backend) -> Result<Cache<V, C>> {
+        if let Some(field) = self.backend_setter {
+            return Err(invalid(
+                field,
+                "set on a view of a shared backend",
+                "only on Backend::builder() (a backend setting)",
+            ));
+        }
+        if self.prefix.is_none() {
+            return Err(invalid(
+                "prefix",
+                "none",
+                "1 to 64 characters from [A-Za-z0-9_.-]; required for a view of a shared backend",
+            ));
+        }
+        self.validate()?;
+        Cache::on_backend(self, backend)
     }
 }

@@ -8,13 +8,15 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A builder setting is out of range; names the field and the allowed range.
-    #[error("invalid cache configuration: `{field}` {message}")]
-    Config {
-        /// The builder setter, e.g. `l1_ttl`.
+    /// A configuration value outside its allowed range.
+    #[error("invalid `{field}`: got {value}, allowed: {allowed}")]
+    InvalidConfig {
+        /// The option's name as spelled by its builder setter / config field.
         field: &'static str,
-        /// What is allowed.
-        message: String,
+        /// The rejected value, rendered (secrets redacted).
+        value: String,
+        /// What the field accepts, e.g. "1..=10000" or "finite and strictly increasing".
+        allowed: String,
     },
     /// The encoded value is larger than `max_value_size`.
     #[error("value of {size} bytes exceeds max_value_size of {max} bytes")]
@@ -53,9 +55,15 @@ pub enum Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-pub(crate) fn config(field: &'static str, message: impl Into<String>) -> Error {
-    Error::Config {
+/// An [`Error::InvalidConfig`].
+pub(crate) fn invalid(
+    field: &'static str,
+    value: impl std::fmt::Display,
+    allowed: impl Into<String>,
+) -> Error {
+    Error::InvalidConfig {
         field,
-        message: message.into(),
+        value: value.to_string(),
+        allowed: allowed.into(),
     }
 }

@@ -111,6 +111,7 @@ impl Key {
     }
 
     /// Appends bytes that are known not to need escaping.
+    #[inline]
     fn push_raw(&mut self, bytes: &[u8]) {
         match &mut self.repr {
             Repr::Inline { len, buf } => {
@@ -260,13 +261,50 @@ impl KeyArg for char {
 macro_rules! unsigned_arg {
     ($($t:ty),*) => {$(
         impl KeyArg for $t {
+            #[inline]
             fn push_onto(&self, key: &mut Key) {
-                push_u128(key, u128::from(*self), false);
+                push_u64(key, u64::from(*self));
             }
         }
     )*};
 }
-unsigned_arg!(u8, u16, u32, u64, u128);
+unsigned_arg!(u8, u16, u32, u64);
+
+impl KeyArg for u128 {
+    fn push_onto(&self, key: &mut Key) {
+        push_u128(key, *self, false);
+    }
+}
+
+/// Two decimal digits per entry: "00" to "99".
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Writes `n` in decimal, two digits per division (the hot case: keys built from ids).
+#[inline]
+fn push_u64(key: &mut Key, mut n: u64) {
+    let mut buf = [0_u8; 20];
+    let mut pos = buf.len();
+    while n >= 100 {
+        let pair = usize::try_from(n % 100).unwrap_or(0) * 2;
+        n /= 100;
+        pos -= 2;
+        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = usize::try_from(n).unwrap_or(0) * 2;
+        pos -= 2;
+        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        pos -= 1;
+        buf[pos] = b'0' + u8::try_from(n).unwrap_or(0);
+    }
+    key.push_raw(&buf[pos..]);
+}
 
 macro_rules! signed_arg {
     ($($t:ty),*) => {$(
@@ -324,17 +362,28 @@ fn push_u128(key: &mut Key, mut n: u128, negative: bool) {
 
 /// Checks a namespace: 1 to 64 characters from `[A-Za-z0-9_.-]`.
 pub(crate) fn validate_namespace(ns: &str) -> crate::Result<()> {
-    let ok = !ns.is_empty()
-        && ns.len() <= 64
-        && ns
+    validate_name("namespace", ns)
+}
+
+/// A view's key prefix: the namespace's character set, so `<namespace>:<prefix>:*` matches
+/// exactly that view's keys.
+pub(crate) fn validate_prefix(prefix: &str) -> crate::Result<()> {
+    validate_name("prefix", prefix)
+}
+
+fn validate_name(field: &'static str, name: &str) -> crate::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
     if ok {
         Ok(())
     } else {
-        Err(crate::error::config(
-            "namespace",
-            format!("must be 1 to 64 characters from [A-Za-z0-9_.-], got {ns:?}"),
+        Err(crate::error::invalid(
+            field,
+            format!("{name:?}"),
+            "1 to 64 characters from [A-Za-z0-9_.-]",
         ))
     }
 }
@@ -352,6 +401,33 @@ pub(crate) fn full_key(namespace: &str, key: &Key) -> Vec<u8> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_u64_is_written_in_decimal() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1_000,
+            12_345,
+            u64::MAX / 3,
+            u64::MAX,
+        ] {
+            assert_eq!(Key::new(n).as_str(), n.to_string());
+            assert_eq!(
+                Key::new(u32::try_from(n % 1_000_000).unwrap()).as_str(),
+                (n % 1_000_000).to_string()
+            );
+        }
+        for n in (0..200_000_u64).step_by(7) {
+            assert_eq!(Key::new(n).as_str(), n.to_string());
+        }
+    }
 
     #[test]
     fn integers_are_plain_and_inline() {

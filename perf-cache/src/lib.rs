@@ -1,5 +1,5 @@
-//! A multi-tier cache for async services: moka in process (L1), Redis (L2), local disk (L3),
-//! with single-flight loading, fail-open tiers and statistics.
+//! A multi-tier cache for async services: an in-process store (L1, quick_cache), Redis (L2),
+//! local disk (L3), with single-flight loading, fail-open tiers and statistics.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
@@ -17,22 +17,38 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # One backend, many typed caches
+//!
+//! A [`Backend`] is built once per namespace and process and owns what must be shared: the L1
+//! store and its memory budget, the Redis connection (single, cluster, TLS, AUTH; or a
+//! `redis::Client` / `ConnectionManager` you pass in) and its circuit breaker, the disk file and
+//! the metrics task. Typed caches are cheap views on it
+//! ([`CacheBuilder::build_on`]): each has its own key prefix (`<namespace>:<prefix>:<key>`),
+//! value type, codec and TTLs. L1 holds values type-erased and checks the type on read.
+//! `Cache::builder()…build()` still works alone (it opens a private backend), and
+//! [`Backend::in_memory`] is a process-wide in-memory backend made on first use without a
+//! runtime.
+//!
 //! # Tiers
 //!
 //! | tier | store | default TTL | feature |
 //! |---|---|---|---|
-//! | L1 | moka `future::Cache` in process, values kept decoded | 60 s, 1,000 entries | always |
+//! | L1 | quick_cache in process (or moka, [`L1Engine`]), values kept decoded | 60 s, 1,000 entries | always (`moka` for the moka engine) |
 //! | L2 | Redis, one multiplexed auto-reconnecting connection | 1 hour | `redis` |
 //! | L3 | a local [redb](https://docs.rs/redb) file | 1 day | `disk` |
 //!
-//! Reads go L1 → L2 → L3 → loader. A hit in a lower tier is copied into every tier above with
-//! the entry's **remaining** time to live (never a fresh one), so promotion cannot extend a
-//! value's life. Writes (`set`, and loads) go to every tier. Without L2 and L3 the cache is a
-//! plain in-memory cache whose hit path is one moka lookup plus one uncontended counter add.
-//! moka expires every L1 entry after `l1_ttl` (one TTL: moka's per-entry expiry cost 10–20%
-//! on every hit here); entries that must die sooner — promoted with less time left, stored
-//! with a shorter TTL, negative — carry a flag and a hit on them checks their own deadline.
-//! `l1_max_entries(0)` turns L1 off.
+//! Reads go L1 → L2 → L3 → loader. A hit in a lower tier is copied into L1 only (private to
+//! the process; never back into the shared L2, where it could resurrect a value another
+//! instance invalidated) with the entry's **remaining** time to live (never a fresh one), so
+//! promotion cannot extend a value's life. Writes (`set`, and loads) go to every tier.
+//!
+//! An L1 hit is one sharded-lock lookup without copying the key, one relaxed load of a coarse
+//! clock, a type check, the value's clone and one add to a per-thread counter stripe (no shared
+//! counter written on every hit). Every entry carries its own deadline; the coarse clock is
+//! advanced every 1 ms by one process-wide thread, so an entry may be served up to ~1 ms (plus
+//! that thread's scheduling delay) past its deadline. Expired entries are dropped when read,
+//! by the backend's metrics task every `metrics_interval`, by
+//! [`Backend::run_pending_tasks`], or by eviction. `l1_max_entries(0)` turns L1 off.
 //!
 //! **Why redb for L3**: pure Rust (no C toolchain, unlike RocksDB or LMDB bindings), one file,
 //! ACID transactions that survive a crash, MVCC so reads never wait for the writer, a
@@ -53,19 +69,29 @@
 //! L1 holds values as they are (`V: Clone`; wrap large values in `Arc`). L2 and L3 hold bytes
 //! produced by a [`Codec`]: [`Postcard`] by default (compact binary; measured against JSON in
 //! `BENCHMARKS.md`), or [`Json`] for other languages' services. Every stored value starts with
-//! a 16-byte envelope:
+//! a 42-byte envelope (version 2):
 //!
 //! | bytes | field |
 //! |---|---|
 //! | 0 | magic `0xCA` |
-//! | 1 | envelope version (1) |
-//! | 2 | codec id ([`Codec::ID`]: 1 postcard, 2 JSON) |
+//! | 1 | envelope version of the writer (2) |
+//! | 2 | oldest envelope version that can read the entry (2) |
 //! | 3 | flags (bit 0: cached "not found") |
-//! | 4–7 | format version (u32 LE, [`CacheBuilder::format_version`]) |
-//! | 8–15 | absolute expiry, Unix milliseconds (u64 LE) |
+//! | 4–5 | header length (u16 LE): where the payload starts |
+//! | 6 | codec id ([`Codec::ID`]: 1 postcard, 2 JSON) |
+//! | 7 | reserved |
+//! | 8–11 | format version (u32 LE, [`CacheBuilder::format_version`]) |
+//! | 12–19 | absolute expiry, Unix milliseconds (u64 LE) |
+//! | 20–27 | type fingerprint (u64 LE, FNV-1a of the value type's name) |
+//! | 28–35 | generation stamp (u64 LE, 0 for none; for invalidation) |
+//! | 36–39 | payload length (u32 LE) |
+//! | 40–41 | tag count (u16 LE, 0 for now; tags would follow inside the header) |
 //!
-//! Bytes with another magic, codec or format version, or that fail to decode, read as a miss
-//! (never a panic or an error) and are overwritten by the next load. A value whose encoding
+//! Readers accept entries from newer writers whose byte 2 allows it, skipping header fields
+//! they do not know and bytes after the payload, so a rolling deploy does not turn into old
+//! and new instances overwriting each other's entries. Version 1 entries (the previous 16-byte
+//! header), bytes with another magic, codec, format version or value type, or that fail to
+//! decode, read as a miss (never a panic or an error) and are overwritten by the next load. A value whose encoding
 //! exceeds [`CacheBuilder::max_value_size`] (1 MiB by default) is refused with
 //! [`Error::ValueTooLarge`].
 //!
@@ -95,7 +121,12 @@
 //! consecutive failures the breaker opens and Redis is skipped (one atomic load per call) until
 //! `CacheBuilder::breaker_cooldown` (5 s) has passed; then one probe goes through and its
 //! success closes the breaker. A cache built while Redis is down works and picks Redis up
-//! later, unless `CacheBuilder::require_l2` is set. URLs are redacted ([`redact_url`]) in
+//! later, unless `CacheBuilder::require_l2` is set.
+//!
+//! Invalidation is the exception to fail-open: [`Cache::invalidate`] reports what it could not
+//! reach, and an invalidation that missed Redis is kept (up to 10,000 per backend) and
+//! replayed before Redis is read again; until then reads skip L2. If more pile up, L2 is
+//! treated as suspect and not read until the longest L2 TTL has passed. URLs are redacted ([`redact_url`]) in
 //! every log line, error and `Debug` output.
 //!
 //! # Statistics and metrics
@@ -133,22 +164,22 @@
 //! - **Pattern and tag invalidation.** Because segments cannot contain `:` or glob
 //!   metacharacters, `<namespace>:user:42:*` matches exactly the keys under `user:42`. A
 //!   `KeyPattern` built from leading segments will drive `SCAN MATCH` + `UNLINK` in Redis (as
-//!   [`Cache::clear`] does for a whole namespace), a key-range delete in redb (keys are sorted
-//!   bytes), and `invalidate_entries_if` in moka (enabled by a builder flag, since moka must
-//!   track predicates). Tags become Redis sets under `<namespace>:%tag:<tag>` and a second redb
+//!   [`Cache::invalidate_all`] does for a whole cache), a key-range delete in redb (keys are
+//!   sorted bytes), and removal by predicate in L1 (both engines support it; the envelope has
+//!   room for tags and generation stamps). Tags become Redis sets under `<namespace>:%tag:<tag>` and a second redb
 //!   table; escaping only ever writes `%` followed by two upper-case hex digits, so no user key
 //!   can collide with the `%tag` segment. The lower tiers sit behind one
 //!   internal `Tier` trait (bytes in, bytes out), which grows `delete_matching` and tag methods.
-//! - **Cross-instance L1 coherence.** `set`, `delete` and loads all end in one `store` /
-//!   `delete` path; the coherence work publishes the key (or pattern) on a Redis channel there,
+//! - **Cross-instance L1 coherence.** `set`, `invalidate` and loads all end in one `store` /
+//!   `invalidate` path; the coherence work publishes the key (or pattern) on a Redis channel there,
 //!   and a subscriber task holding a clone of the cache drops it from L1.
 //! - **Stale-fill guard.** Loads already pass through one leader per key (`flight`); a
-//!   per-key generation counter bumped by `delete`/invalidation and checked by the leader before
+//!   per-key generation counter bumped by invalidation and checked by the leader before
 //!   it stores will drop fills that started before an invalidation.
 //! - **`#[cached]`.** The macro will build a [`Key`] from the function's name and arguments
 //!   (each argument a segment through [`KeyArg`] or `Display`) and call
-//!   [`Cache::try_get_or_load`] or [`Cache::get_or_load`] on a `static` cache created on first
-//!   use; generated code names only `::perf_cache::__private` paths.
+//!   [`Cache::try_get_or_load`] or [`Cache::get_or_load`] on a `static` view of
+//!   [`Backend::in_memory`] (or a configured backend) created on first use; generated code names only `::perf_cache::__private` paths.
 //!
 //! # Features
 //!
@@ -159,39 +190,43 @@
 //! - `redis-tls`: `rediss://` URLs (rustls with the *ring* provider and the system's root
 //!   certificates, or a private CA via `CacheBuilder::redis_root_cert_pem`).
 //! - `disk`: L3.
+//! - `moka`: moka as the L1 engine ([`L1Engine::Moka`]): TinyLFU admission, slower hits.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod backend;
 mod builder;
 mod cache;
+mod clock;
 mod codec;
+mod envelope;
 mod error;
 mod flight;
+mod invalidation;
 mod key;
-mod l1;
+mod options;
 mod redact;
+mod replay;
 mod stats;
-mod tier;
+mod tiers;
 
 #[cfg(feature = "redis")]
 mod breaker;
-#[cfg(feature = "disk")]
-mod disk;
-#[cfg(feature = "redis-cluster")]
-mod redis_cluster;
-#[cfg(feature = "redis")]
-mod redis_tier;
 #[cfg(feature = "redis")]
 mod session;
 
+pub use backend::{Backend, BackendBuilder};
 pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_SIZE};
 pub use cache::Cache;
 pub use codec::{Codec, CodecError, Json, Postcard};
 pub use error::{Error, Result};
+pub use invalidation::{Invalidation, Reach};
 pub use key::{Key, KeyArg};
+pub use options::SetOptions;
 pub use redact::redact_url;
 #[cfg(feature = "redis")]
 pub use session::{SessionStore, SessionStoreBuilder};
 pub use stats::{CacheStats, TierStats};
+pub use tiers::l1::L1Engine;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(all(doctest, feature = "redis"))]

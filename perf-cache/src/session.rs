@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{self, Decoded};
-use crate::redis_tier::{RedisOptions, RedisTier};
-use crate::tier::TierError;
+use crate::envelope::{self, Decoded};
+use crate::tiers::TierError;
+use crate::tiers::redis::{RedisOptions, RedisTier};
 use crate::{Error, Json, Key, Result};
 
 /// Session data of type `S` in Redis under `<namespace>:<session id>`, JSON-encoded (with the
@@ -133,7 +133,8 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
         };
         cmd.arg(&key);
         if self.sliding {
-            cmd.arg("PX").arg(codec::duration_ms(self.ttl).max(1));
+            cmd.arg("PX")
+                .arg(crate::clock::duration_ms(self.ttl).max(1));
         }
         let bytes: Option<Vec<u8>> = self
             .tier
@@ -145,9 +146,9 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
         };
         if self.sliding {
             // Keep the envelope's expiry in step with Redis's.
-            codec::set_expiry(&mut bytes, self.ttl);
+            envelope::set_expiry(&mut bytes, self.ttl);
         }
-        Ok(match codec::decode_entry::<Json, S>(&Json, 0, &bytes) {
+        Ok(match envelope::decode_entry::<Json, S>(&Json, 0, &bytes) {
             Decoded::Value(v, _) => Some(v),
             Decoded::Negative(_) | Decoded::Miss(_) => None,
         })
@@ -158,7 +159,7 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
     /// # Errors
     /// [`Error::Encode`], [`Error::ValueTooLarge`] (over 1 MiB), or [`Error::L2Unavailable`].
     pub async fn set(&self, id: &str, session: &S) -> Result<()> {
-        let bytes = codec::encode_entry(
+        let bytes = envelope::encode_entry(
             &Json,
             0,
             Some(session),
@@ -169,7 +170,7 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
         cmd.arg(self.key(id))
             .arg(bytes)
             .arg("PX")
-            .arg(codec::duration_ms(self.ttl).max(1));
+            .arg(crate::clock::duration_ms(self.ttl).max(1));
         self.tier
             .query::<redis::Value>(cmd)
             .await
@@ -227,36 +228,36 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStoreBuilde
     /// Validates the settings and prepares the connection (made lazily on first use).
     ///
     /// # Errors
-    /// [`Error::Config`] naming the field out of range.
+    /// [`Error::InvalidConfig`] naming the field out of range.
     pub async fn build(self) -> Result<SessionStore<S>> {
         crate::key::validate_namespace(&self.namespace)?;
         let Some(url) = self.url else {
-            return Err(crate::error::config("redis_url", "is required"));
+            return Err(crate::error::invalid(
+                "redis_url",
+                "none",
+                "a redis:// URL (required)",
+            ));
         };
         if self.ttl < Duration::from_secs(1) || self.ttl > Duration::from_secs(365 * 86_400) {
-            return Err(crate::error::config(
+            return Err(crate::error::invalid(
                 "ttl",
-                format!("must be between 1 s and 1 year, got {:?}", self.ttl),
+                format!("{:?}", self.ttl),
+                "1 s..=1 year",
             ));
         }
         if self.timeout < Duration::from_millis(1) || self.timeout > Duration::from_secs(60) {
-            return Err(crate::error::config(
+            return Err(crate::error::invalid(
                 "timeout",
-                format!("must be between 1 ms and 60 s, got {:?}", self.timeout),
+                format!("{:?}", self.timeout),
+                "1 ms..=60 s",
             ));
         }
         let options = RedisOptions {
-            url,
             timeout: self.timeout,
-            breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(1),
-            require: false,
-            #[cfg(feature = "redis-cluster")]
-            cluster_urls: Vec::new(),
-            #[cfg(feature = "redis-tls")]
-            root_cert: None,
+            ..RedisOptions::default()
         };
-        let tier = RedisTier::connect(&self.namespace, &options).await?;
+        let tier = RedisTier::connect(&self.namespace, &url, &options).await?;
         Ok(SessionStore {
             tier: Arc::new(tier),
             namespace: self.namespace,

@@ -125,7 +125,7 @@ async fn cluster_round_trip_and_namespace_clear() {
         "keys spread over three primaries: {s:?}"
     );
 
-    writer.clear().await;
+    assert!(writer.invalidate_all().await.is_complete());
     assert_eq!(writer.stats().l2.unwrap().errors, 0);
     let fresh = cache(&ports, &ns).await;
     for i in 0..300_u64 {

@@ -37,7 +37,7 @@ async fn l3_survives_restart_and_honours_ttl() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(cache.get(&Key::new("short")).await, None, "expired on disk");
     cache.run_pending_tasks().await; // purges expired rows
-    cache.clear().await;
+    assert!(cache.invalidate_all().await.is_complete());
     drop(cache);
     let cache = open(&path).await;
     assert_eq!(

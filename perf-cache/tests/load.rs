@@ -270,6 +270,11 @@ async fn stats_are_published_through_the_metrics_facade() {
     metrics::with_local_recorder(&recorder, || {
         let _ = cache.stats();
     });
+    assert!(
+        snapshotter.snapshot().into_vec().is_empty(),
+        "reading stats publishes nothing"
+    );
+    metrics::with_local_recorder(&recorder, || cache.publish_metrics());
     // One snapshot: taking one resets the debugging recorder's counters.
     let snapshot = snapshotter.snapshot().into_vec();
     let find = |name: &str, labels: &[(&str, &str)]| {

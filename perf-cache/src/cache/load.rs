@@ -125,9 +125,7 @@ where
     {
         let inner = &*self.inner;
         let mut stale = None;
-        if inner.l1_enabled
-            && let Some(e) = inner.l1.get(key).await
-        {
+        if let Some(e) = inner.l1_get(key).await {
             let usable = e.value.is_some() || accept_negative;
             if !(inner.check_fresh || e.short) {
                 if usable {
@@ -320,11 +318,9 @@ where
                 // The current value stays until it expires, with no further refresh attempt (a
                 // failing backend is not called on every hit); dropping `leader` frees the key.
                 Err(_) => {
-                    if let Some(mut e) = this.inner.l1.get(&key).await {
+                    if let Some(mut e) = this.inner.l1_get(&key).await {
                         e.refresh_failed = true;
-                        // Re-inserting restarts moka's clock: make hits check `fresh_until`.
-                        e.short = true;
-                        this.inner.l1.insert(key.clone(), e).await;
+                        this.inner.l1_insert(&key, e).await;
                     }
                     drop(leader);
                 }

@@ -2,18 +2,20 @@
 
 mod load;
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{self, Decoded};
+use crate::backend::{Publish, Shared};
+use crate::clock;
+use crate::envelope::{self, Decoded};
 use crate::flight::Flights;
-use crate::l1::Entry;
-use crate::stats::{CacheStats, Counter, Counters, Metrics, TierCounters};
-use crate::tier::{L2, RateLimitedLog, Tier, TierError, TierResult};
-use crate::{CacheBuilder, Codec, Key, Postcard, Result};
+use crate::stats::{CacheStats, Counters, Metrics, TierCounters};
+use crate::tiers::l1::{Entry, ErasedEntry, L1Key, L1Lookup, L1Store};
+use crate::tiers::{Tier, TierError, TierResult};
+use crate::{Backend, CacheBuilder, Codec, Invalidation, Key, Postcard, Reach, Result, SetOptions};
 
 /// A typed cache of `V` values: L1 in process (moka), optional L2 (Redis, feature `redis`) and
 /// L3 (disk, feature `disk`), with single-flight loading. Clone it to share it: clones are
@@ -30,7 +32,7 @@ use crate::{CacheBuilder, Codec, Key, Postcard, Result};
 /// assert_eq!(name, "Ada");
 /// assert_eq!(cache.get(&key).await.as_deref(), Some("Ada"));
 ///
-/// cache.delete(&key).await;
+/// cache.invalidate(&key).await;
 /// assert_eq!(cache.get(&key).await, None);
 /// # Ok(()) }
 /// ```
@@ -50,24 +52,23 @@ impl<V, C: std::fmt::Debug> std::fmt::Debug for Cache<V, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cache")
             .field("namespace", &self.inner.namespace)
-            .field("l2", &self.inner.l2)
-            .field("l3", &self.inner.l3)
+            .field("l2", &self.inner.shared.l2)
+            .field("l3", &self.inner.shared.l3)
             .field("codec", &self.inner.codec)
             .finish_non_exhaustive()
     }
 }
 
 struct Inner<V, C> {
+    /// What this view shares with the other views of its backend.
+    shared: Arc<Shared>,
+    /// This view's key space in the shared L1.
+    space: u32,
+    /// `<namespace>` or `<namespace>:<prefix>`: the first part of every stored key, the
+    /// `namespace` of logs, statistics and metrics.
     namespace: String,
-    l1: moka::future::Cache<Key, Entry<V>>,
-    /// `false` when built with `l1_max_entries(0)`: every read goes to L2/L3.
-    l1_enabled: bool,
     l1_ttl: Duration,
-    l1_capacity: u64,
-    by_weight: bool,
-    l2: Option<L2>,
     l2_ttl: Duration,
-    l3: Option<Box<dyn Tier>>,
     l3_ttl: Duration,
     codec: C,
     format_version: u32,
@@ -81,19 +82,86 @@ struct Inner<V, C> {
     check_fresh: bool,
     flights: Flights<V>,
     counters: Counters,
-    evictions: Arc<Counter>,
     metrics: Metrics,
-    log: RateLimitedLog,
+}
+
+impl<V, C> Inner<V, C> {
+    /// An L1 entry's weight: its encoded size plus its key when L1 is sized in bytes, else 1.
+    fn weight(&self, key: &Key, stored_len: usize) -> u32 {
+        if self.shared.by_weight {
+            u32::try_from(stored_len + key.as_bytes().len()).unwrap_or(u32::MAX)
+        } else {
+            1
+        }
+    }
+
+    #[inline]
+    fn l1_lookup<'k>(&self, key: &'k Key) -> L1Lookup<'k> {
+        L1Lookup {
+            space: self.space,
+            key,
+        }
+    }
 }
 
 impl<V: Clone + Send + Sync + 'static, C> Inner<V, C> {
-    #[inline]
+    /// This view's L1 entry for `key` while L1 keeps it (fresh, or stale within the grace);
+    /// an entry of another value type (a view with the same prefix and another `V`) reads as
+    /// absent.
     async fn l1_get(&self, key: &Key) -> Option<Entry<V>> {
-        if self.l1_enabled {
-            self.l1.get(key).await
-        } else {
-            None
+        if !self.shared.l1_enabled {
+            return None;
         }
+        let e = self.shared.l1.get(&self.l1_lookup(key))?;
+        if e.keep_until_ms <= clock::coarse_ms() {
+            return None;
+        }
+        let value = match &e.value {
+            Some(any) => Some(any.downcast_ref::<V>()?.clone()),
+            None => None,
+        };
+        Some(Entry {
+            value,
+            fresh_until: clock::instant_of(e.fresh_until_ms),
+            short: false,
+            refresh_failed: e.refresh_failed,
+            weight: e.weight,
+        })
+    }
+
+    /// Stores an entry in L1; it stays there until its freshness ends plus the stale grace.
+    async fn l1_insert(&self, key: &Key, e: Entry<V>) {
+        if !self.shared.l1_enabled {
+            return;
+        }
+        let fresh_until_ms = clock::ms_of(e.fresh_until);
+        let grace = self.stale_grace.map_or(0, clock::duration_ms);
+        let entry = ErasedEntry {
+            value: e
+                .value
+                .map(|v| Arc::new(v) as Arc<dyn std::any::Any + Send + Sync>),
+            fresh_until_ms,
+            keep_until_ms: fresh_until_ms.saturating_add(grace),
+            refresh_failed: e.refresh_failed,
+            weight: e.weight.max(1),
+        };
+        self.shared.l1.insert(
+            L1Key {
+                space: self.space,
+                key: key.clone(),
+            },
+            entry,
+        );
+    }
+}
+
+impl<V, C> Publish for Inner<V, C>
+where
+    V: Send + Sync,
+    C: Send + Sync,
+{
+    fn publish(&self) {
+        self.metrics.publish(&snapshot(self));
     }
 }
 
@@ -120,63 +188,21 @@ where
     V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
     C: Codec,
 {
-    pub(crate) async fn from_builder(b: CacheBuilder<V, C>) -> Result<Self> {
-        let namespace = b.namespace.clone().unwrap_or_else(|| "default".to_owned());
-        let evictions = Arc::new(Counter::default());
+    /// The view `b` describes, on `backend`.
+    pub(crate) fn on_backend(b: CacheBuilder<V, C>, backend: &Backend) -> Result<Self> {
+        let shared = Arc::clone(&backend.shared);
+        let namespace = match &b.prefix {
+            Some(prefix) => format!("{}:{prefix}", shared.namespace),
+            None => shared.namespace.clone(),
+        };
         let stale_grace = b.stale_if_error;
-        let by_weight = b.l1_max_bytes.is_some();
-        let l1_capacity = b.l1_max_bytes.unwrap_or(b.l1_max_entries);
-        let listener_evictions = Arc::clone(&evictions);
-        let mut l1 = moka::future::Cache::builder()
-            .name(&namespace)
-            .max_capacity(l1_capacity)
-            // One TTL for the whole of L1 (plus the stale grace): moka's per-entry expiry cost
-            // 10-20% on every hit in a scratch benchmark. Entries with a shorter life carry
-            // `short` and are checked against the clock on a hit.
-            .time_to_live(b.l1_ttl.saturating_add(stale_grace.unwrap_or_default()))
-            .eviction_listener(move |_k, _v, cause| {
-                if cause == moka::notification::RemovalCause::Size {
-                    listener_evictions.incr();
-                }
-            });
-        if by_weight {
-            l1 = l1.weigher(|_k: &Key, e: &Entry<V>| e.weight);
-        }
-        #[allow(unused_mut)]
-        let mut l2: Option<L2> = None;
-        #[cfg(feature = "redis")]
-        if let Some(r) = &b.redis {
-            let options = crate::redis_tier::RedisOptions {
-                url: r.url.clone(),
-                timeout: b.redis_timeout,
-                breaker_threshold: b.breaker_threshold,
-                breaker_cooldown: b.breaker_cooldown,
-                require: b.require_l2,
-                #[cfg(feature = "redis-cluster")]
-                cluster_urls: r.cluster_urls.clone(),
-                #[cfg(feature = "redis-tls")]
-                root_cert: b.redis_root_cert.clone(),
-            };
-            l2 = Some(crate::redis_tier::RedisTier::connect(&namespace, &options).await?);
-        }
-        #[allow(unused_mut)]
-        let mut l3: Option<Box<dyn Tier>> = None;
-        #[cfg(feature = "disk")]
-        if let Some(path) = &b.disk_path {
-            l3 = Some(Box::new(crate::disk::DiskTier::open(path).await?));
-        }
-        let always_encode = by_weight || b.max_value_size.is_some();
+        let always_encode = shared.by_weight || b.max_value_size.is_some();
         let inner = Arc::new(Inner {
+            space: shared.space_id(&namespace),
             metrics: Metrics::new(&namespace),
             namespace,
-            l1: l1.build(),
-            l1_enabled: by_weight || b.l1_max_entries > 0,
             l1_ttl: b.l1_ttl,
-            l1_capacity,
-            by_weight,
-            l2,
             l2_ttl: b.l2_ttl,
-            l3,
             l3_ttl: b.l3_ttl,
             codec: b.codec,
             format_version: b.format_version,
@@ -188,13 +214,27 @@ where
             check_fresh: b.refresh_ahead.is_some() || stale_grace.is_some(),
             flights: Flights::default(),
             counters: Counters::default(),
-            evictions,
-            log: RateLimitedLog::new(Duration::from_secs(10)),
+            shared,
         });
-        if let (Some(every), Ok(rt)) = (b.metrics_interval, tokio::runtime::Handle::try_current()) {
-            rt.spawn(publish_metrics(Arc::downgrade(&inner), every));
-        }
+        inner.shared.replay.note_l2_ttl(inner.l2_ttl);
+        let weak = Arc::downgrade(&inner);
+        inner.shared.register(weak);
         Ok(Self { inner })
+    }
+
+    /// The backend this cache is a view of.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// let cache = perf_cache::Cache::<u8>::builder().namespace("solo").build().await?;
+    /// assert_eq!(cache.backend().namespace(), "solo");
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        Backend {
+            shared: Arc::clone(&self.inner.shared),
+        }
     }
 
     /// The namespace: prefix of every key in Redis and on disk.
@@ -203,18 +243,40 @@ where
         &self.inner.namespace
     }
 
-    /// Looks `key` up in L1, then L2, then L3; a lower-tier hit is copied into the tiers above
-    /// with its remaining time to live. Tier errors read as misses. A cached "not found" reads
+    /// Looks `key` up in L1, then L2, then L3; a lower-tier hit is copied into L1 (private to
+    /// this process; never into the shared L2) with its remaining time to live. Tier errors read as misses. A cached "not found" reads
     /// as `None`.
     pub async fn get(&self, key: &Key) -> Option<V> {
-        let inner = &*self.inner;
-        if inner.l1_enabled
-            && let Some(e) = inner.l1.get(key).await
-            && (!(inner.check_fresh || e.short) || e.fresh_until > Instant::now())
-        {
-            inner.counters.l1.hits.incr();
-            return e.value;
+        if let Some(hit) = self.l1_hit(key) {
+            return hit;
         }
+        // Boxed so that this future stays a few words: a hit never pays for moving the
+        // lower tiers' state around (1.6 KB unboxed).
+        Box::pin(self.get_lower(key)).await
+    }
+
+    /// The hit path: one L1 lookup (no copy of the key), one coarse-clock load, a type check,
+    /// the value's clone and one striped counter add. `Some(None)` is a cached "not found".
+    #[inline]
+    fn l1_hit(&self, key: &Key) -> Option<Option<V>> {
+        let inner = &*self.inner;
+        if !inner.shared.l1_enabled {
+            return None;
+        }
+        let e = inner.shared.l1.get(&inner.l1_lookup(key))?;
+        if e.fresh_until_ms <= clock::coarse_ms() {
+            return None;
+        }
+        let value = match &e.value {
+            None => None,
+            Some(any) => Some(any.downcast_ref::<V>()?.clone()),
+        };
+        inner.counters.l1.hits.incr();
+        Some(value)
+    }
+
+    async fn get_lower(&self, key: &Key) -> Option<V> {
+        let inner = &*self.inner;
         inner.counters.l1.misses.incr();
         match self.lookup_lower(key).await {
             Lower::Value(v) => Some(v),
@@ -236,52 +298,302 @@ where
         self.store(key, Some(value), None).await
     }
 
-    /// Stores `value` for `ttl` in L2 and L3 and for `min(ttl, l1_ttl)` in L1.
+    /// Stores `value` with per-call [`SetOptions`] (a time to live now; tags later).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use std::time::Duration;
+    /// use perf_cache::{Cache, Key, SetOptions};
+    /// let cache = Cache::<u8>::builder().build().await?;
+    /// let key = Key::new(1_u64);
+    /// cache.set_with(&key, 1, SetOptions::default().ttl(Duration::from_secs(5))).await?;
+    /// assert!(cache.remaining_ttl(&key).await.unwrap() <= Duration::from_secs(5));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// As [`set`](Self::set), and [`Error::Config`](crate::Error::Config) for a zero `ttl`.
+    /// As [`set`](Self::set), and [`Error::InvalidConfig`](crate::Error::InvalidConfig) for a
+    /// zero `ttl`.
+    pub async fn set_with(&self, key: &Key, value: V, options: SetOptions) -> Result<()> {
+        if options.ttl_value().is_some_and(|t| t.is_zero()) {
+            return Err(crate::error::invalid("ttl", "0 ms", "at least 1 ms"));
+        }
+        self.store(key, Some(value), options.ttl_value()).await
+    }
+
+    /// Shorthand for [`set_with`](Self::set_with) with only a time to live: `value` for `ttl`
+    /// in L2 and L3 and for `min(ttl, l1_ttl)` in L1.
+    ///
+    /// # Errors
+    /// As [`set_with`](Self::set_with).
     pub async fn set_with_ttl(&self, key: &Key, value: V, ttl: Duration) -> Result<()> {
-        if ttl.is_zero() {
-            return Err(crate::error::config("ttl", "must be at least 1 ms"));
-        }
-        self.store(key, Some(value), Some(ttl)).await
+        self.set_with(key, value, SetOptions::default().ttl(ttl))
+            .await
     }
 
-    /// Removes `key` from every tier.
-    pub async fn delete(&self, key: &Key) {
+    /// Looks several keys up at once, for list endpoints: L1 for each key, then **one**
+    /// Redis round trip (`MGET`) for the keys L1 did not have, then the disk for what Redis
+    /// did not have. Results come in the order of `keys`; each key counts as one request in
+    /// the statistics, exactly as [`get`](Self::get) would.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use perf_cache::{Cache, Key};
+    /// let cache = Cache::<String>::builder().build().await?;
+    /// cache
+    ///     .set_many(vec![(Key::new(1_u64), "a".to_owned()), (Key::new(3_u64), "c".to_owned())])
+    ///     .await?;
+    /// let keys = [Key::new(1_u64), Key::new(2_u64), Key::new(3_u64)];
+    /// let got = cache.get_many(&keys).await;
+    /// assert_eq!(got, [Some("a".to_owned()), None, Some("c".to_owned())]);
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_many(&self, keys: &[Key]) -> Vec<Option<V>> {
         let inner = &*self.inner;
-        inner.l1.invalidate(key).await;
-        if inner.l2.is_none() && inner.l3.is_none() {
-            return;
-        }
-        let full = crate::key::full_key(&inner.namespace, key);
-        for (tier, counters) in self.lower_tiers() {
-            if let Err(e) = tier.delete(&full).await {
-                self.tier_error(tier, counters, "delete", key.prefix(), e);
+        let mut out: Vec<Option<V>> = Vec::with_capacity(keys.len());
+        let mut missing: Vec<usize> = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(hit) = self.l1_hit(key) {
+                out.push(hit);
+            } else {
+                inner.counters.l1.misses.incr();
+                out.push(None);
+                missing.push(i);
             }
         }
-    }
-
-    /// Removes every entry of this namespace from every tier — and nothing else: Redis keys are
-    /// found with `SCAN MATCH <namespace>:*` and removed with `UNLINK`, never `FLUSHDB`.
-    pub async fn clear(&self) {
-        let inner = &*self.inner;
-        inner.l1.invalidate_all();
-        for (tier, counters) in self.lower_tiers() {
-            if let Err(e) = tier.clear(&inner.namespace).await {
-                self.tier_error(tier, counters, "clear", "*", e);
+        if let Some(l2) = &inner.shared.l2
+            && !missing.is_empty()
+            && (inner.shared.replay.clear()
+                || inner.shared.replay.l2_readable(&inner.namespace, l2).await)
+        {
+            let wanted: Vec<&[u8]> = missing.iter().map(|&i| keys[i].as_bytes()).collect();
+            match l2.fetch_many(&inner.namespace, &wanted).await {
+                Ok(found) if found.len() == missing.len() => {
+                    let mut still = Vec::new();
+                    for (i, bytes) in missing.into_iter().zip(found) {
+                        let key = &keys[i];
+                        match self.check(l2, &inner.counters.l2, key, Ok(bytes)) {
+                            Some((value, remaining, bytes)) => {
+                                if let Lower::Value(v) =
+                                    self.found(key, value, remaining, bytes.len()).await
+                                {
+                                    out[i] = Some(v);
+                                }
+                            }
+                            None => still.push(i),
+                        }
+                    }
+                    missing = still;
+                }
+                Ok(found) => {
+                    let n = missing.len() as u64;
+                    inner.counters.l2.misses.add(n);
+                    let e = TierError::Failed(format!(
+                        "MGET of {n} keys returned {} values",
+                        found.len()
+                    ));
+                    self.tier_error(l2, &inner.counters.l2, "get_many", keys[0].prefix(), e);
+                }
+                Err(e) => {
+                    inner.counters.l2.misses.add(missing.len() as u64);
+                    self.tier_error(l2, &inner.counters.l2, "get_many", keys[0].prefix(), e);
+                }
             }
         }
+        for i in missing {
+            match self.lookup_l3(&keys[i]).await {
+                Lower::Value(v) => out[i] = Some(v),
+                Lower::Negative => {}
+                Lower::Miss => inner.counters.misses.incr(),
+            }
+        }
+        out
     }
 
-    /// Runs pending maintenance now: L1 evictions and expirations (moka does this lazily), and
-    /// removal of expired entries from the disk file.
+    /// Stores several values at once with each tier's default time to live: L1 for each, then
+    /// **one** Redis round trip (a pipeline of `SET … PX`), then the disk.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use perf_cache::{Cache, Key};
+    /// let cache = Cache::<u32>::builder().build().await?;
+    /// cache.set_many((0..3_u32).map(|n| (Key::new(n), n * 10))).await?;
+    /// assert_eq!(cache.get(&Key::new(2_u32)).await, Some(20));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`set`](Self::set); every value is encoded before anything is stored, so an error
+    /// stores nothing.
+    pub async fn set_many(&self, items: impl IntoIterator<Item = (Key, V)>) -> Result<()> {
+        let inner = &*self.inner;
+        let has_lower = inner.shared.l2.is_some() || inner.shared.l3.is_some();
+        let mut encoded = Vec::new();
+        for (key, value) in items {
+            let bytes = if has_lower || inner.always_encode {
+                Some(envelope::encode_entry(
+                    &inner.codec,
+                    inner.format_version,
+                    Some(&value),
+                    inner.l2_ttl,
+                    inner.max_value_size,
+                )?)
+            } else {
+                None
+            };
+            encoded.push((key, value, bytes));
+        }
+        let mut l2_items = Vec::new();
+        let mut l3_items = Vec::new();
+        for (key, value, bytes) in encoded {
+            let weight = bytes.as_ref().map_or(1, |b| inner.weight(&key, b.len()));
+            self.insert_l1(&key, Some(value), inner.l1_ttl, weight)
+                .await;
+            if let Some(mut bytes) = bytes.filter(|_| has_lower) {
+                let full = crate::key::full_key(&inner.namespace, &key);
+                if inner.shared.l3.is_some() {
+                    let mut disk = bytes.clone();
+                    envelope::set_expiry(&mut disk, inner.l3_ttl);
+                    l3_items.push((full.clone(), disk, key.clone()));
+                }
+                if inner.shared.l2.is_some() {
+                    l2_items.push((full, std::mem::take(&mut bytes), inner.l2_ttl));
+                }
+            }
+        }
+        if let Some(l2) = &inner.shared.l2
+            && !l2_items.is_empty()
+            && let Err(e) = l2.store_many(l2_items).await
+        {
+            self.tier_error(l2, &inner.counters.l2, "set_many", "*", e);
+        }
+        if let Some(l3) = &inner.shared.l3 {
+            for (full, bytes, key) in l3_items {
+                if let Err(e) = l3.set(&full, bytes, inner.l3_ttl).await {
+                    self.tier_error(l3, &inner.counters.l3, "set_many", key.prefix(), e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes `key` from every tier: the shared tiers first (Redis, then disk), this
+    /// process's L1 last, so that a read in between cannot copy the old value back into L1.
+    /// Returns what it reached; a tier it could not reach (error, or circuit breaker open) is
+    /// also counted and logged.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use perf_cache::{Cache, Key, Reach};
+    /// let cache = Cache::<u8>::builder().build().await?;
+    /// cache.set(&Key::new(1_u64), 1).await?;
+    /// let done = cache.invalidate(&Key::new(1_u64)).await;
+    /// assert!(done.is_complete());
+    /// assert_eq!(done.l2, Reach::NotConfigured);
+    /// assert_eq!(cache.get(&Key::new(1_u64)).await, None);
+    /// # Ok(()) }
+    /// ```
+    pub async fn invalidate(&self, key: &Key) -> Invalidation {
+        let inner = &*self.inner;
+        let mut report = Invalidation::default();
+        if inner.shared.l2.is_some() || inner.shared.l3.is_some() {
+            let full = crate::key::full_key(&inner.namespace, key);
+            for (tier, counters) in self.lower_tiers() {
+                let reach = match tier.delete(&full).await {
+                    Ok(()) => Reach::Done,
+                    Err(e) => self.unreached(tier, counters, "invalidate", key.prefix(), e),
+                };
+                if tier.name() == "l2" && reach != Reach::Done {
+                    let op = crate::replay::Pending::Key(full.clone());
+                    inner.shared.replay.keep(&inner.namespace, op).await;
+                }
+                report.set(tier.name(), reach);
+            }
+        }
+        inner.shared.l1.remove(&inner.l1_lookup(key));
+        report
+    }
+
+    /// Removes every entry of this cache (its namespace and prefix) from every tier — and
+    /// nothing else: Redis keys are found with `SCAN MATCH <namespace>:*` and removed with
+    /// `UNLINK`, never `FLUSHDB`. Shared tiers first, L1 last; returns what it reached (a
+    /// `SCAN` that fails part-way is [`Reach::Failed`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use perf_cache::{Cache, Key};
+    /// let cache = Cache::<u8>::builder().build().await?;
+    /// cache.set(&Key::new(1_u64), 1).await?;
+    /// assert!(cache.invalidate_all().await.is_complete());
+    /// assert_eq!(cache.get(&Key::new(1_u64)).await, None);
+    /// # Ok(()) }
+    /// ```
+    pub async fn invalidate_all(&self) -> Invalidation {
+        let inner = &*self.inner;
+        let mut report = Invalidation::default();
+        for (tier, counters) in self.lower_tiers() {
+            let reach = match tier.clear(&inner.namespace).await {
+                Ok(()) => Reach::Done,
+                Err(e) => self.unreached(tier, counters, "invalidate_all", "*", e),
+            };
+            if tier.name() == "l2" && reach != Reach::Done {
+                let op = crate::replay::Pending::Space(inner.namespace.clone());
+                inner.shared.replay.keep(&inner.namespace, op).await;
+            }
+            report.set(tier.name(), reach);
+        }
+        let space = inner.space;
+        inner.shared.l1.remove_if(&move |k, _| k.space == space);
+        report
+    }
+
+    /// Same as [`invalidate`](Self::invalidate).
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed to `invalidate`, which reports what it reached"
+    )]
+    pub async fn delete(&self, key: &Key) -> Invalidation {
+        self.invalidate(key).await
+    }
+
+    /// Same as [`invalidate_all`](Self::invalidate_all).
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed to `invalidate_all`, which reports what it reached"
+    )]
+    pub async fn clear(&self) -> Invalidation {
+        self.invalidate_all().await
+    }
+
+    /// An invalidation that did not reach `tier`: counted, logged, reported.
+    fn unreached(
+        &self,
+        tier: &dyn Tier,
+        counters: &TierCounters,
+        op: &'static str,
+        prefix: &str,
+        e: TierError,
+    ) -> Reach {
+        let reach = match &e {
+            TierError::Skipped(_) => Reach::Skipped,
+            TierError::Failed(_) => Reach::Failed,
+        };
+        if reach == Reach::Skipped {
+            counters.errors.incr();
+            tracing::warn!(namespace = %self.inner.namespace, tier = tier.name(), op, key_prefix = prefix, "invalidation skipped: the circuit breaker is open");
+        }
+        self.tier_error(tier, counters, op, prefix, e);
+        reach
+    }
+
+    /// Runs pending maintenance now: removal of expired L1 entries (of every view of the
+    /// backend) and of expired entries in the disk file.
     pub async fn run_pending_tasks(&self) {
-        self.inner.l1.run_pending_tasks().await;
-        if let Some(l3) = &self.inner.l3
+        self.backend().run_pending_tasks().await;
+        if let Some(l3) = &self.inner.shared.l3
             && let Err(e) = l3.purge_expired().await
         {
-            self.tier_error(l3.as_ref(), &self.inner.counters.l3, "purge", "*", e);
+            self.tier_error(l3, &self.inner.counters.l3, "purge", "*", e);
         }
     }
 
@@ -291,12 +603,24 @@ where
         e.fresh_until.checked_duration_since(Instant::now())
     }
 
-    /// Statistics since the cache was built; also publishes them through `metrics`.
+    /// Statistics since the cache was built. Reading them has no side effect (the metrics
+    /// task, or [`publish_metrics`](Self::publish_metrics), publishes them).
     #[must_use]
     pub fn stats(&self) -> CacheStats {
-        let s = snapshot(&self.inner);
-        self.inner.metrics.publish(&s);
-        s
+        snapshot(&self.inner)
+    }
+
+    /// Publishes this cache's statistics through the `metrics` facade now, e.g. when built
+    /// with `metrics_interval(None)`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// let cache = perf_cache::Cache::<u8>::builder().metrics_interval(None).build().await?;
+    /// cache.publish_metrics(); // a no-op without an installed recorder
+    /// # Ok(()) }
+    /// ```
+    pub fn publish_metrics(&self) {
+        self.inner.metrics.publish(&snapshot(&self.inner));
     }
 
     /// Stores a value (or a negative marker for `None`) in every tier.
@@ -307,10 +631,10 @@ where
             (None, Some(neg)) => Some(neg),
             (None, None) => return Ok(()),
         };
-        let has_lower = inner.l2.is_some() || inner.l3.is_some();
+        let has_lower = inner.shared.l2.is_some() || inner.shared.l3.is_some();
         let l2_ttl = base.unwrap_or(inner.l2_ttl);
         let encoded = if has_lower || inner.always_encode {
-            Some(codec::encode_entry(
+            Some(envelope::encode_entry(
                 &inner.codec,
                 inner.format_version,
                 value.as_ref(),
@@ -320,12 +644,9 @@ where
         } else {
             None
         };
-        let weight = match (&encoded, inner.by_weight) {
-            (Some(bytes), true) => {
-                u32::try_from(bytes.len() + key.as_bytes().len()).unwrap_or(u32::MAX)
-            }
-            _ => 1,
-        };
+        let weight = encoded
+            .as_ref()
+            .map_or(1, |bytes| inner.weight(key, bytes.len()));
         let l1_ttl = base.map_or(inner.l1_ttl, |t| t.min(inner.l1_ttl));
         self.insert_l1(key, value, l1_ttl, weight).await;
         let Some(mut bytes) = encoded else {
@@ -335,8 +656,8 @@ where
             return Ok(());
         }
         let full = crate::key::full_key(&inner.namespace, key);
-        if let Some(l2) = &inner.l2 {
-            let copy = if inner.l3.is_some() {
+        if let Some(l2) = &inner.shared.l2 {
+            let copy = if inner.shared.l3.is_some() {
                 bytes.clone()
             } else {
                 std::mem::take(&mut bytes)
@@ -345,11 +666,11 @@ where
                 self.tier_error(l2, &inner.counters.l2, "set", key.prefix(), e);
             }
         }
-        if let Some(l3) = &inner.l3 {
+        if let Some(l3) = &inner.shared.l3 {
             let l3_ttl = base.unwrap_or(inner.l3_ttl);
-            codec::set_expiry(&mut bytes, l3_ttl);
+            envelope::set_expiry(&mut bytes, l3_ttl);
             if let Err(e) = l3.set(&full, bytes, l3_ttl).await {
-                self.tier_error(l3.as_ref(), &inner.counters.l3, "set", key.prefix(), e);
+                self.tier_error(l3, &inner.counters.l3, "set", key.prefix(), e);
             }
         }
         Ok(())
@@ -357,7 +678,7 @@ where
 
     async fn insert_l1(&self, key: &Key, value: Option<V>, fresh_for: Duration, weight: u32) {
         let inner = &*self.inner;
-        if !inner.l1_enabled {
+        if !inner.shared.l1_enabled {
             return;
         }
         let entry = Entry {
@@ -367,40 +688,40 @@ where
             refresh_failed: false,
             weight,
         };
-        inner.l1.insert(key.clone(), entry).await;
+        inner.l1_insert(key, entry).await;
     }
 
-    /// L2 then L3; a hit fills the tiers above with the remaining time to live.
+    /// L2 then L3; a hit fills L1 (never L2) with the remaining time to live.
     async fn lookup_lower(&self, key: &Key) -> Lower<V> {
         let inner = &*self.inner;
         // L2 is awaited in place (no boxed future) with the full key written straight into
         // the Redis command: this is the hot path of a cache without L1.
-        if let Some(l2) = &inner.l2 {
+        if let Some(l2) = &inner.shared.l2
+            && (inner.shared.replay.clear()
+                || inner.shared.replay.l2_readable(&inner.namespace, l2).await)
+        {
             let got = l2.fetch(&inner.namespace, key.as_bytes()).await;
             if let Some((value, remaining, bytes)) = self.check(l2, &inner.counters.l2, key, got) {
                 return self.found(key, value, remaining, bytes.len()).await;
             }
         }
-        let Some(l3) = &inner.l3 else {
+        self.lookup_l3(key).await
+    }
+
+    /// L3 alone; a hit fills L1 with the remaining time to live.
+    async fn lookup_l3(&self, key: &Key) -> Lower<V> {
+        let inner = &*self.inner;
+        let Some(l3) = &inner.shared.l3 else {
             return Lower::Miss;
         };
         let full = crate::key::full_key(&inner.namespace, key);
         let got = l3.get(&full).await;
-        let Some((value, remaining, bytes)) = self.check(l3.as_ref(), &inner.counters.l3, key, got)
-        else {
+        let Some((value, remaining, bytes)) = self.check(l3, &inner.counters.l3, key, got) else {
             return Lower::Miss;
         };
-        let len = bytes.len();
-        // Fill L2 with what is left of this entry's life.
-        if let Some(l2) = &inner.l2 {
-            let ttl = codec::remaining(&bytes);
-            if !ttl.is_zero()
-                && let Err(e) = l2.set(&full, bytes, ttl).await
-            {
-                self.tier_error(l2, &inner.counters.l2, "set", key.prefix(), e);
-            }
-        }
-        self.found(key, value, remaining, len).await
+        // Only L1, private to this process, is filled: writing an L3 hit back into the shared
+        // L2 would resurrect a value another instance invalidated there.
+        self.found(key, value, remaining, bytes.len()).await
     }
 
     /// Counts one lower-tier read and checks its envelope: the value (`None` for a usable
@@ -426,7 +747,7 @@ where
                 return None;
             }
         };
-        let (value, remaining) = match codec::decode_entry::<C, V>(
+        let (value, remaining) = match envelope::decode_entry::<C, V>(
             &inner.codec,
             inner.format_version,
             &bytes,
@@ -457,12 +778,8 @@ where
         stored_len: usize,
     ) -> Lower<V> {
         let inner = &*self.inner;
-        if inner.l1_enabled {
-            let weight = if inner.by_weight {
-                u32::try_from(stored_len + key.as_bytes().len()).unwrap_or(u32::MAX)
-            } else {
-                1
-            };
+        if inner.shared.l1_enabled {
+            let weight = inner.weight(key, stored_len);
             self.insert_l1(key, value.clone(), remaining.min(inner.l1_ttl), weight)
                 .await;
         }
@@ -476,10 +793,15 @@ where
     fn lower_tiers(&self) -> impl Iterator<Item = (&dyn Tier, &TierCounters)> {
         let inner = &*self.inner;
         let l2 = inner
+            .shared
             .l2
             .as_ref()
             .map(|t| (t as &dyn Tier, &inner.counters.l2));
-        let l3 = inner.l3.as_deref().map(|t| (t, &inner.counters.l3));
+        let l3 = inner
+            .shared
+            .l3
+            .as_ref()
+            .map(|t| (t as &dyn Tier, &inner.counters.l3));
         l2.into_iter().chain(l3)
     }
 
@@ -494,6 +816,7 @@ where
         if let TierError::Failed(message) = e {
             counters.errors.incr();
             self.inner
+                .shared
                 .log
                 .warn(&self.inner.namespace, tier.name(), op, prefix, &message);
         }
@@ -503,8 +826,8 @@ where
 fn snapshot<V, C>(inner: &Inner<V, C>) -> CacheStats {
     let c = &inner.counters;
     let l1 = c.l1.snapshot();
-    let l2 = inner.l2.as_ref().map(|_| c.l2.snapshot());
-    let l3 = inner.l3.as_ref().map(|_| c.l3.snapshot());
+    let l2 = inner.shared.l2.as_ref().map(|_| c.l2.snapshot());
+    let l3 = inner.shared.l3.as_ref().map(|_| c.l3.snapshot());
     let hits = l1.hits + l2.as_ref().map_or(0, |t| t.hits) + l3.as_ref().map_or(0, |t| t.hits);
     let misses = c.misses.get();
     let load_nanos = c.load_nanos.get();
@@ -513,8 +836,8 @@ fn snapshot<V, C>(inner: &Inner<V, C>) -> CacheStats {
     let load_time_seconds = load_nanos as f64 / 1e9;
     CacheStats {
         namespace: inner.namespace.clone(),
-        size: inner.l1.entry_count(),
-        max_size: inner.l1_capacity,
+        size: inner.shared.l1.len(),
+        max_size: inner.shared.l1_capacity,
         hits,
         misses,
         hit_rate: crate::stats::rate(hits, misses),
@@ -525,20 +848,10 @@ fn snapshot<V, C>(inner: &Inner<V, C>) -> CacheStats {
         loads: c.loads.get(),
         load_errors: c.load_errors.get(),
         load_time_seconds,
-        evictions: inner.evictions.get(),
-        l1_weight: inner.l1.weighted_size(),
-        breaker_open: inner.l2.as_ref().is_some_and(|t| t.breaker_open()),
+        evictions: inner.shared.evictions.get(),
+        l1_weight: inner.shared.l1.weight(),
+        breaker_open: inner.shared.l2.as_ref().is_some_and(|t| t.breaker_open()),
         stale_served: c.stale_served.get(),
         refreshes: c.refreshes.get(),
-    }
-}
-
-async fn publish_metrics<V, C>(inner: Weak<Inner<V, C>>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(inner) = inner.upgrade() else { return };
-        inner.metrics.publish(&snapshot(&inner));
     }
 }

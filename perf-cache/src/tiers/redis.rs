@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::breaker::Breaker;
-use crate::tier::{Tier, TierError, TierResult};
+use crate::tiers::{Tier, TierError, TierResult};
 
 /// Keys per `SCAN` page and per `UNLINK` batch in `clear`.
 const SCAN_COUNT: usize = 500;
@@ -18,7 +18,7 @@ const SCAN_COUNT: usize = 500;
 enum Connection {
     Single(ConnectionManager),
     #[cfg(feature = "redis-cluster")]
-    Cluster(Box<crate::redis_cluster::Cluster>),
+    Cluster(Box<crate::tiers::cluster::Cluster>),
 }
 
 pub(crate) struct RedisTier {
@@ -36,9 +36,12 @@ impl std::fmt::Debug for RedisTier {
     }
 }
 
+/// How to reach Redis and how to treat it: the one place these settings live (the cache
+/// builder holds one and hands it to the backend).
 #[derive(Debug, Clone)]
 pub(crate) struct RedisOptions {
-    pub(crate) url: String,
+    /// `redis://` or `rediss://` URL; `None` means no L2. With a cluster, the first seed.
+    pub(crate) url: Option<String>,
     pub(crate) timeout: Duration,
     pub(crate) breaker_threshold: u32,
     pub(crate) breaker_cooldown: Duration,
@@ -49,13 +52,43 @@ pub(crate) struct RedisOptions {
     /// PEM root certificate(s) to trust for `rediss://` instead of the system store.
     #[cfg(feature = "redis-tls")]
     pub(crate) root_cert: Option<Vec<u8>>,
+    /// A client supplied by the caller, used instead of opening `url`.
+    pub(crate) client: Option<redis::Client>,
+    /// A connection supplied by the caller, shared instead of making one.
+    pub(crate) manager: Option<ConnectionManager>,
+    /// `CLIENT SETNAME` sent when the tier is created.
+    pub(crate) client_name: Option<String>,
+}
+
+impl Default for RedisOptions {
+    /// No Redis; 250 ms timeout; breaker opens after 5 failures for 5 s; not required.
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout: Duration::from_millis(250),
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(5),
+            require: false,
+            #[cfg(feature = "redis-cluster")]
+            cluster_urls: Vec::new(),
+            #[cfg(feature = "redis-tls")]
+            root_cert: None,
+            client: None,
+            manager: None,
+            client_name: None,
+        }
+    }
 }
 
 impl RedisTier {
     /// Creates the tier without waiting for Redis (the connection is made lazily), unless
     /// `require` is set, in which case Redis must answer a `PING` now.
-    pub(crate) async fn connect(namespace: &str, o: &RedisOptions) -> crate::Result<Self> {
-        let url = crate::redact_url(&o.url);
+    pub(crate) async fn connect(
+        namespace: &str,
+        raw_url: &str,
+        o: &RedisOptions,
+    ) -> crate::Result<Self> {
+        let url = crate::redact_url(raw_url);
         let unavailable = |message: String| crate::Error::L2Unavailable {
             url: url.clone(),
             message,
@@ -63,31 +96,46 @@ impl RedisTier {
         #[cfg(feature = "redis-cluster")]
         if !o.cluster_urls.is_empty() {
             let cluster =
-                crate::redis_cluster::Cluster::new(&o.cluster_urls, o.timeout).map_err(|e| {
-                    crate::error::config(
+                crate::tiers::cluster::Cluster::new(&o.cluster_urls, o.timeout).map_err(|e| {
+                    crate::error::invalid(
                         "redis_cluster_urls",
-                        format!("must be redis:// URLs ({e})"),
+                        format!(
+                            "{:?} ({e})",
+                            o.cluster_urls
+                                .iter()
+                                .map(|u| crate::redact_url(u))
+                                .collect::<Vec<_>>()
+                        ),
+                        "redis:// URLs of the seed nodes",
                     )
                 })?;
             return Self::finish(namespace, o, url, Connection::Cluster(Box::new(cluster))).await;
         }
+        if let Some(manager) = &o.manager {
+            return Self::finish(namespace, o, url, Connection::Single(manager.clone())).await;
+        }
         #[cfg(feature = "redis-tls")]
         let client = match &o.root_cert {
             Some(pem) => redis::Client::build_with_tls(
-                o.url.as_str(),
+                raw_url,
                 redis::TlsCertificates {
                     client_tls: None,
                     root_cert: Some(pem.clone()),
                 },
             ),
-            None => redis::Client::open(o.url.as_str()),
+            None => redis::Client::open(raw_url),
         };
         #[cfg(not(feature = "redis-tls"))]
-        let client = redis::Client::open(o.url.as_str());
+        let client = redis::Client::open(raw_url);
+        let client = match &o.client {
+            Some(client) => Ok(client.clone()),
+            None => client,
+        };
         let client = client.map_err(|e| {
-            crate::error::config(
+            crate::error::invalid(
                 "redis_url",
-                format!("must be a redis:// URL, or rediss:// with feature `redis-tls` ({e})"),
+                format!("{url} ({e})"),
+                "a redis:// URL, or rediss:// with feature `redis-tls`",
             )
         })?;
         let config = ConnectionManagerConfig::new()
@@ -112,7 +160,16 @@ impl RedisTier {
             breaker: Breaker::new(namespace, o.breaker_threshold, o.breaker_cooldown),
             url,
         };
-        match tier.run(redis::cmd("PING")).await {
+        // The first command makes the connection: name it, or just check it answers.
+        let probe = match &o.client_name {
+            Some(name) => {
+                let mut cmd = redis::cmd("CLIENT");
+                cmd.arg("SETNAME").arg(name);
+                cmd
+            }
+            None => redis::cmd("PING"),
+        };
+        match tier.run(probe).await {
             Ok(()) => {}
             Err(TierError::Failed(m) | TierError::Skipped(m)) if o.require => {
                 return Err(crate::Error::L2Unavailable {
@@ -146,6 +203,73 @@ impl RedisTier {
         let mut cmd = redis::Cmd::with_capacity(2, 3 + namespace.len() + 1 + key.len());
         cmd.arg("GET").arg(FullKey { namespace, key });
         let result = self.send::<Option<Vec<u8>>>(&cmd).await;
+        self.settle(result)
+    }
+
+    /// Several reads in one round trip: `MGET` of `<namespace>:<key>` for every key (on a
+    /// cluster, whose slots an `MGET` must not cross, one `GET` per key, sent together).
+    pub(crate) async fn fetch_many(
+        &self,
+        namespace: &str,
+        keys: &[&[u8]],
+    ) -> TierResult<Vec<Option<Vec<u8>>>> {
+        if !self.breaker.allow() {
+            return Err(TierError::Skipped(String::new()));
+        }
+        #[cfg(feature = "redis-cluster")]
+        if matches!(self.conn, Connection::Cluster(_)) {
+            let gets = keys.iter().map(|&key| async move {
+                let mut cmd = redis::cmd("GET");
+                cmd.arg(FullKey { namespace, key });
+                self.send::<Option<Vec<u8>>>(&cmd).await
+            });
+            let result = futures::future::join_all(gets).await.into_iter().collect();
+            return self.settle(result);
+        }
+        let mut cmd = redis::cmd("MGET");
+        for &key in keys {
+            cmd.arg(FullKey { namespace, key });
+        }
+        let result = self.send::<Vec<Option<Vec<u8>>>>(&cmd).await;
+        self.settle(result)
+    }
+
+    /// Several writes in one round trip: a pipeline of `SET key value PX ttl` (on a cluster,
+    /// one command per key, sent together).
+    pub(crate) async fn store_many(
+        &self,
+        items: Vec<(Vec<u8>, Vec<u8>, Duration)>,
+    ) -> TierResult<()> {
+        if !self.breaker.allow() {
+            return Err(TierError::Skipped(String::new()));
+        }
+        let result = match &self.conn {
+            Connection::Single(conn) => {
+                let mut pipe = redis::pipe();
+                for (key, value, ttl) in items {
+                    pipe.cmd("SET")
+                        .arg(key)
+                        .arg(value)
+                        .arg("PX")
+                        .arg(px(ttl))
+                        .ignore();
+                }
+                pipe.query_async::<()>(&mut conn.clone()).await
+            }
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(cluster) => {
+                let sets = items.into_iter().map(|(key, value, ttl)| async move {
+                    let mut cmd = redis::cmd("SET");
+                    cmd.arg(key).arg(value).arg("PX").arg(px(ttl));
+                    cluster.query::<redis::Value>(&cmd).await
+                });
+                futures::future::join_all(sets)
+                    .await
+                    .into_iter()
+                    .collect::<redis::RedisResult<Vec<_>>>()
+                    .map(drop)
+            }
+        };
         self.settle(result)
     }
 
@@ -204,18 +328,12 @@ impl redis::ToRedisArgs for FullKey<'_> {
 }
 
 fn px(ttl: Duration) -> u64 {
-    crate::codec::duration_ms(ttl).max(1)
+    crate::clock::duration_ms(ttl).max(1)
 }
 
 impl Tier for RedisTier {
     fn name(&self) -> &'static str {
         "l2"
-    }
-
-    fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, TierResult<Option<Vec<u8>>>> {
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(key);
-        self.query(cmd).boxed()
     }
 
     fn set<'a>(

@@ -1,4 +1,5 @@
-//! The interface of the lower tiers (Redis, disk) and their fail-open error logging.
+//! The tiers: L1 entries ([`l1`]), Redis ([`redis`], [`cluster`]) and disk ([`disk`]), the
+//! interface of the lower tiers and their fail-open error logging.
 //!
 //! Lower tiers deal in envelope bytes under full keys (`<namespace>:<key>`), so that a tier
 //! knows nothing of values or codecs. Later work extends this trait rather than the cache:
@@ -11,6 +12,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+
+pub(crate) mod l1;
+
+#[cfg(feature = "redis-cluster")]
+pub(crate) mod cluster;
+#[cfg(feature = "disk")]
+pub(crate) mod disk;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 
 /// A failed tier operation. Never reaches callers: the cache counts it and treats it as a miss.
 // Without `redis` (and `disk`) no tier constructs these.
@@ -26,10 +36,12 @@ pub(crate) enum TierError {
 pub(crate) type TierResult<T> = Result<T, TierError>;
 
 /// A lower tier: bytes in, bytes out, each value with its own time to live.
+///
+/// Reads are not part of the trait: the cache awaits each tier's concrete `fetch` in place
+/// (no boxed future on the read path).
 pub(crate) trait Tier: Send + Sync + std::fmt::Debug {
     /// `"l2"` or `"l3"`, used in logs and metrics.
     fn name(&self) -> &'static str;
-    fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, TierResult<Option<Vec<u8>>>>;
     fn set<'a>(
         &'a self,
         key: &'a [u8],
@@ -51,29 +63,50 @@ pub(crate) trait Tier: Send + Sync + std::fmt::Debug {
 
 /// The L2 tier's concrete type, so the cache can await its reads in place.
 #[cfg(feature = "redis")]
-pub(crate) type L2 = crate::redis_tier::RedisTier;
+pub(crate) type L2 = redis::RedisTier;
 /// Without feature `redis` there is no L2.
 #[cfg(not(feature = "redis"))]
 pub(crate) type L2 = NoTier;
 
-/// A tier that cannot exist: the L2 type without feature `redis`.
-#[cfg(not(feature = "redis"))]
+/// The L3 tier's concrete type.
+#[cfg(feature = "disk")]
+pub(crate) type L3 = disk::DiskTier;
+/// Without feature `disk` there is no L3.
+#[cfg(not(feature = "disk"))]
+pub(crate) type L3 = NoTier;
+
+/// A tier that cannot exist: the L2 (L3) type without feature `redis` (`disk`).
+#[cfg(not(all(feature = "redis", feature = "disk")))]
 #[derive(Debug)]
 pub(crate) enum NoTier {}
 
-#[cfg(not(feature = "redis"))]
+#[cfg(not(all(feature = "redis", feature = "disk")))]
 impl NoTier {
+    #[cfg(not(feature = "redis"))]
     pub(crate) async fn fetch(&self, _: &str, _: &[u8]) -> TierResult<Option<Vec<u8>>> {
+        match *self {}
+    }
+    #[cfg(not(feature = "redis"))]
+    pub(crate) async fn fetch_many(
+        &self,
+        _: &str,
+        _: &[&[u8]],
+    ) -> TierResult<Vec<Option<Vec<u8>>>> {
+        match *self {}
+    }
+    #[cfg(not(feature = "redis"))]
+    pub(crate) async fn store_many(&self, _: Vec<(Vec<u8>, Vec<u8>, Duration)>) -> TierResult<()> {
+        match *self {}
+    }
+    #[cfg(not(feature = "disk"))]
+    pub(crate) async fn get(&self, _: &[u8]) -> TierResult<Option<Vec<u8>>> {
         match *self {}
     }
 }
 
-#[cfg(not(feature = "redis"))]
+#[cfg(not(all(feature = "redis", feature = "disk")))]
 impl Tier for NoTier {
     fn name(&self) -> &'static str {
-        match *self {}
-    }
-    fn get<'a>(&'a self, _: &'a [u8]) -> BoxFuture<'a, TierResult<Option<Vec<u8>>>> {
         match *self {}
     }
     fn set<'a>(&'a self, _: &'a [u8], _: Vec<u8>, _: Duration) -> BoxFuture<'a, TierResult<()>> {
@@ -102,7 +135,7 @@ impl RateLimitedLog {
             start: Instant::now(),
             next_ms: AtomicU64::new(0),
             suppressed: AtomicU64::new(0),
-            interval_ms: crate::codec::duration_ms(interval),
+            interval_ms: crate::clock::duration_ms(interval),
         }
     }
 
@@ -114,7 +147,7 @@ impl RateLimitedLog {
         prefix: &str,
         error: &str,
     ) {
-        let now = crate::codec::duration_ms(self.start.elapsed());
+        let now = crate::clock::duration_ms(self.start.elapsed());
         let next = self.next_ms.load(Ordering::Relaxed);
         if now >= next
             && self

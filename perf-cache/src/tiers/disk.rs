@@ -10,7 +10,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use redb::{Database, ReadableDatabase, TableDefinition, TableError};
 
-use crate::tier::{Tier, TierError, TierResult};
+use crate::tiers::{Tier, TierError, TierResult};
 
 const TABLE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("perf_cache");
 
@@ -57,6 +57,24 @@ impl DiskTier {
             .await
             .map_err(failed)?
     }
+
+    /// The stored bytes under `key`, if any.
+    pub(crate) async fn get(&self, key: &[u8]) -> TierResult<Option<Vec<u8>>> {
+        let key = key.to_vec();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(failed)?;
+            let table = match txn.open_table(TABLE) {
+                Ok(t) => t,
+                Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(failed(e)),
+            };
+            Ok(table
+                .get(key.as_slice())
+                .map_err(failed)?
+                .map(|v| v.value().to_vec()))
+        })
+        .await
+    }
 }
 
 /// Keys of `namespace` are `namespace:` followed by anything; `;` is the byte after `:`.
@@ -71,23 +89,6 @@ fn namespace_range(namespace: &str) -> (Vec<u8>, Vec<u8>) {
 impl Tier for DiskTier {
     fn name(&self) -> &'static str {
         "l3"
-    }
-
-    fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, TierResult<Option<Vec<u8>>>> {
-        let key = key.to_vec();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(failed)?;
-            let table = match txn.open_table(TABLE) {
-                Ok(t) => t,
-                Err(TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(failed(e)),
-            };
-            Ok(table
-                .get(key.as_slice())
-                .map_err(failed)?
-                .map(|v| v.value().to_vec()))
-        })
-        .boxed()
     }
 
     fn set<'a>(
@@ -141,12 +142,12 @@ impl Tier for DiskTier {
 
     fn purge_expired(&self) -> BoxFuture<'_, TierResult<()>> {
         self.blocking(move |db| {
-            let now = crate::codec::now_unix_ms();
+            let now = crate::clock::now_unix_ms();
             let txn = db.begin_write().map_err(failed)?;
             {
                 let mut table = txn.open_table(TABLE).map_err(failed)?;
                 table
-                    .retain(|_, v| !crate::codec::envelope_expired(v, now))
+                    .retain(|_, v| !crate::envelope::envelope_expired(v, now))
                     .map_err(failed)?;
             }
             txn.commit().map_err(failed)

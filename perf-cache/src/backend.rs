@@ -1,0 +1,553 @@
+//! [`Backend`]: what every typed cache of one namespace in a process shares — the L1 store
+//! and its memory budget, the Redis connection and its circuit breaker, the disk file, and the
+//! task that publishes metrics. Typed caches ([`Cache`](crate::Cache)) are cheap views on it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::time::Duration;
+
+use crate::Result;
+use crate::stats::Counter;
+use crate::tiers::l1::{self, L1Engine, L1Store};
+use crate::tiers::{L2, L3, RateLimitedLog};
+
+/// One namespace's shared cache machinery. Build one per namespace and process, then build
+/// typed caches on it with [`CacheBuilder::build_on`](crate::CacheBuilder::build_on): they
+/// share one Redis connection, one L1 memory budget, one disk file and one metrics task,
+/// while each keeps its own key prefix, value type, codec and TTLs. Clones are cheap handles
+/// to the same backend.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+/// use perf_cache::{Backend, Cache, Key};
+///
+/// let backend = Backend::builder().namespace("shop").l1_max_entries(10_000).build().await?;
+/// let users = Cache::<String>::builder().prefix("user").build_on(&backend)?;
+/// let stock = Cache::<u32>::builder().prefix("stock").build_on(&backend)?;
+/// users.set(&Key::new(7_u64), "Ada".to_owned()).await?;
+/// stock.set(&Key::new(7_u64), 3).await?;
+/// assert_eq!(users.get(&Key::new(7_u64)).await.as_deref(), Some("Ada"));
+/// assert_eq!(stock.get(&Key::new(7_u64)).await, Some(3));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Backend {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("namespace", &self.shared.namespace)
+            .field("l2", &self.shared.l2)
+            .field("l3", &self.shared.l3)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What views of one backend share.
+pub(crate) struct Shared {
+    pub(crate) namespace: String,
+    pub(crate) l1: l1::Store,
+    /// `false` with `l1_max_entries(0)`: every read goes to L2/L3.
+    pub(crate) l1_enabled: bool,
+    pub(crate) l1_capacity: u64,
+    pub(crate) by_weight: bool,
+    pub(crate) evictions: Arc<Counter>,
+    pub(crate) l2: Option<L2>,
+    pub(crate) l3: Option<L3>,
+    pub(crate) log: RateLimitedLog,
+    /// Invalidations that could not reach Redis, replayed before L2 is read again.
+    pub(crate) replay: crate::replay::Replay,
+    /// Key space (`<namespace>` or `<namespace>:<prefix>`) → L1 id.
+    spaces: Mutex<HashMap<String, u32>>,
+    /// Views whose statistics the metrics task publishes.
+    views: Mutex<Vec<Weak<dyn Publish>>>,
+    metrics_interval: Option<Duration>,
+    publisher_started: AtomicBool,
+}
+
+/// A view the metrics task can publish.
+pub(crate) trait Publish: Send + Sync {
+    fn publish(&self);
+}
+
+impl Shared {
+    /// The L1 id of a key space; views with the same prefix share it (and their entries,
+    /// type-checked on read).
+    pub(crate) fn space_id(&self, space: &str) -> u32 {
+        let mut spaces = self.spaces.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = u32::try_from(spaces.len()).unwrap_or(u32::MAX);
+        *spaces.entry(space.to_owned()).or_insert(next)
+    }
+
+    /// Registers a view with the metrics task, starting the task on first use inside a tokio
+    /// runtime (a backend can be created before any runtime exists).
+    pub(crate) fn register(self: &Arc<Self>, view: Weak<dyn Publish>) {
+        self.views
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(view);
+        self.start_publisher();
+    }
+
+    fn start_publisher(self: &Arc<Self>) {
+        let Some(every) = self.metrics_interval else {
+            return;
+        };
+        if self.publisher_started.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.publisher_started.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        rt.spawn(publish_metrics(Arc::downgrade(self), every));
+    }
+}
+
+async fn publish_metrics(shared: Weak<Shared>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        shared.l1.purge_expired(crate::clock::coarse_ms());
+        let views: Vec<Arc<dyn Publish>> = {
+            let mut views = shared.views.lock().unwrap_or_else(PoisonError::into_inner);
+            views.retain(|v| v.strong_count() > 0);
+            views.iter().filter_map(Weak::upgrade).collect()
+        };
+        for view in views {
+            view.publish();
+        }
+    }
+}
+
+impl Backend {
+    /// Starts a [`BackendBuilder`] with the defaults: namespace `"default"`, L1 of 1,000
+    /// entries, no L2 or L3, metrics published every second.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// let backend = perf_cache::Backend::builder().namespace("app").build().await?;
+    /// assert_eq!(backend.namespace(), "app");
+    /// # Ok(()) }
+    /// ```
+    pub fn builder() -> BackendBuilder {
+        BackendBuilder::new()
+    }
+
+    /// The process-wide in-memory backend (namespace `"default"`, L1 of 10,000 entries, no
+    /// lower tiers), created on first use. Needs no tokio runtime, so code generated by the
+    /// `#[cached]` macro can use it with no set-up; metrics are published once a view is built
+    /// inside a runtime.
+    ///
+    /// ```
+    /// use perf_cache::{Backend, Cache};
+    ///
+    /// let a = Backend::in_memory();
+    /// let b = Backend::in_memory();
+    /// assert_eq!(a.namespace(), b.namespace());
+    /// let cache = Cache::<u64>::builder().prefix("squares").build_on(a).unwrap();
+    /// assert_eq!(cache.namespace(), "default:squares");
+    /// ```
+    pub fn in_memory() -> &'static Backend {
+        static DEFAULT: OnceLock<Backend> = OnceLock::new();
+        DEFAULT.get_or_init(|| {
+            let mut b = BackendBuilder::new();
+            b.l1_max_entries = 10_000;
+            b.build_memory_only()
+        })
+    }
+
+    /// The namespace: first segment of every key in Redis and on disk.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// let backend = perf_cache::Backend::builder().build().await?;
+    /// assert_eq!(backend.namespace(), "default");
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn namespace(&self) -> &str {
+        &self.shared.namespace
+    }
+
+    /// Entries currently in the shared L1 (all views together).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use perf_cache::{Backend, Cache, Key};
+    /// let backend = Backend::builder().build().await?;
+    /// let a = Cache::<u8>::builder().prefix("a").build_on(&backend)?;
+    /// let b = Cache::<u8>::builder().prefix("b").build_on(&backend)?;
+    /// a.set(&Key::new(1_u64), 1).await?;
+    /// b.set(&Key::new(1_u64), 2).await?;
+    /// backend.run_pending_tasks().await;
+    /// assert_eq!(backend.l1_entries(), 2);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn l1_entries(&self) -> u64 {
+        self.shared.l1.run_pending_tasks();
+        self.shared.l1.len()
+    }
+
+    /// Runs L1 maintenance now: drops expired entries (the metrics task also does this every
+    /// `metrics_interval`) and applies the moka engine's pending evictions.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// let backend = perf_cache::Backend::builder().build().await?;
+    /// backend.run_pending_tasks().await;
+    /// assert_eq!(backend.l1_entries(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_pending_tasks(&self) {
+        self.shared.l1.purge_expired(crate::clock::coarse_ms());
+        self.shared.l1.run_pending_tasks();
+    }
+}
+
+/// Builds a [`Backend`]; obtain one with [`Backend::builder`]. The backend-level settings of
+/// [`CacheBuilder`](crate::CacheBuilder) (namespace, L1 size, Redis, disk, breaker, metrics)
+/// are the same setters, documented there.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+/// use std::time::Duration;
+/// let backend = perf_cache::Backend::builder()
+///     .namespace("app")
+///     .l1_max_entries(50_000)
+///     .metrics_interval(Some(Duration::from_secs(5)))
+///     .build()
+///     .await?;
+/// # drop(backend); Ok(()) }
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+#[derive(Clone)]
+pub struct BackendBuilder {
+    pub(crate) namespace: Option<String>,
+    pub(crate) l1_max_entries: u64,
+    pub(crate) l1_max_bytes: Option<u64>,
+    pub(crate) l1_engine: L1Engine,
+    #[cfg(feature = "redis")]
+    pub(crate) redis: crate::tiers::redis::RedisOptions,
+    #[cfg(feature = "disk")]
+    pub(crate) disk_path: Option<std::path::PathBuf>,
+    pub(crate) metrics_interval: Option<Duration>,
+}
+
+impl std::fmt::Debug for BackendBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("BackendBuilder");
+        d.field("namespace", &self.namespace)
+            .field("l1_max_entries", &self.l1_max_entries)
+            .field("l1_max_bytes", &self.l1_max_bytes);
+        #[cfg(feature = "redis")]
+        d.field(
+            "redis_url",
+            &self.redis.url.as_deref().map(crate::redact_url),
+        );
+        #[cfg(feature = "disk")]
+        d.field("disk_path", &self.disk_path);
+        d.field("metrics_interval", &self.metrics_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BackendBuilder {
+    pub(crate) fn new() -> Self {
+        Self {
+            namespace: None,
+            l1_max_entries: 1_000,
+            l1_max_bytes: None,
+            l1_engine: L1Engine::QuickCache,
+            #[cfg(feature = "redis")]
+            redis: crate::tiers::redis::RedisOptions::default(),
+            #[cfg(feature = "disk")]
+            disk_path: None,
+            metrics_interval: Some(Duration::from_secs(1)),
+        }
+    }
+
+    /// See [`CacheBuilder::namespace`](crate::CacheBuilder::namespace).
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// See [`CacheBuilder::l1_max_entries`](crate::CacheBuilder::l1_max_entries); the budget
+    /// is shared by every view.
+    pub fn l1_max_entries(mut self, entries: u64) -> Self {
+        self.l1_max_entries = entries;
+        self
+    }
+
+    /// See [`CacheBuilder::l1_max_bytes`](crate::CacheBuilder::l1_max_bytes); the budget is
+    /// shared by every view.
+    pub fn l1_max_bytes(mut self, bytes: u64) -> Self {
+        self.l1_max_bytes = Some(bytes);
+        self
+    }
+
+    /// The L1 engine. Default [`L1Engine::QuickCache`]; [`L1Engine::Moka`] with feature
+    /// `moka`.
+    pub fn l1_engine(mut self, engine: L1Engine) -> Self {
+        self.l1_engine = engine;
+        self
+    }
+
+    /// See [`CacheBuilder::redis_url`](crate::CacheBuilder::redis_url).
+    #[cfg(feature = "redis")]
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.redis.url = Some(url.into());
+        #[cfg(feature = "redis-cluster")]
+        self.redis.cluster_urls.clear();
+        self
+    }
+
+    /// Uses an existing `redis::Client` (its connection settings, TLS and credentials) for L2
+    /// instead of a URL; the backend makes one multiplexed connection from it.
+    #[cfg(feature = "redis")]
+    pub fn redis_client(mut self, client: redis::Client) -> Self {
+        let url = client.get_connection_info().addr().to_string();
+        self.redis.url = Some(url);
+        self.redis.client = Some(client);
+        self
+    }
+
+    /// Uses an existing `ConnectionManager` for L2: the backend shares it (and its
+    /// reconnection) rather than opening another connection. Its own response timeout
+    /// applies; [`redis_timeout`](Self::redis_timeout) does not change it.
+    #[cfg(feature = "redis")]
+    pub fn redis_connection_manager(mut self, manager: redis::aio::ConnectionManager) -> Self {
+        self.redis.url = Some("redis://(connection manager)".to_owned());
+        self.redis.manager = Some(manager);
+        self
+    }
+
+    /// Names the backend's Redis connection (`CLIENT SETNAME`, sent when the backend is
+    /// built), so that `CLIENT LIST` shows which service holds it. Default: unnamed. A
+    /// connection re-made after an outage comes back unnamed. 1 to 64 characters without
+    /// spaces.
+    #[cfg(feature = "redis")]
+    pub fn redis_client_name(mut self, name: impl Into<String>) -> Self {
+        self.redis.client_name = Some(name.into());
+        self
+    }
+
+    /// See [`CacheBuilder::redis_cluster_urls`](crate::CacheBuilder::redis_cluster_urls).
+    #[cfg(feature = "redis-cluster")]
+    pub fn redis_cluster_urls<I, S>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let cluster_urls: Vec<String> = urls.into_iter().map(Into::into).collect();
+        self.redis.url = Some(cluster_urls.first().cloned().unwrap_or_default());
+        self.redis.cluster_urls = cluster_urls;
+        self
+    }
+
+    /// See [`CacheBuilder::redis_root_cert_pem`](crate::CacheBuilder::redis_root_cert_pem).
+    #[cfg(feature = "redis-tls")]
+    pub fn redis_root_cert_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.redis.root_cert = Some(pem.into());
+        self
+    }
+
+    /// See [`CacheBuilder::require_l2`](crate::CacheBuilder::require_l2).
+    #[cfg(feature = "redis")]
+    pub fn require_l2(mut self, require: bool) -> Self {
+        self.redis.require = require;
+        self
+    }
+
+    /// See [`CacheBuilder::redis_timeout`](crate::CacheBuilder::redis_timeout).
+    #[cfg(feature = "redis")]
+    pub fn redis_timeout(mut self, timeout: Duration) -> Self {
+        self.redis.timeout = timeout;
+        self
+    }
+
+    /// See [`CacheBuilder::breaker_threshold`](crate::CacheBuilder::breaker_threshold).
+    #[cfg(feature = "redis")]
+    pub fn breaker_threshold(mut self, failures: u32) -> Self {
+        self.redis.breaker_threshold = failures;
+        self
+    }
+
+    /// See [`CacheBuilder::breaker_cooldown`](crate::CacheBuilder::breaker_cooldown).
+    #[cfg(feature = "redis")]
+    pub fn breaker_cooldown(mut self, cooldown: Duration) -> Self {
+        self.redis.breaker_cooldown = cooldown;
+        self
+    }
+
+    /// See [`CacheBuilder::disk_path`](crate::CacheBuilder::disk_path). One backend per file.
+    #[cfg(feature = "disk")]
+    pub fn disk_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.disk_path = Some(path.into());
+        self
+    }
+
+    /// See [`CacheBuilder::metrics_interval`](crate::CacheBuilder::metrics_interval).
+    pub fn metrics_interval(mut self, interval: Option<Duration>) -> Self {
+        self.metrics_interval = interval;
+        self
+    }
+
+    pub(crate) fn has_lower_tier(&self) -> bool {
+        #[allow(unused_mut)]
+        let mut lower = false;
+        #[cfg(feature = "redis")]
+        {
+            lower |= self.redis.url.is_some();
+        }
+        #[cfg(feature = "disk")]
+        {
+            lower |= self.disk_path.is_some();
+        }
+        lower
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        use crate::error::invalid;
+        if self.l1_max_bytes == Some(0) {
+            return Err(invalid("l1_max_bytes", 0, "1..=u64::MAX"));
+        }
+        if let Some(i) = self.metrics_interval
+            && (i < Duration::from_millis(10) || i > Duration::from_secs(3_600))
+        {
+            return Err(invalid(
+                "metrics_interval",
+                format!("{i:?}"),
+                "10 ms..=1 hour, or None",
+            ));
+        }
+        #[cfg(feature = "redis")]
+        {
+            let r = &self.redis;
+            if r.timeout < Duration::from_millis(1) || r.timeout > Duration::from_secs(60) {
+                return Err(invalid(
+                    "redis_timeout",
+                    format!("{:?}", r.timeout),
+                    "1 ms..=60 s",
+                ));
+            }
+            if !(1..=1_000).contains(&r.breaker_threshold) {
+                return Err(invalid(
+                    "breaker_threshold",
+                    r.breaker_threshold,
+                    "1..=1000",
+                ));
+            }
+            if r.breaker_cooldown > Duration::from_secs(3_600) {
+                return Err(invalid(
+                    "breaker_cooldown",
+                    format!("{:?}", r.breaker_cooldown),
+                    "0..=1 hour",
+                ));
+            }
+            if let Some(name) = &r.client_name
+                && (name.is_empty() || name.len() > 64 || name.bytes().any(|b| b <= b' '))
+            {
+                return Err(invalid(
+                    "redis_client_name",
+                    format!("{name:?}"),
+                    "1 to 64 characters, no spaces or control characters",
+                ));
+            }
+        }
+        match &self.namespace {
+            Some(ns) => crate::key::validate_namespace(ns),
+            None if self.has_lower_tier() => Err(invalid(
+                "namespace",
+                "none",
+                "1 to 64 characters from [A-Za-z0-9_.-]; required when L2 (Redis) or L3 (disk) is configured",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Validates the settings and opens the tiers: Redis (connected lazily unless
+    /// [`require_l2`](Self::require_l2)) and the disk file.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// let err = perf_cache::Backend::builder().namespace("bad ns").build().await.unwrap_err();
+    /// assert!(err.to_string().contains("namespace"));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) naming the field out of range,
+    /// [`Error::L2Unavailable`](crate::Error::L2Unavailable) when `require_l2` is set and Redis
+    /// does not answer, [`Error::Disk`](crate::Error::Disk) when the disk file cannot be opened.
+    pub async fn build(self) -> Result<Backend> {
+        self.validate()?;
+        let namespace = self
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned());
+        #[allow(unused_mut)]
+        let mut l2: Option<L2> = None;
+        #[cfg(feature = "redis")]
+        if let Some(url) = &self.redis.url {
+            l2 = Some(crate::tiers::redis::RedisTier::connect(&namespace, url, &self.redis).await?);
+        }
+        #[allow(unused_mut)]
+        let mut l3: Option<L3> = None;
+        #[cfg(feature = "disk")]
+        if let Some(path) = &self.disk_path {
+            l3 = Some(crate::tiers::disk::DiskTier::open(path).await?);
+        }
+        Ok(self.assemble(namespace, l2, l3))
+    }
+
+    /// An in-memory backend, without awaiting anything (no lower tiers are opened).
+    fn build_memory_only(self) -> Backend {
+        let namespace = self
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned());
+        self.assemble(namespace, None, None)
+    }
+
+    fn assemble(self, namespace: String, l2: Option<L2>, l3: Option<L3>) -> Backend {
+        let evictions = Arc::new(Counter::default());
+        let by_weight = self.l1_max_bytes.is_some();
+        let l1_capacity = self.l1_max_bytes.unwrap_or(self.l1_max_entries);
+        crate::clock::start();
+        let l1 = l1::build(
+            self.l1_engine,
+            l1_capacity,
+            by_weight,
+            Arc::clone(&evictions),
+        );
+        let shared = Arc::new(Shared {
+            namespace,
+            l1,
+            l1_enabled: by_weight || self.l1_max_entries > 0,
+            l1_capacity,
+            by_weight,
+            evictions,
+            l2,
+            l3,
+            log: RateLimitedLog::new(Duration::from_secs(10)),
+            spaces: Mutex::default(),
+            views: Mutex::default(),
+            metrics_interval: self.metrics_interval,
+            publisher_started: AtomicBool::new(false),
+            replay: crate::replay::Replay::default(),
+        });
+        Backend { shared }
+    }
+}

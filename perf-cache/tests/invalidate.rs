@@ -1,0 +1,137 @@
+//! Invalidation never fails silently: with Redis frozen or gone it says what it did not reach,
+//! counts it, and still removes the L1 copy.
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{PrivateRedis, free_port, namespace};
+use perf_cache::{Cache, Key, Reach};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidation_that_cannot_reach_redis_is_reported_and_counted() {
+    let server = PrivateRedis::start(free_port());
+    let ns = namespace("inv-outage");
+    let cache = Cache::<u64>::builder()
+        .namespace(&ns)
+        .redis_url(server.url())
+        .require_l2(true)
+        .redis_timeout(Duration::from_millis(100))
+        .breaker_threshold(1)
+        .breaker_cooldown(Duration::from_secs(3_600))
+        .build()
+        .await
+        .unwrap();
+    let key = Key::new("k");
+    cache.set(&key, 1).await.unwrap();
+    let done = cache.invalidate(&key).await;
+    assert_eq!(done.l2, Reach::Done);
+    assert!(done.is_complete());
+    cache.set(&key, 2).await.unwrap();
+
+    // Frozen: the connection stays open and nothing answers, so the command times out.
+    server.signal("STOP");
+    let first = cache.invalidate(&key).await;
+    assert_eq!(first.l2, Reach::Failed, "a timed-out UNLINK is reported");
+    assert!(!first.is_complete());
+    // The breaker opened on that failure: the next one is skipped, and says so.
+    let second = cache.invalidate_all().await;
+    assert_eq!(second.l2, Reach::Skipped);
+    assert!(!second.is_complete());
+    assert_eq!(
+        cache.stats().l2.unwrap().errors,
+        2,
+        "both unreached invalidations are counted"
+    );
+    // L1 was still emptied (last).
+    assert_eq!(cache.get(&key).await, None);
+    server.signal("CONT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidation_that_missed_redis_is_replayed_before_l2_is_read_again() {
+    let server = PrivateRedis::start(free_port());
+    let url = server.url();
+    let ns = namespace("inv-replay");
+    let cache = Cache::<u64>::builder()
+        .namespace(&ns)
+        .redis_url(&url)
+        .require_l2(true)
+        .l1_max_entries(0) // every read goes to Redis
+        .redis_timeout(Duration::from_millis(100))
+        .breaker_threshold(1)
+        .breaker_cooldown(Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap();
+    let key = Key::new("k");
+    let stored = format!("{ns}:k");
+    cache.set(&key, 1).await.unwrap();
+
+    // Open the breaker: one read times out against the frozen server.
+    server.signal("STOP");
+    assert_eq!(cache.get(&Key::new("other")).await, None);
+    server.signal("CONT");
+    assert!(cache.stats().breaker_open);
+
+    // The invalidation is skipped by the open breaker: Redis still holds the old value.
+    let done = cache.invalidate(&key).await;
+    assert_eq!(done.l2, Reach::Skipped);
+    let mut raw = common::raw(&url).await;
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(&stored)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(exists, 1, "not reached yet");
+
+    // Once Redis answers again, the kept invalidation runs before L2 is read.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        cache.get(&key).await,
+        None,
+        "the invalidated value must not be served from Redis"
+    );
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(&stored)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "the kept UNLINK was replayed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_unreached_invalidations_make_l2_suspect_until_its_ttl_has_passed() {
+    let server = PrivateRedis::start(free_port());
+    let ns = namespace("inv-overflow");
+    let cache = Cache::<u64>::builder()
+        .namespace(&ns)
+        .redis_url(server.url())
+        .require_l2(true)
+        .l1_max_entries(0)
+        .l2_ttl(Duration::from_secs(2))
+        .redis_timeout(Duration::from_millis(100))
+        .breaker_threshold(1)
+        .breaker_cooldown(Duration::from_millis(100))
+        .build()
+        .await
+        .unwrap();
+    let kept = Key::new("kept");
+    cache.set(&kept, 7).await.unwrap();
+    server.signal("STOP");
+    assert_eq!(cache.get(&Key::new("other")).await, None);
+    server.signal("CONT");
+    // 10,001 invalidations skipped by the open breaker: one more than can be kept.
+    for i in 0..10_001_u64 {
+        let done = cache.invalidate(&Key::new("gone").arg(i)).await;
+        assert_ne!(done.l2, Reach::Done);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Redis answers again and still holds `kept`, but L2 is suspect: not read.
+    assert_eq!(cache.get(&kept).await, None, "suspect L2 is not read");
+    // After the longest L2 TTL (2 s) every value written before the overflow has expired.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    cache.set(&kept, 8).await.unwrap();
+    assert_eq!(cache.get(&kept).await, Some(8), "L2 is read again");
+}
