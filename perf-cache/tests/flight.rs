@@ -367,3 +367,27 @@ async fn waiters_do_not_wait_for_the_leaders_tier_writes() {
     );
     assert_eq!(leader.await.unwrap(), 42);
 }
+
+/// A stored "not found" that a `get_or_load` caller cannot use leads to a load; the request is
+/// still counted once (it was counted as the tier's hit and again as a miss).
+#[cfg(feature = "disk")]
+#[tokio::test]
+async fn a_not_found_that_cannot_be_used_is_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::<u64>::builder()
+        .namespace("negative")
+        .l1_max_entries(0)
+        .negative_ttl(Duration::from_secs(60))
+        .disk_path(dir.path().join("l3.redb"))
+        .build()
+        .await
+        .unwrap();
+    let key = Key::new("k");
+    let none = cache
+        .get_or_load_optional(&key, || async { Ok::<_, String>(None) })
+        .await;
+    assert_eq!(none.unwrap(), None);
+    assert_eq!(cache.get_or_load(&key, || async { 5 }).await, 5);
+    let s = cache.stats();
+    assert_eq!((s.loads, s.total_requests), (2, 2), "{s:?}");
+}
