@@ -8,7 +8,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::breaker::Breaker;
+use crate::breaker::{Breaker, Permit, is_outage};
 use crate::tiers::{Tier, TierError, TierResult};
 
 /// Keys per `SCAN` page and per `UNLINK` batch in `clear`.
@@ -153,24 +153,24 @@ impl RedisTier {
 
     /// Runs one command through the breaker and the timeout.
     pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> TierResult<T> {
-        if !self.breaker.allow() {
+        let Some(permit) = self.breaker.allow() else {
             return Err(TierError::Skipped(String::new()));
-        }
+        };
         let result = self.send::<T>(&cmd).await;
-        self.settle(result)
+        settle(permit, result)
     }
 
     /// The read on the cache's hit path: `GET <namespace>:<key>`, awaited in place by the
     /// cache (no boxed future), with the full key written straight into the command (no key
     /// buffer) and the command sized once.
     pub(crate) async fn fetch(&self, namespace: &str, key: &[u8]) -> TierResult<Option<Vec<u8>>> {
-        if !self.breaker.allow() {
+        let Some(permit) = self.breaker.allow() else {
             return Err(TierError::Skipped(String::new()));
-        }
+        };
         let mut cmd = redis::Cmd::with_capacity(2, 3 + namespace.len() + 1 + key.len());
         cmd.arg("GET").arg(FullKey { namespace, key });
         let result = self.send::<Option<Vec<u8>>>(&cmd).await;
-        self.settle(result)
+        settle(permit, result)
     }
 
     /// Sends one command. The connection's own connect and response timeouts (both
@@ -188,26 +188,32 @@ impl RedisTier {
         }
     }
 
-    /// Feeds the breaker with a command's outcome.
-    fn settle<T>(&self, result: redis::RedisResult<T>) -> TierResult<T> {
-        match result {
-            Ok(v) => {
-                self.breaker.success();
-                Ok(v)
-            }
-            Err(e) => {
-                self.breaker.failure();
-                Err(TierError::Failed(e.to_string()))
-            }
-        }
-    }
-
     async fn run(&self, cmd: redis::Cmd) -> TierResult<()> {
         self.query::<redis::Value>(cmd).await.map(drop)
     }
 
     pub(crate) fn url(&self) -> &str {
         &self.url
+    }
+}
+
+/// Feeds the breaker with a command's outcome. Only an outage (I/O error, timeout, dropped
+/// connection) counts towards opening it; an error reply (`WRONGTYPE`, `OOM`, ...) is this
+/// command's failure, returned as a tier error, while the server is plainly up.
+fn settle<T>(permit: Permit<'_>, result: redis::RedisResult<T>) -> TierResult<T> {
+    match result {
+        Ok(v) => {
+            permit.answered();
+            Ok(v)
+        }
+        Err(e) => {
+            if is_outage(&e) {
+                permit.outage();
+            } else {
+                permit.answered();
+            }
+            Err(TierError::Failed(e.to_string()))
+        }
     }
 }
 
@@ -257,15 +263,11 @@ impl Tier for RedisTier {
         async move {
             #[cfg(feature = "redis-cluster")]
             if let Connection::Cluster(cluster) = &self.conn {
-                if !self.breaker.allow() {
+                let Some(permit) = self.breaker.allow() else {
                     return Err(TierError::Skipped(String::new()));
-                }
+                };
                 let result = cluster.clear(namespace, SCAN_COUNT).await;
-                match &result {
-                    Ok(()) => self.breaker.success(),
-                    Err(_) => self.breaker.failure(),
-                }
-                return result.map_err(|e| TierError::Failed(e.to_string()));
+                return settle(permit, result);
             }
             // The namespace holds no glob metacharacters (validated), so this matches exactly
             // this namespace's keys. Never FLUSHDB: other namespaces share the database.
