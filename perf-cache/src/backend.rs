@@ -30,7 +30,7 @@ impl Backend {
         let mut l3: Option<L3> = None;
         #[cfg(feature = "disk")]
         if let Some(path) = &b.disk_path {
-            l3 = Some(crate::tiers::disk::DiskTier::open(path).await?);
+            l3 = Some(crate::tiers::disk::DiskTier::open(path, b.disk_max_entries).await?);
         }
         Ok(Self { l2, l3 })
     }

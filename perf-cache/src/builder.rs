@@ -37,6 +37,8 @@ pub struct CacheBuilder<V, C = Postcard> {
     pub(crate) redis: crate::tiers::redis::RedisOptions,
     #[cfg(feature = "disk")]
     pub(crate) disk_path: Option<std::path::PathBuf>,
+    #[cfg(feature = "disk")]
+    pub(crate) disk_max_entries: u64,
     pub(crate) codec: C,
     pub(crate) format_version: u32,
     pub(crate) max_value_size: Option<usize>,
@@ -62,7 +64,8 @@ impl<V, C: std::fmt::Debug> std::fmt::Debug for CacheBuilder<V, C> {
             &self.redis.url.as_deref().map(crate::redact_url),
         );
         #[cfg(feature = "disk")]
-        d.field("disk_path", &self.disk_path);
+        d.field("disk_path", &self.disk_path)
+            .field("disk_max_entries", &self.disk_max_entries);
         d.field("codec", &self.codec)
             .field("format_version", &self.format_version)
             .finish_non_exhaustive()
@@ -85,6 +88,8 @@ impl<V> CacheBuilder<V, Postcard> {
             redis: crate::tiers::redis::RedisOptions::default(),
             #[cfg(feature = "disk")]
             disk_path: None,
+            #[cfg(feature = "disk")]
+            disk_max_entries: crate::tiers::disk::DEFAULT_MAX_ENTRIES,
             codec: Postcard,
             format_version: 0,
             max_value_size: None,
@@ -216,6 +221,14 @@ where
         self
     }
 
+    /// Most rows the disk file holds. Default 100,000. From 1 to 1,000,000,000. A write that
+    /// goes over it evicts the rows that expire soonest (with one TTL: the oldest).
+    #[cfg(feature = "disk")]
+    pub fn disk_max_entries(mut self, entries: u64) -> Self {
+        self.disk_max_entries = entries;
+        self
+    }
+
     /// Replaces the codec used for L2/L3 (default [`Postcard`]); e.g. [`Json`](crate::Json) for
     /// values other languages' services read.
     pub fn codec<C2: Codec>(self, codec: C2) -> CacheBuilder<V, C2> {
@@ -230,6 +243,8 @@ where
             redis: self.redis,
             #[cfg(feature = "disk")]
             disk_path: self.disk_path,
+            #[cfg(feature = "disk")]
+            disk_max_entries: self.disk_max_entries,
             codec,
             format_version: self.format_version,
             max_value_size: self.max_value_size,
@@ -376,6 +391,14 @@ where
                     ),
                 ));
             }
+        }
+        #[cfg(feature = "disk")]
+        if !(1..=1_000_000_000).contains(&self.disk_max_entries) {
+            return Err(crate::error::invalid_config(
+                "disk_max_entries",
+                self.disk_max_entries,
+                "1..=1000000000",
+            ));
         }
         match &self.namespace {
             Some(ns) => crate::key::validate_namespace(ns),

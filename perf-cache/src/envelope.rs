@@ -118,19 +118,6 @@ pub(crate) fn decode_entry<C: Codec, V: DeserializeOwned>(
     }
 }
 
-/// Remaining time to live of an envelope, without decoding the payload (None if not ours).
-#[cfg(feature = "disk")]
-pub(crate) fn envelope_expired(bytes: &[u8], now_ms: u64) -> bool {
-    match bytes.split_first_chunk::<HEADER_LEN>() {
-        Some((h, _)) if h[0] == MAGIC => {
-            let mut exp = [0_u8; 8];
-            exp.copy_from_slice(&h[8..16]);
-            u64::from_le_bytes(exp) <= now_ms
-        }
-        _ => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,16 @@ pub enum Error {
         /// What is allowed.
         message: String,
     },
+    /// A configuration value outside its allowed range.
+    #[error("invalid `{field}`: got {value}, allowed: {allowed}")]
+    InvalidConfig {
+        /// The option's name as spelled by its builder setter / config field.
+        field: &'static str,
+        /// The rejected value, rendered (secrets redacted).
+        value: String,
+        /// What the field accepts, e.g. "1..=10000" or "finite and strictly increasing".
+        allowed: String,
+    },
     /// The encoded value is larger than `max_value_size`.
     #[error("value of {size} bytes exceeds max_value_size of {max} bytes")]
     ValueTooLarge {
@@ -57,5 +67,19 @@ pub(crate) fn config(field: &'static str, message: impl Into<String>) -> Error {
     Error::Config {
         field,
         message: message.into(),
+    }
+}
+
+/// [`Error::InvalidConfig`] for `field`.
+#[cfg_attr(not(feature = "disk"), allow(dead_code))]
+pub(crate) fn invalid_config(
+    field: &'static str,
+    value: impl std::fmt::Display,
+    allowed: impl Into<String>,
+) -> Error {
+    Error::InvalidConfig {
+        field,
+        value: value.to_string(),
+        allowed: allowed.into(),
     }
 }
