@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use crate::Codec;
 use crate::clock::{duration_ms, now_unix_ms};
 
-const MAGIC: u8 = 0xCA;
+pub(crate) const MAGIC: u8 = 0xCA;
 const ENVELOPE_VERSION: u8 = 1;
 /// Header size in bytes: magic, envelope version, codec id, flags, format version (u32 LE),
 /// absolute expiry in Unix milliseconds (u64 LE).
@@ -72,6 +72,14 @@ pub(crate) fn set_expiry(bytes: &mut [u8], ttl: Duration) {
         let expires = now_unix_ms().saturating_add(duration_ms(ttl));
         slot.copy_from_slice(&expires.to_le_bytes());
     }
+}
+
+/// Where an envelope keeps its absolute expiry, and the bytes that set it to `now + ttl`: to
+/// rewrite it in place in Redis (`SETRANGE`) without reading the entry first.
+#[cfg(feature = "redis")]
+pub(crate) fn expiry_patch(ttl: Duration) -> (usize, [u8; 8]) {
+    let expires = now_unix_ms().saturating_add(duration_ms(ttl));
+    (8, expires.to_le_bytes())
 }
 
 /// Remaining time to live recorded in an envelope (zero when expired or not an envelope).

@@ -187,6 +187,8 @@ pub use key::{Key, KeyArg};
 pub use redact::redact_url;
 #[cfg(feature = "redis")]
 pub use session::{SessionStore, SessionStoreBuilder};
+#[cfg(feature = "redis")]
+pub use stats::SessionStats;
 pub use stats::{CacheStats, TierStats};
 
 /// The README's examples, compiled and run as doctests.

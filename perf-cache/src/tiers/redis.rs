@@ -71,6 +71,22 @@ impl Default for RedisOptions {
     }
 }
 
+impl RedisOptions {
+    /// A standalone server at `url` (replaces any cluster seeds).
+    pub(crate) fn set_url(&mut self, url: String) {
+        self.url = Some(url);
+        #[cfg(feature = "redis-cluster")]
+        self.cluster_urls.clear();
+    }
+
+    /// A Redis Cluster reached through these seed nodes (replaces a standalone URL).
+    #[cfg(feature = "redis-cluster")]
+    pub(crate) fn set_cluster_urls(&mut self, urls: Vec<String>) {
+        self.url = Some(urls.first().cloned().unwrap_or_default());
+        self.cluster_urls = urls;
+    }
+}
+
 impl RedisTier {
     /// Creates the tier without waiting for Redis (the connection is made lazily), unless
     /// `require` is set, in which case Redis must answer a `PING` now.
