@@ -199,7 +199,8 @@ where
         self
     }
 
-    /// Consecutive Redis failures that open the circuit breaker. Default 5. From 1 to 1,000.
+    /// Consecutive Redis outages (I/O errors, timeouts, dropped connections; not error replies
+    /// such as `WRONGTYPE`) that open the circuit breaker. Default 5. From 1 to 1,000.
     #[cfg(feature = "redis")]
     pub fn breaker_threshold(mut self, failures: u32) -> Self {
         self.redis.breaker_threshold = failures;
