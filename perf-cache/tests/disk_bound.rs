@@ -18,6 +18,9 @@ async fn open(path: &Path, max_entries: u64) -> Cache<u64> {
         .namespace("bound")
         .disk_path(path)
         .disk_max_entries(max_entries)
+        // No publisher task: it briefly holds the cache (and the file) while it publishes,
+        // and the tests reopen the file as soon as the cache is dropped.
+        .metrics_interval(None)
         .build()
         .await
         .unwrap()
