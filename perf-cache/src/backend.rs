@@ -241,6 +241,8 @@ pub struct BackendBuilder {
     pub(crate) redis: crate::tiers::redis::RedisOptions,
     #[cfg(feature = "disk")]
     pub(crate) disk_path: Option<std::path::PathBuf>,
+    #[cfg(feature = "disk")]
+    pub(crate) disk_max_entries: u64,
     pub(crate) metrics_interval: Option<Duration>,
 }
 
@@ -256,7 +258,8 @@ impl std::fmt::Debug for BackendBuilder {
             &self.redis.url.as_deref().map(crate::redact_url),
         );
         #[cfg(feature = "disk")]
-        d.field("disk_path", &self.disk_path);
+        d.field("disk_path", &self.disk_path)
+            .field("disk_max_entries", &self.disk_max_entries);
         d.field("metrics_interval", &self.metrics_interval)
             .finish_non_exhaustive()
     }
@@ -273,6 +276,8 @@ impl BackendBuilder {
             redis: crate::tiers::redis::RedisOptions::default(),
             #[cfg(feature = "disk")]
             disk_path: None,
+            #[cfg(feature = "disk")]
+            disk_max_entries: crate::tiers::disk::DEFAULT_MAX_ENTRIES,
             metrics_interval: Some(Duration::from_secs(1)),
         }
     }
@@ -398,6 +403,13 @@ impl BackendBuilder {
         self
     }
 
+    /// See [`CacheBuilder::disk_max_entries`](crate::CacheBuilder::disk_max_entries).
+    #[cfg(feature = "disk")]
+    pub fn disk_max_entries(mut self, entries: u64) -> Self {
+        self.disk_max_entries = entries;
+        self
+    }
+
     /// See [`CacheBuilder::metrics_interval`](crate::CacheBuilder::metrics_interval).
     pub fn metrics_interval(mut self, interval: Option<Duration>) -> Self {
         self.metrics_interval = interval;
@@ -466,6 +478,14 @@ impl BackendBuilder {
                 ));
             }
         }
+        #[cfg(feature = "disk")]
+        if !(1..=1_000_000_000).contains(&self.disk_max_entries) {
+            return Err(invalid(
+                "disk_max_entries",
+                self.disk_max_entries,
+                "1..=1000000000",
+            ));
+        }
         match &self.namespace {
             Some(ns) => crate::key::validate_namespace(ns),
             None if self.has_lower_tier() => Err(invalid(
@@ -507,7 +527,7 @@ impl BackendBuilder {
         let mut l3: Option<L3> = None;
         #[cfg(feature = "disk")]
         if let Some(path) = &self.disk_path {
-            l3 = Some(crate::tiers::disk::DiskTier::open(path).await?);
+            l3 = Some(crate::tiers::disk::DiskTier::open(path, self.disk_max_entries).await?);
         }
         Ok(self.assemble(namespace, l2, l3))
     }

@@ -218,7 +218,8 @@ where
         self
     }
 
-    /// Consecutive Redis failures that open the circuit breaker. Default 5. From 1 to 1,000.
+    /// Consecutive Redis outages (I/O errors, timeouts, dropped connections; not error replies
+    /// such as `WRONGTYPE`) that open the circuit breaker. Default 5. From 1 to 1,000.
     #[cfg(feature = "redis")]
     pub fn breaker_threshold(mut self, failures: u32) -> Self {
         self.backend_setter.get_or_insert("breaker_threshold");
@@ -240,6 +241,15 @@ where
     pub fn disk_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.backend_setter.get_or_insert("disk_path");
         self.backend = self.backend.disk_path(path);
+        self
+    }
+
+    /// Most rows the disk file holds. Default 100,000. From 1 to 1,000,000,000. A write that
+    /// goes over it evicts the rows that expire soonest (with one TTL: the oldest).
+    #[cfg(feature = "disk")]
+    pub fn disk_max_entries(mut self, entries: u64) -> Self {
+        self.backend_setter.get_or_insert("disk_max_entries");
+        self.backend = self.backend.disk_max_entries(entries);
         self
     }
 

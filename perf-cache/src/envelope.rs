@@ -31,12 +31,12 @@ use serde::de::DeserializeOwned;
 use crate::Codec;
 use crate::clock::{duration_ms, now_unix_ms};
 
-const MAGIC: u8 = 0xCA;
-const ENVELOPE_VERSION: u8 = 2;
+pub(crate) const MAGIC: u8 = 0xCA;
+pub(crate) const ENVELOPE_VERSION: u8 = 2;
 /// Header size written by this version.
 pub(crate) const HEADER_LEN: usize = 42;
 /// The fixed fields every version-2-compatible header has (the tag count included).
-const MIN_HEADER_LEN: usize = 42;
+pub(crate) const MIN_HEADER_LEN: usize = 42;
 const FLAG_NEGATIVE: u8 = 1;
 const EXPIRY: std::ops::Range<usize> = 12..20;
 
@@ -143,6 +143,16 @@ pub(crate) fn set_expiry(bytes: &mut [u8], ttl: Duration) {
     }
 }
 
+/// Where an envelope keeps its absolute expiry (byte offset of the u64 LE field), and the
+/// bytes that set it to `now + ttl`: to rewrite it in place in Redis (`SETRANGE`) without
+/// reading the entry first. The writer must first check the entry is [`readable`] (the Lua
+/// side checks the same bytes: length, magic and versions).
+#[cfg(feature = "redis")]
+pub(crate) fn expiry_patch(ttl: Duration) -> (usize, [u8; 8]) {
+    let expires = now_unix_ms().saturating_add(duration_ms(ttl));
+    (EXPIRY.start, expires.to_le_bytes())
+}
+
 /// Checks the envelope and decodes; never panics on arbitrary bytes.
 pub(crate) fn decode_entry<C: Codec, V: DeserializeOwned>(
     codec: &C,
@@ -189,16 +199,6 @@ pub(crate) fn decode_entry<C: Codec, V: DeserializeOwned>(
     match codec.decode(payload) {
         Ok(v) => Decoded::Value(v, remaining),
         Err(_) => Decoded::Miss(MissReason::Corrupt),
-    }
-}
-
-/// Whether an entry has expired at `now_ms` (anything that is not a readable envelope counts
-/// as expired, so housekeeping drops it).
-#[cfg(feature = "disk")]
-pub(crate) fn envelope_expired(bytes: &[u8], now_ms: u64) -> bool {
-    match u64_at(bytes, EXPIRY.start) {
-        Some(expires) if readable(bytes) => expires <= now_ms,
-        _ => true,
     }
 }
 

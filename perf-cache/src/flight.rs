@@ -1,10 +1,18 @@
-//! Single-flight: concurrent loads of one key share one loader run.
+//! Single-flight: concurrent loads of one key share one loader run, whatever API they came
+//! through (`get_or_load`, `try_get_or_load`, `get_or_load_optional`).
 //!
 //! The first caller of a cold key becomes the *leader* and holds a [`Leader`] guard; later
-//! callers wait on a `watch` channel. When the leader finishes it removes the key from the map
-//! and publishes the outcome. If the leader's future is dropped (cancelled) or its loader panics,
-//! the guard's `Drop` removes the key and closes the channel: waiters wake, see no outcome, and
-//! race again — one becomes the new leader — so a key is never wedged.
+//! callers hold a [`Waiter`] on a `watch` channel. The leader **publishes** its outcome as soon
+//! as the loader returns, before it writes the value to the tiers, and keeps the key in the map
+//! until it is done: a caller arriving while the leader still writes to Redis or disk joins as a
+//! waiter and gets the published outcome at once, instead of missing L1 and loading again.
+//!
+//! Dropping the leader ends the flight: it removes the key, then the channel closes. A waiter
+//! that cannot use the published outcome (a "not found" when it needs a value, or an error of
+//! another type) waits for that end and joins again, so callers of different APIs still share
+//! one flight per key at a time rather than each running its own loader. If the leader is
+//! cancelled or its loader panics, the flight ends without an outcome: waiters join again and
+//! one becomes the new leader, so a key is never wedged.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -45,28 +53,33 @@ impl<V> Default for Flights<V> {
 
 pub(crate) enum Join<V> {
     Leader(Leader<V>),
-    Waiter(watch::Receiver<Option<Outcome<V>>>),
+    Waiter(Waiter<V>),
 }
 
-/// Held by the one caller running the load.
+/// Held by the one caller running the load; dropping it ends the flight.
 pub(crate) struct Leader<V> {
     map: Map<V>,
     key: Key,
-    tx: Option<watch::Sender<Option<Outcome<V>>>>,
+    tx: watch::Sender<Option<Outcome<V>>>,
+}
+
+/// Held by a caller waiting for the leader.
+pub(crate) struct Waiter<V> {
+    rx: watch::Receiver<Option<Outcome<V>>>,
 }
 
 impl<V: Clone> Flights<V> {
     pub(crate) fn join(&self, key: &Key) -> Join<V> {
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(rx) = map.get(key) {
-            return Join::Waiter(rx.clone());
+            return Join::Waiter(Waiter { rx: rx.clone() });
         }
         let (tx, rx) = watch::channel(None);
         map.insert(key.clone(), rx);
         Join::Leader(Leader {
             map: Arc::clone(&self.map),
             key: key.clone(),
-            tx: Some(tx),
+            tx,
         })
     }
 
@@ -80,17 +93,18 @@ impl<V: Clone> Flights<V> {
 }
 
 impl<V> Leader<V> {
-    /// Publishes the outcome to every waiter. Call after the value is in L1, so that a caller
-    /// arriving after the key left the map finds it there.
-    pub(crate) fn finish(mut self, outcome: Outcome<V>) {
-        self.remove();
-        if let Some(tx) = self.tx.take() {
-            // No receivers is fine: nobody waited.
-            let _ = tx.send(Some(outcome));
-        }
+    /// Hands the outcome to every waiter, present and arriving, while the leader goes on
+    /// (storing the value); the flight ends when the leader is dropped.
+    pub(crate) fn publish(&self, outcome: Outcome<V>) {
+        // `send_replace` stores the value even when no waiter is subscribed yet.
+        self.tx.send_replace(Some(outcome));
     }
+}
 
-    fn remove(&self) {
+impl<V> Drop for Leader<V> {
+    fn drop(&mut self) {
+        // Free the key first; the channel closes right after (when `tx` drops), so a waiter
+        // that joins again on the close never finds this flight.
         self.map
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -98,25 +112,22 @@ impl<V> Leader<V> {
     }
 }
 
-impl<V> Drop for Leader<V> {
-    fn drop(&mut self) {
-        if self.tx.is_some() {
-            // Cancelled or panicked: free the key; dropping `tx` wakes the waiters empty-handed.
-            self.remove();
+impl<V: Clone> Waiter<V> {
+    /// The leader's outcome, as soon as it is published; `None` when the leader ended without
+    /// one (cancelled or panicked) and the caller should join again.
+    pub(crate) async fn outcome(&mut self) -> Option<Outcome<V>> {
+        loop {
+            if let Some(o) = self.rx.borrow_and_update().as_ref() {
+                return Some(o.clone());
+            }
+            if self.rx.changed().await.is_err() {
+                return self.rx.borrow().clone();
+            }
         }
     }
-}
 
-/// Waits for the leader; `None` means it was cancelled or panicked and the caller should retry.
-pub(crate) async fn wait<V: Clone>(
-    mut rx: watch::Receiver<Option<Outcome<V>>>,
-) -> Option<Outcome<V>> {
-    loop {
-        if let Some(o) = rx.borrow_and_update().as_ref() {
-            return Some(o.clone());
-        }
-        if rx.changed().await.is_err() {
-            return rx.borrow().clone();
-        }
+    /// Waits until the flight has ended (the leader was dropped), before joining again.
+    pub(crate) async fn ended(mut self) {
+        while self.rx.changed().await.is_ok() {}
     }
 }

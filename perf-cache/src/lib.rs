@@ -118,9 +118,11 @@
 //! counted (`errors` in [`TierStats`], `cache_errors_total`), and treated as a miss or no-op:
 //! callers still get an answer from L1 or the loader. Redis commands time out after
 //! `CacheBuilder::redis_timeout` (250 ms). After `CacheBuilder::breaker_threshold` (5)
-//! consecutive failures the breaker opens and Redis is skipped (one atomic load per call) until
-//! `CacheBuilder::breaker_cooldown` (5 s) has passed; then one probe goes through and its
-//! success closes the breaker. A cache built while Redis is down works and picks Redis up
+//! consecutive outages (I/O errors, timeouts, dropped connections) the breaker opens and Redis
+//! is skipped (one atomic load per call) until `CacheBuilder::breaker_cooldown` (5 s) has
+//! passed; then exactly one probe goes through and its answer closes the breaker. An error
+//! reply about one key or command (`WRONGTYPE`, `OOM`) is a counted error for that call only and
+//! never opens the breaker. A cache built while Redis is down works and picks Redis up
 //! later, unless `CacheBuilder::require_l2` is set.
 //!
 //! Invalidation is the exception to fail-open: [`Cache::invalidate`] reports what it could not
@@ -225,6 +227,8 @@ pub use options::SetOptions;
 pub use redact::redact_url;
 #[cfg(feature = "redis")]
 pub use session::{SessionStore, SessionStoreBuilder};
+#[cfg(feature = "redis")]
+pub use stats::SessionStats;
 pub use stats::{CacheStats, TierStats};
 pub use tiers::l1::L1Engine;
 

@@ -8,16 +8,43 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::envelope::{self, Decoded};
-use crate::tiers::TierError;
+use crate::stats::Counter;
 use crate::tiers::redis::{RedisOptions, RedisTier};
-use crate::{Error, Json, Key, Result};
+use crate::tiers::{RateLimitedLog, TierError};
+use crate::{Error, Json, Key, Result, SessionStats};
+
+/// Sliding read: the value, and when there is one its TTL restarted and the expiry in its
+/// envelope rewritten in place (`SETRANGE` keeps the TTL), in one round trip. The envelope is
+/// only patched when it is an envelope this version reads (at least the v2 header's 42 bytes,
+/// our magic byte, writer version 2 or later, minimum-reader version 2..=ours), at the v2
+/// header's expiry field (bytes 12..20).
+const SLIDING_GET: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  local r = string.byte(v, 3)
+  if #v >= tonumber(ARGV[5]) and #v >= tonumber(ARGV[2]) + 8
+    and string.byte(v, 1) == tonumber(ARGV[4]) and string.byte(v, 2) >= 2
+    and r >= 2 and r <= tonumber(ARGV[6]) then
+    redis.call('SETRANGE', KEYS[1], ARGV[2], ARGV[3])
+  end
+end
+return v
+";
 
 /// Session data of type `S` in Redis under `<namespace>:<session id>`, JSON-encoded (with the
 /// envelope) so services in other languages can read it, each with a time to live that can
 /// slide forward on every read.
 ///
 /// Unlike [`Cache`](crate::Cache), a session store is the source of truth, so Redis failures are
-/// returned as [`Error::L2Unavailable`] rather than read as misses.
+/// returned as [`Error::L2Unavailable`] rather than read as misses. A stored session that cannot
+/// be decoded (another format, corrupt bytes) reads as absent, but it is logged (at most one
+/// warning per 10 s, naming the namespace and the reason, never the session id or its data) and
+/// counted in [`SessionStore::stats`] and the `cache_session_decode_failures_total` counter.
+///
+/// Redis is reached the way [`CacheBuilder`](crate::CacheBuilder) reaches it, with the same
+/// options: a standalone server (`redis://`, or `rediss://` with feature `redis-tls` and
+/// optionally a private CA) or a Redis Cluster (feature `redis-cluster`).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
@@ -43,6 +70,8 @@ pub struct SessionStore<S> {
     namespace: String,
     ttl: Duration,
     sliding: bool,
+    decode_failures: Arc<Counter>,
+    log: Arc<RateLimitedLog>,
     _session: PhantomData<fn() -> S>,
 }
 
@@ -53,6 +82,8 @@ impl<S> Clone for SessionStore<S> {
             namespace: self.namespace.clone(),
             ttl: self.ttl,
             sliding: self.sliding,
+            decode_failures: Arc::clone(&self.decode_failures),
+            log: Arc::clone(&self.log),
             _session: PhantomData,
         }
     }
@@ -72,18 +103,18 @@ impl<S> std::fmt::Debug for SessionStore<S> {
 /// Builds a [`SessionStore`]; obtain one with [`SessionStore::builder`].
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct SessionStoreBuilder<S> {
-    url: Option<String>,
+    /// The cache's own connection options (URL or cluster seeds, private CA, timeout).
+    redis: RedisOptions,
     namespace: String,
     ttl: Duration,
     sliding: bool,
-    timeout: Duration,
     _session: PhantomData<fn() -> S>,
 }
 
 impl<S> std::fmt::Debug for SessionStoreBuilder<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionStoreBuilder")
-            .field("url", &self.url.as_deref().map(crate::redact_url))
+            .field("url", &self.redis.url.as_deref().map(crate::redact_url))
             .field("namespace", &self.namespace)
             .field("ttl", &self.ttl)
             .field("sliding", &self.sliding)
@@ -92,15 +123,27 @@ impl<S> std::fmt::Debug for SessionStoreBuilder<S> {
 }
 
 impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
-    /// Starts a builder: namespace `"sessions"`, TTL 30 minutes, fixed (not sliding) expiry.
+    /// Starts a builder: namespace `"sessions"`, TTL 30 minutes, fixed (not sliding) expiry,
+    /// 500 ms command timeout.
     pub fn builder() -> SessionStoreBuilder<S> {
         SessionStoreBuilder {
-            url: None,
+            redis: RedisOptions {
+                timeout: Duration::from_millis(500),
+                breaker_cooldown: Duration::from_secs(1),
+                ..RedisOptions::default()
+            },
             namespace: "sessions".to_owned(),
             ttl: Duration::from_secs(1_800),
             sliding: false,
-            timeout: Duration::from_millis(500),
             _session: PhantomData,
+        }
+    }
+
+    /// Statistics since the store was built.
+    #[must_use]
+    pub fn stats(&self) -> SessionStats {
+        SessionStats {
+            decode_failures: self.decode_failures.get(),
         }
     }
 
@@ -119,23 +162,32 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
         }
     }
 
-    /// The session `id`, or `None` if absent, expired or unreadable. With sliding expiry the
-    /// session's TTL restarts (one `GETEX`).
+    /// The session `id`, or `None` if absent, expired or unreadable (unreadable ones are
+    /// logged and counted). With sliding expiry the session's TTL restarts, in Redis and in the
+    /// stored value's envelope, in the same round trip as the read (one `EVAL`).
     ///
     /// # Errors
     /// [`Error::L2Unavailable`] when Redis fails.
     pub async fn get(&self, id: &str) -> Result<Option<S>> {
         let key = self.key(id);
-        let mut cmd = if self.sliding {
-            redis::cmd("GETEX")
+        let cmd = if self.sliding {
+            let (offset, expiry) = envelope::expiry_patch(self.ttl);
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(SLIDING_GET)
+                .arg(1)
+                .arg(&key)
+                .arg(crate::clock::duration_ms(self.ttl).max(1))
+                .arg(offset)
+                .arg(&expiry[..])
+                .arg(envelope::MAGIC)
+                .arg(envelope::MIN_HEADER_LEN)
+                .arg(envelope::ENVELOPE_VERSION);
+            cmd
         } else {
-            redis::cmd("GET")
+            let mut cmd = redis::cmd("GET");
+            cmd.arg(&key);
+            cmd
         };
-        cmd.arg(&key);
-        if self.sliding {
-            cmd.arg("PX")
-                .arg(crate::clock::duration_ms(self.ttl).max(1));
-        }
         let bytes: Option<Vec<u8>> = self
             .tier
             .query(cmd)
@@ -148,10 +200,24 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
             // Keep the envelope's expiry in step with Redis's.
             envelope::set_expiry(&mut bytes, self.ttl);
         }
-        Ok(match envelope::decode_entry::<Json, S>(&Json, 0, &bytes) {
-            Decoded::Value(v, _) => Some(v),
-            Decoded::Negative(_) | Decoded::Miss(_) => None,
-        })
+        let reason = match envelope::decode_entry::<Json, S>(&Json, 0, &bytes) {
+            Decoded::Value(v, _) => return Ok(Some(v)),
+            // Redis expires sessions itself; an envelope that says so only lags behind it.
+            Decoded::Miss(envelope::MissReason::Expired) => return Ok(None),
+            Decoded::Miss(reason) => format!("{reason:?}"),
+            Decoded::Negative(_) => "negative entry".to_owned(),
+        };
+        self.decode_failures.incr();
+        metrics::counter!("cache_session_decode_failures_total", "namespace" => self.namespace.clone())
+            .increment(1);
+        self.log.warn(
+            &self.namespace,
+            "l2",
+            "session_decode",
+            "",
+            &format!("stored session could not be decoded ({reason}); read as absent"),
+        );
+        Ok(None)
     }
 
     /// Stores the session for the store's TTL.
@@ -194,9 +260,33 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
 }
 
 impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStoreBuilder<S> {
-    /// Redis URL (`redis://[user:password@]host:port/db`). Required.
+    /// Redis URL (`redis://[user:password@]host:port/db`, or `rediss://` with feature
+    /// `redis-tls`). Required, unless [`redis_cluster_urls`](Self::redis_cluster_urls) is set.
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
-        self.url = Some(url.into());
+        self.redis.set_url(url.into());
+        self
+    }
+
+    /// Sessions on a Redis Cluster, given one or more seed nodes (`redis://host:port` each),
+    /// as [`CacheBuilder::redis_cluster_urls`](crate::CacheBuilder::redis_cluster_urls).
+    /// Replaces [`redis_url`](Self::redis_url).
+    #[cfg(feature = "redis-cluster")]
+    pub fn redis_cluster_urls<I, T>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.redis
+            .set_cluster_urls(urls.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// For `rediss://` URLs: trust these PEM root certificates (a private CA) instead of the
+    /// system's, as [`CacheBuilder::redis_root_cert_pem`](crate::CacheBuilder::redis_root_cert_pem).
+    /// Default: the system store.
+    #[cfg(feature = "redis-tls")]
+    pub fn redis_root_cert_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.redis.root_cert = Some(pem.into());
         self
     }
 
@@ -221,7 +311,7 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStoreBuilde
 
     /// Per-command timeout. Default 500 ms. From 1 ms to 60 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.redis.timeout = timeout;
         self
     }
 
@@ -231,7 +321,7 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStoreBuilde
     /// [`Error::InvalidConfig`] naming the field out of range.
     pub async fn build(self) -> Result<SessionStore<S>> {
         crate::key::validate_namespace(&self.namespace)?;
-        let Some(url) = self.url else {
+        let Some(url) = self.redis.url.clone() else {
             return Err(crate::error::invalid(
                 "redis_url",
                 "none",
@@ -245,24 +335,22 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStoreBuilde
                 "1 s..=1 year",
             ));
         }
-        if self.timeout < Duration::from_millis(1) || self.timeout > Duration::from_secs(60) {
+        let timeout = self.redis.timeout;
+        if timeout < Duration::from_millis(1) || timeout > Duration::from_secs(60) {
             return Err(crate::error::invalid(
                 "timeout",
-                format!("{:?}", self.timeout),
+                format!("{timeout:?}"),
                 "1 ms..=60 s",
             ));
         }
-        let options = RedisOptions {
-            timeout: self.timeout,
-            breaker_cooldown: Duration::from_secs(1),
-            ..RedisOptions::default()
-        };
-        let tier = RedisTier::connect(&self.namespace, &url, &options).await?;
+        let tier = RedisTier::connect(&self.namespace, &url, &self.redis).await?;
         Ok(SessionStore {
             tier: Arc::new(tier),
             namespace: self.namespace,
             ttl: self.ttl,
             sliding: self.sliding,
+            decode_failures: Arc::default(),
+            log: Arc::new(RateLimitedLog::new(Duration::from_secs(10))),
             _session: PhantomData,
         })
     }

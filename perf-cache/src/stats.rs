@@ -231,3 +231,29 @@ impl Metrics {
         }
     }
 }
+
+/// Statistics of a [`SessionStore`](crate::SessionStore) since it was built.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+/// # let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+/// use perf_cache::SessionStore;
+///
+/// let sessions = SessionStore::<String>::builder()
+///     .redis_url(url)
+///     .namespace(format!("stats-doc-{}", std::process::id()))
+///     .build()
+///     .await?;
+/// assert_eq!(sessions.get("unknown").await?, None);
+/// assert_eq!(sessions.stats().decode_failures, 0, "absent, not undecodable");
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "redis")]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionStats {
+    /// Stored sessions that could not be decoded (written in another format, by another
+    /// version of the session type, or corrupt). Each was logged, without the session id or
+    /// its data, and read as absent.
+    pub decode_failures: u64,
+}

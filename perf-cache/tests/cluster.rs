@@ -137,4 +137,22 @@ async fn cluster_round_trip_and_namespace_clear() {
         Some(7),
         "other namespace kept"
     );
+
+    // Sessions on the same cluster, with sliding expiry (a script routed by its key).
+    let sessions = perf_cache::SessionStore::<u64>::builder()
+        .redis_cluster_urls(ports.iter().map(|p| format!("redis://127.0.0.1:{p}")))
+        .namespace(&ns)
+        .timeout(Duration::from_secs(1))
+        .sliding(true)
+        .build()
+        .await
+        .unwrap();
+    for i in 0..30_u64 {
+        sessions.set(&format!("s{i}"), &i).await.unwrap();
+    }
+    for i in 0..30_u64 {
+        assert_eq!(sessions.get(&format!("s{i}")).await.unwrap(), Some(i));
+        sessions.delete(&format!("s{i}")).await.unwrap();
+        assert_eq!(sessions.get(&format!("s{i}")).await.unwrap(), None);
+    }
 }

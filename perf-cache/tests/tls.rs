@@ -159,6 +159,25 @@ async fn rediss_with_password_and_private_ca() {
     assert_eq!(other.get(&Key::new("k")).await.as_deref(), Some("over tls"));
     assert_eq!(other.stats().l2.unwrap().hits, 1);
 
+    // Sessions take the same private CA.
+    let sessions = perf_cache::SessionStore::<String>::builder()
+        .redis_url(&url)
+        .redis_root_cert_pem(std::fs::read(d.join("ca.crt")).unwrap())
+        .namespace(&ns)
+        .timeout(Duration::from_secs(2))
+        .sliding(true)
+        .build()
+        .await
+        .unwrap();
+    sessions
+        .set("s", &"session over tls".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(
+        sessions.get("s").await.unwrap().as_deref(),
+        Some("session over tls")
+    );
+
     let wrong = Cache::<String>::builder()
         .namespace(&ns)
         .redis_url(format!("rediss://:wrong@127.0.0.1:{port}"))

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use super::{Cache, Lower};
-use crate::flight::{self, Join, Leader, Outcome};
+use crate::flight::{Join, Leader, Outcome};
 use crate::{Codec, Key};
 
 impl<V, C> Cache<V, C>
@@ -157,36 +157,41 @@ where
         async move {
             let mut loader = Some(loader);
             loop {
-                match inner.flights.join(key) {
+                let mut waiter = match inner.flights.join(key) {
                     Join::Leader(leader) => {
-                        // Only the first leader reaches the loader: every branch returns.
+                        // Only the first leader reaches the loader: this branch returns.
                         let Some(loader) = loader.take() else {
                             unreachable!("loader used twice")
                         };
                         return self.lead(key, accept_negative, leader, loader, stale).await;
                     }
-                    Join::Waiter(rx) => match flight::wait(rx).await {
-                        Some(Outcome::Value(v)) if v.is_some() || accept_negative => {
+                    Join::Waiter(waiter) => waiter,
+                };
+                match waiter.outcome().await {
+                    Some(Outcome::Value(v)) if v.is_some() || accept_negative => {
+                        inner.counters.misses.incr();
+                        return Ok(v);
+                    }
+                    Some(Outcome::Error(e)) => {
+                        // The leader's loader failed: a waiter holding a recently expired
+                        // value serves it, exactly as a leader would.
+                        if let Some(s) = stale {
                             inner.counters.misses.incr();
-                            return Ok(v);
+                            inner.counters.stale_served.incr();
+                            return Ok(Some(s));
                         }
-                        Some(Outcome::Error(e)) if e.is::<E>() => {
+                        if let Ok(e) = e.downcast::<E>() {
                             inner.counters.misses.incr();
-                            if let Ok(e) = e.downcast::<E>() {
-                                return Err(e);
-                            }
+                            return Err(e);
                         }
-                        // The leader was cancelled or panicked: race again for leadership.
-                        None => {}
-                        // A result this caller cannot use (negative, or another error type):
-                        // run its own loader without sharing.
-                        Some(_) => {
-                            let Some(loader) = loader.take() else {
-                                unreachable!("loader used twice")
-                            };
-                            return self.run_loader(key, loader, stale).await;
-                        }
-                    },
+                        // Another error type (another API): join the next flight.
+                        waiter.ended().await;
+                    }
+                    // "Not found" for a caller that needs a value: join the next flight, so
+                    // that such callers share one loader run instead of each running theirs.
+                    Some(Outcome::Value(_)) => waiter.ended().await,
+                    // The leader was cancelled or panicked: race again for leadership.
+                    None => {}
                 }
             }
         }
@@ -195,7 +200,9 @@ where
     }
 
     /// The leader's part: L1 again (a previous leader may just have filled it), lower tiers,
-    /// then the loader.
+    /// then the loader. The outcome is published to the waiters as soon as it is known, before
+    /// the value is written to the tiers; the flight ends when `leader` drops, after the writes.
+    /// Every path counts the request exactly once.
     async fn lead<F, Fut, E>(
         &self,
         key: &Key,
@@ -209,67 +216,74 @@ where
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        if let Some(e) = self.inner.l1_get(key).await
+        let inner = &*self.inner;
+        if let Some(e) = inner.l1_get(key).await
             && (e.value.is_some() || accept_negative)
             && e.fresh_until > Instant::now()
         {
-            leader.finish(Outcome::Value(e.value.clone()));
+            // Filled by the flight that ended just before this caller joined: an L1 hit (the
+            // first lookup of this request was counted as an L1 miss, the request not yet).
+            inner.counters.l1.hits.incr();
+            leader.publish(Outcome::Value(e.value.clone()));
             return Ok(e.value);
         }
+        // A stored "not found" that this caller cannot use was counted as that tier's hit:
+        // the load that follows must not count the request a second time.
+        let mut counted = false;
         match self.lookup_lower(key).await {
             Lower::Value(v) => {
-                leader.finish(Outcome::Value(Some(v.clone())));
+                leader.publish(Outcome::Value(Some(v.clone())));
                 return Ok(Some(v));
             }
             Lower::Negative if accept_negative => {
-                leader.finish(Outcome::Value(None));
+                leader.publish(Outcome::Value(None));
                 return Ok(None);
             }
-            Lower::Negative | Lower::Miss => {}
+            Lower::Negative => counted = true,
+            Lower::Miss => {}
         }
-        let result = self.run_loader(key, loader, stale).await;
-        match &result {
-            Ok(v) => leader.finish(Outcome::Value(v.clone())),
-            Err(e) => leader.finish(Outcome::Error(Arc::clone(e) as _)),
+        if !counted {
+            inner.counters.misses.incr();
         }
-        result
-    }
-
-    /// Runs the loader, records it, stores an `Ok` result; serves `stale` on `Err` if given.
-    async fn run_loader<F, Fut, E>(
-        &self,
-        key: &Key,
-        loader: F,
-        stale: Option<V>,
-    ) -> Result<Option<V>, Arc<E>>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Option<V>, E>>,
-    {
-        let inner = &*self.inner;
-        inner.counters.misses.incr();
         let start = Instant::now();
         let result = loader().await;
         self.record_load(start, result.is_ok());
         match result {
             Ok(v) => {
-                if let Err(e) = self.store(key, v.clone(), None).await {
-                    tracing::warn!(namespace = %inner.namespace, key_prefix = key.prefix(), error = %e, "loaded value not cached");
-                }
+                // Waiters (and callers arriving while the tiers are written) get the value now.
+                leader.publish(Outcome::Value(v.clone()));
+                self.store_loaded(key, v.clone(), "loaded").await;
+                drop(leader);
                 tracing::debug!(outcome = "loaded", found = v.is_some());
                 Ok(v)
             }
-            Err(e) => match stale {
-                Some(s) => {
-                    inner.counters.stale_served.incr();
-                    tracing::debug!(outcome = "stale", "loader failed; serving the stale value");
-                    Ok(Some(s))
+            Err(e) => {
+                let e = Arc::new(e);
+                // Waiters with a stale value of their own serve it; the others share the error.
+                leader.publish(Outcome::Error(Arc::clone(&e) as _));
+                drop(leader);
+                match stale {
+                    Some(s) => {
+                        inner.counters.stale_served.incr();
+                        tracing::debug!(
+                            outcome = "stale",
+                            "loader failed; serving the stale value"
+                        );
+                        Ok(Some(s))
+                    }
+                    None => {
+                        tracing::debug!(outcome = "error", "loader failed; not cached");
+                        Err(e)
+                    }
                 }
-                None => {
-                    tracing::debug!(outcome = "error", "loader failed; not cached");
-                    Err(Arc::new(e))
-                }
-            },
+            }
+        }
+    }
+
+    /// Stores a loaded value in every tier; a value that cannot be stored is only logged.
+    async fn store_loaded(&self, key: &Key, v: Option<V>, what: &'static str) {
+        if let Err(e) = self.store(key, v, None).await {
+            tracing::warn!(namespace = %self.inner.namespace, key_prefix = key.prefix(), error = %e, what, "value not cached");
         }
     }
 
@@ -310,10 +324,9 @@ where
             this.record_load(start, result.is_ok());
             match result {
                 Ok(v) => {
-                    if let Err(e) = this.store(&key, v.clone(), None).await {
-                        tracing::warn!(namespace = %this.inner.namespace, key_prefix = key.prefix(), error = %e, "refreshed value not cached");
-                    }
-                    leader.finish(Outcome::Value(v));
+                    leader.publish(Outcome::Value(v.clone()));
+                    this.store_loaded(&key, v, "refreshed").await;
+                    drop(leader);
                 }
                 // The current value stays until it expires, with no further refresh attempt (a
                 // failing backend is not called on every hit); dropping `leader` frees the key.

@@ -1,6 +1,20 @@
 //! L3: a local file in [redb](https://docs.rs/redb), a pure-Rust, ACID, single-file embedded
 //! key-value store. Every call runs on tokio's blocking pool so the async threads never wait on
 //! the disk.
+//!
+//! Two tables: the rows (`key → (expiry, envelope bytes)`) and an expiry index
+//! (`(expiry, key) → ()`, sorted by expiry). The index makes both kinds of housekeeping cheap
+//! and bounded:
+//!
+//! - **Expired rows** are purged incrementally: every write also removes up to
+//!   [`WRITE_PURGE_BATCH`] expired rows in its own transaction, and `purge_expired` removes them
+//!   in transactions of at most [`PURGE_BATCH`] rows, so no single write transaction walks the
+//!   whole table (readers never wait: redb is MVCC; a writer waits for one batch at most).
+//! - **Size bound**: the file holds at most `max_entries` rows; a write that goes over it evicts
+//!   the rows that expire soonest (for rows written with one TTL: the oldest).
+//!
+//! Expiry is the tier's own field (Unix ms), set from the TTL each write is given, so the tier
+//! never parses the envelope.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,21 +22,39 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use redb::{Database, ReadableDatabase, TableDefinition, TableError};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition,
+    TableError,
+};
 
 use crate::tiers::{Tier, TierError, TierResult};
 
-const TABLE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("perf_cache");
+/// `key → (expiry in Unix ms, envelope bytes)`.
+const ROWS: TableDefinition<'_, &[u8], (u64, &[u8])> = TableDefinition::new("perf_cache_rows");
+/// `(expiry in Unix ms, key) → ()`: the rows in expiry order.
+const BY_EXPIRY: TableDefinition<'_, (u64, &[u8]), ()> =
+    TableDefinition::new("perf_cache_by_expiry");
+/// The table of earlier versions (no expiry index); dropped on open, it is only a cache.
+const LEGACY: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("perf_cache");
+
+/// Expired rows removed by each write, in the write's own transaction.
+pub(crate) const WRITE_PURGE_BATCH: usize = 32;
+/// Expired rows removed per transaction by `purge_expired`.
+pub(crate) const PURGE_BATCH: usize = 1_024;
+/// Default bound on the number of rows in the file.
+pub(crate) const DEFAULT_MAX_ENTRIES: u64 = 100_000;
 
 pub(crate) struct DiskTier {
     db: Arc<Database>,
     path: PathBuf,
+    max_entries: u64,
 }
 
 impl std::fmt::Debug for DiskTier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DiskTier")
             .field("path", &self.path)
+            .field("max_entries", &self.max_entries)
             .finish()
     }
 }
@@ -31,20 +63,79 @@ fn failed(e: impl std::fmt::Display) -> TierError {
     TierError::Failed(e.to_string())
 }
 
+type Rows<'t> = Table<'t, &'static [u8], (u64, &'static [u8])>;
+type ByExpiry<'t> = Table<'t, (u64, &'static [u8]), ()>;
+
+/// Removes `key`'s row and its index entry; whether there was one.
+fn remove_row(rows: &mut Rows<'_>, by_expiry: &mut ByExpiry<'_>, key: &[u8]) -> redb::Result<bool> {
+    let old = rows.remove(key)?.map(|g| g.value().0);
+    if let Some(expiry) = old {
+        by_expiry.remove((expiry, key))?;
+    }
+    Ok(old.is_some())
+}
+
+/// Removes up to `limit` rows that expired at or before `now_ms`; how many.
+fn purge_batch(
+    rows: &mut Rows<'_>,
+    by_expiry: &mut ByExpiry<'_>,
+    now_ms: u64,
+    limit: usize,
+) -> redb::Result<usize> {
+    let end = (now_ms.saturating_add(1), &[][..]);
+    let expired = oldest(by_expiry, ..end, limit, None)?;
+    for (expiry, key) in &expired {
+        rows.remove(key.as_slice())?;
+        by_expiry.remove((*expiry, key.as_slice()))?;
+    }
+    Ok(expired.len())
+}
+
+/// Up to `limit` index entries in `range`, soonest expiry first, skipping `except`.
+fn oldest<'a>(
+    by_expiry: &ByExpiry<'_>,
+    range: impl std::ops::RangeBounds<(u64, &'a [u8])> + 'a,
+    limit: usize,
+    except: Option<&[u8]>,
+) -> redb::Result<Vec<(u64, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for entry in by_expiry.range(range)? {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, _) = entry?;
+        let (expiry, key) = k.value();
+        if except != Some(key) {
+            out.push((expiry, key.to_vec()));
+        }
+    }
+    Ok(out)
+}
+
 impl DiskTier {
-    pub(crate) async fn open(path: &Path) -> crate::Result<Self> {
+    /// Opens (or creates) the file; a file of an earlier version loses its rows (it is a cache).
+    pub(crate) async fn open(path: &Path, max_entries: u64) -> crate::Result<Self> {
         let owned = path.to_path_buf();
-        let db = tokio::task::spawn_blocking(move || Database::create(owned))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-            .map_err(|message| crate::Error::Disk {
-                path: path.display().to_string(),
-                message,
-            })?;
+        let db = tokio::task::spawn_blocking(move || -> Result<Database, String> {
+            let db = Database::create(owned).map_err(|e| e.to_string())?;
+            let txn = db.begin_write().map_err(|e| e.to_string())?;
+            txn.delete_table(LEGACY).map_err(|e| e.to_string())?;
+            txn.open_table(ROWS).map_err(|e| e.to_string())?;
+            txn.open_table(BY_EXPIRY).map_err(|e| e.to_string())?;
+            txn.commit().map_err(|e| e.to_string())?;
+            Ok(db)
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(|message| crate::Error::Disk {
+            path: path.display().to_string(),
+            message,
+        })?;
         Ok(Self {
             db: Arc::new(db),
             path: path.to_path_buf(),
+            max_entries,
         })
     }
 
@@ -58,20 +149,39 @@ impl DiskTier {
             .map_err(failed)?
     }
 
-    /// The stored bytes under `key`, if any.
+    /// Runs `f` on both tables in one write transaction and commits it.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Rows<'_>, &mut ByExpiry<'_>) -> redb::Result<T> + Send + 'static,
+    ) -> TierResult<T> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(failed)?;
+            let out = {
+                let mut rows = txn.open_table(ROWS).map_err(failed)?;
+                let mut by_expiry = txn.open_table(BY_EXPIRY).map_err(failed)?;
+                f(&mut rows, &mut by_expiry).map_err(failed)?
+            };
+            txn.commit().map_err(failed)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The stored bytes under `key`, if any and not expired.
     pub(crate) async fn get(&self, key: &[u8]) -> TierResult<Option<Vec<u8>>> {
         let key = key.to_vec();
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(failed)?;
-            let table = match txn.open_table(TABLE) {
+            let table = match txn.open_table(ROWS) {
                 Ok(t) => t,
                 Err(TableError::TableDoesNotExist(_)) => return Ok(None),
                 Err(e) => return Err(failed(e)),
             };
-            Ok(table
-                .get(key.as_slice())
-                .map_err(failed)?
-                .map(|v| v.value().to_vec()))
+            let now = crate::clock::now_unix_ms();
+            Ok(table.get(key.as_slice()).map_err(failed)?.and_then(|g| {
+                let (expiry, bytes) = g.value();
+                (expiry > now).then(|| bytes.to_vec())
+            }))
         })
         .await
     }
@@ -95,63 +205,67 @@ impl Tier for DiskTier {
         &'a self,
         key: &'a [u8],
         value: Vec<u8>,
-        _ttl: Duration,
+        ttl: Duration,
     ) -> BoxFuture<'a, TierResult<()>> {
-        // The expiry travels in the envelope; reads and `purge_expired` honour it.
         let key = key.to_vec();
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(failed)?;
-            {
-                let mut table = txn.open_table(TABLE).map_err(failed)?;
-                table
-                    .insert(key.as_slice(), value.as_slice())
-                    .map_err(failed)?;
+        let max_entries = self.max_entries;
+        self.write(move |rows, by_expiry| {
+            let now = crate::clock::now_unix_ms();
+            let expiry = now.saturating_add(crate::clock::duration_ms(ttl));
+            let old = rows
+                .insert(key.as_slice(), (expiry, value.as_slice()))?
+                .map(|g| g.value().0);
+            if let Some(old) = old {
+                by_expiry.remove((old, key.as_slice()))?;
             }
-            txn.commit().map_err(failed)
+            by_expiry.insert((expiry, key.as_slice()), ())?;
+            purge_batch(rows, by_expiry, now, WRITE_PURGE_BATCH)?;
+            let over = rows.len()?.saturating_sub(max_entries);
+            if over > 0 {
+                let limit = usize::try_from(over).unwrap_or(usize::MAX);
+                for (expiry, victim) in oldest(by_expiry, .., limit, Some(&key))? {
+                    rows.remove(victim.as_slice())?;
+                    by_expiry.remove((expiry, victim.as_slice()))?;
+                }
+            }
+            Ok(())
         })
         .boxed()
     }
 
     fn delete<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, TierResult<()>> {
         let key = key.to_vec();
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(failed)?;
-            {
-                let mut table = txn.open_table(TABLE).map_err(failed)?;
-                table.remove(key.as_slice()).map_err(failed)?;
-            }
-            txn.commit().map_err(failed)
-        })
-        .boxed()
+        self.write(move |rows, by_expiry| remove_row(rows, by_expiry, &key).map(drop))
+            .boxed()
     }
 
     fn clear<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, TierResult<()>> {
         let (start, end) = namespace_range(namespace);
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(failed)?;
-            {
-                let mut table = txn.open_table(TABLE).map_err(failed)?;
-                table
-                    .retain_in(start.as_slice()..end.as_slice(), |_, _| false)
-                    .map_err(failed)?;
+        self.write(move |rows, by_expiry| {
+            let mut gone = Vec::new();
+            for entry in rows.extract_from_if(start.as_slice()..end.as_slice(), |_, _| true)? {
+                let (k, v) = entry?;
+                gone.push((v.value().0, k.value().to_vec()));
             }
-            txn.commit().map_err(failed)
+            for (expiry, key) in gone {
+                by_expiry.remove((expiry, key.as_slice()))?;
+            }
+            Ok(())
         })
         .boxed()
     }
 
     fn purge_expired(&self) -> BoxFuture<'_, TierResult<()>> {
-        self.blocking(move |db| {
+        async move {
             let now = crate::clock::now_unix_ms();
-            let txn = db.begin_write().map_err(failed)?;
-            {
-                let mut table = txn.open_table(TABLE).map_err(failed)?;
-                table
-                    .retain(|_, v| !crate::envelope::envelope_expired(v, now))
-                    .map_err(failed)?;
-            }
-            txn.commit().map_err(failed)
-        })
+            // One bounded transaction per batch, until a batch comes back short.
+            while self
+                .write(move |rows, by_expiry| purge_batch(rows, by_expiry, now, PURGE_BATCH))
+                .await?
+                == PURGE_BATCH
+            {}
+            Ok(())
+        }
         .boxed()
     }
 }

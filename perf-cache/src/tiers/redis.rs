@@ -8,7 +8,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::breaker::Breaker;
+use crate::breaker::{Breaker, Permit, is_outage};
 use crate::tiers::{Tier, TierError, TierResult};
 
 /// Keys per `SCAN` page and per `UNLINK` batch in `clear`.
@@ -77,6 +77,22 @@ impl Default for RedisOptions {
             manager: None,
             client_name: None,
         }
+    }
+}
+
+impl RedisOptions {
+    /// A standalone server at `url` (replaces any cluster seeds).
+    pub(crate) fn set_url(&mut self, url: String) {
+        self.url = Some(url);
+        #[cfg(feature = "redis-cluster")]
+        self.cluster_urls.clear();
+    }
+
+    /// A Redis Cluster reached through these seed nodes (replaces a standalone URL).
+    #[cfg(feature = "redis-cluster")]
+    pub(crate) fn set_cluster_urls(&mut self, urls: Vec<String>) {
+        self.url = Some(urls.first().cloned().unwrap_or_default());
+        self.cluster_urls = urls;
     }
 }
 
@@ -186,24 +202,24 @@ impl RedisTier {
 
     /// Runs one command through the breaker and the timeout.
     pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> TierResult<T> {
-        if !self.breaker.allow() {
+        let Some(permit) = self.breaker.allow() else {
             return Err(TierError::Skipped(String::new()));
-        }
+        };
         let result = self.send::<T>(&cmd).await;
-        self.settle(result)
+        settle(permit, result)
     }
 
     /// The read on the cache's hit path: `GET <namespace>:<key>`, awaited in place by the
     /// cache (no boxed future), with the full key written straight into the command (no key
     /// buffer) and the command sized once.
     pub(crate) async fn fetch(&self, namespace: &str, key: &[u8]) -> TierResult<Option<Vec<u8>>> {
-        if !self.breaker.allow() {
+        let Some(permit) = self.breaker.allow() else {
             return Err(TierError::Skipped(String::new()));
-        }
+        };
         let mut cmd = redis::Cmd::with_capacity(2, 3 + namespace.len() + 1 + key.len());
         cmd.arg("GET").arg(FullKey { namespace, key });
         let result = self.send::<Option<Vec<u8>>>(&cmd).await;
-        self.settle(result)
+        settle(permit, result)
     }
 
     /// Several reads in one round trip: `MGET` of `<namespace>:<key>` for every key (on a
@@ -213,9 +229,9 @@ impl RedisTier {
         namespace: &str,
         keys: &[&[u8]],
     ) -> TierResult<Vec<Option<Vec<u8>>>> {
-        if !self.breaker.allow() {
+        let Some(permit) = self.breaker.allow() else {
             return Err(TierError::Skipped(String::new()));
-        }
+        };
         #[cfg(feature = "redis-cluster")]
         if matches!(self.conn, Connection::Cluster(_)) {
             let gets = keys.iter().map(|&key| async move {
@@ -224,14 +240,14 @@ impl RedisTier {
                 self.send::<Option<Vec<u8>>>(&cmd).await
             });
             let result = futures::future::join_all(gets).await.into_iter().collect();
-            return self.settle(result);
+            return settle(permit, result);
         }
         let mut cmd = redis::cmd("MGET");
         for &key in keys {
             cmd.arg(FullKey { namespace, key });
         }
         let result = self.send::<Vec<Option<Vec<u8>>>>(&cmd).await;
-        self.settle(result)
+        settle(permit, result)
     }
 
     /// Several writes in one round trip: a pipeline of `SET key value PX ttl` (on a cluster,
@@ -240,9 +256,9 @@ impl RedisTier {
         &self,
         items: Vec<(Vec<u8>, Vec<u8>, Duration)>,
     ) -> TierResult<()> {
-        if !self.breaker.allow() {
+        let Some(permit) = self.breaker.allow() else {
             return Err(TierError::Skipped(String::new()));
-        }
+        };
         let result = match &self.conn {
             Connection::Single(conn) => {
                 let mut pipe = redis::pipe();
@@ -270,7 +286,7 @@ impl RedisTier {
                     .map(drop)
             }
         };
-        self.settle(result)
+        settle(permit, result)
     }
 
     /// Sends one command. The connection's own connect and response timeouts (both
@@ -288,26 +304,32 @@ impl RedisTier {
         }
     }
 
-    /// Feeds the breaker with a command's outcome.
-    fn settle<T>(&self, result: redis::RedisResult<T>) -> TierResult<T> {
-        match result {
-            Ok(v) => {
-                self.breaker.success();
-                Ok(v)
-            }
-            Err(e) => {
-                self.breaker.failure();
-                Err(TierError::Failed(e.to_string()))
-            }
-        }
-    }
-
     async fn run(&self, cmd: redis::Cmd) -> TierResult<()> {
         self.query::<redis::Value>(cmd).await.map(drop)
     }
 
     pub(crate) fn url(&self) -> &str {
         &self.url
+    }
+}
+
+/// Feeds the breaker with a command's outcome. Only an outage (I/O error, timeout, dropped
+/// connection) counts towards opening it; an error reply (`WRONGTYPE`, `OOM`, ...) is this
+/// command's failure, returned as a tier error, while the server is plainly up.
+fn settle<T>(permit: Permit<'_>, result: redis::RedisResult<T>) -> TierResult<T> {
+    match result {
+        Ok(v) => {
+            permit.answered();
+            Ok(v)
+        }
+        Err(e) => {
+            if is_outage(&e) {
+                permit.outage();
+            } else {
+                permit.answered();
+            }
+            Err(TierError::Failed(e.to_string()))
+        }
     }
 }
 
@@ -357,15 +379,11 @@ impl Tier for RedisTier {
         async move {
             #[cfg(feature = "redis-cluster")]
             if let Connection::Cluster(cluster) = &self.conn {
-                if !self.breaker.allow() {
+                let Some(permit) = self.breaker.allow() else {
                     return Err(TierError::Skipped(String::new()));
-                }
+                };
                 let result = cluster.clear(namespace, SCAN_COUNT).await;
-                match &result {
-                    Ok(()) => self.breaker.success(),
-                    Err(_) => self.breaker.failure(),
-                }
-                return result.map_err(|e| TierError::Failed(e.to_string()));
+                return settle(permit, result);
             }
             // The namespace holds no glob metacharacters (validated), so this matches exactly
             // this namespace's keys. Never FLUSHDB: other namespaces share the database.
