@@ -118,7 +118,7 @@ async fn sliding_expiry_updates_the_stored_expiry() {
                 .query_async(&mut c)
                 .await
                 .unwrap();
-            let expiry = u64::from_le_bytes(bytes[8..16].try_into().unwrap());
+            let expiry = u64::from_le_bytes(bytes[12..20].try_into().unwrap());
             (expiry, pttl)
         }
     };
@@ -155,4 +155,52 @@ async fn sliding_expiry_updates_the_stored_expiry() {
         .await
         .unwrap();
     assert_eq!(exists, 0);
+}
+
+/// The sliding read patches the expiry in place only in an envelope this version reads
+/// (version 2 header). An entry in the 16-byte version-1 layout starts with the same magic
+/// byte but keeps its expiry at bytes 8..16: it must read as absent and stay byte for byte
+/// as it was (only Redis's TTL restarts), never be half-overwritten at the v2 offset.
+#[tokio::test]
+async fn sliding_read_never_patches_an_envelope_of_another_version() {
+    let url = redis_url();
+    let ns = namespace("sess-slide-v1");
+    let store = SessionStore::<Session>::builder()
+        .redis_url(&url)
+        .namespace(&ns)
+        .ttl(Duration::from_secs(60))
+        .sliding(true)
+        .build()
+        .await
+        .unwrap();
+    // Version 1: magic, version 1, codec id (JSON), flags, format version, expiry, payload;
+    // long enough (over 42 bytes) that a length check alone would let the patch through.
+    let mut v1 = vec![0xCA, 1, 2, 0, 0, 0, 0, 0];
+    v1.extend_from_slice(&(now_ms() + 600_000).to_le_bytes());
+    v1.extend_from_slice(br#"{"user_id":3,"padding":"xxxxxxxxxxxxxxxxxxxxxxxx"}"#);
+    assert!(v1.len() > 42);
+    let key = format!("{ns}:old");
+    let mut c = raw(&url).await;
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(&v1)
+        .arg("PX")
+        .arg(5_000)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+
+    assert_eq!(store.get("old").await.unwrap(), None);
+    assert_eq!(store.stats().decode_failures, 1);
+    let (stored, pttl): (Vec<u8>, i64) = redis::pipe()
+        .cmd("GET")
+        .arg(&key)
+        .cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(stored, v1, "the other version's bytes are untouched");
+    assert!(pttl > 5_000, "Redis's TTL restarted: PTTL {pttl}");
+    cleanup(&url, &ns).await;
 }
