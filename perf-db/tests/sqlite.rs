@@ -996,8 +996,9 @@ async fn pool_gauges_return_to_idle_after_a_burst() {
         "(idle, in_use) seen after the burst: {:?}",
         &seen[..seen.len().min(5)]
     );
-    // the pool was idle the whole time: nobody acquired or asked for stats
-    assert_eq!(pool.stats().acquire.count, 4);
+    // the pool was idle the whole time: nobody acquired or asked for stats after the warm-up
+    // acquire and the burst of 4
+    assert_eq!(pool.stats().acquire.count, 1 + 4);
 }
 
 /// A pool built before the metrics recorder is installed does not record nothing: its handles
