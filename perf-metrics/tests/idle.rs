@@ -52,7 +52,8 @@ fn idle_series_are_dropped_held_ones_and_gauges_stay() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert!(start.elapsed() >= TIMEOUT - Duration::from_millis(100));
+    // "Not dropped before the timeout" is checked on a controlled clock in the recorder's unit
+    // tests (`idle_histograms_are_dropped_unless_held`), not against the wall clock here.
     assert!(!text.contains("requests_total{"), "{text}");
     assert!(!text.contains("request_duration_seconds_count{"), "{text}");
     // Gauges keep their value.
