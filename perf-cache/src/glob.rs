@@ -102,12 +102,26 @@ impl Glob {
 
     /// Whether `key` matches, exactly as Redis's `SCAN MATCH` / `KEYS` decide it.
     pub(crate) fn is_match(&self, key: &[u8]) -> bool {
-        if key.is_empty() {
+        self.is_match_split(&[], key)
+    }
+
+    /// Whether the key `head` followed by `tail` matches (L1 keeps keys without their
+    /// `<namespace>:<prefix>:` head; this avoids building the full key for every entry).
+    pub(crate) fn is_match_split(&self, head: &[u8], tail: &[u8]) -> bool {
+        let len = head.len() + tail.len();
+        if len == 0 {
             return self.empty;
         }
         if self.too_nested {
             return false;
         }
+        let at = |k: usize| {
+            if k < head.len() {
+                head[k]
+            } else {
+                tail[k - head.len()]
+            }
+        };
         let tokens = &self.tokens;
         let (mut t, mut k) = (0, 0);
         // The last star seen: the token after it and the key position it currently ends at.
@@ -115,14 +129,14 @@ impl Glob {
         // latest star swallow one more byte is the only retry needed (earlier stars could not
         // help: the latest star can already absorb whatever they would).
         let mut resume: Option<(usize, usize)> = None;
-        while k < key.len() {
+        while k < len {
             match tokens.get(t) {
                 Some(Token::Star) => {
                     resume = Some((t + 1, k));
                     t += 1;
                     continue;
                 }
-                Some(token) if token.accepts(key[k]) => {
+                Some(token) if token.accepts(at(k)) => {
                     t += 1;
                     k += 1;
                     continue;
@@ -139,6 +153,18 @@ impl Glob {
             }
         }
         tokens[t..].iter().all(|token| *token == Token::Star)
+    }
+
+    /// The bytes every matching key starts with (up to the first wildcard), for range scans.
+    #[cfg_attr(not(feature = "disk"), allow(dead_code))]
+    pub(crate) fn literal_prefix(&self) -> Vec<u8> {
+        self.tokens
+            .iter()
+            .map_while(|token| match token {
+                Token::Byte(b) => Some(*b),
+                _ => None,
+            })
+            .collect()
     }
 }
 

@@ -196,6 +196,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
+mod bookkeeping;
 mod builder;
 mod cache;
 mod clock;
@@ -203,11 +204,12 @@ mod codec;
 mod envelope;
 mod error;
 mod flight;
-#[allow(dead_code, reason = "pattern invalidation (next commits) is its user")]
 mod glob;
+mod group;
 mod invalidation;
 mod key;
 mod options;
+mod pattern;
 mod redact;
 mod replay;
 mod stats;
@@ -223,9 +225,11 @@ pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_SIZE};
 pub use cache::Cache;
 pub use codec::{Codec, CodecError, Json, Postcard};
 pub use error::{Error, Result};
+pub use group::{InvalidationGroup, InvalidationStats};
 pub use invalidation::{Invalidation, Reach};
 pub use key::{Key, KeyArg};
 pub use options::SetOptions;
+pub use pattern::Pattern;
 pub use redact::redact_url;
 #[cfg(feature = "redis")]
 pub use session::{SessionStore, SessionStoreBuilder};
