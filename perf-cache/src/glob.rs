@@ -374,6 +374,33 @@ mod tests {
     }
 
     #[test]
+    fn split_keys_match_like_whole_keys() {
+        let glob = Glob::new(b"ns:v:user:*:p[0-9]");
+        for (head, tail) in [
+            (&b"ns:v:"[..], &b"user:1:p3"[..]),
+            (b"ns:", b"v:user:1:p3"),
+            (b"", b"ns:v:user:1:p3"),
+            (b"ns:v:user:1:p3", b""),
+            (b"ns:v:", b"user:1:px"),
+            (b"ns:w:", b"user:1:p3"),
+        ] {
+            let whole = [head, tail].concat();
+            assert_eq!(glob.is_match_split(head, tail), glob.is_match(&whole));
+        }
+        assert!(!Glob::new(b"*").is_match_split(b"", b""));
+        assert!(Glob::new(b"").is_match_split(b"", b""));
+    }
+
+    #[test]
+    fn literal_prefix_stops_at_the_first_wildcard() {
+        assert_eq!(Glob::new(b"ns:user:*").literal_prefix(), b"ns:user:");
+        assert_eq!(Glob::new(br"ns:a\*b?").literal_prefix(), b"ns:a*b");
+        assert_eq!(Glob::new(b"ns:[ab]").literal_prefix(), b"ns:");
+        assert_eq!(Glob::new(b"*").literal_prefix(), b"");
+        assert_eq!(Glob::new(b"ns:\\").literal_prefix(), b"ns:\\");
+    }
+
+    #[test]
     fn compiled_glob_is_reusable() {
         let glob = Glob::new(b"ns:user:*:profile");
         assert!(glob.is_match(b"ns:user:1:profile"));

@@ -230,7 +230,8 @@ impl InvalidationCounters {
 /// A backend's invalidations since it was built: calls by kind (all views together) and keys
 /// removed per tier by pattern and group invalidations. The same figures go to the metrics
 /// facade as `cache_invalidations_total{namespace, kind}` (`kind` = `key`, `all`, `pattern`,
-/// `group`) and `cache_invalidated_keys_total{namespace, tier}`.
+/// `group`) and `cache_invalidated_keys_total{namespace, tier}`, labelled with the backend's
+/// namespace (not a view's).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {

@@ -515,7 +515,7 @@ where
         inner
             .shared
             .invalidations
-            .count(&inner.namespace, kind, &report);
+            .count(&inner.shared.namespace, kind, &report);
         report
     }
 
@@ -582,7 +582,7 @@ where
         inner
             .shared
             .invalidations
-            .count(&inner.namespace, kind, &report);
+            .count(&inner.shared.namespace, kind, &report);
         report
     }
 
