@@ -523,8 +523,8 @@ where
     /// `<namespace>:<prefix>:` is prepended) from every tier, Redis first, the disk file, L1
     /// last, with Redis's glob semantics in every tier. Returns what it reached and how many
     /// keys each tier removed; what Redis could not take is kept and replayed before L2 is read
-    /// again. See [`Backend::invalidate_pattern`] for the cost, and [`Pattern`] for building
-    /// patterns from user values safely.
+    /// again. See [`Backend::invalidate_pattern`] for the cost, and
+    /// [`Pattern`](crate::Pattern) for building patterns from user values safely.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
