@@ -507,3 +507,65 @@ async fn a_pattern_against_a_frozen_redis_is_reported_failed_and_kept() {
     }
     assert!(stored(&url, &format!("{ns}:")).await.is_empty());
 }
+
+/// A group mixing exact keys (one `UNLINK`) with patterns (one `SCAN` pass each) removes
+/// exactly those keys from Redis and L1, and counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_keys_and_patterns_removes_exactly_them() {
+    let url = redis_url();
+    let ns = namespace("pattern-group");
+    let backend = Backend::builder()
+        .namespace(&ns)
+        .redis_url(&url)
+        .require_l2(true)
+        .l1_max_entries(1_000)
+        .build()
+        .await
+        .unwrap();
+    let incidents = Cache::<u64>::builder()
+        .prefix("incident")
+        .build_on(&backend)
+        .unwrap();
+    let lists = Cache::<u64>::builder()
+        .prefix("incidents")
+        .build_on(&backend)
+        .unwrap();
+    for id in 0..20_u64 {
+        incidents.set(&Key::new(id), id).await.unwrap();
+    }
+    for org in 0..4_u64 {
+        for status in ["all", "open", "closed"] {
+            let key = Key::new("org").arg(org).arg("status").arg(status);
+            lists.set(&key, org).await.unwrap();
+        }
+    }
+    // The seeds' `invalidate_incident_cache(incident_id=3, org_id=2)`, plus a key that does
+    // not exist (not counted).
+    let group = InvalidationGroup::new()
+        .key(&Key::new("incident").arg(3_u64))
+        .key(&Key::new("incident").arg(99_u64))
+        .pattern(Pattern::new().lit("incidents").lit("org").lit(2_u64).any());
+    let before = stored(&url, &format!("{ns}:")).await;
+    let done = backend.invalidate_group(&group).await;
+    let after = stored(&url, &format!("{ns}:")).await;
+    assert!(done.is_complete(), "{done:?}");
+    assert_eq!((done.l2_removed, done.l1_removed), (4, 4));
+    let gone: BTreeSet<String> = before
+        .difference(&after)
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    let expected: BTreeSet<String> = [
+        format!("{ns}:incident:3"),
+        format!("{ns}:incidents:org:2:status:all"),
+        format!("{ns}:incidents:org:2:status:open"),
+        format!("{ns}:incidents:org:2:status:closed"),
+    ]
+    .into();
+    assert_eq!(gone, expected);
+    assert_eq!(incidents.get(&Key::new(3_u64)).await, None);
+    assert_eq!(incidents.get(&Key::new(4_u64)).await, Some(4));
+    let kept = Key::new("org").arg(1_u64).arg("status").arg("open");
+    assert_eq!(lists.get(&kept).await, Some(1));
+    assert_eq!(backend.invalidation_stats().groups, 1);
+    common::cleanup(&url, &ns).await;
+}
