@@ -1,8 +1,8 @@
 //! Redis's glob matcher, byte for byte: the one matcher L1 and L3 use for pattern
 //! invalidation, so that every tier selects exactly the keys Redis's `SCAN MATCH` selects.
 //!
-//! The semantics are those of `stringmatchlen` in Redis 7's `util.c` (case-sensitive), derived
-//! from its behaviour and checked against a real server by `tests/pattern_redis.rs`:
+//! The semantics are those of `stringmatchlen` in Redis 7's `util.c` (case-sensitive), checked
+//! against a real server by the property test in `tests/pattern.rs`:
 //!
 //! - `*` matches any run of bytes (adjacent stars are one), `?` any one byte, any other byte
 //!   itself; `\x` outside a class is the byte `x` literally, and a trailing `\` is itself.

@@ -49,7 +49,7 @@ pub struct Pattern {
 
 impl Pattern {
     /// An empty pattern; add segments with [`lit`](Self::lit), [`any`](Self::any) and
-    /// [`glob`](Self::glob). An empty pattern matches no key.
+    /// [`glob`](Self::glob). An empty pattern matches only the empty key.
     ///
     /// ```
     /// let p = perf_cache::Pattern::new();
