@@ -4,10 +4,11 @@
 use perf_cache::{Backend, Cache, InvalidationGroup, Key, L1Engine, Pattern};
 
 fn engines() -> Vec<L1Engine> {
-    let mut v = vec![L1Engine::QuickCache];
-    #[cfg(feature = "moka")]
-    v.push(L1Engine::Moka);
-    v
+    vec![
+        L1Engine::QuickCache,
+        #[cfg(feature = "moka")]
+        L1Engine::Moka,
+    ]
 }
 
 #[tokio::test]
