@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     pub(crate) replay: crate::replay::Replay,
     /// Key space (`<namespace>` or `<namespace>:<prefix>`) → L1 id.
     spaces: Mutex<HashMap<String, u32>>,
+    /// Invalidations by kind and keys removed per tier.
+    pub(crate) invalidations: crate::group::InvalidationCounters,
     /// Views whose statistics the metrics task publishes.
     views: Mutex<Vec<Weak<dyn Publish>>>,
     metrics_interval: Option<Duration>,
@@ -80,6 +82,19 @@ impl Shared {
         let mut spaces = self.spaces.lock().unwrap_or_else(PoisonError::into_inner);
         let next = u32::try_from(spaces.len()).unwrap_or(u32::MAX);
         *spaces.entry(space.to_owned()).or_insert(next)
+    }
+
+    /// `<space>:` for every L1 id, indexed by id: the head of the stored keys of that space.
+    pub(crate) fn space_heads(&self) -> Vec<Vec<u8>> {
+        let spaces = self.spaces.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut heads = vec![Vec::new(); spaces.len()];
+        for (space, &id) in spaces.iter() {
+            if let Some(head) = usize::try_from(id).ok().and_then(|i| heads.get_mut(i)) {
+                head.extend_from_slice(space.as_bytes());
+                head.push(crate::key::SEPARATOR);
+            }
+        }
+        heads
     }
 
     /// Registers a view with the metrics task, starting the task on first use inside a tokio
@@ -563,6 +578,7 @@ impl BackendBuilder {
             l3,
             log: RateLimitedLog::new(Duration::from_secs(10)),
             spaces: Mutex::default(),
+            invalidations: crate::group::InvalidationCounters::default(),
             views: Mutex::default(),
             metrics_interval: self.metrics_interval,
             publisher_started: AtomicBool::new(false),

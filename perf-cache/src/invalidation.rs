@@ -16,9 +16,15 @@ pub enum Reach {
     Skipped,
 }
 
-/// What [`Cache::invalidate`](crate::Cache::invalidate) or
-/// [`Cache::invalidate_all`](crate::Cache::invalidate_all) reached. L1 (in process) is always
-/// reached, last.
+/// What an invalidation ([`Cache::invalidate`](crate::Cache::invalidate),
+/// [`Cache::invalidate_all`](crate::Cache::invalidate_all),
+/// [`Cache::invalidate_pattern`](crate::Cache::invalidate_pattern),
+/// [`Backend::invalidate_group`](crate::Backend::invalidate_group), ...) reached. L1 (in
+/// process) is always reached, last.
+///
+/// Pattern and group invalidations also say how many stored keys each tier removed
+/// (`l1_removed`, `l2_removed`, `l3_removed`); single-key invalidations and `invalidate_all`
+/// leave them at 0.
 ///
 /// ```
 /// use perf_cache::{Invalidation, Reach};
@@ -34,6 +40,12 @@ pub struct Invalidation {
     pub l2: Reach,
     /// The disk file.
     pub l3: Reach,
+    /// Entries removed from this process's L1 (pattern and group invalidations).
+    pub l1_removed: u64,
+    /// Keys removed from Redis (pattern and group invalidations; `UNLINK`'s count).
+    pub l2_removed: u64,
+    /// Rows removed from the disk file (pattern and group invalidations).
+    pub l3_removed: u64,
 }
 
 impl Invalidation {
@@ -47,6 +59,21 @@ impl Invalidation {
         [self.l2, self.l3]
             .iter()
             .all(|r| matches!(r, Reach::Done | Reach::NotConfigured))
+    }
+
+    /// Records `reach` for `tier` unless the tier already did worse in this invalidation
+    /// (several operations of a group on one tier: the report keeps the worst).
+    pub(crate) fn worsen(&mut self, tier: &str, reach: Reach) {
+        let rank = |r: Reach| match r {
+            Reach::NotConfigured => 0,
+            Reach::Done => 1,
+            Reach::Skipped => 2,
+            Reach::Failed => 3,
+        };
+        let current = if tier == "l2" { self.l2 } else { self.l3 };
+        if rank(reach) > rank(current) {
+            self.set(tier, reach);
+        }
     }
 
     pub(crate) fn set(&mut self, tier: &str, reach: Reach) {

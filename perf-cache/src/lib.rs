@@ -125,11 +125,56 @@
 //! never opens the breaker. A cache built while Redis is down works and picks Redis up
 //! later, unless `CacheBuilder::require_l2` is set.
 //!
-//! Invalidation is the exception to fail-open: [`Cache::invalidate`] reports what it could not
-//! reach, and an invalidation that missed Redis is kept (up to 10,000 per backend) and
-//! replayed before Redis is read again; until then reads skip L2. If more pile up, L2 is
-//! treated as suspect and not read until the longest L2 TTL has passed. URLs are redacted ([`redact_url`]) in
-//! every log line, error and `Debug` output.
+//! Invalidation is the exception to fail-open: see below.
+//!
+//! # Invalidation
+//!
+//! | call | removes | Redis | disk | L1 |
+//! |---|---|---|---|---|
+//! | [`Cache::invalidate`] | one key | `UNLINK` | one row | one entry |
+//! | [`Cache::invalidate_pattern`] | keys of the view matching a [`Pattern`] | `SCAN MATCH` + `UNLINK` | range scan | one pass |
+//! | [`Backend::invalidate_pattern`] | keys of every view matching a [`Pattern`] | same | same | same |
+//! | [`Backend::invalidate_group`] | several patterns and keys ([`InvalidationGroup`]) | one `UNLINK` for the keys, one `SCAN` pass per pattern | same | one pass for all |
+//! | [`Cache::invalidate_all`] | every key of the view | `SCAN MATCH <namespace>:<prefix>:*` + `UNLINK` | range delete | one pass |
+//!
+//! **Order.** Shared tier first (Redis), then the disk file, then this process's L1 last, so
+//! that a read in between cannot copy the old value back into L1 from a tier not yet cleared.
+//!
+//! **Patterns** have Redis's glob semantics (`*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\` escapes),
+//! and every tier uses them byte for byte: Redis matches in `SCAN MATCH`, and L1 and the disk
+//! use one matcher that reproduces Redis's own (`stringmatchlen`, including its edge cases:
+//! reversed ranges, unterminated classes, signed-`char` ranges over bytes ≥ 0x80, the limit of
+//! 1,000 nested `*`), checked against a real server by a property test. A pattern is relative:
+//! a view prepends `<namespace>:<prefix>:`, a backend `<namespace>:`; both heads are literal,
+//! so no pattern reaches another namespace. Build patterns with [`Pattern::lit`] for anything
+//! that comes from a user: the value is escaped exactly as [`Key::arg`] escapes it, so it
+//! matches exactly that segment and a `*`, `?`, `[`, `]` or `\` in it stays literal.
+//! [`Pattern::any`] is `*` (any run of characters, separators included).
+//!
+//! **Cost.** Redis: `SCAN … MATCH … COUNT 1000` walks the whole database (cost grows with the
+//! number of keys in it, not with the number matched) and never blocks the server the way
+//! `KEYS` does; each page's keys are removed with one `UNLINK` sent in the same pipeline as the
+//! next `SCAN`, one round trip per page (10,000 of 200,000 keys: see `BENCHMARKS.md`). On a
+//! cluster every primary is scanned and each key is unlinked on its own slot's node. Disk: only
+//! rows starting with the pattern's literal head are read, in write transactions of at most
+//! 1,024 rows. L1: one pass over the entries with the compiled pattern. Exact keys skip the
+//! scan.
+//!
+//! **What it reports.** Every call returns an [`Invalidation`]: per tier whether it was
+//! reached ([`Reach`]) and, for patterns and groups, how many keys each tier removed. A tier not
+//! reached is also counted (`errors` in [`TierStats`] for view calls) and logged. An
+//! invalidation that missed Redis (breaker open, an error, a `SCAN` that failed part-way) is
+//! kept — keys, whole-view clears and patterns, up to 10,000 per backend — and replayed before
+//! Redis is read again; until then reads skip L2. If more pile up, L2 is treated as suspect and
+//! not read until the longest L2 TTL has passed. [`Backend::invalidation_stats`] counts calls
+//! by kind and keys removed per tier (also as metrics, below).
+//!
+//! **Bookkeeping keys** (tag generations, leases, tombstones, for later work) are stored under
+//! `<namespace>%:`. Namespaces cannot contain `%` (nor `:`), and every key and pattern the crate
+//! sends starts with the literal `<namespace>:`, so neither a user pattern (even `*`) nor
+//! `invalidate_all` can reach them.
+//!
+//! URLs are redacted ([`redact_url`]) in every log line, error and `Debug` output.
 //!
 //! # Statistics and metrics
 //!
@@ -151,6 +196,8 @@
 //! | `cache_entries` | gauge | `namespace`, `tier` = `l1` |
 //! | `cache_weight_bytes` | gauge | `namespace` |
 //! | `cache_stale_served_total` | counter | `namespace` |
+//! | `cache_invalidations_total` | counter (per call) | `namespace`, `kind` = `key`/`all`/`pattern`/`group` |
+//! | `cache_invalidated_keys_total` | counter (per call) | `namespace`, `tier` = `l1`/`l2`/`l3` |
 //!
 //! Tracing: loads run in a `cache.load` span (`namespace`, `key_prefix`); tier hits, misses on
 //! unusable data, errors and breaker transitions are events with `tier`, `outcome` and
@@ -163,15 +210,9 @@
 //!
 //! # How the next features fit
 //!
-//! - **Pattern and tag invalidation.** Because segments cannot contain `:` or glob
-//!   metacharacters, `<namespace>:user:42:*` matches exactly the keys under `user:42`. A
-//!   `KeyPattern` built from leading segments will drive `SCAN MATCH` + `UNLINK` in Redis (as
-//!   [`Cache::invalidate_all`] does for a whole cache), a key-range delete in redb (keys are
-//!   sorted bytes), and removal by predicate in L1 (both engines support it; the envelope has
-//!   room for tags and generation stamps). Tags become Redis sets under `<namespace>:%tag:<tag>` and a second redb
-//!   table; escaping only ever writes `%` followed by two upper-case hex digits, so no user key
-//!   can collide with the `%tag` segment. The lower tiers sit behind one
-//!   internal `Tier` trait (bytes in, bytes out), which grows `delete_matching` and tag methods.
+//! - **Tag invalidation.** Tag generations will live under the bookkeeping keyspace
+//!   (`<namespace>%:tag:<tag>`), out of reach of patterns and `invalidate_all`; the envelope has
+//!   room for tags and generation stamps.
 //! - **Cross-instance L1 coherence.** `set`, `invalidate` and loads all end in one `store` /
 //!   `invalidate` path; the coherence work publishes the key (or pattern) on a Redis channel there,
 //!   and a subscriber task holding a clone of the cache drops it from L1.
@@ -187,8 +228,8 @@
 //!
 //! - `macros` (default): re-exports `perf-cache-macros` (empty until the `#[cached]` issue).
 //! - `redis`: L2 and `SessionStore`.
-//! - `redis-cluster`: L2 on a Redis Cluster (`CacheBuilder::redis_cluster_urls`); `clear` scans
-//!   every primary.
+//! - `redis-cluster`: L2 on a Redis Cluster (`CacheBuilder::redis_cluster_urls`);
+//!   `invalidate_all` and pattern invalidation scan every primary.
 //! - `redis-tls`: `rediss://` URLs (rustls with the *ring* provider and the system's root
 //!   certificates, or a private CA via `CacheBuilder::redis_root_cert_pem`).
 //! - `disk`: L3.
@@ -196,6 +237,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
+mod bookkeeping;
 mod builder;
 mod cache;
 mod clock;
@@ -203,9 +245,12 @@ mod codec;
 mod envelope;
 mod error;
 mod flight;
+mod glob;
+mod group;
 mod invalidation;
 mod key;
 mod options;
+mod pattern;
 mod redact;
 mod replay;
 mod stats;
@@ -221,9 +266,11 @@ pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_SIZE};
 pub use cache::Cache;
 pub use codec::{Codec, CodecError, Json, Postcard};
 pub use error::{Error, Result};
+pub use group::{InvalidationGroup, InvalidationStats};
 pub use invalidation::{Invalidation, Reach};
 pub use key::{Key, KeyArg};
 pub use options::SetOptions;
+pub use pattern::Pattern;
 pub use redact::redact_url;
 #[cfg(feature = "redis")]
 pub use session::{SessionStore, SessionStoreBuilder};

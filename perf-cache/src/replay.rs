@@ -22,6 +22,8 @@ pub(crate) enum Pending {
     Key(Vec<u8>),
     /// `SCAN MATCH <space>:*` + `UNLINK` (an `invalidate_all`).
     Space(String),
+    /// `SCAN MATCH <pattern>` + `UNLINK` (a pattern invalidation; the full pattern).
+    Pattern(Vec<u8>),
 }
 
 /// The queue and the suspect deadline of one backend.
@@ -107,6 +109,7 @@ impl Replay {
             let result = match op {
                 Pending::Key(key) => l2.delete(key).await,
                 Pending::Space(space) => l2.clear(space).await,
+                Pending::Pattern(pattern) => l2.delete_matching(pattern).await.map(drop),
             };
             if result.is_err() {
                 break;

@@ -156,3 +156,96 @@ async fn cluster_round_trip_and_namespace_clear() {
         assert_eq!(sessions.get(&format!("s{i}")).await.unwrap(), None);
     }
 }
+
+/// Keys of `ns` held by the node on `port` (`SCAN` on that node alone).
+async fn node_keys(port: u16, ns: &str) -> Vec<String> {
+    let mut conn = common::raw(&format!("redis://127.0.0.1:{port}")).await;
+    let mut out = Vec::new();
+    let mut cursor = 0_u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{ns}:*"))
+            .arg("COUNT")
+            .arg(1_000)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        out.extend(keys);
+        if next == 0 {
+            return out;
+        }
+        cursor = next;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pattern_invalidation_reaches_every_primary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_nodes, ports) = start_cluster(dir.path());
+    let ns = namespace("cluster-pattern");
+    let backend = perf_cache::Backend::builder()
+        .namespace(&ns)
+        .redis_cluster_urls(ports.iter().map(|p| format!("redis://127.0.0.1:{p}")))
+        .redis_timeout(Duration::from_secs(1))
+        .require_l2(true)
+        .l1_max_entries(0) // reads go to the cluster
+        .build()
+        .await
+        .unwrap();
+    let orgs = Cache::<u64>::builder()
+        .prefix("org")
+        .build_on(&backend)
+        .unwrap();
+    for i in 0..300_u64 {
+        orgs.set(&Key::new(i % 3).arg("incident").arg(i), i)
+            .await
+            .unwrap();
+    }
+    let per_node: Vec<usize> = {
+        let mut v = Vec::new();
+        for port in &ports {
+            v.push(node_keys(*port, &ns).await.len());
+        }
+        v
+    };
+    assert_eq!(per_node.iter().sum::<usize>(), 300);
+    assert!(
+        per_node.iter().all(|n| *n > 0),
+        "keys on every primary: {per_node:?}"
+    );
+
+    // The seeds' `incidents:org:{org_id}:*`, across the three primaries.
+    let done = backend
+        .invalidate_pattern(&perf_cache::Pattern::new().lit("org").lit(1_u64).any())
+        .await;
+    assert!(done.is_complete(), "{done:?}");
+    assert_eq!(done.l2_removed, 100);
+    let mut left = Vec::new();
+    for port in &ports {
+        left.extend(node_keys(*port, &ns).await);
+    }
+    assert_eq!(left.len(), 200);
+    assert!(
+        left.iter().all(|k| !k.starts_with(&format!("{ns}:org:1:"))),
+        "no key of org 1 is left on any primary"
+    );
+    for i in 0..300_u64 {
+        let got = orgs.get(&Key::new(i % 3).arg("incident").arg(i)).await;
+        assert_eq!(got.is_none(), i % 3 == 1, "key {i}");
+    }
+
+    // A group: one exact key (routed to its slot) and one pattern.
+    let group = perf_cache::InvalidationGroup::new()
+        .key(&Key::new("org").arg(0_u64).arg("incident").arg(0_u64))
+        .pattern(perf_cache::Pattern::new().lit("org").lit(2_u64).any());
+    let done = backend.invalidate_group(&group).await;
+    assert!(done.is_complete(), "{done:?}");
+    assert_eq!(done.l2_removed, 101);
+    let mut left = 0;
+    for port in &ports {
+        left += node_keys(*port, &ns).await.len();
+    }
+    assert_eq!(left, 99);
+}

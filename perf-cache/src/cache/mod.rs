@@ -511,7 +511,41 @@ where
             }
         }
         inner.shared.l1.remove(&inner.l1_lookup(key));
+        let kind = crate::group::Kind::Key;
+        inner
+            .shared
+            .invalidations
+            .count(&inner.shared.namespace, kind, &report);
         report
+    }
+
+    /// Removes every entry of this view whose key matches `pattern` (relative to the view:
+    /// `<namespace>:<prefix>:` is prepended) from every tier, Redis first, the disk file, L1
+    /// last, with Redis's glob semantics in every tier. Returns what it reached and how many
+    /// keys each tier removed; what Redis could not take is kept and replayed before L2 is read
+    /// again. See [`Backend::invalidate_pattern`] for the cost, and
+    /// [`Pattern`](crate::Pattern) for building patterns from user values safely.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use perf_cache::{Cache, Key, Pattern};
+    /// let cache = Cache::<u8>::builder().namespace("incidents").build().await?;
+    /// cache.set(&Key::new("org").arg(7_u64).arg("status").arg("open"), 1).await?;
+    /// cache.set(&Key::new("org").arg(8_u64).arg("status").arg("open"), 2).await?;
+    /// let done = cache
+    ///     .invalidate_pattern(&Pattern::new().lit("org").lit(7_u64).any())
+    ///     .await;
+    /// assert_eq!(done.l1_removed, 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn invalidate_pattern(&self, pattern: &crate::Pattern) -> Invalidation {
+        let inner = &*self.inner;
+        let plan = crate::group::Plan::new(&inner.namespace, [pattern]);
+        let kind = crate::group::Kind::Pattern;
+        inner
+            .shared
+            .invalidate_plan(&plan, kind, Some(&inner.counters))
+            .await
     }
 
     /// Removes every entry of this cache (its namespace and prefix) from every tier — and
@@ -544,6 +578,11 @@ where
         }
         let space = inner.space;
         inner.shared.l1.remove_if(&move |k, _| k.space == space);
+        let kind = crate::group::Kind::All;
+        inner
+            .shared
+            .invalidations
+            .count(&inner.shared.namespace, kind, &report);
         report
     }
 

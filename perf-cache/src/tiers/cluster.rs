@@ -41,18 +41,19 @@ impl Cluster {
         cmd.query_async(&mut conn).await
     }
 
-    /// `SCAN MATCH <namespace>:*` on every primary, then `UNLINK` key by key (keys of one batch
-    /// live in different slots, and a multi-key command must not cross slots).
-    pub(crate) async fn clear(&self, namespace: &str, count: usize) -> RedisResult<()> {
+    /// `SCAN MATCH <pattern>` on every primary, then `UNLINK` key by key (keys of one page
+    /// live in different slots, and a multi-key command must not cross slots), sent together
+    /// on the multiplexed connection; how many keys were removed.
+    pub(crate) async fn delete_matching(&self, pattern: &[u8], count: usize) -> RedisResult<u64> {
         let mut conn = self.connection().await?;
-        let pattern = format!("{namespace}:*");
+        let mut removed = 0;
         for (host, port) in primaries(&mut conn).await? {
             let mut cursor: u64 = 0;
             loop {
                 let mut scan = redis::cmd("SCAN");
                 scan.arg(cursor)
                     .arg("MATCH")
-                    .arg(&pattern)
+                    .arg(pattern)
                     .arg("COUNT")
                     .arg(count);
                 let node = SingleNodeRoutingInfo::ByAddress {
@@ -63,24 +64,32 @@ impl Cluster {
                     .route_command(scan, RoutingInfo::SingleNode(node))
                     .await?;
                 let (next, keys): (u64, Vec<Vec<u8>>) = redis::from_redis_value(reply)?;
-                let unlinks = keys.into_iter().map(|key| {
-                    let mut conn = conn.clone();
-                    async move {
-                        let mut unlink = redis::cmd("UNLINK");
-                        unlink.arg(key);
-                        unlink.query_async::<Value>(&mut conn).await
-                    }
-                });
-                for result in futures::future::join_all(unlinks).await {
-                    result?;
-                }
+                removed += self.unlink_each(keys).await?;
                 if next == 0 {
                     break;
                 }
                 cursor = next;
             }
         }
-        Ok(())
+        Ok(removed)
+    }
+
+    /// `UNLINK` of each key (each routed to its slot's node), sent together; how many existed.
+    pub(crate) async fn unlink_each(&self, keys: Vec<Vec<u8>>) -> RedisResult<u64> {
+        let conn = self.connection().await?;
+        let unlinks = keys.into_iter().map(|key| {
+            let mut conn = conn.clone();
+            async move {
+                let mut unlink = redis::cmd("UNLINK");
+                unlink.arg(key);
+                unlink.query_async::<u64>(&mut conn).await
+            }
+        });
+        let mut removed = 0;
+        for result in futures::future::join_all(unlinks).await {
+            removed += result?;
+        }
+        Ok(removed)
     }
 }
 

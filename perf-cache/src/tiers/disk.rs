@@ -16,6 +16,7 @@
 //! Expiry is the tier's own field (Unix ms), set from the TTL each write is given, so the tier
 //! never parses the envelope.
 
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,7 @@ use redb::{
     TableError,
 };
 
+use crate::glob::Glob;
 use crate::tiers::{Tier, TierError, TierResult};
 
 /// `key → (expiry in Unix ms, envelope bytes)`.
@@ -41,6 +43,8 @@ const LEGACY: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("perf_cac
 pub(crate) const WRITE_PURGE_BATCH: usize = 32;
 /// Expired rows removed per transaction by `purge_expired`.
 pub(crate) const PURGE_BATCH: usize = 1_024;
+/// Rows examined per write transaction by pattern invalidation (`delete_matching`).
+pub(crate) const MATCH_BATCH: usize = 1_024;
 /// Default bound on the number of rows in the file.
 pub(crate) const DEFAULT_MAX_ENTRIES: u64 = 100_000;
 
@@ -196,6 +200,48 @@ fn namespace_range(namespace: &str) -> (Vec<u8>, Vec<u8>) {
     (start, end)
 }
 
+/// The smallest key greater than every key starting with `prefix` (`None`: no bound).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// Examines up to [`MATCH_BATCH`] rows of `range` and removes those `glob` matches: how many it
+/// removed, and the last key examined when the batch was full (where the next batch starts).
+fn delete_matching_batch(
+    rows: &mut Rows<'_>,
+    by_expiry: &mut ByExpiry<'_>,
+    glob: &Glob,
+    range: (Bound<&[u8]>, Bound<&[u8]>),
+) -> redb::Result<(u64, Option<Vec<u8>>)> {
+    let mut doomed = Vec::new();
+    let mut examined = 0;
+    let mut last = None;
+    for entry in rows.range::<&[u8]>(range)? {
+        let (k, v) = entry?;
+        let key = k.value();
+        if glob.is_match(key) {
+            doomed.push((v.value().0, key.to_vec()));
+        }
+        examined += 1;
+        if examined == MATCH_BATCH {
+            last = Some(key.to_vec());
+            break;
+        }
+    }
+    for (expiry, key) in &doomed {
+        rows.remove(key.as_slice())?;
+        by_expiry.remove((*expiry, key.as_slice()))?;
+    }
+    Ok((doomed.len() as u64, last))
+}
+
 impl Tier for DiskTier {
     fn name(&self) -> &'static str {
         "l3"
@@ -251,6 +297,50 @@ impl Tier for DiskTier {
                 by_expiry.remove((expiry, key.as_slice()))?;
             }
             Ok(())
+        })
+        .boxed()
+    }
+
+    fn delete_matching<'a>(&'a self, pattern: &'a [u8]) -> BoxFuture<'a, TierResult<u64>> {
+        async move {
+            let glob = Arc::new(Glob::new(pattern));
+            // Only keys starting with the pattern's literal head can match: scan that range,
+            // one bounded write transaction per batch, so no transaction walks the whole file.
+            let start = glob.literal_prefix();
+            let end = prefix_end(&start);
+            let mut after: Option<Vec<u8>> = None;
+            let mut removed = 0;
+            loop {
+                let (glob, start, end, from) =
+                    (Arc::clone(&glob), start.clone(), end.clone(), after.take());
+                let (n, last) = self
+                    .write(move |rows, by_expiry| {
+                        let low = match &from {
+                            Some(last) => Bound::Excluded(last.as_slice()),
+                            None => Bound::Included(start.as_slice()),
+                        };
+                        let high = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+                        delete_matching_batch(rows, by_expiry, &glob, (low, high))
+                    })
+                    .await?;
+                removed += n;
+                match last {
+                    Some(last) => after = Some(last),
+                    None => return Ok(removed),
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn delete_keys<'a>(&'a self, keys: &'a [Vec<u8>]) -> BoxFuture<'a, TierResult<u64>> {
+        let keys = keys.to_vec();
+        self.write(move |rows, by_expiry| {
+            let mut removed = 0;
+            for key in &keys {
+                removed += u64::from(remove_row(rows, by_expiry, key)?);
+            }
+            Ok(removed)
         })
         .boxed()
     }

@@ -3,8 +3,8 @@
 //!
 //! Lower tiers deal in envelope bytes under full keys (`<namespace>:<key>`), so that a tier
 //! knows nothing of values or codecs. Later work extends this trait rather than the cache:
-//! pattern invalidation adds `delete_matching(pattern)` (Redis `SCAN MATCH` + `UNLINK`, a key
-//! range scan on disk — the key grammar guarantees a prefix pattern is exact), tag invalidation
+//! pattern invalidation uses `delete_matching(pattern)` (Redis `SCAN MATCH` + `UNLINK`, a key
+//! range scan on disk with the same glob matcher as L1), tag invalidation
 //! adds `tag(key, tags)` / `delete_tagged(tag)` (Redis sets, a second disk table), and
 //! coherence adds a publish hook after `set`/`delete` so other instances drop their L1 copy.
 
@@ -51,6 +51,11 @@ pub(crate) trait Tier: Send + Sync + std::fmt::Debug {
     fn delete<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, TierResult<()>>;
     /// Removes every key of `namespace` (and nothing else).
     fn clear<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, TierResult<()>>;
+    /// Removes every stored key the Redis glob `pattern` (a full pattern, starting with the
+    /// literal `<namespace>:`) matches; how many it removed.
+    fn delete_matching<'a>(&'a self, pattern: &'a [u8]) -> BoxFuture<'a, TierResult<u64>>;
+    /// Removes these stored keys; how many existed.
+    fn delete_keys<'a>(&'a self, keys: &'a [Vec<u8>]) -> BoxFuture<'a, TierResult<u64>>;
     /// Housekeeping: drop expired entries where the store does not do it itself.
     fn purge_expired(&self) -> BoxFuture<'_, TierResult<()>> {
         Box::pin(async { Ok(()) })
@@ -116,6 +121,12 @@ impl Tier for NoTier {
         match *self {}
     }
     fn clear<'a>(&'a self, _: &'a str) -> BoxFuture<'a, TierResult<()>> {
+        match *self {}
+    }
+    fn delete_matching<'a>(&'a self, _: &'a [u8]) -> BoxFuture<'a, TierResult<u64>> {
+        match *self {}
+    }
+    fn delete_keys<'a>(&'a self, _: &'a [Vec<u8>]) -> BoxFuture<'a, TierResult<u64>> {
         match *self {}
     }
 }

@@ -11,8 +11,12 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use crate::breaker::{Breaker, Permit, is_outage};
 use crate::tiers::{Tier, TierError, TierResult};
 
-/// Keys per `SCAN` page and per `UNLINK` batch in `clear`.
-const SCAN_COUNT: usize = 500;
+/// `SCAN … COUNT` for pattern invalidation and `clear`: slots visited per page (the work Redis
+/// does per call, about a millisecond for 1,000 keys), hence keys per `UNLINK` at most.
+pub(crate) const SCAN_COUNT: usize = 1_000;
+
+/// A `SCAN` reply: the next cursor and the page's keys.
+type ScanPage = (u64, Vec<Vec<u8>>);
 
 /// One standalone server through a `ConnectionManager`, or a Redis Cluster.
 enum Connection {
@@ -308,6 +312,48 @@ impl RedisTier {
         self.query::<redis::Value>(cmd).await.map(drop)
     }
 
+    /// `SCAN MATCH pattern COUNT 1000` over the whole database, each page's keys removed with
+    /// one `UNLINK` sent in the same pipeline as the next page's `SCAN` (one round trip per
+    /// page). Never `KEYS`, which blocks the server. A failure part-way returns the error:
+    /// the caller keeps the whole pattern for replay (re-running it is harmless).
+    async fn scan_unlink(&self, conn: &ConnectionManager, pattern: &[u8]) -> TierResult<u64> {
+        let scan = |cursor: u64| {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT);
+            cmd
+        };
+        let mut removed = 0_u64;
+        let (mut cursor, mut keys): ScanPage = self.query(scan(0)).await?;
+        loop {
+            match (keys.is_empty(), cursor) {
+                (true, 0) => return Ok(removed),
+                (true, _) => (cursor, keys) = self.query(scan(cursor)).await?,
+                (false, 0) => {
+                    let mut unlink = redis::cmd("UNLINK");
+                    unlink.arg(&keys);
+                    return Ok(removed + self.query::<u64>(unlink).await?);
+                }
+                (false, _) => {
+                    let Some(permit) = self.breaker.allow() else {
+                        return Err(TierError::Skipped(String::new()));
+                    };
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("UNLINK").arg(&keys);
+                    pipe.add_command(scan(cursor));
+                    let result: redis::RedisResult<(u64, ScanPage)> =
+                        pipe.query_async(&mut conn.clone()).await;
+                    let (n, (next, page)) = settle(permit, result)?;
+                    removed += n;
+                    (cursor, keys) = (next, page);
+                }
+            }
+        }
+    }
+
     pub(crate) fn url(&self) -> &str {
         &self.url
     }
@@ -377,35 +423,49 @@ impl Tier for RedisTier {
 
     fn clear<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, TierResult<()>> {
         async move {
-            #[cfg(feature = "redis-cluster")]
-            if let Connection::Cluster(cluster) = &self.conn {
-                let Some(permit) = self.breaker.allow() else {
-                    return Err(TierError::Skipped(String::new()));
-                };
-                let result = cluster.clear(namespace, SCAN_COUNT).await;
-                return settle(permit, result);
-            }
             // The namespace holds no glob metacharacters (validated), so this matches exactly
             // this namespace's keys. Never FLUSHDB: other namespaces share the database.
             let pattern = format!("{namespace}:*");
-            let mut cursor: u64 = 0;
-            loop {
-                let mut cmd = redis::cmd("SCAN");
-                cmd.arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(SCAN_COUNT);
-                let (next, keys): (u64, Vec<Vec<u8>>) = self.query(cmd).await?;
-                if !keys.is_empty() {
+            self.delete_matching(pattern.as_bytes()).await.map(drop)
+        }
+        .boxed()
+    }
+
+    fn delete_matching<'a>(&'a self, pattern: &'a [u8]) -> BoxFuture<'a, TierResult<u64>> {
+        async move {
+            match &self.conn {
+                Connection::Single(conn) => self.scan_unlink(conn, pattern).await,
+                #[cfg(feature = "redis-cluster")]
+                Connection::Cluster(cluster) => {
+                    let Some(permit) = self.breaker.allow() else {
+                        return Err(TierError::Skipped(String::new()));
+                    };
+                    let result = cluster.delete_matching(pattern, SCAN_COUNT).await;
+                    settle(permit, result)
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn delete_keys<'a>(&'a self, keys: &'a [Vec<u8>]) -> BoxFuture<'a, TierResult<u64>> {
+        async move {
+            if keys.is_empty() {
+                return Ok(0);
+            }
+            match &self.conn {
+                Connection::Single(_) => {
                     let mut unlink = redis::cmd("UNLINK");
                     unlink.arg(keys);
-                    self.run(unlink).await?;
+                    self.query::<u64>(unlink).await
                 }
-                if next == 0 {
-                    return Ok(());
+                #[cfg(feature = "redis-cluster")]
+                Connection::Cluster(cluster) => {
+                    let Some(permit) = self.breaker.allow() else {
+                        return Err(TierError::Skipped(String::new()));
+                    };
+                    settle(permit, cluster.unlink_each(keys.to_vec()).await)
                 }
-                cursor = next;
             }
         }
         .boxed()

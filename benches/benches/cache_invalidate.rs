@@ -1,0 +1,279 @@
+//! Pattern invalidation in Redis: drop 10,000 matching keys among 200,000, three ways, in
+//! the same run and on the same keys:
+//!
+//! - `perf_cache_invalidate_pattern`: `Backend::invalidate_pattern` (`SCAN MATCH … COUNT 1000`,
+//!   each page's `UNLINK` pipelined with the next `SCAN`);
+//! - `seed_scan_then_del_each`: the seeds' approach, redis-py's `scan_iter(match=…)` (server
+//!   default `COUNT`, 10) with one `DEL` round trip per key found;
+//! - `scan_count_1000_unlink_per_page`: plain `SCAN MATCH … COUNT 1000`, then one `UNLINK` per
+//!   page, one round trip after the other.
+//!
+//! The keys live in a private `redis-server` the bench starts on a free loopback port (and
+//! kills at the end), so `SCAN` walks exactly these 200,000 keys, other clients' traffic does
+//! not blur the figures, and 200,000 extra keys never slow other users' `SCAN`s of the shared
+//! server. Before every timed iteration the 10,000 matching keys are written again (pipelined,
+//! not timed); the 190,000 others stay for the whole run. After criterion's groups, a paired run
+//! times the three contenders round by round (order rotated, 7 rounds) and prints each one's
+//! median and the median of the per-round ratios, which holds up better on a loaded machine
+//! than contenders measured one after the other.
+//!
+//! Run with `cargo bench -p perf-benches --bench cache_invalidate -- --warm-up-time 1
+//! --measurement-time 3`.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use perf_benches::multi_thread_runtime;
+use perf_cache::{Backend, Pattern};
+use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
+
+const MATCHING: u64 = 10_000;
+/// Paired rounds after criterion's groups.
+const ROUNDS: usize = 9;
+const OTHERS: u64 = 190_000;
+
+/// Writes `keys` with a value, pipelined in chunks.
+async fn load(conn: &mut MultiplexedConnection, keys: impl Iterator<Item = String>) {
+    let keys: Vec<String> = keys.collect();
+    for chunk in keys.chunks(5_000) {
+        let mut pipe = redis::pipe();
+        for key in chunk {
+            pipe.cmd("SET")
+                .arg(key)
+                .arg(b"v")
+                .arg("EX")
+                .arg(3_600)
+                .ignore();
+        }
+        let () = pipe.query_async(conn).await.unwrap();
+    }
+}
+
+fn matching(ns: &str) -> impl Iterator<Item = String> + '_ {
+    (0..MATCHING).map(move |i| format!("{ns}:scans:get_scan_results:42:{i}"))
+}
+
+async fn seed_scan_then_del_each(conn: &mut MultiplexedConnection, pattern: &str) -> u64 {
+    let mut found = Vec::new();
+    let mut cursor = 0_u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .query_async(conn)
+            .await
+            .unwrap();
+        for key in keys {
+            // redis-py's `scan_iter` yields each key; the seed awaits one `DEL` per key.
+            let n: u64 = redis::cmd("DEL").arg(&key).query_async(conn).await.unwrap();
+            found.push(n);
+        }
+        if next == 0 {
+            return found.iter().sum();
+        }
+        cursor = next;
+    }
+}
+
+async fn scan_unlink_per_page<C: ConnectionLike>(conn: &mut C, pattern: &str) -> u64 {
+    let mut removed = 0;
+    let mut cursor = 0_u64;
+    loop {
+        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1_000)
+            .query_async(conn)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            removed += redis::cmd("UNLINK")
+                .arg(keys)
+                .query_async::<u64>(conn)
+                .await
+                .unwrap();
+        }
+        if next == 0 {
+            return removed;
+        }
+        cursor = next;
+    }
+}
+
+/// A private `redis-server` on a free loopback port, killed on drop.
+struct PrivateRedis {
+    child: Child,
+    url: String,
+}
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("this bench starts its own redis-server (apt-get install redis-server): {e}")
+            });
+        let server = Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("private redis-server did not start on port {port}");
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn invalidate_10k_of_200k(c: &mut Criterion) {
+    let rt = multi_thread_runtime();
+    let server = PrivateRedis::start();
+    let url = server.url.clone();
+    let ns = format!("bench-inv-{}", std::process::id());
+    let (backend, mut conn, mut manager) = rt.block_on(async {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let manager: ConnectionManager = client.get_connection_manager().await.unwrap();
+        load(
+            &mut conn,
+            (0..OTHERS).map(|i| format!("{ns}:scans:get_scan_results:f{i}:x")),
+        )
+        .await;
+        let size: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
+        assert_eq!(size, OTHERS, "a private server holds only the bench's keys");
+        let backend = Backend::builder()
+            .namespace(&ns)
+            .redis_url(&url)
+            .redis_timeout(Duration::from_secs(5))
+            .require_l2(true)
+            .l1_max_entries(0)
+            .build()
+            .await
+            .unwrap();
+        (backend, conn, manager)
+    });
+    let pattern = format!("{ns}:scans:get_scan_results:42:*");
+    let ours = Pattern::new()
+        .lit("scans")
+        .lit("get_scan_results")
+        .lit(42_u64)
+        .any();
+
+    let mut g = c.benchmark_group("cache_invalidate_10k_of_200k");
+    g.sample_size(10);
+    g.bench_function("perf_cache_invalidate_pattern", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    load(&mut conn, matching(&ns)).await;
+                    let start = Instant::now();
+                    let done = backend.invalidate_pattern(&ours).await;
+                    total += start.elapsed();
+                    assert_eq!(done.l2_removed, MATCHING);
+                }
+                total
+            })
+        });
+    });
+    g.bench_function("scan_count_1000_unlink_per_page", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    load(&mut conn, matching(&ns)).await;
+                    let start = Instant::now();
+                    let removed = scan_unlink_per_page(&mut conn, &pattern).await;
+                    total += start.elapsed();
+                    assert_eq!(removed, MATCHING);
+                }
+                total
+            })
+        });
+    });
+    g.bench_function("seed_scan_then_del_each", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    load(&mut conn, matching(&ns)).await;
+                    let start = Instant::now();
+                    let removed = seed_scan_then_del_each(&mut conn, &pattern).await;
+                    total += start.elapsed();
+                    assert_eq!(removed, MATCHING);
+                }
+                total
+            })
+        });
+    });
+    g.finish();
+
+    // Paired rounds: every round times each contender once on freshly written keys. The
+    // fourth is plain SCAN + UNLINK through a `ConnectionManager` (what our L2 runs on), to
+    // show the manager's own share.
+    let rounds = ROUNDS;
+    let mut times: [Vec<f64>; 4] = Default::default();
+    rt.block_on(async {
+        for round in 0..rounds {
+            for turn in 0..4 {
+                let who = (round + turn) % 4;
+                load(&mut conn, matching(&ns)).await;
+                let start = Instant::now();
+                let removed = match who {
+                    0 => backend.invalidate_pattern(&ours).await.l2_removed,
+                    1 => scan_unlink_per_page(&mut conn, &pattern).await,
+                    2 => seed_scan_then_del_each(&mut conn, &pattern).await,
+                    _ => scan_unlink_per_page(&mut manager, &pattern).await,
+                };
+                times[who].push(start.elapsed().as_secs_f64() * 1e3);
+                assert_eq!(removed, MATCHING);
+            }
+        }
+    });
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ratios = |a: &[f64], b: &[f64]| median(a.iter().zip(b).map(|(x, y)| x / y).collect());
+    println!(
+        "cache_invalidate paired ({rounds} rounds): ours {:.1} ms, scan+unlink per page {:.1} ms, seed {:.1} ms, \
+         scan+unlink per page through a ConnectionManager {:.1} ms; ours/plain {:.2}, seed/ours {:.1}, \
+         ours/plain-through-manager {:.2}",
+        median(times[0].clone()),
+        median(times[1].clone()),
+        median(times[2].clone()),
+        median(times[3].clone()),
+        ratios(&times[0], &times[1]),
+        ratios(&times[2], &times[0]),
+        ratios(&times[0], &times[3]),
+    );
+    rt.block_on(async {
+        let done = backend.invalidate_pattern(&Pattern::new().any()).await;
+        assert_eq!(done.l2_removed, OTHERS);
+    });
+}
+
+criterion_group!(benches, invalidate_10k_of_200k);
+criterion_main!(benches);
