@@ -197,11 +197,13 @@
 
 mod backend;
 mod builder;
+mod bus;
 mod cache;
 mod clock;
 mod codec;
 mod envelope;
 mod error;
+mod fence;
 mod flight;
 mod invalidation;
 mod key;
@@ -218,6 +220,7 @@ mod session;
 
 pub use backend::{Backend, BackendBuilder};
 pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_SIZE};
+pub use bus::BusStats;
 pub use cache::Cache;
 pub use codec::{Codec, CodecError, Json, Postcard};
 pub use error::{Error, Result};

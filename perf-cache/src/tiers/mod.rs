@@ -20,6 +20,8 @@ pub(crate) mod cluster;
 #[cfg(feature = "disk")]
 pub(crate) mod disk;
 #[cfg(feature = "redis")]
+pub(crate) mod generation;
+#[cfg(feature = "redis")]
 pub(crate) mod redis;
 
 /// A failed tier operation. Never reaches callers: the cache counts it and treats it as a miss.
