@@ -97,6 +97,10 @@ impl NoTier {
         match *self {}
     }
     #[cfg(not(feature = "redis"))]
+    pub(crate) async fn fill(&self, _: &[u8], _: &[u8], _: Duration, _: u64) -> TierResult<bool> {
+        match *self {}
+    }
+    #[cfg(not(feature = "redis"))]
     pub(crate) async fn store_many(&self, _: Vec<(Vec<u8>, Vec<u8>, Duration)>) -> TierResult<()> {
         match *self {}
     }
