@@ -87,6 +87,7 @@ impl Shared {
     }
 
     /// The L1 id of a key space if a view of it was ever built.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn existing_space_id(&self, space: &str) -> Option<u32> {
         self.spaces
             .lock()

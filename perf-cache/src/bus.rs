@@ -18,6 +18,8 @@
 //! Wire format (version 1): `b'P'`, version `1`, origin id (u64 LE), send time (Unix ms, u64
 //! LE), then the operation (postcard). A message with another magic or version is counted and
 //! ignored; a message whose operation this version does not know (a newer writer's) resyncs.
+// Without feature `redis` there is no bus: only the types and the no-op `announce` are used.
+#![cfg_attr(not(feature = "redis"), allow(dead_code))]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;

@@ -10,18 +10,20 @@ use tokio::sync::Notify;
 
 const ROUNDS: u64 = 10_000;
 
+type Loading = std::pin::Pin<Box<dyn Future<Output = u64> + Send>>;
+
 /// A loader that says when it started and returns `value` once released.
 fn gated(
     value: u64,
 ) -> (
     Arc<Notify>,
     Arc<Notify>,
-    impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = u64> + Send>> + Send + 'static,
+    impl FnOnce() -> Loading + Send + 'static,
 ) {
     let started = Arc::new(Notify::new());
     let release = Arc::new(Notify::new());
     let (s, r) = (Arc::clone(&started), Arc::clone(&release));
-    let loader = move || -> std::pin::Pin<Box<dyn Future<Output = u64> + Send>> {
+    let loader = move || -> Loading {
         Box::pin(async move {
             s.notify_one();
             r.notified().await;
