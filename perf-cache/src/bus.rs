@@ -48,7 +48,8 @@ pub(crate) enum Op {
     Key { space: String, key: Vec<u8> },
     /// Every key of a key space (`invalidate_all`).
     Space { space: String },
-    /// The keys of a key space matching a Redis glob pattern (the key part, after the space).
+    /// The stored keys (`<namespace>:<prefix>:<key>`, as in Redis) matching a Redis glob
+    /// pattern, published by the instance's view of `space` (or the backend, `<namespace>`).
     Pattern { space: String, pattern: String },
     /// Everything this backend holds (a publisher that missed an announcement asks for it).
     All,
@@ -254,9 +255,7 @@ impl Shared {
                     });
                 }
             }
-            // Without the pattern matcher here, a pattern drops its whole key space: more
-            // than needed, never less.
-            Op::Space { space } | Op::Pattern { space, .. } => {
+            Op::Space { space } => {
                 self.fence.bump_all().await;
                 if let Some(l3) = &self.l3
                     && let Err(e) = crate::tiers::Tier::clear(l3, &space).await
@@ -267,6 +266,26 @@ impl Shared {
                 if let Some(id) = self.existing_space_id(&space) {
                     self.l1.remove_if(&move |k, _| k.space == id);
                 }
+            }
+            Op::Pattern { space, pattern } => {
+                self.fence.bump_all().await;
+                // L3 has no pattern deletion here: the publisher's whole key space goes (more
+                // than needed, never less).
+                if let Some(l3) = &self.l3
+                    && let Err(e) = crate::tiers::Tier::clear(l3, &space).await
+                {
+                    self.l3_error("bus", e);
+                }
+                self.fence.bump_all().await;
+                let glob = crate::glob::Glob::new(pattern.as_bytes());
+                let names = self.space_names();
+                self.l1.remove_if(&move |k, _| {
+                    let Some(name) = usize::try_from(k.space).ok().and_then(|i| names.get(i))
+                    else {
+                        return false;
+                    };
+                    glob.is_match(&crate::key::full_key(name, &k.key))
+                });
             }
             Op::All => self.resync_local().await,
         }

@@ -240,3 +240,77 @@ async fn a_frozen_redis_makes_b_drop_its_l1_after_the_heartbeat_gap() {
     // Once Redis answers again, B subscribes again.
     assert!(eventually(1_000, async || bb.bus_stats().unwrap().subscribed).await);
 }
+
+/// The wire format, written independently of the crate: `P`, version 1, origin, send time,
+/// then the postcard operation (variant index, then length-prefixed strings).
+fn message(op_variant: u8, strings: &[&str]) -> Vec<u8> {
+    let mut m = vec![b'P', 1];
+    m.extend_from_slice(&0x0123_4567_89ab_cdef_u64.to_le_bytes());
+    m.extend_from_slice(&0_u64.to_le_bytes());
+    m.push(op_variant);
+    for s in strings {
+        m.push(u8::try_from(s.len()).unwrap()); // < 128: a one-byte varint
+        m.extend_from_slice(s.as_bytes());
+    }
+    m
+}
+
+/// Operations another instance publishes (a pattern, an operation this version does not
+/// know, garbage) are applied exactly: the matching L1 entries go, an unknown operation
+/// resyncs, garbage is counted and ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_pattern_unknown_and_foreign_messages() {
+    let url = redis_url();
+    let ns = namespace("bus-ops");
+    let bb = backend(&url, &ns, true).await;
+    let users = Cache::<u64>::builder()
+        .prefix("user")
+        .build_on(&bb)
+        .unwrap();
+    let orders = Cache::<u64>::builder()
+        .prefix("order")
+        .build_on(&bb)
+        .unwrap();
+    for n in 1..=3_u64 {
+        users.set(&Key::new(n), n).await.unwrap();
+        orders.set(&Key::new(n), n).await.unwrap();
+    }
+    assert_eq!(bb.l1_entries(), 6);
+    let mut c = raw(&url).await;
+    let channel = format!("{ns}%:bus");
+    let mut publish = async |bytes: Vec<u8>| {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(bytes)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    };
+
+    let before = bb.bus_stats().unwrap().undecodable;
+    publish(b"not a bus message".to_vec()).await;
+    assert!(eventually(500, async || bb.bus_stats().unwrap().undecodable > before).await);
+    assert_eq!(bb.l1_entries(), 6, "garbage changed nothing");
+
+    // Variant 3: Pattern { space, pattern } over stored keys, Redis glob semantics.
+    let pattern = format!("{ns}:user:[12]");
+    publish(message(3, &[&ns, &pattern])).await;
+    assert!(eventually(500, async || bb.l1_entries() == 4).await);
+    let mut kept = Vec::new();
+    for n in 1..=3_u64 {
+        kept.push((
+            users.get(&Key::new(n)).await,
+            orders.get(&Key::new(n)).await,
+        ));
+    }
+    // user:1 and user:2 were reloaded from Redis (still there: only L1 was told).
+    assert_eq!(bb.l1_entries(), 6);
+    assert_eq!(users.stats().l2.unwrap().hits, 2, "exactly two L1 misses");
+    assert_eq!(orders.stats().l2.unwrap().hits, 0);
+    assert!(kept.iter().all(|(u, o)| u.is_some() && o.is_some()));
+
+    // An operation from a newer version: everything is dropped rather than missed.
+    publish(message(200, &[])).await;
+    assert!(eventually(500, async || bb.l1_entries() == 0).await);
+    cleanup(&url, &ns).await;
+}
