@@ -170,8 +170,8 @@
 //!
 //! **Staleness bound.** Another instance's L1 serves an invalidated or overwritten value for
 //! at most the bus delivery time: on loopback, from the start of `invalidate` on A to the
-//! operation applied on B, p50 ≈ 0.2 ms and p99 ≈ 1 ms (bench `cache_bus`, figures in
-//! `BENCHMARKS.md`). When the bus breaks, for at most the detection time: immediately on a
+//! operation applied on B, p50 0.13–0.19 ms and p99 2.6–3.8 ms on a loaded 2-core machine
+//! (bench `cache_bus`; figures and the raw pub/sub peer in `BENCHMARKS.md`). When the bus breaks, for at most the detection time: immediately on a
 //! dropped connection, three heartbeats (1.5 s by default) on a silent one. During a Redis
 //! outage no instance can publish; each resyncs when it notices the silence and again when
 //! Redis is back, and in between serves what it loads itself (from the loader, or L3 entries
