@@ -199,6 +199,10 @@
 //! | `cache_entries` | gauge | `namespace`, `tier` = `l1` |
 //! | `cache_weight_bytes` | gauge | `namespace` |
 //! | `cache_stale_served_total` | counter | `namespace` |
+//! | `cache_stale_fills_dropped_total` | counter | `namespace` |
+//! | `cache_bus_messages_total` | counter (per message) | `namespace`, `direction` = `sent`/`received` |
+//! | `cache_bus_resyncs_total` | counter (per gap) | `namespace` |
+//! | `cache_bus_lag_seconds` | histogram (per message received) | `namespace` |
 //!
 //! Tracing: loads run in a `cache.load` span (`namespace`, `key_prefix`); tier hits, misses on
 //! unusable data, errors and breaker transitions are events with `tier`, `outcome` and
