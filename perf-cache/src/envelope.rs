@@ -12,7 +12,7 @@
 //! | 8–11 | format version, u32 LE |
 //! | 12–19 | absolute expiry, Unix milliseconds, u64 LE |
 //! | 20–27 | type fingerprint, u64 LE (FNV-1a of the value type's name) |
-//! | 28–35 | generation stamp, u64 LE (0: none) |
+//! | 28–35 | generation stamp, u64 LE (0 in Redis; the disk copy: Unix µs when its load began) |
 //! | 36–39 | payload length, u32 LE |
 //! | 40–41 | number of tags, u16 LE (0 in version 2; tags follow as u16 length + bytes) |
 //!
@@ -144,7 +144,7 @@ pub(crate) fn set_expiry(bytes: &mut [u8], ttl: Duration) {
     }
 }
 
-/// Writes the generation stamp of an encoded entry. The L3 copy carries the Unix ms at which
+/// Writes the generation stamp of an encoded entry. The L3 copy carries the Unix µs at which
 /// its load began, so that entries older than a gap of the invalidation bus can be distrusted.
 pub(crate) fn set_stamp(bytes: &mut [u8], stamp: u64) {
     if readable(bytes) {

@@ -46,9 +46,9 @@ pub(crate) struct Fence {
     global: Epoch,
     stripes: Box<[Epoch]>,
     hasher: std::hash::RandomState,
-    /// Unix ms: L3 entries stamped before it are misses (set when the bus had a gap, during
-    /// which invalidations from other instances may have been missed).
-    l3_floor_ms: AtomicU64,
+    /// Unix µs: L3 entries stamped at or before it are misses (set when the bus had a gap,
+    /// during which invalidations from other instances may have been missed); 0: none.
+    l3_floor_us: AtomicU64,
 }
 
 impl Default for Fence {
@@ -57,7 +57,7 @@ impl Default for Fence {
             global: Epoch::default(),
             stripes: (0..STRIPES).map(|_| Epoch::default()).collect(),
             hasher: std::hash::RandomState::new(),
-            l3_floor_ms: AtomicU64::new(0),
+            l3_floor_us: AtomicU64::new(0),
         }
     }
 }
@@ -68,8 +68,8 @@ pub(crate) struct Ticket {
     global: u64,
     stripe: usize,
     stripe_epoch: u64,
-    /// Unix ms when the load began: stamped into the L3 copy it writes.
-    pub(crate) started_unix_ms: u64,
+    /// Unix µs when the load began: stamped into the L3 copy it writes.
+    pub(crate) started_unix_us: u64,
     /// The key's generation in Redis when the load began (0: none, or unknown), for the
     /// compare-and-set of the L2 fill.
     pub(crate) l2_generation: u64,
@@ -99,7 +99,7 @@ impl Fence {
             global: self.global.value.load(Ordering::SeqCst),
             stripe,
             stripe_epoch: self.stripes[stripe].value.load(Ordering::SeqCst),
-            started_unix_ms: crate::clock::now_unix_ms(),
+            started_unix_us: crate::clock::now_unix_us(),
             l2_generation: 0,
         }
     }
@@ -128,15 +128,18 @@ impl Fence {
         self.global.bump().await;
     }
 
-    /// Distrusts every L3 entry stamped before now.
+    /// Distrusts every L3 entry stamped up to now.
     pub(crate) fn raise_l3_floor(&self) {
-        self.l3_floor_ms
-            .fetch_max(crate::clock::now_unix_ms(), Ordering::SeqCst);
+        self.l3_floor_us
+            .fetch_max(crate::clock::now_unix_us(), Ordering::SeqCst);
     }
 
-    /// Whether an L3 entry stamped at `stamp_ms` may be served.
-    pub(crate) fn l3_trusted(&self, stamp_ms: u64) -> bool {
-        stamp_ms >= self.l3_floor_ms.load(Ordering::Relaxed)
+    /// Whether an L3 entry stamped at `stamp_us` (Unix µs when its load began) may be served:
+    /// always before any gap, else only when stamped after the last one (the same µs is
+    /// ambiguous, so distrusted).
+    pub(crate) fn l3_trusted(&self, stamp_us: u64) -> bool {
+        let floor = self.l3_floor_us.load(Ordering::Relaxed);
+        floor == 0 || stamp_us > floor
     }
 }
 
@@ -177,9 +180,11 @@ mod tests {
     #[test]
     fn l3_floor() {
         let fence = Fence::default();
-        assert!(fence.l3_trusted(0));
+        assert!(fence.l3_trusted(0), "no gap yet: everything is trusted");
+        let before = crate::clock::now_unix_us();
         fence.raise_l3_floor();
-        assert!(!fence.l3_trusted(1));
+        assert!(!fence.l3_trusted(0));
+        assert!(!fence.l3_trusted(before));
         assert!(fence.l3_trusted(u64::MAX));
     }
 }

@@ -83,7 +83,7 @@
 //! | 8–11 | format version (u32 LE, [`CacheBuilder::format_version`]) |
 //! | 12–19 | absolute expiry, Unix milliseconds (u64 LE) |
 //! | 20–27 | type fingerprint (u64 LE, FNV-1a of the value type's name) |
-//! | 28–35 | generation stamp (u64 LE, 0 for none; for invalidation) |
+//! | 28–35 | generation stamp (u64 LE): 0 in Redis; in the disk copy, the Unix µs at which its load began (a bus gap distrusts older ones) |
 //! | 36–39 | payload length (u32 LE) |
 //! | 40–41 | tag count (u16 LE, 0 for now; tags would follow inside the header) |
 //!

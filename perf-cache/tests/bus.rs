@@ -314,3 +314,63 @@ async fn remote_pattern_unknown_and_foreign_messages() {
     assert!(eventually(500, async || bb.l1_entries() == 0).await);
     cleanup(&url, &ns).await;
 }
+
+/// After a gap of the bus, L3 entries written before it read as misses (an invalidation
+/// may have been missed meanwhile); entries written after it are served again.
+#[cfg(feature = "disk")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_gap_older_disk_entries_are_distrusted() {
+    let url = redis_url();
+    let ns = namespace("bus-l3");
+    let dir = tempfile::tempdir().unwrap();
+    let bb = Backend::builder()
+        .namespace(&ns)
+        .redis_url(&url)
+        .require_l2(true)
+        .disk_path(dir.path().join("b.redb"))
+        .l1_max_entries(0) // every read goes to Redis, then the disk
+        .bus_heartbeat(Duration::from_millis(100))
+        .build()
+        .await
+        .unwrap();
+    let b = view(&bb);
+    let key = Key::new(1_u64);
+    let stored = format!("{ns}:v:1");
+    let mut c = raw(&url).await;
+    let unlink = async |c: &mut redis::aio::MultiplexedConnection| {
+        let _: i64 = redis::cmd("UNLINK")
+            .arg(&stored)
+            .query_async(c)
+            .await
+            .unwrap();
+    };
+
+    b.set(&key, 1).await.unwrap();
+    unlink(&mut c).await;
+    assert_eq!(b.get(&key).await, Some(1), "served from the disk");
+
+    let name = format!(
+        "perf-cache-bus-{:016x}",
+        bb.bus_stats().unwrap().instance_id
+    );
+    let id = client_id(&url, &name).await.unwrap();
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(id)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(eventually(500, async || bb.bus_stats().unwrap().resyncs >= 1).await);
+    assert_eq!(
+        b.get(&key).await,
+        None,
+        "a disk entry from before the gap was served"
+    );
+
+    assert!(eventually(500, async || bb.bus_stats().unwrap().subscribed).await);
+    b.set(&key, 2).await.unwrap();
+    unlink(&mut c).await;
+    assert_eq!(b.get(&key).await, Some(2), "written after the gap: trusted");
+    cleanup(&url, &ns).await;
+}

@@ -463,7 +463,7 @@ where
         }
         let mut l2_items = Vec::new();
         let mut l3_items = Vec::new();
-        let now = crate::clock::now_unix_ms();
+        let now = crate::clock::now_unix_us();
         for (key, _, _) in &encoded {
             inner.shared.fence.bump_key(inner.space, key).await;
         }
@@ -707,10 +707,10 @@ where
         let (_admitted, stamp) = match write {
             Write::Set => {
                 fence.bump_key(inner.space, key).await;
-                (None, crate::clock::now_unix_ms())
+                (None, crate::clock::now_unix_us())
             }
             Write::Fill(ticket) => match fence.admit(ticket).await {
-                Some(admitted) => (Some(admitted), ticket.started_unix_ms),
+                Some(admitted) => (Some(admitted), ticket.started_unix_us),
                 None => {
                     inner.counters.stale_fills_dropped.incr();
                     return Ok(());
