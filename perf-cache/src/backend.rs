@@ -678,6 +678,7 @@ impl BackendBuilder {
         let evictions = Arc::new(Counter::default());
         let by_weight = self.l1_max_bytes.is_some();
         let bus = with_bus.then(|| crate::bus::Bus::new(&namespace, self.bus_heartbeat));
+        let stamps = l3.is_some();
         let l1_capacity = self.l1_max_bytes.unwrap_or(self.l1_max_entries);
         crate::clock::start();
         let l1 = l1::build(
@@ -701,7 +702,7 @@ impl BackendBuilder {
             metrics_interval: self.metrics_interval,
             publisher_started: AtomicBool::new(false),
             replay: crate::replay::Replay::default(),
-            fence: crate::fence::Fence::default(),
+            fence: crate::fence::Fence::new(stamps),
             bus,
         });
         Backend { shared }

@@ -49,16 +49,13 @@ pub(crate) struct Fence {
     /// Unix µs: L3 entries stamped at or before it are misses (set when the bus had a gap,
     /// during which invalidations from other instances may have been missed); 0: none.
     l3_floor_us: AtomicU64,
+    /// Whether tickets note the time (only the L3 copy is stamped with it).
+    stamps: bool,
 }
 
 impl Default for Fence {
     fn default() -> Self {
-        Self {
-            global: Epoch::default(),
-            stripes: (0..STRIPES).map(|_| Epoch::default()).collect(),
-            hasher: std::hash::RandomState::new(),
-            l3_floor_us: AtomicU64::new(0),
-        }
+        Self::new(true)
     }
 }
 
@@ -84,6 +81,17 @@ pub(crate) struct Admitted<'a> {
 }
 
 impl Fence {
+    /// A fence whose tickets note the time when `stamps` (the backend has L3).
+    pub(crate) fn new(stamps: bool) -> Self {
+        Self {
+            global: Epoch::default(),
+            stripes: (0..STRIPES).map(|_| Epoch::default()).collect(),
+            hasher: std::hash::RandomState::new(),
+            l3_floor_us: AtomicU64::new(0),
+            stamps,
+        }
+    }
+
     fn stripe_of(&self, space: u32, key: &Key) -> usize {
         let mut h = self.hasher.build_hasher();
         space.hash(&mut h);
@@ -99,7 +107,11 @@ impl Fence {
             global: self.global.value.load(Ordering::SeqCst),
             stripe,
             stripe_epoch: self.stripes[stripe].value.load(Ordering::SeqCst),
-            started_unix_us: crate::clock::now_unix_us(),
+            started_unix_us: if self.stamps {
+                crate::clock::now_unix_us()
+            } else {
+                0
+            },
             l2_generation: 0,
         }
     }
