@@ -215,16 +215,27 @@ impl Shared {
         let Some(bus) = &self.bus else { return };
         #[cfg(feature = "redis")]
         if let Some(l2) = &self.l2 {
-            if l2.publish(&bus.channel, &bus.encode(&op)).await.is_ok() {
-                bus.counters.sent.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("cache_bus_messages_total", "namespace" => self.namespace.clone(), "direction" => "sent").increment(1);
-                return;
+            match l2.publish(&bus.channel, &bus.encode(&op)).await {
+                Ok(()) => {
+                    bus.counters.sent.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("cache_bus_messages_total", "namespace" => self.namespace.clone(), "direction" => "sent").increment(1);
+                    return;
+                }
+                // Logged at most once per 10 s (an outage fails every publish); the breaker
+                // being open was already reported by the invalidation itself.
+                Err(crate::tiers::TierError::Failed(m)) => self.log.warn(
+                    &self.namespace,
+                    "bus",
+                    "publish",
+                    "*",
+                    &format!("{m}; other instances will be asked to resync"),
+                ),
+                Err(crate::tiers::TierError::Skipped(_)) => {}
             }
             bus.counters
                 .publish_failures
                 .fetch_add(1, Ordering::Relaxed);
             bus.owe_resync.store(true, Ordering::Relaxed);
-            tracing::warn!(namespace = %self.namespace, "invalidation could not be published on the bus; other instances will be asked to resync");
         }
         #[cfg(not(feature = "redis"))]
         let _ = (bus, op);
