@@ -60,6 +60,10 @@ pub(crate) struct Shared {
     pub(crate) log: RateLimitedLog,
     /// Invalidations that could not reach Redis, replayed before L2 is read again.
     pub(crate) replay: crate::replay::Replay,
+    /// Invalidation epochs: fills that began before an invalidation store nothing.
+    pub(crate) fence: crate::fence::Fence,
+    /// The invalidation bus (with Redis, unless turned off).
+    pub(crate) bus: Option<crate::bus::Bus>,
     /// Key space (`<namespace>` or `<namespace>:<prefix>`) → L1 id.
     spaces: Mutex<HashMap<String, u32>>,
     /// Invalidations by kind and keys removed per tier.
@@ -95,6 +99,29 @@ impl Shared {
             }
         }
         heads
+    }
+
+    /// Every key space's name, indexed by its L1 id.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn space_names(&self) -> Vec<String> {
+        let spaces = self.spaces.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut names = vec![String::new(); spaces.len()];
+        for (name, &id) in spaces.iter() {
+            if let Some(slot) = usize::try_from(id).ok().and_then(|i| names.get_mut(i)) {
+                name.clone_into(slot);
+            }
+        }
+        names
+    }
+
+    /// The L1 id of a key space if a view of it was ever built.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn existing_space_id(&self, space: &str) -> Option<u32> {
+        self.spaces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(space)
+            .copied()
     }
 
     /// Registers a view with the metrics task, starting the task on first use inside a tokio
@@ -228,6 +255,21 @@ impl Backend {
         self.shared.l1.purge_expired(crate::clock::coarse_ms());
         self.shared.l1.run_pending_tasks();
     }
+
+    /// The invalidation bus's statistics, or `None` when the backend has none (no Redis, or
+    /// [`BackendBuilder::bus`] turned it off). See the crate docs, "Coherence across
+    /// instances".
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// let memory_only = perf_cache::Backend::builder().build().await?;
+    /// assert_eq!(memory_only.bus_stats(), None);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn bus_stats(&self) -> Option<crate::BusStats> {
+        self.shared.bus.as_ref().map(crate::bus::Bus::stats)
+    }
 }
 
 /// Builds a [`Backend`]; obtain one with [`Backend::builder`]. The backend-level settings of
@@ -259,6 +301,8 @@ pub struct BackendBuilder {
     #[cfg(feature = "disk")]
     pub(crate) disk_max_entries: u64,
     pub(crate) metrics_interval: Option<Duration>,
+    pub(crate) bus: bool,
+    pub(crate) bus_heartbeat: Duration,
 }
 
 impl std::fmt::Debug for BackendBuilder {
@@ -276,6 +320,8 @@ impl std::fmt::Debug for BackendBuilder {
         d.field("disk_path", &self.disk_path)
             .field("disk_max_entries", &self.disk_max_entries);
         d.field("metrics_interval", &self.metrics_interval)
+            .field("bus", &self.bus)
+            .field("bus_heartbeat", &self.bus_heartbeat)
             .finish_non_exhaustive()
     }
 }
@@ -294,6 +340,8 @@ impl BackendBuilder {
             #[cfg(feature = "disk")]
             disk_max_entries: crate::tiers::disk::DEFAULT_MAX_ENTRIES,
             metrics_interval: Some(Duration::from_secs(1)),
+            bus: true,
+            bus_heartbeat: crate::bus::DEFAULT_HEARTBEAT,
         }
     }
 
@@ -431,6 +479,50 @@ impl BackendBuilder {
         self
     }
 
+    /// Whether a backend with Redis runs the invalidation bus (a second Redis connection
+    /// that keeps the L1 and L3 of every instance coherent; see the crate docs, "Coherence
+    /// across instances"). Default: `true`. Without Redis there is no bus. A backend built on
+    /// a [`redis_connection_manager`](Self::redis_connection_manager) has no URL to open the
+    /// subscriber with and runs without it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// # let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    /// let single = perf_cache::Backend::builder()
+    ///     .namespace("single-instance")
+    ///     .redis_url(url)
+    ///     .bus(false)
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(single.bus_stats(), None);
+    /// # Ok(()) }
+    /// ```
+    pub fn bus(mut self, enabled: bool) -> Self {
+        self.bus = enabled;
+        self
+    }
+
+    /// How often the backend publishes a heartbeat on the bus. A subscription that receives
+    /// nothing for three heartbeats counts as gone (a frozen Redis sends no disconnect): the
+    /// backend empties its L1 and distrusts older L3 entries. Default 500 ms (a gap is noticed
+    /// within 1.5 s); 10 ms to 60 s.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use std::time::Duration;
+    /// let err = perf_cache::Backend::builder()
+    ///     .bus_heartbeat(Duration::from_millis(1))
+    ///     .build()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("bus_heartbeat"));
+    /// # Ok(()) }
+    /// ```
+    pub fn bus_heartbeat(mut self, every: Duration) -> Self {
+        self.bus_heartbeat = every;
+        self
+    }
+
     pub(crate) fn has_lower_tier(&self) -> bool {
         #[allow(unused_mut)]
         let mut lower = false;
@@ -457,6 +549,15 @@ impl BackendBuilder {
                 "metrics_interval",
                 format!("{i:?}"),
                 "10 ms..=1 hour, or None",
+            ));
+        }
+        if self.bus_heartbeat < Duration::from_millis(10)
+            || self.bus_heartbeat > Duration::from_secs(60)
+        {
+            return Err(invalid(
+                "bus_heartbeat",
+                format!("{:?}", self.bus_heartbeat),
+                "10 ms..=60 s",
             ));
         }
         #[cfg(feature = "redis")]
@@ -544,7 +645,33 @@ impl BackendBuilder {
         if let Some(path) = &self.disk_path {
             l3 = Some(crate::tiers::disk::DiskTier::open(path, self.disk_max_entries).await?);
         }
-        Ok(self.assemble(namespace, l2, l3))
+        #[cfg(feature = "redis")]
+        let bus_client = self.bus_client().filter(|_| l2.is_some());
+        #[cfg(feature = "redis")]
+        let with_bus = bus_client.is_some();
+        #[cfg(not(feature = "redis"))]
+        let with_bus = false;
+        let backend = self.assemble(namespace, l2, l3, with_bus);
+        #[cfg(feature = "redis")]
+        if let Some(client) = bus_client {
+            crate::bus::start(&backend.shared, client, self.redis.timeout).await;
+        }
+        Ok(backend)
+    }
+
+    /// The client the bus subscribes with, when the backend will have a bus.
+    #[cfg(feature = "redis")]
+    fn bus_client(&self) -> Option<redis::Client> {
+        if !self.bus || self.redis.manager.is_some() {
+            return None;
+        }
+        #[cfg(feature = "redis-cluster")]
+        if let Some(first) = self.redis.cluster_urls.first() {
+            // Classic pub/sub reaches every node of a cluster: one subscriber is enough.
+            return crate::tiers::redis::open_client(first, &self.redis).ok();
+        }
+        let url = self.redis.url.as_deref()?;
+        crate::tiers::redis::open_client(url, &self.redis).ok()
     }
 
     /// An in-memory backend, without awaiting anything (no lower tiers are opened).
@@ -553,12 +680,20 @@ impl BackendBuilder {
             .namespace
             .clone()
             .unwrap_or_else(|| "default".to_owned());
-        self.assemble(namespace, None, None)
+        self.assemble(namespace, None, None, false)
     }
 
-    fn assemble(self, namespace: String, l2: Option<L2>, l3: Option<L3>) -> Backend {
+    fn assemble(
+        &self,
+        namespace: String,
+        l2: Option<L2>,
+        l3: Option<L3>,
+        with_bus: bool,
+    ) -> Backend {
         let evictions = Arc::new(Counter::default());
         let by_weight = self.l1_max_bytes.is_some();
+        let bus = with_bus.then(|| crate::bus::Bus::new(&namespace, self.bus_heartbeat));
+        let stamps = l3.is_some();
         let l1_capacity = self.l1_max_bytes.unwrap_or(self.l1_max_entries);
         crate::clock::start();
         let l1 = l1::build(
@@ -583,6 +718,8 @@ impl BackendBuilder {
             metrics_interval: self.metrics_interval,
             publisher_started: AtomicBool::new(false),
             replay: crate::replay::Replay::default(),
+            fence: crate::fence::Fence::new(stamps),
+            bus,
         });
         Backend { shared }
     }

@@ -227,6 +227,29 @@ where
         self
     }
 
+    /// See [`BackendBuilder::bus`]: the invalidation bus of the private backend. Default
+    /// `true` with Redis. A single instance (nothing else writes its namespace) can turn it
+    /// off and keep serving L1 through a Redis outage instead of resyncing.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// # let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    /// let cache = perf_cache::Cache::<u8>::builder()
+    ///     .namespace("alone")
+    ///     .redis_url(url)
+    ///     .bus(false)
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(cache.backend().bus_stats(), None);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn bus(mut self, enabled: bool) -> Self {
+        self.backend_setter.get_or_insert("bus");
+        self.backend = self.backend.bus(enabled);
+        self
+    }
+
     /// How long the open breaker skips Redis before letting one probe through. Default 5 s.
     /// Up to 1 hour.
     #[cfg(feature = "redis")]

@@ -12,7 +12,7 @@
 //! | 8–11 | format version, u32 LE |
 //! | 12–19 | absolute expiry, Unix milliseconds, u64 LE |
 //! | 20–27 | type fingerprint, u64 LE (FNV-1a of the value type's name) |
-//! | 28–35 | generation stamp, u64 LE (0: none) |
+//! | 28–35 | generation stamp, u64 LE (0 in Redis; the disk copy: Unix µs when its load began) |
 //! | 36–39 | payload length, u32 LE |
 //! | 40–41 | number of tags, u16 LE (0 in version 2; tags follow as u16 length + bytes) |
 //!
@@ -39,6 +39,7 @@ pub(crate) const HEADER_LEN: usize = 42;
 pub(crate) const MIN_HEADER_LEN: usize = 42;
 const FLAG_NEGATIVE: u8 = 1;
 const EXPIRY: std::ops::Range<usize> = 12..20;
+const GENERATION: std::ops::Range<usize> = 28..36;
 
 /// What a stored entry holds once its envelope is checked.
 #[derive(Debug)]
@@ -140,6 +141,23 @@ pub(crate) fn set_expiry(bytes: &mut [u8], ttl: Duration) {
     if readable(bytes) {
         let expires = now_unix_ms().saturating_add(duration_ms(ttl));
         bytes[EXPIRY].copy_from_slice(&expires.to_le_bytes());
+    }
+}
+
+/// Writes the generation stamp of an encoded entry. The L3 copy carries the Unix µs at which
+/// its load began, so that entries older than a gap of the invalidation bus can be distrusted.
+pub(crate) fn set_stamp(bytes: &mut [u8], stamp: u64) {
+    if readable(bytes) {
+        bytes[GENERATION].copy_from_slice(&stamp.to_le_bytes());
+    }
+}
+
+/// The generation stamp of an encoded entry (0 when absent or unreadable).
+pub(crate) fn stamp(bytes: &[u8]) -> u64 {
+    if readable(bytes) {
+        u64_at(bytes, GENERATION.start).unwrap_or(0)
+    } else {
+        0
     }
 }
 

@@ -63,6 +63,19 @@ impl Key {
         key
     }
 
+    /// A key from its escaped bytes as stored (e.g. received on the invalidation bus), taken
+    /// as they are: used only to find and remove an existing entry.
+    pub(crate) fn from_escaped(bytes: &[u8]) -> Self {
+        let mut key = Self {
+            repr: Repr::Inline {
+                len: 0,
+                buf: [0; INLINE],
+            },
+        };
+        key.push_raw(bytes);
+        key
+    }
+
     /// Appends one segment (escaped).
     #[must_use]
     pub fn arg(mut self, segment: impl KeyArg) -> Self {

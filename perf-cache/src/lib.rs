@@ -83,7 +83,7 @@
 //! | 8–11 | format version (u32 LE, [`CacheBuilder::format_version`]) |
 //! | 12–19 | absolute expiry, Unix milliseconds (u64 LE) |
 //! | 20–27 | type fingerprint (u64 LE, FNV-1a of the value type's name) |
-//! | 28–35 | generation stamp (u64 LE, 0 for none; for invalidation) |
+//! | 28–35 | generation stamp (u64 LE): 0 in Redis; in the disk copy, the Unix µs at which its load began (a bus gap distrusts older ones) |
 //! | 36–39 | payload length (u32 LE) |
 //! | 40–41 | tag count (u16 LE, 0 for now; tags would follow inside the header) |
 //!
@@ -176,6 +176,54 @@
 //!
 //! URLs are redacted ([`redact_url`]) in every log line, error and `Debug` output.
 //!
+//! # Coherence across instances
+//!
+//! Several instances (processes, each with its own backend, L1 and L3) sharing one Redis stay
+//! coherent through three mechanisms (feature `redis`):
+//!
+//! - **No stale fills, locally.** After [`Cache::invalidate`], [`Cache::invalidate_all`] or
+//!   [`Cache::set`] returns, no tier of this process keeps a value whose load, promotion (a
+//!   lower-tier hit copied into L1) or refresh-ahead began before the call: every backend keeps
+//!   invalidation epochs (per stripe of keys, and one for everything), a load notes them when
+//!   it begins, and its result is stored (L1, L2, L3) only under a lock while they are
+//!   unchanged. The value is still returned to the load's own caller. A refresh-ahead that
+//!   fails or finishes late never brings the old entry back. The L1 hit path reads none of it.
+//! - **No stale fills in Redis.** `invalidate` and `set` raise a per-key generation kept in
+//!   `<namespace>%:g:{<namespace>:<key>}` (the reserved keyspace: no pattern or `clear` reaches
+//!   it; the hash tag keeps it in the value's cluster slot), computed from Redis's own clock so
+//!   no two machines' clocks are compared. A load reads the generation before its loader runs
+//!   and writes its value with one single-slot script only if the generation has not risen
+//!   since: a load on any instance that began before an invalidation never writes its value
+//!   into Redis afterwards. Bound: a generation lives 10 minutes after its last change, so a
+//!   load running longer than that is not fenced; `invalidate_all` removes keys with `SCAN` and
+//!   `UNLINK` without raising generations, so a fill racing it on *another* instance is fenced
+//!   only once that instance has the bus message (below). Costs: one more `GET` per load; `set`
+//!   and `invalidate` stay one round trip (a script each).
+//! - **The invalidation bus.** Each backend has a random instance id and one subscriber (a
+//!   second Redis connection, RESP3, named `perf-cache-bus-<id>`) on `<namespace>%:bus`. Every
+//!   `invalidate*`, `set` and `set_many` publishes once Redis is done; every other instance
+//!   applies it to its L1 and L3 through the same fence, and ignores its own messages.
+//!   Pub/sub is at-most-once: each backend publishes a heartbeat every
+//!   [`BackendBuilder::bus_heartbeat`] (500 ms) and expects to hear something within three of
+//!   them. When the subscription drops (`CLIENT KILL`, a restart), cannot be made, or goes
+//!   quiet (a frozen Redis sends no disconnect), the instance **resyncs**: fills in flight are
+//!   turned away, L1 is emptied and L3 entries written before the gap read as misses until
+//!   loaded again; it resyncs once more when subscribed again. An instance that could not
+//!   publish an invalidation asks every instance for a resync with its next heartbeat.
+//!   Counted in [`Backend::bus_stats`] and the metrics `cache_bus_messages_total`,
+//!   `cache_bus_resyncs_total`, `cache_bus_lag_seconds`.
+//!
+//! **Staleness bound.** Another instance's L1 serves an invalidated or overwritten value for
+//! at most the bus delivery time: on loopback, from the start of `invalidate` on A to the
+//! operation applied on B, p50 0.13–0.19 ms and p99 2.6–3.8 ms on a loaded 2-core machine
+//! (bench `cache_bus`; figures and the raw pub/sub peer in `BENCHMARKS.md`). When the bus breaks, for at most the detection time: immediately on a
+//! dropped connection, three heartbeats (1.5 s by default) on a silent one. During a Redis
+//! outage no instance can publish; each resyncs when it notices the silence and again when
+//! Redis is back, and in between serves what it loads itself (from the loader, or L3 entries
+//! written after the gap). L3 entries written by a previous run of the process are trusted
+//! (L3 survives restarts by design): an invalidation published while the process was down is
+//! not seen by its L3 until the entry expires (`l3_ttl`).
+//!
 //! # Statistics and metrics
 //!
 //! [`Cache::stats`] returns a serde-serializable [`CacheStats`] (per-tier hits, misses, hit
@@ -198,6 +246,10 @@
 //! | `cache_stale_served_total` | counter | `namespace` |
 //! | `cache_invalidations_total` | counter (per call) | `namespace`, `kind` = `key`/`all`/`pattern`/`group` |
 //! | `cache_invalidated_keys_total` | counter (per call) | `namespace`, `tier` = `l1`/`l2`/`l3` |
+//! | `cache_stale_fills_dropped_total` | counter | `namespace` |
+//! | `cache_bus_messages_total` | counter (per message) | `namespace`, `direction` = `sent`/`received` |
+//! | `cache_bus_resyncs_total` | counter (per gap) | `namespace` |
+//! | `cache_bus_lag_seconds` | histogram (per message received) | `namespace` |
 //!
 //! Tracing: loads run in a `cache.load` span (`namespace`, `key_prefix`); tier hits, misses on
 //! unusable data, errors and breaker transitions are events with `tier`, `outcome` and
@@ -212,13 +264,8 @@
 //!
 //! - **Tag invalidation.** Tag generations will live under the bookkeeping keyspace
 //!   (`<namespace>%:tag:<tag>`), out of reach of patterns and `invalidate_all`; the envelope has
-//!   room for tags and generation stamps.
-//! - **Cross-instance L1 coherence.** `set`, `invalidate` and loads all end in one `store` /
-//!   `invalidate` path; the coherence work publishes the key (or pattern) on a Redis channel there,
-//!   and a subscriber task holding a clone of the cache drops it from L1.
-//! - **Stale-fill guard.** Loads already pass through one leader per key (`flight`); a
-//!   per-key generation counter bumped by invalidation and checked by the leader before
-//!   it stores will drop fills that started before an invalidation.
+//!   room for tags, and tags become a new bus operation kind, which older instances answer
+//!   with a resync.
 //! - **`#[cached]`.** The macro will build a [`Key`] from the function's name and arguments
 //!   (each argument a segment through [`KeyArg`] or `Display`) and call
 //!   [`Cache::try_get_or_load`] or [`Cache::get_or_load`] on a `static` view of
@@ -239,11 +286,13 @@
 mod backend;
 mod bookkeeping;
 mod builder;
+mod bus;
 mod cache;
 mod clock;
 mod codec;
 mod envelope;
 mod error;
+mod fence;
 mod flight;
 mod glob;
 mod group;
@@ -263,6 +312,7 @@ mod session;
 
 pub use backend::{Backend, BackendBuilder};
 pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_SIZE};
+pub use bus::BusStats;
 pub use cache::Cache;
 pub use codec::{Codec, CodecError, Json, Postcard};
 pub use error::{Error, Result};

@@ -72,6 +72,9 @@ pub(crate) struct Counters {
     pub(crate) load_nanos: Counter,
     pub(crate) stale_served: Counter,
     pub(crate) refreshes: Counter,
+    /// Fills (loads, promotions, refreshes) not stored because an invalidation or `set` of
+    /// their key began after them.
+    pub(crate) stale_fills_dropped: Counter,
 }
 
 /// Hits, misses and errors of one tier.
@@ -144,6 +147,10 @@ pub struct CacheStats {
     pub stale_served: u64,
     /// Background refresh-ahead loads started.
     pub refreshes: u64,
+    /// Loaded, promoted or refreshed values not stored because an invalidation or `set` of
+    /// their key (on this instance, or in Redis by another) began after their load did; each
+    /// was still returned to its caller.
+    pub stale_fills_dropped: u64,
 }
 
 pub(crate) fn rate(hits: u64, misses: u64) -> f64 {
@@ -217,6 +224,8 @@ impl Metrics {
         metrics::counter!("cache_evictions_total", "namespace" => ns(), "tier" => "l1")
             .absolute(s.evictions);
         metrics::counter!("cache_stale_served_total", "namespace" => ns()).absolute(s.stale_served);
+        metrics::counter!("cache_stale_fills_dropped_total", "namespace" => ns())
+            .absolute(s.stale_fills_dropped);
         metrics::gauge!("cache_breaker_open", "namespace" => ns()).set(if s.breaker_open {
             1.0
         } else {

@@ -249,3 +249,68 @@ async fn pattern_invalidation_reaches_every_primary() {
     }
     assert_eq!(left, 99);
 }
+
+/// On a cluster, the generation of a key lives in its slot: a load on B that began before
+/// A's invalidation or `set` never writes its value, with no cross-slot error; and the bus
+/// (one subscriber per instance, classic pub/sub reaching every node) keeps B's L1 coherent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_no_stale_fill_and_bus() {
+    use std::sync::Arc;
+    use tokio::sync::Notify;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_nodes, ports) = start_cluster(dir.path());
+    let ns = namespace("cluster-fence");
+    let (a, b) = (cache(&ports, &ns).await, cache(&ports, &ns).await);
+    for round in 0..100_u64 {
+        let key = Key::new("k").arg(round);
+        let started = Arc::new(Notify::new());
+        let release = Arc::new(Notify::new());
+        let (s, r) = (Arc::clone(&started), Arc::clone(&release));
+        let (bb, k) = (b.clone(), key.clone());
+        let load = tokio::spawn(async move {
+            bb.get_or_load(&k, move || async move {
+                s.notify_one();
+                r.notified().await;
+                round
+            })
+            .await
+        });
+        started.notified().await;
+        if round % 2 == 0 {
+            assert!(a.invalidate(&key).await.is_complete());
+        } else {
+            a.set(&key, u64::MAX).await.unwrap();
+        }
+        release.notify_one();
+        assert_eq!(load.await.unwrap(), round);
+        let fresh = cache(&ports, &ns).await;
+        let expected = (round % 2 == 1).then_some(u64::MAX);
+        assert_eq!(fresh.get(&key).await, expected, "round {round}");
+    }
+    assert_eq!(b.stats().stale_fills_dropped, 100);
+    assert_eq!(
+        a.stats().l2.unwrap().errors,
+        0,
+        "no cross-slot or script error"
+    );
+    assert_eq!(
+        b.stats().l2.unwrap().errors,
+        0,
+        "no cross-slot or script error"
+    );
+
+    let key = Key::new("coherent");
+    a.set(&key, 1).await.unwrap();
+    assert_eq!(b.get(&key).await, Some(1));
+    a.set(&key, 2).await.unwrap();
+    let mut seen = false;
+    for _ in 0..500 {
+        if b.get(&key).await == Some(2) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(seen, "B kept serving 1 from its L1");
+}

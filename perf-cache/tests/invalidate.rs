@@ -113,7 +113,11 @@ async fn too_many_unreached_invalidations_make_l2_suspect_until_its_ttl_has_pass
         .l2_ttl(Duration::from_secs(2))
         .redis_timeout(Duration::from_millis(100))
         .breaker_threshold(1)
-        .breaker_cooldown(Duration::from_millis(100))
+        // Long enough for the 10,001 skipped invalidations below (a debug build on a loaded
+        // machine needs well over 100 ms for them), so that none of them is the probe.
+        .breaker_cooldown(Duration::from_secs(1))
+        // One instance; the bus's heartbeat would probe the breaker during the loop below.
+        .bus(false)
         .build()
         .await
         .unwrap();
@@ -127,11 +131,12 @@ async fn too_many_unreached_invalidations_make_l2_suspect_until_its_ttl_has_pass
         let done = cache.invalidate(&Key::new("gone").arg(i)).await;
         assert_ne!(done.l2, Reach::Done);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Past the cooldown: the breaker would let a probe through.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     // Redis answers again and still holds `kept`, but L2 is suspect: not read.
     assert_eq!(cache.get(&kept).await, None, "suspect L2 is not read");
     // After the longest L2 TTL (2 s) every value written before the overflow has expired.
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
     cache.set(&kept, 8).await.unwrap();
     assert_eq!(cache.get(&kept).await, Some(8), "L2 is read again");
 }

@@ -81,6 +81,9 @@ async fn an_invalidated_key_is_not_put_back_into_redis_from_another_instance_dis
                 .require_l2(true)
                 .disk_path(path)
                 .l1_max_entries(0) // every read goes below L1
+                // Without the bus, so that A's disk still holds the value B invalidated (with
+                // it, A's L3 copy is dropped too: tests/bus.rs).
+                .bus(false)
                 .build()
                 .await
                 .unwrap()

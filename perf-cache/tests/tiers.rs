@@ -18,6 +18,9 @@ where
         .namespace(ns)
         .redis_url(redis_url())
         .require_l2(true)
+        // Each test reads the tiers of one instance; coherence across instances is
+        // tests/bus.rs.
+        .bus(false)
         .build()
         .await
         .unwrap()

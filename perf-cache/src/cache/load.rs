@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use super::{Cache, Lower};
+use super::{Cache, Lower, Write};
+use crate::fence::Ticket;
 use crate::flight::{Join, Leader, Outcome};
 use crate::{Codec, Key};
 
@@ -230,7 +231,8 @@ where
         // A stored "not found" that this caller cannot use was counted as that tier's hit:
         // the load that follows must not count the request a second time.
         let mut counted = false;
-        match self.lookup_lower(key).await {
+        let mut ticket = inner.shared.fence.ticket(inner.space, key);
+        match self.lookup_lower(key, &ticket).await {
             Lower::Value(v) => {
                 leader.publish(Outcome::Value(Some(v.clone())));
                 return Ok(Some(v));
@@ -245,6 +247,7 @@ where
         if !counted {
             inner.counters.misses.incr();
         }
+        self.read_generation(key, &mut ticket).await;
         let start = Instant::now();
         let result = loader().await;
         self.record_load(start, result.is_ok());
@@ -252,7 +255,7 @@ where
             Ok(v) => {
                 // Waiters (and callers arriving while the tiers are written) get the value now.
                 leader.publish(Outcome::Value(v.clone()));
-                self.store_loaded(key, v.clone(), "loaded").await;
+                self.store_loaded(key, v.clone(), &ticket, "loaded").await;
                 drop(leader);
                 tracing::debug!(outcome = "loaded", found = v.is_some());
                 Ok(v)
@@ -280,9 +283,28 @@ where
         }
     }
 
-    /// Stores a loaded value in every tier; a value that cannot be stored is only logged.
-    async fn store_loaded(&self, key: &Key, v: Option<V>, what: &'static str) {
-        if let Err(e) = self.store(key, v, None).await {
+    /// Before a loader runs: the key's generation in Redis, which the fill of its result must
+    /// still find (see [`Write::Fill`]). Unknown (Redis unreachable) reads as 0: the fill is
+    /// then written only where no invalidation or `set` ever raised the generation.
+    async fn read_generation(&self, key: &Key, ticket: &mut Ticket) {
+        #[cfg(feature = "redis")]
+        if let Some(l2) = &self.inner.shared.l2 {
+            let full = crate::key::full_key(&self.inner.namespace, key);
+            match l2.generation(&full).await {
+                Ok(g) => ticket.l2_generation = g,
+                Err(e) => {
+                    self.tier_error(l2, &self.inner.counters.l2, "generation", key.prefix(), e)
+                }
+            }
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = (key, ticket);
+    }
+
+    /// Stores a loaded value in every tier unless an invalidation or `set` of the key began
+    /// since `ticket`; a value that cannot be stored is only logged.
+    async fn store_loaded(&self, key: &Key, v: Option<V>, ticket: &Ticket, what: &'static str) {
+        if let Err(e) = self.store(key, v, None, Write::Fill(ticket)).await {
             tracing::warn!(namespace = %self.inner.namespace, key_prefix = key.prefix(), error = %e, what, "value not cached");
         }
     }
@@ -318,22 +340,30 @@ where
         inner.counters.refreshes.incr();
         let this = self.clone();
         let key = key.clone();
+        let mut ticket = inner.shared.fence.ticket(inner.space, &key);
         tokio::spawn(async move {
+            this.read_generation(&key, &mut ticket).await;
             let start = Instant::now();
             let result = loader().await;
             this.record_load(start, result.is_ok());
             match result {
                 Ok(v) => {
                     leader.publish(Outcome::Value(v.clone()));
-                    this.store_loaded(&key, v, "refreshed").await;
+                    this.store_loaded(&key, v, &ticket, "refreshed").await;
                     drop(leader);
                 }
                 // The current value stays until it expires, with no further refresh attempt (a
                 // failing backend is not called on every hit); dropping `leader` frees the key.
+                // Not if the key was invalidated or set meanwhile: the old entry must not come
+                // back over that.
                 Err(_) => {
-                    if let Some(mut e) = this.inner.l1_get(&key).await {
-                        e.refresh_failed = true;
-                        this.inner.l1_insert(&key, e).await;
+                    if let Some(_admitted) = this.inner.shared.fence.admit(&ticket).await {
+                        if let Some(mut e) = this.inner.l1_get(&key).await {
+                            e.refresh_failed = true;
+                            this.inner.l1_insert(&key, e).await;
+                        }
+                    } else {
+                        this.inner.counters.stale_fills_dropped.incr();
                     }
                     drop(leader);
                 }

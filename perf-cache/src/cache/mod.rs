@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::backend::{Publish, Shared};
 use crate::clock;
 use crate::envelope::{self, Decoded};
+use crate::fence::Ticket;
 use crate::flight::Flights;
 use crate::stats::{CacheStats, Counters, Metrics, TierCounters};
 use crate::tiers::l1::{Entry, ErasedEntry, L1Key, L1Lookup, L1Store};
@@ -165,6 +166,16 @@ where
     }
 }
 
+/// Who stores a value: an explicit write, or a fill whose load began at its ticket.
+#[derive(Clone, Copy)]
+pub(crate) enum Write<'a> {
+    /// `set`: turns away fills of the key that began before it, then stores.
+    Set,
+    /// A loaded or refreshed value: stored only while no invalidation or `set` of its key
+    /// began since the ticket (in this process, and in Redis by the key's generation).
+    Fill(&'a Ticket),
+}
+
 /// What the lower tiers had.
 enum Lower<V> {
     Value(V),
@@ -278,7 +289,8 @@ where
     async fn get_lower(&self, key: &Key) -> Option<V> {
         let inner = &*self.inner;
         inner.counters.l1.misses.incr();
-        match self.lookup_lower(key).await {
+        let ticket = inner.shared.fence.ticket(inner.space, key);
+        match self.lookup_lower(key, &ticket).await {
             Lower::Value(v) => Some(v),
             Lower::Negative => None,
             Lower::Miss => {
@@ -295,7 +307,7 @@ where
     /// [`Error::Encode`](crate::Error::Encode); nothing is stored then. Tier failures are not
     /// errors (fail-open).
     pub async fn set(&self, key: &Key, value: V) -> Result<()> {
-        self.store(key, Some(value), None).await
+        self.store(key, Some(value), None, Write::Set).await
     }
 
     /// Stores `value` with per-call [`SetOptions`] (a time to live now; tags later).
@@ -318,7 +330,8 @@ where
         if options.ttl_value().is_some_and(|t| t.is_zero()) {
             return Err(crate::error::invalid("ttl", "0 ms", "at least 1 ms"));
         }
-        self.store(key, Some(value), options.ttl_value()).await
+        self.store(key, Some(value), options.ttl_value(), Write::Set)
+            .await
     }
 
     /// Shorthand for [`set_with`](Self::set_with) with only a time to live: `value` for `ttl`
@@ -352,13 +365,16 @@ where
         let inner = &*self.inner;
         let mut out: Vec<Option<V>> = Vec::with_capacity(keys.len());
         let mut missing: Vec<usize> = Vec::new();
+        let mut tickets: Vec<Option<Ticket>> = Vec::with_capacity(keys.len());
         for (i, key) in keys.iter().enumerate() {
             if let Some(hit) = self.l1_hit(key) {
                 out.push(hit);
+                tickets.push(None);
             } else {
                 inner.counters.l1.misses.incr();
                 out.push(None);
                 missing.push(i);
+                tickets.push(Some(inner.shared.fence.ticket(inner.space, key)));
             }
         }
         if let Some(l2) = &inner.shared.l2
@@ -374,8 +390,9 @@ where
                         let key = &keys[i];
                         match self.check(l2, &inner.counters.l2, key, Ok(bytes)) {
                             Some((value, remaining, bytes)) => {
+                                let Some(ticket) = &tickets[i] else { continue };
                                 if let Lower::Value(v) =
-                                    self.found(key, value, remaining, bytes.len()).await
+                                    self.found(key, value, remaining, bytes.len(), ticket).await
                                 {
                                     out[i] = Some(v);
                                 }
@@ -401,7 +418,8 @@ where
             }
         }
         for i in missing {
-            match self.lookup_l3(&keys[i]).await {
+            let Some(ticket) = &tickets[i] else { continue };
+            match self.lookup_l3(&keys[i], ticket).await {
                 Lower::Value(v) => out[i] = Some(v),
                 Lower::Negative => {}
                 Lower::Miss => inner.counters.misses.incr(),
@@ -445,6 +463,15 @@ where
         }
         let mut l2_items = Vec::new();
         let mut l3_items = Vec::new();
+        let now = crate::clock::now_unix_us();
+        for (key, _, _) in &encoded {
+            inner.shared.fence.bump_key(inner.space, key).await;
+        }
+        let announced: Vec<crate::bus::Op> = if inner.shared.bus.is_some() {
+            encoded.iter().map(|(key, _, _)| self.key_op(key)).collect()
+        } else {
+            Vec::new()
+        };
         for (key, value, bytes) in encoded {
             let weight = bytes.as_ref().map_or(1, |b| inner.weight(&key, b.len()));
             self.insert_l1(&key, Some(value), inner.l1_ttl, weight)
@@ -454,6 +481,7 @@ where
                 if inner.shared.l3.is_some() {
                     let mut disk = bytes.clone();
                     envelope::set_expiry(&mut disk, inner.l3_ttl);
+                    envelope::set_stamp(&mut disk, now);
                     l3_items.push((full.clone(), disk, key.clone()));
                 }
                 if inner.shared.l2.is_some() {
@@ -473,6 +501,9 @@ where
                     self.tier_error(l3, &inner.counters.l3, "set_many", key.prefix(), e);
                 }
             }
+        }
+        for op in announced {
+            inner.shared.announce(op).await;
         }
         Ok(())
     }
@@ -495,7 +526,11 @@ where
     /// ```
     pub async fn invalidate(&self, key: &Key) -> Invalidation {
         let inner = &*self.inner;
+        let fence = &inner.shared.fence;
         let mut report = Invalidation::default();
+        // Fills that began before this call store nothing from now on (those storing right
+        // now finish first, and their entries are removed below).
+        fence.bump_key(inner.space, key).await;
         if inner.shared.l2.is_some() || inner.shared.l3.is_some() {
             let full = crate::key::full_key(&inner.namespace, key);
             for (tier, counters) in self.lower_tiers() {
@@ -510,12 +545,15 @@ where
                 report.set(tier.name(), reach);
             }
         }
+        // Again, for promotions that read the old value from L2/L3 before it was removed.
+        fence.bump_key(inner.space, key).await;
         inner.shared.l1.remove(&inner.l1_lookup(key));
         let kind = crate::group::Kind::Key;
         inner
             .shared
             .invalidations
             .count(&inner.shared.namespace, kind, &report);
+        inner.shared.announce(self.key_op(key)).await;
         report
     }
 
@@ -565,6 +603,7 @@ where
     pub async fn invalidate_all(&self) -> Invalidation {
         let inner = &*self.inner;
         let mut report = Invalidation::default();
+        inner.shared.fence.bump_all().await;
         for (tier, counters) in self.lower_tiers() {
             let reach = match tier.clear(&inner.namespace).await {
                 Ok(()) => Reach::Done,
@@ -576,6 +615,7 @@ where
             }
             report.set(tier.name(), reach);
         }
+        inner.shared.fence.bump_all().await;
         let space = inner.space;
         inner.shared.l1.remove_if(&move |k, _| k.space == space);
         let kind = crate::group::Kind::All;
@@ -583,6 +623,12 @@ where
             .shared
             .invalidations
             .count(&inner.shared.namespace, kind, &report);
+        inner
+            .shared
+            .announce(crate::bus::Op::Space {
+                space: inner.namespace.clone(),
+            })
+            .await;
         report
     }
 
@@ -662,8 +708,16 @@ where
         self.inner.metrics.publish(&snapshot(&self.inner));
     }
 
-    /// Stores a value (or a negative marker for `None`) in every tier.
-    async fn store(&self, key: &Key, value: Option<V>, ttl: Option<Duration>) -> Result<()> {
+    /// Stores a value (or a negative marker for `None`) in every tier: an explicit write
+    /// first turns away older fills of the key; a fill stores nothing if an invalidation or a
+    /// `set` of its key began after its load (see [`crate::fence`] and the Redis generation).
+    async fn store(
+        &self,
+        key: &Key,
+        value: Option<V>,
+        ttl: Option<Duration>,
+        write: Write<'_>,
+    ) -> Result<()> {
         let inner = &*self.inner;
         let base = match (&value, inner.negative_ttl) {
             (Some(_), _) => ttl,
@@ -687,15 +741,41 @@ where
             .as_ref()
             .map_or(1, |bytes| inner.weight(key, bytes.len()));
         let l1_ttl = base.map_or(inner.l1_ttl, |t| t.min(inner.l1_ttl));
+        let fence = &inner.shared.fence;
+        // Held until every tier is written: no invalidation of this key can begin meanwhile.
+        let (_admitted, stamp) = match write {
+            Write::Set => {
+                fence.bump_key(inner.space, key).await;
+                (None, crate::clock::now_unix_us())
+            }
+            Write::Fill(ticket) => match fence.admit(ticket).await {
+                Some(admitted) => (Some(admitted), ticket.started_unix_us),
+                None => {
+                    inner.counters.stale_fills_dropped.incr();
+                    return Ok(());
+                }
+            },
+        };
+        let full = has_lower.then(|| crate::key::full_key(&inner.namespace, key));
+        // A fill asks Redis first: if another instance invalidated or set the key since the
+        // load began, nothing is stored anywhere.
+        if let (Write::Fill(ticket), Some(l2), Some(bytes), Some(full)) =
+            (write, &inner.shared.l2, &encoded, &full)
+        {
+            match l2.fill(full, bytes, l2_ttl, ticket.l2_generation).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    inner.counters.stale_fills_dropped.incr();
+                    return Ok(());
+                }
+                Err(e) => self.tier_error(l2, &inner.counters.l2, "fill", key.prefix(), e),
+            }
+        }
         self.insert_l1(key, value, l1_ttl, weight).await;
-        let Some(mut bytes) = encoded else {
+        let (Some(mut bytes), Some(full)) = (encoded, full) else {
             return Ok(());
         };
-        if !has_lower {
-            return Ok(());
-        }
-        let full = crate::key::full_key(&inner.namespace, key);
-        if let Some(l2) = &inner.shared.l2 {
+        if let (Write::Set, Some(l2)) = (write, &inner.shared.l2) {
             let copy = if inner.shared.l3.is_some() {
                 bytes.clone()
             } else {
@@ -708,11 +788,23 @@ where
         if let Some(l3) = &inner.shared.l3 {
             let l3_ttl = base.unwrap_or(inner.l3_ttl);
             envelope::set_expiry(&mut bytes, l3_ttl);
+            envelope::set_stamp(&mut bytes, stamp);
             if let Err(e) = l3.set(&full, bytes, l3_ttl).await {
                 self.tier_error(l3, &inner.counters.l3, "set", key.prefix(), e);
             }
         }
+        if let Write::Set = write {
+            // Other instances drop their copy and read the new value from Redis.
+            inner.shared.announce(self.key_op(key)).await;
+        }
         Ok(())
+    }
+
+    fn key_op(&self, key: &Key) -> crate::bus::Op {
+        crate::bus::Op::Key {
+            space: self.inner.namespace.clone(),
+            key: key.as_bytes().to_vec(),
+        }
     }
 
     async fn insert_l1(&self, key: &Key, value: Option<V>, fresh_for: Duration, weight: u32) {
@@ -731,7 +823,7 @@ where
     }
 
     /// L2 then L3; a hit fills L1 (never L2) with the remaining time to live.
-    async fn lookup_lower(&self, key: &Key) -> Lower<V> {
+    async fn lookup_lower(&self, key: &Key, ticket: &Ticket) -> Lower<V> {
         let inner = &*self.inner;
         // L2 is awaited in place (no boxed future) with the full key written straight into
         // the Redis command: this is the hot path of a cache without L1.
@@ -741,26 +833,33 @@ where
         {
             let got = l2.fetch(&inner.namespace, key.as_bytes()).await;
             if let Some((value, remaining, bytes)) = self.check(l2, &inner.counters.l2, key, got) {
-                return self.found(key, value, remaining, bytes.len()).await;
+                return self.found(key, value, remaining, bytes.len(), ticket).await;
             }
         }
-        self.lookup_l3(key).await
+        self.lookup_l3(key, ticket).await
     }
 
     /// L3 alone; a hit fills L1 with the remaining time to live.
-    async fn lookup_l3(&self, key: &Key) -> Lower<V> {
+    async fn lookup_l3(&self, key: &Key, ticket: &Ticket) -> Lower<V> {
         let inner = &*self.inner;
         let Some(l3) = &inner.shared.l3 else {
             return Lower::Miss;
         };
         let full = crate::key::full_key(&inner.namespace, key);
-        let got = l3.get(&full).await;
+        let mut got = l3.get(&full).await;
+        // Written before a gap of the invalidation bus: an invalidation from another instance
+        // may have been missed, so the entry is a miss until it is loaded again.
+        if let Ok(Some(bytes)) = &got
+            && !inner.shared.fence.l3_trusted(envelope::stamp(bytes))
+        {
+            got = Ok(None);
+        }
         let Some((value, remaining, bytes)) = self.check(l3, &inner.counters.l3, key, got) else {
             return Lower::Miss;
         };
         // Only L1, private to this process, is filled: writing an L3 hit back into the shared
         // L2 would resurrect a value another instance invalidated there.
-        self.found(key, value, remaining, bytes.len()).await
+        self.found(key, value, remaining, bytes.len(), ticket).await
     }
 
     /// Counts one lower-tier read and checks its envelope: the value (`None` for a usable
@@ -808,19 +907,25 @@ where
         Some((value, remaining, bytes))
     }
 
-    /// A lower-tier hit: fills L1 with the remaining time to live.
+    /// A lower-tier hit: fills L1 with the remaining time to live, unless an invalidation of
+    /// the key began since `ticket` (the read may have returned the old value).
     async fn found(
         &self,
         key: &Key,
         value: Option<V>,
         remaining: Duration,
         stored_len: usize,
+        ticket: &Ticket,
     ) -> Lower<V> {
         let inner = &*self.inner;
         if inner.shared.l1_enabled {
-            let weight = inner.weight(key, stored_len);
-            self.insert_l1(key, value.clone(), remaining.min(inner.l1_ttl), weight)
-                .await;
+            if let Some(_admitted) = inner.shared.fence.admit(ticket).await {
+                let weight = inner.weight(key, stored_len);
+                self.insert_l1(key, value.clone(), remaining.min(inner.l1_ttl), weight)
+                    .await;
+            } else {
+                inner.counters.stale_fills_dropped.incr();
+            }
         }
         match value {
             Some(v) => Lower::Value(v),
@@ -892,5 +997,6 @@ fn snapshot<V, C>(inner: &Inner<V, C>) -> CacheStats {
         breaker_open: inner.shared.l2.as_ref().is_some_and(|t| t.breaker_open()),
         stale_served: c.stale_served.get(),
         refreshes: c.refreshes.get(),
+        stale_fills_dropped: c.stale_fills_dropped.get(),
     }
 }

@@ -20,6 +20,8 @@ pub(crate) mod cluster;
 #[cfg(feature = "disk")]
 pub(crate) mod disk;
 #[cfg(feature = "redis")]
+pub(crate) mod generation;
+#[cfg(feature = "redis")]
 pub(crate) mod redis;
 
 /// A failed tier operation. Never reaches callers: the cache counts it and treats it as a miss.
@@ -97,6 +99,10 @@ impl NoTier {
         _: &str,
         _: &[&[u8]],
     ) -> TierResult<Vec<Option<Vec<u8>>>> {
+        match *self {}
+    }
+    #[cfg(not(feature = "redis"))]
+    pub(crate) async fn fill(&self, _: &[u8], _: &[u8], _: Duration, _: u64) -> TierResult<bool> {
         match *self {}
     }
     #[cfg(not(feature = "redis"))]

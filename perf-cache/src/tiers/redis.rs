@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::breaker::{Breaker, Permit, is_outage};
+use crate::tiers::generation::{self, GENERATION_TTL, LuaScript, Scripts};
 use crate::tiers::{Tier, TierError, TierResult};
 
 /// `SCAN … COUNT` for pattern invalidation and `clear`: slots visited per page (the work Redis
@@ -29,6 +30,9 @@ pub(crate) struct RedisTier {
     conn: Connection,
     breaker: Breaker,
     url: String,
+    /// The backend's namespace: generation keys live under `<namespace>%:`.
+    namespace: String,
+    scripts: Scripts,
 }
 
 impl std::fmt::Debug for RedisTier {
@@ -100,6 +104,24 @@ impl RedisOptions {
     }
 }
 
+/// A client for `raw_url` with the options' TLS settings, or the client the caller supplied.
+pub(crate) fn open_client(raw_url: &str, o: &RedisOptions) -> redis::RedisResult<redis::Client> {
+    if let Some(client) = &o.client {
+        return Ok(client.clone());
+    }
+    #[cfg(feature = "redis-tls")]
+    if let Some(pem) = &o.root_cert {
+        return redis::Client::build_with_tls(
+            raw_url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.clone()),
+            },
+        );
+    }
+    redis::Client::open(raw_url)
+}
+
 impl RedisTier {
     /// Creates the tier without waiting for Redis (the connection is made lazily), unless
     /// `require` is set, in which case Redis must answer a `PING` now.
@@ -134,23 +156,7 @@ impl RedisTier {
         if let Some(manager) = &o.manager {
             return Self::finish(namespace, o, url, Connection::Single(manager.clone())).await;
         }
-        #[cfg(feature = "redis-tls")]
-        let client = match &o.root_cert {
-            Some(pem) => redis::Client::build_with_tls(
-                raw_url,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.clone()),
-                },
-            ),
-            None => redis::Client::open(raw_url),
-        };
-        #[cfg(not(feature = "redis-tls"))]
-        let client = redis::Client::open(raw_url);
-        let client = match &o.client {
-            Some(client) => Ok(client.clone()),
-            None => client,
-        };
+        let client = open_client(raw_url, o);
         let client = client.map_err(|e| {
             crate::error::invalid(
                 "redis_url",
@@ -179,6 +185,8 @@ impl RedisTier {
             conn,
             breaker: Breaker::new(namespace, o.breaker_threshold, o.breaker_cooldown),
             url,
+            namespace: namespace.to_owned(),
+            scripts: Scripts::default(),
         };
         // The first command makes the connection: name it, or just check it answers.
         let probe = match &o.client_name {
@@ -254,8 +262,8 @@ impl RedisTier {
         settle(permit, result)
     }
 
-    /// Several writes in one round trip: a pipeline of `SET key value PX ttl` (on a cluster,
-    /// one command per key, sent together).
+    /// Several writes in one round trip: a pipeline of the generation-raising `SET` script
+    /// (see [`generation`]), one per key (on a cluster, sent together).
     pub(crate) async fn store_many(
         &self,
         items: Vec<(Vec<u8>, Vec<u8>, Duration)>,
@@ -263,34 +271,131 @@ impl RedisTier {
         let Some(permit) = self.breaker.allow() else {
             return Err(TierError::Skipped(String::new()));
         };
-        let result = match &self.conn {
+        let script = &self.scripts.set;
+        let mut by_digest = script.sha.get().is_some();
+        let result = loop {
+            let batch = items
+                .iter()
+                .map(|(key, value, ttl)| self.set_cmd(script, by_digest, key, value, *ttl))
+                .collect();
+            let result = self.send_all(batch).await;
+            match &result {
+                Err(e) if by_digest && e.code() == Some("NOSCRIPT") => by_digest = false,
+                _ => break result,
+            }
+        };
+        settle(permit, result)
+    }
+
+    fn set_cmd(
+        &self,
+        script: &LuaScript,
+        by_digest: bool,
+        key: &[u8],
+        value: &[u8],
+        ttl: Duration,
+    ) -> redis::Cmd {
+        let gen_key = generation::generation_key(&self.namespace, key);
+        let ttl = px(ttl).to_string();
+        let gen_ttl = px(GENERATION_TTL).to_string();
+        script_cmd(
+            script,
+            by_digest,
+            [key, &gen_key],
+            &[value, ttl.as_bytes(), gen_ttl.as_bytes()],
+        )
+    }
+
+    /// Sends commands together (one pipeline on a single server; concurrently on a cluster,
+    /// whose keys live on different nodes).
+    async fn send_all(&self, cmds: Vec<redis::Cmd>) -> redis::RedisResult<()> {
+        match &self.conn {
             Connection::Single(conn) => {
                 let mut pipe = redis::pipe();
-                for (key, value, ttl) in items {
-                    pipe.cmd("SET")
-                        .arg(key)
-                        .arg(value)
-                        .arg("PX")
-                        .arg(px(ttl))
-                        .ignore();
+                for cmd in cmds {
+                    pipe.add_command(cmd).ignore();
                 }
                 pipe.query_async::<()>(&mut conn.clone()).await
             }
             #[cfg(feature = "redis-cluster")]
             Connection::Cluster(cluster) => {
-                let sets = items.into_iter().map(|(key, value, ttl)| async move {
-                    let mut cmd = redis::cmd("SET");
-                    cmd.arg(key).arg(value).arg("PX").arg(px(ttl));
-                    cluster.query::<redis::Value>(&cmd).await
-                });
-                futures::future::join_all(sets)
+                let sends = cmds
+                    .iter()
+                    .map(|cmd| async move { cluster.query::<redis::Value>(cmd).await });
+                futures::future::join_all(sends)
                     .await
                     .into_iter()
                     .collect::<redis::RedisResult<Vec<_>>>()
                     .map(drop)
             }
+        }
+    }
+
+    /// Runs a script of [`generation`] on one key and its generation key, by digest when it
+    /// is known, else (or on `NOSCRIPT`) by its text; learns the digest after a first run.
+    async fn eval<T: redis::FromRedisValue>(
+        &self,
+        script: &LuaScript,
+        key: &[u8],
+        args: &[&[u8]],
+    ) -> TierResult<T> {
+        let Some(permit) = self.breaker.allow() else {
+            return Err(TierError::Skipped(String::new()));
         };
+        let gen_key = generation::generation_key(&self.namespace, key);
+        let keys = [key, gen_key.as_slice()];
+        if script.sha.get().is_some() {
+            match self.send::<T>(&script_cmd(script, true, keys, args)).await {
+                Err(e) if e.code() == Some("NOSCRIPT") => {}
+                other => return settle(permit, other),
+            }
+        }
+        let result = self.send::<T>(&script_cmd(script, false, keys, args)).await;
+        if result.is_ok() && script.sha.get().is_none() {
+            let mut load = redis::cmd("SCRIPT");
+            load.arg("LOAD").arg(&script.body);
+            if let Ok(sha) = self.send::<String>(&load).await {
+                let _ = script.sha.set(sha);
+            }
+        }
         settle(permit, result)
+    }
+
+    /// The generation of the stored key `full` now (0: none). A load reads it before running
+    /// its loader and hands it to [`fill`](Self::fill).
+    pub(crate) async fn generation(&self, full: &[u8]) -> TierResult<u64> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(generation::generation_key(&self.namespace, full));
+        let got: Option<Vec<u8>> = self.query(cmd).await?;
+        Ok(generation::parse(got.as_deref()))
+    }
+
+    /// Writes a loaded value unless the key's generation rose above `seen` (the one read
+    /// before the loader ran): `Ok(false)` when an invalidation or `set` came in between.
+    pub(crate) async fn fill(
+        &self,
+        full: &[u8],
+        value: &[u8],
+        ttl: Duration,
+        seen: u64,
+    ) -> TierResult<bool> {
+        let ttl = px(ttl).to_string();
+        let seen = seen.to_string();
+        let written: i64 = self
+            .eval(
+                &self.scripts.fill,
+                full,
+                &[value, ttl.as_bytes(), seen.as_bytes()],
+            )
+            .await?;
+        Ok(written == 1)
+    }
+
+    /// Publishes `payload` on `channel`.
+    pub(crate) async fn publish(&self, channel: &str, payload: &[u8]) -> TierResult<()> {
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(channel).arg(payload);
+        self.run(cmd).await
     }
 
     /// Sends one command. The connection's own connect and response timeouts (both
@@ -395,6 +500,27 @@ impl redis::ToRedisArgs for FullKey<'_> {
     }
 }
 
+/// `EVALSHA <digest>` (or `EVAL <text>`) `2 <key> <generation key> <args…>`.
+fn script_cmd(script: &LuaScript, by_digest: bool, keys: [&[u8]; 2], args: &[&[u8]]) -> redis::Cmd {
+    let mut cmd = match (by_digest, script.sha.get()) {
+        (true, Some(sha)) => {
+            let mut c = redis::cmd("EVALSHA");
+            c.arg(sha);
+            c
+        }
+        _ => {
+            let mut c = redis::cmd("EVAL");
+            c.arg(&script.body);
+            c
+        }
+    };
+    cmd.arg(2).arg(keys[0]).arg(keys[1]);
+    for a in args {
+        cmd.arg(*a);
+    }
+    cmd
+}
+
 fn px(ttl: Duration) -> u64 {
     crate::clock::duration_ms(ttl).max(1)
 }
@@ -404,21 +530,38 @@ impl Tier for RedisTier {
         "l2"
     }
 
+    /// `SET` and raise the key's generation (see [`generation`]), so that a load that began
+    /// before cannot overwrite this value.
     fn set<'a>(
         &'a self,
         key: &'a [u8],
         value: Vec<u8>,
         ttl: Duration,
     ) -> BoxFuture<'a, TierResult<()>> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(key).arg(value).arg("PX").arg(px(ttl));
-        self.run(cmd).boxed()
+        async move {
+            let ttl = px(ttl).to_string();
+            let gen_ttl = px(GENERATION_TTL).to_string();
+            self.eval::<redis::Value>(
+                &self.scripts.set,
+                key,
+                &[&value, ttl.as_bytes(), gen_ttl.as_bytes()],
+            )
+            .await
+            .map(drop)
+        }
+        .boxed()
     }
 
+    /// `UNLINK` and raise the key's generation (see [`generation`]), so that a load that
+    /// began before cannot write its value back.
     fn delete<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, TierResult<()>> {
-        let mut cmd = redis::cmd("UNLINK");
-        cmd.arg(key);
-        self.run(cmd).boxed()
+        async move {
+            let gen_ttl = px(GENERATION_TTL).to_string();
+            self.eval::<redis::Value>(&self.scripts.invalidate, key, &[gen_ttl.as_bytes()])
+                .await
+                .map(drop)
+        }
+        .boxed()
     }
 
     fn clear<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, TierResult<()>> {

@@ -1,0 +1,548 @@
+//! The invalidation bus: coherence of the L1 (and L3) copies across instances.
+//!
+//! Every backend with Redis has a random instance id and one subscriber: a second Redis
+//! connection (RESP3, named `perf-cache-bus-<id>` in `CLIENT LIST`) subscribed to the channel
+//! `<namespace>%:bus`. Every `invalidate*` publishes its operation there once the shared tier
+//! is done; every other instance applies it to its own L1 and L3 (through the same stale-fill
+//! fence as a local invalidation); an instance ignores its own operations.
+//!
+//! Pub/sub is at-most-once. Each backend publishes a heartbeat every `bus_heartbeat` and
+//! expects to receive *something* (its own heartbeat at least) within three heartbeats. When
+//! the subscription drops (the connection closes, `CLIENT KILL`), cannot be made, or goes
+//! quiet (a frozen Redis sends no disconnect), the instance **resyncs**: it turns away every
+//! fill in flight, empties its L1 and distrusts every L3 entry written before the gap; it does
+//! the same again when it is subscribed again (values loaded during the gap may have missed an
+//! invalidation). A backend that could not publish an invalidation asks every instance for a
+//! resync with its next successful heartbeat.
+//!
+//! Wire format (version 1): `b'P'`, version `1`, origin id (u64 LE), send time (Unix ms, u64
+//! LE), then the operation (postcard). A message with another magic or version is counted and
+//! ignored; a message whose operation this version does not know (a newer writer's) resyncs.
+// Without feature `redis` there is no bus: only the types and the no-op `announce` are used.
+#![cfg_attr(not(feature = "redis"), allow(dead_code))]
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Shared;
+use crate::tiers::l1::L1Store as _;
+
+/// Default interval between heartbeats.
+pub(crate) const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(500);
+/// Heartbeats that may be missed before the subscription counts as gone.
+pub(crate) const MISSED_HEARTBEATS: u32 = 3;
+
+const MAGIC: u8 = b'P';
+const VERSION: u8 = 1;
+const HEADER: usize = 18;
+
+/// One operation on the bus. New kinds are appended (postcard numbers variants in order);
+/// an older instance receiving one it does not know resyncs rather than ignoring it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Op {
+    /// Liveness only.
+    Heartbeat,
+    /// One key (escaped bytes) of a key space (`<namespace>` or `<namespace>:<prefix>`).
+    Key { space: String, key: Vec<u8> },
+    /// Every key of a key space (`invalidate_all`).
+    Space { space: String },
+    /// The stored keys (`<namespace>:<prefix>:<key>`, as in Redis) matching a Redis glob
+    /// pattern, published by the instance's view of `space` (or the backend, `<namespace>`).
+    Pattern { space: String, pattern: String },
+    /// Everything this backend holds (a publisher that missed an announcement asks for it).
+    All,
+}
+
+/// Counters of one backend's bus.
+#[derive(Debug, Default)]
+pub(crate) struct BusCounters {
+    sent: AtomicU64,
+    received: AtomicU64,
+    applied: AtomicU64,
+    resyncs: AtomicU64,
+    undecodable: AtomicU64,
+    publish_failures: AtomicU64,
+    last_lag_ms: AtomicU64,
+    max_lag_ms: AtomicU64,
+}
+
+/// The statistics of a backend's invalidation bus ([`Backend::bus_stats`](crate::Backend::bus_stats)).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+/// # let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+/// let backend = perf_cache::Backend::builder()
+///     .namespace(format!("bus-doc-{}", std::process::id()))
+///     .redis_url(url)
+///     .build()
+///     .await?;
+/// let bus = backend.bus_stats().expect("a backend with Redis has a bus");
+/// assert!(bus.subscribed);
+/// assert_eq!(bus.resyncs, 0);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BusStats {
+    /// This backend's random instance id (origin of what it publishes; its subscriber's
+    /// connection is named `perf-cache-bus-<id as 16 hex digits>`).
+    pub instance_id: u64,
+    /// Whether the subscriber is subscribed now.
+    pub subscribed: bool,
+    /// Messages published (operations and heartbeats).
+    pub sent: u64,
+    /// Messages received (this instance's own included).
+    pub received: u64,
+    /// Operations of other instances applied to L1/L3.
+    pub applied: u64,
+    /// Gaps: the subscription dropped, could not be made, or went quiet; each emptied L1
+    /// and distrusted older L3 entries.
+    pub resyncs: u64,
+    /// Messages that were not the bus's format (ignored).
+    pub undecodable: u64,
+    /// Invalidations that could not be published (a resync is asked of every instance).
+    pub publish_failures: u64,
+    /// Delivery lag of the last message received: receive time minus send time (Unix ms of
+    /// the two machines' clocks; exact for this instance's own heartbeats).
+    pub last_lag_ms: u64,
+    /// The largest such lag seen.
+    pub max_lag_ms: u64,
+}
+
+/// One backend's bus: identity, channel, settings and counters. The tasks hold the backend
+/// weakly and end when it is dropped.
+#[derive(Debug)]
+pub(crate) struct Bus {
+    pub(crate) id: u64,
+    pub(crate) channel: String,
+    pub(crate) heartbeat: Duration,
+    /// An announcement could not be published: the next heartbeat asks for a resync.
+    owe_resync: AtomicBool,
+    subscribed: AtomicBool,
+    counters: BusCounters,
+}
+
+impl Bus {
+    pub(crate) fn new(namespace: &str, heartbeat: Duration) -> Self {
+        Self {
+            id: random_id(),
+            channel: format!("{namespace}%:bus"),
+            heartbeat,
+            owe_resync: AtomicBool::new(false),
+            subscribed: AtomicBool::new(false),
+            counters: BusCounters::default(),
+        }
+    }
+
+    /// The subscriber connection's name in `CLIENT LIST`.
+    pub(crate) fn client_name(&self) -> String {
+        format!("perf-cache-bus-{:016x}", self.id)
+    }
+
+    pub(crate) fn stats(&self) -> BusStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        BusStats {
+            instance_id: self.id,
+            subscribed: self.subscribed.load(Ordering::Relaxed),
+            sent: get(&c.sent),
+            received: get(&c.received),
+            applied: get(&c.applied),
+            resyncs: get(&c.resyncs),
+            undecodable: get(&c.undecodable),
+            publish_failures: get(&c.publish_failures),
+            last_lag_ms: get(&c.last_lag_ms),
+            max_lag_ms: get(&c.max_lag_ms),
+        }
+    }
+
+    fn encode(&self, op: &Op) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER + 32);
+        out.push(MAGIC);
+        out.push(VERSION);
+        out.extend_from_slice(&self.id.to_le_bytes());
+        out.extend_from_slice(&crate::clock::now_unix_ms().to_le_bytes());
+        // Encoding these plain enums into a Vec cannot fail.
+        if let Ok(body) = postcard::to_allocvec(op) {
+            out.extend_from_slice(&body);
+        }
+        out
+    }
+}
+
+/// A received message: who sent it, when, and what (`None`: an operation this version does
+/// not know).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Received {
+    pub(crate) origin: u64,
+    pub(crate) sent_unix_ms: u64,
+    pub(crate) op: Option<Op>,
+}
+
+/// Decodes a message; `None` when it is not the bus's format at all.
+pub(crate) fn decode(bytes: &[u8]) -> Option<Received> {
+    if bytes.len() < HEADER || bytes[0] != MAGIC || bytes[1] != VERSION {
+        return None;
+    }
+    let origin = u64::from_le_bytes(bytes[2..10].try_into().ok()?);
+    let sent_unix_ms = u64::from_le_bytes(bytes[10..18].try_into().ok()?);
+    let op = postcard::from_bytes(&bytes[HEADER..]).ok();
+    Some(Received {
+        origin,
+        sent_unix_ms,
+        op,
+    })
+}
+
+/// A random id per backend: std's randomly keyed hasher over the process id, the time and a
+/// counter.
+fn random_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::hash::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u64(crate::clock::now_unix_ms());
+    h.write_u64(N.fetch_add(1, Ordering::Relaxed));
+    h.finish()
+}
+
+impl Shared {
+    /// Publishes an invalidation for the other instances (after the shared tier is done).
+    /// A failure is counted and makes the next heartbeat ask every instance for a resync.
+    pub(crate) async fn announce(&self, op: Op) {
+        let Some(bus) = &self.bus else { return };
+        #[cfg(feature = "redis")]
+        if let Some(l2) = &self.l2 {
+            match l2.publish(&bus.channel, &bus.encode(&op)).await {
+                Ok(()) => {
+                    bus.counters.sent.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("cache_bus_messages_total", "namespace" => self.namespace.clone(), "direction" => "sent").increment(1);
+                    return;
+                }
+                // Logged at most once per 10 s (an outage fails every publish); the breaker
+                // being open was already reported by the invalidation itself.
+                Err(crate::tiers::TierError::Failed(m)) => self.log.warn(
+                    &self.namespace,
+                    "bus",
+                    "publish",
+                    "*",
+                    &format!("{m}; other instances will be asked to resync"),
+                ),
+                Err(crate::tiers::TierError::Skipped(_)) => {}
+            }
+            bus.counters
+                .publish_failures
+                .fetch_add(1, Ordering::Relaxed);
+            bus.owe_resync.store(true, Ordering::Relaxed);
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = (bus, op);
+    }
+
+    /// Applies another instance's operation to this process's L1 and L3, through the fence
+    /// (fills in flight that began before it store nothing).
+    pub(crate) async fn apply(&self, op: Op) {
+        match op {
+            Op::Heartbeat => {}
+            Op::Key { space, key } => {
+                let key = crate::Key::from_escaped(&key);
+                let id = self.existing_space_id(&space);
+                if let Some(id) = id {
+                    self.fence.bump_key(id, &key).await;
+                }
+                if let Some(l3) = &self.l3 {
+                    let full = crate::key::full_key(&space, &key);
+                    if let Err(e) = crate::tiers::Tier::delete(l3, &full).await {
+                        self.l3_error("bus", e);
+                    }
+                }
+                if let Some(id) = id {
+                    self.fence.bump_key(id, &key).await;
+                    self.l1.remove(&crate::tiers::l1::L1Lookup {
+                        space: id,
+                        key: &key,
+                    });
+                }
+            }
+            Op::Space { space } => {
+                self.fence.bump_all().await;
+                if let Some(l3) = &self.l3
+                    && let Err(e) = crate::tiers::Tier::clear(l3, &space).await
+                {
+                    self.l3_error("bus", e);
+                }
+                self.fence.bump_all().await;
+                if let Some(id) = self.existing_space_id(&space) {
+                    self.l1.remove_if(&move |k, _| k.space == id);
+                }
+            }
+            Op::Pattern { space, pattern } => {
+                self.fence.bump_all().await;
+                // L3 has no pattern deletion here: the publisher's whole key space goes (more
+                // than needed, never less).
+                if let Some(l3) = &self.l3
+                    && let Err(e) = crate::tiers::Tier::clear(l3, &space).await
+                {
+                    self.l3_error("bus", e);
+                }
+                self.fence.bump_all().await;
+                let glob = crate::glob::Glob::new(pattern.as_bytes());
+                let names = self.space_names();
+                self.l1.remove_if(&move |k, _| {
+                    let Some(name) = usize::try_from(k.space).ok().and_then(|i| names.get(i))
+                    else {
+                        return false;
+                    };
+                    glob.is_match(&crate::key::full_key(name, &k.key))
+                });
+            }
+            Op::All => self.resync_local().await,
+        }
+    }
+
+    /// Forgets what may have missed an invalidation: fills in flight, L1, older L3 entries.
+    pub(crate) async fn resync_local(&self) {
+        self.fence.raise_l3_floor();
+        self.fence.bump_all().await;
+        self.l1.remove_if(&|_, _| true);
+    }
+
+    fn l3_error(&self, op: &'static str, e: crate::tiers::TierError) {
+        if let crate::tiers::TierError::Failed(m) = e {
+            self.log.warn(&self.namespace, "l3", op, "*", &m);
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+pub(crate) use tasks::start;
+
+#[cfg(feature = "redis")]
+mod tasks {
+    use std::sync::atomic::Ordering;
+    use std::sync::{Arc, Weak};
+    use std::time::Duration;
+
+    use redis::aio::MultiplexedConnection;
+    use redis::{AsyncConnectionConfig, PushInfo, PushKind};
+    use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+
+    use super::{MISSED_HEARTBEATS, Op, decode};
+    use crate::backend::Shared;
+
+    /// Subscribes now (so that a backend is coherent as soon as it is built, when Redis
+    /// answers), then keeps the subscription and the heartbeat going in two tasks.
+    pub(crate) async fn start(shared: &Arc<Shared>, client: redis::Client, timeout: Duration) {
+        let Some(bus) = &shared.bus else { return };
+        let info = client.get_connection_info().clone();
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(redis::ProtocolVersion::RESP3);
+        let client = match redis::Client::open(info.set_redis_settings(resp3)) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(namespace = %shared.namespace, error = %e, "invalidation bus disabled: no client");
+                return;
+            }
+        };
+        let first = subscribe(&client, &bus.client_name(), &bus.channel, timeout).await;
+        if let Err(e) = &first {
+            tracing::warn!(namespace = %shared.namespace, error = %e, "invalidation bus not subscribed at start; retrying");
+        }
+        bus.subscribed.store(first.is_ok(), Ordering::Relaxed);
+        tokio::spawn(listen(Arc::downgrade(shared), client, first.ok(), timeout));
+        tokio::spawn(heartbeat(Arc::downgrade(shared)));
+    }
+
+    type Subscription = (MultiplexedConnection, UnboundedReceiver<PushInfo>);
+
+    async fn subscribe(
+        client: &redis::Client,
+        name: &str,
+        channel: &str,
+        timeout: Duration,
+    ) -> redis::RedisResult<Subscription> {
+        let (tx, rx) = unbounded_channel();
+        let config = AsyncConnectionConfig::new()
+            .set_push_sender(tx)
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout));
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(name)
+            .query_async::<()>(&mut conn)
+            .await?;
+        conn.subscribe(channel).await?;
+        Ok((conn, rx))
+    }
+
+    async fn listen(
+        shared: Weak<Shared>,
+        client: redis::Client,
+        mut current: Option<Subscription>,
+        timeout: Duration,
+    ) {
+        let mut retry = Duration::from_millis(10);
+        loop {
+            let Some(s) = shared.upgrade() else { return };
+            let Some(bus) = &s.bus else { return };
+            let quiet = bus.heartbeat * MISSED_HEARTBEATS;
+            let (name, channel) = (bus.client_name(), bus.channel.clone());
+            drop(s);
+            let Some((conn, mut rx)) = current.take() else {
+                // In a gap: try again, with a growing pause (up to the quiet period).
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(quiet);
+                match subscribe(&client, &name, &channel, timeout).await {
+                    Ok(sub) => {
+                        let Some(s) = shared.upgrade() else { return };
+                        // Values loaded during the gap may have missed an invalidation.
+                        s.resync_local().await;
+                        if let Some(bus) = &s.bus {
+                            bus.subscribed.store(true, Ordering::Relaxed);
+                        }
+                        tracing::info!(namespace = %s.namespace, "invalidation bus subscribed again; L1 emptied");
+                        retry = Duration::from_millis(10);
+                        current = Some(sub);
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "invalidation bus: subscribing failed");
+                    }
+                }
+                continue;
+            };
+            let reason = loop {
+                let next = tokio::time::timeout(quiet, rx.recv()).await;
+                let Some(s) = shared.upgrade() else { return };
+                match next {
+                    Err(_) => break "quiet past the heartbeat",
+                    Ok(None) => break "closed",
+                    Ok(Some(push)) => match push.kind {
+                        PushKind::Disconnection => break "disconnected",
+                        PushKind::Message => {
+                            if let Some(redis::Value::BulkString(bytes)) = push.data.get(1) {
+                                receive(&s, bytes).await;
+                            }
+                        }
+                        _ => {}
+                    },
+                }
+            };
+            drop(conn);
+            let Some(s) = shared.upgrade() else { return };
+            if let Some(bus) = &s.bus {
+                bus.subscribed.store(false, Ordering::Relaxed);
+                bus.counters.resyncs.fetch_add(1, Ordering::Relaxed);
+            }
+            metrics::counter!("cache_bus_resyncs_total", "namespace" => s.namespace.clone())
+                .increment(1);
+            tracing::warn!(namespace = %s.namespace, reason, "invalidation bus gap: L1 emptied, older L3 entries distrusted");
+            s.resync_local().await;
+        }
+    }
+
+    async fn receive(s: &Shared, bytes: &[u8]) {
+        let Some(bus) = &s.bus else { return };
+        let c = &bus.counters;
+        let Some(msg) = decode(bytes) else {
+            c.undecodable.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        c.received.fetch_add(1, Ordering::Relaxed);
+        let lag = crate::clock::now_unix_ms().saturating_sub(msg.sent_unix_ms);
+        c.last_lag_ms.store(lag, Ordering::Relaxed);
+        c.max_lag_ms.fetch_max(lag, Ordering::Relaxed);
+        let ns = || s.namespace.clone();
+        metrics::counter!("cache_bus_messages_total", "namespace" => ns(), "direction" => "received").increment(1);
+        // Precision loss only above 2^53 ms.
+        #[allow(clippy::cast_precision_loss)]
+        metrics::histogram!("cache_bus_lag_seconds", "namespace" => ns()).record(lag as f64 / 1e3);
+        if msg.origin == bus.id {
+            return;
+        }
+        match msg.op {
+            Some(Op::Heartbeat) => {}
+            Some(op) => {
+                s.apply(op).await;
+                c.applied.fetch_add(1, Ordering::Relaxed);
+            }
+            // A newer instance's operation: forget everything rather than miss it.
+            None => {
+                s.resync_local().await;
+                c.applied.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    async fn heartbeat(shared: Weak<Shared>) {
+        let every = match shared
+            .upgrade()
+            .and_then(|s| s.bus.as_ref().map(|b| b.heartbeat))
+        {
+            Some(every) => every,
+            None => return,
+        };
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(s) = shared.upgrade() else { return };
+            let (Some(bus), Some(l2)) = (&s.bus, &s.l2) else {
+                return;
+            };
+            let owed = bus.owe_resync.swap(false, Ordering::Relaxed);
+            let op = if owed { Op::All } else { Op::Heartbeat };
+            if l2.publish(&bus.channel, &bus.encode(&op)).await.is_ok() {
+                bus.counters.sent.fetch_add(1, Ordering::Relaxed);
+            } else if owed {
+                bus.owe_resync.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_foreign_bytes_are_refused() {
+        let bus = Bus::new("ns", DEFAULT_HEARTBEAT);
+        assert_eq!(bus.channel, "ns%:bus");
+        for op in [
+            Op::Heartbeat,
+            Op::Key {
+                space: "ns:user".into(),
+                key: b"user:1".to_vec(),
+            },
+            Op::Space { space: "ns".into() },
+            Op::Pattern {
+                space: "ns".into(),
+                pattern: "user:*".into(),
+            },
+            Op::All,
+        ] {
+            let got = decode(&bus.encode(&op)).unwrap();
+            assert_eq!(got.origin, bus.id);
+            assert_eq!(got.op, Some(op));
+        }
+        assert_eq!(decode(b"hello"), None);
+        assert_eq!(decode(&[0; 40]), None);
+        // A known header with an operation this version does not know.
+        let mut future = bus.encode(&Op::All);
+        future.truncate(HEADER);
+        future.push(200);
+        assert_eq!(decode(&future).unwrap().op, None);
+    }
+
+    #[test]
+    fn ids_differ() {
+        assert_ne!(random_id(), random_id());
+    }
+}

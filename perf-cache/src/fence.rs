@@ -1,0 +1,202 @@
+//! The stale-fill fence: after `invalidate*` (or `set`) returns, no tier of this process keeps
+//! a value whose load, promotion or refresh began before the call.
+//!
+//! Every backend keeps invalidation *epochs*: one per stripe of keys (a hash of the view's key
+//! space and the key picks one of [`STRIPES`]) and one for the whole backend (bumped by
+//! `invalidate_all`, remote space or pattern operations, and bus gaps). A load takes a
+//! [`Ticket`] (the epochs, read with two atomic loads) before it reads a lower tier or runs
+//! its loader. Where it stores its result (L1, L2, L3) it first [`admit`](Fence::admit)s the
+//! ticket: a shared lock on the global and the stripe lock, held until the stores are done,
+//! and a comparison of the epochs with the ticket's. An invalidation bumps the epoch under the
+//! exclusive lock **before** it removes anything, and again before it empties L1, so a fill
+//! either finished before the bump (and its entry is removed by the invalidation that follows)
+//! or sees the new epoch and stores nothing. The L1 hit path reads none of this.
+//!
+//! A stripe is shared by many keys: an invalidation of one key also turns away in-flight fills
+//! of the other keys of its stripe (they are returned to their callers, just not cached). With
+//! 256 stripes that costs little hit ratio even under frequent invalidation.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{RwLock, RwLockReadGuard};
+
+use crate::Key;
+
+/// Stripes of per-key epochs per backend.
+pub(crate) const STRIPES: usize = 256;
+
+#[derive(Debug, Default)]
+struct Epoch {
+    value: AtomicU64,
+    /// Shared by fills while they store, exclusive while the epoch is bumped.
+    lock: RwLock<()>,
+}
+
+impl Epoch {
+    async fn bump(&self) {
+        let _exclusive = self.lock.write().await;
+        self.value.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// One backend's epochs.
+#[derive(Debug)]
+pub(crate) struct Fence {
+    global: Epoch,
+    stripes: Box<[Epoch]>,
+    hasher: std::hash::RandomState,
+    /// Unix µs: L3 entries stamped at or before it are misses (set when the bus had a gap,
+    /// during which invalidations from other instances may have been missed); 0: none.
+    l3_floor_us: AtomicU64,
+    /// Whether tickets note the time (only the L3 copy is stamped with it).
+    stamps: bool,
+}
+
+impl Default for Fence {
+    fn default() -> Self {
+        Self::new(true)
+    }
+}
+
+/// The epochs a load saw when it began; see [`Fence::admit`].
+#[derive(Debug, Clone)]
+pub(crate) struct Ticket {
+    global: u64,
+    stripe: usize,
+    stripe_epoch: u64,
+    /// Unix µs when the load began: stamped into the L3 copy it writes.
+    pub(crate) started_unix_us: u64,
+    /// The key's generation in Redis when the load began (0: none, or unknown), for the
+    /// compare-and-set of the L2 fill.
+    pub(crate) l2_generation: u64,
+}
+
+/// Held while a fill stores its result: no invalidation of its stripe (or of everything) can
+/// bump the epoch meanwhile.
+#[derive(Debug)]
+pub(crate) struct Admitted<'a> {
+    _global: RwLockReadGuard<'a, ()>,
+    _stripe: RwLockReadGuard<'a, ()>,
+}
+
+impl Fence {
+    /// A fence whose tickets note the time when `stamps` (the backend has L3).
+    pub(crate) fn new(stamps: bool) -> Self {
+        Self {
+            global: Epoch::default(),
+            stripes: (0..STRIPES).map(|_| Epoch::default()).collect(),
+            hasher: std::hash::RandomState::new(),
+            l3_floor_us: AtomicU64::new(0),
+            stamps,
+        }
+    }
+
+    fn stripe_of(&self, space: u32, key: &Key) -> usize {
+        let mut h = self.hasher.build_hasher();
+        space.hash(&mut h);
+        key.hash(&mut h);
+        // STRIPES is a power of two; the modulo keeps the index in range on any platform.
+        usize::try_from(h.finish() % STRIPES as u64).unwrap_or(0)
+    }
+
+    /// The epochs now, for a load of `key` in key space `space` that begins now.
+    pub(crate) fn ticket(&self, space: u32, key: &Key) -> Ticket {
+        let stripe = self.stripe_of(space, key);
+        Ticket {
+            global: self.global.value.load(Ordering::SeqCst),
+            stripe,
+            stripe_epoch: self.stripes[stripe].value.load(Ordering::SeqCst),
+            started_unix_us: if self.stamps {
+                crate::clock::now_unix_us()
+            } else {
+                0
+            },
+            l2_generation: 0,
+        }
+    }
+
+    /// Whether the fill holding `ticket` may store: `Some` (hold it until the stores are
+    /// done) when no invalidation of its key (or of everything) began since the ticket.
+    pub(crate) async fn admit(&self, ticket: &Ticket) -> Option<Admitted<'_>> {
+        let global = self.global.lock.read().await;
+        let epoch = &self.stripes[ticket.stripe];
+        let stripe = epoch.lock.read().await;
+        let fresh = self.global.value.load(Ordering::SeqCst) == ticket.global
+            && epoch.value.load(Ordering::SeqCst) == ticket.stripe_epoch;
+        fresh.then_some(Admitted {
+            _global: global,
+            _stripe: stripe,
+        })
+    }
+
+    /// Turns away every fill of `key` that began before now (waits for those storing).
+    pub(crate) async fn bump_key(&self, space: u32, key: &Key) {
+        self.stripes[self.stripe_of(space, key)].bump().await;
+    }
+
+    /// Turns away every fill that began before now (waits for those storing).
+    pub(crate) async fn bump_all(&self) {
+        self.global.bump().await;
+    }
+
+    /// Distrusts every L3 entry stamped up to now.
+    pub(crate) fn raise_l3_floor(&self) {
+        self.l3_floor_us
+            .fetch_max(crate::clock::now_unix_us(), Ordering::SeqCst);
+    }
+
+    /// Whether an L3 entry stamped at `stamp_us` (Unix µs when its load began) may be served:
+    /// always before any gap, else only when stamped after the last one (the same µs is
+    /// ambiguous, so distrusted).
+    pub(crate) fn l3_trusted(&self, stamp_us: u64) -> bool {
+        let floor = self.l3_floor_us.load(Ordering::Relaxed);
+        floor == 0 || stamp_us > floor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_bump_turns_away_older_tickets_only() {
+        let fence = Fence::default();
+        let key = Key::new(1_u64);
+        let old = fence.ticket(0, &key);
+        assert!(fence.admit(&old).await.is_some());
+        fence.bump_key(0, &key).await;
+        assert!(fence.admit(&old).await.is_none());
+        let new = fence.ticket(0, &key);
+        assert!(fence.admit(&new).await.is_some());
+        fence.bump_all().await;
+        assert!(fence.admit(&new).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_bump_waits_for_a_fill_that_is_storing() {
+        let fence = std::sync::Arc::new(Fence::default());
+        let key = Key::new(1_u64);
+        let ticket = fence.ticket(0, &key);
+        let admitted = fence.admit(&ticket).await.unwrap();
+        let f = std::sync::Arc::clone(&fence);
+        let k = key.clone();
+        let bump = tokio::spawn(async move { f.bump_key(0, &k).await });
+        tokio::task::yield_now().await;
+        assert!(!bump.is_finished(), "the bump waits for the fill's stores");
+        drop(admitted);
+        bump.await.unwrap();
+        assert!(fence.admit(&ticket).await.is_none());
+    }
+
+    #[test]
+    fn l3_floor() {
+        let fence = Fence::default();
+        assert!(fence.l3_trusted(0), "no gap yet: everything is trusted");
+        let before = crate::clock::now_unix_us();
+        fence.raise_l3_floor();
+        assert!(!fence.l3_trusted(0));
+        assert!(!fence.l3_trusted(before));
+        assert!(fence.l3_trusted(u64::MAX));
+    }
+}

@@ -1,0 +1,376 @@
+//! Two instances (two backends with separate L1s sharing one Redis): no stale fills in Redis,
+//! and L1 coherence through the invalidation bus, including when the bus breaks.
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{PrivateRedis, cleanup, free_port, namespace, raw, redis_url};
+use perf_cache::{Backend, Cache, Key};
+use tokio::sync::Notify;
+
+async fn backend(url: &str, ns: &str, bus: bool) -> Backend {
+    Backend::builder()
+        .namespace(ns)
+        .redis_url(url)
+        .require_l2(true)
+        .bus(bus)
+        .bus_heartbeat(Duration::from_millis(100))
+        .redis_timeout(Duration::from_millis(200))
+        .build()
+        .await
+        .unwrap()
+}
+
+fn view(backend: &Backend) -> Cache<u64> {
+    Cache::<u64>::builder()
+        .prefix("v")
+        .build_on(backend)
+        .unwrap()
+}
+
+/// Polls `f` up to `tries` times (10 ms apart) until it is true.
+async fn eventually(tries: u32, mut f: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..tries {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// A load on B that began before A's invalidation (or set) never writes its value into
+/// Redis afterwards. The bus is off, so only the compare-and-set in Redis stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_that_began_before_another_instances_invalidation_never_fills_redis() {
+    let url = redis_url();
+    let ns = namespace("bus-fence");
+    let a = view(&backend(&url, &ns, false).await);
+    let b = view(&backend(&url, &ns, false).await);
+    // A third instance with no L1: reads what Redis serves.
+    let probe_backend = Backend::builder()
+        .namespace(&ns)
+        .redis_url(&url)
+        .require_l2(true)
+        .bus(false)
+        .l1_max_entries(0)
+        .build()
+        .await
+        .unwrap();
+    let probe = view(&probe_backend);
+    let mut conn = raw(&url).await;
+    let rounds = 300_u64;
+    let mut stale = 0;
+    for round in 0..rounds {
+        let key = Key::new(round);
+        let stored = format!("{ns}:v:{round}");
+        let started = Arc::new(Notify::new());
+        let release = Arc::new(Notify::new());
+        let (s, r) = (Arc::clone(&started), Arc::clone(&release));
+        let (bb, k) = (b.clone(), key.clone());
+        let load = tokio::spawn(async move {
+            bb.get_or_load(&k, move || async move {
+                s.notify_one();
+                r.notified().await;
+                round
+            })
+            .await
+        });
+        started.notified().await;
+        let set = round % 2 == 1;
+        if set {
+            a.set(&key, u64::MAX).await.unwrap();
+        } else {
+            assert!(a.invalidate(&key).await.is_complete());
+        }
+        release.notify_one();
+        assert_eq!(load.await.unwrap(), round, "B's caller gets its value");
+        let raw_value: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(&stored)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let now = probe.get(&key).await;
+        if set {
+            if now != Some(u64::MAX) {
+                stale += 1;
+            }
+        } else if raw_value.is_some() {
+            stale += 1;
+        }
+        // B itself does not keep the refused value either.
+        if b.get(&key).await == Some(round) {
+            stale += 1;
+        }
+    }
+    assert_eq!(stale, 0);
+    assert_eq!(b.stats().stale_fills_dropped, rounds);
+    cleanup(&url, &ns).await;
+}
+
+/// A write or an invalidation on A reaches B's L1 over the bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_or_invalidation_on_a_reaches_b_after_delivery() {
+    let url = redis_url();
+    let ns = namespace("bus-coherence");
+    let (ba, bb) = (
+        backend(&url, &ns, true).await,
+        backend(&url, &ns, true).await,
+    );
+    let (a, b) = (view(&ba), view(&bb));
+    assert_ne!(
+        ba.bus_stats().unwrap().instance_id,
+        bb.bus_stats().unwrap().instance_id
+    );
+    let key = Key::new(1_u64);
+    a.set(&key, 1).await.unwrap();
+    assert_eq!(b.get(&key).await, Some(1), "B reads Redis, keeps 1 in L1");
+
+    a.set(&key, 2).await.unwrap();
+    assert!(
+        eventually(500, async || b.get(&key).await == Some(2)).await,
+        "B still serves 1 from its L1"
+    );
+
+    let _ = a.invalidate(&key).await;
+    assert!(eventually(500, async || b.get(&key).await.is_none()).await);
+
+    b.set(&key, 3).await.unwrap();
+    assert_eq!(a.get(&key).await, Some(3));
+    let _ = b.invalidate_all().await;
+    assert!(eventually(500, async || a.get(&key).await.is_none()).await);
+
+    let (sa, sb) = (ba.bus_stats().unwrap(), bb.bus_stats().unwrap());
+    assert!(sb.applied >= 2, "{sb:?}");
+    assert!(sa.applied >= 1, "{sa:?}");
+    assert_eq!((sa.resyncs, sb.resyncs), (0, 0));
+    cleanup(&url, &ns).await;
+}
+
+/// The id of the connection named `name` in `CLIENT LIST`.
+async fn client_id(url: &str, name: &str) -> Option<i64> {
+    let mut c = raw(url).await;
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let needle = format!(" name={name} ");
+    list.lines().find(|l| l.contains(&needle)).and_then(|l| {
+        l.split(' ')
+            .find_map(|f| f.strip_prefix("id="))
+            .and_then(|id| id.parse().ok())
+    })
+}
+
+/// B's subscriber is killed, then A invalidates: the message is lost, but B resyncs and
+/// does not serve the old value afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_subscriber_never_leaves_a_stale_l1() {
+    let url = redis_url();
+    let ns = namespace("bus-kill");
+    let (ba, bb) = (
+        backend(&url, &ns, true).await,
+        backend(&url, &ns, true).await,
+    );
+    let (a, b) = (view(&ba), view(&bb));
+    let key = Key::new(7_u64);
+    a.set(&key, 1).await.unwrap();
+    assert_eq!(b.get(&key).await, Some(1));
+
+    let name = format!(
+        "perf-cache-bus-{:016x}",
+        bb.bus_stats().unwrap().instance_id
+    );
+    let id = client_id(&url, &name)
+        .await
+        .expect("B's subscriber is in CLIENT LIST under its name");
+    let mut c = raw(&url).await;
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(id)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(killed, 1);
+    let _ = a.invalidate(&key).await;
+
+    assert!(
+        eventually(500, async || bb.bus_stats().unwrap().resyncs >= 1).await,
+        "B noticed the gap"
+    );
+    assert_eq!(b.get(&key).await, None, "B served the value A invalidated");
+    // B subscribes again, under the same name, and follows A again.
+    assert!(eventually(500, async || bb.bus_stats().unwrap().subscribed).await);
+    assert!(client_id(&url, &name).await.is_some());
+    a.set(&key, 5).await.unwrap();
+    assert_eq!(b.get(&key).await, Some(5));
+    a.set(&key, 6).await.unwrap();
+    assert!(eventually(500, async || b.get(&key).await == Some(6)).await);
+    cleanup(&url, &ns).await;
+}
+
+/// A frozen Redis sends no disconnect: B notices the silence after the heartbeat gap and
+/// empties its L1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_redis_makes_b_drop_its_l1_after_the_heartbeat_gap() {
+    let server = PrivateRedis::start(free_port());
+    let url = server.url();
+    let ns = namespace("bus-frozen");
+    let bb = backend(&url, &ns, true).await;
+    let b = view(&bb);
+    for n in 0..10_u64 {
+        b.set(&Key::new(n), n).await.unwrap();
+    }
+    assert_eq!(bb.l1_entries(), 10);
+    assert!(eventually(500, async || bb.bus_stats().unwrap().received >= 2).await);
+
+    server.signal("STOP");
+    let gap = eventually(1_000, async || bb.bus_stats().unwrap().resyncs >= 1).await;
+    let entries = bb.l1_entries();
+    let subscribed = bb.bus_stats().unwrap().subscribed;
+    server.signal("CONT");
+    assert!(gap, "B never noticed the silence");
+    assert_eq!(entries, 0, "B kept its L1 through the gap");
+    assert!(!subscribed);
+    // Once Redis answers again, B subscribes again.
+    assert!(eventually(1_000, async || bb.bus_stats().unwrap().subscribed).await);
+}
+
+/// The wire format, written independently of the crate: `P`, version 1, origin, send time,
+/// then the postcard operation (variant index, then length-prefixed strings).
+fn message(op_variant: u8, strings: &[&str]) -> Vec<u8> {
+    let mut m = vec![b'P', 1];
+    m.extend_from_slice(&0x0123_4567_89ab_cdef_u64.to_le_bytes());
+    m.extend_from_slice(&0_u64.to_le_bytes());
+    m.push(op_variant);
+    for s in strings {
+        m.push(u8::try_from(s.len()).unwrap()); // < 128: a one-byte varint
+        m.extend_from_slice(s.as_bytes());
+    }
+    m
+}
+
+/// Operations another instance publishes (a pattern, an operation this version does not
+/// know, garbage) are applied exactly: the matching L1 entries go, an unknown operation
+/// resyncs, garbage is counted and ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_pattern_unknown_and_foreign_messages() {
+    let url = redis_url();
+    let ns = namespace("bus-ops");
+    let bb = backend(&url, &ns, true).await;
+    let users = Cache::<u64>::builder()
+        .prefix("user")
+        .build_on(&bb)
+        .unwrap();
+    let orders = Cache::<u64>::builder()
+        .prefix("order")
+        .build_on(&bb)
+        .unwrap();
+    for n in 1..=3_u64 {
+        users.set(&Key::new(n), n).await.unwrap();
+        orders.set(&Key::new(n), n).await.unwrap();
+    }
+    assert_eq!(bb.l1_entries(), 6);
+    let mut c = raw(&url).await;
+    let channel = format!("{ns}%:bus");
+    let mut publish = async |bytes: Vec<u8>| {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(bytes)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    };
+
+    let before = bb.bus_stats().unwrap().undecodable;
+    publish(b"not a bus message".to_vec()).await;
+    assert!(eventually(500, async || bb.bus_stats().unwrap().undecodable > before).await);
+    assert_eq!(bb.l1_entries(), 6, "garbage changed nothing");
+
+    // Variant 3: Pattern { space, pattern } over stored keys, Redis glob semantics.
+    let pattern = format!("{ns}:user:[12]");
+    publish(message(3, &[&ns, &pattern])).await;
+    assert!(eventually(500, async || bb.l1_entries() == 4).await);
+    let mut kept = Vec::new();
+    for n in 1..=3_u64 {
+        kept.push((
+            users.get(&Key::new(n)).await,
+            orders.get(&Key::new(n)).await,
+        ));
+    }
+    // user:1 and user:2 were reloaded from Redis (still there: only L1 was told).
+    assert_eq!(bb.l1_entries(), 6);
+    assert_eq!(users.stats().l2.unwrap().hits, 2, "exactly two L1 misses");
+    assert_eq!(orders.stats().l2.unwrap().hits, 0);
+    assert!(kept.iter().all(|(u, o)| u.is_some() && o.is_some()));
+
+    // An operation from a newer version: everything is dropped rather than missed.
+    publish(message(200, &[])).await;
+    assert!(eventually(500, async || bb.l1_entries() == 0).await);
+    cleanup(&url, &ns).await;
+}
+
+/// After a gap of the bus, L3 entries written before it read as misses (an invalidation
+/// may have been missed meanwhile); entries written after it are served again.
+#[cfg(feature = "disk")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_gap_older_disk_entries_are_distrusted() {
+    let url = redis_url();
+    let ns = namespace("bus-l3");
+    let dir = tempfile::tempdir().unwrap();
+    let bb = Backend::builder()
+        .namespace(&ns)
+        .redis_url(&url)
+        .require_l2(true)
+        .disk_path(dir.path().join("b.redb"))
+        .l1_max_entries(0) // every read goes to Redis, then the disk
+        .bus_heartbeat(Duration::from_millis(100))
+        .build()
+        .await
+        .unwrap();
+    let b = view(&bb);
+    let key = Key::new(1_u64);
+    let stored = format!("{ns}:v:1");
+    let mut c = raw(&url).await;
+    let unlink = async |c: &mut redis::aio::MultiplexedConnection| {
+        let _: i64 = redis::cmd("UNLINK")
+            .arg(&stored)
+            .query_async(c)
+            .await
+            .unwrap();
+    };
+
+    b.set(&key, 1).await.unwrap();
+    unlink(&mut c).await;
+    assert_eq!(b.get(&key).await, Some(1), "served from the disk");
+
+    let name = format!(
+        "perf-cache-bus-{:016x}",
+        bb.bus_stats().unwrap().instance_id
+    );
+    let id = client_id(&url, &name).await.unwrap();
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(id)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(eventually(500, async || bb.bus_stats().unwrap().resyncs >= 1).await);
+    assert_eq!(
+        b.get(&key).await,
+        None,
+        "a disk entry from before the gap was served"
+    );
+
+    assert!(eventually(500, async || bb.bus_stats().unwrap().subscribed).await);
+    b.set(&key, 2).await.unwrap();
+    unlink(&mut c).await;
+    assert_eq!(b.get(&key).await, Some(2), "written after the gap: trusted");
+    cleanup(&url, &ns).await;
+}
