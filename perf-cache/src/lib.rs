@@ -198,13 +198,16 @@
 mod backend;
 mod builder;
 mod cache;
+mod cache_key;
 mod clock;
 mod codec;
+mod default_backend;
 mod envelope;
 mod error;
 mod flight;
 mod invalidation;
 mod key;
+mod macro_support;
 mod options;
 mod redact;
 mod replay;
@@ -219,6 +222,7 @@ mod session;
 pub use backend::{Backend, BackendBuilder};
 pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_SIZE};
 pub use cache::Cache;
+pub use cache_key::{CacheKey, KeyWriter};
 pub use codec::{Codec, CodecError, Json, Postcard};
 pub use error::{Error, Result};
 pub use invalidation::{Invalidation, Reach};
@@ -231,6 +235,14 @@ pub use session::{SessionStore, SessionStoreBuilder};
 pub use stats::SessionStats;
 pub use stats::{CacheStats, TierStats};
 pub use tiers::l1::L1Engine;
+
+#[cfg(feature = "macros")]
+pub use perf_cache_macros::{CacheKey, cached};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::macro_support::*;
+}
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(all(doctest, feature = "redis"))]

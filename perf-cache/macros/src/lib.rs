@@ -1,3 +1,56 @@
-//! Procedural macros for `perf-cache`. Use them through `perf_cache`, not directly.
+//! Procedural macros for `perf-cache`: `#[cached]` and `#[derive(CacheKey)]`. Use them through
+//! `perf_cache` (default feature `macros`), which documents them; the generated code names
+//! only `::perf_cache::__private` paths.
 //!
-//! The `#[cached]` macro arrives with a later issue; until then this crate exports nothing.
+//! Each macro runs in stages: parse the options ([`args`]), check them against the function
+//! ([`validate`]), then generate ([`expand`]). On a mistake it emits one spanned error plus the
+//! function unchanged, so that no cascade of secondary errors follows.
+
+use proc_macro::TokenStream;
+use quote::quote;
+
+mod args;
+mod derive;
+mod expand;
+mod validate;
+
+/// See `perf_cache::cached`.
+#[proc_macro_attribute]
+pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item2: proc_macro2::TokenStream = item.clone().into();
+    let f = match syn::parse::<syn::ItemFn>(item) {
+        Ok(f) => f,
+        Err(e) => {
+            let e = syn::Error::new(
+                e.span(),
+                "`#[cached]` applies to an `async fn` (a free function or a method in an `impl` block)",
+            )
+            .to_compile_error();
+            return quote!(#e #item2).into();
+        }
+    };
+    let options = match args::parse(args.into()) {
+        Ok(o) => o,
+        Err(e) => {
+            let e = e.write_errors();
+            return quote!(#e #item2).into();
+        }
+    };
+    match validate::validate(options, &f) {
+        Ok(plan) => expand::expand(&plan, &f).into(),
+        Err(e) => {
+            let e = e.to_compile_error();
+            quote!(#e #item2).into()
+        }
+    }
+}
+
+/// See `perf_cache::CacheKey`.
+#[proc_macro_derive(CacheKey)]
+pub fn derive_cache_key(item: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(item as syn::DeriveInput);
+    match derive::derive(&input) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}

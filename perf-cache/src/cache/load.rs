@@ -13,6 +13,9 @@ use super::{Cache, Lower};
 use crate::flight::{Join, Leader, Outcome};
 use crate::{Codec, Key};
 
+/// The error a leader publishes when its error is for itself only.
+struct NotShared;
+
 impl<V, C> Cache<V, C>
 where
     V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
@@ -30,9 +33,13 @@ where
         Fut: Future<Output = V> + Send + 'static,
     {
         let result = self
-            .load(key, false, move || async move {
-                Ok::<_, Infallible>(Some(loader().await))
-            })
+            .load(
+                key,
+                false,
+                true,
+                move || async move { Ok::<_, Infallible>(Some(loader().await)) },
+                Self::spawn_refresh,
+            )
             .await;
         match result {
             Ok(Some(v)) => v,
@@ -69,7 +76,13 @@ where
         E: Send + Sync + 'static,
     {
         let result = self
-            .load(key, false, move || async move { loader().await.map(Some) })
+            .load(
+                key,
+                false,
+                true,
+                move || async move { loader().await.map(Some) },
+                Self::spawn_refresh,
+            )
             .await?;
         match result {
             Some(v) => Ok(v),
@@ -108,20 +121,70 @@ where
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        self.load(key, true, loader).await
+        self.load(key, true, true, loader, Self::spawn_refresh)
+            .await
     }
 
-    /// The load path shared by every `get_or_load` variant.
-    async fn load<F, Fut, E>(
+    /// The load path for a loader that may borrow from the caller (the `#[cached]` macro's
+    /// body borrows the function's arguments): no refresh-ahead, which would need to run the
+    /// loader later. With `share_errors` false, a failed load's error goes to its own caller
+    /// only; callers that waited on it join the next flight (one at a time), so the error
+    /// type needs no `Clone`.
+    pub(crate) async fn load_scoped<F, Fut, E>(
         &self,
         key: &Key,
         accept_negative: bool,
+        share_errors: bool,
+        loader: F,
+    ) -> Result<Option<V>, Arc<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, E>>,
+        E: Send + Sync + 'static,
+    {
+        self.load(key, accept_negative, share_errors, loader, |_, _, _| {})
+            .await
+    }
+
+    /// As [`load_scoped`](Self::load_scoped) for a `'static` loader: refresh-ahead (if the
+    /// cache has it) reruns it in the background.
+    pub(crate) async fn load_owned<F, Fut, E>(
+        &self,
+        key: &Key,
+        accept_negative: bool,
+        share_errors: bool,
         loader: F,
     ) -> Result<Option<V>, Arc<E>>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
         E: Send + Sync + 'static,
+    {
+        self.load(
+            key,
+            accept_negative,
+            share_errors,
+            loader,
+            Self::spawn_refresh,
+        )
+        .await
+    }
+
+    /// The load path shared by every `get_or_load` variant; `refresh` starts a refresh-ahead
+    /// with the loader when a hit falls in the refresh window.
+    async fn load<F, Fut, E, R>(
+        &self,
+        key: &Key,
+        accept_negative: bool,
+        share_errors: bool,
+        loader: F,
+        refresh: R,
+    ) -> Result<Option<V>, Arc<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, E>>,
+        E: Send + Sync + 'static,
+        R: FnOnce(&Self, &Key, F),
     {
         let inner = &*self.inner;
         let mut stale = None;
@@ -140,7 +203,7 @@ where
                         && !e.refresh_failed
                         && e.fresh_until.saturating_duration_since(now) <= window
                     {
-                        self.spawn_refresh(key, loader);
+                        refresh(self, key, loader);
                     }
                     return Ok(e.value);
                 }
@@ -163,7 +226,9 @@ where
                         let Some(loader) = loader.take() else {
                             unreachable!("loader used twice")
                         };
-                        return self.lead(key, accept_negative, leader, loader, stale).await;
+                        return self
+                            .lead(key, accept_negative, share_errors, leader, loader, stale)
+                            .await;
                     }
                     Join::Waiter(waiter) => waiter,
                 };
@@ -207,13 +272,14 @@ where
         &self,
         key: &Key,
         accept_negative: bool,
+        share_errors: bool,
         leader: Leader<V>,
         loader: F,
         stale: Option<V>,
     ) -> Result<Option<V>, Arc<E>>
     where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, E>>,
         E: Send + Sync + 'static,
     {
         let inner = &*self.inner;
@@ -259,8 +325,15 @@ where
             }
             Err(e) => {
                 let e = Arc::new(e);
-                // Waiters with a stale value of their own serve it; the others share the error.
-                leader.publish(Outcome::Error(Arc::clone(&e) as _));
+                // Waiters with a stale value of their own serve it; the others share the error
+                // or, when it is not shared, join the next flight (no waiter can downcast
+                // `NotShared` to its error type).
+                let published: Arc<dyn std::any::Any + Send + Sync> = if share_errors {
+                    Arc::clone(&e) as _
+                } else {
+                    Arc::new(NotShared)
+                };
+                leader.publish(Outcome::Error(published));
                 drop(leader);
                 match stale {
                     Some(s) => {
