@@ -255,7 +255,7 @@ static OPTION_RUNS: AtomicUsize = AtomicUsize::new(0);
 #[cached(backend = SHAPES.get().expect("set"))]
 async fn find(id: u64) -> Option<String> {
     OPTION_RUNS.fetch_add(1, SeqCst);
-    (id % 2 == 0).then(|| format!("even-{id}"))
+    id.is_multiple_of(2).then(|| format!("even-{id}"))
 }
 
 static NONE_RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -263,7 +263,7 @@ static NONE_RUNS: AtomicUsize = AtomicUsize::new(0);
 #[cached(backend = SHAPES.get().expect("set"), cache_none, ttl = "1m")]
 async fn find_cached_none(id: u64) -> Option<String> {
     NONE_RUNS.fetch_add(1, SeqCst);
-    (id % 2 == 0).then(|| format!("even-{id}"))
+    id.is_multiple_of(2).then(|| format!("even-{id}"))
 }
 
 static RESULT_RUNS: AtomicUsize = AtomicUsize::new(0);

@@ -72,11 +72,16 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
             GenericParam::Lifetime(_) => quote!(),
         })
         .collect();
-    let view_where = if generics.lifetimes().next().is_none() {
-        quote!(#where_clause)
-    } else {
-        quote!()
-    };
+    let lifetimes: Vec<String> = generics
+        .lifetimes()
+        .map(|l| l.lifetime.ident.to_string())
+        .collect();
+    let view_predicates = where_clause.iter().flat_map(|w| {
+        w.predicates
+            .iter()
+            .filter(|p| !mentions_lifetime(&quote!(#p), &lifetimes))
+    });
+    let view_where = quote!(where #(#view_predicates,)*);
     let view_call = quote!(#path #view_fn::<#(#view_args),*>());
 
     // Call arguments of the body: `self` and each argument, moved.
@@ -175,10 +180,14 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
         "Runs the body of {shown} now and stores its result (a `None` is invalidated, an error leaves the cache as it is); returns the result."
     );
     let asyncness = &sig.asyncness;
+    // The wrapper and `refresh_` only pass their arguments on: no `mut` bindings there.
+    let mut outer_sig = sig.clone();
+    strip_mut(&mut outer_sig.inputs);
+    let outer_inputs = &outer_sig.inputs;
 
     quote! {
         #(#attrs)*
-        #vis #sig {
+        #vis #outer_sig {
             let __perf_cache_key = #key_expr;
             #call(
                 #kind,
@@ -230,11 +239,50 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
         #[doc = #refresh_doc]
         #(#cfgs)*
         #[allow(dead_code)]
-        #vis async fn #refresh_fn<#params>(#inputs) -> #ret #where_clause {
+        #vis async fn #refresh_fn<#params>(#outer_inputs) -> #ret #where_clause {
             let __perf_cache_key = #key_expr;
             #p::refresh(#kind, #view_call, &__perf_cache_key, #body_call).await
         }
     }
+}
+
+fn strip_mut(inputs: &mut syn::punctuated::Punctuated<syn::FnArg, syn::Token![,]>) {
+    for input in inputs {
+        match input {
+            syn::FnArg::Receiver(r) => {
+                if matches!(r.kind, syn::ReceiverKind::Value) {
+                    r.mutability = None;
+                }
+            }
+            syn::FnArg::Typed(pt) => {
+                if let syn::Pat::Ident(pi) = &mut *pt.pat {
+                    pi.mutability = None;
+                }
+            }
+        }
+    }
+}
+
+fn mentions_lifetime(ts: &TokenStream, lifetimes: &[String]) -> bool {
+    let mut after_quote = false;
+    for tt in ts.clone() {
+        match tt {
+            proc_macro2::TokenTree::Punct(p) if p.as_char() == '\'' => after_quote = true,
+            proc_macro2::TokenTree::Ident(i) if after_quote => {
+                if lifetimes.iter().any(|l| i == l) {
+                    return true;
+                }
+                after_quote = false;
+            }
+            proc_macro2::TokenTree::Group(g) => {
+                if mentions_lifetime(&g.stream(), lifetimes) {
+                    return true;
+                }
+            }
+            _ => after_quote = false,
+        }
+    }
+    false
 }
 
 /// The expression that builds the key from the arguments in scope (by reference).

@@ -80,7 +80,15 @@ struct Errors(Option<syn::Error>);
 
 impl Errors {
     fn push(&mut self, span: Span, message: impl std::fmt::Display) {
-        let e = syn::Error::new(span, message);
+        self.add(syn::Error::new(span, message));
+    }
+
+    /// An error over all of `tokens` (a whole type, not its first token).
+    fn push_spanned(&mut self, tokens: &dyn quote::ToTokens, message: impl std::fmt::Display) {
+        self.add(syn::Error::new_spanned(tokens, message));
+    }
+
+    fn add(&mut self, e: syn::Error) {
         match &mut self.0 {
             Some(all) => all.combine(e),
             None => self.0 = Some(e),
@@ -159,8 +167,8 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
                     ty: (*pt.ty).clone(),
                     in_key: true,
                 }),
-                other => errors.push(
-                    other.span(),
+                other => errors.push_spanned(
+                    other,
                     "`#[cached]` needs a name for each argument (it becomes part of the key): \
                      write `arg: Type` and destructure inside the body",
                 ),
@@ -409,16 +417,16 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
             && (matches!(r.kind, syn::ReceiverKind::Reference(..))
                 || matches!(&r.kind, syn::ReceiverKind::Typed(_, ty) if borrows(ty)))
         {
-            errors.push(
-                r.span(),
+            errors.push_spanned(
+                r,
                 "`refresh_ahead` reruns the body in the background, so it needs owned arguments: \
                  take `self` by value (e.g. `self: Arc<Self>`) or leave `refresh_ahead` out",
             );
         }
         for a in &args {
             if borrows(&a.ty) {
-                errors.push(
-                    a.ty.span(),
+                errors.push_spanned(
+                    &a.ty,
                     format!(
                         "`refresh_ahead` reruns the body in the background, so it needs owned arguments: \
                          `{}` borrows; take an owned type (e.g. `String`, `Arc<T>`)",
