@@ -291,6 +291,9 @@ where
     let Some(view) = view else {
         return body().await;
     };
+    if let Some(hit) = view.fast_hit(key, K::ACCEPT_NEGATIVE) {
+        return K::from_value(hit);
+    }
     if !options.single_flight {
         return call_unshared::<K, R, C, Fut>(view, key, body()).await;
     }
@@ -324,6 +327,9 @@ where
     let Some(view) = view else {
         return body().await;
     };
+    if let Some(hit) = view.fast_hit(key, K::ACCEPT_NEGATIVE) {
+        return K::from_value(hit);
+    }
     if !options.single_flight {
         return call_unshared::<K, R, C, Fut>(view, key, body()).await;
     }

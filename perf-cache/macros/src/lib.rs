@@ -14,7 +14,16 @@ mod derive;
 mod expand;
 mod validate;
 
-/// See `perf_cache::cached`.
+/// Caches an `async fn` (free function or method) in perf-cache's shared tiers: the key comes
+/// from the function's path and arguments, concurrent first calls of a key run the body once,
+/// and `<fn>_cache_key`, `invalidate_<fn>`, `invalidate_<fn>_all` and `refresh_<fn>` are
+/// generated beside it.
+///
+/// Options (all optional): `ttl`, `l1_ttl`, `l2_ttl`, `l3_ttl` (humantime strings or
+/// seconds), `prefix`, `key` (a template over argument names), `skip(..)`, `backend`, `cache`,
+/// `codec`, `cache_none`, `refresh_ahead`, `stale_if_error`, `single_flight`, `associated`.
+/// The `perf_cache` crate documentation (section "`#[cached]`") describes each with an
+/// example.
 #[proc_macro_attribute]
 pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
     let item2: proc_macro2::TokenStream = item.clone().into();
@@ -45,7 +54,9 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// See `perf_cache::CacheKey`.
+/// Derives `perf_cache::CacheKey` for a struct (its fields as a group, `(a,b,)`) or an enum
+/// (the variant's name, then its fields as a group), so that the type can be a `#[cached]`
+/// argument. Type parameters get a `CacheKey` bound.
 #[proc_macro_derive(CacheKey)]
 pub fn derive_cache_key(item: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(item as syn::DeriveInput);

@@ -125,6 +125,18 @@ where
             .await
     }
 
+    /// The `#[cached]` hit path: a fresh L1 entry without building a load (the same lookup as
+    /// [`get`](Self::get)); `None` when the full load path must decide (refresh-ahead and
+    /// stale-if-error need it, and so does a stored "not found" the caller cannot use).
+    #[inline]
+    pub(crate) fn fast_hit(&self, key: &Key, accept_negative: bool) -> Option<Option<V>> {
+        let inner = &*self.inner;
+        if inner.check_fresh || (!accept_negative && inner.negative_ttl.is_some()) {
+            return None;
+        }
+        self.l1_hit(key)
+    }
+
     /// The load path for a loader that may borrow from the caller (the `#[cached]` macro's
     /// body borrows the function's arguments): no refresh-ahead, which would need to run the
     /// loader later. With `share_errors` false, a failed load's error goes to its own caller
