@@ -271,7 +271,9 @@ pub struct CallOptions {
     pub single_flight: bool,
 }
 
-/// The cached call of a function whose body borrows its arguments.
+/// The cached call of a function whose body borrows its arguments. A hit is answered here;
+/// the miss path is boxed so that the caller's future stays small (a hit never moves the load
+/// path's state around).
 pub async fn call<K, R, C, F, Fut>(
     _kind: K,
     view: Option<&Cache<K::Value, C>>,
@@ -294,15 +296,18 @@ where
     if let Some(hit) = view.fast_hit(key, K::ACCEPT_NEGATIVE) {
         return K::from_value(hit);
     }
-    if !options.single_flight {
-        return call_unshared::<K, R, C, Fut>(view, key, body()).await;
-    }
-    let loaded = view
-        .load_scoped(key, K::ACCEPT_NEGATIVE, sharing.share, || async move {
-            K::split(body().await)
-        })
-        .await;
-    answer::<K, R>(loaded, sharing.recover)
+    Box::pin(async move {
+        if !options.single_flight {
+            return call_unshared::<K, R, C, Fut>(view, key, body()).await;
+        }
+        let loaded = view
+            .load_scoped(key, K::ACCEPT_NEGATIVE, sharing.share, || async move {
+                K::split(body().await)
+            })
+            .await;
+        answer::<K, R>(loaded, sharing.recover)
+    })
+    .await
 }
 
 /// As [`call`] for a body that owns its arguments (`refresh_ahead` reruns it in the
@@ -330,15 +335,18 @@ where
     if let Some(hit) = view.fast_hit(key, K::ACCEPT_NEGATIVE) {
         return K::from_value(hit);
     }
-    if !options.single_flight {
-        return call_unshared::<K, R, C, Fut>(view, key, body()).await;
-    }
-    let loaded = view
-        .load_owned(key, K::ACCEPT_NEGATIVE, sharing.share, || async move {
-            K::split(body().await)
-        })
-        .await;
-    answer::<K, R>(loaded, sharing.recover)
+    Box::pin(async move {
+        if !options.single_flight {
+            return call_unshared::<K, R, C, Fut>(view, key, body()).await;
+        }
+        let loaded = view
+            .load_owned(key, K::ACCEPT_NEGATIVE, sharing.share, || async move {
+                K::split(body().await)
+            })
+            .await;
+        answer::<K, R>(loaded, sharing.recover)
+    })
+    .await
 }
 
 fn answer<K: Kind<R>, R>(

@@ -2,8 +2,8 @@
 //! `perf_cache` (default feature `macros`), which documents them; the generated code names
 //! only `::perf_cache::__private` paths.
 //!
-//! Each macro runs in stages: parse the options ([`args`]), check them against the function
-//! ([`validate`]), then generate ([`expand`]). On a mistake it emits one spanned error plus the
+//! Each macro runs in stages: parse the options (`args.rs`), check them against the function
+//! (`validate.rs`), then generate (`expand.rs`). On a mistake it emits one spanned error plus the
 //! function unchanged, so that no cascade of secondary errors follows.
 
 use proc_macro::TokenStream;
