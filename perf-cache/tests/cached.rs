@@ -498,3 +498,58 @@ async fn ttl_expiry_size_bound_and_refresh_ahead() {
     }
     assert_eq!(got, 3, "the reloaded value replaced the old one");
 }
+
+// --- options wired through to the view: codec, stale_if_error ----------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Profile {
+    name: String,
+}
+
+static OPTIONS: OnceLock<Backend> = OnceLock::new();
+
+#[cached(backend = OPTIONS.get().expect("set"), prefix = "profiles", codec = perf_cache::Json)]
+async fn profile(id: u64) -> Profile {
+    Profile {
+        name: format!("p{id}"),
+    }
+}
+
+static FLAKY_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(backend = OPTIONS.get().expect("set"), l1_ttl = "100ms", l2_ttl = "100ms", stale_if_error = "1h")]
+async fn flaky(id: u64) -> Result<u64, String> {
+    if FLAKY_RUNS.fetch_add(1, SeqCst) == 0 {
+        Ok(id)
+    } else {
+        Err("down".to_owned())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codec_and_stale_if_error_reach_the_view() {
+    let backend = redis_backend("options").await;
+    let ns = backend.namespace().to_owned();
+    OPTIONS.set(backend).unwrap();
+
+    // codec = Json: the payload in Redis is JSON (after the envelope header).
+    assert_eq!(profile(3).await.name, "p3");
+    let mut c = common::raw(&common::redis_url()).await;
+    let bytes: Vec<u8> = redis::cmd("GET")
+        .arg(format!("{ns}:profiles:3"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(
+        bytes.ends_with(br#"{"name":"p3"}"#),
+        "stored {:?}",
+        String::from_utf8_lossy(&bytes)
+    );
+
+    // stale_if_error: once the entry has expired, a failing body gets the stale value.
+    assert_eq!(flaky(1).await, Ok(1));
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(flaky(1).await, Ok(1), "the stale value replaces the error");
+    assert_eq!(FLAKY_RUNS.load(SeqCst), 2, "the body did run and fail");
+    common::cleanup(&common::redis_url(), &ns).await;
+}
