@@ -80,6 +80,10 @@
 //! of its error; otherwise the error goes to the caller whose body produced it and the callers
 //! that waited run the body themselves, one at a time.
 //!
+//! **Run-time TTL.** The body may choose its own result's time to live with
+//! [`set_result_ttl`] (e.g. a short one for a scan that is still running); it works in
+//! `get_or_load` loaders too.
+//!
 //! **Arguments** may be borrowed (`&str`, `&[T]`, `&self`): the body borrows them as usual.
 //! Every argument needs a name (no destructuring patterns). Generic functions work when their
 //! key arguments are `CacheKey`; all instantiations share the function's prefix.
@@ -396,6 +400,7 @@ mod macro_support;
 mod options;
 mod redact;
 mod replay;
+mod result_ttl;
 mod stats;
 mod tiers;
 
@@ -414,6 +419,7 @@ pub use invalidation::{Invalidation, Reach};
 pub use key::{Key, KeyArg};
 pub use options::SetOptions;
 pub use redact::redact_url;
+pub use result_ttl::set_result_ttl;
 #[cfg(feature = "redis")]
 pub use session::{SessionStore, SessionStoreBuilder};
 #[cfg(feature = "redis")]

@@ -375,10 +375,10 @@ where
     if let Some(v) = cache.get(key).await {
         return K::from_value(Some(v));
     }
-    let r = body.await;
+    let (r, ttl) = crate::result_ttl::scope(body).await;
     match K::split(r) {
         Ok(Some(v)) => {
-            store(cache, key, v.clone()).await;
+            store(cache, key, v.clone(), ttl).await;
             K::from_value(Some(v))
         }
         Ok(None) => K::from_value(None),
@@ -386,12 +386,16 @@ where
     }
 }
 
-async fn store<V, C>(cache: &Cache<V, C>, key: &Key, v: V)
+async fn store<V, C>(cache: &Cache<V, C>, key: &Key, v: V, ttl: Option<Duration>)
 where
     V: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
     C: Codec,
 {
-    if let Err(e) = cache.set(key, v).await {
+    let options = match ttl {
+        Some(ttl) => crate::SetOptions::default().ttl(ttl),
+        None => crate::SetOptions::default(),
+    };
+    if let Err(e) = cache.set_with(key, v, options).await {
         tracing::warn!(namespace = %cache.namespace(), key_prefix = key.prefix(), error = %e, "value not cached");
     }
 }
@@ -410,13 +414,13 @@ where
     C: Codec,
     Fut: Future<Output = R>,
 {
-    let r = body.await;
+    let (r, ttl) = crate::result_ttl::scope(body).await;
     let Some(view) = view else {
         return r;
     };
     match K::split(r) {
         Ok(Some(v)) => {
-            store(view, key, v.clone()).await;
+            store(view, key, v.clone(), ttl).await;
             K::from_value(Some(v))
         }
         Ok(None) => {

@@ -526,6 +526,20 @@ async fn flaky(id: u64) -> Result<u64, String> {
     }
 }
 
+static RUNNING_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(backend = OPTIONS.get().expect("set"), prefix = "running", ttl = "10m")]
+async fn scan_status(id: u64) -> String {
+    RUNNING_RUNS.fetch_add(1, SeqCst);
+    if id == 1 {
+        // Still running: keep this answer 5 s, not 10 minutes.
+        assert!(perf_cache::set_result_ttl(Duration::from_secs(5)));
+        "running".to_owned()
+    } else {
+        "done".to_owned()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codec_and_stale_if_error_reach_the_view() {
     let backend = redis_backend("options").await;
@@ -545,6 +559,22 @@ async fn codec_and_stale_if_error_reach_the_view() {
         "stored {:?}",
         String::from_utf8_lossy(&bytes)
     );
+
+    // A body sets its own result's TTL at run time (loads and refresh_ alike).
+    assert_eq!(scan_status(1).await, "running");
+    assert_eq!(scan_status(2).await, "done");
+    let short = pttl(&format!("{ns}:running:1")).await;
+    let long = pttl(&format!("{ns}:running:2")).await;
+    assert!((1..=5_000).contains(&short), "PTTL {short}");
+    assert!((590_000..=600_000).contains(&long), "PTTL {long}");
+    assert_eq!(refresh_scan_status(1).await, "running");
+    let short = pttl(&format!("{ns}:running:1")).await;
+    assert!((1..=5_000).contains(&short), "PTTL after refresh_ {short}");
+    assert!(
+        !perf_cache::set_result_ttl(Duration::from_secs(5)),
+        "outside a body"
+    );
+    assert_eq!(RUNNING_RUNS.load(SeqCst), 3);
 
     // stale_if_error: once the entry has expired, a failing body gets the stale value.
     assert_eq!(flaky(1).await, Ok(1));

@@ -324,13 +324,13 @@ where
             inner.counters.misses.incr();
         }
         let start = Instant::now();
-        let result = loader().await;
+        let (result, ttl) = crate::result_ttl::scope(loader()).await;
         self.record_load(start, result.is_ok());
         match result {
             Ok(v) => {
                 // Waiters (and callers arriving while the tiers are written) get the value now.
                 leader.publish(Outcome::Value(v.clone()));
-                self.store_loaded(key, v.clone(), "loaded").await;
+                self.store_loaded(key, v.clone(), ttl, "loaded").await;
                 drop(leader);
                 tracing::debug!(outcome = "loaded", found = v.is_some());
                 Ok(v)
@@ -366,8 +366,15 @@ where
     }
 
     /// Stores a loaded value in every tier; a value that cannot be stored is only logged.
-    async fn store_loaded(&self, key: &Key, v: Option<V>, what: &'static str) {
-        if let Err(e) = self.store(key, v, None).await {
+    /// `ttl` is the one the loader chose with [`set_result_ttl`](crate::set_result_ttl).
+    async fn store_loaded(
+        &self,
+        key: &Key,
+        v: Option<V>,
+        ttl: Option<std::time::Duration>,
+        what: &'static str,
+    ) {
+        if let Err(e) = self.store(key, v, ttl).await {
             tracing::warn!(namespace = %self.inner.namespace, key_prefix = key.prefix(), error = %e, what, "value not cached");
         }
     }
@@ -405,12 +412,12 @@ where
         let key = key.clone();
         tokio::spawn(async move {
             let start = Instant::now();
-            let result = loader().await;
+            let (result, ttl) = crate::result_ttl::scope(loader()).await;
             this.record_load(start, result.is_ok());
             match result {
                 Ok(v) => {
                     leader.publish(Outcome::Value(v.clone()));
-                    this.store_loaded(&key, v, "refreshed").await;
+                    this.store_loaded(&key, v, ttl, "refreshed").await;
                     drop(leader);
                 }
                 // The current value stays until it expires, with no further refresh attempt (a
