@@ -583,3 +583,41 @@ async fn codec_and_stale_if_error_reach_the_view() {
     assert_eq!(FLAKY_RUNS.load(SeqCst), 2, "the body did run and fail");
     common::cleanup(&common::redis_url(), &ns).await;
 }
+
+// --- a Redis outage degrades, never fails the call ------------------------------------------
+
+static OUTAGE: OnceLock<Backend> = OnceLock::new();
+static OUTAGE_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(backend = OUTAGE.get().expect("set"), prefix = "outage")]
+async fn during_outage(id: u64) -> u64 {
+    OUTAGE_RUNS.fetch_add(1, SeqCst);
+    id * 10
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_redis_degrades_to_l1_and_the_body() {
+    let server = common::PrivateRedis::start(common::free_port());
+    let backend = Backend::builder()
+        .namespace(common::namespace("outage"))
+        .redis_url(server.url())
+        .redis_timeout(Duration::from_millis(100))
+        .require_l2(true)
+        .build()
+        .await
+        .unwrap();
+    OUTAGE.set(backend).unwrap();
+    assert_eq!(during_outage(1).await, 10);
+    server.kill();
+
+    // A cached key is still an L1 hit; a new key runs the body and answers.
+    assert_eq!(during_outage(1).await, 10);
+    assert_eq!(during_outage(2).await, 20);
+    assert_eq!(during_outage(2).await, 20, "and is cached in L1");
+    assert_eq!(OUTAGE_RUNS.load(SeqCst), 2);
+    // The invalidation says it could not reach Redis instead of pretending.
+    let reached = invalidate_during_outage(&1).await;
+    assert!(!reached.is_complete(), "{reached:?}");
+    assert_eq!(during_outage(1).await, 10);
+    assert_eq!(OUTAGE_RUNS.load(SeqCst), 3, "L1 was still invalidated");
+}
