@@ -19,6 +19,20 @@ pub mod public {
     }
 }
 
+mod first {
+    #[perf_cache::cached]
+    pub(crate) async fn same_name(n: u64) -> String {
+        format!("first {n}")
+    }
+}
+
+mod second {
+    #[perf_cache::cached]
+    pub(crate) async fn same_name(n: u64) -> String {
+        format!("second {n}")
+    }
+}
+
 #[derive(CacheKey, Clone, Debug, PartialEq, Eq, Hash)]
 enum Shape {
     Dot,
@@ -180,6 +194,10 @@ impl<T: CacheKey + Clone + Send + Sync + 'static> Generic<T> {
 
 #[tokio::test]
 async fn every_expansion_runs() {
+    // Same name, same arguments, different modules: different prefixes, no collision.
+    assert_eq!(first::same_name(1).await, "first 1");
+    assert_eq!(second::same_name(1).await, "second 1");
+    assert_eq!(first::same_name(1).await, "first 1");
     assert_eq!(public::double(2).await, 4);
     assert!(public::invalidate_double(&2).await.is_complete());
     assert_eq!(public::double_cache_key(&2).as_str(), "2");
