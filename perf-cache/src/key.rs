@@ -125,7 +125,7 @@ impl Key {
 
     /// Appends bytes that are known not to need escaping.
     #[inline]
-    fn push_raw(&mut self, bytes: &[u8]) {
+    pub(crate) fn push_raw(&mut self, bytes: &[u8]) {
         match &mut self.repr {
             Repr::Inline { len, buf } => {
                 let start = usize::from(*len);

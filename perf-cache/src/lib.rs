@@ -17,6 +17,194 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # `#[cached]`
+//!
+//! The attribute caches an `async fn` (a free function or a method) in the shared tiers: the
+//! key is built from the function's arguments, the result goes to L1 and (when the backend
+//! has them) Redis and disk, concurrent first calls of one key run the body once, and
+//! companion functions invalidate or refresh entries from anywhere.
+//!
+//! ```
+//! use perf_cache::cached;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+//! struct ScanResults { id: String, findings: u32 }
+//!
+//! #[cached(ttl = "10m", prefix = "scans")]
+//! async fn get_scan_results(scan_id: &str) -> Result<ScanResults, String> {
+//!     Ok(ScanResults { id: scan_id.to_owned(), findings: 3 }) // e.g. a database query
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let first = get_scan_results("s-1").await.unwrap();  // runs the body, caches the `Ok`
+//! let again = get_scan_results("s-1").await.unwrap();  // a hit
+//! assert_eq!(first, again);
+//! // Companions generated beside the function:
+//! assert_eq!(get_scan_results_cache_key("s-1").as_str(), "s-1"); // stored as <namespace>:scans:s-1
+//! assert!(invalidate_get_scan_results("s-1").await.is_complete()); // that entry, every tier
+//! let fresh = refresh_get_scan_results("s-1").await;               // rerun the body and store
+//! assert!(invalidate_get_scan_results_all().await.is_complete());  // every entry of the function
+//! # let _ = fresh; }
+//! ```
+//!
+//! **Backend.** With no `backend` or `cache` option a function uses the process default
+//! ([`Backend::default_backend`]): the one installed at start-up with
+//! [`Backend::install_default`] or [`Backend::install_default_from_env`] (Redis at `REDIS_URL`),
+//! else a lazily built in-memory backend, so `#[cached]` works with no set-up. All macro
+//! caches share that one backend (one Redis connection, one L1 budget); each function is a
+//! view on it, created on its first call, with its own prefix.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+//! // At start-up, before the first cached call:
+//! perf_cache::Backend::install_default_from_env().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! **Keys.** `<namespace>:<prefix>:<arguments>`: the prefix defaults to the function's path
+//! (`module_path!()` and name, `::` written `.`, e.g. `my_app.scans.get_scan_results`; for a
+//! method the `Self` type's path), so two functions of one name in different modules never
+//! collide. Each argument is one segment written through [`CacheKey`] (strings, integers,
+//! `bool`, `char`, `Option`, tuples, slices, `Vec`, arrays, references, `Box`/`Rc`/`Arc`/`Cow`,
+//! and `#[derive(CacheKey)]` structs and enums), escaped so that no argument can forge a
+//! separator or a Redis glob character. A function without key arguments has the key `()`.
+//! An argument whose type is not `CacheKey` is a compile error that says to add `skip(arg)`, a
+//! `key` template or the derive. A method's `self` is part of the key (`Self: CacheKey`)
+//! unless `skip(self)` says otherwise: it is never dropped silently.
+//!
+//! **Return types.** `T` is cached; `Result<T, E>` caches `Ok` only (also through aliases such
+//! as `io::Result<T>`); `Option<T>` caches `Some`, and `None` too with `cache_none`. Values
+//! need `Clone + Serialize + DeserializeOwned + Send + Sync + 'static`; errors need
+//! `Send + Sync + 'static`. When `E: Clone`, callers that waited on a failed body get a clone
+//! of its error; otherwise the error goes to the caller whose body produced it and the callers
+//! that waited run the body themselves, one at a time.
+//!
+//! **Run-time TTL.** The body may choose its own result's time to live with
+//! [`set_result_ttl`] (e.g. a short one for a scan that is still running); it works in
+//! `get_or_load` loaders too.
+//!
+//! **Arguments** may be borrowed (`&str`, `&[T]`, `&self`): the body borrows them as usual.
+//! Every argument needs a name (no destructuring patterns). Generic functions work when their
+//! key arguments are `CacheKey`; all instantiations share the function's prefix.
+//!
+//! | option | effect | default |
+//! |---|---|---|
+//! | `ttl = "10m"` or `ttl = 600` | time to live in every tier (humantime string or seconds; checked at compile time, 1 ms to 1 year) | the view's: L1 60 s, L2 1 h, L3 1 day |
+//! | `l1_ttl`, `l2_ttl`, `l3_ttl` | one tier's time to live (overrides `ttl` there) | `ttl` |
+//! | `prefix = "scans"` | the key prefix (`[A-Za-z0-9_.-]`, 1–64 characters) | the function's path |
+//! | `key = "{scan_id}:{user.id}"` | a template over argument names (and their fields); `:` separates segments, `{{`/`}}` are literal braces; other arguments are left out | every argument |
+//! | `skip(pool, self)` | arguments left out of the key | none |
+//! | `backend = expr` | the backend to build the view on (`Backend` or `&Backend`, evaluated once) | the default backend |
+//! | `cache = expr` | a ready `Cache<V, C>` view to use as is (excludes the view options) | — |
+//! | `codec = perf_cache::Json` | the codec of L2/L3 values | `Postcard` |
+//! | `cache_none` | `Option` functions: `None` is cached too (for `ttl`, else 60 s) | off |
+//! | `refresh_ahead = "30s"` | a hit within this window before L1 expiry reloads in the background (needs owned arguments) | off |
+//! | `stale_if_error = "5m"` | `Result` functions: serve a value expired less than this long ago when the body fails | off |
+//! | `single_flight = "process"` / `"off"` | one body run per key at a time in the process, or none | `"process"` |
+//! | `associated` | an associated function without `self` that does not mention `Self` (so the macro knows it sits in an `impl`) | — |
+//!
+//! Not available yet (each is a clear compile error): `single_flight = "cluster"` and `tags`
+//! (they need the cross-instance lease and tag invalidation of the invalidation issue),
+//! `local` (L1-only values without serde), `plain` (interop mode), `load_timeout`, and plain
+//! (non-`async`) `fn`s.
+//!
+//! Per-tier TTLs, a codec and a backend of your own:
+//!
+//! ```
+//! use perf_cache::{Backend, Json, cached};
+//! use std::sync::OnceLock;
+//!
+//! static BACKEND: OnceLock<Backend> = OnceLock::new();
+//!
+//! #[cached(l1_ttl = "5s", l2_ttl = 3600, codec = Json,
+//!          backend = BACKEND.get_or_init(|| Backend::in_memory().clone()))]
+//! async fn price(sku: u64) -> u64 { sku * 100 }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! assert_eq!(price(3).await, 300);
+//! # }
+//! ```
+//!
+//! A `key` template, `skip`, methods and `#[derive(CacheKey)]`:
+//!
+//! ```
+//! use perf_cache::{CacheKey, cached};
+//!
+//! #[derive(CacheKey, Clone)]
+//! struct Tenant { name: String }
+//!
+//! struct Pool; // not part of any key
+//!
+//! #[cached(key = "user:{id}", prefix = "users")]
+//! async fn user_name(pool: &Pool, id: u64) -> String { let _ = pool; format!("user {id}") }
+//!
+//! #[cached(skip(pool))]
+//! async fn team_size(pool: &Pool, team: &str) -> usize { let _ = pool; team.len() }
+//!
+//! impl Tenant {
+//!     #[cached] // `self` is in the key: each tenant has its own entries
+//!     async fn greeting(&self, n: u32) -> String { format!("{}#{n}", self.name) }
+//! }
+//!
+//! struct Repo;
+//! impl Repo {
+//!     #[cached(skip(self))] // every `Repo` shares the entries
+//!     async fn find(&self, id: u64) -> Option<String> { Some(format!("row {id}")) }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! assert_eq!(user_name_cache_key(&7).as_str(), "user:7");
+//! assert_eq!(user_name(&Pool, 7).await, "user 7");
+//! assert_eq!(team_size(&Pool, "core").await, 4);
+//! let t = Tenant { name: "acme".into() };
+//! assert_eq!(t.greeting(1).await, "acme#1");
+//! assert_eq!(t.greeting_cache_key(&1).as_str(), "(acme,):1");
+//! assert_eq!(Repo.find(1).await.as_deref(), Some("row 1"));
+//! assert!(Repo::invalidate_find(&1).await.is_complete());
+//! # }
+//! ```
+//!
+//! `Option`, `cache_none`, `Result`, `stale_if_error`, `refresh_ahead` and `single_flight`:
+//!
+//! ```
+//! use perf_cache::cached;
+//!
+//! #[cached(cache_none, ttl = "30s")] // "no such row" is remembered for 30 s
+//! async fn find_row(id: u64) -> Option<String> { (id < 10).then(|| format!("row {id}")) }
+//!
+//! #[cached(stale_if_error = "5m")] // `Ok` cached; an `Err` is never cached
+//! async fn parse(text: String) -> Result<u32, std::num::ParseIntError> { Ok(text.parse::<u32>()?) }
+//!
+//! #[cached(l1_ttl = "1m", refresh_ahead = "10s")] // owned arguments only
+//! async fn report(name: String) -> usize { name.len() }
+//!
+//! #[cached(single_flight = "off")] // concurrent callers of a cold key each run the body
+//! async fn cheap(n: u64) -> u64 { n + 1 }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! assert_eq!(find_row(42).await, None);
+//! assert_eq!(parse("12".into()).await, Ok(12));
+//! assert!(parse("x".into()).await.is_err());
+//! assert_eq!(report("q3".into()).await, 2);
+//! assert_eq!(cheap(1).await, 2);
+//! # }
+//! ```
+//!
+//! Using a view you built yourself:
+//!
+//! ```
+//! use perf_cache::{Backend, Cache, cached};
+//!
+//! #[cached(cache = Cache::<u64>::builder().prefix("squares").build_on(Backend::in_memory())
+//!     .expect("a valid prefix"))]
+//! async fn square(n: u64) -> u64 { n * n }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! assert_eq!(square(4).await, 16);
+//! # }
+//! ```
+//!
 //! # One backend, many typed caches
 //!
 //! A [`Backend`] is built once per namespace and process and owns what must be shared: the L1
@@ -266,14 +454,15 @@
 //!   (`<namespace>%:tag:<tag>`), out of reach of patterns and `invalidate_all`; the envelope has
 //!   room for tags, and tags become a new bus operation kind, which older instances answer
 //!   with a resync.
-//! - **`#[cached]`.** The macro will build a [`Key`] from the function's name and arguments
-//!   (each argument a segment through [`KeyArg`] or `Display`) and call
-//!   [`Cache::try_get_or_load`] or [`Cache::get_or_load`] on a `static` view of
-//!   [`Backend::in_memory`] (or a configured backend) created on first use; generated code names only `::perf_cache::__private` paths.
+//! - **`#[cached]`.** Generated code names only `::perf_cache::__private` paths (not an API). A
+//!   function's view is built once on its first call and kept in a `static` (one per value
+//!   type for generic functions); a view that cannot be built is logged and the function runs
+//!   uncached. `refresh_ahead` loads through [`Cache::get_or_load`]'s path; other loads pass a
+//!   body that borrows the arguments to the same single-flight path.
 //!
 //! # Features
 //!
-//! - `macros` (default): re-exports `perf-cache-macros` (empty until the `#[cached]` issue).
+//! - `macros` (default): `#[cached]` and `#[derive(CacheKey)]` (from `perf-cache-macros`).
 //! - `redis`: L2 and `SessionStore`.
 //! - `redis-cluster`: L2 on a Redis Cluster (`CacheBuilder::redis_cluster_urls`);
 //!   `invalidate_all` and pattern invalidation scan every primary.
@@ -288,8 +477,10 @@ mod bookkeeping;
 mod builder;
 mod bus;
 mod cache;
+mod cache_key;
 mod clock;
 mod codec;
+mod default_backend;
 mod envelope;
 mod error;
 mod fence;
@@ -298,10 +489,12 @@ mod glob;
 mod group;
 mod invalidation;
 mod key;
+mod macro_support;
 mod options;
 mod pattern;
 mod redact;
 mod replay;
+mod result_ttl;
 mod stats;
 mod tiers;
 
@@ -314,6 +507,7 @@ pub use backend::{Backend, BackendBuilder};
 pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_SIZE};
 pub use bus::BusStats;
 pub use cache::Cache;
+pub use cache_key::{CacheKey, KeyWriter};
 pub use codec::{Codec, CodecError, Json, Postcard};
 pub use error::{Error, Result};
 pub use group::{InvalidationGroup, InvalidationStats};
@@ -322,12 +516,21 @@ pub use key::{Key, KeyArg};
 pub use options::SetOptions;
 pub use pattern::Pattern;
 pub use redact::redact_url;
+pub use result_ttl::set_result_ttl;
 #[cfg(feature = "redis")]
 pub use session::{SessionStore, SessionStoreBuilder};
 #[cfg(feature = "redis")]
 pub use stats::SessionStats;
 pub use stats::{CacheStats, TierStats};
 pub use tiers::l1::L1Engine;
+
+#[cfg(feature = "macros")]
+pub use perf_cache_macros::{CacheKey, cached};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::macro_support::*;
+}
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(all(doctest, feature = "redis"))]

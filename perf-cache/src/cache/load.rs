@@ -14,6 +14,9 @@ use crate::fence::Ticket;
 use crate::flight::{Join, Leader, Outcome};
 use crate::{Codec, Key};
 
+/// The error a leader publishes when its error is for itself only.
+struct NotShared;
+
 impl<V, C> Cache<V, C>
 where
     V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
@@ -31,9 +34,13 @@ where
         Fut: Future<Output = V> + Send + 'static,
     {
         let result = self
-            .load(key, false, move || async move {
-                Ok::<_, Infallible>(Some(loader().await))
-            })
+            .load(
+                key,
+                false,
+                true,
+                move || async move { Ok::<_, Infallible>(Some(loader().await)) },
+                Self::spawn_refresh,
+            )
             .await;
         match result {
             Ok(Some(v)) => v,
@@ -70,7 +77,13 @@ where
         E: Send + Sync + 'static,
     {
         let result = self
-            .load(key, false, move || async move { loader().await.map(Some) })
+            .load(
+                key,
+                false,
+                true,
+                move || async move { loader().await.map(Some) },
+                Self::spawn_refresh,
+            )
             .await?;
         match result {
             Some(v) => Ok(v),
@@ -109,20 +122,82 @@ where
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        self.load(key, true, loader).await
+        self.load(key, true, true, loader, Self::spawn_refresh)
+            .await
     }
 
-    /// The load path shared by every `get_or_load` variant.
-    async fn load<F, Fut, E>(
+    /// The `#[cached]` hit path: a fresh L1 entry without building a load (the same lookup as
+    /// [`get`](Self::get)); `None` when the full load path must decide (refresh-ahead and
+    /// stale-if-error need it, and so does a stored "not found" the caller cannot use).
+    #[inline]
+    pub(crate) fn fast_hit(&self, key: &Key, accept_negative: bool) -> Option<Option<V>> {
+        let inner = &*self.inner;
+        if inner.check_fresh || (!accept_negative && inner.negative_ttl.is_some()) {
+            return None;
+        }
+        self.l1_hit(key)
+    }
+
+    /// The load path for a loader that may borrow from the caller (the `#[cached]` macro's
+    /// body borrows the function's arguments): no refresh-ahead, which would need to run the
+    /// loader later. With `share_errors` false, a failed load's error goes to its own caller
+    /// only; callers that waited on it join the next flight (one at a time), so the error
+    /// type needs no `Clone`.
+    pub(crate) async fn load_scoped<F, Fut, E>(
         &self,
         key: &Key,
         accept_negative: bool,
+        share_errors: bool,
+        loader: F,
+    ) -> Result<Option<V>, Arc<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, E>>,
+        E: Send + Sync + 'static,
+    {
+        self.load(key, accept_negative, share_errors, loader, |_, _, _| {})
+            .await
+    }
+
+    /// As [`load_scoped`](Self::load_scoped) for a `'static` loader: refresh-ahead (if the
+    /// cache has it) reruns it in the background.
+    pub(crate) async fn load_owned<F, Fut, E>(
+        &self,
+        key: &Key,
+        accept_negative: bool,
+        share_errors: bool,
         loader: F,
     ) -> Result<Option<V>, Arc<E>>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
         E: Send + Sync + 'static,
+    {
+        self.load(
+            key,
+            accept_negative,
+            share_errors,
+            loader,
+            Self::spawn_refresh,
+        )
+        .await
+    }
+
+    /// The load path shared by every `get_or_load` variant; `refresh` starts a refresh-ahead
+    /// with the loader when a hit falls in the refresh window.
+    async fn load<F, Fut, E, R>(
+        &self,
+        key: &Key,
+        accept_negative: bool,
+        share_errors: bool,
+        loader: F,
+        refresh: R,
+    ) -> Result<Option<V>, Arc<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, E>>,
+        E: Send + Sync + 'static,
+        R: FnOnce(&Self, &Key, F),
     {
         let inner = &*self.inner;
         let mut stale = None;
@@ -141,7 +216,7 @@ where
                         && !e.refresh_failed
                         && e.fresh_until.saturating_duration_since(now) <= window
                     {
-                        self.spawn_refresh(key, loader);
+                        refresh(self, key, loader);
                     }
                     return Ok(e.value);
                 }
@@ -164,7 +239,9 @@ where
                         let Some(loader) = loader.take() else {
                             unreachable!("loader used twice")
                         };
-                        return self.lead(key, accept_negative, leader, loader, stale).await;
+                        return self
+                            .lead(key, accept_negative, share_errors, leader, loader, stale)
+                            .await;
                     }
                     Join::Waiter(waiter) => waiter,
                 };
@@ -208,13 +285,14 @@ where
         &self,
         key: &Key,
         accept_negative: bool,
+        share_errors: bool,
         leader: Leader<V>,
         loader: F,
         stale: Option<V>,
     ) -> Result<Option<V>, Arc<E>>
     where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, E>>,
         E: Send + Sync + 'static,
     {
         let inner = &*self.inner;
@@ -249,21 +327,28 @@ where
         }
         self.read_generation(key, &mut ticket).await;
         let start = Instant::now();
-        let result = loader().await;
+        let (result, ttl) = crate::result_ttl::scope(loader()).await;
         self.record_load(start, result.is_ok());
         match result {
             Ok(v) => {
                 // Waiters (and callers arriving while the tiers are written) get the value now.
                 leader.publish(Outcome::Value(v.clone()));
-                self.store_loaded(key, v.clone(), &ticket, "loaded").await;
+                self.store_loaded(key, v.clone(), ttl, &ticket, "loaded").await;
                 drop(leader);
                 tracing::debug!(outcome = "loaded", found = v.is_some());
                 Ok(v)
             }
             Err(e) => {
                 let e = Arc::new(e);
-                // Waiters with a stale value of their own serve it; the others share the error.
-                leader.publish(Outcome::Error(Arc::clone(&e) as _));
+                // Waiters with a stale value of their own serve it; the others share the error
+                // or, when it is not shared, join the next flight (no waiter can downcast
+                // `NotShared` to its error type).
+                let published: Arc<dyn std::any::Any + Send + Sync> = if share_errors {
+                    Arc::clone(&e) as _
+                } else {
+                    Arc::new(NotShared)
+                };
+                leader.publish(Outcome::Error(published));
                 drop(leader);
                 match stale {
                     Some(s) => {
@@ -302,9 +387,17 @@ where
     }
 
     /// Stores a loaded value in every tier unless an invalidation or `set` of the key began
-    /// since `ticket`; a value that cannot be stored is only logged.
-    async fn store_loaded(&self, key: &Key, v: Option<V>, ticket: &Ticket, what: &'static str) {
-        if let Err(e) = self.store(key, v, None, Write::Fill(ticket)).await {
+    /// since `ticket`; a value that cannot be stored is only logged. `ttl` is the one the loader
+    /// chose with [`set_result_ttl`](crate::set_result_ttl).
+    async fn store_loaded(
+        &self,
+        key: &Key,
+        v: Option<V>,
+        ttl: Option<std::time::Duration>,
+        ticket: &Ticket,
+        what: &'static str,
+    ) {
+        if let Err(e) = self.store(key, v, ttl, Write::Fill(ticket)).await {
             tracing::warn!(namespace = %self.inner.namespace, key_prefix = key.prefix(), error = %e, what, "value not cached");
         }
     }
@@ -344,12 +437,12 @@ where
         tokio::spawn(async move {
             this.read_generation(&key, &mut ticket).await;
             let start = Instant::now();
-            let result = loader().await;
+            let (result, ttl) = crate::result_ttl::scope(loader()).await;
             this.record_load(start, result.is_ok());
             match result {
                 Ok(v) => {
                     leader.publish(Outcome::Value(v.clone()));
-                    this.store_loaded(&key, v, &ticket, "refreshed").await;
+                    this.store_loaded(&key, v, ttl, &ticket, "refreshed").await;
                     drop(leader);
                 }
                 // The current value stays until it expires, with no further refresh attempt (a
