@@ -209,6 +209,7 @@ mod options;
 mod redact;
 mod replay;
 mod stats;
+mod storage_format;
 mod tiers;
 
 #[cfg(feature = "redis")]
@@ -230,6 +231,7 @@ pub use session::{SessionStore, SessionStoreBuilder};
 #[cfg(feature = "redis")]
 pub use stats::SessionStats;
 pub use stats::{CacheStats, TierStats};
+pub use storage_format::StorageFormat;
 pub use tiers::l1::L1Engine;
 
 /// The README's examples, compiled and run as doctests.
