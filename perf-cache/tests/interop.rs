@@ -151,6 +151,77 @@ async fn python_writes_and_we_read_with_the_remaining_ttl() {
     let _: i64 = raw_cmd(redis::cmd("UNLINK").arg(&forever)).await;
 }
 
+/// A TCP proxy to Redis that holds every reply `delay` before passing it on: a slow network.
+async fn slow_reply_proxy(delay: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = url::Url::parse(&redis_url()).unwrap();
+    let target = format!(
+        "{}:{}",
+        url.host_str().unwrap_or("127.0.0.1"),
+        url.port().unwrap_or(6379)
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(&target).await.unwrap();
+            let (mut from_client, mut to_client) = client.into_split();
+            let (mut from_server, mut to_server) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = from_server.read(&mut buf).await {
+                    tokio::time::sleep(delay).await;
+                    if to_client.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let mut proxied = url;
+    proxied.set_host(Some("127.0.0.1")).unwrap();
+    proxied.set_port(Some(port)).unwrap();
+    proxied.to_string()
+}
+
+/// The remaining TTL is counted from when the request left, not from the reply: over a slow
+/// network (replies held 150 ms) the L1 copy still expires no later than the Redis key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_promoted_copy_never_outlives_redis_over_a_slow_network() {
+    let ns = namespace("interop-slow");
+    let cache = Cache::<Order>::builder()
+        .namespace(&ns)
+        .redis_url(slow_reply_proxy(Duration::from_millis(150)).await)
+        .redis_timeout(Duration::from_secs(5))
+        .require_l2(true)
+        .codec(Json)
+        .storage_format(StorageFormat::Plain)
+        .l1_ttl(Duration::from_secs(3_600))
+        .build()
+        .await
+        .unwrap();
+    let texts: Vec<String> = (0..3).map(|i| format!("{ns}:slow:{i}")).collect();
+    for (i, text) in texts.iter().enumerate() {
+        let json = serde_json::to_vec(&order(i as u64)).unwrap();
+        let _: () = raw_cmd(redis::cmd("SET").arg(text).arg(json).arg("PX").arg(5_000)).await;
+    }
+    let key = Key::raw(&texts[0]).unwrap();
+    assert_eq!(cache.get(&key).await, Some(order(0)));
+    assert_l1_within_redis(&cache, &key, &texts[0]).await;
+    let keys: Vec<Key> = texts[1..].iter().map(|t| Key::raw(t).unwrap()).collect();
+    assert_eq!(
+        cache.get_many(&keys).await,
+        [Some(order(1)), Some(order(2))]
+    );
+    for (key, text) in keys.iter().zip(&texts[1..]) {
+        assert_l1_within_redis(&cache, key, text).await;
+    }
+    common::cleanup(&redis_url(), &ns).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn we_write_and_python_reads_plain_json_with_redis_ttls() {
     let ns = namespace("interop-rs-writes");

@@ -1,7 +1,7 @@
 //! Plain mode ([`StorageFormat::Plain`](crate::StorageFormat::Plain)): values in Redis are the
 //! codec's bytes alone, with Redis's own TTL; L3 is skipped. See the crate docs, "Plain mode".
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -112,8 +112,9 @@ where
                     || inner.shared.replay.l2_readable(&inner.namespace, l2).await)
             {
                 let full = crate::key::full_key(&inner.namespace, key);
+                let sent = Instant::now();
                 let read = l2.fetch_plain(&full).await;
-                if let Some((value, remaining, len)) = self.check_plain(key, read) {
+                if let Some((value, remaining, len)) = self.check_plain(key, read, sent) {
                     return self.found(key, Some(value), remaining, len).await;
                 }
             }
@@ -148,12 +149,13 @@ where
                 .iter()
                 .map(|&i| crate::key::full_key(&inner.namespace, &keys[i]))
                 .collect();
+            let sent = Instant::now();
             match l2.fetch_many_plain(&full).await {
                 Ok(reads) => {
                     let mut still = Vec::new();
                     for (i, read) in missing.into_iter().zip(reads) {
                         let key = &keys[i];
-                        match self.check_plain(key, Ok(read)) {
+                        match self.check_plain(key, Ok(read), sent) {
                             Some((value, remaining, len)) => {
                                 if let Lower::Value(v) =
                                     self.found(key, Some(value), remaining, len).await
@@ -177,12 +179,19 @@ where
     }
 
     /// Counts one plain L2 read and turns it into the value and how long L1 may keep it:
-    /// Redis's remaining time (`PTTL`), `l1_ttl` for a key without expiry, a miss for a key
-    /// that expired between the two commands. Bytes that do not decode (another service wrote
+    /// Redis's remaining time (`PTTL`) counted from `sent`, when the request left (the reply
+    /// arrives a round trip later, so counting from now would let the L1 copy outlive the
+    /// Redis key by that long), `l1_ttl` for a key without expiry, a miss for a key that
+    /// expired between the two commands. Bytes that do not decode (another service wrote
     /// something else) and error replies (`WRONGTYPE`) are misses and counted L2 errors; the
     /// log line names the codec, never the value.
     #[cfg(feature = "redis")]
-    fn check_plain(&self, key: &Key, read: TierResult<PlainRead>) -> Option<(V, Duration, usize)> {
+    fn check_plain(
+        &self,
+        key: &Key,
+        read: TierResult<PlainRead>,
+        sent: Instant,
+    ) -> Option<(V, Duration, usize)> {
         let inner = &*self.inner;
         let Some(l2) = &inner.shared.l2 else {
             return None;
@@ -213,7 +222,7 @@ where
             }
         };
         let remaining = match u64::try_from(pttl) {
-            Ok(ms) if ms > 0 => Duration::from_millis(ms),
+            Ok(ms) if ms > 0 => Duration::from_millis(ms).saturating_sub(sent.elapsed()),
             // -1: the other service set no expiry.
             _ if pttl == -1 => inner.l1_ttl,
             // -2 (gone since the GET) or 0: nothing left to serve.
