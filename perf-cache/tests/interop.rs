@@ -391,6 +391,26 @@ async fn hostile_values_are_counted_misses_and_are_not_overwritten_by_reads() {
         .unwrap();
     let enveloped: Vec<u8> = raw_cmd(redis::cmd("GET").arg(format!("{ns}:hostile:envelope"))).await;
     keys.push((format!("{ns}:hostile:envelope"), &enveloped));
+    // Raw keys work in the envelope format too: a fresh view reads it from Redis.
+    let fresh_envelope_view = Cache::<Order>::builder()
+        .namespace(&ns)
+        .redis_url(redis_url())
+        .codec(Json)
+        .build()
+        .await
+        .unwrap();
+    let raw_enveloped = Key::raw(format!("{ns}:hostile:envelope")).unwrap();
+    assert_eq!(
+        fresh_envelope_view
+            .get_many(&[raw_enveloped.clone(), Key::new("absent")])
+            .await,
+        [Some(order(1)), None]
+    );
+    assert_eq!(
+        fresh_envelope_view.get(&raw_enveloped).await,
+        Some(order(1))
+    );
+    assert_eq!(fresh_envelope_view.stats().l2.unwrap().hits, 1);
 
     for (text, _) in &keys {
         assert_eq!(cache.get(&Key::raw(text).unwrap()).await, None, "{text}");

@@ -65,10 +65,12 @@ impl RedisTier {
         let mut replies = replies.into_iter();
         let values = match replies.next() {
             Some(Value::Array(values)) if values.len() == keys.len() => values,
+            // Never log the reply itself: it may hold values.
             other => {
                 return Err(TierError::Failed(format!(
-                    "MGET of {} keys answered {other:?}",
-                    keys.len()
+                    "MGET of {} keys answered {}",
+                    keys.len(),
+                    reply_kind(other.as_ref())
                 )));
             }
         };
@@ -105,7 +107,10 @@ fn read_pair(replies: Vec<Value>) -> PlainRead {
     let mut replies = replies.into_iter();
     match (replies.next(), replies.next()) {
         (Some(value), Some(ttl)) => read_value(value, ttl),
-        (value, _) => PlainRead::Refused(format!("GET + PTTL answered {value:?}")),
+        (value, _) => PlainRead::Refused(format!(
+            "GET + PTTL answered one reply: {}",
+            reply_kind(value.as_ref())
+        )),
     }
 }
 
@@ -114,9 +119,23 @@ fn read_value(value: Value, ttl: Value) -> PlainRead {
         Value::Nil => PlainRead::Absent,
         Value::BulkString(bytes) => match ttl {
             Value::Int(ms) => PlainRead::Found(bytes, ms),
-            other => PlainRead::Refused(format!("PTTL answered {other:?}")),
+            other => PlainRead::Refused(format!("PTTL answered {}", reply_kind(Some(&other)))),
         },
         Value::ServerError(e) => PlainRead::Refused(redis::RedisError::from(e).to_string()),
-        other => PlainRead::Refused(format!("GET answered {other:?}")),
+        other => PlainRead::Refused(format!("GET answered {}", reply_kind(Some(&other)))),
+    }
+}
+
+/// What kind of reply Redis sent, without its contents (which may hold values).
+fn reply_kind(value: Option<&Value>) -> String {
+    match value {
+        None => "nothing".to_owned(),
+        Some(Value::Array(items)) => format!("an array of {}", items.len()),
+        Some(Value::Int(n)) => format!("the integer {n}"),
+        Some(other) => {
+            let name = format!("{other:?}");
+            let kind: String = name.chars().take_while(|c| c.is_alphanumeric()).collect();
+            format!("a {kind} reply")
+        }
     }
 }
