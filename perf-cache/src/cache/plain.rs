@@ -1,7 +1,9 @@
 //! Plain mode ([`StorageFormat::Plain`](crate::StorageFormat::Plain)): values in Redis are the
 //! codec's bytes alone, with Redis's own TTL; L3 is skipped. See the crate docs, "Plain mode".
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "redis")]
+use std::time::Instant;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
