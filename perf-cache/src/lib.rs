@@ -112,6 +112,8 @@
 //! px=...)` writes what we read).
 //!
 //! ```
+//! # #[cfg(not(feature = "redis"))] fn main() {}
+//! # #[cfg(feature = "redis")]
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
 //! # let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
 //! # let ns = format!("doc-plain-{}", std::process::id());
