@@ -622,3 +622,52 @@ async fn plain_views_skip_the_disk() {
     let done = plain.invalidate(&key).await;
     assert_eq!((done.l2, done.l3), (Reach::Done, Reach::NotConfigured));
 }
+
+/// Racing callers on keys shared with Python: a key Python wrote is read, never loaded; a cold
+/// key is loaded once for all callers and Python reads the result. Keys with non-ASCII text and
+/// braces are sent byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_loads_on_shared_keys_run_the_loader_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    let ns = namespace("interop-race");
+    let cache = plain_view(&ns, Duration::from_secs(3_600)).await;
+    let theirs = format!("{ns}:py:clé:{{tag}}:1");
+    let cold = format!("{ns}:py:clé:{{tag}}:2");
+    let json = serde_json::to_string(&order(1)).unwrap();
+    python("r.set(args[0], args[1], px=60000)", &[&theirs, &json]);
+
+    let loads = Arc::new(AtomicU32::new(0));
+    for (text, want, expected_loads) in [(&theirs, order(1), 0), (&cold, order(2), 1)] {
+        let key = Key::raw(text).unwrap();
+        let callers: Vec<_> = (0..64)
+            .map(|_| {
+                let (cache, key, loads) = (cache.clone(), key.clone(), Arc::clone(&loads));
+                tokio::spawn(async move {
+                    cache
+                        .get_or_load(&key, move || async move {
+                            loads.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            order(2)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for caller in callers {
+            assert_eq!(caller.await.unwrap(), want);
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), expected_loads, "{text}");
+    }
+    let s = cache.stats();
+    assert_eq!((s.total_requests, s.loads), (128, 1), "{s:?}");
+    let seen = python(
+        "print(json.dumps([json.loads(r.get(args[0])), r.pttl(args[0])]))",
+        &[&cold],
+    );
+    let (stored, ttl): (Order, i64) = serde_json::from_str(&seen).unwrap();
+    assert_eq!(stored, order(2));
+    assert!((1..=60_000).contains(&ttl), "{ttl}");
+    common::cleanup(&redis_url(), &ns).await;
+}
