@@ -42,6 +42,7 @@ pub struct CacheBuilder<V, C = Postcard> {
     pub(crate) negative_ttl: Option<Duration>,
     pub(crate) refresh_ahead: Option<Duration>,
     pub(crate) stale_if_error: Option<Duration>,
+    pub(crate) storage: crate::StorageFormat,
     pub(crate) _value: PhantomData<fn() -> V>,
 }
 
@@ -55,6 +56,7 @@ impl<V, C: std::fmt::Debug> std::fmt::Debug for CacheBuilder<V, C> {
             .field("l3_ttl", &self.l3_ttl)
             .field("codec", &self.codec)
             .field("format_version", &self.format_version)
+            .field("storage", &self.storage)
             .finish_non_exhaustive()
     }
 }
@@ -77,6 +79,7 @@ impl<V> CacheBuilder<V, Postcard> {
             negative_ttl: None,
             refresh_ahead: None,
             stale_if_error: None,
+            storage: crate::StorageFormat::Envelope,
             _value: PhantomData,
         }
     }
@@ -292,8 +295,35 @@ where
             negative_ttl: self.negative_ttl,
             refresh_ahead: self.refresh_ahead,
             stale_if_error: self.stale_if_error,
+            storage: self.storage,
             _value: PhantomData,
         }
+    }
+
+    /// How values are written into Redis: [`StorageFormat::Envelope`](crate::StorageFormat)
+    /// (default; this crate's header, then the codec's bytes) or
+    /// [`StorageFormat::Plain`](crate::StorageFormat::Plain) (the codec's bytes alone, TTL kept
+    /// by Redis; for keys shared with services in other languages). Plain needs a
+    /// self-describing codec ([`Json`](crate::Json)) and refuses `negative_ttl` and a non-zero
+    /// `format_version` with [`Error::InvalidConfig`](crate::Error::InvalidConfig) at build.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use std::time::Duration;
+    /// use perf_cache::{Cache, Json, StorageFormat};
+    /// let err = Cache::<u32>::builder()
+    ///     .codec(Json)
+    ///     .storage_format(StorageFormat::Plain)
+    ///     .negative_ttl(Duration::from_secs(5))
+    ///     .build()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("negative_ttl"));
+    /// # Ok(()) }
+    /// ```
+    pub fn storage_format(mut self, format: crate::StorageFormat) -> Self {
+        self.storage = format;
+        self
     }
 
     /// Version of the cached type's layout, written in every stored value. Bump it when `V`
@@ -386,7 +416,8 @@ where
         if let Some(prefix) = &self.prefix {
             crate::key::validate_prefix(prefix)?;
         }
-        Ok(())
+        self.storage
+            .validate::<C>(self.negative_ttl, self.format_version)
     }
 
     /// Validates the settings, opens the tiers and returns the cache.

@@ -78,8 +78,9 @@ impl Codec for Postcard {
     }
 }
 
-/// JSON via serde_json: readable by services written in other languages (after the 16-byte
-/// envelope header, see the crate docs).
+/// JSON via serde_json: the codec for values shared with services written in other languages.
+/// With [`StorageFormat::Plain`](crate::StorageFormat::Plain) Redis holds the JSON alone;
+/// otherwise it follows the 42-byte envelope header (see the crate docs).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json;
 

@@ -44,9 +44,17 @@ pub struct Key {
 
 #[derive(Clone)]
 enum Repr {
-    Inline { len: u8, buf: [u8; INLINE] },
+    Inline {
+        len: u8,
+        buf: [u8; INLINE],
+    },
     Heap(Vec<u8>),
+    /// A key another service owns ([`Key::raw`]): stored in Redis exactly as written.
+    Raw(Vec<u8>),
 }
+
+/// Longest text [`Key::raw`] accepts, in bytes.
+pub(crate) const MAX_RAW_LEN: usize = 1024;
 
 impl Key {
     /// Starts a key with its first segment (escaped), usually the kind of thing cached
@@ -76,6 +84,66 @@ impl Key {
         key
     }
 
+    /// A key another service owns: Redis stores it under exactly `text`, not under
+    /// `<namespace>:<prefix>:<key>` (for sharing keys with services in other languages; see
+    /// the crate docs, "Plain mode"). [`arg`](Self::arg) appends escaped segments to it as to
+    /// any key (`Key::raw("legacy:user")?.arg(42_u64)` is the Redis key `legacy:user:42`).
+    ///
+    /// `text` must be 1 to 1,024 bytes with no ASCII control character (`\0`, `\r`, `\n`,
+    /// tab, DEL, ...): those break log lines and line-based tools, and no service needs them in
+    /// a key. Any other character is kept as it is, glob metacharacters and `{hash tags}`
+    /// included, so a Redis Cluster routes the key exactly as the owning service's client does.
+    ///
+    /// A raw key can name any Redis key, this namespace's or another's: it is the caller's
+    /// choice. In this process's L1 it is never equal to a namespaced key with the same text
+    /// (`Key::raw("user:1")? != Key::new("user").arg(1_u64)`), so the two never share an entry
+    /// or a single-flight load. [`Cache::invalidate`](crate::Cache::invalidate) removes a raw
+    /// key from Redis; [`Cache::invalidate_all`](crate::Cache::invalidate_all) drops a view's
+    /// raw keys from L1 only, never from Redis (they are not under the namespace it scans).
+    ///
+    /// ```
+    /// use perf_cache::Key;
+    ///
+    /// let key = Key::raw("billing:invoice:{acct-7}:2024")?;
+    /// assert_eq!(key.as_str(), "billing:invoice:{acct-7}:2024");
+    /// assert!(key.is_raw());
+    /// assert_ne!(Key::raw("user:1")?, Key::new("user").arg(1_u64));
+    /// assert!(Key::raw("").is_err());
+    /// assert!(Key::raw("a\nb").unwrap_err().to_string().contains("Key::raw"));
+    /// # Ok::<(), perf_cache::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) with field `Key::raw` for an empty
+    /// or longer text, or one with a control character.
+    pub fn raw(text: impl AsRef<str>) -> crate::Result<Self> {
+        let text = text.as_ref();
+        let bad = text.bytes().any(|b| b.is_ascii_control());
+        if text.is_empty() || text.len() > MAX_RAW_LEN || bad {
+            // Show at most 64 characters of a hostile or huge key, escaped.
+            let shown: String = text.chars().take(64).collect();
+            let more = if shown.len() < text.len() { "..." } else { "" };
+            return Err(crate::error::invalid(
+                "Key::raw",
+                format!("{shown:?}{more} ({} bytes)", text.len()),
+                "1 to 1024 bytes of UTF-8 without ASCII control characters",
+            ));
+        }
+        Ok(Self {
+            repr: Repr::Raw(text.as_bytes().to_vec()),
+        })
+    }
+
+    /// Whether this key was made with [`Key::raw`] (stored in Redis as written).
+    ///
+    /// ```
+    /// assert!(!perf_cache::Key::new("user").is_raw());
+    /// ```
+    #[must_use]
+    pub fn is_raw(&self) -> bool {
+        matches!(self.repr, Repr::Raw(_))
+    }
+
     /// Appends one segment (escaped).
     #[must_use]
     pub fn arg(mut self, segment: impl KeyArg) -> Self {
@@ -103,20 +171,37 @@ impl Key {
     pub fn as_bytes(&self) -> &[u8] {
         match &self.repr {
             Repr::Inline { len, buf } => &buf[..usize::from(*len)],
-            Repr::Heap(v) => v,
+            Repr::Heap(v) | Repr::Raw(v) => v,
         }
     }
 
-    /// The first segment, still escaped: what logs, traces and metrics may show of a key.
+    /// The first segment, still escaped: what logs, traces and metrics may show of a key. For a
+    /// [raw](Self::raw) key, the text before its first `:`, or `"raw"` when it has none (so a
+    /// whole raw key is never logged).
+    ///
+    /// ```
+    /// use perf_cache::Key;
+    /// assert_eq!(Key::new("user").arg(7_u64).prefix(), "user");
+    /// assert_eq!(Key::raw("billing:42")?.prefix(), "billing");
+    /// assert_eq!(Key::raw("ada@example.com")?.prefix(), "raw");
+    /// # Ok::<(), perf_cache::Error>(())
+    /// ```
     #[must_use]
     pub fn prefix(&self) -> &str {
         let s = self.as_str();
-        s.split(':').next().unwrap_or(s)
+        match s.split_once(':') {
+            Some((first, _)) => first,
+            None if self.is_raw() => "raw",
+            None => s,
+        }
     }
 
-    /// The segments, unescaped.
+    /// The segments, unescaped (a [raw](Self::raw) key's text split at `:`, as written).
     pub fn segments(&self) -> impl Iterator<Item = String> + '_ {
-        self.as_str().split(':').map(unescape)
+        let raw = self.is_raw();
+        self.as_str()
+            .split(':')
+            .map(move |s| if raw { s.to_owned() } else { unescape(s) })
     }
 
     fn push_separator(&mut self) {
@@ -141,7 +226,7 @@ impl Key {
                     self.repr = Repr::Heap(v);
                 }
             }
-            Repr::Heap(v) => v.extend_from_slice(bytes),
+            Repr::Heap(v) | Repr::Raw(v) => v.extend_from_slice(bytes),
         }
     }
 
@@ -200,8 +285,9 @@ fn hex_value(b: u8) -> Option<u8> {
 }
 
 impl PartialEq for Key {
+    /// Same text and both raw or both namespaced: a raw key never equals a namespaced one.
     fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
+        self.as_bytes() == other.as_bytes() && self.is_raw() == other.is_raw()
     }
 }
 
@@ -215,7 +301,11 @@ impl Hash for Key {
 
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Key").field(&self.as_str()).finish()
+        if self.is_raw() {
+            f.debug_tuple("Key::raw").field(&self.as_str()).finish()
+        } else {
+            f.debug_tuple("Key").field(&self.as_str()).finish()
+        }
     }
 }
 
@@ -401,8 +491,11 @@ fn validate_name(field: &'static str, name: &str) -> crate::Result<()> {
     }
 }
 
-/// `<namespace>:<key>`, the key as stored in Redis and on disk.
+/// `<namespace>:<key>`, the key as stored in Redis and on disk; a raw key as it is.
 pub(crate) fn full_key(namespace: &str, key: &Key) -> Vec<u8> {
+    if key.is_raw() {
+        return key.as_bytes().to_vec();
+    }
     let mut v = Vec::with_capacity(namespace.len() + 1 + key.as_bytes().len());
     v.extend_from_slice(namespace.as_bytes());
     v.push(SEPARATOR);
@@ -414,6 +507,52 @@ pub(crate) fn full_key(namespace: &str, key: &Key) -> Vec<u8> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn raw_keys_are_validated_and_kept_verbatim() {
+        for bad in ["", "a\nb", "a\rb", "nul\0", "tab\t", "del\u{7f}"] {
+            let err = Key::raw(bad).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    crate::Error::InvalidConfig {
+                        field: "Key::raw",
+                        ..
+                    }
+                ),
+                "{bad:?}: {err}"
+            );
+        }
+        let long = "k".repeat(MAX_RAW_LEN + 1);
+        let err = Key::raw(&long).unwrap_err().to_string();
+        assert!(err.contains("1025 bytes") && err.len() < 300, "{err}");
+        assert!(Key::raw("k".repeat(MAX_RAW_LEN)).is_ok());
+        let text = "svc:a b*?[x]{tag}%41\\é";
+        let key = Key::raw(text).unwrap();
+        assert_eq!(key.as_str(), text);
+        assert_eq!(full_key("ns", &key), text.as_bytes());
+        assert_eq!(
+            key.segments().collect::<Vec<_>>(),
+            text.split(':').collect::<Vec<_>>()
+        );
+        let key = key.arg("a:b").arg(7_u64);
+        assert!(key.is_raw());
+        assert_eq!(key.as_str(), format!("{text}:a%3Ab:7"));
+    }
+
+    #[test]
+    fn a_raw_key_never_equals_a_namespaced_key() {
+        let raw = Key::raw("user:1").unwrap();
+        let ns = Key::new("user").arg(1_u64);
+        assert_eq!(raw.as_bytes(), ns.as_bytes());
+        assert_ne!(raw, ns);
+        assert_eq!(raw, Key::raw("user:1").unwrap());
+        assert_eq!(full_key("ns", &ns), b"ns:user:1");
+        let mut set = std::collections::HashSet::new();
+        set.insert(raw);
+        set.insert(ns);
+        assert_eq!(set.len(), 2);
+    }
 
     #[test]
     fn every_u64_is_written_in_decimal() {

@@ -257,7 +257,8 @@
 //! L1 holds values as they are (`V: Clone`; wrap large values in `Arc`). L2 and L3 hold bytes
 //! produced by a [`Codec`]: [`Postcard`] by default (compact binary; measured against JSON in
 //! `BENCHMARKS.md`), or [`Json`] for other languages' services. Every stored value starts with
-//! a 42-byte envelope (version 2):
+//! a 42-byte envelope (version 2), unless the view stores plain values (see "Plain mode"
+//! below):
 //!
 //! | bytes | field |
 //! |---|---|
@@ -288,6 +289,81 @@
 //! which has no native TTL, uses the same field. The price is trusting the clocks of the
 //! instances to agree (NTP keeps them within milliseconds; the L1 copy is also capped by
 //! `l1_ttl`).
+//!
+//! # Plain mode (sharing keys with other languages)
+//!
+//! The envelope is this crate's own: a Python, Node or Go service sharing the Redis cannot read
+//! a value written with it, nor we one of theirs. A view built with
+//! [`CacheBuilder::storage_format`]`(`[`StorageFormat::Plain`]`)` stores **the codec's bytes
+//! and nothing else**. Use the [`Json`] codec: it is the codec for other languages
+//! (`json.loads(r.get(key))` in Python reads what we write, and `r.set(key, json.dumps(obj),
+//! px=...)` writes what we read).
+//!
+//! ```
+//! # #[cfg(not(feature = "redis"))] fn main() {}
+//! # #[cfg(feature = "redis")]
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+//! # let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+//! # let ns = format!("doc-plain-{}", std::process::id());
+//! use std::time::Duration;
+//! use perf_cache::{Cache, Json, Key, StorageFormat};
+//!
+//! let prices = Cache::<Vec<u32>>::builder()
+//!     .namespace(&ns)
+//!     .redis_url(&redis_url)
+//!     .codec(Json)
+//!     .storage_format(StorageFormat::Plain)
+//!     .build()
+//!     .await?;
+//! // Redis key "<ns>:price:7", value `[120,95]`, expiring in Redis after 30 s.
+//! prices.set_with_ttl(&Key::new("price").arg(7_u64), vec![120, 95], Duration::from_secs(30)).await?;
+//! // A key another service owns: the Redis key is exactly this text.
+//! let theirs = Key::raw(format!("{ns}-catalog:prices:7"))?;
+//! assert_eq!(prices.get(&theirs).await, None);
+//! # let _ = prices.invalidate(&Key::new("price").arg(7_u64)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! - **Time to live kept by Redis**: writes are `SET key bytes PX <ms>` (`l2_ttl`, or the
+//!   per-call TTL); a pipelined `SET … PX` per value for [`Cache::set_many`].
+//! - **Remaining TTL on an L2 hit** is read in the **same round trip**: `GET` and `PTTL`
+//!   pipelined (on a cluster both name the same key, so both go to the node owning its slot;
+//!   [`Cache::get_many`] sends `MGET` and a `PTTL` per key in one pipeline). The L1 copy is
+//!   fresh for `min(PTTL, l1_ttl)` counted from when the request was sent (not from the reply,
+//!   a round trip later), so it never outlives the Redis key (never a fresh TTL). A key without expiry (`PTTL` -1) is kept `l1_ttl`; a
+//!   key that expired between the two commands (`PTTL` -2) is a miss. The pipeline is not a
+//!   transaction: a write landing between the `GET` and the `PTTL` could pair the old value
+//!   with the new key's TTL, still capped by `l1_ttl`.
+//! - **Values another service wrote that do not decode** (not JSON, another shape, this crate's
+//!   envelope, a hash — `WRONGTYPE`) are misses, counted as L2 misses and L2 `errors` and
+//!   logged (rate-limited, the codec's name and the size, never the value); never a panic, and
+//!   they never open the circuit breaker. A read leaves such a key as it is: only a load
+//!   (`get_or_load…` whose loader returns a value) or a `set` replaces it (`SET` replaces a
+//!   key of any type).
+//! - **Refused with [`Error::InvalidConfig`]**: the [`Postcard`] codec (not self-describing:
+//!   another service's bytes could decode into wrong values instead of failing, and few
+//!   languages read it), [`CacheBuilder::negative_ttl`] (a plain value has no header to mark
+//!   "not found", and any marker we picked — `null`, an empty string — is a value another
+//!   service may legitimately write) and a non-zero [`CacheBuilder::format_version`] (nowhere
+//!   to write it). A custom [`Codec`] (ID 16 and up) is accepted.
+//! - **No L3**: plain views never write or read the private disk tier, even on a backend that
+//!   has one. Their keys are shared with services whose deletes this process does not see; a
+//!   private copy on disk would outlive them. [`Invalidation::l3`] is
+//!   [`Reach::NotConfigured`] for a plain view.
+//! - L1 behaves as for any view: another service's delete is seen when the L1 copy expires
+//!   (at most the Redis TTL it had, or `l1_ttl`) or on [`Cache::invalidate`]. `refresh_ahead`
+//!   and `stale_if_error` work as usual (a stale copy is served only when a loader fails).
+//!   Without Redis a plain view is an L1 cache like any other.
+//!
+//! **Raw keys.** [`Key::raw`] names a key another service owns: Redis stores it under exactly
+//! the given text, not `<namespace>:<prefix>:<key>`. It works in both formats. The text is 1 to
+//! 1,024 bytes without ASCII control characters; glob metacharacters and `{hash tags}` are
+//! kept, so a cluster routes the key as the owner's client does. In L1 a raw key never equals
+//! a namespaced key with the same text (separate entries and single-flight loads).
+//! [`Cache::invalidate`] removes a raw key from Redis; [`Cache::invalidate_all`] scans only
+//! `<namespace>:<prefix>:*`, so it drops the view's raw keys from this process's L1 but never
+//! deletes them from Redis: the other service owns them. Logs show a raw key's text before its
+//! first `:` (or `raw`), never the whole key.
 //!
 //! # Loading
 //!
@@ -496,6 +572,7 @@ mod redact;
 mod replay;
 mod result_ttl;
 mod stats;
+mod storage_format;
 mod tiers;
 
 #[cfg(feature = "redis")]
@@ -522,6 +599,7 @@ pub use session::{SessionStore, SessionStoreBuilder};
 #[cfg(feature = "redis")]
 pub use stats::SessionStats;
 pub use stats::{CacheStats, TierStats};
+pub use storage_format::StorageFormat;
 pub use tiers::l1::L1Engine;
 
 #[cfg(feature = "macros")]

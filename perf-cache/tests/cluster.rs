@@ -155,6 +155,57 @@ async fn cluster_round_trip_and_namespace_clear() {
         sessions.delete(&format!("s{i}")).await.unwrap();
         assert_eq!(sessions.get(&format!("s{i}")).await.unwrap(), None);
     }
+
+    plain_mode_on_the_cluster(&ports, &ns).await;
+}
+
+/// Plain mode: each `GET` + `PTTL` pipeline goes to the node owning its key's slot (a
+/// misrouted `PTTL` would answer `MOVED` and read as a miss), also for raw keys with a hash tag.
+async fn plain_mode_on_the_cluster(ports: &[u16], ns: &str) {
+    let plain = || async {
+        Cache::<u64>::builder()
+            .namespace(ns)
+            .redis_cluster_urls(ports.iter().map(|p| format!("redis://127.0.0.1:{p}")))
+            .redis_timeout(Duration::from_secs(1))
+            .require_l2(true)
+            .codec(perf_cache::Json)
+            .storage_format(perf_cache::StorageFormat::Plain)
+            .l1_ttl(Duration::from_secs(3_600))
+            .l2_ttl(Duration::from_secs(30))
+            .build()
+            .await
+            .unwrap()
+    };
+    let writer = plain().await;
+    let mut keys: Vec<Key> = (0..100_u64).map(|i| Key::new("p").arg(i)).collect();
+    keys.extend((0..20_u64).map(|i| Key::raw(format!("{{{ns}-tag}}:raw:{i}")).unwrap()));
+    writer
+        .set_many(keys.iter().cloned().zip(0..))
+        .await
+        .unwrap();
+    let reader = plain().await;
+    for (i, key) in keys.iter().enumerate().take(60) {
+        assert_eq!(reader.get(key).await, Some(i as u64), "{key:?}");
+        let left = reader.remaining_ttl(key).await.unwrap();
+        assert!(
+            left <= Duration::from_secs(30),
+            "PTTL from the owning node: {left:?}"
+        );
+    }
+    let got = reader.get_many(&keys).await;
+    let want: Vec<Option<u64>> = (0..keys.len() as u64).map(Some).collect();
+    assert_eq!(got, want);
+    let l2 = reader.stats().l2.unwrap();
+    assert_eq!((l2.hits, l2.misses, l2.errors), (keys.len() as u64, 0, 0));
+    for key in &keys[100..] {
+        assert!(reader.invalidate(key).await.is_complete());
+    }
+    let fresh = plain().await;
+    assert_eq!(
+        fresh.get(&keys[100]).await,
+        None,
+        "raw key removed on its node"
+    );
 }
 
 /// Keys of `ns` held by the node on `port` (`SCAN` on that node alone).

@@ -333,7 +333,8 @@ where
             Ok(v) => {
                 // Waiters (and callers arriving while the tiers are written) get the value now.
                 leader.publish(Outcome::Value(v.clone()));
-                self.store_loaded(key, v.clone(), ttl, &ticket, "loaded").await;
+                self.store_loaded(key, v.clone(), ttl, &ticket, "loaded")
+                    .await;
                 drop(leader);
                 tracing::debug!(outcome = "loaded", found = v.is_some());
                 Ok(v)

@@ -1,6 +1,7 @@
 //! [`Cache`]: the typed, multi-tier cache: tiers, reads, writes and statistics.
 
 mod load;
+mod plain;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -81,6 +82,8 @@ struct Inner<V, C> {
     stale_grace: Option<Duration>,
     /// Whether an L1 hit must compare `fresh_until` with the clock (stale or refresh enabled).
     check_fresh: bool,
+    /// [`StorageFormat::Plain`](crate::StorageFormat::Plain): no envelope in Redis, no L3.
+    plain: bool,
     flights: Flights<V>,
     counters: Counters,
     metrics: Metrics,
@@ -94,6 +97,11 @@ impl<V, C> Inner<V, C> {
         } else {
             1
         }
+    }
+
+    /// The namespace a key is stored under in Redis: none for a raw key.
+    fn redis_namespace(&self, key: &Key) -> &str {
+        if key.is_raw() { "" } else { &self.namespace }
     }
 
     #[inline]
@@ -223,6 +231,7 @@ where
             refresh_ahead: b.refresh_ahead,
             stale_grace,
             check_fresh: b.refresh_ahead.is_some() || stale_grace.is_some(),
+            plain: b.storage == crate::StorageFormat::Plain,
             flights: Flights::default(),
             counters: Counters::default(),
             shared,
@@ -362,6 +371,9 @@ where
     /// # Ok(()) }
     /// ```
     pub async fn get_many(&self, keys: &[Key]) -> Vec<Option<V>> {
+        if self.inner.plain {
+            return self.get_many_plain(keys).await;
+        }
         let inner = &*self.inner;
         let mut out: Vec<Option<V>> = Vec::with_capacity(keys.len());
         let mut missing: Vec<usize> = Vec::new();
@@ -382,8 +394,11 @@ where
             && (inner.shared.replay.clear()
                 || inner.shared.replay.l2_readable(&inner.namespace, l2).await)
         {
-            let wanted: Vec<&[u8]> = missing.iter().map(|&i| keys[i].as_bytes()).collect();
-            match l2.fetch_many(&inner.namespace, &wanted).await {
+            let wanted: Vec<(&str, &[u8])> = missing
+                .iter()
+                .map(|&i| (inner.redis_namespace(&keys[i]), keys[i].as_bytes()))
+                .collect();
+            match l2.fetch_many(&wanted).await {
                 Ok(found) if found.len() == missing.len() => {
                     let mut still = Vec::new();
                     for (i, bytes) in missing.into_iter().zip(found) {
@@ -444,6 +459,9 @@ where
     /// As [`set`](Self::set); every value is encoded before anything is stored, so an error
     /// stores nothing.
     pub async fn set_many(&self, items: impl IntoIterator<Item = (Key, V)>) -> Result<()> {
+        if self.inner.plain {
+            return self.set_many_plain(items).await;
+        }
         let inner = &*self.inner;
         let has_lower = inner.shared.l2.is_some() || inner.shared.l3.is_some();
         let mut encoded = Vec::new();
@@ -724,6 +742,30 @@ where
             (None, Some(neg)) => Some(neg),
             (None, None) => return Ok(()),
         };
+        let fence = &inner.shared.fence;
+        // Held until every tier is written: no invalidation of this key can begin meanwhile.
+        let (_admitted, stamp) = match write {
+            Write::Set => {
+                fence.bump_key(inner.space, key).await;
+                (None, crate::clock::now_unix_us())
+            }
+            Write::Fill(ticket) => match fence.admit(ticket).await {
+                Some(admitted) => (Some(admitted), ticket.started_unix_us),
+                None => {
+                    inner.counters.stale_fills_dropped.incr();
+                    return Ok(());
+                }
+            },
+        };
+        if inner.plain {
+            // Plain views refuse `negative_ttl`, so `value` is `Some` here. The local fence
+            // holds; Redis is written with a plain `SET PX` (another service's client writes
+            // the same keys, so no generation is compared there).
+            return match value {
+                Some(v) => self.store_plain(key, v, base).await,
+                None => Ok(()),
+            };
+        }
         let has_lower = inner.shared.l2.is_some() || inner.shared.l3.is_some();
         let l2_ttl = base.unwrap_or(inner.l2_ttl);
         let encoded = if has_lower || inner.always_encode {
@@ -741,21 +783,6 @@ where
             .as_ref()
             .map_or(1, |bytes| inner.weight(key, bytes.len()));
         let l1_ttl = base.map_or(inner.l1_ttl, |t| t.min(inner.l1_ttl));
-        let fence = &inner.shared.fence;
-        // Held until every tier is written: no invalidation of this key can begin meanwhile.
-        let (_admitted, stamp) = match write {
-            Write::Set => {
-                fence.bump_key(inner.space, key).await;
-                (None, crate::clock::now_unix_us())
-            }
-            Write::Fill(ticket) => match fence.admit(ticket).await {
-                Some(admitted) => (Some(admitted), ticket.started_unix_us),
-                None => {
-                    inner.counters.stale_fills_dropped.incr();
-                    return Ok(());
-                }
-            },
-        };
         let full = has_lower.then(|| crate::key::full_key(&inner.namespace, key));
         // A fill asks Redis first: if another instance invalidated or set the key since the
         // load began, nothing is stored anywhere.
@@ -825,13 +852,16 @@ where
     /// L2 then L3; a hit fills L1 (never L2) with the remaining time to live.
     async fn lookup_lower(&self, key: &Key, ticket: &Ticket) -> Lower<V> {
         let inner = &*self.inner;
+        if inner.plain {
+            return self.lookup_plain(key, ticket).await;
+        }
         // L2 is awaited in place (no boxed future) with the full key written straight into
         // the Redis command: this is the hot path of a cache without L1.
         if let Some(l2) = &inner.shared.l2
             && (inner.shared.replay.clear()
                 || inner.shared.replay.l2_readable(&inner.namespace, l2).await)
         {
-            let got = l2.fetch(&inner.namespace, key.as_bytes()).await;
+            let got = l2.fetch(inner.redis_namespace(key), key.as_bytes()).await;
             if let Some((value, remaining, bytes)) = self.check(l2, &inner.counters.l2, key, got) {
                 return self.found(key, value, remaining, bytes.len(), ticket).await;
             }
@@ -933,7 +963,7 @@ where
         }
     }
 
-    /// L2 and L3 in lookup order (without allocating).
+    /// L2 and L3 in lookup order (without allocating); plain views have no L3.
     fn lower_tiers(&self) -> impl Iterator<Item = (&dyn Tier, &TierCounters)> {
         let inner = &*self.inner;
         let l2 = inner
@@ -945,6 +975,7 @@ where
             .shared
             .l3
             .as_ref()
+            .filter(|_| !inner.plain)
             .map(|t| (t as &dyn Tier, &inner.counters.l3));
         l2.into_iter().chain(l3)
     }

@@ -41,6 +41,18 @@ impl Cluster {
         cmd.query_async(&mut conn).await
     }
 
+    /// Runs a pipeline whose commands all name keys of one slot (routed to its node); error
+    /// replies stay in the result as `Value::ServerError`.
+    pub(crate) async fn pipeline(
+        &self,
+        pipe: &redis::Pipeline,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        use redis::aio::ConnectionLike as _;
+        let mut conn = self.connection().await?;
+        conn.req_packed_commands(pipe, 0, count).await
+    }
+
     /// `SCAN MATCH <pattern>` on every primary, then `UNLINK` key by key (keys of one page
     /// live in different slots, and a multi-key command must not cross slots), sent together
     /// on the multiplexed connection; how many keys were removed.

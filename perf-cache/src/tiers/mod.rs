@@ -94,11 +94,7 @@ impl NoTier {
         match *self {}
     }
     #[cfg(not(feature = "redis"))]
-    pub(crate) async fn fetch_many(
-        &self,
-        _: &str,
-        _: &[&[u8]],
-    ) -> TierResult<Vec<Option<Vec<u8>>>> {
+    pub(crate) async fn fetch_many(&self, _: &[(&str, &[u8])]) -> TierResult<Vec<Option<Vec<u8>>>> {
         match *self {}
     }
     #[cfg(not(feature = "redis"))]

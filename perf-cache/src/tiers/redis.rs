@@ -12,6 +12,9 @@ use crate::breaker::{Breaker, Permit, is_outage};
 use crate::tiers::generation::{self, GENERATION_TTL, LuaScript, Scripts};
 use crate::tiers::{Tier, TierError, TierResult};
 
+mod plain;
+pub(crate) use plain::PlainRead;
+
 /// `SCAN … COUNT` for pattern invalidation and `clear`: slots visited per page (the work Redis
 /// does per call, about a millisecond for 1,000 keys), hence keys per `UNLINK` at most.
 pub(crate) const SCAN_COUNT: usize = 1_000;
@@ -223,7 +226,8 @@ impl RedisTier {
 
     /// The read on the cache's hit path: `GET <namespace>:<key>`, awaited in place by the
     /// cache (no boxed future), with the full key written straight into the command (no key
-    /// buffer) and the command sized once.
+    /// buffer) and the command sized once. An empty `namespace` reads `key` as it is (a raw
+    /// key).
     pub(crate) async fn fetch(&self, namespace: &str, key: &[u8]) -> TierResult<Option<Vec<u8>>> {
         let Some(permit) = self.breaker.allow() else {
             return Err(TierError::Skipped(String::new()));
@@ -234,19 +238,19 @@ impl RedisTier {
         settle(permit, result)
     }
 
-    /// Several reads in one round trip: `MGET` of `<namespace>:<key>` for every key (on a
-    /// cluster, whose slots an `MGET` must not cross, one `GET` per key, sent together).
+    /// Several reads in one round trip: `MGET` of `<namespace>:<key>` for every
+    /// `(namespace, key)` (an empty namespace: the key as it is), on a cluster, whose slots an
+    /// `MGET` must not cross, one `GET` per key, sent together.
     pub(crate) async fn fetch_many(
         &self,
-        namespace: &str,
-        keys: &[&[u8]],
+        keys: &[(&str, &[u8])],
     ) -> TierResult<Vec<Option<Vec<u8>>>> {
         let Some(permit) = self.breaker.allow() else {
             return Err(TierError::Skipped(String::new()));
         };
         #[cfg(feature = "redis-cluster")]
         if matches!(self.conn, Connection::Cluster(_)) {
-            let gets = keys.iter().map(|&key| async move {
+            let gets = keys.iter().map(|&(namespace, key)| async move {
                 let mut cmd = redis::cmd("GET");
                 cmd.arg(FullKey { namespace, key });
                 self.send::<Option<Vec<u8>>>(&cmd).await
@@ -255,7 +259,7 @@ impl RedisTier {
             return settle(permit, result);
         }
         let mut cmd = redis::cmd("MGET");
-        for &key in keys {
+        for &(namespace, key) in keys {
             cmd.arg(FullKey { namespace, key });
         }
         let result = self.send::<Vec<Option<Vec<u8>>>>(&cmd).await;
@@ -484,7 +488,8 @@ fn settle<T>(permit: Permit<'_>, result: redis::RedisResult<T>) -> TierResult<T>
     }
 }
 
-/// `<namespace>:<key>` as one command argument, written into the command's own buffer.
+/// `<namespace>:<key>` as one command argument, written into the command's own buffer; with an
+/// empty namespace (never a valid one), `key` alone: a raw key.
 struct FullKey<'a> {
     namespace: &'a str,
     key: &'a [u8],
@@ -494,8 +499,10 @@ impl redis::ToRedisArgs for FullKey<'_> {
     fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
         let mut arg = out.writer_for_next_arg();
         // The writer appends to a `Vec<u8>`, which cannot fail.
-        let _ = arg.write_all(self.namespace.as_bytes());
-        let _ = arg.write_all(&[crate::key::SEPARATOR]);
+        if !self.namespace.is_empty() {
+            let _ = arg.write_all(self.namespace.as_bytes());
+            let _ = arg.write_all(&[crate::key::SEPARATOR]);
+        }
         let _ = arg.write_all(self.key);
     }
 }
