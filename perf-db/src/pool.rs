@@ -379,6 +379,7 @@ impl<DB: Database> Pool<DB> {
                 ok: get(&c.queries_ok),
                 errors: get(&c.queries_failed),
                 cancelled: get(&c.queries_cancelled),
+                timeouts: get(&c.queries_timed_out),
                 rows: get(&c.rows),
                 slow_warn: get(&c.slow_warn),
                 slow_error: get(&c.slow_error),

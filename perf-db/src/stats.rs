@@ -15,6 +15,7 @@ pub(crate) struct Counters {
     pub(crate) queries_ok: AtomicU64,
     pub(crate) queries_failed: AtomicU64,
     pub(crate) queries_cancelled: AtomicU64,
+    pub(crate) queries_timed_out: AtomicU64,
     pub(crate) rows: AtomicU64,
     pub(crate) slow_warn: AtomicU64,
     pub(crate) slow_error: AtomicU64,
@@ -133,6 +134,10 @@ pub struct QueryStats {
     /// Queries whose future or stream was dropped before the database's answer was read to the
     /// end (a timeout, a `select!` branch that lost, a stream left early). Never explained.
     pub cancelled: u64,
+    /// Queries that ran past the statement timeout (`statement_timeout`): interrupted by perf-db
+    /// on SQLite, cancelled by the server on PostgreSQL (`57014` with "statement timeout") and
+    /// MySQL/MariaDB (errors 3024/1969). Not counted in `errors`.
+    pub timeouts: u64,
     /// Rows returned by row-returning statements plus rows affected by writes (a row that a
     /// write returns, with `RETURNING`, counts once).
     pub rows: u64,
@@ -177,6 +182,7 @@ pub(crate) struct Metrics {
     pub(crate) queries_ok: LateCounter,
     pub(crate) queries_error: LateCounter,
     pub(crate) queries_cancelled: LateCounter,
+    pub(crate) queries_timeout: LateCounter,
     pub(crate) query_duration: LateHistogram,
     pub(crate) slow_warn: LateCounter,
     pub(crate) slow_error: LateCounter,
@@ -224,6 +230,7 @@ impl Metrics {
             queries_ok: counter("db_queries_total", &[("outcome", "ok")]),
             queries_error: counter("db_queries_total", &[("outcome", "error")]),
             queries_cancelled: counter("db_queries_total", &[("outcome", "cancelled")]),
+            queries_timeout: counter("db_queries_total", &[("outcome", "timeout")]),
             query_duration: histogram("db_query_duration_seconds", &[]),
             slow_warn: counter("db_slow_queries_total", &[("level", "warn")]),
             slow_error: counter("db_slow_queries_total", &[("level", "error")]),

@@ -49,6 +49,9 @@ async fn statement_timeout_is_applied_to_every_session() {
         );
         let stats = pool.statement_stats("SELECT SLEEP(10)").unwrap();
         assert_eq!((stats.calls, stats.errors), (1, 1));
+        // counted under the `timeout` outcome, not `error`
+        let queries = pool.stats().queries;
+        assert_eq!((queries.timeouts, queries.errors), (1, 0));
     } else {
         let t: u64 = sqlx::query_scalar("SELECT @@SESSION.max_execution_time")
             .fetch_one(&pool)

@@ -100,6 +100,9 @@ async fn statement_timeout_cancels_pg_sleep() {
     );
     let stats = pool.statement_stats("SELECT pg_sleep(5)").unwrap();
     assert_eq!((stats.calls, stats.errors), (1, 1));
+    // counted under the `timeout` outcome, not `error`
+    let queries = pool.stats().queries;
+    assert_eq!((queries.timeouts, queries.errors), (1, 0));
     // sent in the startup packet: the server records the client as its source
     let source: String = scalar(
         &pool,
@@ -150,6 +153,54 @@ async fn statement_timeout_set_after_connect_cancels_pg_sleep() {
     drop(held);
     let stats = pool.statement_stats("SELECT pg_sleep(5)").unwrap();
     assert_eq!((stats.calls, stats.errors), (2, 2));
+    let queries = pool.stats().queries;
+    assert_eq!((queries.timeouts, queries.errors), (2, 0));
+}
+
+/// A statement cancelled by someone else (`pg_cancel_backend`) shares the SQLSTATE `57014` of a
+/// statement timeout but is an error, not a timeout.
+#[tokio::test]
+async fn a_statement_cancelled_by_another_session_is_an_error_not_a_timeout() {
+    let (_schema, pool) = schema_and_pool(PoolConfig::builder().max_connections(2)).await;
+    let mut victim = pool.acquire().await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut victim)
+        .await
+        .unwrap();
+    let sleeping = sqlx::query("SELECT pg_sleep(30)").execute(&mut victim);
+    let cancel = async {
+        // cancel once the statement is running (the server shows it as active)
+        loop {
+            let active: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
+                 WHERE pid = $1 AND state = 'active' AND query = 'SELECT pg_sleep(30)')",
+            )
+            .bind(pid)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if active {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let cancelled: bool = sqlx::query_scalar("SELECT pg_cancel_backend($1)")
+            .bind(pid)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert!(cancelled);
+    };
+    let (result, ()) = tokio::join!(sleeping, cancel);
+    let err = result.unwrap_err();
+    let code = err
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.to_string());
+    assert_eq!(code.as_deref(), Some("57014"), "{err}");
+    drop(victim);
+    let queries = pool.stats().queries;
+    assert_eq!((queries.timeouts, queries.errors), (0, 1));
 }
 
 #[tokio::test]
