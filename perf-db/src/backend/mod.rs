@@ -56,6 +56,13 @@ pub trait Backend: Database + private::Sealed {
         None
     }
 
+    /// Whether an acquire that failed with `error` lost a lock race while opening its connection
+    /// and may be retried: nothing ran for the caller, and the connection was discarded.
+    #[doc(hidden)]
+    fn is_lock_race_at_connect(_error: &sqlx::Error) -> bool {
+        false
+    }
+
     /// Whether `error` is the server's own statement-timeout error (the `timeout` outcome).
     #[doc(hidden)]
     fn is_statement_timeout(_error: &sqlx::Error) -> bool {

@@ -55,6 +55,18 @@ impl Backend for Sqlite {
         }))
     }
 
+    /// `SQLITE_BUSY` (primary code 5, any extended code) while connecting. Connections opened
+    /// together on a brand-new file all switch it to WAL, which takes an exclusive lock; SQLite
+    /// answers one of them `SQLITE_BUSY` at once, without the busy timeout, because waiting
+    /// could deadlock. Once the file is in WAL mode the switch is a no-op, so a retry succeeds.
+    fn is_lock_race_at_connect(error: &sqlx::Error) -> bool {
+        error
+            .as_database_error()
+            .and_then(|e| e.code())
+            .and_then(|code| code.parse::<u32>().ok())
+            .is_some_and(|code| code & 0xff == 5)
+    }
+
     /// `sqlite3_changes()` is the count of the connection's most recent `INSERT`, `UPDATE` or
     /// `DELETE`; reads and DDL leave it as it was, so sqlx reports a stale count for them.
     fn rows_affected(result: &SqliteQueryResult, is_write: bool) -> u64 {
