@@ -176,11 +176,15 @@ impl<DB: Backend> Pool<DB> {
             lifetimes,
             ..
         } = prepared;
-        let explainer = config.auto_explain.then(|| {
-            crate::explain::explainer::<DB>(inner.clone(), &config.name, Arc::clone(&counters))
+        let mut shared = Shared::new(config, DB::SYSTEM, Arc::clone(&counters), metrics);
+        shared.explainer = config.auto_explain.then(|| {
+            crate::explain::explainer::<DB>(
+                inner.clone(),
+                &config.name,
+                counters,
+                Arc::clone(&shared.statements),
+            )
         });
-        let mut shared = Shared::new(config, DB::SYSTEM, counters, metrics);
-        shared.explainer = explainer;
         let shared = Arc::new(shared);
         if let Some(threshold) = config.leak_detection_threshold
             && tokio::runtime::Handle::try_current().is_ok()

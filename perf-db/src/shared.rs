@@ -44,7 +44,7 @@ pub(crate) struct Shared {
     /// Acquires that opened a connection (total time).
     pub(crate) acquire_connect: LatencyHistogram,
     pub(crate) held: LatencyHistogram,
-    pub(crate) statements: StatementRegistry,
+    pub(crate) statements: Arc<StatementRegistry>,
     pub(crate) leaks: Option<LeakTracker>,
     pub(crate) explainer: Option<Explainer>,
     /// The statement timeout perf-db enforces itself (SQLite, whose server has none).
@@ -88,12 +88,12 @@ impl Shared {
             acquire_pinged_wait: LatencyHistogram::new(2),
             acquire_connect: LatencyHistogram::new(2),
             held: LatencyHistogram::new(2),
-            statements: StatementRegistry::new(
+            statements: Arc::new(StatementRegistry::new(
                 config.statement_capacity,
                 usize::try_from(config.statement_memory_bytes).unwrap_or(usize::MAX),
                 config.statement_log_chars,
                 Dialect::of_system(system),
-            ),
+            )),
             leaks: config.leak_detection_threshold.map(LeakTracker::new),
             explainer: None,
             client_statement_timeout: config.statement_timeout.filter(|_| system == "sqlite"),

@@ -147,7 +147,8 @@ pub struct QueryStats {
     pub slow_error: u64,
     /// N+1 warnings emitted.
     pub n_plus_one: u64,
-    /// Plans captured by auto-EXPLAIN.
+    /// Plans captured by auto-EXPLAIN (a plan the byte budget cannot hold, after evicting
+    /// cheaper statements, is captured but not kept).
     pub plans_captured: u64,
     /// Plan captures that failed, including texts the server (or, on SQLite, perf-db) refused
     /// because they hold more than one statement.
@@ -156,8 +157,8 @@ pub struct QueryStats {
     pub plans_in_flight: u64,
     /// Distinct normalized statements tracked.
     pub statements: usize,
-    /// Bytes the statement statistics and their text cache hold, as counted against
-    /// `statement_memory_bytes`.
+    /// Bytes the statement statistics, their captured plans and their text cache hold, as
+    /// counted against `statement_memory_bytes`.
     pub statement_bytes: usize,
 }
 

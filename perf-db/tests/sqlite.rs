@@ -427,6 +427,37 @@ async fn auto_explain_captures_a_slow_select_and_never_a_write() {
     assert_eq!(pool.stats().queries.plans_captured, 1);
 }
 
+/// A captured plan counts in the statement byte budget: the same statements on a pool without
+/// auto-EXPLAIN hold exactly the plan's bytes less (`stats().queries.statement_bytes`).
+#[tokio::test]
+async fn a_captured_plan_counts_in_the_statement_bytes() {
+    let builder = || {
+        PoolConfig::builder()
+            .slow_query_warn(Some(Duration::from_millis(5)))
+            .statement_memory_bytes(1 << 20)
+    };
+    let with_plans = memory_pool(builder().auto_explain(true)).await;
+    let without = memory_pool(builder()).await;
+    for pool in [&with_plans, &without] {
+        sqlx::query_scalar::<_, i64>(HEAVY)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    }
+    let captured = eventually(Duration::from_secs(10), || {
+        with_plans.stats().queries.plans_captured == 1
+            && with_plans.stats().queries.plans_in_flight == 0
+    })
+    .await;
+    assert!(captured, "no plan captured");
+    let plan = with_plans.statement_stats(HEAVY).unwrap().plan.unwrap();
+    assert!(without.statement_stats(HEAVY).unwrap().plan.is_none());
+    assert_eq!(
+        with_plans.stats().queries.statement_bytes,
+        without.stats().queries.statement_bytes + plan.len()
+    );
+}
+
 #[tokio::test]
 async fn query_spans_carry_system_statement_rows_and_outcome() {
     let (capture, _guard) = Capture::install();

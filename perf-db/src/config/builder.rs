@@ -201,7 +201,7 @@ impl PoolConfigBuilder {
     }
     /// Memory budget of the per-statement statistics and their text cache, in bytes,
     /// 65536..=17179869184 (64 KiB to 16 GiB). Default: 16 MiB. The registry counts what it
-    /// holds (entries, texts, histograms) and makes room by clearing its text cache, then by
+    /// holds (entries, texts, histograms, captured plans) and makes room by clearing its text cache, then by
     /// evicting the statements with the least total time; `stats().queries.statement_bytes`
     /// shows the count.
     ///
