@@ -42,7 +42,10 @@ pub use transaction::Transaction;
 /// Benchmark access to private per-query types, only with the internal feature `_bench`.
 #[cfg(feature = "_bench")]
 #[doc(hidden)]
-pub use bench_support::{QueryRecorder as __QueryRecorder, StatementLookup as __StatementLookup};
+pub use bench_support::{
+    MutexHistogram as __MutexHistogram, QueryRecorder as __QueryRecorder,
+    StatementLookup as __StatementLookup,
+};
 
 /// Without the internal `_bench` feature the benchmark types are not reachable:
 ///

@@ -97,8 +97,9 @@ impl PoolConfigBuilder {
     ///   [`StatementTimedOut`](crate::StatementTimedOut) (code `SQLITE_INTERRUPT`) and the
     ///   connection stays usable. An interrupted write inside an explicit transaction rolls the
     ///   transaction back (SQLite's rule). Installing the handler is one round trip to the
-    ///   connection's worker thread per query (sqlx offers no cheaper way to reach it): about
-    ///   +19 µs on an in-memory `SELECT 1` (see BENCHMARKS.md); `None` turns it off. Statements
+    ///   connection's worker thread per query (sqlx offers no cheaper way to reach it): +19 µs on
+    ///   an in-memory `SELECT 1` on a quiet machine (1.8× perf-db without it), several times that
+    ///   when the CPUs are saturated (see BENCHMARKS.md); `None` turns it off. Statements
     ///   run on the raw connection (`as_raw`) are not bounded. The SQLite lock wait is
     ///   [`sqlite_busy_timeout`](Self::sqlite_busy_timeout), a separate option.
     ///
