@@ -202,9 +202,9 @@ impl PoolConfigBuilder {
     }
     /// Memory budget of the per-statement statistics and their text cache, in bytes,
     /// 65536..=17179869184 (64 KiB to 16 GiB). Default: 16 MiB. The registry counts what it
-    /// holds (entries, texts, histograms, captured plans) and makes room by clearing its text cache, then by
-    /// evicting the statements with the least total time; `stats().queries.statement_bytes`
-    /// shows the count.
+    /// holds (entries, texts, histograms, captured plans) and makes room by clearing its text
+    /// cache, then by evicting the statements with the least total time;
+    /// `stats().queries.statement_bytes` shows the count.
     ///
     /// ```
     /// let config = perf_db::PoolConfig::builder().statement_memory_bytes(4 << 20).build()?;
