@@ -218,6 +218,11 @@ async fn pre_ping_replaces_a_terminated_connection() {
     let before = pool.stats().acquire;
     assert_eq!(before.pings, 0);
     assert!(before.pings_skipped >= 1);
+    // sqlx pings a connection as it returns it to the pool, in a task of its own: wait until
+    // the connection is back, or that ping can meet the terminated backend and close it first
+    // (a loaded machine showed it), and the acquire below would find no connection to ping.
+    let returned = eventually(Duration::from_secs(10), || pool.stats().idle == 1).await;
+    assert!(returned, "the connection never came back to the pool");
 
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&pg_url())
         .await
