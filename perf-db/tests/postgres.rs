@@ -550,68 +550,15 @@ async fn a_statement_with_parameters_is_planned_generically_from_postgres_16() {
 
 #[tokio::test]
 async fn rows_are_rows_returned_or_rows_affected_never_both() {
-    use futures::TryStreamExt as _;
-    use sqlx::Executor as _;
     let (capture, _guard) = Capture::install();
     let (_schema, pool) = schema_and_pool(PoolConfig::builder().query_spans(true)).await;
-    sqlx::raw_sql("CREATE TABLE t (x INT); INSERT INTO t VALUES (1), (2), (3), (4), (5)")
-        .execute(pool.get_ref())
-        .await
-        .unwrap();
-    // a write first, so a count left over from it would show in the reads below
-    let update = sqlx::query("UPDATE t SET x = x + 10 WHERE x <= 3")
-        .execute(&pool)
-        .await
-        .unwrap();
-    assert_eq!(update.rows_affected(), 3);
-    let all = sqlx::query("SELECT x FROM t")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    assert_eq!(all.len(), 5);
-    let none = sqlx::query("SELECT x FROM t WHERE x < 0")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    assert!(none.is_empty());
-    sqlx::query("CREATE TABLE t_2 (y INT)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    // one text, a read of 3 rows then a write of 1 row, streamed
-    let steps: Vec<_> = (&pool)
-        .fetch_many(sqlx::raw_sql(
-            "SELECT x FROM t WHERE x > 10; DELETE FROM t WHERE x > 12",
-        ))
-        .try_collect()
-        .await
-        .unwrap();
-    assert_eq!(steps.iter().filter(|s| s.is_right()).count(), 3);
-    let stats = pool.stats().queries;
-    // update 3, select 5, empty select 0, DDL 0, mixed 3 returned + 1 deleted
-    assert_eq!(stats.rows, 12, "{stats:#?}");
-    let rows_of = |sql: &str| pool.statement_stats(sql).unwrap().rows;
-    assert_eq!(rows_of("UPDATE t SET x = x + 10 WHERE x <= 3"), 3);
-    assert_eq!(rows_of("SELECT x FROM t"), 5);
-    assert_eq!(rows_of("SELECT x FROM t WHERE x < 0"), 0);
-    assert_eq!(rows_of("CREATE TABLE t_2 (y INT)"), 0);
-    assert_eq!(
-        rows_of("SELECT x FROM t WHERE x > 10; DELETE FROM t WHERE x > 12"),
-        3 + 1
-    );
-    let spans: Vec<String> = capture
-        .closed_spans()
-        .into_iter()
-        .filter(|(name, _)| name == "db.query")
-        .map(|(_, fields)| fields)
-        .collect();
-    assert!(spans.iter().any(|f| f.contains("rows=5 ")), "{spans:#?}");
-    assert!(
-        spans
-            .iter()
-            .all(|f| !f.contains("rows=10 ") && !f.contains("rows=8 ")),
-        "{spans:#?}"
-    );
+    common::rows::rows_are_returned_or_affected_never_both::<Postgres>(
+        &pool,
+        &capture,
+        "t",
+        sqlx::postgres::PgQueryResult::rows_affected,
+    )
+    .await;
 }
 
 #[tokio::test]
