@@ -2,6 +2,7 @@
 //! tracing layer that captures log events.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod explain;
 pub mod rows;
 
 use std::collections::hash_map::RandomState;
