@@ -4,7 +4,10 @@
 //! differs.
 //!
 //! - `db_select1_sqlite_memory`: SQLite in memory, one connection; ours with spans off, and with
-//!   `query_spans` on under a tracing registry (so the spans are really created).
+//!   `query_spans` on under a tracing registry (so the spans are really created), and
+//!   `perf_db_statement_timeout`: `statement_timeout` set, which on SQLite perf-db enforces
+//!   itself by installing a progress handler before each query (one round trip to the
+//!   connection's worker thread).
 //! - `db_fetch_stream_sqlite_memory`: a 100-row result read as a stream (`fetch`), the path
 //!   where `&Pool`'s `fetch_many` hands rows from the connection it checked out to the caller
 //!   through a generator (`SELECT 1` above goes through `fetch_optional` and never touches it).
@@ -36,7 +39,7 @@ use sqlx::{ConnectOptions, Postgres, Sqlite};
 
 fn sqlite(c: &mut Criterion) {
     let rt = current_thread_runtime();
-    let (raw, ours, ours_spans) = rt.block_on(async {
+    let (raw, ours, ours_spans, ours_timeout) = rt.block_on(async {
         // sqlx's per-statement log is off on both sides (perf-db replaces it with its own).
         let raw = PoolOptions::<Sqlite>::new()
             .max_connections(1)
@@ -48,19 +51,22 @@ fn sqlite(c: &mut Criterion) {
             )
             .await
             .unwrap();
-        let config = |spans| {
+        let config = |spans, timeout| {
             PoolConfig::builder()
                 .url("sqlite::memory:")
                 .max_connections(1)
                 .test_before_acquire(false)
-                .statement_timeout(None)
+                .statement_timeout(timeout)
                 .query_spans(spans)
                 .build()
                 .unwrap()
         };
-        let ours = Pool::<Sqlite>::connect(&config(false)).await.unwrap();
-        let ours_spans = Pool::<Sqlite>::connect(&config(true)).await.unwrap();
-        (raw, ours, ours_spans)
+        let ours = Pool::<Sqlite>::connect(&config(false, None)).await.unwrap();
+        let ours_spans = Pool::<Sqlite>::connect(&config(true, None)).await.unwrap();
+        let ours_timeout = Pool::<Sqlite>::connect(&config(false, Some(Duration::from_secs(30))))
+            .await
+            .unwrap();
+        (raw, ours, ours_spans, ours_timeout)
     });
     let mut group = c.benchmark_group("db_select1_sqlite_memory");
     group.bench_function("sqlx", |b| {
@@ -68,6 +74,9 @@ fn sqlite(c: &mut Criterion) {
     });
     group.bench_function("perf_db", |b| {
         b.to_async(&rt).iter(|| select1_sqlite(&ours));
+    });
+    group.bench_function("perf_db_statement_timeout", |b| {
+        b.to_async(&rt).iter(|| select1_sqlite(&ours_timeout));
     });
     // Spans on: a registry subscriber records them. The peer runs under the same subscriber.
     let subscriber = tracing_subscriber::registry();
@@ -86,6 +95,9 @@ fn sqlite(c: &mut Criterion) {
     });
     group.bench_function("perf_db", |b| {
         b.to_async(&rt).iter(|| stream_100_sqlite(&ours));
+    });
+    group.bench_function("perf_db_statement_timeout", |b| {
+        b.to_async(&rt).iter(|| stream_100_sqlite(&ours_timeout));
     });
     group.finish();
 }

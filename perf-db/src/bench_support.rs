@@ -47,3 +47,34 @@ impl QueryRecorder {
         guard.outcome(rows, false);
     }
 }
+
+/// perf-db's per-statement / pool histogram (hdrhistogram behind a mutex), for the histogram
+/// design benchmark.
+#[derive(Debug)]
+pub struct MutexHistogram(crate::histogram::LatencyHistogram);
+
+impl MutexHistogram {
+    /// A histogram with `significant_figures` (1 per statement, 2 pool-wide).
+    #[must_use]
+    pub fn new(significant_figures: u8) -> Self {
+        Self(crate::histogram::LatencyHistogram::new(significant_figures))
+    }
+
+    /// Records one duration, as the per-query path does.
+    pub fn record(&self, duration: std::time::Duration) {
+        self.0.record(duration);
+    }
+
+    /// `(p50, p95, p99)` in seconds.
+    #[must_use]
+    pub fn quantiles(&self) -> (f64, f64, f64) {
+        let q = self.0.quantiles();
+        (q.p50_ms / 1e3, q.p95_ms / 1e3, q.p99_ms / 1e3)
+    }
+
+    /// Heap bytes held (fixed at creation).
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        self.0.heap_bytes()
+    }
+}

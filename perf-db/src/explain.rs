@@ -10,12 +10,12 @@
 //! is sent if SQLite's token rules find anything after a `;`. It runs on the uninstrumented sqlx
 //! pool, so it does not count as a query.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
 
 use crate::Backend;
 use crate::shared::{Explainer, Shared};
-use crate::statements::TextEntry;
+use crate::statements::{StatementRegistry, TextEntry};
 use crate::stats::Counters;
 
 /// The trigger: called for each slow query that completed without error; starts the capture
@@ -34,6 +34,7 @@ pub(crate) fn explainer<DB: Backend>(
     pool: sqlx::Pool<DB>,
     name: &str,
     counters: Arc<Counters>,
+    statements: Arc<StatementRegistry>,
 ) -> Explainer {
     let name: Arc<str> = name.into();
     Box::new(move |text: Arc<TextEntry>| {
@@ -42,21 +43,21 @@ pub(crate) fn explainer<DB: Backend>(
         };
         let pool = pool.clone();
         let name = Arc::clone(&name);
+        let statements = Arc::clone(&statements);
         let in_flight = InFlight::start(Arc::clone(&counters));
         runtime.spawn(async move {
             let counters = &in_flight.0;
             let statement = &text.statement;
             match DB::explain(pool, text.raw.to_string(), text.has_params).await {
                 Ok(Some(plan)) => {
-                    *statement
-                        .plan
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner) = Some(plan);
+                    // Counted in `statement_memory_bytes` like the statement's text.
+                    let kept = statements.attach_plan(statement, plan);
                     counters.explains.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(
                         target: "perf_db::explain",
                         pool = %name,
                         statement = %statement.normalized_short,
+                        kept,
                         "captured the plan of a slow statement"
                     );
                 }

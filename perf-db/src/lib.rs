@@ -21,6 +21,7 @@ mod pool;
 mod redact;
 mod shared;
 mod slow_query;
+mod statement_deadline;
 mod statements;
 mod stats;
 mod transaction;
@@ -33,6 +34,7 @@ pub use instrumented::InstrumentedConnection;
 pub use normalize::normalize_sql;
 pub use pool::Pool;
 pub use redact::redact_url;
+pub use statement_deadline::StatementTimedOut;
 pub use statements::StatementStats;
 pub use stats::{AcquireStats, ConnectionStats, PoolStats, QueryStats};
 pub use transaction::Transaction;
@@ -40,7 +42,10 @@ pub use transaction::Transaction;
 /// Benchmark access to private per-query types, only with the internal feature `_bench`.
 #[cfg(feature = "_bench")]
 #[doc(hidden)]
-pub use bench_support::{QueryRecorder as __QueryRecorder, StatementLookup as __StatementLookup};
+pub use bench_support::{
+    MutexHistogram as __MutexHistogram, QueryRecorder as __QueryRecorder,
+    StatementLookup as __StatementLookup,
+};
 
 /// Without the internal `_bench` feature the benchmark types are not reachable:
 ///

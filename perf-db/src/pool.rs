@@ -10,7 +10,7 @@ use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sqlx::{ConnectOptions, Connection, Database};
 
@@ -106,11 +106,27 @@ impl<DB: Backend> Pool<DB> {
         ) -> <DB::Connection as Connection>::Options,
     ) -> Result<Self> {
         let prepared = Self::prepare(config, customize)?;
-        let inner = prepared
-            .options
-            .clone()
-            .connect_with(prepared.connect_options.clone())
-            .await?;
+        let start = Instant::now();
+        let mut pause = LOCK_RACE_FIRST_PAUSE;
+        // The first connection can lose the same lock race as an acquire (another process
+        // opening the new file): retried the same way.
+        let inner = loop {
+            match prepared
+                .options
+                .clone()
+                .connect_with(prepared.connect_options.clone())
+                .await
+            {
+                Err(error)
+                    if DB::is_lock_race_at_connect(&error)
+                        && start.elapsed() + pause < config.acquire_timeout =>
+                {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(LOCK_RACE_MAX_PAUSE);
+                }
+                other => break other?,
+            }
+        };
         Ok(Self::finish(config, inner, prepared))
     }
 
@@ -160,11 +176,15 @@ impl<DB: Backend> Pool<DB> {
             lifetimes,
             ..
         } = prepared;
-        let explainer = config.auto_explain.then(|| {
-            crate::explain::explainer::<DB>(inner.clone(), &config.name, Arc::clone(&counters))
+        let mut shared = Shared::new(config, DB::SYSTEM, Arc::clone(&counters), metrics);
+        shared.explainer = config.auto_explain.then(|| {
+            crate::explain::explainer::<DB>(
+                inner.clone(),
+                &config.name,
+                counters,
+                Arc::clone(&shared.statements),
+            )
         });
-        let mut shared = Shared::new(config, DB::SYSTEM, counters, metrics);
-        shared.explainer = explainer;
         let shared = Arc::new(shared);
         if let Some(threshold) = config.leak_detection_threshold
             && tokio::runtime::Handle::try_current().is_ok()
@@ -225,6 +245,34 @@ impl<DB: Backend> Pool<DB> {
         }
     }
 
+    /// sqlx's acquire, retried (within the acquire timeout, counted from `start`) when opening
+    /// the connection lost a lock race that a retry wins: on SQLite, the first connections to a
+    /// new file switching it to WAL together (see `Backend::is_lock_race_at_connect`).
+    async fn acquire_retrying_lock_races(
+        &self,
+        start: Instant,
+    ) -> Result<sqlx::pool::PoolConnection<DB>, sqlx::Error> {
+        let mut pause = LOCK_RACE_FIRST_PAUSE;
+        loop {
+            match self.inner.acquire().await {
+                Err(error)
+                    if DB::is_lock_race_at_connect(&error)
+                        && start.elapsed() + pause < self.shared.acquire_timeout =>
+                {
+                    tracing::debug!(
+                        target: "perf_db::pool",
+                        pool = &*self.shared.name,
+                        %error,
+                        "opening a connection lost a lock race; retrying"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(LOCK_RACE_MAX_PAUSE);
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// The acquire path shared by [`acquire`](Self::acquire), [`begin`](Self::begin) and the
     /// executor: waiting gauge, total time, and its split into queue wait, ping and connect.
     /// Also returns the instant the connection was acquired, which starts its hold: one clock
@@ -237,7 +285,7 @@ impl<DB: Backend> Pool<DB> {
         let start = Instant::now();
         let (result, ping, connected) = ACQUIRE_PHASES
             .scope(AcquirePhases::default(), async {
-                let result = self.inner.acquire().await;
+                let result = self.acquire_retrying_lock_races(start).await;
                 let (ping, connected) = ACQUIRE_PHASES
                     .try_with(|p| (p.ping.get(), p.connected.get()))
                     .unwrap_or_default();
@@ -281,6 +329,11 @@ impl<DB: Backend> Pool<DB> {
         result.map(|conn| (conn, acquired_at))
     }
 }
+
+/// First and longest pause before retrying an acquire that lost a lock race at connect: the
+/// winner's WAL switch takes about a millisecond.
+const LOCK_RACE_FIRST_PAUSE: Duration = Duration::from_millis(1);
+const LOCK_RACE_MAX_PAUSE: Duration = Duration::from_millis(50);
 
 struct Prepared<DB: Database> {
     options: sqlx::pool::PoolOptions<DB>,
@@ -379,6 +432,7 @@ impl<DB: Database> Pool<DB> {
                 ok: get(&c.queries_ok),
                 errors: get(&c.queries_failed),
                 cancelled: get(&c.queries_cancelled),
+                timeouts: get(&c.queries_timed_out),
                 rows: get(&c.rows),
                 slow_warn: get(&c.slow_warn),
                 slow_error: get(&c.slow_error),

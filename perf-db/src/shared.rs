@@ -16,6 +16,7 @@ use crate::leak::LeakTracker;
 use crate::n_plus_one;
 use crate::normalize::Dialect;
 use crate::slow_query::SlowQueryLog;
+use crate::statement_deadline::Deadline;
 use crate::statements::{StatementRegistry, TextEntry};
 use crate::stats::{Counters, Metrics};
 
@@ -43,9 +44,11 @@ pub(crate) struct Shared {
     /// Acquires that opened a connection (total time).
     pub(crate) acquire_connect: LatencyHistogram,
     pub(crate) held: LatencyHistogram,
-    pub(crate) statements: StatementRegistry,
+    pub(crate) statements: Arc<StatementRegistry>,
     pub(crate) leaks: Option<LeakTracker>,
     pub(crate) explainer: Option<Explainer>,
+    /// The statement timeout perf-db enforces itself (SQLite, whose server has none).
+    pub(crate) client_statement_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -85,14 +88,15 @@ impl Shared {
             acquire_pinged_wait: LatencyHistogram::new(2),
             acquire_connect: LatencyHistogram::new(2),
             held: LatencyHistogram::new(2),
-            statements: StatementRegistry::new(
+            statements: Arc::new(StatementRegistry::new(
                 config.statement_capacity,
                 usize::try_from(config.statement_memory_bytes).unwrap_or(usize::MAX),
                 config.statement_log_chars,
                 Dialect::of_system(system),
-            ),
+            )),
             leaks: config.leak_detection_threshold.map(LeakTracker::new),
             explainer: None,
+            client_statement_timeout: config.statement_timeout.filter(|_| system == "sqlite"),
         }
     }
 
@@ -124,7 +128,9 @@ impl Shared {
             arguments: None,
             rows: 0,
             failed: false,
+            timed_out: false,
             completed: false,
+            deadline: None,
             start: Instant::now(),
         }
     }
@@ -147,6 +153,10 @@ impl Shared {
             "cancelled" => (
                 &self.counters.queries_cancelled,
                 &self.metrics.queries_cancelled,
+            ),
+            "timeout" => (
+                &self.counters.queries_timed_out,
+                &self.metrics.queries_timeout,
             ),
             _ => (&self.counters.queries_ok, &self.metrics.queries_ok),
         };
@@ -180,9 +190,13 @@ pub(crate) struct QueryGuard<'a> {
     pub(crate) arguments: Option<KeptArguments>,
     pub(crate) rows: u64,
     pub(crate) failed: bool,
+    /// Whether the error was the statement timeout (perf-db's on SQLite, the server's else).
+    pub(crate) timed_out: bool,
     /// Whether the database's answer was read to the end (or ended in an error); a guard
     /// dropped before that belongs to a cancelled query.
     pub(crate) completed: bool,
+    /// The query's deadline, when perf-db enforces the statement timeout (SQLite).
+    pub(crate) deadline: Option<Arc<Deadline>>,
     start: Instant,
 }
 
@@ -199,9 +213,42 @@ impl QueryGuard<'_> {
         self.completed = true;
     }
 
-    /// `ok`, `error` or `cancelled`: the metric label, span field and log field.
+    /// A deadline for this query when perf-db enforces the statement timeout, counted from the
+    /// query's start.
+    pub(crate) fn arm_deadline(&mut self) -> Option<Arc<Deadline>> {
+        let timeout = self.shared.client_statement_timeout?;
+        let deadline = Arc::new(Deadline::new(self.start, timeout));
+        self.deadline = Some(Arc::clone(&deadline));
+        Some(deadline)
+    }
+
+    /// Records that the query failed with `error`, and returns the error the caller gets: a
+    /// statement perf-db interrupted at its deadline becomes
+    /// [`StatementTimedOut`](crate::StatementTimedOut); `is_timeout` recognises the server's own.
+    pub(crate) fn fail(
+        &mut self,
+        error: sqlx::Error,
+        is_timeout: fn(&sqlx::Error) -> bool,
+    ) -> sqlx::Error {
+        self.failed = true;
+        self.completed = true;
+        match &self.deadline {
+            Some(deadline) if deadline.fired() => {
+                self.timed_out = true;
+                deadline.error(error)
+            }
+            _ => {
+                self.timed_out = is_timeout(&error);
+                error
+            }
+        }
+    }
+
+    /// `ok`, `error`, `timeout` or `cancelled`: the metric label, span field and log field.
     pub(crate) fn outcome_label(&self) -> &'static str {
-        if self.failed {
+        if self.timed_out {
+            "timeout"
+        } else if self.failed {
             "error"
         } else if self.completed {
             "ok"
@@ -213,6 +260,11 @@ impl QueryGuard<'_> {
 
 impl Drop for QueryGuard<'_> {
     fn drop(&mut self) {
+        if self.completed
+            && let Some(deadline) = &self.deadline
+        {
+            deadline.disarm();
+        }
         let elapsed = self.start.elapsed();
         self.shared.finish(self, elapsed);
     }

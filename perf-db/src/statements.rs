@@ -84,8 +84,9 @@ pub(crate) struct StatementEntry {
     histogram: LatencyHistogram,
     pub(crate) explain_started: AtomicBool,
     pub(crate) plan: Mutex<Option<String>>,
-    /// What this entry costs, as counted against the registry's budget.
-    bytes: usize,
+    /// What this entry costs, as counted against the registry's budget (its plan included, once
+    /// attached). Changed only under the registry's `statements` lock.
+    bytes: AtomicUsize,
 }
 
 impl StatementEntry {
@@ -241,6 +242,9 @@ impl Statements {
     }
 }
 
+/// Appended to a plan cut at 1/16 of the statement budget.
+const PLAN_CUT_MARK: &str = "\n… (plan cut: longer than 1/16 of statement_memory_bytes)";
+
 /// Map and allocation overhead counted per entry on top of its own size and text.
 const ENTRY_OVERHEAD: usize = 64;
 
@@ -342,11 +346,12 @@ impl StatementRegistry {
         let entry = self.new_entry(text, hash, is_select, writes);
         while statements.len > 0
             && (statements.len >= self.capacity
-                || statements.bytes + self.text_bytes() + entry.bytes > self.max_bytes)
+                || statements.bytes + self.text_bytes() + entry.bytes.load(Ordering::Relaxed)
+                    > self.max_bytes)
         {
             self.make_room(&mut statements);
         }
-        statements.bytes += entry.bytes;
+        statements.bytes += entry.bytes.load(Ordering::Relaxed);
         statements.len += 1;
         self.statement_bytes
             .store(statements.bytes, Ordering::Relaxed);
@@ -398,8 +403,62 @@ impl StatementRegistry {
             histogram,
             explain_started: AtomicBool::new(false),
             plan: Mutex::new(None),
-            bytes,
+            bytes: AtomicUsize::new(bytes),
         })
+    }
+
+    /// Attaches the plan auto-EXPLAIN captured for `statement`, counting it against the byte
+    /// budget like the rest of the statement: room is made first (the text cache, then the
+    /// cheapest statements), a plan longer than 1/16 of the budget is cut to that length, and a
+    /// statement evicted meanwhile (or that would evict itself) gets no plan. Returns whether
+    /// the plan was kept.
+    pub(crate) fn attach_plan(&self, statement: &Arc<StatementEntry>, mut plan: String) -> bool {
+        let limit = self.max_bytes / 16;
+        if plan.len() > limit {
+            let mut cut = limit.saturating_sub(PLAN_CUT_MARK.len());
+            while !plan.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            plan.truncate(cut);
+            plan.push_str(PLAN_CUT_MARK);
+        }
+        // What is held is the allocation, not the length.
+        plan.shrink_to_fit();
+        let plan_bytes = plan.capacity();
+        let mut statements = self
+            .statements
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let registered = |statements: &Statements| {
+            statements
+                .by_hash
+                .get(&statement.hash)
+                .is_some_and(|bucket| bucket.iter().any(|e| Arc::ptr_eq(e, statement)))
+        };
+        while registered(&statements)
+            && statements.bytes + self.text_bytes() + plan_bytes > self.max_bytes
+            && statements.len > 1
+        {
+            self.make_room(&mut statements);
+        }
+        if !registered(&statements)
+            || statements.bytes + self.text_bytes() + plan_bytes > self.max_bytes
+        {
+            return false;
+        }
+        let mut slot = statement
+            .plan
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slot.is_some() {
+            return false; // one plan per statement: the first capture's
+        }
+        *slot = Some(plan);
+        statement.bytes.fetch_add(plan_bytes, Ordering::Relaxed);
+        statements.bytes += plan_bytes;
+        self.statement_bytes
+            .store(statements.bytes, Ordering::Relaxed);
+        true
     }
 
     fn text_bytes(&self) -> usize {
@@ -434,7 +493,7 @@ impl StatementRegistry {
             bucket.retain(|e| {
                 let keep = !evicted.contains(&e.id);
                 if !keep {
-                    statements.bytes -= e.bytes;
+                    statements.bytes -= e.bytes.load(Ordering::Relaxed);
                     statements.len -= 1;
                 }
                 keep
@@ -547,6 +606,73 @@ mod tests {
         let b = registry.lookup("SELECT * FROM t WHERE id = 2");
         assert!(Arc::ptr_eq(&a.statement, &b.statement));
         assert_eq!(truncate("abcdef", 3).as_ref(), "abc…");
+    }
+
+    #[test]
+    fn a_plan_counts_in_the_byte_budget() {
+        const BUDGET: usize = 1 << 20;
+        let registry = StatementRegistry::new(1000, BUDGET, 200, Dialect::Postgres);
+        let text = registry.lookup("SELECT * FROM t WHERE id = 1");
+        let before = registry.memory_bytes();
+        let plan = "Seq Scan on t\n".repeat(100);
+        let plan_bytes = plan.capacity();
+        assert!(registry.attach_plan(&text.statement, plan.clone()));
+        assert_eq!(registry.memory_bytes(), before + plan_bytes);
+        assert_eq!(
+            registry.get("SELECT * FROM t WHERE id = 2").unwrap().plan,
+            Some(plan)
+        );
+        // one plan per statement: a second capture is neither kept nor counted
+        assert!(!registry.attach_plan(&text.statement, "other".to_owned()));
+        assert_eq!(registry.memory_bytes(), before + plan_bytes);
+    }
+
+    #[test]
+    fn plans_filling_the_budget_keep_memory_bounded() {
+        const BUDGET: usize = 256 * 1024;
+        let registry = StatementRegistry::new(10_000, BUDGET, 200, Dialect::Postgres);
+        let mut kept = 0;
+        for i in 0..500 {
+            let text = registry.lookup(&format!("SELECT c{i} FROM t"));
+            text.statement
+                .record(Duration::from_micros(100 + i), 1, false);
+            // 12 KiB plans: 500 of them would be 6 MB, 24 times the budget
+            let plan = format!("plan {i} ").repeat(12 * 1024 / 8);
+            if registry.attach_plan(&text.statement, plan) {
+                kept += 1;
+            }
+            assert!(
+                registry.memory_bytes() <= BUDGET,
+                "after {i}: {} bytes",
+                registry.memory_bytes()
+            );
+        }
+        assert_eq!(
+            kept, 500,
+            "each plan fits once older statements are evicted"
+        );
+        let plans: usize = registry
+            .top(usize::MAX)
+            .iter()
+            .filter_map(|s| s.plan.as_ref().map(String::len))
+            .sum();
+        assert!(
+            plans > BUDGET / 2,
+            "plans are what fills the budget: {plans}"
+        );
+        assert!(plans <= registry.memory_bytes());
+    }
+
+    #[test]
+    fn a_plan_longer_than_a_sixteenth_of_the_budget_is_cut() {
+        const BUDGET: usize = 256 * 1024;
+        let registry = StatementRegistry::new(100, BUDGET, 200, Dialect::Postgres);
+        let text = registry.lookup("SELECT * FROM t");
+        assert!(registry.attach_plan(&text.statement, "é".repeat(BUDGET)));
+        let plan = registry.get("SELECT * FROM t").unwrap().plan.unwrap();
+        assert!(plan.len() <= BUDGET / 16, "{}", plan.len());
+        assert!(plan.ends_with(PLAN_CUT_MARK));
+        assert!(registry.memory_bytes() <= BUDGET);
     }
 
     /// A multi-row INSERT of `rows` rows, each with a long text literal.

@@ -15,6 +15,7 @@ pub(crate) struct Counters {
     pub(crate) queries_ok: AtomicU64,
     pub(crate) queries_failed: AtomicU64,
     pub(crate) queries_cancelled: AtomicU64,
+    pub(crate) queries_timed_out: AtomicU64,
     pub(crate) rows: AtomicU64,
     pub(crate) slow_warn: AtomicU64,
     pub(crate) slow_error: AtomicU64,
@@ -133,6 +134,10 @@ pub struct QueryStats {
     /// Queries whose future or stream was dropped before the database's answer was read to the
     /// end (a timeout, a `select!` branch that lost, a stream left early). Never explained.
     pub cancelled: u64,
+    /// Queries that ran past the statement timeout (`statement_timeout`): interrupted by perf-db
+    /// on SQLite, cancelled by the server on PostgreSQL (`57014` with "statement timeout") and
+    /// MySQL/MariaDB (errors 3024/1969). Not counted in `errors`.
+    pub timeouts: u64,
     /// Rows returned by row-returning statements plus rows affected by writes (a row that a
     /// write returns, with `RETURNING`, counts once).
     pub rows: u64,
@@ -142,7 +147,8 @@ pub struct QueryStats {
     pub slow_error: u64,
     /// N+1 warnings emitted.
     pub n_plus_one: u64,
-    /// Plans captured by auto-EXPLAIN.
+    /// Plans captured by auto-EXPLAIN (a plan the byte budget cannot hold, after evicting
+    /// cheaper statements, is captured but not kept).
     pub plans_captured: u64,
     /// Plan captures that failed, including texts the server (or, on SQLite, perf-db) refused
     /// because they hold more than one statement.
@@ -151,8 +157,8 @@ pub struct QueryStats {
     pub plans_in_flight: u64,
     /// Distinct normalized statements tracked.
     pub statements: usize,
-    /// Bytes the statement statistics and their text cache hold, as counted against
-    /// `statement_memory_bytes`.
+    /// Bytes the statement statistics, their captured plans and their text cache hold, as
+    /// counted against `statement_memory_bytes`.
     pub statement_bytes: usize,
 }
 
@@ -177,6 +183,7 @@ pub(crate) struct Metrics {
     pub(crate) queries_ok: LateCounter,
     pub(crate) queries_error: LateCounter,
     pub(crate) queries_cancelled: LateCounter,
+    pub(crate) queries_timeout: LateCounter,
     pub(crate) query_duration: LateHistogram,
     pub(crate) slow_warn: LateCounter,
     pub(crate) slow_error: LateCounter,
@@ -224,6 +231,7 @@ impl Metrics {
             queries_ok: counter("db_queries_total", &[("outcome", "ok")]),
             queries_error: counter("db_queries_total", &[("outcome", "error")]),
             queries_cancelled: counter("db_queries_total", &[("outcome", "cancelled")]),
+            queries_timeout: counter("db_queries_total", &[("outcome", "timeout")]),
             query_duration: histogram("db_query_duration_seconds", &[]),
             slow_warn: counter("db_slow_queries_total", &[("level", "warn")]),
             slow_error: counter("db_slow_queries_total", &[("level", "error")]),

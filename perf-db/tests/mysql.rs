@@ -49,6 +49,9 @@ async fn statement_timeout_is_applied_to_every_session() {
         );
         let stats = pool.statement_stats("SELECT SLEEP(10)").unwrap();
         assert_eq!((stats.calls, stats.errors), (1, 1));
+        // counted under the `timeout` outcome, not `error`
+        let queries = pool.stats().queries;
+        assert_eq!((queries.timeouts, queries.errors), (1, 0));
     } else {
         let t: u64 = sqlx::query_scalar("SELECT @@SESSION.max_execution_time")
             .fetch_one(&pool)
@@ -216,33 +219,12 @@ async fn auto_explain_never_runs_the_second_statement_of_a_slow_text() {
     .await;
     let tables = BackslashAndCounter::create(&pool).await;
     // a text query: the server runs both statements, once
-    sqlx::raw_sql(sqlx::AssertSqlSafe(tables.select_then_update()))
-        .execute(&pool)
-        .await
-        .unwrap();
-    // A capture is counted in flight before the query returns: wait for it to end.
-    assert!(
-        common::eventually(Duration::from_secs(10), || {
-            pool.stats().queries.plans_in_flight == 0
-        })
-        .await,
-        "{:#?}",
-        pool.stats().queries
-    );
-    let stats = pool.stats().queries;
-    assert_eq!(
-        stats.slow_warn, 1,
-        "the text ran over the threshold: {stats:#?}"
-    );
+    common::explain::run_a_slow_two_statement_text::<MySql>(&pool, tables.select_then_update())
+        .await;
     assert_eq!(
         tables.counter(&pool).await,
         1,
         "the UPDATE ran exactly once"
-    );
-    assert_eq!(
-        (stats.plans_captured, stats.plans_failed),
-        (0, 0),
-        "{stats:#?}"
     );
     tables.drop_tables(&pool).await;
 }
@@ -265,71 +247,16 @@ async fn the_server_refuses_an_explain_holding_two_statements() {
 
 #[tokio::test]
 async fn rows_are_rows_returned_or_rows_affected_never_both() {
-    use futures::TryStreamExt as _;
-    use sqlx::Executor as _;
     let (capture, _guard) = Capture::install();
     let table = format!("perf_db_test_{}", random_suffix());
-    let sql_update = format!("UPDATE {table} SET x = x + 10 WHERE x <= 3");
-    let sql_select_all = format!("SELECT x FROM {table}");
-    let sql_select_none = format!("SELECT x FROM {table} WHERE x < 0");
-    let sql_ddl = format!("CREATE TABLE {table}_2 (y INT)");
-    let sql_mixed = format!("SELECT x FROM {table} WHERE x > 10; DELETE FROM {table} WHERE x > 12");
-    let sql_setup =
-        format!("CREATE TABLE {table} (x INT); INSERT INTO {table} VALUES (1), (2), (3), (4), (5)");
     let pool = pool(PoolConfig::builder().query_spans(true)).await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql_setup.clone()))
-        .execute(pool.get_ref())
-        .await
-        .unwrap();
-    // a write first, so a count left over from it would show in the reads below
-    let update = sqlx::query(sqlx::AssertSqlSafe(sql_update.clone()))
-        .execute(&pool)
-        .await
-        .unwrap();
-    assert_eq!(update.rows_affected(), 3);
-    let all = sqlx::query(sqlx::AssertSqlSafe(sql_select_all.clone()))
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    assert_eq!(all.len(), 5);
-    let none = sqlx::query(sqlx::AssertSqlSafe(sql_select_none.clone()))
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    assert!(none.is_empty());
-    sqlx::query(sqlx::AssertSqlSafe(sql_ddl.clone()))
-        .execute(&pool)
-        .await
-        .unwrap();
-    // one text, a read of 3 rows then a write of 1 row, streamed
-    let steps: Vec<_> = (&pool)
-        .fetch_many(sqlx::raw_sql(sqlx::AssertSqlSafe(sql_mixed.clone())))
-        .try_collect()
-        .await
-        .unwrap();
-    assert_eq!(steps.iter().filter(|s| s.is_right()).count(), 3);
-    let stats = pool.stats().queries;
-    // update 3, select 5, empty select 0, DDL 0, mixed 3 returned + 1 deleted
-    assert_eq!(stats.rows, 12, "{stats:#?}");
-    let rows_of = |sql: &str| pool.statement_stats(sql).unwrap().rows;
-    assert_eq!(rows_of(&sql_update), 3);
-    assert_eq!(rows_of(&sql_select_all), 5);
-    assert_eq!(rows_of(&sql_select_none), 0);
-    assert_eq!(rows_of(&sql_ddl), 0);
-    assert_eq!(rows_of(&sql_mixed), 3 + 1);
-    let spans: Vec<String> = capture
-        .closed_spans()
-        .into_iter()
-        .filter(|(name, _)| name == "db.query")
-        .map(|(_, fields)| fields)
-        .collect();
-    assert!(spans.iter().any(|f| f.contains("rows=5 ")), "{spans:#?}");
-    assert!(
-        spans
-            .iter()
-            .all(|f| !f.contains("rows=10 ") && !f.contains("rows=8 ")),
-        "{spans:#?}"
-    );
+    common::rows::rows_are_returned_or_affected_never_both::<MySql>(
+        &pool,
+        &capture,
+        &table,
+        sqlx::mysql::MySqlQueryResult::rows_affected,
+    )
+    .await;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP TABLE {table}; DROP TABLE {table}_2"
     )))

@@ -427,6 +427,37 @@ async fn auto_explain_captures_a_slow_select_and_never_a_write() {
     assert_eq!(pool.stats().queries.plans_captured, 1);
 }
 
+/// A captured plan counts in the statement byte budget: the same statements on a pool without
+/// auto-EXPLAIN hold exactly the plan's bytes less (`stats().queries.statement_bytes`).
+#[tokio::test]
+async fn a_captured_plan_counts_in_the_statement_bytes() {
+    let builder = || {
+        PoolConfig::builder()
+            .slow_query_warn(Some(Duration::from_millis(5)))
+            .statement_memory_bytes(1 << 20)
+    };
+    let with_plans = memory_pool(builder().auto_explain(true)).await;
+    let without = memory_pool(builder()).await;
+    for pool in [&with_plans, &without] {
+        sqlx::query_scalar::<_, i64>(HEAVY)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    }
+    let captured = eventually(Duration::from_secs(10), || {
+        with_plans.stats().queries.plans_captured == 1
+            && with_plans.stats().queries.plans_in_flight == 0
+    })
+    .await;
+    assert!(captured, "no plan captured");
+    let plan = with_plans.statement_stats(HEAVY).unwrap().plan.unwrap();
+    assert!(without.statement_stats(HEAVY).unwrap().plan.is_none());
+    assert_eq!(
+        with_plans.stats().queries.statement_bytes,
+        without.stats().queries.statement_bytes + plan.len()
+    );
+}
+
 #[tokio::test]
 async fn query_spans_carry_system_statement_rows_and_outcome() {
     let (capture, _guard) = Capture::install();
@@ -700,32 +731,9 @@ async fn auto_explain_never_runs_the_second_statement_of_a_slow_text() {
     )
     .await;
     backslash_and_counter_tables(&pool).await;
-    sqlx::raw_sql(SELECT_THEN_UPDATE)
-        .execute(&pool)
-        .await
-        .unwrap();
-    // A capture is counted in flight before the query returns: wait for it to end.
-    assert!(
-        eventually(Duration::from_secs(10), || pool
-            .stats()
-            .queries
-            .plans_in_flight
-            == 0)
-        .await,
-        "{:#?}",
-        pool.stats().queries
-    );
-    let stats = pool.stats().queries;
-    assert_eq!(
-        stats.slow_warn, 1,
-        "the text ran over the threshold: {stats:#?}"
-    );
+    common::explain::run_a_slow_two_statement_text::<Sqlite>(&pool, SELECT_THEN_UPDATE.into())
+        .await;
     assert_eq!(counter(&pool).await, 1, "the UPDATE ran exactly once");
-    assert_eq!(
-        (stats.plans_captured, stats.plans_failed),
-        (0, 0),
-        "{stats:#?}"
-    );
 }
 
 #[tokio::test]
@@ -765,67 +773,15 @@ async fn the_sqlite_explain_refuses_a_text_with_a_tail() {
 
 #[tokio::test]
 async fn rows_are_rows_returned_or_rows_affected_never_both() {
-    use sqlx::Executor as _;
     let (capture, _guard) = Capture::install();
     let pool = memory_pool(PoolConfig::builder().query_spans(true).max_connections(1)).await;
-    sqlx::raw_sql("CREATE TABLE t (x INT); INSERT INTO t VALUES (1), (2), (3), (4), (5)")
-        .execute(pool.get_ref())
-        .await
-        .unwrap();
-    // a write first, so a count left over from it would show in the reads below
-    let update = sqlx::query("UPDATE t SET x = x + 10 WHERE x <= 3")
-        .execute(&pool)
-        .await
-        .unwrap();
-    assert_eq!(update.rows_affected(), 3);
-    let all = sqlx::query("SELECT x FROM t")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    assert_eq!(all.len(), 5);
-    let none = sqlx::query("SELECT x FROM t WHERE x < 0")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    assert!(none.is_empty());
-    sqlx::query("CREATE TABLE t_2 (y INT)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    // one text, a read of 3 rows then a write of 1 row, streamed
-    let steps: Vec<_> = (&pool)
-        .fetch_many(sqlx::raw_sql(
-            "SELECT x FROM t WHERE x > 10; DELETE FROM t WHERE x > 12",
-        ))
-        .try_collect()
-        .await
-        .unwrap();
-    assert_eq!(steps.iter().filter(|s| s.is_right()).count(), 3);
-    let stats = pool.stats().queries;
-    // update 3, select 5, empty select 0, DDL 0, mixed 3 returned + 1 deleted
-    assert_eq!(stats.rows, 12, "{stats:#?}");
-    let rows_of = |sql: &str| pool.statement_stats(sql).unwrap().rows;
-    assert_eq!(rows_of("UPDATE t SET x = x + 10 WHERE x <= 3"), 3);
-    assert_eq!(rows_of("SELECT x FROM t"), 5);
-    assert_eq!(rows_of("SELECT x FROM t WHERE x < 0"), 0);
-    assert_eq!(rows_of("CREATE TABLE t_2 (y INT)"), 0);
-    assert_eq!(
-        rows_of("SELECT x FROM t WHERE x > 10; DELETE FROM t WHERE x > 12"),
-        3 + 1
-    );
-    let spans: Vec<String> = capture
-        .closed_spans()
-        .into_iter()
-        .filter(|(name, _)| name == "db.query")
-        .map(|(_, fields)| fields)
-        .collect();
-    assert!(spans.iter().any(|f| f.contains("rows=5 ")), "{spans:#?}");
-    assert!(
-        spans
-            .iter()
-            .all(|f| !f.contains("rows=10 ") && !f.contains("rows=8 ")),
-        "{spans:#?}"
-    );
+    common::rows::rows_are_returned_or_affected_never_both::<Sqlite>(
+        &pool,
+        &capture,
+        "t",
+        sqlx::sqlite::SqliteQueryResult::rows_affected,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -977,9 +933,6 @@ async fn pool_gauges_return_to_idle_after_a_burst() {
         };
         (read("idle"), read("in_use"))
     };
-    // Open the file once first: four first connections switching a new file to WAL at the same
-    // moment can get SQLITE_BUSY, which is not what this test is about.
-    drop(pool.acquire().await.unwrap());
     let burst = futures::future::try_join_all((0..4).map(|_| pool.acquire()))
         .await
         .unwrap();
@@ -996,9 +949,9 @@ async fn pool_gauges_return_to_idle_after_a_burst() {
         "(idle, in_use) seen after the burst: {:?}",
         &seen[..seen.len().min(5)]
     );
-    // the pool was idle the whole time: nobody acquired or asked for stats after the warm-up
-    // acquire and the burst of 4
-    assert_eq!(pool.stats().acquire.count, 1 + 4);
+    // the pool was idle the whole time: nobody acquired or asked for stats after the burst of 4
+    // (four first connections to a new file: see sqlite_first_connect.rs)
+    assert_eq!(pool.stats().acquire.count, 4);
 }
 
 /// A pool built before the metrics recorder is installed does not record nothing: its handles

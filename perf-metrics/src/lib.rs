@@ -85,6 +85,13 @@ mod timed;
 mod upkeep;
 mod window;
 
+#[cfg(feature = "_bench")]
+mod bench_support;
+/// Benchmark access to the windowed histogram, only with the internal feature `_bench`.
+#[cfg(feature = "_bench")]
+#[doc(hidden)]
+pub use bench_support::WindowHistogram as __WindowHistogram;
+
 #[cfg(feature = "axum")]
 mod axum;
 

@@ -28,7 +28,7 @@
 //! | `cache_entries` | gauge | `namespace`, `tier` (`l1`) | perf-cache | entries held in process |
 //! | `cache_weight_bytes` | gauge | `namespace` | perf-cache | weighted size held in process |
 //! | `cache_stale_served_total` | counter | `namespace` | perf-cache | stale values served while refreshing |
-//! | `db_queries_total` | counter | `pool`, `outcome` (`ok`/`error`) | perf-db | queries run |
+//! | `db_queries_total` | counter | `pool`, `outcome` (`ok`/`error`/`timeout`/`cancelled`) | perf-db | queries run; `timeout`: over the statement timeout; `cancelled`: dropped before the answer was read |
 //! | `db_query_duration_seconds` | histogram | `pool` | perf-db | query duration |
 //! | `db_slow_queries_total` | counter | `pool`, `level` (`warn`/`error`) | perf-db | queries over the slow thresholds |
 //! | `db_pool_connections` | gauge | `pool`, `state` (`idle`/`in_use`) | perf-db | pool connections by state |
@@ -38,7 +38,7 @@
 //! | `db_pool_acquire_phase_seconds` | histogram | `pool`, `phase` (`wait`/`ping`/`connect`) | perf-db | acquire time split by phase: queue wait, pre-ping, new connection |
 //! | `db_pool_acquire_timeouts_total` | counter | `pool` | perf-db | acquires that timed out |
 //! | `db_pool_connections_opened_total` | counter | `pool` | perf-db | connections opened |
-//! | `db_pool_connections_closed_total` | counter | `pool`, `reason` | perf-db | connections closed |
+//! | `db_pool_connections_closed_total` | counter | `pool`, `reason` (`recycled`/`ping_failed`/`other`) | perf-db | connections closed |
 //! | `db_connection_held_seconds` | histogram | `pool` | perf-db | how long a connection was held |
 //! | `db_n_plus_one_total` | counter | `pool` | perf-db | suspected N+1 query patterns |
 //! | `db_connection_leaks_total` | counter | `pool` | perf-db | connections held past the leak-detection threshold |
@@ -82,6 +82,40 @@ pub struct MetricName {
     pub emitted_by: &'static str,
     /// The `# HELP` text.
     pub help: &'static str,
+    /// Every value the emitter gives each label with a closed set of values, e.g.
+    /// `("outcome", ["ok", "error", "timeout", "cancelled"])` (labels with open values, such as
+    /// `pool` or `endpoint`, are not listed). Dashboards and alerts select only these values.
+    ///
+    /// ```
+    /// let m = perf_metrics::names::find("db_queries_total").unwrap();
+    /// assert_eq!(m.values_of("outcome"), Some(&["ok", "error", "timeout", "cancelled"][..]));
+    /// assert_eq!(m.values_of("pool"), None);
+    /// ```
+    pub values: &'static [(&'static str, &'static [&'static str])],
+}
+
+impl MetricName {
+    /// The closed set of values of `label` (see [`values`](Self::values)), if it has one.
+    ///
+    /// ```
+    /// let m = perf_metrics::names::find("function_duration_seconds").unwrap();
+    /// assert_eq!(m.values_of("outcome"), Some(&["ok", "error", "cancelled"][..]));
+    /// ```
+    #[must_use]
+    pub fn values_of(&self, label: &str) -> Option<&'static [&'static str]> {
+        self.values
+            .iter()
+            .find(|(name, _)| *name == label)
+            .map(|(_, values)| *values)
+    }
+
+    const fn with_values(
+        mut self,
+        values: &'static [(&'static str, &'static [&'static str])],
+    ) -> Self {
+        self.values = values;
+        self
+    }
 }
 
 /// The global label carrying the service name
@@ -145,6 +179,7 @@ const fn row(
         labels,
         emitted_by,
         help,
+        values: &[],
     }
 }
 
@@ -179,21 +214,24 @@ pub const ALL: &[MetricName] = &[
         &["function", "module", "outcome"],
         "perf-metrics",
         "Duration of #[timed] functions by outcome (ok, error, cancelled)",
-    ),
+    )
+    .with_values(&[("outcome", &["ok", "error", "cancelled"])]),
     row(
         "cache_requests_total",
         Counter,
         &["namespace", "tier", "outcome"],
         "perf-cache",
         "Cache lookups by tier and outcome (hit, miss)",
-    ),
+    )
+    .with_values(&[("tier", &["l1", "l2", "l3"]), ("outcome", &["hit", "miss"])]),
     row(
         "cache_loads_total",
         Counter,
         &["namespace", "outcome"],
         "perf-cache",
         "Cache loader calls after a miss, by outcome",
-    ),
+    )
+    .with_values(&[("outcome", &["ok", "error"])]),
     row(
         "cache_load_duration_seconds",
         Histogram,
@@ -248,8 +286,9 @@ pub const ALL: &[MetricName] = &[
         Counter,
         &["pool", "outcome"],
         "perf-db",
-        "Database queries by outcome",
-    ),
+        "Database queries by outcome (ok, error, timeout, cancelled)",
+    )
+    .with_values(&[("outcome", &["ok", "error", "timeout", "cancelled"])]),
     row(
         "db_query_duration_seconds",
         Histogram,
@@ -263,14 +302,16 @@ pub const ALL: &[MetricName] = &[
         &["pool", "level"],
         "perf-db",
         "Queries over the slow-query thresholds, by level (warn, error)",
-    ),
+    )
+    .with_values(&[("level", &["warn", "error"])]),
     row(
         "db_pool_connections",
         Gauge,
         &["pool", "state"],
         "perf-db",
         "Pool connections by state (idle, in_use)",
-    ),
+    )
+    .with_values(&[("state", &["idle", "in_use"])]),
     row(
         "db_pool_max_connections",
         Gauge,
@@ -298,7 +339,8 @@ pub const ALL: &[MetricName] = &[
         &["pool", "phase"],
         "perf-db",
         "Pool acquire time by phase (wait, ping, connect)",
-    ),
+    )
+    .with_values(&[("phase", &["wait", "ping", "connect"])]),
     row(
         "db_pool_acquire_timeouts_total",
         Counter,
@@ -319,7 +361,8 @@ pub const ALL: &[MetricName] = &[
         &["pool", "reason"],
         "perf-db",
         "Pool connections closed, by reason",
-    ),
+    )
+    .with_values(&[("reason", &["recycled", "ping_failed", "other"])]),
     row(
         "db_connection_held_seconds",
         Histogram,

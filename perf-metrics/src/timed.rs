@@ -196,3 +196,16 @@ pub fn call_typed<T, F: FnOnce() -> T>(f: F) -> T {
 pub fn typed_future<T, F: Future<Output = T>>(f: F) -> F {
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+    use crate::names;
+
+    #[test]
+    fn the_naming_table_lists_exactly_the_outcomes_timed_records() {
+        let row = names::find(names::FUNCTION_DURATION_SECONDS).unwrap();
+        let recorded = Outcome::ALL.map(Outcome::as_str);
+        assert_eq!(row.values_of("outcome"), Some(&recorded[..]));
+    }
+}

@@ -42,6 +42,33 @@ pub trait Backend: Database + private::Sealed {
     #[doc(hidden)]
     fn keep_arguments(arguments: &Self::Arguments) -> KeptArguments;
 
+    /// Installs `keep_going` as the progress handler of `conn` before one query, for back ends
+    /// whose server has no statement timeout (SQLite, see `statement_deadline.rs`); `None` where
+    /// the server enforces it.
+    #[doc(hidden)]
+    fn interrupt_unless<'c, F>(
+        _conn: &'c mut Self::Connection,
+        _keep_going: F,
+    ) -> Option<BoxFuture<'c, Result<(), sqlx::Error>>>
+    where
+        F: FnMut() -> bool + Send + 'static,
+    {
+        None
+    }
+
+    /// Whether an acquire that failed with `error` lost a lock race while opening its connection
+    /// and may be retried: nothing ran for the caller, and the connection was discarded.
+    #[doc(hidden)]
+    fn is_lock_race_at_connect(_error: &sqlx::Error) -> bool {
+        false
+    }
+
+    /// Whether `error` is the server's own statement-timeout error (the `timeout` outcome).
+    #[doc(hidden)]
+    fn is_statement_timeout(_error: &sqlx::Error) -> bool {
+        false
+    }
+
     /// Captures the plan of `sql` (a plain `SELECT`); `Ok(None)` when the server cannot plan it
     /// without its bind values.
     #[doc(hidden)]

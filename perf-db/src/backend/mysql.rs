@@ -46,6 +46,14 @@ impl Backend for MySql {
         })
     }
 
+    /// MySQL's `ER_QUERY_TIMEOUT` (3024) and MariaDB's `ER_STATEMENT_TIMEOUT` (1969).
+    fn is_statement_timeout(error: &sqlx::Error) -> bool {
+        error
+            .as_database_error()
+            .and_then(|e| e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
+            .is_some_and(|e| matches!(e.number(), 1969 | 3024))
+    }
+
     fn rows_affected(result: &MySqlQueryResult, _is_write: bool) -> u64 {
         result.rows_affected()
     }

@@ -47,6 +47,14 @@ impl Backend for Postgres {
         })
     }
 
+    /// SQLSTATE `57014` (`query_canceled`) is also what `pg_cancel_backend` raises; the server
+    /// tells the two apart only in the message.
+    fn is_statement_timeout(error: &sqlx::Error) -> bool {
+        error.as_database_error().is_some_and(|e| {
+            e.code().as_deref() == Some("57014") && e.message().contains("statement timeout")
+        })
+    }
+
     fn rows_affected(result: &PgQueryResult, _is_write: bool) -> u64 {
         result.rows_affected()
     }

@@ -16,8 +16,8 @@ impl Backend for Sqlite {
 
     /// The seeds' embedded defaults: WAL journal, `synchronous=NORMAL` (durable at checkpoints,
     /// safe with WAL), a page cache of `sqlite_cache_kib`, temporary tables in memory, and
-    /// `sqlite_busy_timeout` as busy timeout. (`statement_timeout` is not enforced on SQLite:
-    /// see `PoolConfigBuilder::statement_timeout`.)
+    /// `sqlite_busy_timeout` as busy timeout. (`statement_timeout` is enforced by perf-db's
+    /// executors, see `interrupt_unless`.)
     fn connect_options(config: &PoolConfig) -> Result<SqliteConnectOptions> {
         check_scheme(config, &["sqlite:"], "SQLite")?;
         let options = SqliteConnectOptions::from_str(&config.url)
@@ -36,6 +36,35 @@ impl Backend for Sqlite {
         _config: &'c PoolConfig,
     ) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// One round trip to the connection's worker thread (`lock_handle`) to install the query's
+    /// handler; see `statement_deadline.rs` for why it cannot be installed once per connection.
+    fn interrupt_unless<'c, F>(
+        conn: &'c mut SqliteConnection,
+        keep_going: F,
+    ) -> Option<BoxFuture<'c, Result<(), sqlx::Error>>>
+    where
+        F: FnMut() -> bool + Send + 'static,
+    {
+        Some(Box::pin(async move {
+            let mut handle = conn.lock_handle().await?;
+            handle
+                .set_progress_handler(crate::statement_deadline::PROGRESS_INSTRUCTIONS, keep_going);
+            Ok(())
+        }))
+    }
+
+    /// `SQLITE_BUSY` (primary code 5, any extended code) while connecting. Connections opened
+    /// together on a brand-new file all switch it to WAL, which takes an exclusive lock; SQLite
+    /// answers one of them `SQLITE_BUSY` at once, without the busy timeout, because waiting
+    /// could deadlock. Once the file is in WAL mode the switch is a no-op, so a retry succeeds.
+    fn is_lock_race_at_connect(error: &sqlx::Error) -> bool {
+        error
+            .as_database_error()
+            .and_then(|e| e.code())
+            .and_then(|code| code.parse::<u32>().ok())
+            .is_some_and(|code| code & 0xff == 5)
     }
 
     /// `sqlite3_changes()` is the count of the connection's most recent `INSERT`, `UPDATE` or

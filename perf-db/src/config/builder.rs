@@ -91,14 +91,20 @@ impl PoolConfigBuilder {
     /// - MySQL: `max_execution_time` for the session, which MySQL applies to read-only `SELECT`
     ///   statements only; inserts, updates, deletes and DDL are not bounded (MySQL has no
     ///   session setting that is).
-    /// - SQLite: **not enforced**. SQLite can interrupt a statement from a progress handler
-    ///   (sqlx exposes it on `LockedSqliteHandle`), but the handler needs to know when each
-    ///   statement starts, and sqlx's SQLite connection runs statements on a worker thread that
-    ///   the handler cannot link to the query without a round trip to that thread before every
-    ///   statement (`lock_handle`), a cost on every query. Bound a known-long statement yourself
-    ///   (e.g. `conn.as_raw().lock_handle().await?.set_progress_handler(…)` around it). The
-    ///   SQLite lock wait is [`sqlite_busy_timeout`](Self::sqlite_busy_timeout), a separate
-    ///   option (it used to take this value).
+    /// - SQLite (no server): enforced by perf-db. Before each query it installs a progress
+    ///   handler on the connection (`LockedSqliteHandle::set_progress_handler`) that interrupts
+    ///   the statement once it runs past the timeout; the query fails with
+    ///   [`StatementTimedOut`](crate::StatementTimedOut) (code `SQLITE_INTERRUPT`) and the
+    ///   connection stays usable. An interrupted write inside an explicit transaction rolls the
+    ///   transaction back (SQLite's rule). Installing the handler is one round trip to the
+    ///   connection's worker thread per query (sqlx offers no cheaper way to reach it): +19 µs on
+    ///   an in-memory `SELECT 1` on a quiet machine (1.8× perf-db without it), several times that
+    ///   when the CPUs are saturated (see BENCHMARKS.md); `None` turns it off. Statements
+    ///   run on the raw connection (`as_raw`) are not bounded. The SQLite lock wait is
+    ///   [`sqlite_busy_timeout`](Self::sqlite_busy_timeout), a separate option.
+    ///
+    /// A statement over the timeout counts under the `timeout` outcome
+    /// ([`QueryStats::timeouts`](crate::QueryStats::timeouts), `db_queries_total{outcome="timeout"}`).
     pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.config.statement_timeout = timeout;
         self
@@ -196,9 +202,9 @@ impl PoolConfigBuilder {
     }
     /// Memory budget of the per-statement statistics and their text cache, in bytes,
     /// 65536..=17179869184 (64 KiB to 16 GiB). Default: 16 MiB. The registry counts what it
-    /// holds (entries, texts, histograms) and makes room by clearing its text cache, then by
-    /// evicting the statements with the least total time; `stats().queries.statement_bytes`
-    /// shows the count.
+    /// holds (entries, texts, histograms, captured plans) and makes room by clearing its text
+    /// cache, then by evicting the statements with the least total time;
+    /// `stats().queries.statement_bytes` shows the count.
     ///
     /// ```
     /// let config = perf_db::PoolConfig::builder().statement_memory_bytes(4 << 20).build()?;

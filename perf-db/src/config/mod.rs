@@ -38,7 +38,7 @@ use crate::redact_url;
 /// | `max_lifetime` | 30 min | HikariCP `maxLifetime`: retire connections before network equipment or the server drops them; each connection's lifetime is shortened by up to 2.5 % at random (HikariCP's variance) and idle ones are retired in the background |
 /// | `test_before_acquire` | `true` | the seeds' `pool_pre_ping=True` |
 /// | `pre_ping_window` | 500 ms | HikariCP `aliveBypassWindowMs`: a connection used less than this long ago is not pinged again |
-/// | `statement_timeout` | 30 s | the seeds' `statement_timeout=30s` (PostgreSQL, MariaDB; MySQL: `SELECT`s only; SQLite: not enforced) |
+/// | `statement_timeout` | 30 s | the seeds' `statement_timeout=30s` (PostgreSQL, MariaDB; MySQL: `SELECT`s only; SQLite: enforced by perf-db, a round trip per query) |
 /// | `statement_timeout_mode` | startup parameter | no extra round trip; `SetAfterConnect` behind PgBouncer |
 /// | `sqlite_busy_timeout` | 5 s | sqlx's default: how long a SQLite write waits for another connection's lock |
 /// | `leak_detection_threshold` | off | HikariCP `leakDetectionThreshold` (off by default there too) |
@@ -255,8 +255,8 @@ impl PoolConfig {
     }
     /// Server-side statement timeout: PostgreSQL `statement_timeout`, MariaDB
     /// `max_statement_time` (every statement), MySQL `max_execution_time` (read-only `SELECT`s
-    /// only: MySQL has no timeout for writes). Not enforced on SQLite (see
-    /// [`PoolConfigBuilder::statement_timeout`]).
+    /// only: MySQL has no timeout for writes); on SQLite perf-db interrupts the statement itself
+    /// (see [`PoolConfigBuilder::statement_timeout`]).
     #[must_use]
     pub fn statement_timeout(&self) -> Option<Duration> {
         self.statement_timeout

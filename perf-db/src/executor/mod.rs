@@ -11,8 +11,8 @@ mod pool;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::Stream;
 use futures::stream::BoxStream;
+use futures::{Stream, TryStreamExt};
 use sqlx::error::BoxDynError;
 use sqlx::{Arguments as _, Database, Either, Execute, Executor, SqlStr};
 use tracing::Instrument;
@@ -104,28 +104,32 @@ impl<DB: Backend> Stream for QueryStream<'_, DB> {
             statement_rows,
             statement,
         } = self.get_mut();
-        let _entered = guard.span.as_ref().map(tracing::Span::enter);
+        let entered = guard.span.as_ref().map(tracing::Span::enter);
         let poll = inner.as_mut().poll_next(cx);
-        match &poll {
+        match poll {
             Poll::Ready(Some(Ok(Either::Left(result)))) => {
                 if *statement_rows == 0 {
-                    guard.rows += DB::rows_affected(result, guard.is_write(*statement));
+                    guard.rows += DB::rows_affected(&result, guard.is_write(*statement));
                 }
                 *statement_rows = 0;
                 *statement = statement.saturating_add(1);
+                Poll::Ready(Some(Ok(Either::Left(result))))
             }
-            Poll::Ready(Some(Ok(Either::Right(_)))) => {
+            Poll::Ready(Some(Ok(Either::Right(row)))) => {
                 guard.rows += 1;
                 *statement_rows += 1;
+                Poll::Ready(Some(Ok(Either::Right(row))))
             }
-            Poll::Ready(Some(Err(_))) => {
-                guard.failed = true;
+            Poll::Ready(Some(Err(error))) => {
+                drop(entered);
+                Poll::Ready(Some(Err(guard.fail(error, DB::is_statement_timeout))))
+            }
+            Poll::Ready(None) => {
                 guard.completed = true;
+                Poll::Ready(None)
             }
-            Poll::Ready(None) => guard.completed = true,
-            Poll::Pending => {}
+            Poll::Pending => Poll::Pending,
         }
-        poll
     }
 }
 
@@ -141,8 +145,20 @@ where
     E: Execute<'q, DB> + 'q,
 {
     let query = Captured::new(query);
-    let guard = start_query(shared, &query);
-    let inner = conn.fetch_many(query);
+    let mut guard = start_query(shared, &query);
+    let inner = match guard.arm_deadline() {
+        None => conn.fetch_many(query),
+        // SQLite: the query's progress handler goes in before the statement is sent.
+        Some(deadline) => Box::pin(
+            futures::stream::once(async move {
+                if let Some(arm) = DB::interrupt_unless(&mut *conn, move || deadline.keep_going()) {
+                    arm.await?;
+                }
+                Ok::<_, sqlx::Error>(conn.fetch_many(query))
+            })
+            .try_flatten(),
+        ),
+    };
     Box::pin(QueryStream::<DB> {
         inner,
         guard,
@@ -165,13 +181,26 @@ where
 {
     let query = Captured::new(query);
     let mut guard = start_query(shared, &query);
-    let inner = conn.fetch_optional(query);
+    let deadline = guard.arm_deadline();
     async move {
+        // SQLite: the query's progress handler goes in before the statement is sent.
+        if let Some(deadline) = deadline
+            && let Some(arm) = DB::interrupt_unless(&mut *conn, move || deadline.keep_going())
+            && let Err(error) = arm.await
+        {
+            return Err(guard.fail(error, DB::is_statement_timeout));
+        }
+        let inner = conn.fetch_optional(query);
         let result = match guard.span.clone() {
             Some(span) => inner.instrument(span).await,
             None => inner.await,
         };
-        guard.outcome(u64::from(matches!(result, Ok(Some(_)))), result.is_err());
-        result
+        match result {
+            Ok(row) => {
+                guard.outcome(u64::from(row.is_some()), false);
+                Ok(row)
+            }
+            Err(error) => Err(guard.fail(error, DB::is_statement_timeout)),
+        }
     }
 }

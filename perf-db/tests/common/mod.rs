@@ -2,6 +2,9 @@
 //! tracing layer that captures log events.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod explain;
+pub mod rows;
+
 use std::collections::hash_map::RandomState;
 use std::fmt::Write as _;
 use std::hash::BuildHasher;

@@ -12,6 +12,9 @@
 //! the first time a value lands in that octave and kept (reused) from then on. A latency series
 //! spanning 1 ms – 10 s uses 14 octaves: about 2.4 KiB per slot and shard; the bound, every octave
 //! used, is about 6.5 KiB per slot and shard.
+//!
+//! perf-db keeps its own cumulative `hdrhistogram`-behind-a-mutex per statement instead of this
+//! one; `benches/benches/histogram_designs.rs` compares the two (see perf-db's `histogram.rs`).
 
 mod buckets;
 
