@@ -5,7 +5,7 @@
 //!
 //! - `db_select1_sqlite_memory`: SQLite in memory, one connection; ours with spans off, and with
 //!   `query_spans` on under a tracing registry (so the spans are really created), and
-//!   `perf_db_statement_timeout`: `statement_timeout` set, which on SQLite perf-db enforces
+//!   `perf_db_statement_timeout`: `sqlite_statement_timeout` set, which on SQLite perf-db enforces
 //!   itself by installing a progress handler before each query (one round trip to the
 //!   connection's worker thread).
 //! - `db_fetch_stream_sqlite_memory`: a 100-row result read as a stream (`fetch`), the path
@@ -56,7 +56,7 @@ fn sqlite(c: &mut Criterion) {
                 .url("sqlite::memory:")
                 .max_connections(1)
                 .test_before_acquire(false)
-                .statement_timeout(timeout)
+                .sqlite_statement_timeout(timeout)
                 .query_spans(spans)
                 .build()
                 .unwrap()

@@ -96,7 +96,9 @@ impl Shared {
             )),
             leaks: config.leak_detection_threshold.map(LeakTracker::new),
             explainer: None,
-            client_statement_timeout: config.statement_timeout.filter(|_| system == "sqlite"),
+            client_statement_timeout: config
+                .sqlite_statement_timeout
+                .filter(|_| system == "sqlite"),
         }
     }
 

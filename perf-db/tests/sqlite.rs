@@ -1029,7 +1029,7 @@ async fn busy_timeout_is_separate_from_the_statement_timeout() {
     assert_eq!(busy(default).await, 5_000);
     let set = memory_pool(
         PoolConfig::builder()
-            .statement_timeout(Some(Duration::from_millis(250)))
+            .sqlite_statement_timeout(Some(Duration::from_millis(250)))
             .sqlite_busy_timeout(Duration::from_millis(1500)),
     )
     .await;

@@ -1,4 +1,4 @@
-//! SQLite statement timeout: perf-db interrupts a statement that runs past `statement_timeout`
+//! SQLite statement timeout: perf-db interrupts a statement that runs past `sqlite_statement_timeout`
 //! through SQLite's progress handler, one handler per query.
 #![cfg(feature = "sqlite")]
 
@@ -26,7 +26,7 @@ async fn pool(timeout: Duration) -> (tempfile::TempDir, Pool<Sqlite>) {
     let config = PoolConfig::builder()
         .url(url)
         .max_connections(1)
-        .statement_timeout(Some(timeout))
+        .sqlite_statement_timeout(Some(timeout))
         .build()
         .unwrap();
     (dir, Pool::connect(&config).await.unwrap())
@@ -142,9 +142,12 @@ async fn a_dropped_runaway_query_is_still_interrupted_and_frees_the_connection()
 async fn no_statement_timeout_interrupts_nothing() {
     let config = PoolConfig::builder()
         .url("sqlite::memory:")
-        .statement_timeout(None)
         .build()
         .unwrap();
+    // Off by default on SQLite (its cost is one round trip per query), whatever the
+    // server-side `statement_timeout` says.
+    assert_eq!(config.sqlite_statement_timeout(), None);
+    assert_eq!(config.statement_timeout(), Some(Duration::from_secs(30)));
     let pool = Pool::<Sqlite>::connect(&config).await.unwrap();
     let n: i64 = sqlx::query_scalar(LONG).fetch_one(&pool).await.unwrap();
     assert_eq!(n, 1_000_000);

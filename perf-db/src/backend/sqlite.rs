@@ -16,7 +16,7 @@ impl Backend for Sqlite {
 
     /// The seeds' embedded defaults: WAL journal, `synchronous=NORMAL` (durable at checkpoints,
     /// safe with WAL), a page cache of `sqlite_cache_kib`, temporary tables in memory, and
-    /// `sqlite_busy_timeout` as busy timeout. (`statement_timeout` is enforced by perf-db's
+    /// `sqlite_busy_timeout` as busy timeout. (`sqlite_statement_timeout` is enforced by perf-db's
     /// executors, see `interrupt_unless`.)
     fn connect_options(config: &PoolConfig) -> Result<SqliteConnectOptions> {
         check_scheme(config, &["sqlite:"], "SQLite")?;

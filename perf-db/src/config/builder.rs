@@ -91,22 +91,41 @@ impl PoolConfigBuilder {
     /// - MySQL: `max_execution_time` for the session, which MySQL applies to read-only `SELECT`
     ///   statements only; inserts, updates, deletes and DDL are not bounded (MySQL has no
     ///   session setting that is).
-    /// - SQLite (no server): enforced by perf-db. Before each query it installs a progress
-    ///   handler on the connection (`LockedSqliteHandle::set_progress_handler`) that interrupts
-    ///   the statement once it runs past the timeout; the query fails with
-    ///   [`StatementTimedOut`](crate::StatementTimedOut) (code `SQLITE_INTERRUPT`) and the
-    ///   connection stays usable. An interrupted write inside an explicit transaction rolls the
-    ///   transaction back (SQLite's rule). Installing the handler is one round trip to the
-    ///   connection's worker thread per query (sqlx offers no cheaper way to reach it): +19 µs on
-    ///   an in-memory `SELECT 1` on a quiet machine (1.8× perf-db without it), several times that
-    ///   when the CPUs are saturated (see BENCHMARKS.md); `None` turns it off. Statements
-    ///   run on the raw connection (`as_raw`) are not bounded. The SQLite lock wait is
-    ///   [`sqlite_busy_timeout`](Self::sqlite_busy_timeout), a separate option.
+    /// - SQLite (no server): not applied; see
+    ///   [`sqlite_statement_timeout`](Self::sqlite_statement_timeout).
     ///
     /// A statement over the timeout counts under the `timeout` outcome
     /// ([`QueryStats::timeouts`](crate::QueryStats::timeouts), `db_queries_total{outcome="timeout"}`).
     pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.config.statement_timeout = timeout;
+        self
+    }
+    /// SQLite statement timeout, 1 ms..=24 h, or `None`. Default: `None` (opt-in).
+    ///
+    /// SQLite has no server to enforce a timeout, so perf-db does: before each query it
+    /// installs a progress handler on the connection (`LockedSqliteHandle::set_progress_handler`)
+    /// that interrupts the statement once it runs past the timeout; the query fails with
+    /// [`StatementTimedOut`](crate::StatementTimedOut) (code `SQLITE_INTERRUPT`) and the
+    /// connection stays usable. An interrupted write inside an explicit transaction rolls the
+    /// transaction back (SQLite's rule). Installing the handler is one round trip to the
+    /// connection's worker thread per query (sqlx offers no cheaper way to reach it): +19 µs on
+    /// an in-memory `SELECT 1` on a quiet machine (1.8× perf-db without it), several times that
+    /// when the CPUs are saturated (see BENCHMARKS.md). That is why it is off by default: turn
+    /// it on where a runaway query (a user-supplied filter, a recursive CTE) is a real risk.
+    /// Statements run on the raw connection (`as_raw`) are not bounded. The SQLite lock wait is
+    /// [`sqlite_busy_timeout`](Self::sqlite_busy_timeout), a separate option.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = perf_db::PoolConfig::builder()
+    ///     .url("sqlite::memory:")
+    ///     .sqlite_statement_timeout(Some(Duration::from_secs(5)))
+    ///     .build()?;
+    /// assert_eq!(config.sqlite_statement_timeout(), Some(Duration::from_secs(5)));
+    /// # Ok::<(), perf_db::Error>(())
+    /// ```
+    pub fn sqlite_statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.sqlite_statement_timeout = timeout;
         self
     }
     /// How PostgreSQL receives the statement timeout: as a startup parameter (no round trip) or

@@ -19,6 +19,10 @@ pub(crate) const VARIABLES: &[(&str, &str)] = &[
     ("DATABASE_POOL_LEAK_THRESHOLD", "leak_detection_threshold"),
     ("DATABASE_STATEMENT_TIMEOUT", "statement_timeout"),
     ("DATABASE_STATEMENT_TIMEOUT_MODE", "statement_timeout_mode"),
+    (
+        "DATABASE_SQLITE_STATEMENT_TIMEOUT",
+        "sqlite_statement_timeout",
+    ),
     ("DATABASE_SQLITE_BUSY_TIMEOUT", "sqlite_busy_timeout"),
     ("DATABASE_APPLICATION_NAME", "application_name"),
     ("DATABASE_SLOW_QUERY_WARN", "slow_query_warn"),
@@ -79,6 +83,7 @@ impl PoolConfig {
     /// | `DATABASE_POOL_LEAK_THRESHOLD` | `leak_detection_threshold` | `60s` or `off` |
     /// | `DATABASE_STATEMENT_TIMEOUT` | `statement_timeout` | `30s` or `off` |
     /// | `DATABASE_STATEMENT_TIMEOUT_MODE` | `statement_timeout_mode` | `startup_parameter` or `set_after_connect` |
+    /// | `DATABASE_SQLITE_STATEMENT_TIMEOUT` | `sqlite_statement_timeout` | `5s` or `off` |
     /// | `DATABASE_SQLITE_BUSY_TIMEOUT` | `sqlite_busy_timeout` | `5s` |
     /// | `DATABASE_APPLICATION_NAME` | `application_name` | `billing` |
     /// | `DATABASE_SLOW_QUERY_WARN` | `slow_query_warn` | `100ms` or `off` |
@@ -146,6 +151,9 @@ impl PoolConfig {
                 }
                 "DATABASE_STATEMENT_TIMEOUT" => {
                     c.statement_timeout = optional_duration(var, &value)?;
+                }
+                "DATABASE_SQLITE_STATEMENT_TIMEOUT" => {
+                    c.sqlite_statement_timeout = optional_duration(var, &value)?;
                 }
                 "DATABASE_STATEMENT_TIMEOUT_MODE" => {
                     c.statement_timeout_mode =

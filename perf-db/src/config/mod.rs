@@ -38,7 +38,8 @@ use crate::redact_url;
 /// | `max_lifetime` | 30 min | HikariCP `maxLifetime`: retire connections before network equipment or the server drops them; each connection's lifetime is shortened by up to 2.5 % at random (HikariCP's variance) and idle ones are retired in the background |
 /// | `test_before_acquire` | `true` | the seeds' `pool_pre_ping=True` |
 /// | `pre_ping_window` | 500 ms | HikariCP `aliveBypassWindowMs`: a connection used less than this long ago is not pinged again |
-/// | `statement_timeout` | 30 s | the seeds' `statement_timeout=30s` (PostgreSQL, MariaDB; MySQL: `SELECT`s only; SQLite: enforced by perf-db, a round trip per query) |
+/// | `statement_timeout` | 30 s | the seeds' `statement_timeout=30s` (PostgreSQL, MariaDB; MySQL: `SELECT`s only; not SQLite) |
+/// | `sqlite_statement_timeout` | off | SQLite has no server to enforce a timeout; perf-db can, at one round trip to the connection's thread per query (1.8× the cost of a tiny query), so it is opt-in |
 /// | `statement_timeout_mode` | startup parameter | no extra round trip; `SetAfterConnect` behind PgBouncer |
 /// | `sqlite_busy_timeout` | 5 s | sqlx's default: how long a SQLite write waits for another connection's lock |
 /// | `leak_detection_threshold` | off | HikariCP `leakDetectionThreshold` (off by default there too) |
@@ -96,6 +97,7 @@ pub struct PoolConfig {
     pub(crate) pre_ping_window: Duration,
     #[serde(with = "duration::optional")]
     pub(crate) statement_timeout: Option<Duration>,
+    pub(crate) sqlite_statement_timeout: Option<Duration>,
     pub(crate) statement_timeout_mode: StatementTimeoutMode,
     pub(crate) application_name: Option<String>,
     #[serde(with = "duration::optional")]
@@ -178,6 +180,7 @@ impl Default for PoolConfig {
             test_before_acquire: true,
             pre_ping_window: Duration::from_millis(500),
             statement_timeout: Some(Duration::from_secs(30)),
+            sqlite_statement_timeout: None,
             statement_timeout_mode: StatementTimeoutMode::StartupParameter,
             application_name: None,
             leak_detection_threshold: None,
@@ -255,11 +258,17 @@ impl PoolConfig {
     }
     /// Server-side statement timeout: PostgreSQL `statement_timeout`, MariaDB
     /// `max_statement_time` (every statement), MySQL `max_execution_time` (read-only `SELECT`s
-    /// only: MySQL has no timeout for writes); on SQLite perf-db interrupts the statement itself
-    /// (see [`PoolConfigBuilder::statement_timeout`]).
+    /// only: MySQL has no timeout for writes). Not used by SQLite (see
+    /// [`sqlite_statement_timeout`](Self::sqlite_statement_timeout)).
     #[must_use]
     pub fn statement_timeout(&self) -> Option<Duration> {
         self.statement_timeout
+    }
+    /// SQLite statement timeout enforced by perf-db, or `None` (the default); see
+    /// [`PoolConfigBuilder::sqlite_statement_timeout`].
+    #[must_use]
+    pub fn sqlite_statement_timeout(&self) -> Option<Duration> {
+        self.sqlite_statement_timeout
     }
     /// How the PostgreSQL statement timeout is sent (startup parameter or `SET`).
     #[must_use]
@@ -352,6 +361,7 @@ impl fmt::Debug for PoolConfig {
             .field("test_before_acquire", &self.test_before_acquire)
             .field("pre_ping_window", &self.pre_ping_window)
             .field("statement_timeout", &self.statement_timeout)
+            .field("sqlite_statement_timeout", &self.sqlite_statement_timeout)
             .field("statement_timeout_mode", &self.statement_timeout_mode)
             .field("application_name", &self.application_name)
             .field("leak_detection_threshold", &self.leak_detection_threshold)

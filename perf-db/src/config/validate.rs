@@ -105,6 +105,14 @@ impl PoolConfig {
                 24 * HOUR,
             )?;
         }
+        if let Some(timeout) = self.sqlite_statement_timeout {
+            in_range(
+                "sqlite_statement_timeout",
+                timeout,
+                Duration::from_millis(1),
+                24 * HOUR,
+            )?;
+        }
         in_range(
             "sqlite_busy_timeout",
             self.sqlite_busy_timeout,
