@@ -30,6 +30,17 @@ fn l1_hit(c: &mut Criterion) {
                 })
             });
         });
+        g.bench_function("perf_cache_get_or_load_hit", |b| {
+            b.iter_custom(|iters| {
+                run(threads, iters, |n| async move {
+                    black_box(
+                        k.ours
+                            .get_or_load(&Key::new(black_box(n)), move || async move { n })
+                            .await,
+                    );
+                })
+            });
+        });
         g.bench_function("perf_cache_get_moka_engine", |b| {
             b.iter_custom(|iters| {
                 run(threads, iters, |n| async move {

@@ -6,14 +6,18 @@
 //! ```text
 //! cargo bench -p perf-benches --bench cache_l1_instr --no-run
 //! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_hits*' \
-//!     target/release/deps/cache_l1_instr-<hash> --bench ours|quick|cached|key
+//!     target/release/deps/cache_l1_instr-<hash> --bench ours|quick|cached|key|load
 //! ```
+//!
+//! `--bench min` instead prints, for each contender, the fastest of 300 interleaved rounds of
+//! 10,000 hits: wall clock least disturbed by other processes.
 //!
 //! Divide the total by the number of hits printed (`HITS=n` in the environment overrides the
 //! 100,000 default). Contenders as in `cache_l1`, each with a key built from a `u64` per hit:
 //! `ours` (perf-cache `get` through a typed view), `quick` (raw quick_cache `get`, same `Key`
-//! type), `cached` (the `cached` crate's `#[cached]` async fn hit), and `key` (only
-//! `Key::new(n)`, the key build every contender but `cached` pays).
+//! type), `cached` (the `cached` crate's `#[cached]` async fn hit), `key` (only
+//! `Key::new(n)`, the key build every contender but `cached` pays) and `load` (perf-cache
+//! `get_or_load` answered by L1).
 
 use std::hint::black_box;
 
@@ -51,6 +55,16 @@ fn measured_hits(
                     black_box(cached_fn(black_box(i % KEYS)).await);
                 }
             }
+            "load" => {
+                for i in 0..hits {
+                    let n = black_box(i % KEYS);
+                    black_box(
+                        k.ours
+                            .get_or_load(&Key::new(n), move || async move { n })
+                            .await,
+                    );
+                }
+            }
             "key" => {
                 for i in 0..hits {
                     black_box(Key::new(black_box(i % KEYS)));
@@ -69,8 +83,8 @@ fn measured_hits(
 /// fastest round of each is the one least disturbed by other processes.
 fn min_of_rounds(rt: &tokio::runtime::Runtime, k: &perf_benches::L1Contenders) {
     const PER_ROUND: u64 = 10_000;
-    let names = ["ours", "quick", "cached", "key"];
-    let mut best = [f64::MAX; 4];
+    let names = ["ours", "quick", "cached", "key", "load"];
+    let mut best = [f64::MAX; 5];
     for _ in 0..300 {
         for (i, name) in names.iter().enumerate() {
             let start = std::time::Instant::now();
