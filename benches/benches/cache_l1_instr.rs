@@ -9,6 +9,7 @@
 //!     target/release/deps/cache_l1_instr-<hash> --bench ours|quick|cached|key|load
 //! ```
 //!
+//! `--bench parts` times the parts of a hit alone (key build, hash, lock, atomics).
 //! `--bench min` instead prints, for each contender, the fastest of 300 interleaved rounds of
 //! 10,000 hits: wall clock least disturbed by other processes.
 //!
@@ -99,6 +100,82 @@ fn min_of_rounds(rt: &tokio::runtime::Runtime, k: &perf_benches::L1Contenders) {
     println!("ours / cached = {:.2}", best[0] / best[2]);
 }
 
+/// The fastest of 300 rounds of 10,000 runs of `op`, in ns per run.
+fn fastest(mut op: impl FnMut(u64)) -> f64 {
+    const PER_ROUND: u64 = 10_000;
+    let mut best = f64::MAX;
+    for _ in 0..300 {
+        let start = std::time::Instant::now();
+        for i in 0..PER_ROUND {
+            op(i % KEYS);
+        }
+        best = best.min(start.elapsed().as_secs_f64() * 1e9 / PER_ROUND as f64);
+    }
+    best
+}
+
+/// The parts an L1 hit is made of, each alone, timed like `min_of_rounds` (the loop's own
+/// cost included in each).
+fn parts() {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let keys: Vec<Key> = (0..KEYS).map(Key::new).collect();
+    let lock = std::sync::RwLock::new(0_u64);
+    let counter = AtomicU64::new(0);
+    let value: std::sync::Arc<dyn std::any::Any + Send + Sync> = std::sync::Arc::new(1_u64);
+    let rows: [(&str, f64); 6] = [
+        (
+            "empty loop",
+            fastest(|n| {
+                black_box(n);
+            }),
+        ),
+        (
+            "key build Key::new(n)",
+            fastest(|n| {
+                black_box(Key::new(black_box(n)));
+            }),
+        ),
+        (
+            "foldhash of the key bytes",
+            fastest(|n| {
+                let mut h = foldhash::fast::FixedState::with_seed(7).build_hasher();
+                h.write(black_box(&keys[usize::try_from(n).unwrap()]).as_bytes());
+                black_box(h.finish());
+            }),
+        ),
+        (
+            "RwLock read + unlock",
+            fastest(|n| {
+                black_box(*lock.read().unwrap() + n);
+            }),
+        ),
+        (
+            "atomic fetch_add (a shared counter stripe)",
+            fastest(|n| {
+                counter.fetch_add(black_box(n), Ordering::Relaxed);
+            }),
+        ),
+        (
+            "Arc<dyn Any> clone + drop (the hit before this change)",
+            fastest(|n| {
+                black_box(std::sync::Arc::clone(black_box(&value)));
+                black_box(n);
+            }),
+        ),
+    ];
+    let owned = fastest(|n| {
+        counter.store(
+            counter.load(Ordering::Relaxed) + black_box(n),
+            Ordering::Relaxed,
+        );
+    });
+    for (name, ns) in rows {
+        println!("{name}: {ns:.1} ns");
+    }
+    println!("relaxed load + store (an owned counter stripe): {owned:.1} ns");
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; under `cargo test --benches` there is nothing to check.
     let args: Vec<String> = std::env::args().collect();
@@ -111,6 +188,10 @@ fn main() {
         .find(|a| !a.starts_with('-'))
         .cloned()
         .unwrap_or_else(|| "ours".to_owned());
+    if which == "parts" {
+        parts();
+        return;
+    }
     let rt = current_thread_runtime();
     let k = rt.block_on(l1_contenders(cached_fn));
     if which == "min" {

@@ -1,7 +1,7 @@
 //! L1: the in-process store every view of a backend shares, behind one small trait with two
-//! engines — [quick_cache](https://docs.rs/quick_cache) (default: S3-FIFO-like eviction, a
-//! sharded lock read and a few atomics per hit) and, with feature `moka`, moka's sync cache
-//! (TinyLFU admission).
+//! engines — [quick_cache](https://docs.rs/quick_cache) (default: S3-FIFO-like eviction; a hit
+//! is one hash, one shard read lock and the typed view's read of the entry in place) and, with
+//! feature `moka`, moka's sync cache (TinyLFU admission; a hit clones the entry out).
 //!
 //! Entries carry their own deadlines in milliseconds of the coarse clock
 //! ([`crate::clock::coarse_ms`]); a hit compares them with one read of that clock. Expired
