@@ -196,3 +196,34 @@ async fn get_or_load_hits_run_no_loader_on_every_engine() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_cached_not_found_serves_only_callers_that_accept_it_on_every_engine() {
+    for engine in engines() {
+        let b = backend(engine, 1_000).await;
+        let cache = Cache::<u64>::builder()
+            .prefix("neg")
+            .negative_ttl(Duration::from_secs(60))
+            .build_on(&b)
+            .unwrap();
+        let key = Key::new(404_u64);
+        let found = cache
+            .get_or_load_optional(&key, || async { Ok::<_, String>(None) })
+            .await;
+        assert_eq!(found.unwrap(), None, "{engine:?}");
+        // Cached "not found": an optional caller gets it from L1 without its loader.
+        let again = cache
+            .get_or_load_optional(&key, || async { Ok::<_, String>(Some(1)) })
+            .await;
+        assert_eq!(again.unwrap(), None, "{engine:?}");
+        assert_eq!(cache.get(&key).await, None, "{engine:?}");
+        // A caller that needs a value runs its loader instead of reading the negative entry.
+        assert_eq!(
+            cache.get_or_load(&key, || async { 5 }).await,
+            5,
+            "{engine:?}"
+        );
+        assert_eq!(cache.get(&key).await, Some(5), "{engine:?}");
+        assert_eq!(cache.stats().loads, 2, "{engine:?}");
+    }
+}

@@ -124,6 +124,13 @@ where
         E: Send + Sync + 'static,
     {
         let inner = &*self.inner;
+        // Without refresh-ahead or stale-if-error a hit needs nothing but the value: the same
+        // fast path as `get`.
+        if !inner.check_fresh
+            && let Some(hit) = self.l1_fresh(key, accept_negative)
+        {
+            return Ok(hit);
+        }
         let mut stale = None;
         if let Some(e) = inner.l1_get(key).await {
             let usable = e.value.is_some() || accept_negative;

@@ -263,6 +263,13 @@ where
     /// "not found".
     #[inline]
     fn l1_hit(&self, key: &Key) -> Option<Option<V>> {
+        self.l1_fresh(key, true)
+    }
+
+    /// [`l1_hit`](Self::l1_hit) for callers that may not want a cached "not found": with
+    /// `accept_negative` false such an entry reads as absent (and is not counted).
+    #[inline]
+    fn l1_fresh(&self, key: &Key, accept_negative: bool) -> Option<Option<V>> {
         let inner = &*self.inner;
         if !inner.shared.l1_enabled {
             return None;
@@ -273,7 +280,8 @@ where
                 return None;
             }
             Some(match &e.value {
-                None => None,
+                None if accept_negative => None,
+                None => return None,
                 Some(any) => Some(any.downcast_ref::<V>()?.clone()),
             })
         })?;
