@@ -65,6 +65,7 @@ fn l1(rt: &tokio::runtime::Runtime) {
             "cached #[cached] hit",
             "perf-cache, 100 views on one backend",
             "perf-cache get_or_load hit",
+            "perf-cache get again (same view, last in the round)",
         ]
         .into_iter()
         .map(|name| (name, Vec::new()))
@@ -103,6 +104,9 @@ fn l1(rt: &tokio::runtime::Runtime) {
                         .get_or_load(&Key::new(n), move || async move { n })
                         .await,
                 );
+            }));
+            peers[7].1.push(on_threads(threads, ops, |n| async move {
+                black_box(k.ours.get(&Key::new(black_box(n))).await);
             }));
         }
         report(&format!("L1 hit, {threads} thread(s)"), &ours, &peers, ops);
