@@ -7,7 +7,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use perf_benches::{L1Contenders, current_thread_runtime, l1_contenders, on_threads as run};
+use perf_benches::{
+    L1Contenders, current_thread_runtime, l1_contenders, on_threads as run, view_of,
+};
 use perf_cache::Key;
 
 #[cached::macros::cached(max_size = 2_000)]
@@ -27,6 +29,28 @@ fn l1_hit(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 run(threads, iters, |n| async move {
                     black_box(k.ours.get(&Key::new(black_box(n))).await);
+                })
+            });
+        });
+        g.bench_function("perf_cache_get_100_views", |b| {
+            b.iter_custom(|iters| {
+                run(threads, iters, |n| async move {
+                    black_box(
+                        k.hundred_views[view_of(n)]
+                            .get(&Key::new(black_box(n)))
+                            .await,
+                    );
+                })
+            });
+        });
+        g.bench_function("perf_cache_get_or_load_hit", |b| {
+            b.iter_custom(|iters| {
+                run(threads, iters, |n| async move {
+                    black_box(
+                        k.ours
+                            .get_or_load(&Key::new(black_box(n)), move || async move { n })
+                            .await,
+                    );
                 })
             });
         });

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use perf_benches::{
     KEYS, current_thread_runtime, get_decode, l1_contenders, l2_only_cache, multi_thread_runtime,
-    on_threads, peer_key, set_encoded, spread, unlink_peer_keys, user,
+    on_threads, peer_key, set_encoded, spread, unlink_peer_keys, user, view_of,
 };
 use perf_cache::Key;
 
@@ -63,6 +63,9 @@ fn l1(rt: &tokio::runtime::Runtime) {
             "raw moka sync get, same Key type",
             "raw moka future get, String key",
             "cached #[cached] hit",
+            "perf-cache, 100 views on one backend",
+            "perf-cache get_or_load hit",
+            "perf-cache get again (same view, last in the round)",
         ]
         .into_iter()
         .map(|name| (name, Vec::new()))
@@ -86,6 +89,24 @@ fn l1(rt: &tokio::runtime::Runtime) {
             }));
             peers[4].1.push(on_threads(threads, ops, |n| async move {
                 black_box(cached_fn(black_box(n)).await);
+            }));
+            peers[5].1.push(on_threads(threads, ops, |n| async move {
+                black_box(
+                    k.hundred_views[view_of(n)]
+                        .get(&Key::new(black_box(n)))
+                        .await,
+                );
+            }));
+            peers[6].1.push(on_threads(threads, ops, |n| async move {
+                let n = black_box(n);
+                black_box(
+                    k.ours
+                        .get_or_load(&Key::new(n), move || async move { n })
+                        .await,
+                );
+            }));
+            peers[7].1.push(on_threads(threads, ops, |n| async move {
+                black_box(k.ours.get(&Key::new(black_box(n))).await);
             }));
         }
         report(&format!("L1 hit, {threads} thread(s)"), &ours, &peers, ops);

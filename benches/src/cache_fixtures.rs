@@ -108,6 +108,9 @@ pub struct L1Contenders {
     pub ours: Cache<u64>,
     /// perf-cache with the moka engine (feature `moka`), same view set-up.
     pub ours_moka: Cache<u64>,
+    /// 100 typed views (prefixes `v0`..`v99`) on one shared backend; key `n` lives in view
+    /// `n % 100`, so the same 1,000 warm keys are spread over all of them.
+    pub hundred_views: Vec<Cache<u64>>,
     /// Raw quick_cache keyed by perf-cache's `Key` type (the engine under our L1).
     pub quick_key: quick_cache::sync::Cache<Key, u64>,
     /// Raw moka sync cache keyed by perf-cache's `Key` type.
@@ -116,6 +119,12 @@ pub struct L1Contenders {
     pub moka_string: moka::future::Cache<String, u64>,
     /// moka keyed by perf-cache's `Key` type.
     pub moka_key: moka::future::Cache<Key, u64>,
+}
+
+/// The view of `L1Contenders::hundred_views` that holds key `n`.
+#[must_use]
+pub fn view_of(n: u64) -> usize {
+    usize::try_from(n % 100).unwrap_or(0)
 }
 
 async fn l1_view(engine: L1Engine) -> Cache<u64> {
@@ -145,6 +154,20 @@ where
 {
     let ours = l1_view(L1Engine::QuickCache).await;
     let ours_moka = l1_view(L1Engine::Moka).await;
+    let shared = Backend::builder()
+        .l1_max_entries(10_000)
+        .metrics_interval(None)
+        .build()
+        .await
+        .unwrap();
+    let hundred_views: Vec<Cache<u64>> = (0..100)
+        .map(|i| {
+            Cache::<u64>::builder()
+                .prefix(format!("v{i}"))
+                .build_on(&shared)
+                .unwrap()
+        })
+        .collect();
     let quick_key = quick_cache::sync::Cache::<Key, u64>::new(10_000);
     let moka_sync_key = moka::sync::Cache::<Key, u64>::new(10_000);
     let moka_string = moka::future::Cache::<String, u64>::new(10_000);
@@ -152,6 +175,10 @@ where
     for n in 0..KEYS {
         ours.set(&Key::new(n), n).await.unwrap();
         ours_moka.set(&Key::new(n), n).await.unwrap();
+        hundred_views[view_of(n)]
+            .set(&Key::new(n), n)
+            .await
+            .unwrap();
         quick_key.insert(Key::new(n), n);
         moka_sync_key.insert(Key::new(n), n);
         moka_string.insert(n.to_string(), n).await;
@@ -166,6 +193,7 @@ where
     L1Contenders {
         ours,
         ours_moka,
+        hundred_views,
         quick_key,
         moka_sync_key,
         moka_string,

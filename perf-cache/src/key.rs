@@ -286,8 +286,15 @@ fn hex_value(b: u8) -> Option<u8> {
 
 impl PartialEq for Key {
     /// Same text and both raw or both namespaced: a raw key never equals a namespaced one.
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes() && self.is_raw() == other.is_raw()
+        match (&self.repr, &other.repr) {
+            // Bytes past `len` are always zero (a key only grows, from a zeroed buffer), so
+            // comparing whole buffers is exact, and a fixed-size comparison inlines. An inline
+            // key is never raw.
+            (Repr::Inline { len: a, buf: x }, Repr::Inline { len: b, buf: y }) => a == b && x == y,
+            _ => self.as_bytes() == other.as_bytes() && self.is_raw() == other.is_raw(),
+        }
     }
 }
 
@@ -387,26 +394,47 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-/// Writes `n` in decimal, two digits per division (the hot case: keys built from ids).
+/// Number of decimal digits of `n`.
 #[inline]
-fn push_u64(key: &mut Key, mut n: u64) {
-    let mut buf = [0_u8; 20];
-    let mut pos = buf.len();
-    while n >= 100 {
+fn decimal_digits(n: u64) -> usize {
+    // ilog10 < 20, so the cast is lossless.
+    n.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// Writes `n` in decimal, two digits per division, straight into `out` (exactly its length
+/// in digits): no scratch buffer and no copy (the hot case: keys built from ids).
+#[inline]
+fn write_u64(out: &mut [u8], mut n: u64) {
+    let mut pos = out.len();
+    while n >= 100 && pos >= 2 {
         let pair = usize::try_from(n % 100).unwrap_or(0) * 2;
         n /= 100;
         pos -= 2;
-        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        out[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
     }
-    if n >= 10 {
+    if n >= 10 && pos >= 2 {
         let pair = usize::try_from(n).unwrap_or(0) * 2;
-        pos -= 2;
-        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
-    } else {
-        pos -= 1;
-        buf[pos] = b'0' + u8::try_from(n).unwrap_or(0);
+        out[pos - 2..pos].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else if pos >= 1 {
+        out[pos - 1] = b'0' + u8::try_from(n).unwrap_or(0);
     }
-    key.push_raw(&buf[pos..]);
+}
+
+#[inline]
+fn push_u64(key: &mut Key, n: u64) {
+    let digits = decimal_digits(n);
+    if let Repr::Inline { len, buf } = &mut key.repr {
+        let start = usize::from(*len);
+        if let Some(out) = buf.get_mut(start..start + digits) {
+            write_u64(out, n);
+            // At most INLINE (46), so it fits in a u8.
+            *len = u8::try_from(start + digits).unwrap_or(u8::MAX);
+            return;
+        }
+    }
+    let mut scratch = [0_u8; 20];
+    write_u64(&mut scratch[..digits], n);
+    key.push_raw(&scratch[..digits]);
 }
 
 macro_rules! signed_arg {
@@ -617,6 +645,14 @@ mod tests {
             prop_assert!(!forged, "metacharacter in {}", text);
             prop_assert_eq!(text.matches(':').count(), segs.len() - 1);
             prop_assert_eq!(key.segments().collect::<Vec<_>>(), segs);
+        }
+
+        #[test]
+        fn keys_are_equal_exactly_when_their_text_is(a in any::<u64>(), b in any::<u64>(), s in "[a-z:]{0,50}") {
+            let (x, y) = (Key::new(s.as_str()).arg(a), Key::new(s.as_str()).arg(b));
+            prop_assert_eq!(x == y, x.as_str() == y.as_str());
+            prop_assert_eq!(Key::new(a) == Key::new(b), a == b);
+            prop_assert_eq!(Key::new(a).as_str().to_owned(), a.to_string());
         }
 
         #[test]

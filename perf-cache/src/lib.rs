@@ -230,9 +230,11 @@
 //! instance invalidated) with the entry's **remaining** time to live (never a fresh one), so
 //! promotion cannot extend a value's life. Writes (`set`, and loads) go to every tier.
 //!
-//! An L1 hit is one sharded-lock lookup without copying the key, one relaxed load of a coarse
-//! clock, a type check, the value's clone and one add to a per-thread counter stripe (no shared
-//! counter written on every hit). Every entry carries its own deadline; the coarse clock is
+//! An L1 hit is one hash of the key bytes (foldhash, the key space in its seed), one lookup
+//! under a shard's read lock without copying the key, one relaxed load of a coarse clock, and,
+//! still under that read lock, a type check and the value's clone (no reference count is
+//! touched, so keep `V::clone` cheap: wrap large values in `Arc`), then one add to a counter
+//! stripe the thread owns (a plain load and store; no shared counter written on every hit). Every entry carries its own deadline; the coarse clock is
 //! advanced every 1 ms by one process-wide thread, so an entry may be served up to ~1 ms (plus
 //! that thread's scheduling delay) past its deadline. Expired entries are dropped when read,
 //! by the backend's metrics task every `metrics_interval`, by

@@ -1,38 +1,75 @@
 //! Counters, the serializable [`CacheStats`] snapshot, and emission through `metrics`.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-const STRIPES: usize = 8;
+/// Stripes a thread can own: its own writes there need no atomic read-modify-write.
+const OWNED: usize = 6;
+/// Stripes shared, with atomic adds, by the threads that found no stripe to own.
+const SHARED: usize = 2;
+const STRIPES: usize = OWNED + SHARED;
 
 #[repr(align(64))]
 #[derive(Debug, Default)]
 struct Padded(AtomicU64);
 
 /// A counter striped over cache lines, so that threads hitting the cache at once do not bounce
-/// one line between cores. One relaxed add per event.
+/// one line between cores, and exact whatever the interleaving.
+///
+/// The first [`OWNED`] live threads to count each own a stripe (in every counter at once)
+/// until they exit: the owner is the only writer of its stripe, so its add is a relaxed load
+/// and store, not a locked read-modify-write (which is the costly part of a counter on a
+/// hit path). Other threads add atomically to one of the [`SHARED`] stripes. Ownership is
+/// handed over with acquire/release, so a new owner continues from the last value.
 #[derive(Debug, Default)]
 pub(crate) struct Counter {
     cells: [Padded; STRIPES],
 }
 
-thread_local! {
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+/// Which stripes are owned by a live thread.
+static TAKEN: [AtomicBool; OWNED] = [const { AtomicBool::new(false) }; OWNED];
+static NEXT_SHARED: AtomicUsize = AtomicUsize::new(0);
 
-fn stripe() -> usize {
-    STRIPE.with(|s| {
-        let v = s.get();
-        if v != usize::MAX {
-            return v;
+/// This thread's stripe; released when the thread exits.
+struct Stripe {
+    index: usize,
+    owned: bool,
+}
+
+impl Stripe {
+    fn claim() -> Self {
+        for (index, taken) in TAKEN.iter().enumerate() {
+            if !taken.load(Ordering::Relaxed)
+                && taken
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return Self { index, owned: true };
+            }
         }
-        let v = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
-        s.set(v);
-        v
-    })
+        Self::shared()
+    }
+
+    fn shared() -> Self {
+        Self {
+            index: OWNED + NEXT_SHARED.fetch_add(1, Ordering::Relaxed) % SHARED,
+            owned: false,
+        }
+    }
+}
+
+impl Drop for Stripe {
+    fn drop(&mut self) {
+        if self.owned {
+            // Release: the next owner sees every value this thread stored.
+            TAKEN[self.index].store(false, Ordering::Release);
+        }
+    }
+}
+
+thread_local! {
+    static STRIPE: Stripe = Stripe::claim();
 }
 
 impl Counter {
@@ -43,11 +80,29 @@ impl Counter {
 
     #[inline]
     pub(crate) fn add(&self, n: u64) {
-        self.cells[stripe()].0.fetch_add(n, Ordering::Relaxed);
+        let done = STRIPE.try_with(|s| {
+            let cell = &self.cells[s.index].0;
+            if s.owned {
+                // Only this thread writes this stripe.
+                cell.store(
+                    cell.load(Ordering::Relaxed).wrapping_add(n),
+                    Ordering::Relaxed,
+                );
+            } else {
+                cell.fetch_add(n, Ordering::Relaxed);
+            }
+        });
+        if done.is_err() {
+            // This thread's stripe is already gone (a count from another thread-local's
+            // destructor): add to a shared stripe.
+            self.cells[OWNED].0.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn get(&self) -> u64 {
-        self.cells.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
+        self.cells
+            .iter()
+            .fold(0, |sum, c| sum.wrapping_add(c.0.load(Ordering::Relaxed)))
     }
 }
 
@@ -265,4 +320,71 @@ pub struct SessionStats {
     /// version of the session type, or corrupt). Each was logged, without the session id or
     /// its data, and read as absent.
     pub decode_failures: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Barrier};
+
+    #[test]
+    fn live_threads_own_distinct_stripes() {
+        // More threads than owned stripes, all alive at once.
+        let threads = OWNED * 3;
+        let barrier = Arc::new(Barrier::new(threads));
+        let stripes: Vec<(usize, bool)> = (0..threads)
+            .map(|_| {
+                let barrier = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    let mine = STRIPE.with(|s| (s.index, s.owned));
+                    // Hold the stripe until every thread has one.
+                    barrier.wait();
+                    mine
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        let mut owned: Vec<usize> = stripes.iter().filter(|s| s.1).map(|s| s.0).collect();
+        let n = owned.len();
+        owned.sort_unstable();
+        owned.dedup();
+        assert_eq!(
+            owned.len(),
+            n,
+            "an owned stripe has a single owner: {stripes:?}"
+        );
+        assert!(n <= OWNED);
+        assert!(
+            stripes
+                .iter()
+                .all(|&(i, o)| o == (i < OWNED) && i < STRIPES),
+            "{stripes:?}"
+        );
+    }
+
+    #[test]
+    fn counts_are_exact_across_racing_and_exiting_threads() {
+        let counter = Arc::new(Counter::default());
+        // Waves of threads: stripes are released by the threads that exit and taken over by
+        // the next wave, which must continue from the values stored before.
+        for _ in 0..4 {
+            let handles: Vec<_> = (0..OWNED * 2)
+                .map(|_| {
+                    let counter = Arc::clone(&counter);
+                    std::thread::spawn(move || {
+                        for _ in 0..10_000 {
+                            counter.incr();
+                        }
+                        counter.add(5);
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+        }
+        assert_eq!(counter.get(), 4 * (OWNED as u64 * 2) * 10_005);
+    }
 }

@@ -365,3 +365,63 @@ async fn cluster_no_stale_fill_and_bus() {
     }
     assert!(seen, "B kept serving 1 from its L1");
 }
+
+/// Keys on each primary, by `DBSIZE` (the cluster is private to this test).
+fn keys_per_node(ports: &[u16]) -> Vec<u64> {
+    ports
+        .iter()
+        .map(|port| {
+            let out = Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "dbsize"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_get_many_and_set_many_span_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_nodes, ports) = start_cluster(dir.path());
+    let ns = namespace("cluster-many");
+    let writer = cache(&ports, &ns).await;
+    let items: Vec<(Key, u64)> = (0..120_u64)
+        .map(|i| (Key::new("m").arg(i), i * 3))
+        .collect();
+    writer.set_many(items).await.unwrap();
+    assert_eq!(writer.stats().l2.unwrap().errors, 0);
+    let spread = keys_per_node(&ports);
+    assert_eq!(spread.iter().sum::<u64>(), 120, "{spread:?}");
+    assert!(
+        spread.iter().all(|&n| n > 0),
+        "the keys live on every primary, so one MGET would cross slots: {spread:?}"
+    );
+
+    // A reader with an empty L1: every key present comes from L2 in one `get_many`, in order;
+    // an MGET sent across slots would fail (CROSSSLOT) and read as misses and errors.
+    let reader = cache(&ports, &ns).await;
+    let keys: Vec<Key> = (0..125_u64).map(|i| Key::new("m").arg(i)).collect();
+    let got = reader.get_many(&keys).await;
+    let expected: Vec<Option<u64>> = (0..125_u64).map(|i| (i < 120).then_some(i * 3)).collect();
+    assert_eq!(got, expected);
+    let s = reader.stats();
+    let l2 = s.l2.clone().unwrap();
+    assert_eq!((l2.hits, l2.misses, l2.errors), (120, 5, 0), "{s:?}");
+    assert_eq!((s.hits, s.misses), (120, 5), "{s:?}");
+    // Now from L1, no Redis call needed.
+    assert_eq!(reader.get_many(&keys).await, expected);
+    assert_eq!(reader.stats().l1.hits, 120);
+    // And no node ever refused a command for crossing slots.
+    for port in &ports {
+        let out = Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "info", "errorstats"])
+            .output()
+            .unwrap();
+        let stats = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && !stats.contains("CROSSSLOT"),
+            "node {port}: {stats}"
+        );
+    }
+}

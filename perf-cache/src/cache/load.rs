@@ -200,6 +200,13 @@ where
         R: FnOnce(&Self, &Key, F),
     {
         let inner = &*self.inner;
+        // Without refresh-ahead or stale-if-error a hit needs nothing but the value: the same
+        // fast path as `get`.
+        if !inner.check_fresh
+            && let Some(hit) = self.l1_fresh(key, accept_negative)
+        {
+            return Ok(hit);
+        }
         let mut stale = None;
         if let Some(e) = inner.l1_get(key).await {
             let usable = e.value.is_some() || accept_negative;
@@ -230,50 +237,55 @@ where
         }
         inner.counters.l1.misses.incr();
         let span = tracing::debug_span!("cache.load", namespace = %inner.namespace, key_prefix = key.prefix());
-        async move {
-            let mut loader = Some(loader);
-            loop {
-                let mut waiter = match inner.flights.join(key) {
-                    Join::Leader(leader) => {
-                        // Only the first leader reaches the loader: this branch returns.
-                        let Some(loader) = loader.take() else {
-                            unreachable!("loader used twice")
-                        };
-                        return self
-                            .lead(key, accept_negative, share_errors, leader, loader, stale)
-                            .await;
-                    }
-                    Join::Waiter(waiter) => waiter,
-                };
-                match waiter.outcome().await {
-                    Some(Outcome::Value(v)) if v.is_some() || accept_negative => {
-                        inner.counters.misses.incr();
-                        return Ok(v);
-                    }
-                    Some(Outcome::Error(e)) => {
-                        // The leader's loader failed: a waiter holding a recently expired
-                        // value serves it, exactly as a leader would.
-                        if let Some(s) = stale {
-                            inner.counters.misses.incr();
-                            inner.counters.stale_served.incr();
-                            return Ok(Some(s));
+        // Boxed: the single flight, the lower tiers and the loader's own future would make
+        // every caller's future about 2 KB (moved on each poll and `await` up the stack);
+        // boxed, it is a few words, and an L1 hit, which returns above, allocates nothing.
+        Box::pin(
+            async move {
+                let mut loader = Some(loader);
+                loop {
+                    let mut waiter = match inner.flights.join(key) {
+                        Join::Leader(leader) => {
+                            // Only the first leader reaches the loader: this branch returns.
+                            let Some(loader) = loader.take() else {
+                                unreachable!("loader used twice")
+                            };
+                            return self
+                                .lead(key, accept_negative, share_errors, leader, loader, stale)
+                                .await;
                         }
-                        if let Ok(e) = e.downcast::<E>() {
+                        Join::Waiter(waiter) => waiter,
+                    };
+                    match waiter.outcome().await {
+                        Some(Outcome::Value(v)) if v.is_some() || accept_negative => {
                             inner.counters.misses.incr();
-                            return Err(e);
+                            return Ok(v);
                         }
-                        // Another error type (another API): join the next flight.
-                        waiter.ended().await;
+                        Some(Outcome::Error(e)) => {
+                            // The leader's loader failed: a waiter holding a recently expired
+                            // value serves it, exactly as a leader would.
+                            if let Some(s) = stale {
+                                inner.counters.misses.incr();
+                                inner.counters.stale_served.incr();
+                                return Ok(Some(s));
+                            }
+                            if let Ok(e) = e.downcast::<E>() {
+                                inner.counters.misses.incr();
+                                return Err(e);
+                            }
+                            // Another error type (another API): join the next flight.
+                            waiter.ended().await;
+                        }
+                        // "Not found" for a caller that needs a value: join the next flight, so
+                        // that such callers share one loader run instead of each running theirs.
+                        Some(Outcome::Value(_)) => waiter.ended().await,
+                        // The leader was cancelled or panicked: race again for leadership.
+                        None => {}
                     }
-                    // "Not found" for a caller that needs a value: join the next flight, so
-                    // that such callers share one loader run instead of each running theirs.
-                    Some(Outcome::Value(_)) => waiter.ended().await,
-                    // The leader was cancelled or panicked: race again for leadership.
-                    None => {}
                 }
             }
-        }
-        .instrument(span)
+            .instrument(span),
+        )
         .await
     }
 

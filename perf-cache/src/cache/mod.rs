@@ -121,20 +121,22 @@ impl<V: Clone + Send + Sync + 'static, C> Inner<V, C> {
         if !self.shared.l1_enabled {
             return None;
         }
-        let e = self.shared.l1.get(&self.l1_lookup(key))?;
-        if e.keep_until_ms <= clock::coarse_ms() {
-            return None;
-        }
-        let value = match &e.value {
-            Some(any) => Some(any.downcast_ref::<V>()?.clone()),
-            None => None,
-        };
-        Some(Entry {
-            value,
-            fresh_until: clock::instant_of(e.fresh_until_ms),
-            short: false,
-            refresh_failed: e.refresh_failed,
-            weight: e.weight,
+        let now = clock::coarse_ms();
+        self.shared.l1.read(&self.l1_lookup(key), |e| {
+            if e.keep_until_ms <= now {
+                return None;
+            }
+            let value = match &e.value {
+                Some(any) => Some(any.downcast_ref::<V>()?.clone()),
+                None => None,
+            };
+            Some(Entry {
+                value,
+                fresh_until: clock::instant_of(e.fresh_until_ms),
+                short: false,
+                refresh_failed: e.refresh_failed,
+                weight: e.weight,
+            })
         })
     }
 
@@ -275,22 +277,34 @@ where
         Box::pin(self.get_lower(key)).await
     }
 
-    /// The hit path: one L1 lookup (no copy of the key), one coarse-clock load, a type check,
-    /// the value's clone and one striped counter add. `Some(None)` is a cached "not found".
+    /// The hit path: one hash of the key, one L1 lookup under the shard's read lock (no copy
+    /// of the key), one coarse-clock load, a type check and the value's clone under that lock
+    /// (no reference count touched), and one striped counter add. `Some(None)` is a cached
+    /// "not found".
     #[inline]
     fn l1_hit(&self, key: &Key) -> Option<Option<V>> {
+        self.l1_fresh(key, true)
+    }
+
+    /// [`l1_hit`](Self::l1_hit) for callers that may not want a cached "not found": with
+    /// `accept_negative` false such an entry reads as absent (and is not counted).
+    #[inline]
+    fn l1_fresh(&self, key: &Key, accept_negative: bool) -> Option<Option<V>> {
         let inner = &*self.inner;
         if !inner.shared.l1_enabled {
             return None;
         }
-        let e = inner.shared.l1.get(&inner.l1_lookup(key))?;
-        if e.fresh_until_ms <= clock::coarse_ms() {
-            return None;
-        }
-        let value = match &e.value {
-            None => None,
-            Some(any) => Some(any.downcast_ref::<V>()?.clone()),
-        };
+        let now = clock::coarse_ms();
+        let value = inner.shared.l1.read(&inner.l1_lookup(key), |e| {
+            if e.fresh_until_ms <= now {
+                return None;
+            }
+            Some(match &e.value {
+                None if accept_negative => None,
+                None => return None,
+                Some(any) => Some(any.downcast_ref::<V>()?.clone()),
+            })
+        })?;
         inner.counters.l1.hits.incr();
         Some(value)
     }

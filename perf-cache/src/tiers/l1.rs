@@ -1,7 +1,7 @@
 //! L1: the in-process store every view of a backend shares, behind one small trait with two
-//! engines — [quick_cache](https://docs.rs/quick_cache) (default: S3-FIFO-like eviction, a
-//! sharded lock read and a few atomics per hit) and, with feature `moka`, moka's sync cache
-//! (TinyLFU admission).
+//! engines — [quick_cache](https://docs.rs/quick_cache) (default: S3-FIFO-like eviction; a hit
+//! is one hash, one shard read lock and the typed view's read of the entry in place) and, with
+//! feature `moka`, moka's sync cache (TinyLFU admission; a hit clones the entry out).
 //!
 //! Entries carry their own deadlines in milliseconds of the coarse clock
 //! ([`crate::clock::coarse_ms`]); a hit compares them with one read of that clock. Expired
@@ -9,8 +9,8 @@
 //! eviction.
 
 use std::any::Any;
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
 use crate::Key;
@@ -51,19 +51,6 @@ pub(crate) struct L1Lookup<'a> {
     pub(crate) key: &'a Key,
 }
 
-impl Hash for L1Lookup<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.space.hash(state);
-        self.key.hash(state);
-    }
-}
-
-impl quick_cache::Equivalent<L1Key> for L1Lookup<'_> {
-    fn equivalent(&self, key: &L1Key) -> bool {
-        self.space == key.space && *self.key == key.key
-    }
-}
-
 /// An L1 entry with its value type erased; views check the type on read.
 #[derive(Clone)]
 pub(crate) struct ErasedEntry {
@@ -100,7 +87,9 @@ pub enum L1Engine {
 
 /// The operations the cache needs from an L1 engine.
 pub(crate) trait L1Store: Send + Sync {
-    fn get(&self, key: &L1Lookup<'_>) -> Option<ErasedEntry>;
+    /// Runs `f` on the entry for `key`, if any, while the engine holds it (for quick_cache,
+    /// under the shard's read lock: `f` must be short and must not call back into L1).
+    fn read<R>(&self, key: &L1Lookup<'_>, f: impl FnOnce(&ErasedEntry) -> Option<R>) -> Option<R>;
     fn insert(&self, key: L1Key, entry: ErasedEntry);
     fn remove(&self, key: &L1Lookup<'_>);
     /// Removes every entry for which `remove` returns `true`.
@@ -136,8 +125,8 @@ macro_rules! each_engine {
 
 impl L1Store for Store {
     #[inline]
-    fn get(&self, key: &L1Lookup<'_>) -> Option<ErasedEntry> {
-        each_engine!(self, e => e.get(key))
+    fn read<R>(&self, key: &L1Lookup<'_>, f: impl FnOnce(&ErasedEntry) -> Option<R>) -> Option<R> {
+        each_engine!(self, e => e.read(key, f))
     }
     fn insert(&self, key: L1Key, entry: ErasedEntry) {
         each_engine!(self, e => e.insert(key, entry));
@@ -176,8 +165,8 @@ pub(crate) fn build(
 #[derive(Clone)]
 struct EntryWeight;
 
-impl quick_cache::Weighter<L1Key, ErasedEntry> for EntryWeight {
-    fn weight(&self, _: &L1Key, e: &ErasedEntry) -> u64 {
+impl quick_cache::Weighter<Hashed, ErasedEntry> for EntryWeight {
+    fn weight(&self, _: &Hashed, e: &ErasedEntry) -> u64 {
         u64::from(e.weight.max(1))
     }
 }
@@ -186,62 +175,200 @@ impl quick_cache::Weighter<L1Key, ErasedEntry> for EntryWeight {
 #[derive(Clone)]
 struct CountEvictions(Arc<Counter>);
 
-impl quick_cache::Lifecycle<L1Key, ErasedEntry> for CountEvictions {
+impl quick_cache::Lifecycle<Hashed, ErasedEntry> for CountEvictions {
     type RequestState = ();
 
-    fn on_evict(&self, (): &mut (), _: L1Key, _: ErasedEntry) {
+    fn on_evict(&self, (): &mut (), _: Hashed, _: ErasedEntry) {
         self.0.incr();
     }
 }
 
-type QuickCache = quick_cache::sync::Cache<
-    L1Key,
-    ErasedEntry,
-    EntryWeight,
-    quick_cache::DefaultHashBuilder,
-    CountEvictions,
->;
-
-pub(crate) struct Quick {
-    cache: QuickCache,
+/// A stored key with its hash, computed once per operation: it picks the shard and is the
+/// shard table's hash too (through [`PassHash`]), so a hit hashes the key bytes once.
+struct Hashed {
+    hash: u64,
+    key: L1Key,
 }
+
+impl Hash for Hashed {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialEq for Hashed {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.key == other.key
+    }
+}
+
+impl Eq for Hashed {}
+
+/// Looks a [`Hashed`] up by reference.
+struct HashedLookup<'a, 'k> {
+    hash: u64,
+    key: &'a L1Lookup<'k>,
+}
+
+impl Hash for HashedLookup<'_, '_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl quick_cache::Equivalent<Hashed> for HashedLookup<'_, '_> {
+    #[inline]
+    fn equivalent(&self, stored: &Hashed) -> bool {
+        // The full hash first: a cheap reject of the table's tag collisions.
+        self.hash == stored.hash
+            && self.key.space == stored.key.space
+            && *self.key.key == stored.key.key
+    }
+}
+
+/// The hasher of the shard tables: passes the precomputed hash through.
+#[derive(Clone, Default)]
+struct PassHash;
+
+#[derive(Default)]
+struct Passed(u64);
+
+impl Hasher for Passed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is ever called (see `Hashed`); fold anything else in anyway.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl std::hash::BuildHasher for PassHash {
+    type Hasher = Passed;
+    fn build_hasher(&self) -> Passed {
+        Passed::default()
+    }
+}
+
+type ShardCache =
+    quick_cache::unsync::Cache<Hashed, ErasedEntry, EntryWeight, PassHash, CountEvictions>;
+
+/// One shard on its own cache lines, so that readers of neighbouring shards do not share
+/// the lock's line.
+#[repr(align(64))]
+struct Shard(RwLock<ShardCache>);
+
+impl Shard {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, ShardCache> {
+        // A panic while a shard was written (never in this crate's code) leaves a table that
+        // is still consistent: quick_cache's operations complete before calling out.
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ShardCache> {
+        self.0.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The default engine: quick_cache's single-threaded core (S3-FIFO-like eviction with a
+/// ghost queue) in shards of our own, each behind a read-write lock. Owning the shards lets
+/// a hit run a closure on the stored entry under the shard's read lock (the typed view
+/// clones its `V` there), instead of cloning the type-erased entry out: no reference count
+/// is touched on a hit. Capacity is split evenly over the shards, as quick_cache's own
+/// concurrent cache does.
+pub(crate) struct Quick {
+    shards: Box<[Shard]>,
+    mask: u64,
+    /// Random per store, so that hashes cannot be predicted from outside the process.
+    seed: u64,
+}
+
+/// Shards per core: as quick_cache's concurrent cache.
+const SHARDS_PER_CORE: usize = 4;
+/// Fewer shards when there would be fewer estimated entries per shard than this.
+const MIN_SHARD_ITEMS: u64 = 32;
 
 impl Quick {
     fn new(capacity: u64, by_weight: bool, evictions: Arc<Counter>) -> Self {
         // Sized in bytes: assume ~100-byte entries for the table's initial size.
         let items = if by_weight { capacity / 100 } else { capacity };
-        let items = usize::try_from(items.clamp(1, 1 << 24)).unwrap_or(1 << 24);
-        Self {
-            cache: QuickCache::with(
-                items,
-                capacity.max(1),
-                EntryWeight,
-                quick_cache::DefaultHashBuilder::default(),
-                CountEvictions(evictions),
-            ),
+        let items = items.clamp(1, 1 << 24);
+        let capacity = capacity.max(1);
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let mut shards = u64::try_from((cores * SHARDS_PER_CORE).next_power_of_two()).unwrap_or(1);
+        while shards > 1 && items.div_ceil(shards) < MIN_SHARD_ITEMS {
+            shards /= 2;
         }
+        let shard_items = usize::try_from(items.div_ceil(shards)).unwrap_or(1 << 24);
+        let shard_capacity = capacity.div_ceil(shards);
+        let shards = (0..shards)
+            .map(|_| {
+                Shard(RwLock::new(ShardCache::with(
+                    shard_items,
+                    shard_capacity,
+                    EntryWeight,
+                    PassHash,
+                    CountEvictions(Arc::clone(&evictions)),
+                )))
+            })
+            .collect::<Box<[_]>>();
+        Self {
+            mask: shards.len() as u64 - 1,
+            shards,
+            seed: std::collections::hash_map::RandomState::new().hash_one(0_u64),
+        }
+    }
+
+    /// The key's hash, one pass of foldhash over its bytes; the key space goes into the seed
+    /// rather than into a second round.
+    #[inline]
+    fn hash(&self, space: u32, key: &Key) -> u64 {
+        // An odd multiplier spreads the space id over the seed's bits.
+        let seed = self.seed ^ u64::from(space).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut h = foldhash::fast::FixedState::with_seed(seed).build_hasher();
+        h.write(key.as_bytes());
+        h.finish()
+    }
+
+    #[inline]
+    fn shard(&self, hash: u64) -> &Shard {
+        // The middle bits: the table uses the low ones for buckets and the top ones for tags.
+        let i = usize::try_from(hash.rotate_right(32) & self.mask).unwrap_or(0);
+        &self.shards[i]
     }
 }
 
 impl L1Store for Quick {
     #[inline]
-    fn get(&self, key: &L1Lookup<'_>) -> Option<ErasedEntry> {
-        self.cache.get(key)
+    fn read<R>(&self, key: &L1Lookup<'_>, f: impl FnOnce(&ErasedEntry) -> Option<R>) -> Option<R> {
+        let hash = self.hash(key.space, key.key);
+        let shard = self.shard(hash).read();
+        f(shard.get(&HashedLookup { hash, key })?)
     }
     fn insert(&self, key: L1Key, entry: ErasedEntry) {
-        self.cache.insert(key, entry);
+        let hash = self.hash(key.space, &key.key);
+        self.shard(hash).write().insert(Hashed { hash, key }, entry);
     }
     fn remove(&self, key: &L1Lookup<'_>) {
-        self.cache.remove(key);
+        let hash = self.hash(key.space, key.key);
+        let removed = self.shard(hash).write().remove(&HashedLookup { hash, key });
+        // The value's drop (its last reference, maybe) runs outside the lock.
+        drop(removed);
     }
     fn remove_if(&self, remove: &(dyn Fn(&L1Key, &ErasedEntry) -> bool + Send + Sync)) {
-        self.cache.retain(|k, e| !remove(k, e));
+        for shard in &*self.shards {
+            shard.write().retain(|k, e| !remove(&k.key, e));
+        }
     }
     fn len(&self) -> u64 {
-        self.cache.len() as u64
+        self.shards.iter().map(|s| s.read().len() as u64).sum()
     }
     fn weight(&self) -> u64 {
-        self.cache.weight()
+        self.shards.iter().map(|s| s.read().weight()).sum()
     }
 }
 
@@ -304,8 +431,12 @@ mod moka_engine {
     }
 
     impl L1Store for Moka {
-        fn get(&self, key: &L1Lookup<'_>) -> Option<ErasedEntry> {
-            self.cache.get(&Self::owned(key))
+        fn read<R>(
+            &self,
+            key: &L1Lookup<'_>,
+            f: impl FnOnce(&ErasedEntry) -> Option<R>,
+        ) -> Option<R> {
+            f(&self.cache.get(&Self::owned(key))?)
         }
         fn insert(&self, key: L1Key, entry: ErasedEntry) {
             self.cache.insert(key, entry);
@@ -371,8 +502,9 @@ mod tests {
 
     fn get(store: &Store, space: u32, n: u64) -> Option<u64> {
         let k = Key::new(n);
-        let e = store.get(&L1Lookup { space, key: &k })?;
-        e.value?.downcast_ref::<u64>().copied()
+        store.read(&L1Lookup { space, key: &k }, |e| {
+            e.value.as_ref()?.downcast_ref::<u64>().copied()
+        })
     }
 
     #[test]
@@ -411,21 +543,41 @@ mod tests {
 
     #[test]
     fn memory_is_bounded_and_evictions_are_counted() {
-        for engine in engines() {
+        // 50 entries: one shard; 2,000: split over several shards.
+        for (engine, capacity) in engines().into_iter().flat_map(|e| [(e, 50), (e, 2_000)]) {
             let evictions = Arc::new(Counter::default());
-            let store = build(engine, 50, false, Arc::clone(&evictions));
-            for n in 0..1_000 {
+            let store = build(engine, capacity, false, Arc::clone(&evictions));
+            let inserted = capacity * 20;
+            for n in 0..inserted {
                 store.insert(key(0, n), entry(n, u64::MAX));
             }
             store.run_pending_tasks();
             let len = store.len();
-            assert!(len <= 50 && len > 0, "{engine:?}: {len} entries");
+            assert!(
+                len <= capacity && len > capacity / 2,
+                "{engine:?}: {len} entries of {capacity}"
+            );
             assert_eq!(
                 evictions.get(),
-                1_000 - len,
+                inserted - len,
                 "{engine:?}: every entry not kept was counted as evicted"
             );
         }
+    }
+
+    #[test]
+    fn a_quick_cache_hit_reads_the_entry_in_place() {
+        let store = build(L1Engine::QuickCache, 100, false, Arc::default());
+        let value: Arc<dyn Any + Send + Sync> = Arc::new(7_u64);
+        let mut e = entry(0, u64::MAX);
+        e.value = Some(Arc::clone(&value));
+        store.insert(key(0, 1), e);
+        let k = Key::new(1_u64);
+        let seen = store.read(&L1Lookup { space: 0, key: &k }, |e| {
+            Some(Arc::strong_count(e.value.as_ref()?))
+        });
+        assert_eq!(seen, Some(2), "no copy of the entry was made to read it");
+        assert_eq!(Arc::strong_count(&value), 2);
     }
 
     #[test]
