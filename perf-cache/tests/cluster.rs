@@ -366,18 +366,14 @@ async fn cluster_no_stale_fill_and_bus() {
     assert!(seen, "B kept serving 1 from its L1");
 }
 
-/// Keys on each primary, by `DBSIZE` (the cluster is private to this test).
-fn keys_per_node(ports: &[u16]) -> Vec<u64> {
-    ports
-        .iter()
-        .map(|port| {
-            let out = Command::new("redis-cli")
-                .args(["-p", &port.to_string(), "dbsize"])
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-        })
-        .collect()
+/// Value keys of `ns` on each primary (`SCAN` on each node; the per-key generations that
+/// `set` raises live under `<ns>%:` and are not counted).
+async fn keys_per_node(ports: &[u16], ns: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    for port in ports {
+        out.push(node_keys(*port, ns).await.len() as u64);
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,7 +387,7 @@ async fn cluster_get_many_and_set_many_span_slots() {
         .collect();
     writer.set_many(items).await.unwrap();
     assert_eq!(writer.stats().l2.unwrap().errors, 0);
-    let spread = keys_per_node(&ports);
+    let spread = keys_per_node(&ports, &ns).await;
     assert_eq!(spread.iter().sum::<u64>(), 120, "{spread:?}");
     assert!(
         spread.iter().all(|&n| n > 0),
