@@ -5,6 +5,11 @@
 //! (`<namespace>:…`), applied to Redis first (one `UNLINK` for the exact keys, `SCAN MATCH` +
 //! `UNLINK` per pattern), then the disk file (range scans in bounded transactions), then L1
 //! last (one pass removing every entry any pattern matches), all with the one glob matcher.
+//! Before it touches any tier, and again before L1, it bumps the stale-fill fence (see
+//! [`crate::fence`]); exact keys also raise their Redis generations. Once Redis is done, each
+//! pattern and exact key is published on the invalidation bus; another instance applies it to
+//! its disk file and L1 with [`Shared::invalidate_local_pattern`] and
+//! [`Shared::invalidate_local_key`], through its own fence.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -78,7 +78,9 @@ async fn pattern_and_group_invalidations_on_a_reach_b_and_c_exactly() {
     // C loads everything (Redis and its disk file), B reads it from Redis into its L1.
     for n in 1..=4_u64 {
         c_users.get_or_load(&Key::new(n), async move || n).await;
-        c_orders.get_or_load(&Key::new(n), async move || 10 + n).await;
+        c_orders
+            .get_or_load(&Key::new(n), async move || 10 + n)
+            .await;
     }
     assert_eq!(present(&b_users, &b_orders).await.len(), 8);
     assert_eq!(b.l1_entries(), 8);

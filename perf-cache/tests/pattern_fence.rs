@@ -104,7 +104,7 @@ async fn race(redis: bool, hows: &[How]) {
         let k = key.clone();
         let load = tokio::spawn(async move { c.get_or_load(&k, loader).await });
         started.notified().await;
-        if (round / hows.len() as u64) % 2 == 0 {
+        if (round / hows.len() as u64).is_multiple_of(2) {
             // The load finishes only after the invalidation returned.
             invalidate(&backend, &cache, how, round).await;
             release.notify_one();
