@@ -168,3 +168,65 @@ async fn a_pattern_of_any_bytes_reaches_the_other_instance() {
     assert_eq!(users.get(&Key::new("cafe")).await, Some(2));
     cleanup(&url, &ns).await;
 }
+
+/// A load on B that began before A invalidated its key as an exact key of a group never
+/// writes its value into Redis, nor keeps it: the group raised the key's generation. The bus
+/// is off, so only the compare-and-set in Redis stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_key_raises_its_generation_against_another_instances_load() {
+    use std::sync::Arc;
+    use tokio::sync::Notify;
+    let url = redis_url();
+    let ns = namespace("pattern-bus-generation");
+    let quiet = async |disk| {
+        let mut b = Backend::builder()
+            .namespace(&ns)
+            .redis_url(&url)
+            .require_l2(true)
+            .bus(false);
+        if let Some(dir) = disk {
+            b = b.disk_path(dir);
+        }
+        b.build().await.unwrap()
+    };
+    let a = quiet(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = quiet(Some(dir.path().join("l3.redb"))).await;
+    let (b_users, _) = views(&b);
+    let mut conn = common::raw(&url).await;
+    let rounds = 300_u64;
+    let mut stale = 0;
+    for round in 0..rounds {
+        let key = Key::new(round);
+        let started = Arc::new(Notify::new());
+        let release = Arc::new(Notify::new());
+        let (s, r) = (Arc::clone(&started), Arc::clone(&release));
+        let (users, k) = (b_users.clone(), key.clone());
+        let load = tokio::spawn(async move {
+            users
+                .get_or_load(&k, move || async move {
+                    s.notify_one();
+                    r.notified().await;
+                    round
+                })
+                .await
+        });
+        started.notified().await;
+        let group = InvalidationGroup::new().key(&Key::new("user").arg(round));
+        assert!(a.invalidate_group(&group).await.is_complete());
+        release.notify_one();
+        assert_eq!(load.await.unwrap(), round, "B's caller gets its value");
+        let in_redis: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(format!("{ns}:user:{round}"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if in_redis.is_some() || b_users.get(&key).await == Some(round) {
+            stale += 1;
+        }
+    }
+    assert_eq!(stale, 0);
+    assert_eq!(b_users.stats().stale_fills_dropped, rounds);
+    assert_eq!(a.invalidation_stats().groups, rounds);
+    cleanup(&url, &ns).await;
+}
