@@ -2,7 +2,7 @@
 //! [`Backend::invalidate_group`], and the counters behind [`InvalidationStats`].
 //!
 //! Every pattern invalidation runs the same plan: exact keys and full patterns
-//! (`<namespace>:…`), applied to Redis first (one `UNLINK` for the exact keys, `SCAN MATCH` +
+//! (`<namespace>:…`), applied to Redis first (one pipeline for the exact keys, `SCAN MATCH` +
 //! `UNLINK` per pattern), then the disk file (range scans in bounded transactions), then L1
 //! last (one pass removing every entry any pattern matches), all with the one glob matcher.
 //! Before it touches any tier, and again before L1, it bumps the stale-fill fence (see
@@ -24,7 +24,8 @@ use crate::{Backend, Invalidation, Key, Pattern, Reach};
 
 /// Several patterns and keys invalidated in one call, relative to a backend's namespace
 /// (`<namespace>:`), so one group spans every view. Exact keys (patterns without a wildcard,
-/// e.g. [`key`](Self::key)) cost one `UNLINK` together; each pattern one `SCAN` pass of Redis;
+/// e.g. [`key`](Self::key)) cost one pipeline together (per key, a script that unlinks it and
+/// raises its generation, as `Cache::invalidate` does); each pattern one `SCAN` pass of Redis;
 /// L1 is walked once for the whole group.
 ///
 /// The seeds' `CacheInvalidator`, in Rust:
@@ -552,7 +553,7 @@ impl Backend {
     }
 
     /// Invalidates every pattern and key of `group` (see [`InvalidationGroup`]) in one call:
-    /// exact keys in one `UNLINK`, one `SCAN` pass per pattern, one pass over L1. Same order,
+    /// exact keys in one pipeline, one `SCAN` pass per pattern, one pass over L1. Same order,
     /// report and replay as [`invalidate_pattern`](Self::invalidate_pattern); the report sums
     /// the removals and keeps each tier's worst reach.
     ///
