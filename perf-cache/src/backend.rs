@@ -101,19 +101,6 @@ impl Shared {
         heads
     }
 
-    /// Every key space's name, indexed by its L1 id.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) fn space_names(&self) -> Vec<String> {
-        let spaces = self.spaces.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut names = vec![String::new(); spaces.len()];
-        for (name, &id) in spaces.iter() {
-            if let Some(slot) = usize::try_from(id).ok().and_then(|i| names.get_mut(i)) {
-                name.clone_into(slot);
-            }
-        }
-        names
-    }
-
     /// The L1 id of a key space if a view of it was ever built.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn existing_space_id(&self, space: &str) -> Option<u32> {

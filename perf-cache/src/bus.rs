@@ -49,8 +49,9 @@ pub(crate) enum Op {
     /// Every key of a key space (`invalidate_all`).
     Space { space: String },
     /// The stored keys (`<namespace>:<prefix>:<key>`, as in Redis) matching a Redis glob
-    /// pattern, published by the instance's view of `space` (or the backend, `<namespace>`).
-    Pattern { space: String, pattern: String },
+    /// pattern (bytes: a pattern need not be UTF-8; encoded as a string is), published by the
+    /// instance's view of `space` (or the backend, `<namespace>`).
+    Pattern { space: String, pattern: Vec<u8> },
     /// Everything this backend holds (a publisher that missed an announcement asks for it).
     All,
 }
@@ -247,24 +248,10 @@ impl Shared {
         match op {
             Op::Heartbeat => {}
             Op::Key { space, key } => {
-                let key = crate::Key::from_escaped(&key);
-                let id = self.existing_space_id(&space);
-                if let Some(id) = id {
-                    self.fence.bump_key(id, &key).await;
-                }
-                if let Some(l3) = &self.l3 {
-                    let full = crate::key::full_key(&space, &key);
-                    if let Err(e) = crate::tiers::Tier::delete(l3, &full).await {
-                        self.l3_error("bus", e);
-                    }
-                }
-                if let Some(id) = id {
-                    self.fence.bump_key(id, &key).await;
-                    self.l1.remove(&crate::tiers::l1::L1Lookup {
-                        space: id,
-                        key: &key,
-                    });
-                }
+                // In every view that can hold the stored key, whatever prefix published it.
+                let full = crate::key::full_key(&space, &crate::Key::from_escaped(&key));
+                // A disk failure is logged where it happens.
+                let _ = self.invalidate_local_key(full).await;
             }
             Op::Space { space } => {
                 self.fence.bump_all().await;
@@ -278,25 +265,10 @@ impl Shared {
                     self.l1.remove_if(&move |k, _| k.space == id);
                 }
             }
-            Op::Pattern { space, pattern } => {
-                self.fence.bump_all().await;
-                // L3 has no pattern deletion here: the publisher's whole key space goes (more
-                // than needed, never less).
-                if let Some(l3) = &self.l3
-                    && let Err(e) = crate::tiers::Tier::clear(l3, &space).await
-                {
-                    self.l3_error("bus", e);
-                }
-                self.fence.bump_all().await;
-                let glob = crate::glob::Glob::new(pattern.as_bytes());
-                let names = self.space_names();
-                self.l1.remove_if(&move |k, _| {
-                    let Some(name) = usize::try_from(k.space).ok().and_then(|i| names.get(i))
-                    else {
-                        return false;
-                    };
-                    glob.is_match(&crate::key::full_key(name, &k.key))
-                });
+            // Exactly the matching rows of the disk file and entries of L1, with the same
+            // matcher as Redis's `SCAN MATCH` (the pattern is full: the space is informative).
+            Op::Pattern { pattern, .. } => {
+                let _ = self.invalidate_local_pattern(&pattern).await;
             }
             Op::All => self.resync_local().await,
         }
@@ -524,7 +496,7 @@ mod tests {
             Op::Space { space: "ns".into() },
             Op::Pattern {
                 space: "ns".into(),
-                pattern: "user:*".into(),
+                pattern: b"ns:user:*".to_vec(),
             },
             Op::All,
         ] {

@@ -2,23 +2,30 @@
 //! [`Backend::invalidate_group`], and the counters behind [`InvalidationStats`].
 //!
 //! Every pattern invalidation runs the same plan: exact keys and full patterns
-//! (`<namespace>:…`), applied to Redis first (one `UNLINK` for the exact keys, `SCAN MATCH` +
+//! (`<namespace>:…`), applied to Redis first (one pipeline for the exact keys, `SCAN MATCH` +
 //! `UNLINK` per pattern), then the disk file (range scans in bounded transactions), then L1
 //! last (one pass removing every entry any pattern matches), all with the one glob matcher.
+//! Before it touches any tier, and again before L1, it bumps the stale-fill fence (see
+//! [`crate::fence`]); exact keys also raise their Redis generations. Once Redis is done, each
+//! pattern and exact key is published on the invalidation bus; another instance applies it to
+//! its disk file and L1 with [`Shared::invalidate_local_pattern`] and
+//! [`Shared::invalidate_local_key`], through its own fence.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::backend::Shared;
+use crate::bus::Op;
 use crate::glob::Glob;
 use crate::replay::Pending;
 use crate::stats::Counters;
 use crate::tiers::l1::L1Store;
 use crate::tiers::{Tier, TierError};
-use crate::{Backend, Invalidation, Pattern, Reach};
+use crate::{Backend, Invalidation, Key, Pattern, Reach};
 
 /// Several patterns and keys invalidated in one call, relative to a backend's namespace
 /// (`<namespace>:`), so one group spans every view. Exact keys (patterns without a wildcard,
-/// e.g. [`key`](Self::key)) cost one `UNLINK` together; each pattern one `SCAN` pass of Redis;
+/// e.g. [`key`](Self::key)) cost one pipeline together (per key, a script that unlinks it and
+/// raises its generation, as `Cache::invalidate` does); each pattern one `SCAN` pass of Redis;
 /// L1 is walked once for the whole group.
 ///
 /// The seeds' `CacheInvalidator`, in Rust:
@@ -123,6 +130,9 @@ impl InvalidationGroup {
 /// What one invalidation removes: full exact keys and full glob patterns.
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
+    /// The key space the patterns were relative to (`<namespace>` or `<namespace>:<prefix>`);
+    /// empty for a plan received from another instance.
+    space: String,
     keys: Vec<Vec<u8>>,
     patterns: Vec<Vec<u8>>,
 }
@@ -130,7 +140,10 @@ pub(crate) struct Plan {
 impl Plan {
     /// Patterns relative to the key space `space` (`<namespace>` or `<namespace>:<prefix>`).
     pub(crate) fn new<'a>(space: &str, patterns: impl IntoIterator<Item = &'a Pattern>) -> Self {
-        let mut plan = Self::default();
+        let mut plan = Self {
+            space: space.to_owned(),
+            ..Self::default()
+        };
         for pattern in patterns {
             match pattern.exact_key() {
                 Some(key) => {
@@ -149,10 +162,42 @@ impl Plan {
     /// A plan of one full pattern (as carried between instances).
     pub(crate) fn full_pattern(pattern: &[u8]) -> Self {
         Self {
-            keys: Vec::new(),
             patterns: vec![pattern.to_vec()],
+            ..Self::default()
         }
     }
+
+    /// A plan of one full key (as carried between instances).
+    pub(crate) fn full_key(key: Vec<u8>) -> Self {
+        Self {
+            keys: vec![key],
+            ..Self::default()
+        }
+    }
+
+    /// What the other instances are told, once Redis is done: one operation per pattern and
+    /// per exact key, relative to the plan's key space.
+    fn announcements(&self) -> impl Iterator<Item = Op> + '_ {
+        let skip = self.space.len() + 1;
+        let patterns = self.patterns.iter().map(|p| Op::Pattern {
+            space: self.space.clone(),
+            pattern: p.clone(),
+        });
+        let keys = self.keys.iter().map(move |full| Op::Key {
+            space: self.space.clone(),
+            key: full.get(skip..).unwrap_or_default().to_vec(),
+        });
+        patterns.chain(keys)
+    }
+}
+
+/// The fills an invalidation turns away before it removes anything, and again before it
+/// empties L1: every fill when the plan has a pattern (the fence's stripes hash keys, so a
+/// pattern cannot name its stripes), else the fills of its keys in every view that can hold
+/// them.
+enum Fenced {
+    All,
+    Keys(Vec<(u32, Key)>),
 }
 
 /// The kinds of invalidation counted in [`InvalidationStats`].
@@ -274,6 +319,9 @@ impl Shared {
         counters: Option<&Counters>,
     ) -> Invalidation {
         let mut report = Invalidation::default();
+        // Fills that began before this call store nothing from now on (those storing right
+        // now finish first, and their entries are removed below).
+        self.fence_plan(plan).await;
         if let Some(l2) = &self.l2 {
             report.l2 = Reach::Done;
             let errors = counters.map(|c| &c.l2.errors);
@@ -305,10 +353,53 @@ impl Shared {
         self.invalidate_local(plan, kind, counters, &mut report)
             .await;
         self.invalidations.count(&self.namespace, kind, &report);
+        // Other instances apply it to their L1 and disk file (Redis is done).
+        for op in plan.announcements() {
+            self.announce(op).await;
+        }
         report
     }
 
-    /// The part of a plan this process's private tiers hold: the disk file, then L1.
+    /// Bumps the fence for `plan` (see [`Fenced`]), waiting for the fills storing now.
+    async fn fence_plan(&self, plan: &Plan) {
+        match self.fenced(plan) {
+            Fenced::All => self.fence.bump_all().await,
+            Fenced::Keys(keys) => {
+                for (space, key) in &keys {
+                    self.fence.bump_key(*space, key).await;
+                }
+            }
+        }
+    }
+
+    /// What `plan` fences. The views are read each time: a view built meanwhile is fenced
+    /// by the second bump.
+    fn fenced(&self, plan: &Plan) -> Fenced {
+        if !plan.patterns.is_empty() {
+            return Fenced::All;
+        }
+        Fenced::Keys(self.l1_keys_of(&plan.keys))
+    }
+
+    /// Every (view, key) that holds one of the stored keys `fulls` (`<space>:<key>`): a key is
+    /// in a view when the view's head (`<space>:`) starts it.
+    fn l1_keys_of(&self, fulls: &[Vec<u8>]) -> Vec<(u32, Key)> {
+        let heads = self.space_heads();
+        let mut keys = Vec::new();
+        for full in fulls {
+            for (id, head) in heads.iter().enumerate() {
+                if let (Some(rest), Ok(id)) =
+                    (full.strip_prefix(head.as_slice()), u32::try_from(id))
+                {
+                    keys.push((id, Key::from_escaped(rest)));
+                }
+            }
+        }
+        keys
+    }
+
+    /// The part of a plan this process's private tiers hold: the disk file, then L1 (the
+    /// caller bumped the fence before it touched any tier).
     async fn invalidate_local(
         &self,
         plan: &Plan,
@@ -332,29 +423,54 @@ impl Shared {
                 }
             }
         }
+        // Again, for promotions that read an old value from L2 or L3 before it was removed.
+        self.fence_plan(plan).await;
         report.l1_removed += self.l1_remove(plan);
     }
 
     /// Applies a full pattern (`<namespace>:…`) to this process's private tiers only (the disk
-    /// file, then L1), for an invalidation another instance already applied to Redis and
-    /// announced.
-    #[allow(
-        dead_code,
-        reason = "the invalidation bus (coherence across instances) calls it"
-    )]
+    /// file, then L1), through the fence, for an invalidation another instance already
+    /// applied to Redis and announced.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) async fn invalidate_local_pattern(&self, pattern: &[u8]) -> Invalidation {
+        self.invalidate_local_plan(&Plan::full_pattern(pattern), Kind::Pattern)
+            .await
+    }
+
+    /// Applies a full key (`<space>:<key>`) to this process's private tiers only, through
+    /// the fence, in every view that can hold it (as [`invalidate_local_pattern`]).
+    ///
+    /// [`invalidate_local_pattern`]: Self::invalidate_local_pattern
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) async fn invalidate_local_key(&self, full: Vec<u8>) -> Invalidation {
+        self.invalidate_local_plan(&Plan::full_key(full), Kind::Key)
+            .await
+    }
+
+    async fn invalidate_local_plan(&self, plan: &Plan, kind: Kind) -> Invalidation {
         let mut report = Invalidation::default();
-        let plan = Plan::full_pattern(pattern);
-        self.invalidate_local(&plan, Kind::Pattern, None, &mut report)
-            .await;
+        self.fence_plan(plan).await;
+        self.invalidate_local(plan, kind, None, &mut report).await;
         report
     }
 
     /// Removes from L1 every entry whose stored key (`<space>:<key>`) is one of the plan's keys
-    /// or matches one of its patterns, in one pass; how many.
+    /// or matches one of its patterns, in one pass (exact keys alone are removed one by one);
+    /// how many.
     fn l1_remove(&self, plan: &Plan) -> u64 {
         if !self.l1_enabled || (plan.keys.is_empty() && plan.patterns.is_empty()) {
             return 0;
+        }
+        if plan.patterns.is_empty() {
+            let mut removed = 0;
+            for (space, key) in self.l1_keys_of(&plan.keys) {
+                let lookup = crate::tiers::l1::L1Lookup { space, key: &key };
+                if self.l1.get(&lookup).is_some() {
+                    removed += 1;
+                }
+                self.l1.remove(&lookup);
+            }
+            return removed;
         }
         let heads = self.space_heads();
         let globs: Vec<Glob> = plan.patterns.iter().map(|p| Glob::new(p)).collect();
@@ -437,7 +553,7 @@ impl Backend {
     }
 
     /// Invalidates every pattern and key of `group` (see [`InvalidationGroup`]) in one call:
-    /// exact keys in one `UNLINK`, one `SCAN` pass per pattern, one pass over L1. Same order,
+    /// exact keys in one pipeline, one `SCAN` pass per pattern, one pass over L1. Same order,
     /// report and replay as [`invalidate_pattern`](Self::invalidate_pattern); the report sums
     /// the removals and keeps each tier's worst reach.
     ///

@@ -400,7 +400,7 @@
 //! | [`Cache::invalidate`] | one key | `UNLINK` | one row | one entry |
 //! | [`Cache::invalidate_pattern`] | keys of the view matching a [`Pattern`] | `SCAN MATCH` + `UNLINK` | range scan | one pass |
 //! | [`Backend::invalidate_pattern`] | keys of every view matching a [`Pattern`] | same | same | same |
-//! | [`Backend::invalidate_group`] | several patterns and keys ([`InvalidationGroup`]) | one `UNLINK` for the keys, one `SCAN` pass per pattern | same | one pass for all |
+//! | [`Backend::invalidate_group`] | several patterns and keys ([`InvalidationGroup`]) | one pipelined script per exact key (`UNLINK`, generation raised), one `SCAN` pass per pattern | same | one pass for all |
 //! | [`Cache::invalidate_all`] | every key of the view | `SCAN MATCH <namespace>:<prefix>:*` + `UNLINK` | range delete | one pass |
 //!
 //! **Order.** Shared tier first (Redis), then the disk file, then this process's L1 last, so
@@ -447,13 +447,18 @@
 //! Several instances (processes, each with its own backend, L1 and L3) sharing one Redis stay
 //! coherent through three mechanisms (feature `redis`):
 //!
-//! - **No stale fills, locally.** After [`Cache::invalidate`], [`Cache::invalidate_all`] or
-//!   [`Cache::set`] returns, no tier of this process keeps a value whose load, promotion (a
+//! - **No stale fills, locally.** After [`Cache::invalidate`], [`Cache::invalidate_all`],
+//!   [`Cache::invalidate_pattern`], [`Backend::invalidate_pattern`],
+//!   [`Backend::invalidate_group`] or [`Cache::set`] returns, no tier of this process keeps a
+//!   value whose load, promotion (a
 //!   lower-tier hit copied into L1) or refresh-ahead began before the call: every backend keeps
 //!   invalidation epochs (per stripe of keys, and one for everything), a load notes them when
 //!   it begins, and its result is stored (L1, L2, L3) only under a lock while they are
 //!   unchanged. The value is still returned to the load's own caller. A refresh-ahead that
 //!   fails or finishes late never brings the old entry back. The L1 hit path reads none of it.
+//!   A key invalidation turns away the fills of its stripe of keys; a pattern (or a group
+//!   holding one) turns away every fill in flight in the backend, since a pattern cannot name
+//!   the stripes of the keys it will match (they are loaded again by their next reader).
 //! - **No stale fills in Redis.** `invalidate` and `set` raise a per-key generation kept in
 //!   `<namespace>%:g:{<namespace>:<key>}` (the reserved keyspace: no pattern or `clear` reaches
 //!   it; the hash tag keeps it in the value's cluster slot), computed from Redis's own clock so
@@ -461,14 +466,22 @@
 //!   and writes its value with one single-slot script only if the generation has not risen
 //!   since: a load on any instance that began before an invalidation never writes its value
 //!   into Redis afterwards. Bound: a generation lives 10 minutes after its last change, so a
-//!   load running longer than that is not fenced; `invalidate_all` removes keys with `SCAN` and
-//!   `UNLINK` without raising generations, so a fill racing it on *another* instance is fenced
-//!   only once that instance has the bus message (below). Costs: one more `GET` per load; `set`
-//!   and `invalidate` stay one round trip (a script each).
+//!   load running longer than that is not fenced. The exact keys of an [`InvalidationGroup`]
+//!   (and a [`Pattern`] without a wildcard) raise their generations too. Patterns and
+//!   `invalidate_all` remove keys with `SCAN` and `UNLINK` without raising generations (they
+//!   cannot know every key a load elsewhere may be about to write), so a fill racing them on
+//!   *another* instance is fenced only once that instance has applied the bus message (below):
+//!   a value that instance's load writes into Redis between the `SCAN` passing its key and
+//!   the message arriving stays there until its TTL or the next invalidation. On the instance
+//!   that invalidates, the local fence covers Redis too (its fills write Redis under it).
+//!   Costs: one more `GET` per load; `set` and `invalidate` stay one round trip (a script each).
 //! - **The invalidation bus.** Each backend has a random instance id and one subscriber (a
 //!   second Redis connection, RESP3, named `perf-cache-bus-<id>`) on `<namespace>%:bus`. Every
-//!   `invalidate*`, `set` and `set_many` publishes once Redis is done; every other instance
-//!   applies it to its L1 and L3 through the same fence, and ignores its own messages.
+//!   `invalidate*`, `set` and `set_many` publishes once Redis is done (a pattern or group: one
+//!   message per pattern and per exact key); every other instance applies it to its L1 and L3
+//!   through the same fence, and ignores its own messages. A remote pattern removes exactly the
+//!   L1 entries and disk rows it matches (the same matcher as Redis's `SCAN MATCH`); a remote
+//!   key is removed from every view that can hold it, whatever the publisher's prefix.
 //!   Pub/sub is at-most-once: each backend publishes a heartbeat every
 //!   [`BackendBuilder::bus_heartbeat`] (500 ms) and expects to hear something within three of
 //!   them. When the subscription drops (`CLIENT KILL`, a restart), cannot be made, or goes

@@ -55,7 +55,8 @@ impl LuaScript {
 /// The three scripts of one tier.
 #[derive(Debug)]
 pub(crate) struct Scripts {
-    /// KEYS: value, generation; ARGV: generation TTL ms. Returns the new generation.
+    /// KEYS: value, generation; ARGV: generation TTL ms. Returns how many keys it removed
+    /// (0 or 1).
     pub(crate) invalidate: LuaScript,
     /// KEYS: value, generation; ARGV: bytes, value TTL ms, generation TTL ms.
     pub(crate) set: LuaScript,
@@ -68,7 +69,7 @@ impl Default for Scripts {
     fn default() -> Self {
         Self {
             invalidate: LuaScript::new(format!(
-                "{BUMP}\nredis.call('UNLINK', KEYS[1])\nreturn bump(KEYS[2], ARGV[1])\n"
+                "{BUMP}\nlocal n = redis.call('UNLINK', KEYS[1])\nbump(KEYS[2], ARGV[1])\nreturn n\n"
             )),
             set: LuaScript::new(format!(
                 "{BUMP}\nredis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\nreturn bump(KEYS[2], ARGV[3])\n"

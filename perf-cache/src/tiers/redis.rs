@@ -335,6 +335,32 @@ impl RedisTier {
         }
     }
 
+    /// Sends commands that each answer a count together (as [`send_all`](Self::send_all));
+    /// their sum.
+    async fn count_all(&self, cmds: Vec<redis::Cmd>) -> redis::RedisResult<u64> {
+        match &self.conn {
+            Connection::Single(conn) => {
+                let mut pipe = redis::pipe();
+                for cmd in cmds {
+                    pipe.add_command(cmd);
+                }
+                let counts: Vec<u64> = pipe.query_async(&mut conn.clone()).await?;
+                Ok(counts.iter().sum())
+            }
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(cluster) => {
+                let sends = cmds
+                    .iter()
+                    .map(|cmd| async move { cluster.query::<u64>(cmd).await });
+                let counts = futures::future::join_all(sends)
+                    .await
+                    .into_iter()
+                    .collect::<redis::RedisResult<Vec<_>>>()?;
+                Ok(counts.iter().sum())
+            }
+        }
+    }
+
     /// Runs a script of [`generation`] on one key and its generation key, by digest when it
     /// is known, else (or on `NOSCRIPT`) by its text; learns the digest after a first run.
     async fn eval<T: redis::FromRedisValue>(
@@ -598,25 +624,32 @@ impl Tier for RedisTier {
         .boxed()
     }
 
+    /// `UNLINK` each key and raise its generation (the script of [`delete`](Self::delete),
+    /// one per key, pipelined; on a cluster sent together), so that a load that began before
+    /// cannot write its value back; how many keys existed.
     fn delete_keys<'a>(&'a self, keys: &'a [Vec<u8>]) -> BoxFuture<'a, TierResult<u64>> {
         async move {
             if keys.is_empty() {
                 return Ok(0);
             }
-            match &self.conn {
-                Connection::Single(_) => {
-                    let mut unlink = redis::cmd("UNLINK");
-                    unlink.arg(keys);
-                    self.query::<u64>(unlink).await
+            let Some(permit) = self.breaker.allow() else {
+                return Err(TierError::Skipped(String::new()));
+            };
+            let script = &self.scripts.invalidate;
+            let gen_ttl = px(GENERATION_TTL).to_string();
+            let mut by_digest = script.sha.get().is_some();
+            let result = loop {
+                let cmds = keys.iter().map(|key| {
+                    let gen_key = generation::generation_key(&self.namespace, key);
+                    script_cmd(script, by_digest, [key, &gen_key], &[gen_ttl.as_bytes()])
+                });
+                let result = self.count_all(cmds.collect()).await;
+                match &result {
+                    Err(e) if by_digest && e.code() == Some("NOSCRIPT") => by_digest = false,
+                    _ => break result,
                 }
-                #[cfg(feature = "redis-cluster")]
-                Connection::Cluster(cluster) => {
-                    let Some(permit) = self.breaker.allow() else {
-                        return Err(TierError::Skipped(String::new()));
-                    };
-                    settle(permit, cluster.unlink_each(keys.to_vec()).await)
-                }
-            }
+            };
+            settle(permit, result)
         }
         .boxed()
     }

@@ -1,0 +1,164 @@
+//! No stale fills after a pattern or group invalidation, on one instance with every tier (L1,
+//! the real Redis, a disk file): after `invalidate_pattern` or `invalidate_group` returns, no
+//! tier serves a value whose load began before the call. Each test runs 10,000 real races;
+//! `Notify` forces the load to be in flight when the invalidation starts, and half of the
+//! rounds let it finish while the invalidation runs.
+#![cfg(all(feature = "redis", feature = "disk"))]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{cleanup, namespace, redis_url};
+use perf_cache::{Backend, Cache, InvalidationGroup, Key, Pattern};
+use tokio::sync::Notify;
+
+const ROUNDS: u64 = 10_000;
+
+type Loading = std::pin::Pin<Box<dyn Future<Output = u64> + Send>>;
+
+/// A loader that says when it started and returns `value` once released.
+fn gated(
+    value: u64,
+) -> (
+    Arc<Notify>,
+    Arc<Notify>,
+    impl FnOnce() -> Loading + Send + 'static,
+) {
+    let started = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
+    let (s, r) = (Arc::clone(&started), Arc::clone(&release));
+    let loader = move || -> Loading {
+        Box::pin(async move {
+            s.notify_one();
+            r.notified().await;
+            value
+        })
+    };
+    (started, release, loader)
+}
+
+/// How a round invalidates the key `v:<round>:x` of the view `v`.
+#[derive(Clone, Copy)]
+enum How {
+    /// `Backend::invalidate_pattern(v:<round>:*)`.
+    BackendPattern,
+    /// `Cache::invalidate_pattern(<round>:*)` on the view.
+    ViewPattern,
+    /// A group of one pattern (`v:<round>:*`) and an unrelated exact key.
+    GroupPattern,
+    /// A group of the exact key alone (fenced per key, and by its Redis generation).
+    GroupKey,
+}
+
+async fn invalidate(backend: &Backend, cache: &Cache<u64>, how: How, round: u64) {
+    let report = match how {
+        How::BackendPattern => {
+            backend
+                .invalidate_pattern(&Pattern::new().lit("v").lit(round).any())
+                .await
+        }
+        How::ViewPattern => {
+            cache
+                .invalidate_pattern(&Pattern::new().lit(round).any())
+                .await
+        }
+        How::GroupPattern => {
+            let group = InvalidationGroup::new()
+                .pattern(Pattern::new().lit("v").lit(round).any())
+                .key(&Key::new("other").arg(round));
+            backend.invalidate_group(&group).await
+        }
+        How::GroupKey => {
+            let group = InvalidationGroup::new().key(&Key::new("v").arg(round).arg("x"));
+            backend.invalidate_group(&group).await
+        }
+    };
+    assert!(report.is_complete(), "round {round}: {report:?}");
+}
+
+/// 10,000 rounds of a slow load racing the invalidations `hows` (in turn); 0 stale values
+/// readable (from any tier) after the call returns.
+async fn race(redis: bool, hows: &[How]) {
+    let url = redis_url();
+    let ns = namespace("pattern-fence");
+    let dir = tempfile::tempdir().unwrap();
+    let mut builder = Backend::builder()
+        .namespace(&ns)
+        .disk_path(dir.path().join("l3.redb"))
+        .l1_max_entries(100_000);
+    if redis {
+        builder = builder.redis_url(&url).require_l2(true).bus(false);
+    }
+    let backend = builder.build().await.unwrap();
+    let cache = Cache::<u64>::builder()
+        .prefix("v")
+        .build_on(&backend)
+        .unwrap();
+    let mut stale = 0;
+    for round in 0..ROUNDS {
+        let how = hows[usize::try_from(round).unwrap() % hows.len()];
+        let key = Key::new(round).arg("x");
+        let (started, release, loader) = gated(round);
+        let c = cache.clone();
+        let k = key.clone();
+        let load = tokio::spawn(async move { c.get_or_load(&k, loader).await });
+        started.notified().await;
+        if (round / hows.len() as u64).is_multiple_of(2) {
+            // The load finishes only after the invalidation returned.
+            invalidate(&backend, &cache, how, round).await;
+            release.notify_one();
+        } else {
+            // The load finishes while the invalidation runs.
+            tokio::join!(invalidate(&backend, &cache, how, round), async {
+                release.notify_one()
+            });
+        }
+        assert_eq!(load.await.unwrap(), round, "the load's own caller gets it");
+        if cache.get(&key).await == Some(round) {
+            stale += 1;
+        }
+    }
+    assert_eq!(
+        stale, 0,
+        "values loaded before the invalidation read afterwards"
+    );
+    // Every load was either turned away (the fence, or Redis's generation for exact keys) or
+    // stored before the invalidation began and removed by it, from every tier.
+    let stats = backend.invalidation_stats();
+    let dropped = cache.stats().stale_fills_dropped;
+    assert!(dropped >= ROUNDS / 2, "{dropped}");
+    assert_eq!(dropped + stats.l1_removed, ROUNDS);
+    assert_eq!(stats.l3_removed, stats.l1_removed);
+    let l2_removed = if redis { stats.l1_removed } else { 0 };
+    assert_eq!(stats.l2_removed, l2_removed);
+    let count = |h: fn(&How) -> bool| hows.iter().filter(|x| h(x)).count() as u64;
+    let per = ROUNDS / hows.len() as u64;
+    assert_eq!(
+        stats.patterns,
+        per * count(|h| matches!(h, How::BackendPattern | How::ViewPattern))
+    );
+    assert_eq!(
+        stats.groups,
+        per * count(|h| matches!(h, How::GroupPattern | How::GroupKey))
+    );
+    if redis {
+        cleanup(&url, &ns).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_load_racing_invalidate_pattern_is_never_readable_afterwards() {
+    race(true, &[How::BackendPattern, How::ViewPattern]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_load_racing_invalidate_group_is_never_readable_afterwards() {
+    race(true, &[How::GroupPattern, How::GroupKey]).await;
+}
+
+/// Without Redis, an exact key of a group is fenced by its stripe alone (no generation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_a_group_key_still_fences_its_fills() {
+    race(false, &[How::GroupKey, How::GroupPattern]).await;
+}
