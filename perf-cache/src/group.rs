@@ -465,7 +465,7 @@ impl Shared {
             let mut removed = 0;
             for (space, key) in self.l1_keys_of(&plan.keys) {
                 let lookup = crate::tiers::l1::L1Lookup { space, key: &key };
-                if self.l1.get(&lookup).is_some() {
+                if self.l1.read(&lookup, |_| Some(())).is_some() {
                     removed += 1;
                 }
                 self.l1.remove(&lookup);
