@@ -1,7 +1,8 @@
-//! The futures of `get` and the `get_or_load` family stay small: the miss path (lower tiers,
-//! single flight, the loader) is boxed, so a caller's own future does not grow by its state
-//! and an L1 hit never moves it around. `size_of` is deterministic, so these bounds are
-//! behaviour, not timing.
+//! The futures of the `get_or_load` family stay small: the miss path (lower tiers, single
+//! flight, the loader) is boxed, so a caller's own future does not grow by its state and an L1
+//! hit never moves it around. `get` keeps its lower-tier read inline (it is the L2-hit path of
+//! a cache without L1, where a per-call allocation cost ~7 % of throughput at 64 tasks) and is
+//! bounded separately. `size_of` is deterministic, so these bounds are behaviour, not timing.
 
 mod common;
 
@@ -12,6 +13,9 @@ use perf_cache::{Cache, Key};
 /// Every bound below; a future at or above it is a regression (unboxed, the load path alone
 /// was about 2 KB).
 const MAX_FUTURE: usize = 256;
+
+/// `get`'s bound: its lower-tier read is inline (about 1.6 KB with every tier).
+const MAX_GET_FUTURE: usize = 2_048;
 
 /// A loader that captures something, as real ones do (a pool handle, an id).
 fn loader(id: u64) -> impl FnOnce() -> std::future::Ready<String> + Send + 'static {
@@ -46,8 +50,11 @@ async fn get_and_load_futures_are_small() {
     let optional_size = size_of_val(&optional);
     drop(optional);
 
+    assert!(
+        get_size < MAX_GET_FUTURE,
+        "get's future is {get_size} bytes"
+    );
     let sizes = [
-        ("get", get_size),
         ("get_or_load", load_size),
         ("try_get_or_load", try_load_size),
         ("get_or_load_optional", optional_size),
@@ -84,7 +91,7 @@ async fn futures_are_small_with_every_tier() {
     assert_eq!(load.await, "value 1");
     let get = cache.get(&key);
     let get_size = size_of_val(&get);
-    assert!(get_size < MAX_FUTURE, "get: {get_size} bytes");
+    assert!(get_size < MAX_GET_FUTURE, "get: {get_size} bytes");
     assert_eq!(get.await.as_deref(), Some("value 1"));
     common::cleanup(&common::redis_url(), &ns).await;
 }
