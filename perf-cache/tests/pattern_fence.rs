@@ -88,7 +88,15 @@ async fn race(redis: bool, hows: &[How]) {
         .disk_path(dir.path().join("l3.redb"))
         .l1_max_entries(100_000);
     if redis {
-        builder = builder.redis_url(&url).require_l2(true).bus(false);
+        // A `SCAN` page of the shared Redis can exceed the default 250 ms command timeout
+        // when the machine is loaded (the whole test suite runs at once); this test is about
+        // the fence, not timeouts, so it gives Redis ample time and still asserts that every
+        // invalidation reached it.
+        builder = builder
+            .redis_url(&url)
+            .require_l2(true)
+            .redis_timeout(std::time::Duration::from_secs(10))
+            .bus(false);
     }
     let backend = builder.build().await.unwrap();
     let cache = Cache::<u64>::builder()
