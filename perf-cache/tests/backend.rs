@@ -3,20 +3,8 @@
 
 mod common;
 
-use common::{cleanup, namespace, raw, raw_exists, redis_url};
+use common::{cleanup, clients_named, namespace, raw_exists, redis_url};
 use perf_cache::{Backend, Cache, Key};
-
-/// How many connections `CLIENT LIST` shows under `name`.
-async fn clients_named(url: &str, name: &str) -> usize {
-    let mut c = raw(url).await;
-    let list: String = redis::cmd("CLIENT")
-        .arg("LIST")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let needle = format!(" name={name} ");
-    list.lines().filter(|l| l.contains(&needle)).count()
-}
 
 #[tokio::test]
 async fn hundred_views_share_one_redis_connection_and_one_l1_budget() {
@@ -59,7 +47,7 @@ async fn hundred_views_share_one_redis_connection_and_one_l1_budget() {
     assert!(raw_exists(&url, &format!("{ns}:n7:item:1")).await);
     assert!(raw_exists(&url, &format!("{ns}:s49:item:1")).await);
     assert_eq!(
-        clients_named(&url, &ns).await,
+        clients_named(&url, &ns).await.len(),
         1,
         "100 views on one backend hold exactly one Redis connection"
     );
@@ -114,7 +102,7 @@ async fn an_existing_connection_manager_is_shared_not_copied() {
     b.set(&Key::new(1_u64), 20).await.unwrap();
     assert!(raw_exists(&url, &format!("{ns}:a:1")).await);
     assert!(raw_exists(&url, &format!("{ns}:b:1")).await);
-    assert_eq!(clients_named(&url, &ns).await, 1);
+    assert_eq!(clients_named(&url, &ns).await.len(), 1);
     cleanup(&url, &ns).await;
 }
 

@@ -15,46 +15,15 @@ use proptest::prelude::*;
 /// Every stored key under `prefix` (`SCAN MATCH <prefix>*`, prefix without metacharacters).
 async fn stored(url: &str, prefix: &str) -> BTreeSet<Vec<u8>> {
     let mut conn = common::raw(url).await;
-    let mut out = BTreeSet::new();
-    let mut cursor = 0_u64;
-    loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}*"))
-            .arg("COUNT")
-            .arg(1_000)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        out.extend(keys);
-        if next == 0 {
-            return out;
-        }
-        cursor = next;
-    }
+    common::scan(&mut conn, format!("{prefix}*").as_str(), 1_000)
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// `SCAN MATCH <pattern>` over the whole database.
 async fn scan_match(conn: &mut redis::aio::MultiplexedConnection, pattern: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut cursor = 0_u64;
-    loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(10_000)
-            .query_async(conn)
-            .await
-            .unwrap();
-        out.extend(keys);
-        if next == 0 {
-            return out;
-        }
-        cursor = next;
-    }
+    common::scan(conn, pattern, 10_000).await
 }
 
 /// Bytes that exercise every rule of the glob: metacharacters, `^`, `-`, the separator, and
