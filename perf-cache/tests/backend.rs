@@ -125,10 +125,7 @@ async fn an_existing_client_is_used_for_l2() {
 #[tokio::test]
 async fn views_with_one_prefix_and_another_type_read_a_miss() {
     let backend = Backend::builder().build().await.unwrap();
-    let numbers = Cache::<u64>::builder()
-        .prefix("p")
-        .build_on(&backend)
-        .unwrap();
+    let numbers = common::view(&backend, "p");
     let strings = Cache::<String>::builder()
         .prefix("p")
         .build_on(&backend)
@@ -145,10 +142,7 @@ async fn views_with_one_prefix_and_another_type_read_a_miss() {
 fn the_default_in_memory_backend_needs_no_runtime() {
     // No tokio runtime here: creating the backend and a view must not need one.
     let backend = Backend::in_memory();
-    let cache = Cache::<u64>::builder()
-        .prefix("no-runtime")
-        .build_on(backend)
-        .unwrap();
+    let cache = common::view(backend, "no-runtime");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

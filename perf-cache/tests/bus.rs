@@ -23,10 +23,7 @@ async fn backend(url: &str, ns: &str, bus: bool) -> Backend {
 }
 
 fn view(backend: &Backend) -> Cache<u64> {
-    Cache::<u64>::builder()
-        .prefix("v")
-        .build_on(backend)
-        .unwrap()
+    common::view(backend, "v")
 }
 
 /// A load on B that began before A's invalidation (or set) never writes its value into
@@ -234,14 +231,8 @@ async fn remote_pattern_unknown_and_foreign_messages() {
     let url = redis_url();
     let ns = namespace("bus-ops");
     let bb = backend(&url, &ns, true).await;
-    let users = Cache::<u64>::builder()
-        .prefix("user")
-        .build_on(&bb)
-        .unwrap();
-    let orders = Cache::<u64>::builder()
-        .prefix("order")
-        .build_on(&bb)
-        .unwrap();
+    let users = common::view(&bb, "user");
+    let orders = common::view(&bb, "order");
     for n in 1..=3_u64 {
         users.set(&Key::new(n), n).await.unwrap();
         orders.set(&Key::new(n), n).await.unwrap();

@@ -228,10 +228,7 @@ async fn pattern_invalidation_reaches_every_primary() {
         .build()
         .await
         .unwrap();
-    let orgs = Cache::<u64>::builder()
-        .prefix("org")
-        .build_on(&backend)
-        .unwrap();
+    let orgs = common::view(&backend, "org");
     for i in 0..300_u64 {
         orgs.set(&Key::new(i % 3).arg("incident").arg(i), i)
             .await

@@ -28,12 +28,7 @@ async fn instance(url: &str, ns: &str, disk: Option<&std::path::Path>, l1: bool)
 }
 
 fn views(backend: &Backend) -> (Cache<u64>, Cache<u64>) {
-    let view = |prefix| {
-        Cache::<u64>::builder()
-            .prefix(prefix)
-            .build_on(backend)
-            .unwrap()
-    };
+    let view = |prefix| common::view(backend, prefix);
     (view("user"), view("order"))
 }
 

@@ -66,10 +66,7 @@ async fn race(redis: bool, hows: &[How]) {
         builder = builder.redis_url(&url).require_l2(true).bus(false);
     }
     let backend = builder.build().await.unwrap();
-    let cache = Cache::<u64>::builder()
-        .prefix("v")
-        .build_on(&backend)
-        .unwrap();
+    let cache = common::view(&backend, "v");
     let mut stale = 0;
     for round in 0..ROUNDS {
         let how = hows[usize::try_from(round).unwrap() % hows.len()];

@@ -62,6 +62,14 @@ pub async fn cleanup(url: &str, ns: &str) {
     }
 }
 
+/// A `u64` view with key prefix `prefix` on `backend`.
+pub fn view(backend: &perf_cache::Backend, prefix: &str) -> perf_cache::Cache<u64> {
+    perf_cache::Cache::<u64>::builder()
+        .prefix(prefix)
+        .build_on(backend)
+        .unwrap()
+}
+
 /// Every key matching `pattern` (`SCAN MATCH <pattern> COUNT <count>` to the end of the
 /// cursor, on the server `conn` talks to).
 pub async fn scan<K: redis::FromRedisValue>(
