@@ -105,6 +105,28 @@ async fn scan_unlink_per_page<C: ConnectionLike>(conn: &mut C, pattern: &str) ->
     }
 }
 
+/// `iters` timed calls of `remove`, each on the 10,000 matching keys written again (not
+/// timed) just before; every call must remove exactly those keys.
+fn timed_removals(
+    rt: &tokio::runtime::Runtime,
+    conn: &mut MultiplexedConnection,
+    ns: &str,
+    iters: u64,
+    mut remove: impl AsyncFnMut(&mut MultiplexedConnection) -> u64,
+) -> Duration {
+    rt.block_on(async {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            load(conn, matching(ns)).await;
+            let start = Instant::now();
+            let removed = remove(conn).await;
+            total += start.elapsed();
+            assert_eq!(removed, MATCHING);
+        }
+        total
+    })
+}
+
 /// A private `redis-server` on a free loopback port, killed on drop.
 struct PrivateRedis {
     child: Child,
@@ -185,46 +207,22 @@ fn invalidate_10k_of_200k(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("perf_cache_invalidate_pattern", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    load(&mut conn, matching(&ns)).await;
-                    let start = Instant::now();
-                    let done = backend.invalidate_pattern(&ours).await;
-                    total += start.elapsed();
-                    assert_eq!(done.l2_removed, MATCHING);
-                }
-                total
+            timed_removals(&rt, &mut conn, &ns, iters, async |_| {
+                backend.invalidate_pattern(&ours).await.l2_removed
             })
         });
     });
     g.bench_function("scan_count_1000_unlink_per_page", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    load(&mut conn, matching(&ns)).await;
-                    let start = Instant::now();
-                    let removed = scan_unlink_per_page(&mut conn, &pattern).await;
-                    total += start.elapsed();
-                    assert_eq!(removed, MATCHING);
-                }
-                total
+            timed_removals(&rt, &mut conn, &ns, iters, async |conn| {
+                scan_unlink_per_page(conn, &pattern).await
             })
         });
     });
     g.bench_function("seed_scan_then_del_each", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    load(&mut conn, matching(&ns)).await;
-                    let start = Instant::now();
-                    let removed = seed_scan_then_del_each(&mut conn, &pattern).await;
-                    total += start.elapsed();
-                    assert_eq!(removed, MATCHING);
-                }
-                total
+            timed_removals(&rt, &mut conn, &ns, iters, async |conn| {
+                seed_scan_then_del_each(conn, &pattern).await
             })
         });
     });

@@ -15,17 +15,12 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group};
-use perf_benches::{KEYS, User, multi_thread_runtime, peer_key, spread, user};
+use perf_benches::{KEYS, User, l2_only_builder, multi_thread_runtime, peer_key, spread, user};
 use perf_cache::{Cache, Json, Key, StorageFormat};
 use redis::aio::ConnectionManager;
 
 async fn l2_only(ns: &str, url: &str, format: StorageFormat) -> Cache<User, Json> {
-    Cache::<User>::builder()
-        .namespace(ns)
-        .redis_url(url)
-        .require_l2(true)
-        .l1_max_entries(0)
-        .metrics_interval(None)
+    l2_only_builder(ns, url)
         .codec(Json)
         .storage_format(format)
         .build()

@@ -151,64 +151,39 @@ where
     start.elapsed()
 }
 
+/// `iters` rounds of [`distinct_misses`] on `rt`, their wall times summed.
+fn timed_misses<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, call: F) -> Duration
+where
+    F: Fn(u64) -> Fut + Copy,
+    Fut: std::future::Future<Output = u64> + Send + 'static,
+{
+    rt.block_on(async {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            total += distinct_misses(call).await;
+        }
+        total
+    })
+}
+
 fn concurrent_misses(c: &mut Criterion) {
     let rt = multi_thread_runtime();
     let mut g = c.benchmark_group("cache_macro_1000_concurrent_distinct_misses");
     g.sample_size(20);
     g.bench_function("perf_cache_macro", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += distinct_misses(ours_miss).await;
-                }
-                total
-            })
-        });
+        b.iter_custom(|iters| timed_misses(&rt, iters, ours_miss))
     });
     g.bench_function("perf_cache_get_or_load_by_hand", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += distinct_misses(hand_miss).await;
-                }
-                total
-            })
-        });
+        b.iter_custom(|iters| timed_misses(&rt, iters, hand_miss))
     });
     g.bench_function("cached_crate_macro", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += distinct_misses(theirs_miss).await;
-                }
-                total
-            })
-        });
+        b.iter_custom(|iters| timed_misses(&rt, iters, theirs_miss))
     });
     g.bench_function("cached_crate_macro_sync_writes", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += distinct_misses(theirs_miss_sync).await;
-                }
-                total
-            })
-        });
+        b.iter_custom(|iters| timed_misses(&rt, iters, theirs_miss_sync))
     });
     g.bench_function("cached_crate_macro_sync_writes_by_key", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += distinct_misses(theirs_miss_by_key).await;
-                }
-                total
-            })
-        });
+        b.iter_custom(|iters| timed_misses(&rt, iters, theirs_miss_by_key))
     });
     g.finish();
 }

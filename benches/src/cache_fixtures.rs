@@ -1,10 +1,11 @@
 //! Set-up shared by the perf-cache benchmarks (`cache_l1`, `cache_l2`, `cache_l2_instr`,
-//! `cache_paired`): the cached value, the contenders and the task and thread drivers.
+//! `cache_l2_plain`, `cache_paired`): the cached value, the contenders and the task and
+//! thread drivers.
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use perf_cache::{Backend, Cache, Key, L1Engine};
+use perf_cache::{Backend, Cache, CacheBuilder, Key, L1Engine};
 use serde::{Deserialize, Serialize};
 
 /// Number of distinct warm keys every cache benchmark reads.
@@ -50,15 +51,18 @@ pub fn peer_key(peer_ns: &str, n: u64) -> String {
 ///
 /// Panics when the cache cannot be built (Redis unreachable).
 pub async fn l2_only_cache(ns: &str, url: &str) -> Cache<User> {
+    l2_only_builder(ns, url).build().await.unwrap()
+}
+
+/// The builder behind [`l2_only_cache`] (namespace `ns`, Redis at `url` required, L1 off,
+/// metrics off), for a bench that sets more (a codec, a storage format) before building.
+pub fn l2_only_builder(ns: &str, url: &str) -> CacheBuilder<User> {
     Cache::<User>::builder()
         .namespace(ns)
         .redis_url(url)
         .require_l2(true)
         .l1_max_entries(0)
         .metrics_interval(None)
-        .build()
-        .await
-        .unwrap()
 }
 
 /// Stores `value` postcard-encoded under `key` with a raw `SET`.

@@ -21,8 +21,8 @@ mod db_fixtures;
 mod runtime;
 
 pub use cache_fixtures::{
-    KEYS, L1Contenders, User, get_decode, l1_contenders, l2_only_cache, on_threads, peer_key,
-    set_encoded, spread, unlink_peer_keys, user, view_of,
+    KEYS, L1Contenders, User, get_decode, l1_contenders, l2_only_builder, l2_only_cache,
+    on_threads, peer_key, set_encoded, spread, unlink_peer_keys, user, view_of,
 };
 pub use db_fixtures::{
     PG_CONNECTIONS, pg_config, pg_pool_options, select1_postgres, select1_sqlite,

@@ -3,20 +3,8 @@
 
 mod common;
 
-use common::{cleanup, namespace, raw, raw_exists, redis_url};
+use common::{cleanup, clients_named, namespace, raw_exists, redis_url};
 use perf_cache::{Backend, Cache, Key};
-
-/// How many connections `CLIENT LIST` shows under `name`.
-async fn clients_named(url: &str, name: &str) -> usize {
-    let mut c = raw(url).await;
-    let list: String = redis::cmd("CLIENT")
-        .arg("LIST")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let needle = format!(" name={name} ");
-    list.lines().filter(|l| l.contains(&needle)).count()
-}
 
 #[tokio::test]
 async fn hundred_views_share_one_redis_connection_and_one_l1_budget() {
@@ -59,7 +47,7 @@ async fn hundred_views_share_one_redis_connection_and_one_l1_budget() {
     assert!(raw_exists(&url, &format!("{ns}:n7:item:1")).await);
     assert!(raw_exists(&url, &format!("{ns}:s49:item:1")).await);
     assert_eq!(
-        clients_named(&url, &ns).await,
+        clients_named(&url, &ns).await.len(),
         1,
         "100 views on one backend hold exactly one Redis connection"
     );
@@ -114,7 +102,7 @@ async fn an_existing_connection_manager_is_shared_not_copied() {
     b.set(&Key::new(1_u64), 20).await.unwrap();
     assert!(raw_exists(&url, &format!("{ns}:a:1")).await);
     assert!(raw_exists(&url, &format!("{ns}:b:1")).await);
-    assert_eq!(clients_named(&url, &ns).await, 1);
+    assert_eq!(clients_named(&url, &ns).await.len(), 1);
     cleanup(&url, &ns).await;
 }
 
@@ -137,10 +125,7 @@ async fn an_existing_client_is_used_for_l2() {
 #[tokio::test]
 async fn views_with_one_prefix_and_another_type_read_a_miss() {
     let backend = Backend::builder().build().await.unwrap();
-    let numbers = Cache::<u64>::builder()
-        .prefix("p")
-        .build_on(&backend)
-        .unwrap();
+    let numbers = common::view(&backend, "p");
     let strings = Cache::<String>::builder()
         .prefix("p")
         .build_on(&backend)
@@ -157,10 +142,7 @@ async fn views_with_one_prefix_and_another_type_read_a_miss() {
 fn the_default_in_memory_backend_needs_no_runtime() {
     // No tokio runtime here: creating the backend and a view must not need one.
     let backend = Backend::in_memory();
-    let cache = Cache::<u64>::builder()
-        .prefix("no-runtime")
-        .build_on(backend)
-        .unwrap();
+    let cache = common::view(backend, "no-runtime");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -4,12 +4,10 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{PrivateRedis, cleanup, free_port, namespace, raw, redis_url};
+use common::{PrivateRedis, cleanup, eventually, free_port, namespace, raw, redis_url};
 use perf_cache::{Backend, Cache, Key};
-use tokio::sync::Notify;
 
 async fn backend(url: &str, ns: &str, bus: bool) -> Backend {
     Backend::builder()
@@ -25,21 +23,7 @@ async fn backend(url: &str, ns: &str, bus: bool) -> Backend {
 }
 
 fn view(backend: &Backend) -> Cache<u64> {
-    Cache::<u64>::builder()
-        .prefix("v")
-        .build_on(backend)
-        .unwrap()
-}
-
-/// Polls `f` up to `tries` times (10 ms apart) until it is true.
-async fn eventually(tries: u32, mut f: impl AsyncFnMut() -> bool) -> bool {
-    for _ in 0..tries {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    false
+    common::view(backend, "v")
 }
 
 /// A load on B that began before A's invalidation (or set) never writes its value into
@@ -67,19 +51,7 @@ async fn a_load_that_began_before_another_instances_invalidation_never_fills_red
     for round in 0..rounds {
         let key = Key::new(round);
         let stored = format!("{ns}:v:{round}");
-        let started = Arc::new(Notify::new());
-        let release = Arc::new(Notify::new());
-        let (s, r) = (Arc::clone(&started), Arc::clone(&release));
-        let (bb, k) = (b.clone(), key.clone());
-        let load = tokio::spawn(async move {
-            bb.get_or_load(&k, move || async move {
-                s.notify_one();
-                r.notified().await;
-                round
-            })
-            .await
-        });
-        started.notified().await;
+        let (load, release) = common::race::load_in_flight(&b, &key, round).await;
         let set = round % 2 == 1;
         if set {
             a.set(&key, u64::MAX).await.unwrap();
@@ -152,18 +124,14 @@ async fn a_write_or_invalidation_on_a_reaches_b_after_delivery() {
 
 /// The id of the connection named `name` in `CLIENT LIST`.
 async fn client_id(url: &str, name: &str) -> Option<i64> {
-    let mut c = raw(url).await;
-    let list: String = redis::cmd("CLIENT")
-        .arg("LIST")
-        .query_async(&mut c)
+    common::clients_named(url, name)
         .await
-        .unwrap();
-    let needle = format!(" name={name} ");
-    list.lines().find(|l| l.contains(&needle)).and_then(|l| {
-        l.split(' ')
-            .find_map(|f| f.strip_prefix("id="))
-            .and_then(|id| id.parse().ok())
-    })
+        .first()
+        .and_then(|l| {
+            l.split(' ')
+                .find_map(|f| f.strip_prefix("id="))
+                .and_then(|id| id.parse().ok())
+        })
 }
 
 /// B's subscriber is killed, then A invalidates: the message is lost, but B resyncs and
@@ -263,14 +231,8 @@ async fn remote_pattern_unknown_and_foreign_messages() {
     let url = redis_url();
     let ns = namespace("bus-ops");
     let bb = backend(&url, &ns, true).await;
-    let users = Cache::<u64>::builder()
-        .prefix("user")
-        .build_on(&bb)
-        .unwrap();
-    let orders = Cache::<u64>::builder()
-        .prefix("order")
-        .build_on(&bb)
-        .unwrap();
+    let users = common::view(&bb, "user");
+    let orders = common::view(&bb, "order");
     for n in 1..=3_u64 {
         users.set(&Key::new(n), n).await.unwrap();
         orders.set(&Key::new(n), n).await.unwrap();

@@ -211,24 +211,7 @@ async fn plain_mode_on_the_cluster(ports: &[u16], ns: &str) {
 /// Keys of `ns` held by the node on `port` (`SCAN` on that node alone).
 async fn node_keys(port: u16, ns: &str) -> Vec<String> {
     let mut conn = common::raw(&format!("redis://127.0.0.1:{port}")).await;
-    let mut out = Vec::new();
-    let mut cursor = 0_u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{ns}:*"))
-            .arg("COUNT")
-            .arg(1_000)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        out.extend(keys);
-        if next == 0 {
-            return out;
-        }
-        cursor = next;
-    }
+    common::scan(&mut conn, format!("{ns}:*").as_str(), 1_000).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,10 +228,7 @@ async fn pattern_invalidation_reaches_every_primary() {
         .build()
         .await
         .unwrap();
-    let orgs = Cache::<u64>::builder()
-        .prefix("org")
-        .build_on(&backend)
-        .unwrap();
+    let orgs = common::view(&backend, "org");
     for i in 0..300_u64 {
         orgs.set(&Key::new(i % 3).arg("incident").arg(i), i)
             .await
@@ -306,28 +286,13 @@ async fn pattern_invalidation_reaches_every_primary() {
 /// (one subscriber per instance, classic pub/sub reaching every node) keeps B's L1 coherent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_no_stale_fill_and_bus() {
-    use std::sync::Arc;
-    use tokio::sync::Notify;
-
     let dir = tempfile::tempdir().unwrap();
     let (_nodes, ports) = start_cluster(dir.path());
     let ns = namespace("cluster-fence");
     let (a, b) = (cache(&ports, &ns).await, cache(&ports, &ns).await);
     for round in 0..100_u64 {
         let key = Key::new("k").arg(round);
-        let started = Arc::new(Notify::new());
-        let release = Arc::new(Notify::new());
-        let (s, r) = (Arc::clone(&started), Arc::clone(&release));
-        let (bb, k) = (b.clone(), key.clone());
-        let load = tokio::spawn(async move {
-            bb.get_or_load(&k, move || async move {
-                s.notify_one();
-                r.notified().await;
-                round
-            })
-            .await
-        });
-        started.notified().await;
+        let (load, release) = common::race::load_in_flight(&b, &key, round).await;
         if round % 2 == 0 {
             assert!(a.invalidate(&key).await.is_complete());
         } else {

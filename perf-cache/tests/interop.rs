@@ -70,6 +70,17 @@ async fn plain_view(ns: &str, l1_ttl: Duration) -> Cache<Order, Json> {
         .unwrap()
 }
 
+/// A JSON view of `ns` in the default (enveloped) storage format.
+async fn json_envelope_view(ns: &str) -> Cache<Order, Json> {
+    Cache::<Order>::builder()
+        .namespace(ns)
+        .redis_url(redis_url())
+        .codec(Json)
+        .build()
+        .await
+        .unwrap()
+}
+
 async fn pttl(key: &str) -> i64 {
     let mut c = raw(&redis_url()).await;
     redis::cmd("PTTL")
@@ -348,13 +359,7 @@ async fn a_hash_another_service_wrote_is_a_miss_and_keeps_the_breaker_closed() {
 async fn hostile_values_are_counted_misses_and_are_not_overwritten_by_reads() {
     let ns = namespace("interop-hostile");
     let cache = plain_view(&ns, Duration::from_secs(60)).await;
-    let envelope_view = Cache::<Order>::builder()
-        .namespace(&ns)
-        .redis_url(redis_url())
-        .codec(Json)
-        .build()
-        .await
-        .unwrap();
+    let envelope_view = json_envelope_view(&ns).await;
     let deep = "[".repeat(100_000);
     let hostile: Vec<Vec<u8>> = vec![
         b"not json".to_vec(),
@@ -392,13 +397,7 @@ async fn hostile_values_are_counted_misses_and_are_not_overwritten_by_reads() {
     let enveloped: Vec<u8> = raw_cmd(redis::cmd("GET").arg(format!("{ns}:hostile:envelope"))).await;
     keys.push((format!("{ns}:hostile:envelope"), &enveloped));
     // Raw keys work in the envelope format too: a fresh view reads it from Redis.
-    let fresh_envelope_view = Cache::<Order>::builder()
-        .namespace(&ns)
-        .redis_url(redis_url())
-        .codec(Json)
-        .build()
-        .await
-        .unwrap();
+    let fresh_envelope_view = json_envelope_view(&ns).await;
     let raw_enveloped = Key::raw(format!("{ns}:hostile:envelope")).unwrap();
     assert_eq!(
         fresh_envelope_view

@@ -15,46 +15,15 @@ use proptest::prelude::*;
 /// Every stored key under `prefix` (`SCAN MATCH <prefix>*`, prefix without metacharacters).
 async fn stored(url: &str, prefix: &str) -> BTreeSet<Vec<u8>> {
     let mut conn = common::raw(url).await;
-    let mut out = BTreeSet::new();
-    let mut cursor = 0_u64;
-    loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}*"))
-            .arg("COUNT")
-            .arg(1_000)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        out.extend(keys);
-        if next == 0 {
-            return out;
-        }
-        cursor = next;
-    }
+    common::scan(&mut conn, format!("{prefix}*").as_str(), 1_000)
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// `SCAN MATCH <pattern>` over the whole database.
 async fn scan_match(conn: &mut redis::aio::MultiplexedConnection, pattern: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut cursor = 0_u64;
-    loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(10_000)
-            .query_async(conn)
-            .await
-            .unwrap();
-        out.extend(keys);
-        if next == 0 {
-            return out;
-        }
-        cursor = next;
-    }
+    common::scan(conn, pattern, 10_000).await
 }
 
 /// Bytes that exercise every rule of the glob: metacharacters, `^`, `-`, the separator, and
@@ -163,14 +132,8 @@ async fn every_tier_removes_exactly_the_matching_keys() {
         .build()
         .await
         .unwrap();
-    let scans = Cache::<u64>::builder()
-        .prefix("scans")
-        .build_on(&backend)
-        .unwrap();
-    let reports = Cache::<u64>::builder()
-        .prefix("reports")
-        .build_on(&backend)
-        .unwrap();
+    let scans = common::view(&backend, "scans");
+    let reports = common::view(&backend, "reports");
     // 30 scans × 3 result pages, plus summaries and reports, 1,500 keys in all... kept small
     // enough to check key by key.
     for scan in 0..30_u64 {
@@ -274,14 +237,8 @@ async fn the_disk_tier_removes_exactly_the_matching_rows_in_batches() {
         .build()
         .await
         .unwrap();
-    let cache = Cache::<u64>::builder()
-        .prefix("v")
-        .build_on(&backend)
-        .unwrap();
-    let other = Cache::<u64>::builder()
-        .prefix("w")
-        .build_on(&backend)
-        .unwrap();
+    let cache = common::view(&backend, "v");
+    let other = common::view(&backend, "w");
     // More rows than one batch (1,024) under the pattern's literal head.
     let items: Vec<(Key, u64)> = (0..3_000_u64).map(|i| (Key::new("u").arg(i), i)).collect();
     cache.set_many(items).await.unwrap();
@@ -317,10 +274,7 @@ async fn hostile_values_never_widen_an_invalidation() {
         .build()
         .await
         .unwrap();
-    let cache = Cache::<u64>::builder()
-        .prefix("t")
-        .build_on(&backend)
-        .unwrap();
+    let cache = common::view(&backend, "t");
     let tenants = [
         "a", "b", "ab", "a*", "*", "?", "a?", "[ab]", "[a-z]", "[^a]", "]", "[", "\\", "a\\",
         "\\*", "%2A", "a:b", "",
@@ -376,10 +330,7 @@ async fn bookkeeping_keys_survive_star_patterns_and_invalidate_all() {
         .build()
         .await
         .unwrap();
-    let cache = Cache::<u64>::builder()
-        .prefix("v")
-        .build_on(&backend)
-        .unwrap();
+    let cache = common::view(&backend, "v");
     let mut conn = common::raw(&url).await;
     let bookkeeping = [format!("{ns}%:tag:user"), format!("{ns}%:lease:user:1")];
     for key in &bookkeeping {
@@ -434,10 +385,7 @@ async fn a_pattern_that_missed_redis_is_replayed_before_l2_is_read_again() {
         .build()
         .await
         .unwrap();
-    let cache = Cache::<u64>::builder()
-        .prefix("v")
-        .build_on(&backend)
-        .unwrap();
+    let cache = common::view(&backend, "v");
     for i in 0..50_u64 {
         cache
             .set(&Key::new("org").arg(i % 2).arg(i), i)
@@ -522,14 +470,8 @@ async fn a_group_of_keys_and_patterns_removes_exactly_them() {
         .build()
         .await
         .unwrap();
-    let incidents = Cache::<u64>::builder()
-        .prefix("incident")
-        .build_on(&backend)
-        .unwrap();
-    let lists = Cache::<u64>::builder()
-        .prefix("incidents")
-        .build_on(&backend)
-        .unwrap();
+    let incidents = common::view(&backend, "incident");
+    let lists = common::view(&backend, "incidents");
     for id in 0..20_u64 {
         incidents.set(&Key::new(id), id).await.unwrap();
     }

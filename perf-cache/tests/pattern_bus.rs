@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{cleanup, namespace, redis_url};
+use common::{cleanup, eventually, namespace, redis_url};
 use perf_cache::{Backend, Cache, InvalidationGroup, Key, Pattern};
 
 /// An instance; `disk` gives it a disk file, `l1` an L1. Heartbeats are a minute apart so
@@ -28,24 +28,8 @@ async fn instance(url: &str, ns: &str, disk: Option<&std::path::Path>, l1: bool)
 }
 
 fn views(backend: &Backend) -> (Cache<u64>, Cache<u64>) {
-    let view = |prefix| {
-        Cache::<u64>::builder()
-            .prefix(prefix)
-            .build_on(backend)
-            .unwrap()
-    };
+    let view = |prefix| common::view(backend, prefix);
     (view("user"), view("order"))
-}
-
-/// Polls `f` up to `tries` times (10 ms apart) until it is true.
-async fn eventually(tries: u32, mut f: impl AsyncFnMut() -> bool) -> bool {
-    for _ in 0..tries {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    false
 }
 
 /// Which of `user:1..=4` and `order:1..=4` a pair of views serves.
@@ -174,8 +158,6 @@ async fn a_pattern_of_any_bytes_reaches_the_other_instance() {
 /// is off, so only the compare-and-set in Redis stops it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_key_raises_its_generation_against_another_instances_load() {
-    use std::sync::Arc;
-    use tokio::sync::Notify;
     let url = redis_url();
     let ns = namespace("pattern-bus-generation");
     let quiet = async |disk| {
@@ -198,20 +180,7 @@ async fn a_group_key_raises_its_generation_against_another_instances_load() {
     let mut stale = 0;
     for round in 0..rounds {
         let key = Key::new(round);
-        let started = Arc::new(Notify::new());
-        let release = Arc::new(Notify::new());
-        let (s, r) = (Arc::clone(&started), Arc::clone(&release));
-        let (users, k) = (b_users.clone(), key.clone());
-        let load = tokio::spawn(async move {
-            users
-                .get_or_load(&k, move || async move {
-                    s.notify_one();
-                    r.notified().await;
-                    round
-                })
-                .await
-        });
-        started.notified().await;
+        let (load, release) = common::race::load_in_flight(&b_users, &key, round).await;
         let group = InvalidationGroup::new().key(&Key::new("user").arg(round));
         assert!(a.invalidate_group(&group).await.is_complete());
         release.notify_one();

@@ -7,36 +7,11 @@
 
 mod common;
 
-use std::sync::Arc;
-
+use common::race::load_in_flight;
 use common::{cleanup, namespace, redis_url};
 use perf_cache::{Backend, Cache, InvalidationGroup, Key, Pattern};
-use tokio::sync::Notify;
 
 const ROUNDS: u64 = 10_000;
-
-type Loading = std::pin::Pin<Box<dyn Future<Output = u64> + Send>>;
-
-/// A loader that says when it started and returns `value` once released.
-fn gated(
-    value: u64,
-) -> (
-    Arc<Notify>,
-    Arc<Notify>,
-    impl FnOnce() -> Loading + Send + 'static,
-) {
-    let started = Arc::new(Notify::new());
-    let release = Arc::new(Notify::new());
-    let (s, r) = (Arc::clone(&started), Arc::clone(&release));
-    let loader = move || -> Loading {
-        Box::pin(async move {
-            s.notify_one();
-            r.notified().await;
-            value
-        })
-    };
-    (started, release, loader)
-}
 
 /// How a round invalidates the key `v:<round>:x` of the view `v`.
 #[derive(Clone, Copy)]
@@ -99,19 +74,12 @@ async fn race(redis: bool, hows: &[How]) {
             .bus(false);
     }
     let backend = builder.build().await.unwrap();
-    let cache = Cache::<u64>::builder()
-        .prefix("v")
-        .build_on(&backend)
-        .unwrap();
+    let cache = common::view(&backend, "v");
     let mut stale = 0;
     for round in 0..ROUNDS {
         let how = hows[usize::try_from(round).unwrap() % hows.len()];
         let key = Key::new(round).arg("x");
-        let (started, release, loader) = gated(round);
-        let c = cache.clone();
-        let k = key.clone();
-        let load = tokio::spawn(async move { c.get_or_load(&k, loader).await });
-        started.notified().await;
+        let (load, release) = load_in_flight(&cache, &key, round).await;
         if (round / hows.len() as u64).is_multiple_of(2) {
             // The load finishes only after the invalidation returned.
             invalidate(&backend, &cache, how, round).await;

@@ -3,35 +3,15 @@
 //! test runs 10,000 real races; `Notify` forces the load to be in flight when the
 //! invalidation starts, and half of the rounds let it finish while the invalidation runs.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::race::load_in_flight;
 use perf_cache::{Cache, Key};
 use tokio::sync::Notify;
 
 const ROUNDS: u64 = 10_000;
-
-type Loading = std::pin::Pin<Box<dyn Future<Output = u64> + Send>>;
-
-/// A loader that says when it started and returns `value` once released.
-fn gated(
-    value: u64,
-) -> (
-    Arc<Notify>,
-    Arc<Notify>,
-    impl FnOnce() -> Loading + Send + 'static,
-) {
-    let started = Arc::new(Notify::new());
-    let release = Arc::new(Notify::new());
-    let (s, r) = (Arc::clone(&started), Arc::clone(&release));
-    let loader = move || -> Loading {
-        Box::pin(async move {
-            s.notify_one();
-            r.notified().await;
-            value
-        })
-    };
-    (started, release, loader)
-}
 
 async fn race(all: bool) {
     let cache = Cache::<u64>::builder()
@@ -42,11 +22,7 @@ async fn race(all: bool) {
     let mut stale = 0;
     for round in 0..ROUNDS {
         let key = Key::new(round);
-        let (started, release, loader) = gated(round);
-        let c = cache.clone();
-        let k = key.clone();
-        let load = tokio::spawn(async move { c.get_or_load(&k, loader).await });
-        started.notified().await;
+        let (load, release) = load_in_flight(&cache, &key, round).await;
         if round % 2 == 0 {
             // The load finishes only after the invalidation returned.
             if all {
@@ -101,11 +77,7 @@ async fn a_slow_load_racing_set_never_overwrites_the_set_value() {
         .unwrap();
     for round in 0..ROUNDS {
         let key = Key::new(round);
-        let (started, release, loader) = gated(round);
-        let c = cache.clone();
-        let k = key.clone();
-        let load = tokio::spawn(async move { c.get_or_load(&k, loader).await });
-        started.notified().await;
+        let (load, release) = load_in_flight(&cache, &key, round).await;
         cache.set(&key, u64::MAX).await.unwrap();
         release.notify_one();
         assert_eq!(load.await.unwrap(), round);

@@ -207,6 +207,11 @@ where
             return None;
         };
         let counters = &inner.counters.l2;
+        // A read that is a miss and a counted L2 error.
+        let failed = |e: TierError| {
+            counters.misses.incr();
+            self.tier_error(l2, counters, "get", key.prefix(), e);
+        };
         let (bytes, pttl) = match read {
             Ok(PlainRead::Found(bytes, pttl)) => (bytes, pttl),
             Ok(PlainRead::Absent) => {
@@ -215,19 +220,11 @@ where
                 return None;
             }
             Ok(PlainRead::Refused(message)) => {
-                counters.misses.incr();
-                self.tier_error(
-                    l2,
-                    counters,
-                    "get",
-                    key.prefix(),
-                    TierError::Failed(message),
-                );
+                failed(TierError::Failed(message));
                 return None;
             }
             Err(e) => {
-                counters.misses.incr();
-                self.tier_error(l2, counters, "get", key.prefix(), e);
+                failed(e);
                 return None;
             }
         };
@@ -249,19 +246,11 @@ where
                 Some((value, remaining, bytes.len()))
             }
             Err(_) => {
-                counters.misses.incr();
-                let message = format!(
+                failed(TierError::Failed(format!(
                     "stored value ({} bytes) is not a {} encoding of this view's type; read as a miss",
                     bytes.len(),
                     C::NAME
-                );
-                self.tier_error(
-                    l2,
-                    counters,
-                    "get",
-                    key.prefix(),
-                    TierError::Failed(message),
-                );
+                )));
                 None
             }
         }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod race;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,6 +60,67 @@ pub async fn cleanup(url: &str, ns: &str) {
             .await
             .unwrap();
     }
+}
+
+/// A `u64` view with key prefix `prefix` on `backend`.
+pub fn view(backend: &perf_cache::Backend, prefix: &str) -> perf_cache::Cache<u64> {
+    perf_cache::Cache::<u64>::builder()
+        .prefix(prefix)
+        .build_on(backend)
+        .unwrap()
+}
+
+/// Every key matching `pattern` (`SCAN MATCH <pattern> COUNT <count>` to the end of the
+/// cursor, on the server `conn` talks to).
+pub async fn scan<K: redis::FromRedisValue>(
+    conn: &mut redis::aio::MultiplexedConnection,
+    pattern: impl redis::ToRedisArgs + Copy,
+    count: usize,
+) -> Vec<K> {
+    let mut out = Vec::new();
+    let mut cursor = 0_u64;
+    loop {
+        let (next, keys): (u64, Vec<K>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(count)
+            .query_async(conn)
+            .await
+            .unwrap();
+        out.extend(keys);
+        if next == 0 {
+            return out;
+        }
+        cursor = next;
+    }
+}
+
+/// The `CLIENT LIST` lines of the connections named `name`.
+pub async fn clients_named(url: &str, name: &str) -> Vec<String> {
+    let mut c = raw(url).await;
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let needle = format!(" name={name} ");
+    list.lines()
+        .filter(|l| l.contains(&needle))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Polls `f` up to `tries` times (10 ms apart) until it is true.
+pub async fn eventually(tries: u32, mut f: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..tries {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
 }
 
 pub fn free_port() -> u16 {
