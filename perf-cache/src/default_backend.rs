@@ -47,7 +47,7 @@ impl Backend {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
-    /// // With REDIS_URL unset this is an in-memory backend.
+    /// // In memory when REDIS_URL is unset; L1 + Redis at REDIS_URL when it is set.
     /// let backend = perf_cache::Backend::install_default_from_env().await?;
     /// assert_eq!(perf_cache::Backend::default_backend().namespace(), backend.namespace());
     /// # Ok(()) }
@@ -58,10 +58,9 @@ impl Backend {
     /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) for field `default backend` when a
     /// default was already installed.
     pub async fn install_default_from_env() -> crate::Result<Backend> {
-        let mut builder = Backend::builder();
-        if let Ok(ns) = std::env::var("PERF_CACHE_NAMESPACE") {
-            builder = builder.namespace(ns);
-        }
+        let namespace =
+            std::env::var("PERF_CACHE_NAMESPACE").unwrap_or_else(|_| "default".to_owned());
+        let mut builder = Backend::builder().namespace(namespace);
         #[cfg(feature = "redis")]
         if let Ok(url) = std::env::var("REDIS_URL") {
             builder = builder.redis_url(url);
