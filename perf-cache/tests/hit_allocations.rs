@@ -28,27 +28,36 @@ fn l1_hits_allocate_nothing() {
             assert!(cache.get(key).await.is_some());
         }
 
-        let before = ALLOCATOR.total_allocated();
-        for _ in 0..10 {
-            for (i, key) in (0_u64..).zip(&keys) {
-                assert_eq!(cache.get(key).await, Some(i));
-                let loaded = cache.get_or_load(key, move || async move { i + 1 }).await;
-                assert_eq!(loaded, i);
-                let tried = cache
-                    .try_get_or_load(key, move || async move { Ok::<_, ()>(i + 1) })
-                    .await;
-                assert_eq!(tried, Ok(i));
-                assert_eq!(
-                    Key::new("k").arg(i),
-                    *key,
-                    "a key built from a u64 is inline"
-                );
+        // The allocator counts every thread of the process, and a thread started before the
+        // window (the backend's clock thread, the test harness) may make its own first
+        // allocations late on a loaded machine. So the same 3,000 hits are measured in three
+        // windows and the cleanest one must be 0: an allocation on the hit path shows in all
+        // three.
+        let mut windows = Vec::new();
+        for _ in 0..3 {
+            let before = ALLOCATOR.total_allocated();
+            for _ in 0..10 {
+                for (i, key) in (0_u64..).zip(&keys) {
+                    assert_eq!(cache.get(key).await, Some(i));
+                    let loaded = cache.get_or_load(key, move || async move { i + 1 }).await;
+                    assert_eq!(loaded, i);
+                    let tried = cache
+                        .try_get_or_load(key, move || async move { Ok::<_, ()>(i + 1) })
+                        .await;
+                    assert_eq!(tried, Ok(i));
+                    assert_eq!(
+                        Key::new("k").arg(i),
+                        *key,
+                        "a key built from a u64 is inline"
+                    );
+                }
             }
+            windows.push(ALLOCATOR.total_allocated() - before);
         }
-        let allocated = ALLOCATOR.total_allocated() - before;
         assert_eq!(
-            allocated, 0,
-            "3,000 hits and 1,000 key builds allocated {allocated} bytes"
+            windows.iter().min(),
+            Some(&0),
+            "bytes allocated by 3,000 hits and 1,000 key builds, per window: {windows:?}"
         );
 
         // The counter sees allocations: a miss boxes its path and stores a new entry.
@@ -56,6 +65,6 @@ fn l1_hits_allocate_nothing() {
         let v = cache.get_or_load(&Key::new("new"), || async { 7 }).await;
         assert_eq!(v, 7);
         assert!(ALLOCATOR.total_allocated() > before);
-        assert_eq!(cache.stats().l1.hits, 3_100);
+        assert_eq!(cache.stats().l1.hits, 9_100);
     });
 }
