@@ -88,7 +88,7 @@ impl Deadline {
 }
 
 /// The error of a SQLite statement that perf-db interrupted because it ran past the pool's
-/// [`statement_timeout`](crate::PoolConfigBuilder::statement_timeout), carried in
+/// [`sqlite_statement_timeout`](crate::PoolConfigBuilder::sqlite_statement_timeout), carried in
 /// [`sqlx::Error::Database`]. Its [`code`](sqlx::error::DatabaseError::code) is SQLite's
 /// `SQLITE_INTERRUPT` (`"9"`). The query counts under the `timeout` outcome.
 ///
@@ -97,7 +97,7 @@ impl Deadline {
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use std::time::Duration;
 /// let config = perf_db::PoolConfig::builder()
-///     .statement_timeout(Some(Duration::from_millis(50)))
+///     .sqlite_statement_timeout(Some(Duration::from_millis(50)))
 ///     .build()?;
 /// let pool = perf_db::Pool::<sqlx::Sqlite>::connect(&config).await?;
 /// let forever = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \

@@ -134,9 +134,10 @@ pub struct QueryStats {
     /// Queries whose future or stream was dropped before the database's answer was read to the
     /// end (a timeout, a `select!` branch that lost, a stream left early). Never explained.
     pub cancelled: u64,
-    /// Queries that ran past the statement timeout (`statement_timeout`): interrupted by perf-db
-    /// on SQLite, cancelled by the server on PostgreSQL (`57014` with "statement timeout") and
-    /// MySQL/MariaDB (errors 3024/1969). Not counted in `errors`.
+    /// Queries that ran past the statement timeout: interrupted by perf-db on SQLite
+    /// (`sqlite_statement_timeout`), cancelled by the server (`statement_timeout`) on PostgreSQL
+    /// (`57014` with "statement timeout") and MySQL/MariaDB (errors 3024/1969). Not counted in
+    /// `errors`.
     pub timeouts: u64,
     /// Rows returned by row-returning statements plus rows affected by writes (a row that a
     /// write returns, with `RETURNING`, counts once).
