@@ -583,7 +583,6 @@ mod key;
 mod macro_support;
 mod options;
 mod pattern;
-mod redact;
 mod replay;
 mod result_ttl;
 mod stats;
@@ -607,7 +606,7 @@ pub use invalidation::{Invalidation, Reach};
 pub use key::{Key, KeyArg};
 pub use options::SetOptions;
 pub use pattern::Pattern;
-pub use redact::redact_url;
+pub use perf_redact::redact_url;
 pub use result_ttl::set_result_ttl;
 #[cfg(feature = "redis")]
 pub use session::{SessionStore, SessionStoreBuilder};

@@ -1,7 +1,8 @@
-//! Password redaction for cache URLs.
+//! Password redaction for connection URLs, shared by perf-cache and perf-db.
 //!
-//! perf-db has the same function (`perf_db::redact_url`); the two files are kept identical apart
-//! from the crate name in the doctest, so both crates redact every URL alike.
+//! Both crates re-export [`redact_url`] (`perf_cache::redact_url`, `perf_db::redact_url`), so every
+//! URL they log, render or return in an error is redacted by this one function.
+#![doc = include_str!("../README.md")]
 
 use url::{Position, Url};
 
@@ -19,10 +20,10 @@ const MASK: &str = "***";
 /// the last `@` is replaced, user name included: that may hide more than the password, never
 /// less.
 ///
-/// Every log line, `Debug` and `Display` output of this crate goes through it.
+/// Every log line, `Debug` and `Display` output of perf-cache and perf-db goes through it.
 ///
 /// ```
-/// use perf_cache::redact_url;
+/// use perf_redact::redact_url;
 ///
 /// assert_eq!(
 ///     redact_url("postgres://app:s3cret@db:5432/app?sslmode=require"),
@@ -99,7 +100,6 @@ fn is_secret(key: &str) -> bool {
 mod tests {
     use super::redact_url;
 
-    /// The same table is in perf-db's `redact.rs`: the two functions behave identically.
     const CASES: &[(&str, &str)] = &[
         (
             "postgres://app:s3cret@db:5432/app",
