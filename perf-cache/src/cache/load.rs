@@ -131,11 +131,10 @@ where
     /// stale-if-error need it, and so does a stored "not found" the caller cannot use).
     #[inline]
     pub(crate) fn fast_hit(&self, key: &Key, accept_negative: bool) -> Option<Option<V>> {
-        let inner = &*self.inner;
-        if inner.check_fresh || (!accept_negative && inner.negative_ttl.is_some()) {
+        if self.inner.check_fresh {
             return None;
         }
-        self.l1_hit(key)
+        self.l1_fresh(key, accept_negative)
     }
 
     /// The load path for a loader that may borrow from the caller (the `#[cached]` macro's
@@ -200,39 +199,31 @@ where
         R: FnOnce(&Self, &Key, F),
     {
         let inner = &*self.inner;
-        // Without refresh-ahead or stale-if-error a hit needs nothing but the value: the same
-        // fast path as `get`.
-        if !inner.check_fresh
-            && let Some(hit) = self.l1_fresh(key, accept_negative)
-        {
-            return Ok(hit);
-        }
         let mut stale = None;
-        if let Some(e) = inner.l1_get(key).await {
-            let usable = e.value.is_some() || accept_negative;
-            if !(inner.check_fresh || e.short) {
-                if usable {
-                    inner.counters.l1.hits.incr();
-                    return Ok(e.value);
-                }
-            } else {
-                let now = Instant::now();
-                if e.fresh_until > now && usable {
-                    inner.counters.l1.hits.incr();
-                    if let Some(window) = inner.refresh_ahead
-                        && !e.refresh_failed
-                        && e.fresh_until.saturating_duration_since(now) <= window
-                    {
-                        refresh(self, key, loader);
-                    }
-                    return Ok(e.value);
-                }
-                if inner
-                    .stale_grace
-                    .is_some_and(|grace| now < e.fresh_until + grace)
+        if !inner.check_fresh {
+            // Without refresh-ahead or stale-if-error a hit needs nothing but the value: the
+            // same fast path as `get`. Nothing else in L1 can serve this call (no stale grace
+            // keeps an expired entry), so a miss goes straight to the flight.
+            if let Some(hit) = self.l1_fresh(key, accept_negative) {
+                return Ok(hit);
+            }
+        } else if let Some(e) = inner.l1_get(key) {
+            let now = Instant::now();
+            if e.fresh_until > now && (e.value.is_some() || accept_negative) {
+                inner.counters.l1.hits.incr();
+                if let Some(window) = inner.refresh_ahead
+                    && !e.refresh_failed
+                    && e.fresh_until.saturating_duration_since(now) <= window
                 {
-                    stale = e.value;
+                    refresh(self, key, loader);
                 }
+                return Ok(e.value);
+            }
+            if inner
+                .stale_grace
+                .is_some_and(|grace| now < e.fresh_until + grace)
+            {
+                stale = e.value;
             }
         }
         inner.counters.l1.misses.incr();
@@ -308,7 +299,7 @@ where
         E: Send + Sync + 'static,
     {
         let inner = &*self.inner;
-        if let Some(e) = inner.l1_get(key).await
+        if let Some(e) = inner.l1_get(key)
             && (e.value.is_some() || accept_negative)
             && e.fresh_until > Instant::now()
         {
@@ -464,9 +455,9 @@ where
                 // back over that.
                 Err(_) => {
                     if let Some(_admitted) = this.inner.shared.fence.admit(&ticket).await {
-                        if let Some(mut e) = this.inner.l1_get(&key).await {
+                        if let Some(mut e) = this.inner.l1_get(&key) {
                             e.refresh_failed = true;
-                            this.inner.l1_insert(&key, e).await;
+                            this.inner.l1_insert(&key, e);
                         }
                     } else {
                         this.inner.counters.stale_fills_dropped.incr();

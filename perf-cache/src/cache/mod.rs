@@ -117,7 +117,7 @@ impl<V: Clone + Send + Sync + 'static, C> Inner<V, C> {
     /// This view's L1 entry for `key` while L1 keeps it (fresh, or stale within the grace);
     /// an entry of another value type (a view with the same prefix and another `V`) reads as
     /// absent.
-    async fn l1_get(&self, key: &Key) -> Option<Entry<V>> {
+    fn l1_get(&self, key: &Key) -> Option<Entry<V>> {
         if !self.shared.l1_enabled {
             return None;
         }
@@ -133,7 +133,6 @@ impl<V: Clone + Send + Sync + 'static, C> Inner<V, C> {
             Some(Entry {
                 value,
                 fresh_until: clock::instant_of(e.fresh_until_ms),
-                short: false,
                 refresh_failed: e.refresh_failed,
                 weight: e.weight,
             })
@@ -141,7 +140,7 @@ impl<V: Clone + Send + Sync + 'static, C> Inner<V, C> {
     }
 
     /// Stores an entry in L1; it stays there until its freshness ends plus the stale grace.
-    async fn l1_insert(&self, key: &Key, e: Entry<V>) {
+    fn l1_insert(&self, key: &Key, e: Entry<V>) {
         if !self.shared.l1_enabled {
             return;
         }
@@ -507,8 +506,7 @@ where
         };
         for (key, value, bytes) in encoded {
             let weight = bytes.as_ref().map_or(1, |b| inner.weight(&key, b.len()));
-            self.insert_l1(&key, Some(value), inner.l1_ttl, weight)
-                .await;
+            self.insert_l1(&key, Some(value), inner.l1_ttl, weight);
             if let Some(mut bytes) = bytes.filter(|_| has_lower) {
                 let full = crate::key::full_key(&inner.namespace, &key);
                 if inner.shared.l3.is_some() {
@@ -717,7 +715,7 @@ where
 
     /// Time until the L1 copy of `key` stops being fresh, if L1 holds one.
     pub async fn remaining_ttl(&self, key: &Key) -> Option<Duration> {
-        let e = self.inner.l1_get(key).await?;
+        let e = self.inner.l1_get(key)?;
         e.fresh_until.checked_duration_since(Instant::now())
     }
 
@@ -813,7 +811,7 @@ where
                 Err(e) => self.tier_error(l2, &inner.counters.l2, "fill", key.prefix(), e),
             }
         }
-        self.insert_l1(key, value, l1_ttl, weight).await;
+        self.insert_l1(key, value, l1_ttl, weight);
         let (Some(mut bytes), Some(full)) = (encoded, full) else {
             return Ok(());
         };
@@ -849,7 +847,7 @@ where
         }
     }
 
-    async fn insert_l1(&self, key: &Key, value: Option<V>, fresh_for: Duration, weight: u32) {
+    fn insert_l1(&self, key: &Key, value: Option<V>, fresh_for: Duration, weight: u32) {
         let inner = &*self.inner;
         if !inner.shared.l1_enabled {
             return;
@@ -857,11 +855,10 @@ where
         let entry = Entry {
             value,
             fresh_until: Instant::now() + fresh_for,
-            short: fresh_for < inner.l1_ttl,
             refresh_failed: false,
             weight,
         };
-        inner.l1_insert(key, entry).await;
+        inner.l1_insert(key, entry);
     }
 
     /// L2 then L3; a hit fills L1 (never L2) with the remaining time to live.
@@ -966,8 +963,7 @@ where
         if inner.shared.l1_enabled {
             if let Some(_admitted) = inner.shared.fence.admit(ticket).await {
                 let weight = inner.weight(key, stored_len);
-                self.insert_l1(key, value.clone(), remaining.min(inner.l1_ttl), weight)
-                    .await;
+                self.insert_l1(key, value.clone(), remaining.min(inner.l1_ttl), weight);
             } else {
                 inner.counters.stale_fills_dropped.incr();
             }

@@ -58,7 +58,7 @@ where
         };
         let weight = encoded.as_ref().map_or(1, |b| inner.weight(key, b.len()));
         let l1_ttl = ttl.map_or(inner.l1_ttl, |t| t.min(inner.l1_ttl));
-        self.insert_l1(key, Some(value), l1_ttl, weight).await;
+        self.insert_l1(key, Some(value), l1_ttl, weight);
         if let (Some(l2), Some(bytes)) = (&inner.shared.l2, encoded) {
             let full = crate::key::full_key(&inner.namespace, key);
             if let Err(e) = l2.set(&full, bytes, ttl.unwrap_or(inner.l2_ttl)).await {
@@ -88,8 +88,7 @@ where
         let mut l2_items = Vec::new();
         for (key, value, bytes) in encoded {
             let weight = bytes.as_ref().map_or(1, |b| inner.weight(&key, b.len()));
-            self.insert_l1(&key, Some(value), inner.l1_ttl, weight)
-                .await;
+            self.insert_l1(&key, Some(value), inner.l1_ttl, weight);
             if let Some(bytes) = bytes.filter(|_| inner.shared.l2.is_some()) {
                 let full = crate::key::full_key(&inner.namespace, &key);
                 l2_items.push((full, bytes, inner.l2_ttl));

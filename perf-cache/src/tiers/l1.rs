@@ -22,9 +22,6 @@ pub(crate) struct Entry<V> {
     pub(crate) value: Option<V>,
     /// End of freshness. Past it the entry is only kept for stale-if-error.
     pub(crate) fresh_until: Instant,
-    /// Always `false` now that every hit checks the entry's own deadline; kept for the load
-    /// path's fast check.
-    pub(crate) short: bool,
     /// A refresh-ahead of this entry failed: do not start another one before it expires.
     pub(crate) refresh_failed: bool,
     /// Weight for byte-sized caches (encoded size), else 1.
