@@ -45,7 +45,10 @@ impl Epoch {
 pub(crate) struct Fence {
     global: Epoch,
     stripes: Box<[Epoch]>,
-    hasher: std::hash::RandomState,
+    /// foldhash, as L1 uses (the stripe is picked on every L1 miss); SipHash's resistance to
+    /// chosen keys buys nothing for a stripe index, which only decides which fills share an
+    /// epoch.
+    hasher: foldhash::fast::RandomState,
     /// Unix µs: L3 entries stamped at or before it are misses (set when the bus had a gap,
     /// during which invalidations from other instances may have been missed); 0: none.
     l3_floor_us: AtomicU64,
@@ -86,7 +89,7 @@ impl Fence {
         Self {
             global: Epoch::default(),
             stripes: (0..STRIPES).map(|_| Epoch::default()).collect(),
-            hasher: std::hash::RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
             l3_floor_us: AtomicU64::new(0),
             stamps,
         }

@@ -61,12 +61,7 @@ impl Key {
     /// (`"user"`, `"scan"`). The first segment is the *prefix* shown in logs and traces.
     #[must_use]
     pub fn new(first: impl KeyArg) -> Self {
-        let mut key = Self {
-            repr: Repr::Inline {
-                len: 0,
-                buf: [0; INLINE],
-            },
-        };
+        let mut key = Self::empty();
         first.push_onto(&mut key);
         key
     }
@@ -74,14 +69,19 @@ impl Key {
     /// A key from its escaped bytes as stored (e.g. received on the invalidation bus), taken
     /// as they are: used only to find and remove an existing entry.
     pub(crate) fn from_escaped(bytes: &[u8]) -> Self {
-        let mut key = Self {
+        let mut key = Self::empty();
+        key.push_raw(bytes);
+        key
+    }
+
+    /// An empty inline key: the start of every built key.
+    const fn empty() -> Self {
+        Self {
             repr: Repr::Inline {
                 len: 0,
                 buf: [0; INLINE],
             },
-        };
-        key.push_raw(bytes);
-        key
+        }
     }
 
     /// A key another service owns: Redis stores it under exactly `text`, not under
