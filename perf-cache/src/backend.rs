@@ -362,9 +362,7 @@ impl BackendBuilder {
     /// See [`CacheBuilder::redis_url`](crate::CacheBuilder::redis_url).
     #[cfg(feature = "redis")]
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
-        self.redis.url = Some(url.into());
-        #[cfg(feature = "redis-cluster")]
-        self.redis.cluster_urls.clear();
+        self.redis.set_url(url.into());
         self
     }
 
@@ -405,9 +403,8 @@ impl BackendBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let cluster_urls: Vec<String> = urls.into_iter().map(Into::into).collect();
-        self.redis.url = Some(cluster_urls.first().cloned().unwrap_or_default());
-        self.redis.cluster_urls = cluster_urls;
+        self.redis
+            .set_cluster_urls(urls.into_iter().map(Into::into).collect());
         self
     }
 
