@@ -547,13 +547,7 @@ impl BackendBuilder {
         #[cfg(feature = "redis")]
         {
             let r = &self.redis;
-            if r.timeout < Duration::from_millis(1) || r.timeout > Duration::from_secs(60) {
-                return Err(invalid(
-                    "redis_timeout",
-                    format!("{:?}", r.timeout),
-                    "1 ms..=60 s",
-                ));
-            }
+            r.validate_timeout("redis_timeout")?;
             if !(1..=1_000).contains(&r.breaker_threshold) {
                 return Err(invalid(
                     "breaker_threshold",

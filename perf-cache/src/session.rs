@@ -335,14 +335,7 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStoreBuilde
                 "1 s..=1 year",
             ));
         }
-        let timeout = self.redis.timeout;
-        if timeout < Duration::from_millis(1) || timeout > Duration::from_secs(60) {
-            return Err(crate::error::invalid(
-                "timeout",
-                format!("{timeout:?}"),
-                "1 ms..=60 s",
-            ));
-        }
+        self.redis.validate_timeout("timeout")?;
         let tier = RedisTier::connect(&self.namespace, &url, &self.redis).await?;
         Ok(SessionStore {
             tier: Arc::new(tier),

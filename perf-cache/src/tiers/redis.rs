@@ -99,6 +99,19 @@ impl RedisOptions {
         self.cluster_urls.clear();
     }
 
+    /// The command timeout is within 1 ms..=60 s (`field`: the setter's name).
+    pub(crate) fn validate_timeout(&self, field: &'static str) -> crate::Result<()> {
+        let t = self.timeout;
+        if t < Duration::from_millis(1) || t > Duration::from_secs(60) {
+            return Err(crate::error::invalid(
+                field,
+                format!("{t:?}"),
+                "1 ms..=60 s",
+            ));
+        }
+        Ok(())
+    }
+
     /// A Redis Cluster reached through these seed nodes (replaces a standalone URL).
     #[cfg(feature = "redis-cluster")]
     pub(crate) fn set_cluster_urls(&mut self, urls: Vec<String>) {
