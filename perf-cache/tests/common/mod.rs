@@ -46,6 +46,16 @@ pub async fn raw_exists(url: &str, key: &str) -> bool {
         == 1
 }
 
+/// `PTTL key` on the shared Redis: milliseconds left, -1 without expiry, -2 when absent.
+pub async fn pttl(key: &str) -> i64 {
+    let mut c = raw(&redis_url()).await;
+    redis::cmd("PTTL")
+        .arg(key)
+        .query_async(&mut c)
+        .await
+        .unwrap()
+}
+
 /// Removes every key of a namespace (tests clean up after themselves).
 pub async fn cleanup(url: &str, ns: &str) {
     let mut c = raw(url).await;
