@@ -73,6 +73,21 @@ pub async fn cleanup(url: &str, ns: &str) {
     }
 }
 
+/// A cache of `V` in namespace `ns` with L2 on the shared Redis (which must answer).
+#[cfg(feature = "redis")]
+pub async fn redis_cache<V>(ns: &str) -> perf_cache::Cache<V>
+where
+    V: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    perf_cache::Cache::<V>::builder()
+        .namespace(ns)
+        .redis_url(redis_url())
+        .require_l2(true)
+        .build()
+        .await
+        .unwrap()
+}
+
 /// A `u64` view with key prefix `prefix` on `backend`.
 pub fn view(backend: &perf_cache::Backend, prefix: &str) -> perf_cache::Cache<u64> {
     perf_cache::Cache::<u64>::builder()
