@@ -97,8 +97,17 @@ impl Replay {
     /// others wait for it), and says no while anything is left or L2 is suspect.
     pub(crate) async fn l2_readable(&self, namespace: &str, l2: &L2) -> bool {
         let suspect = self.suspect_until_ms.load(Ordering::Relaxed);
-        if suspect != 0 && crate::clock::coarse_ms() < suspect {
-            return false;
+        if suspect != 0 {
+            if crate::clock::coarse_ms() < suspect {
+                return false;
+            }
+            // Past: back to the read path's one check (unless a new overflow moved it on).
+            let _ = self.suspect_until_ms.compare_exchange(
+                suspect,
+                0,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
         }
         if !self.has_pending.load(Ordering::Relaxed) {
             return true;
