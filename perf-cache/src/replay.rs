@@ -36,10 +36,6 @@ pub(crate) struct Replay {
     suspect_until_ms: AtomicU64,
     /// The longest `l2_ttl` of the backend's views, in ms.
     max_l2_ttl_ms: AtomicU64,
-    /// Operations kept, replayed, and overflows (for logs and tests).
-    pub(crate) kept: AtomicU64,
-    pub(crate) replayed: AtomicU64,
-    pub(crate) overflows: AtomicU64,
 }
 
 impl Replay {
@@ -57,7 +53,6 @@ impl Replay {
             let until = crate::clock::coarse_ms()
                 .saturating_add(self.max_l2_ttl_ms.load(Ordering::Relaxed));
             self.suspect_until_ms.fetch_max(until, Ordering::Relaxed);
-            self.overflows.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 namespace,
                 tier = "l2",
@@ -68,7 +63,6 @@ impl Replay {
         }
         queue.push_back(op);
         self.has_pending.store(true, Ordering::Relaxed);
-        self.kept.fetch_add(1, Ordering::Relaxed);
         // One warning when the queue starts; each further one at debug level.
         if queue.len() == 1 {
             tracing::warn!(
@@ -126,7 +120,6 @@ impl Replay {
             queue.pop_front();
             done += 1;
         }
-        self.replayed.fetch_add(done, Ordering::Relaxed);
         if done > 0 {
             tracing::info!(
                 namespace,
