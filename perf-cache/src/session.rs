@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::envelope::{self, Decoded};
 use crate::stats::Counter;
-use crate::tiers::redis::{RedisOptions, RedisTier};
+use crate::tiers::redis::{RedisOptions, RedisTier, px};
 use crate::tiers::{RateLimitedLog, TierError};
 use crate::{Error, Json, Key, Result, SessionStats};
 
@@ -176,7 +176,7 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
             cmd.arg(SLIDING_GET)
                 .arg(1)
                 .arg(&key)
-                .arg(crate::clock::duration_ms(self.ttl).max(1))
+                .arg(px(self.ttl))
                 .arg(offset)
                 .arg(&expiry[..])
                 .arg(envelope::MAGIC)
@@ -233,10 +233,7 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
             crate::DEFAULT_MAX_VALUE_SIZE,
         )?;
         let mut cmd = redis::cmd("SET");
-        cmd.arg(self.key(id))
-            .arg(bytes)
-            .arg("PX")
-            .arg(crate::clock::duration_ms(self.ttl).max(1));
+        cmd.arg(self.key(id)).arg(bytes).arg("PX").arg(px(self.ttl));
         self.tier
             .query::<redis::Value>(cmd)
             .await

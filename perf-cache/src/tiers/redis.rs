@@ -549,7 +549,8 @@ fn script_cmd(script: &LuaScript, by_digest: bool, keys: [&[u8]; 2], args: &[&[u
     cmd
 }
 
-fn px(ttl: Duration) -> u64 {
+/// A TTL as Redis's `PX` / `PEXPIRE` argument: whole milliseconds, at least 1.
+pub(crate) fn px(ttl: Duration) -> u64 {
     crate::clock::duration_ms(ttl).max(1)
 }
 
