@@ -299,8 +299,9 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStoreBuilde
         self
     }
 
-    /// Sliding expiry: every `get` restarts the TTL (one `GETEX`, Redis 6.2 or later).
-    /// Default `false`.
+    /// Sliding expiry: every `get` restarts the TTL, in Redis and in the stored envelope, in
+    /// the same round trip as the read (one `EVAL`; see [`SessionStore::get`]). Default
+    /// `false`.
     pub fn sliding(mut self, sliding: bool) -> Self {
         self.sliding = sliding;
         self
