@@ -362,9 +362,7 @@ impl BackendBuilder {
     /// See [`CacheBuilder::redis_url`](crate::CacheBuilder::redis_url).
     #[cfg(feature = "redis")]
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
-        self.redis.url = Some(url.into());
-        #[cfg(feature = "redis-cluster")]
-        self.redis.cluster_urls.clear();
+        self.redis.set_url(url.into());
         self
     }
 
@@ -405,9 +403,8 @@ impl BackendBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let cluster_urls: Vec<String> = urls.into_iter().map(Into::into).collect();
-        self.redis.url = Some(cluster_urls.first().cloned().unwrap_or_default());
-        self.redis.cluster_urls = cluster_urls;
+        self.redis
+            .set_cluster_urls(urls.into_iter().map(Into::into).collect());
         self
     }
 
@@ -550,13 +547,7 @@ impl BackendBuilder {
         #[cfg(feature = "redis")]
         {
             let r = &self.redis;
-            if r.timeout < Duration::from_millis(1) || r.timeout > Duration::from_secs(60) {
-                return Err(invalid(
-                    "redis_timeout",
-                    format!("{:?}", r.timeout),
-                    "1 ms..=60 s",
-                ));
-            }
+            r.validate_timeout("redis_timeout")?;
             if !(1..=1_000).contains(&r.breaker_threshold) {
                 return Err(invalid(
                     "breaker_threshold",

@@ -16,7 +16,7 @@
 //! a recovery does not count towards opening it again.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CLOSED: u64 = 0;
 const OPEN: u64 = 1;
@@ -47,13 +47,12 @@ pub(crate) fn is_outage(e: &redis::RedisError) -> bool {
 
 #[derive(Debug)]
 pub(crate) struct Breaker {
-    start: Instant,
     threshold: u32,
     cooldown_ms: u64,
     state: AtomicU64,
     /// Consecutive outages while closed.
     failures: AtomicU32,
-    /// When the breaker last opened (ms since `start`).
+    /// When the breaker last opened ([`crate::clock::precise_ms`]).
     opened_ms: AtomicU64,
     namespace: String,
 }
@@ -73,7 +72,6 @@ pub(crate) struct Permit<'a> {
 impl Breaker {
     pub(crate) fn new(namespace: &str, threshold: u32, cooldown: Duration) -> Self {
         Self {
-            start: Instant::now(),
             threshold: threshold.max(1),
             cooldown_ms: crate::clock::duration_ms(cooldown),
             state: AtomicU64::new(pack(0, CLOSED)),
@@ -81,10 +79,6 @@ impl Breaker {
             opened_ms: AtomicU64::new(0),
             namespace: namespace.to_owned(),
         }
-    }
-
-    fn now_ms(&self) -> u64 {
-        crate::clock::duration_ms(self.start.elapsed())
     }
 
     /// A permit when a call may go to Redis: always while closed; once the cooldown has passed,
@@ -101,7 +95,7 @@ impl Breaker {
             CLOSED => Some(permit(epoch(s), false)),
             OPEN => {
                 let opened = self.opened_ms.load(Ordering::Relaxed);
-                if self.now_ms().saturating_sub(opened) < self.cooldown_ms {
+                if crate::clock::precise_ms().saturating_sub(opened) < self.cooldown_ms {
                     return None;
                 }
                 let half_open = pack(epoch(s) + 1, HALF_OPEN);
@@ -133,7 +127,8 @@ impl Breaker {
     }
 
     fn open(&self, from: u64, failures: u32) {
-        self.opened_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.opened_ms
+            .store(crate::clock::precise_ms(), Ordering::Relaxed);
         if self.transition(from, OPEN) && mode(from) == CLOSED {
             tracing::warn!(
                 namespace = %self.namespace, tier = "l2", failures, cooldown_ms = self.cooldown_ms,

@@ -93,10 +93,8 @@ where
     /// Prefix of every key in Redis and on disk, and the `namespace` label of every metric.
     /// 1 to 64 characters from `[A-Za-z0-9_.-]`. Required when L2 or L3 is configured;
     /// default `"default"` for an in-memory cache.
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.backend_setter.get_or_insert("namespace");
-        self.backend = self.backend.namespace(namespace);
-        self
+    pub fn namespace(self, namespace: impl Into<String>) -> Self {
+        self.on_backend("namespace", |b| b.namespace(namespace))
     }
 
     /// This cache's key prefix inside the namespace: keys are stored as
@@ -110,19 +108,15 @@ where
     /// L1 capacity in entries. Default 1,000. `0` turns L1 off (every read goes to L2/L3, for
     /// data that must not be served from a per-instance copy). Ignored when
     /// [`l1_max_bytes`](Self::l1_max_bytes) is set.
-    pub fn l1_max_entries(mut self, entries: u64) -> Self {
-        self.backend_setter.get_or_insert("l1_max_entries");
-        self.backend = self.backend.l1_max_entries(entries);
-        self
+    pub fn l1_max_entries(self, entries: u64) -> Self {
+        self.on_backend("l1_max_entries", |b| b.l1_max_entries(entries))
     }
 
     /// Sizes L1 by weight instead of entries: the sum of the values' encoded sizes (with this
     /// cache's codec, envelope included) stays under `bytes`. Default: unset (sized by entries).
     /// Each value is then encoded once on insert to weigh it.
-    pub fn l1_max_bytes(mut self, bytes: u64) -> Self {
-        self.backend_setter.get_or_insert("l1_max_bytes");
-        self.backend = self.backend.l1_max_bytes(bytes);
-        self
+    pub fn l1_max_bytes(self, bytes: u64) -> Self {
+        self.on_backend("l1_max_bytes", |b| b.l1_max_bytes(bytes))
     }
 
     /// Time an entry stays fresh in L1. Default 60 s. From 1 ms to 1 year. Entries promoted from
@@ -148,86 +142,69 @@ where
     /// feature `redis-tls`). Default: no L2. Building does not wait for Redis unless
     /// [`require_l2`](Self::require_l2) is set.
     #[cfg(feature = "redis")]
-    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
-        self.backend_setter.get_or_insert("redis_url");
-        self.backend = self.backend.redis_url(url);
-        self
+    pub fn redis_url(self, url: impl Into<String>) -> Self {
+        self.on_backend("redis_url", |b| b.redis_url(url))
     }
 
     /// Uses an existing `redis::Client` for L2 instead of a URL (see
     /// [`BackendBuilder::redis_client`]).
     #[cfg(feature = "redis")]
-    pub fn redis_client(mut self, client: redis::Client) -> Self {
-        self.backend_setter.get_or_insert("redis_client");
-        self.backend = self.backend.redis_client(client);
-        self
+    pub fn redis_client(self, client: redis::Client) -> Self {
+        self.on_backend("redis_client", |b| b.redis_client(client))
     }
 
     /// Shares an existing `ConnectionManager` for L2 (see
     /// [`BackendBuilder::redis_connection_manager`]).
     #[cfg(feature = "redis")]
-    pub fn redis_connection_manager(mut self, manager: redis::aio::ConnectionManager) -> Self {
-        self.backend_setter
-            .get_or_insert("redis_connection_manager");
-        self.backend = self.backend.redis_connection_manager(manager);
-        self
+    pub fn redis_connection_manager(self, manager: redis::aio::ConnectionManager) -> Self {
+        self.on_backend("redis_connection_manager", |b| {
+            b.redis_connection_manager(manager)
+        })
     }
 
     /// Names the Redis connection (see [`BackendBuilder::redis_client_name`]).
     #[cfg(feature = "redis")]
-    pub fn redis_client_name(mut self, name: impl Into<String>) -> Self {
-        self.backend_setter.get_or_insert("redis_client_name");
-        self.backend = self.backend.redis_client_name(name);
-        self
+    pub fn redis_client_name(self, name: impl Into<String>) -> Self {
+        self.on_backend("redis_client_name", |b| b.redis_client_name(name))
     }
 
     /// Adds L2 on a Redis Cluster, given one or more seed nodes (`redis://host:port` each);
     /// the slot map is discovered from them. Replaces [`redis_url`](Self::redis_url).
     #[cfg(feature = "redis-cluster")]
-    pub fn redis_cluster_urls<I, S>(mut self, urls: I) -> Self
+    pub fn redis_cluster_urls<I, S>(self, urls: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.backend_setter.get_or_insert("redis_cluster_urls");
-        self.backend = self.backend.redis_cluster_urls(urls);
-        self
+        self.on_backend("redis_cluster_urls", |b| b.redis_cluster_urls(urls))
     }
 
     /// For `rediss://` URLs: trust these PEM root certificates (a private CA) instead of the
     /// system's. Default: the system store.
     #[cfg(feature = "redis-tls")]
-    pub fn redis_root_cert_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.backend_setter.get_or_insert("redis_root_cert_pem");
-        self.backend = self.backend.redis_root_cert_pem(pem);
-        self
+    pub fn redis_root_cert_pem(self, pem: impl Into<Vec<u8>>) -> Self {
+        self.on_backend("redis_root_cert_pem", |b| b.redis_root_cert_pem(pem))
     }
 
     /// Fail `build` with [`Error::L2Unavailable`](crate::Error::L2Unavailable) when Redis does
     /// not answer a `PING`. Default `false`: the cache starts without Redis and picks it up later.
     #[cfg(feature = "redis")]
-    pub fn require_l2(mut self, require: bool) -> Self {
-        self.backend_setter.get_or_insert("require_l2");
-        self.backend = self.backend.require_l2(require);
-        self
+    pub fn require_l2(self, require: bool) -> Self {
+        self.on_backend("require_l2", |b| b.require_l2(require))
     }
 
     /// Connect and per-command timeout for Redis. Default 250 ms. From 1 ms to 60 s. A command
     /// that exceeds it counts as a failure (and as a miss).
     #[cfg(feature = "redis")]
-    pub fn redis_timeout(mut self, timeout: Duration) -> Self {
-        self.backend_setter.get_or_insert("redis_timeout");
-        self.backend = self.backend.redis_timeout(timeout);
-        self
+    pub fn redis_timeout(self, timeout: Duration) -> Self {
+        self.on_backend("redis_timeout", |b| b.redis_timeout(timeout))
     }
 
     /// Consecutive Redis outages (I/O errors, timeouts, dropped connections; not error replies
     /// such as `WRONGTYPE`) that open the circuit breaker. Default 5. From 1 to 1,000.
     #[cfg(feature = "redis")]
-    pub fn breaker_threshold(mut self, failures: u32) -> Self {
-        self.backend_setter.get_or_insert("breaker_threshold");
-        self.backend = self.backend.breaker_threshold(failures);
-        self
+    pub fn breaker_threshold(self, failures: u32) -> Self {
+        self.on_backend("breaker_threshold", |b| b.breaker_threshold(failures))
     }
 
     /// See [`BackendBuilder::bus`]: the invalidation bus of the private backend. Default
@@ -247,36 +224,28 @@ where
     /// # Ok(()) }
     /// ```
     #[cfg(feature = "redis")]
-    pub fn bus(mut self, enabled: bool) -> Self {
-        self.backend_setter.get_or_insert("bus");
-        self.backend = self.backend.bus(enabled);
-        self
+    pub fn bus(self, enabled: bool) -> Self {
+        self.on_backend("bus", |b| b.bus(enabled))
     }
 
     /// How long the open breaker skips Redis before letting one probe through. Default 5 s.
     /// Up to 1 hour.
     #[cfg(feature = "redis")]
-    pub fn breaker_cooldown(mut self, cooldown: Duration) -> Self {
-        self.backend_setter.get_or_insert("breaker_cooldown");
-        self.backend = self.backend.breaker_cooldown(cooldown);
-        self
+    pub fn breaker_cooldown(self, cooldown: Duration) -> Self {
+        self.on_backend("breaker_cooldown", |b| b.breaker_cooldown(cooldown))
     }
 
     /// Adds L3: a redb file at `path` (created if missing). Default: no L3. One cache per file.
     #[cfg(feature = "disk")]
-    pub fn disk_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.backend_setter.get_or_insert("disk_path");
-        self.backend = self.backend.disk_path(path);
-        self
+    pub fn disk_path(self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.on_backend("disk_path", |b| b.disk_path(path))
     }
 
     /// Most rows the disk file holds. Default 100,000. From 1 to 1,000,000,000. A write that
     /// goes over it evicts the rows that expire soonest (with one TTL: the oldest).
     #[cfg(feature = "disk")]
-    pub fn disk_max_entries(mut self, entries: u64) -> Self {
-        self.backend_setter.get_or_insert("disk_max_entries");
-        self.backend = self.backend.disk_max_entries(entries);
-        self
+    pub fn disk_max_entries(self, entries: u64) -> Self {
+        self.on_backend("disk_max_entries", |b| b.disk_max_entries(entries))
     }
 
     /// Replaces the codec used for L2/L3 (default [`Postcard`]); e.g. [`Json`](crate::Json) for
@@ -369,9 +338,19 @@ where
     /// How often a background task publishes the statistics through the `metrics` facade.
     /// Default every 1 s (only when built inside a tokio runtime); `None` publishes only when
     /// [`Cache::stats`] is called. From 10 ms to 1 hour.
-    pub fn metrics_interval(mut self, interval: Option<Duration>) -> Self {
-        self.backend_setter.get_or_insert("metrics_interval");
-        self.backend = self.backend.metrics_interval(interval);
+    pub fn metrics_interval(self, interval: Option<Duration>) -> Self {
+        self.on_backend("metrics_interval", |b| b.metrics_interval(interval))
+    }
+
+    /// Applies a backend-level setting to the private backend's builder, remembering the
+    /// first one so that [`build_on`](Self::build_on) can refuse it.
+    fn on_backend(
+        mut self,
+        field: &'static str,
+        set: impl FnOnce(BackendBuilder) -> BackendBuilder,
+    ) -> Self {
+        self.backend_setter.get_or_insert(field);
+        self.backend = set(self.backend);
         self
     }
 

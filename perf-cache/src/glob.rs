@@ -155,8 +155,8 @@ impl Glob {
         tokens[t..].iter().all(|token| *token == Token::Star)
     }
 
-    /// The bytes every matching key starts with (up to the first wildcard), for range scans.
-    #[cfg_attr(not(feature = "disk"), allow(dead_code))]
+    /// The bytes every matching key starts with (up to the first wildcard): the range the
+    /// disk tier scans, and the key a wildcard-free pattern names.
     pub(crate) fn literal_prefix(&self) -> Vec<u8> {
         self.tokens
             .iter()

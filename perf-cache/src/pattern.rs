@@ -2,7 +2,6 @@
 //! user is always literal.
 
 use crate::Key;
-#[cfg(test)]
 use crate::glob::Glob;
 use crate::key::{KeyArg, SEPARATOR};
 
@@ -166,12 +165,13 @@ impl Pattern {
         crate::glob::matches(&self.glob, key)
     }
 
-    /// The one key this pattern names when it has no wildcard, unescaped for the glob.
+    /// The one key this pattern names when it has no wildcard, unescaped for the glob (the
+    /// whole glob is then its literal head).
     pub(crate) fn exact_key(&self) -> Option<Vec<u8>> {
         if self.wild {
             return None;
         }
-        Some(unescape_literal(&self.glob))
+        Some(Glob::new(&self.glob).literal_prefix())
     }
 
     /// `<space>:<pattern>`: the stored keys' pattern for a key space (`<namespace>` or
@@ -215,20 +215,6 @@ fn push_literal(glob: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-/// The bytes a wildcard-free glob made by [`push_literal`] matches.
-fn unescape_literal(glob: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(glob.len());
-    let mut i = 0;
-    while i < glob.len() {
-        if glob[i] == b'\\' && i + 1 < glob.len() {
-            i += 1;
-        }
-        out.push(glob[i]);
-        i += 1;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,7 +226,7 @@ mod tests {
         assert_eq!(glob, br"a\*b\?c\[d\]e\\f");
         assert!(Glob::new(&glob).is_match(br"a*b?c[d]e\f"));
         assert!(!Glob::new(&glob).is_match(br"aXb?c[d]e\f"));
-        assert_eq!(unescape_literal(&glob), br"a*b?c[d]e\f");
+        assert_eq!(Glob::new(&glob).literal_prefix(), br"a*b?c[d]e\f");
     }
 
     #[test]

@@ -36,10 +36,6 @@ pub(crate) struct Replay {
     suspect_until_ms: AtomicU64,
     /// The longest `l2_ttl` of the backend's views, in ms.
     max_l2_ttl_ms: AtomicU64,
-    /// Operations kept, replayed, and overflows (for logs and tests).
-    pub(crate) kept: AtomicU64,
-    pub(crate) replayed: AtomicU64,
-    pub(crate) overflows: AtomicU64,
 }
 
 impl Replay {
@@ -57,7 +53,6 @@ impl Replay {
             let until = crate::clock::coarse_ms()
                 .saturating_add(self.max_l2_ttl_ms.load(Ordering::Relaxed));
             self.suspect_until_ms.fetch_max(until, Ordering::Relaxed);
-            self.overflows.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 namespace,
                 tier = "l2",
@@ -68,7 +63,6 @@ impl Replay {
         }
         queue.push_back(op);
         self.has_pending.store(true, Ordering::Relaxed);
-        self.kept.fetch_add(1, Ordering::Relaxed);
         // One warning when the queue starts; each further one at debug level.
         if queue.len() == 1 {
             tracing::warn!(
@@ -97,8 +91,17 @@ impl Replay {
     /// others wait for it), and says no while anything is left or L2 is suspect.
     pub(crate) async fn l2_readable(&self, namespace: &str, l2: &L2) -> bool {
         let suspect = self.suspect_until_ms.load(Ordering::Relaxed);
-        if suspect != 0 && crate::clock::coarse_ms() < suspect {
-            return false;
+        if suspect != 0 {
+            if crate::clock::coarse_ms() < suspect {
+                return false;
+            }
+            // Past: back to the read path's one check (unless a new overflow moved it on).
+            let _ = self.suspect_until_ms.compare_exchange(
+                suspect,
+                0,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
         }
         if !self.has_pending.load(Ordering::Relaxed) {
             return true;
@@ -117,7 +120,6 @@ impl Replay {
             queue.pop_front();
             done += 1;
         }
-        self.replayed.fetch_add(done, Ordering::Relaxed);
         if done > 0 {
             tracing::info!(
                 namespace,

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::envelope::{self, Decoded};
 use crate::stats::Counter;
-use crate::tiers::redis::{RedisOptions, RedisTier};
+use crate::tiers::redis::{RedisOptions, RedisTier, px};
 use crate::tiers::{RateLimitedLog, TierError};
 use crate::{Error, Json, Key, Result, SessionStats};
 
@@ -176,7 +176,7 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
             cmd.arg(SLIDING_GET)
                 .arg(1)
                 .arg(&key)
-                .arg(crate::clock::duration_ms(self.ttl).max(1))
+                .arg(px(self.ttl))
                 .arg(offset)
                 .arg(&expiry[..])
                 .arg(envelope::MAGIC)
@@ -233,10 +233,7 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
             crate::DEFAULT_MAX_VALUE_SIZE,
         )?;
         let mut cmd = redis::cmd("SET");
-        cmd.arg(self.key(id))
-            .arg(bytes)
-            .arg("PX")
-            .arg(crate::clock::duration_ms(self.ttl).max(1));
+        cmd.arg(self.key(id)).arg(bytes).arg("PX").arg(px(self.ttl));
         self.tier
             .query::<redis::Value>(cmd)
             .await
@@ -302,8 +299,9 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStoreBuilde
         self
     }
 
-    /// Sliding expiry: every `get` restarts the TTL (one `GETEX`, Redis 6.2 or later).
-    /// Default `false`.
+    /// Sliding expiry: every `get` restarts the TTL, in Redis and in the stored envelope, in
+    /// the same round trip as the read (one `EVAL`; see [`SessionStore::get`]). Default
+    /// `false`.
     pub fn sliding(mut self, sliding: bool) -> Self {
         self.sliding = sliding;
         self
@@ -335,14 +333,7 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStoreBuilde
                 "1 s..=1 year",
             ));
         }
-        let timeout = self.redis.timeout;
-        if timeout < Duration::from_millis(1) || timeout > Duration::from_secs(60) {
-            return Err(crate::error::invalid(
-                "timeout",
-                format!("{timeout:?}"),
-                "1 ms..=60 s",
-            ));
-        }
+        self.redis.validate_timeout("timeout")?;
         let tier = RedisTier::connect(&self.namespace, &url, &self.redis).await?;
         Ok(SessionStore {
             tier: Arc::new(tier),

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
+use common::pttl;
 use perf_cache::{Backend, Cache, CacheKey, Key, cached};
 use serde::{Deserialize, Serialize};
 
@@ -25,15 +26,6 @@ async fn redis_backend(test: &str) -> Backend {
                 common::redis_url()
             )
         })
-}
-
-async fn pttl(key: &str) -> i64 {
-    let mut c = common::raw(&common::redis_url()).await;
-    redis::cmd("PTTL")
-        .arg(key)
-        .query_async(&mut c)
-        .await
-        .unwrap()
 }
 
 // --- the seed example -------------------------------------------------------------------

@@ -3,21 +3,8 @@
 
 mod common;
 
-use common::{cleanup, namespace, raw, redis_url};
-use perf_cache::{Cache, Key};
-
-async fn cache<V>(ns: &str) -> Cache<V>
-where
-    V: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
-{
-    Cache::<V>::builder()
-        .namespace(ns)
-        .redis_url(redis_url())
-        .require_l2(true)
-        .build()
-        .await
-        .unwrap()
-}
+use common::{cleanup, namespace, raw, redis_cache, redis_url};
+use perf_cache::Key;
 
 async fn raw_get(url: &str, key: &str) -> Vec<u8> {
     let mut c = raw(url).await;
@@ -42,8 +29,8 @@ async fn raw_set(url: &str, key: &str, bytes: Vec<u8>) {
 async fn caches_of_different_types_on_one_key_do_not_decode_each_other() {
     let url = redis_url();
     let ns = namespace("fingerprint");
-    let small = cache::<u32>(&ns).await;
-    let wide = cache::<u64>(&ns).await;
+    let small = redis_cache::<u32>(&ns).await;
+    let wide = redis_cache::<u64>(&ns).await;
     let key = Key::new("n");
     small.set(&key, 7).await.unwrap();
     // postcard encodes 7u32 and 7u64 alike: only the type fingerprint tells them apart.
@@ -72,7 +59,7 @@ async fn a_version_1_entry_is_one_miss_then_overwritten() {
     v1.push(9);
     raw_set(&url, &stored, v1).await;
 
-    let c = cache::<u64>(&ns).await;
+    let c = redis_cache::<u64>(&ns).await;
     let key = Key::new("n");
     assert_eq!(c.get(&key).await, None, "v1 reads as a miss");
     assert_eq!(c.get_or_load(&key, || async { 10 }).await, 10);
@@ -90,7 +77,7 @@ async fn an_entry_from_a_newer_writer_is_read() {
     let url = redis_url();
     let ns = namespace("newer");
     let stored = format!("{ns}:s");
-    let writer = cache::<String>(&ns).await;
+    let writer = redis_cache::<String>(&ns).await;
     let key = Key::new("s");
     writer.set(&key, "hello".to_owned()).await.unwrap();
     // Rewrite it as a version 3 writer that adds a header field and a trailer but says
@@ -106,7 +93,7 @@ async fn an_entry_from_a_newer_writer_is_read() {
     bytes.extend_from_slice(b"trailer");
     raw_set(&url, &stored, bytes.clone()).await;
 
-    let reader = cache::<String>(&ns).await;
+    let reader = redis_cache::<String>(&ns).await;
     assert_eq!(reader.get(&key).await.as_deref(), Some("hello"));
     assert_eq!(
         raw_get(&url, &stored).await,
@@ -117,7 +104,7 @@ async fn an_entry_from_a_newer_writer_is_read() {
     // A newer writer that says version 2 cannot read it: a miss.
     bytes[2] = 3;
     raw_set(&url, &stored, bytes).await;
-    let strict = cache::<String>(&ns).await;
+    let strict = redis_cache::<String>(&ns).await;
     assert_eq!(strict.get(&key).await, None);
     cleanup(&url, &ns).await;
 }

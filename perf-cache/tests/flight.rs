@@ -31,11 +31,36 @@ impl Loaders {
         leader
     }
 
+    /// The leader's load: counted in `first`, says it started, and returns `out` once
+    /// released.
+    fn held<T: Send + 'static>(&self, out: T) -> impl Future<Output = T> + Send + 'static {
+        let l = self.clone();
+        async move {
+            l.first.fetch_add(1, Ordering::SeqCst);
+            l.started.notify_one();
+            l.release.notified().await;
+            out
+        }
+    }
+
     /// Lets the held loader return once every spawned caller has reached its wait: the clock
     /// is paused, so the sleep ends only when no task can make progress.
     async fn release_when_all_wait(&self) {
         tokio::time::sleep(Duration::from_millis(1)).await;
         self.release.notify_one();
+    }
+}
+
+/// A load that counts its run in `runs` and returns `out` (a future does nothing until the
+/// cache awaits it, so a caller served by another load never counts).
+fn counted<T: Send + 'static>(
+    runs: &Arc<AtomicUsize>,
+    out: T,
+) -> impl Future<Output = T> + Send + 'static {
+    let runs = Arc::clone(runs);
+    async move {
+        runs.fetch_add(1, Ordering::SeqCst);
+        out
     }
 }
 
@@ -66,45 +91,29 @@ async fn callers_of_every_api_share_one_flight_after_a_not_found() {
         .unwrap();
     let key = Key::new("mixed");
     let l = Loaders::default();
-    let (c, k, l2) = (cache.clone(), key.clone(), l.clone());
+    let (c, k, load) = (cache.clone(), key.clone(), l.held(Ok::<_, String>(None)));
     let leader = l
-        .start_leader(async move {
-            c.get_or_load_optional(&k, move || async move {
-                l2.first.fetch_add(1, Ordering::SeqCst);
-                l2.started.notify_one();
-                l2.release.notified().await;
-                Ok::<_, String>(None)
-            })
-            .await
-        })
+        .start_leader(async move { c.get_or_load_optional(&k, move || load).await })
         .await;
-    let value = |l: &Loaders| {
-        let runs = l.second.clone();
-        move || async move {
-            runs.fetch_add(1, Ordering::SeqCst);
-            7_u64
-        }
-    };
     let plain = spawn_many(100, || {
-        let (c, k, f) = (cache.clone(), key.clone(), value(&l));
-        async move { c.get_or_load(&k, f).await }
+        let (c, k, load) = (cache.clone(), key.clone(), counted(&l.second, 7_u64));
+        async move { c.get_or_load(&k, move || load).await }
     });
     let fallible = spawn_many(100, || {
-        let (c, k, f) = (cache.clone(), key.clone(), value(&l));
-        async move {
-            c.try_get_or_load(&k, move || async move { Ok::<_, String>(f().await) })
-                .await
-        }
+        let (c, k, load) = (
+            cache.clone(),
+            key.clone(),
+            counted(&l.second, Ok::<_, String>(7)),
+        );
+        async move { c.try_get_or_load(&k, move || load).await }
     });
     let optional = spawn_many(100, || {
-        let (c, k, runs) = (cache.clone(), key.clone(), l.first.clone());
-        async move {
-            c.get_or_load_optional(&k, move || async move {
-                runs.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, String>(None)
-            })
-            .await
-        }
+        let (c, k, load) = (
+            cache.clone(),
+            key.clone(),
+            counted(&l.first, Ok::<_, String>(None)),
+        );
+        async move { c.get_or_load_optional(&k, move || load).await }
     });
     l.release_when_all_wait().await;
 
@@ -129,47 +138,23 @@ async fn callers_of_every_api_share_one_flight_after_an_error() {
     let cache = Cache::<u64>::builder().build().await.unwrap();
     let key = Key::new("mixed-error");
     let l = Loaders::default();
-    let (c, k, l2) = (cache.clone(), key.clone(), l.clone());
+    let db_down = || Err::<u64, _>("db down".to_owned());
+    let (c, k, load) = (cache.clone(), key.clone(), l.held(db_down()));
     let leader = l
-        .start_leader(async move {
-            c.try_get_or_load(&k, move || async move {
-                l2.first.fetch_add(1, Ordering::SeqCst);
-                l2.started.notify_one();
-                l2.release.notified().await;
-                Err::<u64, _>("db down".to_owned())
-            })
-            .await
-        })
+        .start_leader(async move { c.try_get_or_load(&k, move || load).await })
         .await;
     let same_error = spawn_many(100, || {
-        let (c, k, runs) = (cache.clone(), key.clone(), l.first.clone());
-        async move {
-            c.try_get_or_load(&k, move || async move {
-                runs.fetch_add(1, Ordering::SeqCst);
-                Err::<u64, _>("db down".to_owned())
-            })
-            .await
-        }
+        let (c, k, load) = (cache.clone(), key.clone(), counted(&l.first, db_down()));
+        async move { c.try_get_or_load(&k, move || load).await }
     });
     let plain = spawn_many(100, || {
-        let (c, k, runs) = (cache.clone(), key.clone(), l.second.clone());
-        async move {
-            c.get_or_load(&k, move || async move {
-                runs.fetch_add(1, Ordering::SeqCst);
-                7_u64
-            })
-            .await
-        }
+        let (c, k, load) = (cache.clone(), key.clone(), counted(&l.second, 7_u64));
+        async move { c.get_or_load(&k, move || load).await }
     });
     let other_error = spawn_many(100, || {
-        let (c, k, runs) = (cache.clone(), key.clone(), l.second.clone());
-        async move {
-            c.get_or_load_optional(&k, move || async move {
-                runs.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, std::io::Error>(Some(7_u64))
-            })
-            .await
-        }
+        let ok = Ok::<_, std::io::Error>(Some(7_u64));
+        let (c, k, load) = (cache.clone(), key.clone(), counted(&l.second, ok));
+        async move { c.get_or_load_optional(&k, move || load).await }
     });
     l.release_when_all_wait().await;
 
@@ -206,17 +191,13 @@ async fn stale_if_error_holds_for_waiters() {
         .unwrap();
     let key = Key::new("stale");
     let l = Loaders::default();
-    let (c, k, l2) = (cache.clone(), key.clone(), l.clone());
+    let (c, k, load) = (
+        cache.clone(),
+        key.clone(),
+        l.held(Err::<u64, _>("db down".to_owned())),
+    );
     let leader = l
-        .start_leader(async move {
-            c.try_get_or_load(&k, move || async move {
-                l2.first.fetch_add(1, Ordering::SeqCst);
-                l2.started.notify_one();
-                l2.release.notified().await;
-                Err::<u64, _>("db down".to_owned())
-            })
-            .await
-        })
+        .start_leader(async move { c.try_get_or_load(&k, move || load).await })
         .await;
     cache
         .set_with_ttl(&key, 1, Duration::from_millis(50))
@@ -226,24 +207,16 @@ async fn stale_if_error_holds_for_waiters() {
     tokio::time::sleep(Duration::from_millis(120)).await;
     tokio::time::pause();
     let fallible = spawn_many(50, || {
-        let (c, k, runs) = (cache.clone(), key.clone(), l.second.clone());
-        async move {
-            c.try_get_or_load(&k, move || async move {
-                runs.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, String>(2)
-            })
-            .await
-        }
+        let (c, k, load) = (
+            cache.clone(),
+            key.clone(),
+            counted(&l.second, Ok::<_, String>(2)),
+        );
+        async move { c.try_get_or_load(&k, move || load).await }
     });
     let plain = spawn_many(50, || {
-        let (c, k, runs) = (cache.clone(), key.clone(), l.second.clone());
-        async move {
-            c.get_or_load(&k, move || async move {
-                runs.fetch_add(1, Ordering::SeqCst);
-                2
-            })
-            .await
-        }
+        let (c, k, load) = (cache.clone(), key.clone(), counted(&l.second, 2_u64));
+        async move { c.get_or_load(&k, move || load).await }
     });
     l.release_when_all_wait().await;
 

@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{namespace, raw, redis_url};
+use common::{namespace, pttl, raw, redis_url};
 use perf_cache::{Backend, Cache, Error, Json, Key, Reach, StorageFormat};
 use serde::{Deserialize, Serialize};
 
@@ -77,15 +77,6 @@ async fn json_envelope_view(ns: &str) -> Cache<Order, Json> {
         .redis_url(redis_url())
         .codec(Json)
         .build()
-        .await
-        .unwrap()
-}
-
-async fn pttl(key: &str) -> i64 {
-    let mut c = raw(&redis_url()).await;
-    redis::cmd("PTTL")
-        .arg(key)
-        .query_async(&mut c)
         .await
         .unwrap()
 }

@@ -3,41 +3,15 @@
 
 mod common;
 
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::capture::Capture;
 use common::{free_port, namespace};
 use perf_cache::{Cache, Key};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-
-/// Records every WARN-or-worse event with all its fields, as text.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-struct Fields<'a>(&'a mut String);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, "{}={value:?} ", field.name());
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
-    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
-        if *event.metadata().level() <= tracing::Level::WARN {
-            let mut line = String::new();
-            event.record(&mut Fields(&mut line));
-            self.0.lock().unwrap().push(line);
-        }
-    }
-}
 
 #[tokio::test(flavor = "current_thread")]
 async fn tier_errors_are_counted_logged_rate_limited_and_redacted() {
-    let capture = Capture::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let (capture, _guard) = Capture::install();
 
     // Nothing listens on this port; the breaker is set high so every call really fails.
     let url = format!("redis://app:hunter2@127.0.0.1:{}", free_port());
@@ -63,7 +37,7 @@ async fn tier_errors_are_counted_logged_rate_limited_and_redacted() {
         "every failed get and set is counted: {errors}"
     );
 
-    let lines = capture.0.lock().unwrap().clone();
+    let lines = capture.lines();
     assert!(!lines.is_empty(), "the outage is logged");
     assert!(
         lines.len() <= 3,

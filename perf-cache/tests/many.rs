@@ -3,18 +3,8 @@
 
 mod common;
 
-use common::{cleanup, namespace, raw, redis_url};
+use common::{cleanup, namespace, raw, redis_cache, redis_url};
 use perf_cache::{Cache, Key};
-
-async fn cache(ns: &str) -> Cache<String> {
-    Cache::<String>::builder()
-        .namespace(ns)
-        .redis_url(redis_url())
-        .require_l2(true)
-        .build()
-        .await
-        .unwrap()
-}
 
 /// How many `MGET` calls the server has answered so far.
 async fn mget_calls(url: &str) -> u64 {
@@ -34,7 +24,7 @@ async fn mget_calls(url: &str) -> u64 {
 async fn get_many_reads_l1_misses_in_one_mget_and_counts_each_key_once() {
     let url = redis_url();
     let ns = namespace("many");
-    let writer = cache(&ns).await;
+    let writer = redis_cache::<String>(&ns).await;
     writer
         .set_many((0..5_u64).map(|n| (Key::new("item").arg(n), format!("v{n}"))))
         .await
@@ -49,7 +39,7 @@ async fn get_many_reads_l1_misses_in_one_mget_and_counts_each_key_once() {
         assert!(pttl > 0, "item {n} stored in Redis with a TTL: {pttl}");
     }
 
-    let reader = cache(&ns).await; // its own, empty L1
+    let reader = redis_cache::<String>(&ns).await; // its own, empty L1
     assert_eq!(
         reader.get(&Key::new("item").arg(0_u64)).await.as_deref(),
         Some("v0")
@@ -124,7 +114,7 @@ async fn set_many_stores_nothing_when_one_value_is_too_large() {
 async fn set_with_options_sets_the_ttl_in_redis() {
     let url = redis_url();
     let ns = namespace("set-with");
-    let c = cache(&ns).await;
+    let c = redis_cache::<String>(&ns).await;
     c.set_with(
         &Key::new("t"),
         "v".to_owned(),

@@ -4,39 +4,15 @@
 
 mod common;
 
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::capture::Capture;
 use common::{cleanup, namespace, raw, redis_url};
 use perf_cache::SessionStore;
-use tracing_subscriber::layer::{Context, SubscriberExt};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Session {
     user_id: u64,
-}
-
-/// Records every WARN-or-worse event with all its fields, as text.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-struct Fields<'a>(&'a mut String);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, "{}={value:?} ", field.name());
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
-    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
-        if *event.metadata().level() <= tracing::Level::WARN {
-            let mut line = String::new();
-            event.record(&mut Fields(&mut line));
-            self.0.lock().unwrap().push(line);
-        }
-    }
 }
 
 fn now_ms() -> u64 {
@@ -51,9 +27,7 @@ fn now_ms() -> u64 {
 
 #[tokio::test(flavor = "current_thread")]
 async fn an_undecodable_session_is_logged_and_counted_without_its_id_or_data() {
-    let capture = Capture::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let (capture, _guard) = Capture::install();
     let url = redis_url();
     let ns = namespace("sess-decode");
     let store = SessionStore::<Session>::builder()
@@ -80,7 +54,7 @@ async fn an_undecodable_session_is_logged_and_counted_without_its_id_or_data() {
     );
     assert_eq!(store.stats().decode_failures, 1, "absent is not a failure");
 
-    let lines = capture.0.lock().unwrap().clone();
+    let lines = capture.lines();
     assert_eq!(lines.len(), 1, "{lines:?}");
     let line = &lines[0];
     assert!(line.contains(&ns), "names the namespace: {line}");

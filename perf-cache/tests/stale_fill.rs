@@ -23,23 +23,19 @@ async fn race(all: bool) {
     for round in 0..ROUNDS {
         let key = Key::new(round);
         let (load, release) = load_in_flight(&cache, &key, round).await;
-        if round % 2 == 0 {
-            // The load finishes only after the invalidation returned.
+        let invalidate = async {
             if all {
                 let _ = cache.invalidate_all().await;
             } else {
                 let _ = cache.invalidate(&key).await;
             }
+        };
+        if round % 2 == 0 {
+            // The load finishes only after the invalidation returned.
+            invalidate.await;
             release.notify_one();
         } else {
             // The load finishes while the invalidation runs.
-            let invalidate = async {
-                if all {
-                    let _ = cache.invalidate_all().await;
-                } else {
-                    let _ = cache.invalidate(&key).await;
-                }
-            };
             tokio::join!(invalidate, async { release.notify_one() });
         }
         assert_eq!(

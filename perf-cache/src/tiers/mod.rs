@@ -9,7 +9,7 @@
 //! coherence adds a publish hook after `set`/`delete` so other instances drop their L1 copy.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 
@@ -136,7 +136,7 @@ impl Tier for NoTier {
 /// Logs at most one warning per interval, with the number suppressed since the last one.
 #[derive(Debug)]
 pub(crate) struct RateLimitedLog {
-    start: Instant,
+    /// When the next warning may be logged ([`crate::clock::precise_ms`]).
     next_ms: AtomicU64,
     suppressed: AtomicU64,
     interval_ms: u64,
@@ -145,7 +145,6 @@ pub(crate) struct RateLimitedLog {
 impl RateLimitedLog {
     pub(crate) fn new(interval: Duration) -> Self {
         Self {
-            start: Instant::now(),
             next_ms: AtomicU64::new(0),
             suppressed: AtomicU64::new(0),
             interval_ms: crate::clock::duration_ms(interval),
@@ -160,7 +159,7 @@ impl RateLimitedLog {
         prefix: &str,
         error: &str,
     ) {
-        let now = crate::clock::duration_ms(self.start.elapsed());
+        let now = crate::clock::precise_ms();
         let next = self.next_ms.load(Ordering::Relaxed);
         if now >= next
             && self

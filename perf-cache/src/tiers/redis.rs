@@ -99,6 +99,19 @@ impl RedisOptions {
         self.cluster_urls.clear();
     }
 
+    /// The command timeout is within 1 ms..=60 s (`field`: the setter's name).
+    pub(crate) fn validate_timeout(&self, field: &'static str) -> crate::Result<()> {
+        let t = self.timeout;
+        if t < Duration::from_millis(1) || t > Duration::from_secs(60) {
+            return Err(crate::error::invalid(
+                field,
+                format!("{t:?}"),
+                "1 ms..=60 s",
+            ));
+        }
+        Ok(())
+    }
+
     /// A Redis Cluster reached through these seed nodes (replaces a standalone URL).
     #[cfg(feature = "redis-cluster")]
     pub(crate) fn set_cluster_urls(&mut self, urls: Vec<String>) {
@@ -215,11 +228,16 @@ impl RedisTier {
         Ok(tier)
     }
 
+    /// Leave from the circuit breaker to send a call; `Skipped` while it is open.
+    fn permit(&self) -> TierResult<Permit<'_>> {
+        self.breaker
+            .allow()
+            .ok_or_else(|| TierError::Skipped(String::new()))
+    }
+
     /// Runs one command through the breaker and the timeout.
     pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> TierResult<T> {
-        let Some(permit) = self.breaker.allow() else {
-            return Err(TierError::Skipped(String::new()));
-        };
+        let permit = self.permit()?;
         let result = self.send::<T>(&cmd).await;
         settle(permit, result)
     }
@@ -229,9 +247,7 @@ impl RedisTier {
     /// buffer) and the command sized once. An empty `namespace` reads `key` as it is (a raw
     /// key).
     pub(crate) async fn fetch(&self, namespace: &str, key: &[u8]) -> TierResult<Option<Vec<u8>>> {
-        let Some(permit) = self.breaker.allow() else {
-            return Err(TierError::Skipped(String::new()));
-        };
+        let permit = self.permit()?;
         let mut cmd = redis::Cmd::with_capacity(2, 3 + namespace.len() + 1 + key.len());
         cmd.arg("GET").arg(FullKey { namespace, key });
         let result = self.send::<Option<Vec<u8>>>(&cmd).await;
@@ -245,9 +261,7 @@ impl RedisTier {
         &self,
         keys: &[(&str, &[u8])],
     ) -> TierResult<Vec<Option<Vec<u8>>>> {
-        let Some(permit) = self.breaker.allow() else {
-            return Err(TierError::Skipped(String::new()));
-        };
+        let permit = self.permit()?;
         #[cfg(feature = "redis-cluster")]
         if matches!(self.conn, Connection::Cluster(_)) {
             let gets = keys.iter().map(|&(namespace, key)| async move {
@@ -272,23 +286,15 @@ impl RedisTier {
         &self,
         items: Vec<(Vec<u8>, Vec<u8>, Duration)>,
     ) -> TierResult<()> {
-        let Some(permit) = self.breaker.allow() else {
-            return Err(TierError::Skipped(String::new()));
-        };
         let script = &self.scripts.set;
-        let mut by_digest = script.sha.get().is_some();
-        let result = loop {
-            let batch = items
+        self.eval_each::<redis::Value>(script, |by_digest| {
+            items
                 .iter()
                 .map(|(key, value, ttl)| self.set_cmd(script, by_digest, key, value, *ttl))
-                .collect();
-            let result = self.send_all(batch).await;
-            match &result {
-                Err(e) if by_digest && e.code() == Some("NOSCRIPT") => by_digest = false,
-                _ => break result,
-            }
-        };
-        settle(permit, result)
+                .collect()
+        })
+        .await
+        .map(drop)
     }
 
     fn set_cmd(
@@ -311,54 +317,47 @@ impl RedisTier {
     }
 
     /// Sends commands together (one pipeline on a single server; concurrently on a cluster,
-    /// whose keys live on different nodes).
-    async fn send_all(&self, cmds: Vec<redis::Cmd>) -> redis::RedisResult<()> {
-        match &self.conn {
-            Connection::Single(conn) => {
-                let mut pipe = redis::pipe();
-                for cmd in cmds {
-                    pipe.add_command(cmd).ignore();
-                }
-                pipe.query_async::<()>(&mut conn.clone()).await
-            }
-            #[cfg(feature = "redis-cluster")]
-            Connection::Cluster(cluster) => {
-                let sends = cmds
-                    .iter()
-                    .map(|cmd| async move { cluster.query::<redis::Value>(cmd).await });
-                futures::future::join_all(sends)
-                    .await
-                    .into_iter()
-                    .collect::<redis::RedisResult<Vec<_>>>()
-                    .map(drop)
-            }
-        }
-    }
-
-    /// Sends commands that each answer a count together (as [`send_all`](Self::send_all));
-    /// their sum.
-    async fn count_all(&self, cmds: Vec<redis::Cmd>) -> redis::RedisResult<u64> {
+    /// whose keys live on different nodes); their replies, in order.
+    async fn send_each<T: redis::FromRedisValue>(
+        &self,
+        cmds: Vec<redis::Cmd>,
+    ) -> redis::RedisResult<Vec<T>> {
         match &self.conn {
             Connection::Single(conn) => {
                 let mut pipe = redis::pipe();
                 for cmd in cmds {
                     pipe.add_command(cmd);
                 }
-                let counts: Vec<u64> = pipe.query_async(&mut conn.clone()).await?;
-                Ok(counts.iter().sum())
+                pipe.query_async(&mut conn.clone()).await
             }
             #[cfg(feature = "redis-cluster")]
             Connection::Cluster(cluster) => {
                 let sends = cmds
                     .iter()
-                    .map(|cmd| async move { cluster.query::<u64>(cmd).await });
-                let counts = futures::future::join_all(sends)
-                    .await
-                    .into_iter()
-                    .collect::<redis::RedisResult<Vec<_>>>()?;
-                Ok(counts.iter().sum())
+                    .map(|cmd| async move { cluster.query::<T>(cmd).await });
+                futures::future::join_all(sends).await.into_iter().collect()
             }
         }
+    }
+
+    /// Runs `script` once per command that `cmds` builds, all together (see
+    /// [`send_each`](Self::send_each)): by digest when it is known, by text when it is not
+    /// or the server answers `NOSCRIPT`.
+    async fn eval_each<T: redis::FromRedisValue>(
+        &self,
+        script: &LuaScript,
+        cmds: impl Fn(bool) -> Vec<redis::Cmd>,
+    ) -> TierResult<Vec<T>> {
+        let permit = self.permit()?;
+        let mut by_digest = script.sha.get().is_some();
+        let result = loop {
+            let result = self.send_each::<T>(cmds(by_digest)).await;
+            match &result {
+                Err(e) if by_digest && e.code() == Some("NOSCRIPT") => by_digest = false,
+                _ => break result,
+            }
+        };
+        settle(permit, result)
     }
 
     /// Runs a script of [`generation`] on one key and its generation key, by digest when it
@@ -369,9 +368,7 @@ impl RedisTier {
         key: &[u8],
         args: &[&[u8]],
     ) -> TierResult<T> {
-        let Some(permit) = self.breaker.allow() else {
-            return Err(TierError::Skipped(String::new()));
-        };
+        let permit = self.permit()?;
         let gen_key = generation::generation_key(&self.namespace, key);
         let keys = [key, gen_key.as_slice()];
         if script.sha.get().is_some() {
@@ -473,9 +470,7 @@ impl RedisTier {
                     return Ok(removed + self.query::<u64>(unlink).await?);
                 }
                 (false, _) => {
-                    let Some(permit) = self.breaker.allow() else {
-                        return Err(TierError::Skipped(String::new()));
-                    };
+                    let permit = self.permit()?;
                     let mut pipe = redis::pipe();
                     pipe.cmd("UNLINK").arg(&keys);
                     pipe.add_command(scan(cursor));
@@ -554,7 +549,8 @@ fn script_cmd(script: &LuaScript, by_digest: bool, keys: [&[u8]; 2], args: &[&[u
     cmd
 }
 
-fn px(ttl: Duration) -> u64 {
+/// A TTL as Redis's `PX` / `PEXPIRE` argument: whole milliseconds, at least 1.
+pub(crate) fn px(ttl: Duration) -> u64 {
     crate::clock::duration_ms(ttl).max(1)
 }
 
@@ -613,9 +609,7 @@ impl Tier for RedisTier {
                 Connection::Single(conn) => self.scan_unlink(conn, pattern).await,
                 #[cfg(feature = "redis-cluster")]
                 Connection::Cluster(cluster) => {
-                    let Some(permit) = self.breaker.allow() else {
-                        return Err(TierError::Skipped(String::new()));
-                    };
+                    let permit = self.permit()?;
                     let result = cluster.delete_matching(pattern, SCAN_COUNT).await;
                     settle(permit, result)
                 }
@@ -632,24 +626,19 @@ impl Tier for RedisTier {
             if keys.is_empty() {
                 return Ok(0);
             }
-            let Some(permit) = self.breaker.allow() else {
-                return Err(TierError::Skipped(String::new()));
-            };
             let script = &self.scripts.invalidate;
             let gen_ttl = px(GENERATION_TTL).to_string();
-            let mut by_digest = script.sha.get().is_some();
-            let result = loop {
-                let cmds = keys.iter().map(|key| {
-                    let gen_key = generation::generation_key(&self.namespace, key);
-                    script_cmd(script, by_digest, [key, &gen_key], &[gen_ttl.as_bytes()])
-                });
-                let result = self.count_all(cmds.collect()).await;
-                match &result {
-                    Err(e) if by_digest && e.code() == Some("NOSCRIPT") => by_digest = false,
-                    _ => break result,
-                }
-            };
-            settle(permit, result)
+            let counts = self
+                .eval_each::<u64>(script, |by_digest| {
+                    keys.iter()
+                        .map(|key| {
+                            let gen_key = generation::generation_key(&self.namespace, key);
+                            script_cmd(script, by_digest, [key, &gen_key], &[gen_ttl.as_bytes()])
+                        })
+                        .collect()
+                })
+                .await?;
+            Ok(counts.iter().sum())
         }
         .boxed()
     }

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod capture;
 pub mod race;
 
 use std::net::TcpListener;
@@ -45,6 +46,16 @@ pub async fn raw_exists(url: &str, key: &str) -> bool {
         == 1
 }
 
+/// `PTTL key` on the shared Redis: milliseconds left, -1 without expiry, -2 when absent.
+pub async fn pttl(key: &str) -> i64 {
+    let mut c = raw(&redis_url()).await;
+    redis::cmd("PTTL")
+        .arg(key)
+        .query_async(&mut c)
+        .await
+        .unwrap()
+}
+
 /// Removes every key of a namespace (tests clean up after themselves).
 pub async fn cleanup(url: &str, ns: &str) {
     let mut c = raw(url).await;
@@ -60,6 +71,21 @@ pub async fn cleanup(url: &str, ns: &str) {
             .await
             .unwrap();
     }
+}
+
+/// A cache of `V` in namespace `ns` with L2 on the shared Redis (which must answer).
+#[cfg(feature = "redis")]
+pub async fn redis_cache<V>(ns: &str) -> perf_cache::Cache<V>
+where
+    V: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    perf_cache::Cache::<V>::builder()
+        .namespace(ns)
+        .redis_url(redis_url())
+        .require_l2(true)
+        .build()
+        .await
+        .unwrap()
 }
 
 /// A `u64` view with key prefix `prefix` on `backend`.

@@ -23,9 +23,7 @@ impl RedisTier {
     /// `GET key` and `PTTL key` in one pipeline. An error reply about the key (not an outage)
     /// is [`PlainRead::Refused`] and never counts towards the circuit breaker.
     pub(crate) async fn fetch_plain(&self, key: &[u8]) -> TierResult<PlainRead> {
-        let Some(permit) = self.breaker.allow() else {
-            return Err(TierError::Skipped(String::new()));
-        };
+        let permit = self.permit()?;
         let result = self.get_with_ttl(key).await;
         let replies = settle(permit, result)?;
         Ok(read_pair(replies))
@@ -35,9 +33,7 @@ impl RedisTier {
     /// pipeline (on a cluster, one `GET` + `PTTL` pipeline per key, sent together). Results
     /// come in the order of `keys`.
     pub(crate) async fn fetch_many_plain(&self, keys: &[Vec<u8>]) -> TierResult<Vec<PlainRead>> {
-        let Some(permit) = self.breaker.allow() else {
-            return Err(TierError::Skipped(String::new()));
-        };
+        let permit = self.permit()?;
         #[cfg(feature = "redis-cluster")]
         if matches!(self.conn, Connection::Cluster(_)) {
             let reads = keys.iter().map(|key| self.get_with_ttl(key));
