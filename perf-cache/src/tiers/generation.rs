@@ -91,7 +91,9 @@ impl Default for Scripts {
 pub(crate) fn generation_key(namespace: &str, full: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(namespace.len() + 6 + full.len());
     k.extend_from_slice(namespace.as_bytes());
-    k.extend_from_slice(b"%:g:");
+    // The reserved keyspace of `bookkeeping`, kind `g`.
+    k.push(crate::bookkeeping::MARK);
+    k.extend_from_slice(b":g:");
     if has_hash_tag(full) {
         k.extend_from_slice(full);
     } else {
