@@ -94,8 +94,7 @@ impl Shared {
         let mut heads = vec![Vec::new(); spaces.len()];
         for (space, &id) in spaces.iter() {
             if let Some(head) = usize::try_from(id).ok().and_then(|i| heads.get_mut(i)) {
-                head.extend_from_slice(space.as_bytes());
-                head.push(crate::key::SEPARATOR);
+                *head = crate::key::join(space, b"");
             }
         }
         heads

@@ -146,13 +146,7 @@ impl Plan {
         };
         for pattern in patterns {
             match pattern.exact_key() {
-                Some(key) => {
-                    let mut full = Vec::with_capacity(space.len() + 1 + key.len());
-                    full.extend_from_slice(space.as_bytes());
-                    full.push(crate::key::SEPARATOR);
-                    full.extend_from_slice(&key);
-                    plan.keys.push(full);
-                }
+                Some(key) => plan.keys.push(crate::key::join(space, &key)),
                 None => plan.patterns.push(pattern.full(space)),
             }
         }

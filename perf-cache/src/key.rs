@@ -524,10 +524,16 @@ pub(crate) fn full_key(namespace: &str, key: &Key) -> Vec<u8> {
     if key.is_raw() {
         return key.as_bytes().to_vec();
     }
-    let mut v = Vec::with_capacity(namespace.len() + 1 + key.as_bytes().len());
-    v.extend_from_slice(namespace.as_bytes());
+    join(namespace, key.as_bytes())
+}
+
+/// `<space>:<tail>`: a stored key (or pattern) under a key space; `tail` empty gives the
+/// space's head `<space>:`.
+pub(crate) fn join(space: &str, tail: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(space.len() + 1 + tail.len());
+    v.extend_from_slice(space.as_bytes());
     v.push(SEPARATOR);
-    v.extend_from_slice(key.as_bytes());
+    v.extend_from_slice(tail);
     v
 }
 

@@ -177,11 +177,7 @@ impl Pattern {
     /// `<space>:<pattern>`: the stored keys' pattern for a key space (`<namespace>` or
     /// `<namespace>:<prefix>`, never holding a metacharacter).
     pub(crate) fn full(&self, space: &str) -> Vec<u8> {
-        let mut full = Vec::with_capacity(space.len() + 1 + self.glob.len());
-        full.extend_from_slice(space.as_bytes());
-        full.push(SEPARATOR);
-        full.extend_from_slice(&self.glob);
-        full
+        crate::key::join(space, &self.glob)
     }
 
     fn separate(&mut self) {
