@@ -60,6 +60,7 @@ impl Backend {
     pub async fn install_default_from_env() -> crate::Result<Backend> {
         let namespace =
             std::env::var("PERF_CACHE_NAMESPACE").unwrap_or_else(|_| "default".to_owned());
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let mut builder = Backend::builder().namespace(namespace);
         #[cfg(feature = "redis")]
         if let Ok(url) = std::env::var("REDIS_URL") {

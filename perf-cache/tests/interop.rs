@@ -661,3 +661,32 @@ async fn racing_loads_on_shared_keys_run_the_loader_once() {
     assert!((1..=60_000).contains(&ttl), "{ttl}");
     common::cleanup(&redis_url(), &ns).await;
 }
+
+/// Plain writes are bare `SET key value PX ms`: `set`, `set_many` and a load's fill leave
+/// exactly their value keys in Redis, and no generation key beside them (another service's
+/// client sees only the keys it shares).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_writes_leave_only_their_value_keys() {
+    let ns = namespace("interop-bare-set");
+    let cache = plain_view(&ns, Duration::from_secs(3_600)).await;
+    cache
+        .set(&Key::new("order").arg(1_u64), order(1))
+        .await
+        .unwrap();
+    cache
+        .set_many([
+            (Key::new("order").arg(2_u64), order(2)),
+            (Key::new("order").arg(3_u64), order(3)),
+        ])
+        .await
+        .unwrap();
+    let loaded = cache
+        .get_or_load(&Key::new("order").arg(4_u64), || async { order(4) })
+        .await;
+    assert_eq!(loaded, order(4));
+    let mut conn = raw(&redis_url()).await;
+    let mut keys: Vec<String> = common::scan(&mut conn, format!("{ns}*").as_str(), 1_000).await;
+    keys.sort();
+    let want: Vec<String> = (1..=4).map(|i| format!("{ns}:order:{i}")).collect();
+    assert_eq!(keys, want);
+}

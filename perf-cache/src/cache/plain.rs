@@ -10,7 +10,6 @@ use serde::de::DeserializeOwned;
 
 use super::{Cache, Lower};
 use crate::fence::Ticket;
-use crate::tiers::Tier as _;
 use crate::{Codec, Key, Result};
 
 #[cfg(feature = "redis")]
@@ -61,7 +60,10 @@ where
         self.insert_l1(key, Some(value), l1_ttl, weight);
         if let (Some(l2), Some(bytes)) = (&inner.shared.l2, encoded) {
             let full = crate::key::full_key(&inner.namespace, key);
-            if let Err(e) = l2.set(&full, bytes, ttl.unwrap_or(inner.l2_ttl)).await {
+            if let Err(e) = l2
+                .store_plain(&full, &bytes, ttl.unwrap_or(inner.l2_ttl))
+                .await
+            {
                 self.tier_error(l2, &inner.counters.l2, "set", key.prefix(), e);
             }
         }
@@ -96,7 +98,7 @@ where
         }
         if let Some(l2) = &inner.shared.l2
             && !l2_items.is_empty()
-            && let Err(e) = l2.store_many(l2_items).await
+            && let Err(e) = l2.store_many_plain(&l2_items).await
         {
             self.tier_error(l2, &inner.counters.l2, "set_many", "*", e);
         }
@@ -132,19 +134,18 @@ where
         let inner = &*self.inner;
         let mut out: Vec<Option<V>> = Vec::with_capacity(keys.len());
         let mut missing: Vec<usize> = Vec::new();
-        // Taken before any tier is read: a promotion is dropped if an invalidation of its key
-        // began since (see `found`).
-        let tickets: Vec<Ticket> = keys
-            .iter()
-            .map(|key| inner.shared.fence.ticket(inner.space, key))
-            .collect();
+        // A ticket for each L1 miss, taken before Redis is read: its promotion is dropped if an
+        // invalidation of its key began since (see `found`). Hits need none.
+        let mut tickets: Vec<Option<Ticket>> = Vec::with_capacity(keys.len());
         for (i, key) in keys.iter().enumerate() {
             if let Some(hit) = self.l1_hit(key) {
                 out.push(hit);
+                tickets.push(None);
             } else {
                 inner.counters.l1.misses.incr();
                 out.push(None);
                 missing.push(i);
+                tickets.push(Some(inner.shared.fence.ticket(inner.space, key)));
             }
         }
         #[cfg(feature = "redis")]
@@ -165,9 +166,10 @@ where
                         let key = &keys[i];
                         match self.check_plain(key, Ok(read), sent) {
                             Some((value, remaining, len)) => {
-                                if let Lower::Value(v) = self
-                                    .found(key, Some(value), remaining, len, &tickets[i])
-                                    .await
+                                // Every missing key has a ticket.
+                                let Some(ticket) = &tickets[i] else { continue };
+                                if let Lower::Value(v) =
+                                    self.found(key, Some(value), remaining, len, ticket).await
                                 {
                                     out[i] = Some(v);
                                 }

@@ -105,6 +105,17 @@ impl NoTier {
     pub(crate) async fn store_many(&self, _: Vec<(Vec<u8>, Vec<u8>, Duration)>) -> TierResult<()> {
         match *self {}
     }
+    #[cfg(not(feature = "redis"))]
+    pub(crate) async fn store_plain(&self, _: &[u8], _: &[u8], _: Duration) -> TierResult<()> {
+        match *self {}
+    }
+    #[cfg(not(feature = "redis"))]
+    pub(crate) async fn store_many_plain(
+        &self,
+        _: &[(Vec<u8>, Vec<u8>, Duration)],
+    ) -> TierResult<()> {
+        match *self {}
+    }
     #[cfg(not(feature = "disk"))]
     pub(crate) async fn get(&self, _: &[u8]) -> TierResult<Option<Vec<u8>>> {
         match *self {}

@@ -1,10 +1,17 @@
-//! Plain-mode reads ([`StorageFormat::Plain`](crate::StorageFormat::Plain)): a key's value and
-//! its remaining time to live in one round trip, `GET` + `PTTL` pipelined. On a cluster both
-//! commands carry the same key, so the pipeline goes to the node owning its slot.
+//! Plain-mode reads and writes ([`StorageFormat::Plain`](crate::StorageFormat::Plain)): a key's
+//! value and its remaining time to live in one round trip, `GET` + `PTTL` pipelined (on a
+//! cluster both commands carry the same key, so the pipeline goes to the node owning its
+//! slot); writes are a bare `SET key value PX ms`.
+//!
+//! Plain writes raise no generation (see [`generation`](super::generation)): another service's
+//! client writes the same keys with its own `SET`, so no plain load compares one, and a
+//! generation key would only be one more key per value in the shared keyspace.
+
+use std::time::Duration;
 
 use redis::Value;
 
-use super::{Connection, RedisTier, settle};
+use super::{Connection, RedisTier, px, settle};
 use crate::tiers::{TierError, TierResult};
 
 /// What Redis holds under one key, read together with its remaining time to live.
@@ -77,6 +84,30 @@ impl RedisTier {
             .collect())
     }
 
+    /// `SET key value PX ms`.
+    pub(crate) async fn store_plain(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        ttl: Duration,
+    ) -> TierResult<()> {
+        self.run(set_px(key, value, ttl)).await
+    }
+
+    /// Several plain writes in one round trip (on a cluster, sent together).
+    pub(crate) async fn store_many_plain(
+        &self,
+        items: &[(Vec<u8>, Vec<u8>, Duration)],
+    ) -> TierResult<()> {
+        let permit = self.permit()?;
+        let cmds = items
+            .iter()
+            .map(|(key, value, ttl)| set_px(key, value, *ttl))
+            .collect();
+        let result = self.send_each::<Value>(cmds).await;
+        settle(permit, result).map(drop)
+    }
+
     async fn get_with_ttl(&self, key: &[u8]) -> redis::RedisResult<Vec<Value>> {
         let mut pipe = redis::pipe();
         pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
@@ -99,6 +130,12 @@ impl RedisTier {
 }
 
 /// The replies of `GET` + `PTTL`.
+fn set_px(key: &[u8], value: &[u8], ttl: Duration) -> redis::Cmd {
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(key).arg(value).arg("PX").arg(px(ttl));
+    cmd
+}
+
 fn read_pair(replies: Vec<Value>) -> PlainRead {
     let mut replies = replies.into_iter();
     match (replies.next(), replies.next()) {
