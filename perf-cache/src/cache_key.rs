@@ -65,19 +65,10 @@ impl KeyWriter<'_> {
     pub fn text(&mut self, text: &str) {
         if self.depth == 0 {
             self.key.push_escaped(text);
-            return;
+        } else {
+            self.key
+                .push_escaped_where(text, |b| is_reserved(b) || is_structure(b));
         }
-        let bytes = text.as_bytes();
-        let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            if is_reserved(b) || is_structure(b) {
-                self.key.push_raw(&bytes[start..i]);
-                self.key
-                    .push_raw(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]);
-                start = i + 1;
-            }
-        }
-        self.key.push_raw(&bytes[start..]);
     }
 
     /// Writes a group `( … )` whose items `items` writes with [`item`](Self::item).
@@ -121,8 +112,6 @@ pub(crate) fn push_segment(key: Option<Key>, write: impl FnOnce(&mut KeyWriter<'
     });
     key
 }
-
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 const fn is_structure(b: u8) -> bool {
     matches!(b, b'(' | b')' | b',' | b'~')

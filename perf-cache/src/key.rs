@@ -232,10 +232,18 @@ impl Key {
 
     /// Appends a segment's text, escaping reserved characters.
     pub(crate) fn push_escaped(&mut self, text: &str) {
+        self.push_escaped_where(text, is_reserved);
+    }
+
+    /// Appends text, writing each byte for which `escape` holds as `%XX`: `escape` holds for
+    /// every reserved byte (the segment grammar) and for ASCII bytes only (a character is never
+    /// split).
+    #[inline]
+    pub(crate) fn push_escaped_where(&mut self, text: &str, escape: impl Fn(u8) -> bool) {
         let bytes = text.as_bytes();
         let mut start = 0;
         for (i, &b) in bytes.iter().enumerate() {
-            if is_reserved(b) {
+            if escape(b) {
                 self.push_raw(&bytes[start..i]);
                 self.push_raw(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]);
                 start = i + 1;
