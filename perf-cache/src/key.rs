@@ -510,12 +510,13 @@ pub(crate) fn validate_prefix(prefix: &str) -> crate::Result<()> {
     validate_name("prefix", prefix)
 }
 
+/// Whether a byte may stand in a namespace or a prefix: `[A-Za-z0-9_.-]`.
+pub(crate) const fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
 fn validate_name(field: &'static str, name: &str) -> crate::Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    let ok = !name.is_empty() && name.len() <= 64 && name.bytes().all(is_name_byte);
     if ok {
         Ok(())
     } else {

@@ -108,7 +108,7 @@ pub fn default_prefix(path: &str) -> String {
         .replace("::", ".")
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+            if u8::try_from(c).is_ok_and(crate::key::is_name_byte) {
                 c
             } else {
                 '_'
