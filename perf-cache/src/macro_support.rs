@@ -116,9 +116,7 @@ pub fn default_prefix(path: &str) -> String {
         })
         .collect();
     if s.len() > 64 {
-        let hash = path.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
+        let hash = crate::envelope::fnv1a(path.as_bytes());
         let tail_start = s.len() - 47;
         s = format!("{hash:016x}-{}", &s[tail_start..]);
     }
