@@ -142,10 +142,10 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
         (&&#p::ErrorProbe::<#error_ty>::new()).sharing()
     });
     let single_flight = plan.single_flight;
-    let (call, closure) = if plan.owned {
-        (quote!(#p::call_owned), quote!(move || #body_call))
+    let call = if plan.owned {
+        quote!(#p::call_owned)
     } else {
-        (quote!(#p::call), quote!(move || #body_call))
+        quote!(#p::call)
     };
 
     // Companion signatures: `&self` when `self` is in the key, `&T` for owned key arguments.
@@ -195,7 +195,7 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
                 &__perf_cache_key,
                 #p::CallOptions { single_flight: #single_flight },
                 #sharing,
-                #closure,
+                move || #body_call,
             )
             .await
         }

@@ -176,14 +176,11 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
         }
     }
 
-    let kind = match &sig.output {
-        ReturnType::Default => Kind::Plain,
-        ReturnType::Type(_, ty) => kind_of(ty),
-    };
     let ret: Type = match &sig.output {
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, ty) => (**ty).clone(),
     };
+    let kind = kind_of(&ret);
 
     // Conflicts.
     if let (Some(b), Some(_)) = (&o.backend, &o.cache) {
@@ -215,12 +212,11 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
             }
         }
     }
-    if let (Some(k), Some(s)) = (&o.key, &o.skip) {
+    if let (Some(k), Some(_)) = (&o.key, &o.skip) {
         errors.push(
             k.span(),
             "conflicting options: `key` and `skip` (a `key` template already names what goes into the key)",
         );
-        let _ = s;
     }
     if o.cache_none.is_present() && kind != Kind::Option {
         errors.push(
@@ -412,7 +408,7 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
 
     // refresh_ahead reruns the body later: it must own its arguments.
     let owned = o.refresh_ahead.is_some();
-    if let Some(w) = &o.refresh_ahead {
+    if owned {
         if let Some(r) = &receiver
             && (matches!(r.kind, syn::ReceiverKind::Reference(..))
                 || matches!(&r.kind, syn::ReceiverKind::Typed(_, ty) if borrows(ty)))
@@ -435,7 +431,6 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
                 );
             }
         }
-        let _ = w;
     }
 
     let in_impl = receiver.is_some() || o.associated.is_present() || mentions_self(f);
