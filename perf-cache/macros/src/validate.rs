@@ -123,37 +123,32 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
     }
 
     // Options that depend on work still in progress: a precise error instead of a fake.
-    if o.local.is_present() {
-        not_yet(
-            &mut errors,
-            o.local.span(),
+    let unfinished = [
+        (
+            o.local.is_present().then(|| o.local.span()),
             "local",
             "every cached value currently needs serde (it may go to Redis); leave `local` out and make the backend in-memory",
-        );
-    }
-    if let Some(t) = &o.tags {
-        not_yet(
-            &mut errors,
-            t.span(),
+        ),
+        (
+            o.tags.as_ref().map(|t| t.span()),
             "tags",
             "tag invalidation arrives with the invalidation issue (#11)",
-        );
-    }
-    if o.plain.is_present() {
-        not_yet(
-            &mut errors,
-            o.plain.span(),
+        ),
+        (
+            o.plain.is_present().then(|| o.plain.span()),
             "plain",
             "the interop mode arrives with the core's plain views",
-        );
-    }
-    if let Some(t) = &o.load_timeout {
-        not_yet(
-            &mut errors,
-            t.span,
+        ),
+        (
+            o.load_timeout.map(|t| t.span),
             "load_timeout",
             "loader timeouts are not in the core yet",
-        );
+        ),
+    ];
+    for (span, what, why) in unfinished {
+        if let Some(span) = span {
+            not_yet(&mut errors, span, what, why);
+        }
     }
 
     // Arguments.
