@@ -5,7 +5,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{GenericParam, ItemFn};
 
-use crate::validate::{KeySpec, Kind, Part, Plan, Root};
+use crate::validate::{KeySpec, Kind, Part, Plan, Root, has_lifetime};
 
 pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
     let sig = &f.sig;
@@ -79,7 +79,7 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
     let view_predicates = where_clause.iter().flat_map(|w| {
         w.predicates
             .iter()
-            .filter(|p| !mentions_lifetime(&quote!(#p), &lifetimes))
+            .filter(|p| !has_lifetime(quote!(#p), false, &|l| lifetimes.iter().any(|n| l == n)))
     });
     let view_where = quote!(where #(#view_predicates,)*);
     let view_call = quote!(#path #view_fn::<#(#view_args),*>());
@@ -261,28 +261,6 @@ fn strip_mut(inputs: &mut syn::punctuated::Punctuated<syn::FnArg, syn::Token![,]
             }
         }
     }
-}
-
-fn mentions_lifetime(ts: &TokenStream, lifetimes: &[String]) -> bool {
-    let mut after_quote = false;
-    for tt in ts.clone() {
-        match tt {
-            proc_macro2::TokenTree::Punct(p) if p.as_char() == '\'' => after_quote = true,
-            proc_macro2::TokenTree::Ident(i) if after_quote => {
-                if lifetimes.iter().any(|l| i == l) {
-                    return true;
-                }
-                after_quote = false;
-            }
-            proc_macro2::TokenTree::Group(g) => {
-                if mentions_lifetime(&g.stream(), lifetimes) {
-                    return true;
-                }
-            }
-            _ => after_quote = false,
-        }
-    }
-    false
 }
 
 /// The expression that builds the key from the arguments in scope (by reference).

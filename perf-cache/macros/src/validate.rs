@@ -474,29 +474,38 @@ fn kind_of(ty: &Type) -> Kind {
 
 /// Whether a type holds a reference or a lifetime (so a value of it cannot outlive the call).
 fn borrows(ty: &Type) -> bool {
-    fn walk(ts: proc_macro2::TokenStream) -> bool {
-        let mut prev_quote = false;
-        for tt in ts {
-            match tt {
-                proc_macro2::TokenTree::Punct(p) if p.as_char() == '&' => return true,
-                proc_macro2::TokenTree::Punct(p) if p.as_char() == '\'' => prev_quote = true,
-                proc_macro2::TokenTree::Ident(i) if prev_quote => {
-                    if i != "static" {
-                        return true;
-                    }
-                    prev_quote = false;
+    has_lifetime(quote::ToTokens::to_token_stream(ty), true, &|l| {
+        l != "static"
+    })
+}
+
+/// Whether `tokens` (groups included) hold a lifetime `'l` for which `named(l)` holds, or,
+/// with `ampersand`, a `&`.
+pub(crate) fn has_lifetime(
+    tokens: proc_macro2::TokenStream,
+    ampersand: bool,
+    named: &dyn Fn(&Ident) -> bool,
+) -> bool {
+    let mut after_quote = false;
+    for tt in tokens {
+        match tt {
+            proc_macro2::TokenTree::Punct(p) if ampersand && p.as_char() == '&' => return true,
+            proc_macro2::TokenTree::Punct(p) if p.as_char() == '\'' => after_quote = true,
+            proc_macro2::TokenTree::Ident(i) if after_quote => {
+                if named(&i) {
+                    return true;
                 }
-                proc_macro2::TokenTree::Group(g) => {
-                    if walk(g.stream()) {
-                        return true;
-                    }
-                }
-                _ => prev_quote = false,
+                after_quote = false;
             }
+            proc_macro2::TokenTree::Group(g) => {
+                if has_lifetime(g.stream(), ampersand, named) {
+                    return true;
+                }
+            }
+            _ => after_quote = false,
         }
-        false
     }
-    walk(quote::ToTokens::to_token_stream(ty))
+    false
 }
 
 fn mentions_self(f: &ItemFn) -> bool {
