@@ -28,12 +28,7 @@ async fn redis_backend(test: &str) -> Backend {
 }
 
 async fn pttl(key: &str) -> i64 {
-    let mut c = common::raw(&common::redis_url()).await;
-    redis::cmd("PTTL")
-        .arg(key)
-        .query_async(&mut c)
-        .await
-        .unwrap()
+    common::pttl(&common::redis_url(), key).await
 }
 
 // --- the seed example -------------------------------------------------------------------

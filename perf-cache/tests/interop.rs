@@ -82,12 +82,7 @@ async fn json_envelope_view(ns: &str) -> Cache<Order, Json> {
 }
 
 async fn pttl(key: &str) -> i64 {
-    let mut c = raw(&redis_url()).await;
-    redis::cmd("PTTL")
-        .arg(key)
-        .query_async(&mut c)
-        .await
-        .unwrap()
+    common::pttl(&redis_url(), key).await
 }
 
 async fn raw_cmd<T: redis::FromRedisValue>(cmd: &mut redis::Cmd) -> T {

@@ -45,6 +45,17 @@ pub async fn raw_exists(url: &str, key: &str) -> bool {
         == 1
 }
 
+/// A key's remaining time to live in Redis, in milliseconds (`PTTL`: -1 without one, -2 when
+/// absent).
+pub async fn pttl(url: &str, key: &str) -> i64 {
+    let mut c = raw(url).await;
+    redis::cmd("PTTL")
+        .arg(key)
+        .query_async(&mut c)
+        .await
+        .unwrap()
+}
+
 /// Removes every key of a namespace (tests clean up after themselves).
 pub async fn cleanup(url: &str, ns: &str) {
     let mut c = raw(url).await;
