@@ -98,13 +98,14 @@ impl KeyWriter<'_> {
 }
 
 /// Appends one segment written by `write` (the first one when `key` is `None`).
+#[inline]
 pub(crate) fn push_segment(key: Option<Key>, write: impl FnOnce(&mut KeyWriter<'_>)) -> Key {
     let mut key = match key {
         Some(mut key) => {
             key.push_raw(b":");
             key
         }
-        None => Key::new(""),
+        None => Key::empty(),
     };
     write(&mut KeyWriter {
         key: &mut key,

@@ -61,25 +61,26 @@ impl Key {
     /// (`"user"`, `"scan"`). The first segment is the *prefix* shown in logs and traces.
     #[must_use]
     pub fn new(first: impl KeyArg) -> Self {
-        let mut key = Self {
+        let mut key = Self::empty();
+        first.push_onto(&mut key);
+        key
+    }
+
+    /// A key with no text yet, inline; what every constructor starts from.
+    #[inline]
+    pub(crate) const fn empty() -> Self {
+        Self {
             repr: Repr::Inline {
                 len: 0,
                 buf: [0; INLINE],
             },
-        };
-        first.push_onto(&mut key);
-        key
+        }
     }
 
     /// A key from its escaped bytes as stored (e.g. received on the invalidation bus), taken
     /// as they are: used only to find and remove an existing entry.
     pub(crate) fn from_escaped(bytes: &[u8]) -> Self {
-        let mut key = Self {
-            repr: Repr::Inline {
-                len: 0,
-                buf: [0; INLINE],
-            },
-        };
+        let mut key = Self::empty();
         key.push_raw(bytes);
         key
     }
