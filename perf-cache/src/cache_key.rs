@@ -97,21 +97,14 @@ impl KeyWriter<'_> {
     }
 }
 
-/// Appends one segment written by `write` (the first one when `key` is `None`).
+/// Appends one segment written by `write` to `key`, after a separator unless it is the
+/// first.
 #[inline]
-pub(crate) fn push_segment(key: Option<Key>, write: impl FnOnce(&mut KeyWriter<'_>)) -> Key {
-    let mut key = match key {
-        Some(mut key) => {
-            key.push_raw(b":");
-            key
-        }
-        None => Key::empty(),
-    };
-    write(&mut KeyWriter {
-        key: &mut key,
-        depth: 0,
-    });
-    key
+pub(crate) fn write_segment(key: &mut Key, first: bool, write: impl FnOnce(&mut KeyWriter<'_>)) {
+    if !first {
+        key.push_raw(b":");
+    }
+    write(&mut KeyWriter { key, depth: 0 });
 }
 
 const fn is_structure(b: u8) -> bool {
@@ -127,8 +120,9 @@ impl Key {
     /// assert_eq!(Key::new("user").arg_key(&(1_u8, "x")).as_str(), "user:(1,x,)");
     /// ```
     #[must_use]
-    pub fn arg_key<T: CacheKey + ?Sized>(self, value: &T) -> Self {
-        push_segment(Some(self), |w| value.write_key(w))
+    pub fn arg_key<T: CacheKey + ?Sized>(mut self, value: &T) -> Self {
+        write_segment(&mut self, false, |w| value.write_key(w));
+        self
     }
 
     /// A key whose one segment is written by a [`CacheKey`] value.
@@ -139,7 +133,9 @@ impl Key {
     /// ```
     #[must_use]
     pub fn from_key<T: CacheKey + ?Sized>(value: &T) -> Self {
-        push_segment(None, |w| value.write_key(w))
+        let mut key = Self::empty();
+        write_segment(&mut key, true, |w| value.write_key(w));
+        key
     }
 }
 

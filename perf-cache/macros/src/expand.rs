@@ -306,9 +306,13 @@ fn key_expression(plan: &Plan) -> TokenStream {
             }
         }
     }
+    if segments.is_empty() {
+        return quote!(#p::unit_key());
+    }
+    let first = (0..segments.len()).map(|i| i == 0);
     quote!({
-        let __k = ::core::option::Option::None;
-        #(let __k = ::core::option::Option::Some(#p::segment(__k, |__w: &mut #p::KeyWriter<'_>| { #segments }));)*
-        #p::finish(__k)
+        let mut __k = #p::empty_key();
+        #(#p::segment(&mut __k, #first, |__w: &mut #p::KeyWriter<'_>| { #segments });)*
+        __k
     })
 }
