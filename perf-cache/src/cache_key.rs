@@ -65,19 +65,10 @@ impl KeyWriter<'_> {
     pub fn text(&mut self, text: &str) {
         if self.depth == 0 {
             self.key.push_escaped(text);
-            return;
+        } else {
+            self.key
+                .push_escaped_where(text, |b| is_reserved(b) || is_structure(b));
         }
-        let bytes = text.as_bytes();
-        let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            if is_reserved(b) || is_structure(b) {
-                self.key.push_raw(&bytes[start..i]);
-                self.key
-                    .push_raw(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]);
-                start = i + 1;
-            }
-        }
-        self.key.push_raw(&bytes[start..]);
     }
 
     /// Writes a group `( … )` whose items `items` writes with [`item`](Self::item).
@@ -106,23 +97,15 @@ impl KeyWriter<'_> {
     }
 }
 
-/// Appends one segment written by `write` (the first one when `key` is `None`).
-pub(crate) fn push_segment(key: Option<Key>, write: impl FnOnce(&mut KeyWriter<'_>)) -> Key {
-    let mut key = match key {
-        Some(mut key) => {
-            key.push_raw(b":");
-            key
-        }
-        None => Key::new(""),
-    };
-    write(&mut KeyWriter {
-        key: &mut key,
-        depth: 0,
-    });
-    key
+/// Appends one segment written by `write` to `key`, after a separator unless it is the
+/// first.
+#[inline]
+pub(crate) fn write_segment(key: &mut Key, first: bool, write: impl FnOnce(&mut KeyWriter<'_>)) {
+    if !first {
+        key.push_raw(b":");
+    }
+    write(&mut KeyWriter { key, depth: 0 });
 }
-
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 const fn is_structure(b: u8) -> bool {
     matches!(b, b'(' | b')' | b',' | b'~')
@@ -137,8 +120,9 @@ impl Key {
     /// assert_eq!(Key::new("user").arg_key(&(1_u8, "x")).as_str(), "user:(1,x,)");
     /// ```
     #[must_use]
-    pub fn arg_key<T: CacheKey + ?Sized>(self, value: &T) -> Self {
-        push_segment(Some(self), |w| value.write_key(w))
+    pub fn arg_key<T: CacheKey + ?Sized>(mut self, value: &T) -> Self {
+        write_segment(&mut self, false, |w| value.write_key(w));
+        self
     }
 
     /// A key whose one segment is written by a [`CacheKey`] value.
@@ -149,7 +133,9 @@ impl Key {
     /// ```
     #[must_use]
     pub fn from_key<T: CacheKey + ?Sized>(value: &T) -> Self {
-        push_segment(None, |w| value.write_key(w))
+        let mut key = Self::empty();
+        write_segment(&mut key, true, |w| value.write_key(w));
+        key
     }
 }
 

@@ -64,12 +64,15 @@ pub(crate) enum MissReason {
 /// key read each other's entries as misses instead of decoding them. The name (and so the
 /// fingerprint) changes when the type is renamed or moved: entries then read as one miss.
 pub(crate) fn fingerprint<V: ?Sized>() -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in std::any::type_name::<V>().bytes() {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
+    fnv1a(std::any::type_name::<V>().as_bytes())
+}
+
+/// FNV-1a (64-bit): a stable hash (the same in every process and release) of short names.
+#[inline]
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {

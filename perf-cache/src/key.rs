@@ -66,22 +66,23 @@ impl Key {
         key
     }
 
-    /// A key from its escaped bytes as stored (e.g. received on the invalidation bus), taken
-    /// as they are: used only to find and remove an existing entry.
-    pub(crate) fn from_escaped(bytes: &[u8]) -> Self {
-        let mut key = Self::empty();
-        key.push_raw(bytes);
-        key
-    }
-
-    /// An empty inline key: the start of every built key.
-    const fn empty() -> Self {
+    /// A key with no text yet, inline; what every constructor starts from.
+    #[inline]
+    pub(crate) const fn empty() -> Self {
         Self {
             repr: Repr::Inline {
                 len: 0,
                 buf: [0; INLINE],
             },
         }
+    }
+
+    /// A key from its escaped bytes as stored (e.g. received on the invalidation bus), taken
+    /// as they are: used only to find and remove an existing entry.
+    pub(crate) fn from_escaped(bytes: &[u8]) -> Self {
+        let mut key = Self::empty();
+        key.push_raw(bytes);
+        key
     }
 
     /// A key another service owns: Redis stores it under exactly `text`, not under
@@ -232,10 +233,18 @@ impl Key {
 
     /// Appends a segment's text, escaping reserved characters.
     pub(crate) fn push_escaped(&mut self, text: &str) {
+        self.push_escaped_where(text, is_reserved);
+    }
+
+    /// Appends text, writing each byte for which `escape` holds as `%XX`: `escape` holds for
+    /// every reserved byte (the segment grammar) and for ASCII bytes only (a character is never
+    /// split).
+    #[inline]
+    pub(crate) fn push_escaped_where(&mut self, text: &str, escape: impl Fn(u8) -> bool) {
         let bytes = text.as_bytes();
         let mut start = 0;
         for (i, &b) in bytes.iter().enumerate() {
-            if is_reserved(b) {
+            if escape(b) {
                 self.push_raw(&bytes[start..i]);
                 self.push_raw(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]);
                 start = i + 1;
@@ -502,12 +511,13 @@ pub(crate) fn validate_prefix(prefix: &str) -> crate::Result<()> {
     validate_name("prefix", prefix)
 }
 
+/// Whether a byte may stand in a namespace or a prefix: `[A-Za-z0-9_.-]`.
+pub(crate) const fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
 fn validate_name(field: &'static str, name: &str) -> crate::Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    let ok = !name.is_empty() && name.len() <= 64 && name.bytes().all(is_name_byte);
     if ok {
         Ok(())
     } else {

@@ -5,7 +5,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{GenericParam, ItemFn};
 
-use crate::validate::{KeySpec, Kind, Part, Plan, Root};
+use crate::validate::{KeySpec, Kind, Part, Plan, Root, has_lifetime};
 
 pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
     let sig = &f.sig;
@@ -79,7 +79,7 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
     let view_predicates = where_clause.iter().flat_map(|w| {
         w.predicates
             .iter()
-            .filter(|p| !mentions_lifetime(&quote!(#p), &lifetimes))
+            .filter(|p| !has_lifetime(quote!(#p), false, &|l| lifetimes.iter().any(|n| l == n)))
     });
     let view_where = quote!(where #(#view_predicates,)*);
     let view_call = quote!(#path #view_fn::<#(#view_args),*>());
@@ -142,10 +142,10 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
         (&&#p::ErrorProbe::<#error_ty>::new()).sharing()
     });
     let single_flight = plan.single_flight;
-    let (call, closure) = if plan.owned {
-        (quote!(#p::call_owned), quote!(move || #body_call))
+    let call = if plan.owned {
+        quote!(#p::call_owned)
     } else {
-        (quote!(#p::call), quote!(move || #body_call))
+        quote!(#p::call)
     };
 
     // Companion signatures: `&self` when `self` is in the key, `&T` for owned key arguments.
@@ -195,7 +195,7 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
                 &__perf_cache_key,
                 #p::CallOptions { single_flight: #single_flight },
                 #sharing,
-                #closure,
+                move || #body_call,
             )
             .await
         }
@@ -263,28 +263,6 @@ fn strip_mut(inputs: &mut syn::punctuated::Punctuated<syn::FnArg, syn::Token![,]
     }
 }
 
-fn mentions_lifetime(ts: &TokenStream, lifetimes: &[String]) -> bool {
-    let mut after_quote = false;
-    for tt in ts.clone() {
-        match tt {
-            proc_macro2::TokenTree::Punct(p) if p.as_char() == '\'' => after_quote = true,
-            proc_macro2::TokenTree::Ident(i) if after_quote => {
-                if lifetimes.iter().any(|l| i == l) {
-                    return true;
-                }
-                after_quote = false;
-            }
-            proc_macro2::TokenTree::Group(g) => {
-                if mentions_lifetime(&g.stream(), lifetimes) {
-                    return true;
-                }
-            }
-            _ => after_quote = false,
-        }
-    }
-    false
-}
-
 /// The expression that builds the key from the arguments in scope (by reference).
 fn key_expression(plan: &Plan) -> TokenStream {
     let p = quote!(::perf_cache::__private);
@@ -328,9 +306,13 @@ fn key_expression(plan: &Plan) -> TokenStream {
             }
         }
     }
+    if segments.is_empty() {
+        return quote!(#p::unit_key());
+    }
+    let first = (0..segments.len()).map(|i| i == 0);
     quote!({
-        let __k = ::core::option::Option::None;
-        #(let __k = ::core::option::Option::Some(#p::segment(__k, |__w: &mut #p::KeyWriter<'_>| { #segments }));)*
-        #p::finish(__k)
+        let mut __k = #p::empty_key();
+        #(#p::segment(&mut __k, #first, |__w: &mut #p::KeyWriter<'_>| { #segments });)*
+        __k
     })
 }

@@ -123,37 +123,32 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
     }
 
     // Options that depend on work still in progress: a precise error instead of a fake.
-    if o.local.is_present() {
-        not_yet(
-            &mut errors,
-            o.local.span(),
+    let unfinished = [
+        (
+            o.local.is_present().then(|| o.local.span()),
             "local",
             "every cached value currently needs serde (it may go to Redis); leave `local` out and make the backend in-memory",
-        );
-    }
-    if let Some(t) = &o.tags {
-        not_yet(
-            &mut errors,
-            t.span(),
+        ),
+        (
+            o.tags.as_ref().map(|t| t.span()),
             "tags",
             "tag invalidation arrives with the invalidation issue (#11)",
-        );
-    }
-    if o.plain.is_present() {
-        not_yet(
-            &mut errors,
-            o.plain.span(),
+        ),
+        (
+            o.plain.is_present().then(|| o.plain.span()),
             "plain",
             "the interop mode arrives with the core's plain views",
-        );
-    }
-    if let Some(t) = &o.load_timeout {
-        not_yet(
-            &mut errors,
-            t.span,
+        ),
+        (
+            o.load_timeout.map(|t| t.span),
             "load_timeout",
             "loader timeouts are not in the core yet",
-        );
+        ),
+    ];
+    for (span, what, why) in unfinished {
+        if let Some(span) = span {
+            not_yet(&mut errors, span, what, why);
+        }
     }
 
     // Arguments.
@@ -176,14 +171,11 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
         }
     }
 
-    let kind = match &sig.output {
-        ReturnType::Default => Kind::Plain,
-        ReturnType::Type(_, ty) => kind_of(ty),
-    };
     let ret: Type = match &sig.output {
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, ty) => (**ty).clone(),
     };
+    let kind = kind_of(&ret);
 
     // Conflicts.
     if let (Some(b), Some(_)) = (&o.backend, &o.cache) {
@@ -215,12 +207,11 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
             }
         }
     }
-    if let (Some(k), Some(s)) = (&o.key, &o.skip) {
+    if let (Some(k), Some(_)) = (&o.key, &o.skip) {
         errors.push(
             k.span(),
             "conflicting options: `key` and `skip` (a `key` template already names what goes into the key)",
         );
-        let _ = s;
     }
     if o.cache_none.is_present() && kind != Kind::Option {
         errors.push(
@@ -412,7 +403,7 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
 
     // refresh_ahead reruns the body later: it must own its arguments.
     let owned = o.refresh_ahead.is_some();
-    if let Some(w) = &o.refresh_ahead {
+    if owned {
         if let Some(r) = &receiver
             && (matches!(r.kind, syn::ReceiverKind::Reference(..))
                 || matches!(&r.kind, syn::ReceiverKind::Typed(_, ty) if borrows(ty)))
@@ -435,7 +426,6 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
                 );
             }
         }
-        let _ = w;
     }
 
     let in_impl = receiver.is_some() || o.associated.is_present() || mentions_self(f);
@@ -484,29 +474,38 @@ fn kind_of(ty: &Type) -> Kind {
 
 /// Whether a type holds a reference or a lifetime (so a value of it cannot outlive the call).
 fn borrows(ty: &Type) -> bool {
-    fn walk(ts: proc_macro2::TokenStream) -> bool {
-        let mut prev_quote = false;
-        for tt in ts {
-            match tt {
-                proc_macro2::TokenTree::Punct(p) if p.as_char() == '&' => return true,
-                proc_macro2::TokenTree::Punct(p) if p.as_char() == '\'' => prev_quote = true,
-                proc_macro2::TokenTree::Ident(i) if prev_quote => {
-                    if i != "static" {
-                        return true;
-                    }
-                    prev_quote = false;
+    has_lifetime(quote::ToTokens::to_token_stream(ty), true, &|l| {
+        l != "static"
+    })
+}
+
+/// Whether `tokens` (groups included) hold a lifetime `'l` for which `named(l)` holds, or,
+/// with `ampersand`, a `&`.
+pub(crate) fn has_lifetime(
+    tokens: proc_macro2::TokenStream,
+    ampersand: bool,
+    named: &dyn Fn(&Ident) -> bool,
+) -> bool {
+    let mut after_quote = false;
+    for tt in tokens {
+        match tt {
+            proc_macro2::TokenTree::Punct(p) if ampersand && p.as_char() == '&' => return true,
+            proc_macro2::TokenTree::Punct(p) if p.as_char() == '\'' => after_quote = true,
+            proc_macro2::TokenTree::Ident(i) if after_quote => {
+                if named(&i) {
+                    return true;
                 }
-                proc_macro2::TokenTree::Group(g) => {
-                    if walk(g.stream()) {
-                        return true;
-                    }
-                }
-                _ => prev_quote = false,
+                after_quote = false;
             }
+            proc_macro2::TokenTree::Group(g) => {
+                if has_lifetime(g.stream(), ampersand, named) {
+                    return true;
+                }
+            }
+            _ => after_quote = false,
         }
-        false
     }
-    walk(quote::ToTokens::to_token_stream(ty))
+    false
 }
 
 fn mentions_self(f: &ItemFn) -> bool {
