@@ -75,6 +75,7 @@ mod batch;
 pub mod blocking;
 mod chunks;
 mod chunks_timeout;
+mod drive;
 mod error;
 mod local;
 mod outcome;

@@ -2,14 +2,15 @@
 
 use std::convert::identity;
 use std::future::Future;
-use std::ops::ControlFlow;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use crate::error::{Error, Failure, Result};
-use crate::outcome::{CollectAll, FailFast, Outcome, exact_len};
+use crate::drive::{self, Finished, Running, TaskResult};
+use crate::error::{Error, Result};
+use crate::outcome::{CollectAll, FailFast, Outcome};
 use crate::parallel::Parallel;
 use crate::retry_if::RetryIf;
 use crate::task::{Indexed, fallible, infallible, retrying, timed};
@@ -209,8 +210,8 @@ impl<'a> Local<'a> {
     }
 }
 
-/// Runs the tasks, each bounded by `timeout` when given, storing each result (made by
-/// `convert` from the task's output) as `O` says and dropping everything left when it stops.
+/// Runs the tasks, each bounded by `timeout` when given, polled in this task; see
+/// [`drive::run`].
 async fn drive<O: Outcome, Fut: Future>(
     options: &Parallel,
     tasks: impl Iterator<Item = Fut>,
@@ -219,63 +220,26 @@ async fn drive<O: Outcome, Fut: Future>(
 ) -> O::Output {
     match timeout {
         // Separate paths, so that untimed tasks carry no timer state.
-        None => drive_sized::<O, _>(options, tasks, convert).await,
+        None => drive::run::<O, _>(options, FuturesUnordered::new(), tasks, convert).await,
         Some(limit) => {
             let tasks = tasks.map(move |task| timed(task.map(convert), limit));
-            drive_sized::<O, _>(options, tasks, identity).await
+            drive::run::<O, _>(options, FuturesUnordered::new(), tasks, identity).await
         }
     }
 }
 
-async fn drive_sized<O: Outcome, Fut: Future>(
-    options: &Parallel,
-    tasks: impl Iterator<Item = Fut>,
-    convert: impl Fn(Fut::Output) -> TaskResult<O> + Copy,
-) -> O::Output {
-    match exact_len(&tasks) {
-        Some(total) => drive_known::<O, _>(options, tasks, convert, total).await,
-        // The progress callback needs the total up front.
-        None if options.progress.is_some() => {
-            let tasks: Vec<_> = tasks.collect();
-            let total = tasks.len();
-            drive_known::<O, _>(options, tasks.into_iter(), convert, total).await
-        }
-        None => drive_known::<O, _>(options, tasks, convert, 0).await,
+/// Local tasks all live in one `FuturesUnordered`, polled only when woken.
+impl<Fut: Future> Running<Fut> for FuturesUnordered<Indexed<Fut>> {
+    fn len(&self) -> usize {
+        FuturesUnordered::len(self)
     }
-}
 
-type TaskResult<O> = std::result::Result<<O as Outcome>::Value, Failure<<O as Outcome>::Error>>;
+    fn start(&mut self, task: Fut, index: usize) {
+        self.push(Indexed::new(task, index));
+    }
 
-async fn drive_known<O: Outcome, Fut: Future>(
-    options: &Parallel,
-    mut tasks: impl Iterator<Item = Fut>,
-    convert: impl Fn(Fut::Output) -> TaskResult<O>,
-    total: usize,
-) -> O::Output {
-    let limit = options.max_concurrent.get();
-    let progress = options.progress.as_deref();
-    let mut outcome = O::with_capacity(tasks.size_hint().0);
-    let mut admitted = 0;
-    let mut running = FuturesUnordered::new();
-    let mut done = 0;
-    loop {
-        // Admit until the window is full: a finished task frees its place at once, whatever
-        // its position in the input.
-        while running.len() < limit {
-            let Some(task) = tasks.next() else { break };
-            outcome.admit();
-            running.push(Indexed::new(task, admitted));
-            admitted += 1;
-        }
-        let Some((index, output)) = running.next().await else {
-            return outcome.into_output();
-        };
-        done += 1;
-        if let Some(progress) = progress {
-            progress(done, total);
-        }
-        if let ControlFlow::Break(output) = outcome.finish(index, convert(output)) {
-            return output;
-        }
+    fn poll_finished(&mut self, cx: &mut Context<'_>) -> Poll<Option<Finished<Fut::Output>>> {
+        self.poll_next_unpin(cx)
+            .map(|next| next.map(|(index, output)| Finished::Output(index, output)))
     }
 }

@@ -3,9 +3,9 @@
 use std::any::Any;
 use std::convert::identity;
 use std::future::Future;
-use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -13,8 +13,9 @@ use tokio::runtime::Handle;
 use tokio::task::JoinSet;
 use tracing::{Instrument, Span};
 
-use crate::error::{Error, Failure, Result};
-use crate::outcome::{CollectAll, FailFast, Outcome, exact_len};
+use crate::drive::{self, Finished, Running, TaskResult};
+use crate::error::{Error, Result};
+use crate::outcome::{CollectAll, FailFast, Outcome};
 use crate::parallel::Parallel;
 use crate::retry_if::RetryIf;
 use crate::task::{Indexed, fallible, infallible, retrying, timed};
@@ -264,8 +265,8 @@ impl<'a> Spawned<'a> {
     }
 }
 
-/// Runs the tasks, each bounded by `timeout` when given, storing each result (made by
-/// `convert` from the task's output) as `O` says and aborting everything left when it stops.
+/// Runs the tasks, each bounded by `timeout` when given, as tokio tasks; see
+/// [`drive::run`].
 async fn drive<O: Outcome, Fut>(
     options: &Parallel,
     tasks: impl Iterator<Item = Fut>,
@@ -282,95 +283,62 @@ where
         return O::unrun(tasks.count(), || Error::NoRuntime);
     };
     // A spawned task is polled by the runtime, outside the caller's span: it is carried over.
-    let target = Target {
-        handle,
-        span: Span::current(),
-    };
+    let span = Span::current();
     match timeout {
         // Separate paths, so that untimed tasks carry no timer state.
-        None => drive_sized::<O, _>(options, &target, tasks, convert).await,
+        None => drive::run::<O, _>(options, SpawnedTasks::new(handle, span), tasks, convert).await,
         Some(limit) => {
             let tasks = tasks.map(move |task| timed(task.map(convert), limit));
-            drive_sized::<O, _>(options, &target, tasks, identity).await
+            let running = SpawnedTasks::new(handle, span);
+            drive::run::<O, _>(options, running, tasks, identity).await
         }
     }
 }
 
-/// Where tasks are spawned, and the span they run in.
-struct Target {
+/// Spawned tasks: each a tokio task on the caller's runtime, inside the caller's span, with its
+/// panic caught. Dropping the set aborts every task still running.
+struct SpawnedTasks<T> {
+    set: JoinSet<(usize, std::thread::Result<T>)>,
     handle: Handle,
     span: Span,
 }
 
-async fn drive_sized<O: Outcome, Fut>(
-    options: &Parallel,
-    target: &Target,
-    tasks: impl Iterator<Item = Fut>,
-    convert: impl Fn(Fut::Output) -> TaskResult<O> + Copy,
-) -> O::Output
-where
-    Fut: Future + Send + 'static,
-    Fut::Output: Send + 'static,
-{
-    match exact_len(&tasks) {
-        Some(total) => drive_known::<O, _>(options, target, tasks, convert, total).await,
-        // The progress callback needs the total up front.
-        None if options.progress.is_some() => {
-            let tasks: Vec<_> = tasks.collect();
-            let total = tasks.len();
-            drive_known::<O, _>(options, target, tasks.into_iter(), convert, total).await
+impl<T> SpawnedTasks<T> {
+    fn new(handle: Handle, span: Span) -> Self {
+        Self {
+            set: JoinSet::new(),
+            handle,
+            span,
         }
-        None => drive_known::<O, _>(options, target, tasks, convert, 0).await,
     }
 }
 
-type TaskResult<O> = std::result::Result<<O as Outcome>::Value, Failure<<O as Outcome>::Error>>;
-
-async fn drive_known<O: Outcome, Fut>(
-    options: &Parallel,
-    target: &Target,
-    mut tasks: impl Iterator<Item = Fut>,
-    convert: impl Fn(Fut::Output) -> TaskResult<O>,
-    total: usize,
-) -> O::Output
+impl<Fut> Running<Fut> for SpawnedTasks<Fut::Output>
 where
     Fut: Future + Send + 'static,
     Fut::Output: Send + 'static,
 {
-    let limit = options.max_concurrent.get();
-    let progress = options.progress.as_deref();
-    let mut outcome = O::with_capacity(tasks.size_hint().0);
-    let mut admitted = 0;
-    // Dropping the set (early return, or the caller dropping this future) aborts every task.
-    let mut running = JoinSet::new();
-    let mut done = 0;
-    loop {
-        // `running.len()` counts tasks until they are reaped, so the place is freed only once
-        // the previous task no longer exists: at most `limit` tasks exist at once.
-        while running.len() < limit {
-            let Some(task) = tasks.next() else { break };
-            outcome.admit();
-            let task = Indexed::new(AssertUnwindSafe(task).catch_unwind(), admitted);
-            running.spawn_on(task.instrument(target.span.clone()), &target.handle);
-            admitted += 1;
-        }
-        let Some(joined) = running.join_next().await else {
-            return outcome.into_output();
-        };
-        done += 1;
-        if let Some(progress) = progress {
-            progress(done, total);
-        }
-        let (index, result) = match joined {
-            Ok((index, Ok(output))) => (index, convert(output)),
-            Ok((index, Err(payload))) => (index, Err(Failure::Panicked(panic_message(&*payload)))),
-            // Panics are caught inside the task, so this is a cancellation from outside (the
-            // runtime shutting down). Its slot stays empty and reads as `Error::Cancelled`.
-            Err(_cancelled) => continue,
-        };
-        if let ControlFlow::Break(output) = outcome.finish(index, result) {
-            return output;
-        }
+    /// Counts tasks until they are reaped, so a place is freed only once the previous task no
+    /// longer exists: at most `max_concurrent` tasks exist at once.
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    fn start(&mut self, task: Fut, index: usize) {
+        let task = Indexed::new(AssertUnwindSafe(task).catch_unwind(), index);
+        self.set
+            .spawn_on(task.instrument(self.span.clone()), &self.handle);
+    }
+
+    fn poll_finished(&mut self, cx: &mut Context<'_>) -> Poll<Option<Finished<Fut::Output>>> {
+        self.set.poll_join_next(cx).map(|joined| {
+            joined.map(|joined| match joined {
+                Ok((index, Ok(output))) => Finished::Output(index, output),
+                Ok((index, Err(payload))) => Finished::Panicked(index, panic_message(&*payload)),
+                // Panics are caught inside the task, so this is a cancellation from outside.
+                Err(_cancelled) => Finished::Vanished,
+            })
+        })
     }
 }
 

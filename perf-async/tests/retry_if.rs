@@ -74,6 +74,29 @@ fn failing(
         .collect()
 }
 
+/// `collect_retrying` of `factories` with [`deadlocks_only`], in spawned or local mode.
+async fn collect_deadlocks_only<F>(
+    spawned: bool,
+    factories: Vec<F>,
+    notified: &Notified,
+) -> Vec<Result<(), Error<DbError>>>
+where
+    F: FnMut() -> std::future::Ready<Result<(), DbError>> + Send + 'static,
+{
+    let retry_if = deadlocks_only(notified);
+    if spawned {
+        parallel()
+            .spawned()
+            .collect_retrying(factories, retry_if)
+            .await
+    } else {
+        parallel()
+            .local()
+            .collect_retrying(factories, retry_if)
+            .await
+    }
+}
+
 fn counters(n: usize) -> Vec<Arc<AtomicUsize>> {
     (0..n).map(|_| Arc::new(AtomicUsize::new(0))).collect()
 }
@@ -88,19 +111,7 @@ async fn a_non_retryable_error_runs_the_task_exactly_once() {
         let notified = Notified::default();
         let attempts = counters(3);
         let factories = failing(&attempts, |_| DbError::UniqueViolation);
-        let results = if spawned {
-            let retry_if = deadlocks_only(&notified);
-            parallel()
-                .spawned()
-                .collect_retrying(factories, retry_if)
-                .await
-        } else {
-            let retry_if = deadlocks_only(&notified);
-            parallel()
-                .local()
-                .collect_retrying(factories, retry_if)
-                .await
-        };
+        let results = collect_deadlocks_only(spawned, factories, &notified).await;
         assert_eq!(counts(&attempts), [1, 1, 1], "spawned: {spawned}");
         assert!(notified.lock().unwrap().is_empty(), "nothing was retried");
         for (i, result) in results.iter().enumerate() {
@@ -120,19 +131,7 @@ async fn a_retryable_error_runs_one_plus_max_retries_times_and_each_retry_is_not
         let notified = Notified::default();
         let attempts = counters(2);
         let factories = failing(&attempts, |_| DbError::Deadlock);
-        let results = if spawned {
-            let retry_if = deadlocks_only(&notified);
-            parallel()
-                .spawned()
-                .collect_retrying(factories, retry_if)
-                .await
-        } else {
-            let retry_if = deadlocks_only(&notified);
-            parallel()
-                .local()
-                .collect_retrying(factories, retry_if)
-                .await
-        };
+        let results = collect_deadlocks_only(spawned, factories, &notified).await;
         assert_eq!(
             counts(&attempts),
             [1 + MAX_RETRIES; 2],

@@ -44,7 +44,7 @@ impl QueryRecorder {
     /// Records one query of `sql` returning `rows` rows, exactly as the executors do.
     pub fn record(&self, sql: &str, rows: u64) {
         let mut guard = self.0.start_query(sql);
-        guard.outcome(rows, false);
+        guard.succeed(rows);
     }
 }
 

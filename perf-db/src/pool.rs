@@ -106,27 +106,17 @@ impl<DB: Backend> Pool<DB> {
         ) -> <DB::Connection as Connection>::Options,
     ) -> Result<Self> {
         let prepared = Self::prepare(config, customize)?;
-        let start = Instant::now();
-        let mut pause = LOCK_RACE_FIRST_PAUSE;
         // The first connection can lose the same lock race as an acquire (another process
         // opening the new file): retried the same way.
-        let inner = loop {
-            match prepared
+        let connect = || {
+            prepared
                 .options
                 .clone()
                 .connect_with(prepared.connect_options.clone())
-                .await
-            {
-                Err(error)
-                    if DB::is_lock_race_at_connect(&error)
-                        && start.elapsed() + pause < config.acquire_timeout =>
-                {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(LOCK_RACE_MAX_PAUSE);
-                }
-                other => break other?,
-            }
         };
+        let inner =
+            retry_lock_races::<DB, _, _>(Instant::now(), config.acquire_timeout, connect, |_| {})
+                .await?;
         Ok(Self::finish(config, inner, prepared))
     }
 
@@ -252,25 +242,16 @@ impl<DB: Backend> Pool<DB> {
         &self,
         start: Instant,
     ) -> Result<sqlx::pool::PoolConnection<DB>, sqlx::Error> {
-        let mut pause = LOCK_RACE_FIRST_PAUSE;
-        loop {
-            match self.inner.acquire().await {
-                Err(error)
-                    if DB::is_lock_race_at_connect(&error)
-                        && start.elapsed() + pause < self.shared.acquire_timeout =>
-                {
-                    tracing::debug!(
-                        target: "perf_db::pool",
-                        pool = &*self.shared.name,
-                        %error,
-                        "opening a connection lost a lock race; retrying"
-                    );
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(LOCK_RACE_MAX_PAUSE);
-                }
-                other => return other,
-            }
-        }
+        let acquire = || self.inner.acquire();
+        retry_lock_races::<DB, _, _>(start, self.shared.acquire_timeout, acquire, |error| {
+            tracing::debug!(
+                target: "perf_db::pool",
+                pool = &*self.shared.name,
+                %error,
+                "opening a connection lost a lock race; retrying"
+            );
+        })
+        .await
     }
 
     /// The acquire path shared by [`acquire`](Self::acquire), [`begin`](Self::begin) and the
@@ -334,6 +315,34 @@ impl<DB: Backend> Pool<DB> {
 /// winner's WAL switch takes about a millisecond.
 const LOCK_RACE_FIRST_PAUSE: Duration = Duration::from_millis(1);
 const LOCK_RACE_MAX_PAUSE: Duration = Duration::from_millis(50);
+
+/// Runs `open` (a connect or an acquire) again, after a pause that doubles up to
+/// [`LOCK_RACE_MAX_PAUSE`], for as long as it fails by losing a lock race at connect
+/// (`Backend::is_lock_race_at_connect`) and the next pause still ends within `timeout` of
+/// `start`; `on_retry` hears each lost race. Any other result is returned as is.
+async fn retry_lock_races<DB: Backend, T, Fut>(
+    start: Instant,
+    timeout: Duration,
+    mut open: impl FnMut() -> Fut,
+    on_retry: impl Fn(&sqlx::Error),
+) -> Result<T, sqlx::Error>
+where
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut pause = LOCK_RACE_FIRST_PAUSE;
+    loop {
+        match open().await {
+            Err(error)
+                if DB::is_lock_race_at_connect(&error) && start.elapsed() + pause < timeout =>
+            {
+                on_retry(&error);
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(LOCK_RACE_MAX_PAUSE);
+            }
+            other => return other,
+        }
+    }
+}
 
 struct Prepared<DB: Database> {
     options: sqlx::pool::PoolOptions<DB>,

@@ -129,9 +129,7 @@ impl Shared {
             span,
             arguments: None,
             rows: 0,
-            failed: false,
-            timed_out: false,
-            completed: false,
+            outcome: None,
             deadline: None,
             start: Instant::now(),
         }
@@ -148,19 +146,20 @@ impl Shared {
 
     fn finish(&self, guard: &QueryGuard<'_>, elapsed: Duration) {
         let text = &guard.text;
-        text.statement.record(elapsed, guard.rows, guard.failed);
-        let outcome = guard.outcome_label();
+        let outcome = guard.outcome.unwrap_or(QueryOutcome::Cancelled);
+        let failed = matches!(outcome, QueryOutcome::Error | QueryOutcome::Timeout);
+        text.statement.record(elapsed, guard.rows, failed);
         let (counter, metric) = match outcome {
-            "error" => (&self.counters.queries_failed, &self.metrics.queries_error),
-            "cancelled" => (
-                &self.counters.queries_cancelled,
-                &self.metrics.queries_cancelled,
-            ),
-            "timeout" => (
+            QueryOutcome::Ok => (&self.counters.queries_ok, &self.metrics.queries_ok),
+            QueryOutcome::Error => (&self.counters.queries_failed, &self.metrics.queries_error),
+            QueryOutcome::Timeout => (
                 &self.counters.queries_timed_out,
                 &self.metrics.queries_timeout,
             ),
-            _ => (&self.counters.queries_ok, &self.metrics.queries_ok),
+            QueryOutcome::Cancelled => (
+                &self.counters.queries_cancelled,
+                &self.metrics.queries_cancelled,
+            ),
         };
         counter.fetch_add(1, Ordering::Relaxed);
         metric.increment(1);
@@ -171,12 +170,12 @@ impl Shared {
         if let Some(span) = &guard.span {
             span.record("rows", guard.rows);
             span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
-            span.record("outcome", outcome);
+            span.record("outcome", outcome.label());
         }
         if !self.slow_queries.record(self, guard, elapsed, outcome) {
             return;
         }
-        if outcome == "ok" {
+        if outcome == QueryOutcome::Ok {
             explain::on_slow_read(self, text);
         }
     }
@@ -191,12 +190,9 @@ pub(crate) struct QueryGuard<'a> {
     /// The query's arguments, kept only with `log_bind_values`.
     pub(crate) arguments: Option<KeptArguments>,
     pub(crate) rows: u64,
-    pub(crate) failed: bool,
-    /// Whether the error was the statement timeout (perf-db's on SQLite, the server's else).
-    pub(crate) timed_out: bool,
-    /// Whether the database's answer was read to the end (or ended in an error); a guard
+    /// Set once the database's answer was read to the end or ended in an error; a guard
     /// dropped before that belongs to a cancelled query.
-    pub(crate) completed: bool,
+    pub(crate) outcome: Option<QueryOutcome>,
     /// The query's deadline, when perf-db enforces the statement timeout (SQLite).
     pub(crate) deadline: Option<Arc<Deadline>>,
     start: Instant,
@@ -208,11 +204,10 @@ impl QueryGuard<'_> {
         index < 64 && self.text.statement.writes & (1 << index) != 0
     }
 
-    /// Sets the outcome of a query that returns its result at once.
-    pub(crate) fn outcome(&mut self, rows: u64, failed: bool) {
+    /// Records that a query which returns its result at once succeeded with `rows` rows.
+    pub(crate) fn succeed(&mut self, rows: u64) {
         self.rows = rows;
-        self.failed = failed;
-        self.completed = true;
+        self.outcome = Some(QueryOutcome::Ok);
     }
 
     /// A deadline for this query when perf-db enforces the statement timeout, counted from the
@@ -232,37 +227,42 @@ impl QueryGuard<'_> {
         error: sqlx::Error,
         is_timeout: fn(&sqlx::Error) -> bool,
     ) -> sqlx::Error {
-        self.failed = true;
-        self.completed = true;
-        match &self.deadline {
-            Some(deadline) if deadline.fired() => {
-                self.timed_out = true;
-                deadline.error(error)
-            }
-            _ => {
-                self.timed_out = is_timeout(&error);
-                error
-            }
-        }
+        let (outcome, error) = match &self.deadline {
+            Some(deadline) if deadline.fired() => (QueryOutcome::Timeout, deadline.error(error)),
+            _ if is_timeout(&error) => (QueryOutcome::Timeout, error),
+            _ => (QueryOutcome::Error, error),
+        };
+        self.outcome = Some(outcome);
+        error
     }
+}
 
+/// How a query ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QueryOutcome {
+    Ok,
+    Error,
+    /// The error was the statement timeout (perf-db's on SQLite, the server's else).
+    Timeout,
+    /// Dropped before the database's answer was read to the end.
+    Cancelled,
+}
+
+impl QueryOutcome {
     /// `ok`, `error`, `timeout` or `cancelled`: the metric label, span field and log field.
-    pub(crate) fn outcome_label(&self) -> &'static str {
-        if self.timed_out {
-            "timeout"
-        } else if self.failed {
-            "error"
-        } else if self.completed {
-            "ok"
-        } else {
-            "cancelled"
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Timeout => "timeout",
+            Self::Cancelled => "cancelled",
         }
     }
 }
 
 impl Drop for QueryGuard<'_> {
     fn drop(&mut self) {
-        if self.completed
+        if self.outcome.is_some()
             && let Some(deadline) = &self.deadline
         {
             deadline.disarm();

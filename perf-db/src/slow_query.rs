@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::shared::{QueryGuard, Shared};
+use crate::shared::{QueryGuard, QueryOutcome, Shared};
 use crate::statements::truncate;
 
 /// The thresholds and truncation of the slow-query log.
@@ -31,7 +31,7 @@ impl SlowQueryLog {
         shared: &Shared,
         guard: &QueryGuard<'_>,
         elapsed: Duration,
-        outcome: &'static str,
+        outcome: QueryOutcome,
     ) -> bool {
         let over = |t: Option<Duration>| t.is_some_and(|t| elapsed >= t);
         let error = over(self.error);
@@ -45,6 +45,7 @@ impl SlowQueryLog {
             .map(|arguments| truncate(&format!("{arguments:?}"), self.log_chars));
         let bind_values = bind_values.as_deref();
         let statement = shared.shown(&guard.text);
+        let outcome = outcome.label();
         if error {
             shared.counters.slow_error.fetch_add(1, Ordering::Relaxed);
             shared.metrics.slow_error.increment(1);

@@ -606,16 +606,7 @@ async fn a_query_dropped_before_it_ends_is_cancelled_and_never_explained() {
     );
     let snapshot = snapshotter.snapshot().into_vec();
     let count = |outcome: &str| {
-        snapshot
-            .iter()
-            .find(|(key, ..)| {
-                let key = key.key();
-                key.name() == "db_queries_total"
-                    && key
-                        .labels()
-                        .any(|l| l.key() == "outcome" && l.value() == outcome)
-            })
-            .map(|(_, _, _, value)| value)
+        common::metrics::find(&snapshot, "db_queries_total", &[("outcome", outcome)])
     };
     assert_eq!(count("cancelled"), Some(&DebugValue::Counter(2)));
     assert_eq!(count("ok"), Some(&DebugValue::Counter(1)));

@@ -537,18 +537,8 @@ async fn metrics_are_emitted_through_the_facade() {
     let stats = pool.stats();
     let snapshot = snapshotter.snapshot().into_vec();
     let find = |name: &str, label: Option<(&str, &str)>| {
-        snapshot
-            .iter()
-            .find(|(key, ..)| {
-                let key = key.key();
-                key.name() == name
-                    && key
-                        .labels()
-                        .any(|l| l.key() == "pool" && l.value() == "metered")
-                    && label
-                        .is_none_or(|(k, v)| key.labels().any(|l| l.key() == k && l.value() == v))
-            })
-            .map(|(_, _, _, value)| value)
+        let labels: Vec<_> = [("pool", "metered")].into_iter().chain(label).collect();
+        common::metrics::find(&snapshot, name, &labels)
             .unwrap_or_else(|| panic!("{name} {label:?} not emitted"))
     };
     assert_eq!(
@@ -914,22 +904,13 @@ async fn pool_gauges_return_to_idle_after_a_burst() {
     let gauges = || {
         let snapshot = snapshotter.snapshot().into_vec();
         let read = |state: &str| {
-            snapshot
-                .iter()
-                .find(|(key, ..)| {
-                    let key = key.key();
-                    key.name() == "db_pool_connections"
-                        && key
-                            .labels()
-                            .any(|l| l.key() == "pool" && l.value() == "gauges")
-                        && key
-                            .labels()
-                            .any(|l| l.key() == "state" && l.value() == state)
-                })
-                .map(|(_, _, _, value)| match value {
+            let labels = [("pool", "gauges"), ("state", state)];
+            common::metrics::find(&snapshot, "db_pool_connections", &labels).map(
+                |value| match value {
                     DebugValue::Gauge(v) => v.into_inner(),
                     other => panic!("{other:?}"),
-                })
+                },
+            )
         };
         (read("idle"), read("in_use"))
     };
@@ -986,18 +967,11 @@ fn a_pool_built_before_the_recorder_records_once_one_is_installed() {
     });
     let snapshot = snapshotter.snapshot().into_vec();
     let find = |name: &str, label: Option<(&str, &str)>| {
-        snapshot
-            .iter()
-            .find(|(key, ..)| {
-                let key = key.key();
-                key.name() == name
-                    && key
-                        .labels()
-                        .any(|l| l.key() == "pool" && l.value() == "late-recorder")
-                    && label
-                        .is_none_or(|(k, v)| key.labels().any(|l| l.key() == k && l.value() == v))
-            })
-            .map(|(_, _, _, value)| value)
+        let labels: Vec<_> = [("pool", "late-recorder")]
+            .into_iter()
+            .chain(label)
+            .collect();
+        common::metrics::find(&snapshot, name, &labels)
     };
     assert_eq!(
         find("db_queries_total", Some(("outcome", "ok"))),

@@ -11,6 +11,8 @@
 mod ingest;
 #[path = "support/promql.rs"]
 mod promql;
+#[path = "support/promtool.rs"]
+mod promtool;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -350,20 +352,6 @@ fn naming_table_is_consistent_with_the_docs() {
     }
 }
 
-/// promtool, or a failure naming the package that provides it (never a silent skip).
-fn promtool() -> PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join("promtool"))
-                .find(|p| p.is_file())
-        })
-        .expect(
-            "promtool is not installed: install Debian's `prometheus` package \
-             (apt-get install prometheus); scripts/test does this when run as root",
-        )
-}
-
 fn run(cmd: &mut Command) -> String {
     let output = cmd.output().expect("promtool runs");
     let text = format!(
@@ -377,7 +365,7 @@ fn run(cmd: &mut Command) -> String {
 
 #[test]
 fn promtool_checks_rules_dashboard_queries_and_exposition() {
-    let promtool = promtool();
+    let promtool = promtool::path();
     let dir = dashboards_dir();
     run(Command::new(&promtool)
         .arg("check")
@@ -427,25 +415,8 @@ fn promtool_checks_rules_dashboard_queries_and_exposition() {
         metrics::gauge!("requests_in_flight", "endpoint" => "/api/scans/{id}", "method" => "GET")
             .set(0.0);
     });
-    let mut child = Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        &mut child.stdin.take().unwrap(),
-        metrics.render().as_bytes(),
-    )
-    .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let lint = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "promtool check metrics:\n{lint}");
+    let (status, lint) = promtool::check_metrics(&metrics.render());
+    assert!(status.success(), "promtool check metrics:\n{lint}");
     println!(
         "promtool: ran check rules, test rules, {} dashboard queries, check metrics",
         dashboard_exprs(&dashboard()).len()
@@ -560,7 +531,7 @@ fn run_promtool_tests(context: &str, file: &str, queries: &[(String, String)]) {
         std::process::id()
     ));
     std::fs::write(&path, file).unwrap();
-    let output = Command::new(promtool())
+    let output = Command::new(promtool::path())
         .args(["test", "rules"])
         .arg(&path)
         .output()

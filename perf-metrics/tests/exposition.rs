@@ -1,5 +1,8 @@
 //! The `/metrics` output, parsed by a real Prometheus text-format parser.
 
+#[path = "support/promtool.rs"]
+mod promtool;
+
 use perf_metrics::Metrics;
 use prometheus_parse::{Sample, Scrape, Value};
 
@@ -241,30 +244,10 @@ fn non_finite_observations_are_counted_not_recorded() {
 /// texts of these made-up metrics, never a parse error); fails naming the package providing
 /// promtool when it is missing (never a silent skip).
 fn promtool_check_metrics(text: &str) -> String {
-    let promtool = std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join("promtool"))
-                .find(|p| p.is_file())
-        })
-        .expect("promtool is not installed: install Debian's `prometheus` package (apt-get install prometheus)");
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lint_only = output.status.code() == Some(3) && !report.contains("error");
+    let (status, report) = promtool::check_metrics(text);
+    let lint_only = status.code() == Some(3) && !report.contains("error");
     assert!(
-        output.status.success() || lint_only,
+        status.success() || lint_only,
         "promtool check metrics:\n{report}\n{text}"
     );
     report

@@ -18,7 +18,7 @@ use sqlx::{Arguments as _, Database, Either, Execute, Executor, SqlStr};
 use tracing::Instrument;
 
 use crate::Backend;
-use crate::shared::{QueryGuard, Shared};
+use crate::shared::{QueryGuard, QueryOutcome, Shared};
 
 /// A query taken apart so its SQL text can be read before it is executed (`Execute::sql`
 /// consumes the query), then handed on unchanged.
@@ -125,7 +125,8 @@ impl<DB: Backend> Stream for QueryStream<'_, DB> {
                 Poll::Ready(Some(Err(guard.fail(error, DB::is_statement_timeout))))
             }
             Poll::Ready(None) => {
-                guard.completed = true;
+                // Read to the end: ok, unless an error came first.
+                guard.outcome.get_or_insert(QueryOutcome::Ok);
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,
@@ -197,7 +198,7 @@ where
         };
         match result {
             Ok(row) => {
-                guard.outcome(u64::from(row.is_some()), false);
+                guard.succeed(u64::from(row.is_some()));
                 Ok(row)
             }
             Err(error) => Err(guard.fail(error, DB::is_statement_timeout)),

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod explain;
+pub mod metrics;
 pub mod rows;
 
 use std::collections::hash_map::RandomState;
