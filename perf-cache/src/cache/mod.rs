@@ -309,6 +309,28 @@ where
         Some(value)
     }
 
+    /// `get_many`'s first pass: L1 for every key. Each miss is listed in the second vector
+    /// (its index in `keys`) and gets a ticket, taken before any lower tier is read, so that
+    /// its promotion is dropped if an invalidation of its key began since (see `found`).
+    fn l1_pass(&self, keys: &[Key]) -> (Vec<Option<V>>, Vec<usize>, Vec<Option<Ticket>>) {
+        let inner = &*self.inner;
+        let mut out: Vec<Option<V>> = Vec::with_capacity(keys.len());
+        let mut missing: Vec<usize> = Vec::new();
+        let mut tickets: Vec<Option<Ticket>> = Vec::with_capacity(keys.len());
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(hit) = self.l1_hit(key) {
+                out.push(hit);
+                tickets.push(None);
+            } else {
+                inner.counters.l1.misses.incr();
+                out.push(None);
+                missing.push(i);
+                tickets.push(Some(inner.shared.fence.ticket(inner.space, key)));
+            }
+        }
+        (out, missing, tickets)
+    }
+
     async fn get_lower(&self, key: &Key) -> Option<V> {
         let inner = &*self.inner;
         inner.counters.l1.misses.incr();
@@ -389,20 +411,7 @@ where
             return self.get_many_plain(keys).await;
         }
         let inner = &*self.inner;
-        let mut out: Vec<Option<V>> = Vec::with_capacity(keys.len());
-        let mut missing: Vec<usize> = Vec::new();
-        let mut tickets: Vec<Option<Ticket>> = Vec::with_capacity(keys.len());
-        for (i, key) in keys.iter().enumerate() {
-            if let Some(hit) = self.l1_hit(key) {
-                out.push(hit);
-                tickets.push(None);
-            } else {
-                inner.counters.l1.misses.incr();
-                out.push(None);
-                missing.push(i);
-                tickets.push(Some(inner.shared.fence.ticket(inner.space, key)));
-            }
-        }
+        let (mut out, mut missing, tickets) = self.l1_pass(keys);
         if let Some(l2) = &inner.shared.l2
             && !missing.is_empty()
             && (inner.shared.replay.clear()

@@ -132,22 +132,7 @@ where
     /// each key) for the keys L1 did not have.
     pub(super) async fn get_many_plain(&self, keys: &[Key]) -> Vec<Option<V>> {
         let inner = &*self.inner;
-        let mut out: Vec<Option<V>> = Vec::with_capacity(keys.len());
-        let mut missing: Vec<usize> = Vec::new();
-        // A ticket for each L1 miss, taken before Redis is read: its promotion is dropped if an
-        // invalidation of its key began since (see `found`). Hits need none.
-        let mut tickets: Vec<Option<Ticket>> = Vec::with_capacity(keys.len());
-        for (i, key) in keys.iter().enumerate() {
-            if let Some(hit) = self.l1_hit(key) {
-                out.push(hit);
-                tickets.push(None);
-            } else {
-                inner.counters.l1.misses.incr();
-                out.push(None);
-                missing.push(i);
-                tickets.push(Some(inner.shared.fence.ticket(inner.space, key)));
-            }
-        }
+        let (mut out, mut missing, tickets) = self.l1_pass(keys);
         #[cfg(feature = "redis")]
         if let Some(l2) = &inner.shared.l2
             && !missing.is_empty()
