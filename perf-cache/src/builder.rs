@@ -235,7 +235,10 @@ where
         self.on_backend("breaker_cooldown", |b| b.breaker_cooldown(cooldown))
     }
 
-    /// Adds L3: a redb file at `path` (created if missing). Default: no L3. One cache per file.
+    /// Adds L3: a redb file at `path` (created if missing). Default: no L3. One cache per file:
+    /// `build` waits up to about 2 s for a file this process still has open (a dropped cache
+    /// whose last handle a background task still holds), then fails with
+    /// [`Error::Disk`](crate::Error::Disk).
     #[cfg(feature = "disk")]
     pub fn disk_path(self, path: impl Into<std::path::PathBuf>) -> Self {
         self.on_backend("disk_path", |b| b.disk_path(path))

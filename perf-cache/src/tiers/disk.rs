@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::Retryable as _;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use redb::{
@@ -116,26 +117,56 @@ fn oldest<'a>(
     Ok(out)
 }
 
+/// The pause between two attempts of [`DiskTier::open`] on a file this process still holds
+/// open, and how many it makes after the first: about 2 s in all.
+const REOPEN_STEP: Duration = Duration::from_millis(10);
+const REOPEN_ATTEMPTS: usize = 200;
+
+/// Opens or creates the file and its tables; the error's text, and whether the file is still
+/// open in this process.
+fn open_file(path: PathBuf) -> Result<Database, (String, bool)> {
+    let fail = |e: &dyn std::fmt::Display| (e.to_string(), false);
+    let db = Database::create(path).map_err(|e| {
+        let already_open = matches!(e, redb::DatabaseError::DatabaseAlreadyOpen);
+        (e.to_string(), already_open)
+    })?;
+    let txn = db.begin_write().map_err(|e| fail(&e))?;
+    txn.delete_table(LEGACY).map_err(|e| fail(&e))?;
+    txn.open_table(ROWS).map_err(|e| fail(&e))?;
+    txn.open_table(BY_EXPIRY).map_err(|e| fail(&e))?;
+    txn.commit().map_err(|e| fail(&e))?;
+    Ok(db)
+}
+
 impl DiskTier {
     /// Opens (or creates) the file; a file of an earlier version loses its rows (it is a cache).
+    ///
+    /// A file this process still holds open is waited for, up to about 2 s: the last
+    /// handle of a dropped cache may still be with a background task (a metrics tick, a
+    /// refresh, a disk write in flight) for a moment, and reopening the same path right after
+    /// the drop must not fail for that. A file held longer is a second live cache on the same
+    /// path: an error.
     pub(crate) async fn open(path: &Path, max_entries: u64) -> crate::Result<Self> {
-        let owned = path.to_path_buf();
-        let db = tokio::task::spawn_blocking(move || -> Result<Database, String> {
-            let db = Database::create(owned).map_err(|e| e.to_string())?;
-            let txn = db.begin_write().map_err(|e| e.to_string())?;
-            txn.delete_table(LEGACY).map_err(|e| e.to_string())?;
-            txn.open_table(ROWS).map_err(|e| e.to_string())?;
-            txn.open_table(BY_EXPIRY).map_err(|e| e.to_string())?;
-            txn.commit().map_err(|e| e.to_string())?;
-            Ok(db)
-        })
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r)
-        .map_err(|message| crate::Error::Disk {
-            path: path.display().to_string(),
-            message,
-        })?;
+        let attempt = || {
+            let owned = path.to_path_buf();
+            async move {
+                tokio::task::spawn_blocking(move || open_file(owned))
+                    .await
+                    .map_err(|e| (e.to_string(), false))
+                    .and_then(|r| r)
+            }
+        };
+        let waits = backon::ConstantBuilder::default()
+            .with_delay(REOPEN_STEP)
+            .with_max_times(REOPEN_ATTEMPTS);
+        let db = attempt
+            .retry(waits)
+            .when(|(_, already_open)| *already_open)
+            .await
+            .map_err(|(message, _)| crate::Error::Disk {
+                path: path.display().to_string(),
+                message,
+            })?;
         Ok(Self {
             db: Arc::new(db),
             path: path.to_path_buf(),
