@@ -6,7 +6,7 @@
 //! defaults (the pool also overrides `execute` and `fetch_all` to skip a stream adapter).
 
 mod checked_out;
-mod pool;
+mod per_query_checkout;
 
 use std::pin::Pin;
 use std::task::{Context, Poll};

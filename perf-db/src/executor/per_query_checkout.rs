@@ -1,3 +1,6 @@
+//! `Executor` for [`&Pool`](crate::Pool): each query checks a connection out for itself (the
+//! acquire measured, the hold recorded) and returns it when the query ends.
+
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, TryStreamExt};
