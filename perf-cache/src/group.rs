@@ -135,6 +135,9 @@ pub(crate) struct Plan {
     space: String,
     keys: Vec<Vec<u8>>,
     patterns: Vec<Vec<u8>>,
+    /// The view's own `(space id, key)` for a plan of one view key (`Cache::invalidate`):
+    /// fenced and removed from L1 even when no view head starts its stored key (a raw key).
+    own: Option<(u32, Key)>,
 }
 
 impl Plan {
@@ -151,6 +154,17 @@ impl Plan {
             }
         }
         plan
+    }
+
+    /// A plan of one key of a view (`Cache::invalidate`): the view's key space `space`, its
+    /// L1 id `id`. Every view that can hold the stored key loses it, as for a remote key.
+    pub(crate) fn key(space: &str, id: u32, key: &Key) -> Self {
+        Self {
+            space: space.to_owned(),
+            keys: vec![crate::key::full_key(space, key)],
+            patterns: Vec::new(),
+            own: Some((id, key.clone())),
+        }
     }
 
     /// A plan of one full pattern (as carried between instances).
@@ -179,7 +193,11 @@ impl Plan {
         });
         let keys = self.keys.iter().map(move |full| Op::Key {
             space: self.space.clone(),
-            key: full.get(skip..).unwrap_or_default().to_vec(),
+            key: match &self.own {
+                // The view's key as written (a raw key has no `<space>:` head to strip).
+                Some((_, key)) => key.as_bytes().to_vec(),
+                None => full.get(skip..).unwrap_or_default().to_vec(),
+            },
         });
         patterns.chain(keys)
     }
@@ -267,7 +285,7 @@ impl InvalidationCounters {
 }
 
 /// A backend's invalidations since it was built: calls by kind (all views together) and keys
-/// removed per tier by pattern and group invalidations. The same figures go to the metrics
+/// removed per tier by key, pattern and group invalidations. The same figures go to the metrics
 /// facade as `cache_invalidations_total{namespace, kind}` (`kind` = `key`, `all`, `pattern`,
 /// `group`) and `cache_invalidated_keys_total{namespace, tier}`, labelled with the backend's
 /// namespace (not a view's).
@@ -294,11 +312,11 @@ pub struct InvalidationStats {
     pub patterns: u64,
     /// Group invalidations (`Backend::invalidate_group`).
     pub groups: u64,
-    /// L1 entries removed by pattern and group invalidations.
+    /// L1 entries removed by key, pattern and group invalidations.
     pub l1_removed: u64,
-    /// Redis keys removed by pattern and group invalidations.
+    /// Redis keys removed by key, pattern and group invalidations.
     pub l2_removed: u64,
-    /// Disk rows removed by pattern and group invalidations.
+    /// Disk rows removed by key, pattern and group invalidations.
     pub l3_removed: u64,
 }
 
@@ -372,7 +390,19 @@ impl Shared {
         if !plan.patterns.is_empty() {
             return Fenced::All;
         }
-        Fenced::Keys(self.l1_keys_of(&plan.keys))
+        Fenced::Keys(self.l1_keys_of_plan(plan))
+    }
+
+    /// [`l1_keys_of`](Self::l1_keys_of) the plan's keys, and the view's own key when the plan
+    /// has one (once).
+    fn l1_keys_of_plan(&self, plan: &Plan) -> Vec<(u32, Key)> {
+        let mut keys = self.l1_keys_of(&plan.keys);
+        if let Some(own) = &plan.own
+            && !keys.contains(own)
+        {
+            keys.push(own.clone());
+        }
+        keys
     }
 
     /// Every (view, key) that holds one of the stored keys `fulls` (`<space>:<key>`): a key is
@@ -457,7 +487,7 @@ impl Shared {
         }
         if plan.patterns.is_empty() {
             let mut removed = 0;
-            for (space, key) in self.l1_keys_of(&plan.keys) {
+            for (space, key) in self.l1_keys_of_plan(plan) {
                 let lookup = crate::tiers::l1::L1Lookup { space, key: &key };
                 if self.l1.read(&lookup, |_| Some(())).is_some() {
                     removed += 1;

@@ -22,9 +22,8 @@ pub enum Reach {
 /// [`Backend::invalidate_group`](crate::Backend::invalidate_group), ...) reached. L1 (in
 /// process) is always reached, last.
 ///
-/// Pattern and group invalidations also say how many stored keys each tier removed
-/// (`l1_removed`, `l2_removed`, `l3_removed`); single-key invalidations and `invalidate_all`
-/// leave them at 0.
+/// Key, pattern and group invalidations also say how many stored keys each tier removed
+/// (`l1_removed`, `l2_removed`, `l3_removed`); `invalidate_all` leaves them at 0.
 ///
 /// ```
 /// use perf_cache::{Invalidation, Reach};
@@ -40,11 +39,11 @@ pub struct Invalidation {
     pub l2: Reach,
     /// The disk file.
     pub l3: Reach,
-    /// Entries removed from this process's L1 (pattern and group invalidations).
+    /// Entries removed from this process's L1 (key, pattern and group invalidations).
     pub l1_removed: u64,
-    /// Keys removed from Redis (pattern and group invalidations; `UNLINK`'s count).
+    /// Keys removed from Redis (key, pattern and group invalidations; `UNLINK`'s count).
     pub l2_removed: u64,
-    /// Rows removed from the disk file (pattern and group invalidations).
+    /// Rows removed from the disk file (key, pattern and group invalidations).
     pub l3_removed: u64,
 }
 

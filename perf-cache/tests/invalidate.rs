@@ -140,3 +140,51 @@ async fn too_many_unreached_invalidations_make_l2_suspect_until_its_ttl_has_pass
     cache.set(&kept, 8).await.unwrap();
     assert_eq!(cache.get(&kept).await, Some(8), "L2 is read again");
 }
+
+/// `Cache::invalidate` runs the one invalidation path: the stored key leaves every view of the
+/// backend that can hold it (here the backend's own unprefixed cache holds `user:1`, and the
+/// view `user` holds `1`: both are `<ns>:user:1`), and the report counts each tier's removals.
+#[cfg(feature = "disk")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_invalidation_reaches_every_view_and_counts_what_each_tier_removed() {
+    let url = common::redis_url();
+    let ns = namespace("inv-views");
+    let dir = tempfile::tempdir().unwrap();
+    let root = Cache::<u64>::builder()
+        .namespace(&ns)
+        .redis_url(&url)
+        .require_l2(true)
+        .disk_path(dir.path().join("l3.redb"))
+        .build()
+        .await
+        .unwrap();
+    let backend = root.backend();
+    let users = common::view(&backend, "user");
+    let other = common::view(&backend, "team");
+    root.set(&Key::new("user").arg(1_u64), 7).await.unwrap();
+    other.set(&Key::new(1_u64), 9).await.unwrap();
+    // The view reads it from Redis into its own L1 entry.
+    assert_eq!(users.get(&Key::new(1_u64)).await, Some(7));
+    backend.run_pending_tasks().await;
+    assert_eq!(backend.l1_entries(), 3);
+
+    let done = users.invalidate(&Key::new(1_u64)).await;
+    assert!(done.is_complete());
+    assert_eq!(
+        (done.l1_removed, done.l2_removed, done.l3_removed),
+        (2, 1, 1),
+        "both L1 entries, the Redis key, the disk row"
+    );
+    backend.run_pending_tasks().await;
+    assert_eq!(backend.l1_entries(), 1, "the other view's entry stays");
+    assert_eq!(other.get(&Key::new(1_u64)).await, Some(9));
+    assert!(!common::raw_exists(&url, &format!("{ns}:user:1")).await);
+    assert_eq!(root.get(&Key::new("user").arg(1_u64)).await, None);
+
+    // Nothing left to remove: zeros, still complete.
+    let again = users.invalidate(&Key::new(1_u64)).await;
+    assert_eq!((again.l1_removed, again.l2_removed, again.l3_removed), (0, 0, 0));
+    let stats = backend.invalidation_stats();
+    assert_eq!((stats.keys, stats.l1_removed, stats.l2_removed, stats.l3_removed), (2, 2, 1, 1));
+    common::cleanup(&url, &ns).await;
+}

@@ -550,8 +550,13 @@ where
 
     /// Removes `key` from every tier: the shared tiers first (Redis, then disk), this
     /// process's L1 last, so that a read in between cannot copy the old value back into L1.
-    /// Returns what it reached; a tier it could not reach (error, or circuit breaker open) is
-    /// also counted and logged.
+    /// In L1 the stored key (`<namespace>:<prefix>:<key>`) is removed from every view of the
+    /// backend that can hold it (a view whose prefix is a head of this one's), as the bus does
+    /// for another instance's key. Returns what it reached and how many entries each tier
+    /// removed (0 or 1 in Redis and on disk; one per view holding it in L1); a tier it could
+    /// not reach (error, or circuit breaker open) is also counted and logged. It runs the
+    /// same path as [`Backend::invalidate_group`](crate::Backend::invalidate_group) with one
+    /// exact key.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
@@ -561,40 +566,20 @@ where
     /// let done = cache.invalidate(&Key::new(1_u64)).await;
     /// assert!(done.is_complete());
     /// assert_eq!(done.l2, Reach::NotConfigured);
+    /// assert_eq!(done.l1_removed, 1);
     /// assert_eq!(cache.get(&Key::new(1_u64)).await, None);
     /// # Ok(()) }
     /// ```
     pub async fn invalidate(&self, key: &Key) -> Invalidation {
         let inner = &*self.inner;
-        let fence = &inner.shared.fence;
-        let mut report = Invalidation::default();
-        // Fills that began before this call store nothing from now on (those storing right
-        // now finish first, and their entries are removed below).
-        fence.bump_key(inner.space, key).await;
-        if inner.shared.l2.is_some() || inner.shared.l3.is_some() {
-            let full = crate::key::full_key(&inner.namespace, key);
-            for (tier, counters) in self.lower_tiers() {
-                let reach = match tier.delete(&full).await {
-                    Ok(()) => Reach::Done,
-                    Err(e) => self.unreached(tier, counters, "invalidate", key.prefix(), e),
-                };
-                if tier.name() == "l2" && reach != Reach::Done {
-                    let op = crate::replay::Pending::Key(full.clone());
-                    inner.shared.replay.keep(&inner.namespace, op).await;
-                }
-                report.set(tier.name(), reach);
-            }
-        }
-        // Again, for promotions that read the old value from L2/L3 before it was removed.
-        fence.bump_key(inner.space, key).await;
-        inner.shared.l1.remove(&inner.l1_lookup(key));
+        // The one invalidation path (`Backend::invalidate_group`'s): every view that can
+        // hold the stored key loses it, and the report counts what each tier removed.
+        let plan = crate::group::Plan::key(&inner.namespace, inner.space, key);
         let kind = crate::group::Kind::Key;
         inner
             .shared
-            .invalidations
-            .count(&inner.shared.namespace, kind, &report);
-        inner.shared.announce(self.key_op(key)).await;
-        report
+            .invalidate_plan(&plan, kind, Some(&inner.counters))
+            .await
     }
 
     /// Removes every entry of this view whose key matches `pattern` (relative to the view:
