@@ -70,9 +70,23 @@ pub(crate) struct Ticket {
     stripe_epoch: u64,
     /// Unix µs when the load began: stamped into the L3 copy it writes.
     pub(crate) started_unix_us: u64,
-    /// The key's generation in Redis when the load began (0: none, or unknown), for the
-    /// compare-and-set of the L2 fill.
-    pub(crate) l2_generation: u64,
+    /// What Redis held when the load began, for the compare-and-set of the L2 fill.
+    pub(crate) l2_seen: L2Seen,
+}
+
+/// What a load read from Redis before its loader ran (one round trip): the key's generation,
+/// the namespace's pattern epoch and Redis's clock. The fill of its result is written only if
+/// the generation has not risen, the epoch has not moved, and (when the generation is gone)
+/// the load is younger than a generation's lifetime. Zeros: unknown (Redis did not answer),
+/// which the fill treats as "no generation, no pattern ever", with no age check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct L2Seen {
+    /// `<namespace>%:g:{<key>}` (0: none, or unknown).
+    pub(crate) generation: u64,
+    /// `<namespace>%:pe` (0: none, or unknown).
+    pub(crate) pattern_epoch: u64,
+    /// Redis's `TIME` in µs when read (0: unknown).
+    pub(crate) started_us: u64,
 }
 
 /// Held while a fill stores its result: no invalidation of its stripe (or of everything) can
@@ -115,7 +129,7 @@ impl Fence {
             } else {
                 0
             },
-            l2_generation: 0,
+            l2_seen: L2Seen::default(),
         }
     }
 

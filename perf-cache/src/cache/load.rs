@@ -372,15 +372,16 @@ where
         }
     }
 
-    /// Before a loader runs: the key's generation in Redis, which the fill of its result must
-    /// still find (see [`Write::Fill`]). Unknown (Redis unreachable) reads as 0: the fill is
-    /// then written only where no invalidation or `set` ever raised the generation.
+    /// Before a loader runs: the key's generation and the namespace's pattern epoch in Redis,
+    /// which the fill of its result must still find (see [`Write::Fill`]), and Redis's clock.
+    /// Unknown (Redis unreachable) reads as 0: the fill is then written only where no
+    /// invalidation or `set` ever raised the generation and no pattern ever ran.
     async fn read_generation(&self, key: &Key, ticket: &mut Ticket) {
         #[cfg(feature = "redis")]
         if let Some(l2) = &self.inner.shared.l2 {
             let full = crate::key::full_key(&self.inner.namespace, key);
-            match l2.generation(&full).await {
-                Ok(g) => ticket.l2_generation = g,
+            match l2.seen(&full).await {
+                Ok(seen) => ticket.l2_seen = seen,
                 Err(e) => {
                     self.tier_error(l2, &self.inner.counters.l2, "generation", key.prefix(), e)
                 }

@@ -791,12 +791,12 @@ where
             .map_or(1, |bytes| inner.weight(key, bytes.len()));
         let l1_ttl = base.map_or(inner.l1_ttl, |t| t.min(inner.l1_ttl));
         let full = has_lower.then(|| crate::key::full_key(&inner.namespace, key));
-        // A fill asks Redis first: if another instance invalidated or set the key since the
-        // load began, nothing is stored anywhere.
+        // A fill asks Redis first: if another instance invalidated or set the key, or ran a
+        // pattern or `invalidate_all`, since the load began, nothing is stored anywhere.
         if let (Write::Fill(ticket), Some(l2), Some(bytes), Some(full)) =
             (write, &inner.shared.l2, &encoded, &full)
         {
-            match l2.fill(full, bytes, l2_ttl, ticket.l2_generation).await {
+            match l2.fill(full, bytes, l2_ttl, ticket.l2_seen).await {
                 Ok(true) => {}
                 Ok(false) => {
                     inner.counters.stale_fills_dropped.incr();

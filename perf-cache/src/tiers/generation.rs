@@ -10,20 +10,25 @@
 //! - **invalidate**: `UNLINK` the value, raise the generation to `max(old + 1, server time
 //!   in µs)` (Redis's own clock, never the instances': no skew between machines).
 //! - **set**: `SET` the value and raise the generation the same way.
-//! - **fill** (a load's result): `SET` only if the generation is not above the one the load
-//!   read before it ran its loader; otherwise nothing is written.
+//! - **fill** (a load's result, `redis/fill.rs`): `SET` only if the generation is not above
+//!   the one the load read before it ran its loader (and the namespace's pattern epoch has not
+//!   moved); otherwise nothing is written.
 //!
-//! A generation lives [`GENERATION_TTL`]: a load that runs longer than that between reading
-//! the generation and writing its value is not fenced in Redis.
+//! A generation lives [`GENERATION_TTL`] after its last change. A fill that finds no
+//! generation refuses to write when its load began longer ago than that (by Redis's clock):
+//! the generation it would have had to compare may have expired meanwhile.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// How long a generation key lives after its last change.
+/// How long a generation key lives after its last change (the default of
+/// `RedisOptions::generation_ttl`).
 pub(crate) const GENERATION_TTL: Duration = Duration::from_secs(600);
 
-/// The Lua preamble shared by the scripts: `bump(key, ttl)` raises a generation.
-const BUMP: &str = r"
+/// The Lua preamble shared by the scripts: `bump(key, ttl)` raises a generation (or the
+/// pattern epoch) to `max(old + 1, server time in µs)`, so that a value that expired never
+/// comes back.
+pub(crate) const BUMP: &str = r"
 if redis.replicate_commands then redis.replicate_commands() end
 local function bump(gk, ttl)
   local t = redis.call('TIME')
@@ -44,7 +49,7 @@ pub(crate) struct LuaScript {
 }
 
 impl LuaScript {
-    fn new(body: String) -> Self {
+    pub(crate) fn new(body: String) -> Self {
         Self {
             body,
             sha: OnceLock::new(),
@@ -52,7 +57,7 @@ impl LuaScript {
     }
 }
 
-/// The three scripts of one tier.
+/// The generation-raising scripts of one tier (the fill is in `redis/fill.rs`).
 #[derive(Debug)]
 pub(crate) struct Scripts {
     /// KEYS: value, generation; ARGV: generation TTL ms. Returns how many keys it removed
@@ -60,9 +65,6 @@ pub(crate) struct Scripts {
     pub(crate) invalidate: LuaScript,
     /// KEYS: value, generation; ARGV: bytes, value TTL ms, generation TTL ms.
     pub(crate) set: LuaScript,
-    /// KEYS: value, generation; ARGV: bytes, value TTL ms, generation read before loading.
-    /// Returns 1 when written, 0 when a newer generation refused it.
-    pub(crate) fill: LuaScript,
 }
 
 impl Default for Scripts {
@@ -74,13 +76,6 @@ impl Default for Scripts {
             set: LuaScript::new(format!(
                 "{BUMP}\nredis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\nreturn bump(KEYS[2], ARGV[3])\n"
             )),
-            fill: LuaScript::new(
-                "local cur = tonumber(redis.call('GET', KEYS[2]) or '0') or 0\n\
-                 if cur > tonumber(ARGV[3]) then return 0 end\n\
-                 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n\
-                 return 1\n"
-                    .to_owned(),
-            ),
         }
     }
 }

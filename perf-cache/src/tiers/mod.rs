@@ -98,7 +98,13 @@ impl NoTier {
         match *self {}
     }
     #[cfg(not(feature = "redis"))]
-    pub(crate) async fn fill(&self, _: &[u8], _: &[u8], _: Duration, _: u64) -> TierResult<bool> {
+    pub(crate) async fn fill(
+        &self,
+        _: &[u8],
+        _: &[u8],
+        _: Duration,
+        _: crate::fence::L2Seen,
+    ) -> TierResult<bool> {
         match *self {}
     }
     #[cfg(not(feature = "redis"))]

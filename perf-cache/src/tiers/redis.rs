@@ -12,6 +12,7 @@ use crate::breaker::{Breaker, Permit, is_outage};
 use crate::tiers::generation::{self, GENERATION_TTL, LuaScript, Scripts};
 use crate::tiers::{Tier, TierError, TierResult};
 
+mod fill;
 mod plain;
 pub(crate) use plain::PlainRead;
 
@@ -36,6 +37,12 @@ pub(crate) struct RedisTier {
     /// The backend's namespace: generation keys live under `<namespace>%:`.
     namespace: String,
     scripts: Scripts,
+    /// The fill's scripts (see [`fill`]).
+    fill_scripts: fill::FillScripts,
+    /// How long a generation lives after its last change (see [`generation`]).
+    generation_ttl: Duration,
+    /// `SCAN … COUNT` of pattern invalidation.
+    scan_count: usize,
 }
 
 impl std::fmt::Debug for RedisTier {
@@ -69,6 +76,11 @@ pub(crate) struct RedisOptions {
     pub(crate) manager: Option<ConnectionManager>,
     /// `CLIENT SETNAME` sent when the tier is created.
     pub(crate) client_name: Option<String>,
+    /// How long a generation lives after its last change: [`GENERATION_TTL`], shorter only
+    /// in the crate's own tests.
+    pub(crate) generation_ttl: Duration,
+    /// `SCAN … COUNT` of pattern invalidation ([`SCAN_COUNT`] unless set).
+    pub(crate) scan_count: usize,
 }
 
 impl Default for RedisOptions {
@@ -87,6 +99,8 @@ impl Default for RedisOptions {
             client: None,
             manager: None,
             client_name: None,
+            generation_ttl: GENERATION_TTL,
+            scan_count: SCAN_COUNT,
         }
     }
 }
@@ -203,6 +217,9 @@ impl RedisTier {
             url,
             namespace: namespace.to_owned(),
             scripts: Scripts::default(),
+            fill_scripts: fill::FillScripts::default(),
+            generation_ttl: o.generation_ttl,
+            scan_count: o.scan_count,
         };
         // The first command makes the connection: name it, or just check it answers.
         let probe = match &o.client_name {
@@ -307,11 +324,11 @@ impl RedisTier {
     ) -> redis::Cmd {
         let gen_key = generation::generation_key(&self.namespace, key);
         let ttl = px(ttl).to_string();
-        let gen_ttl = px(GENERATION_TTL).to_string();
+        let gen_ttl = px(self.generation_ttl).to_string();
         script_cmd(
             script,
             by_digest,
-            [key, &gen_key],
+            &[key, &gen_key],
             &[value, ttl.as_bytes(), gen_ttl.as_bytes()],
         )
     }
@@ -360,17 +377,28 @@ impl RedisTier {
         settle(permit, result)
     }
 
-    /// Runs a script of [`generation`] on one key and its generation key, by digest when it
-    /// is known, else (or on `NOSCRIPT`) by its text; learns the digest after a first run.
+    /// Runs a script of [`generation`] on one key and its generation key (see
+    /// [`eval_keys`](Self::eval_keys)).
     async fn eval<T: redis::FromRedisValue>(
         &self,
         script: &LuaScript,
         key: &[u8],
         args: &[&[u8]],
     ) -> TierResult<T> {
-        let permit = self.permit()?;
         let gen_key = generation::generation_key(&self.namespace, key);
-        let keys = [key, gen_key.as_slice()];
+        self.eval_keys(script, &[key, gen_key.as_slice()], args)
+            .await
+    }
+
+    /// Runs a script on `keys` (of one slot on a cluster), by digest when it is known, else
+    /// (or on `NOSCRIPT`) by its text; learns the digest after a first run.
+    async fn eval_keys<T: redis::FromRedisValue>(
+        &self,
+        script: &LuaScript,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+    ) -> TierResult<T> {
+        let permit = self.permit()?;
         if script.sha.get().is_some() {
             match self.send::<T>(&script_cmd(script, true, keys, args)).await {
                 Err(e) if e.code() == Some("NOSCRIPT") => {}
@@ -386,36 +414,6 @@ impl RedisTier {
             }
         }
         settle(permit, result)
-    }
-
-    /// The generation of the stored key `full` now (0: none). A load reads it before running
-    /// its loader and hands it to [`fill`](Self::fill).
-    pub(crate) async fn generation(&self, full: &[u8]) -> TierResult<u64> {
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(generation::generation_key(&self.namespace, full));
-        let got: Option<Vec<u8>> = self.query(cmd).await?;
-        Ok(generation::parse(got.as_deref()))
-    }
-
-    /// Writes a loaded value unless the key's generation rose above `seen` (the one read
-    /// before the loader ran): `Ok(false)` when an invalidation or `set` came in between.
-    pub(crate) async fn fill(
-        &self,
-        full: &[u8],
-        value: &[u8],
-        ttl: Duration,
-        seen: u64,
-    ) -> TierResult<bool> {
-        let ttl = px(ttl).to_string();
-        let seen = seen.to_string();
-        let written: i64 = self
-            .eval(
-                &self.scripts.fill,
-                full,
-                &[value, ttl.as_bytes(), seen.as_bytes()],
-            )
-            .await?;
-        Ok(written == 1)
     }
 
     /// Publishes `payload` on `channel`.
@@ -455,7 +453,7 @@ impl RedisTier {
                 .arg("MATCH")
                 .arg(pattern)
                 .arg("COUNT")
-                .arg(SCAN_COUNT);
+                .arg(self.scan_count);
             cmd
         };
         let mut removed = 0_u64;
@@ -528,8 +526,8 @@ impl redis::ToRedisArgs for FullKey<'_> {
     }
 }
 
-/// `EVALSHA <digest>` (or `EVAL <text>`) `2 <key> <generation key> <args…>`.
-fn script_cmd(script: &LuaScript, by_digest: bool, keys: [&[u8]; 2], args: &[&[u8]]) -> redis::Cmd {
+/// `EVALSHA <digest>` (or `EVAL <text>`) `<n> <keys…> <args…>`.
+fn script_cmd(script: &LuaScript, by_digest: bool, keys: &[&[u8]], args: &[&[u8]]) -> redis::Cmd {
     let mut cmd = match (by_digest, script.sha.get()) {
         (true, Some(sha)) => {
             let mut c = redis::cmd("EVALSHA");
@@ -542,7 +540,10 @@ fn script_cmd(script: &LuaScript, by_digest: bool, keys: [&[u8]; 2], args: &[&[u
             c
         }
     };
-    cmd.arg(2).arg(keys[0]).arg(keys[1]);
+    cmd.arg(keys.len());
+    for key in keys {
+        cmd.arg(*key);
+    }
     for a in args {
         cmd.arg(*a);
     }
@@ -569,7 +570,7 @@ impl Tier for RedisTier {
     ) -> BoxFuture<'a, TierResult<()>> {
         async move {
             let ttl = px(ttl).to_string();
-            let gen_ttl = px(GENERATION_TTL).to_string();
+            let gen_ttl = px(self.generation_ttl).to_string();
             self.eval::<redis::Value>(
                 &self.scripts.set,
                 key,
@@ -585,7 +586,7 @@ impl Tier for RedisTier {
     /// began before cannot write its value back.
     fn delete<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, TierResult<()>> {
         async move {
-            let gen_ttl = px(GENERATION_TTL).to_string();
+            let gen_ttl = px(self.generation_ttl).to_string();
             self.eval::<redis::Value>(&self.scripts.invalidate, key, &[gen_ttl.as_bytes()])
                 .await
                 .map(drop)
@@ -603,14 +604,18 @@ impl Tier for RedisTier {
         .boxed()
     }
 
+    /// Raises the namespace's pattern epoch first (see [`fill`]: a fill on any instance whose
+    /// load began before then writes nothing, or removes what it wrote), then `SCAN` +
+    /// `UNLINK`. A failure of either is the caller's to replay (re-running it is harmless).
     fn delete_matching<'a>(&'a self, pattern: &'a [u8]) -> BoxFuture<'a, TierResult<u64>> {
         async move {
+            self.raise_pattern_epoch().await?;
             match &self.conn {
                 Connection::Single(conn) => self.scan_unlink(conn, pattern).await,
                 #[cfg(feature = "redis-cluster")]
                 Connection::Cluster(cluster) => {
                     let permit = self.permit()?;
-                    let result = cluster.delete_matching(pattern, SCAN_COUNT).await;
+                    let result = cluster.delete_matching(pattern, self.scan_count).await;
                     settle(permit, result)
                 }
             }
@@ -627,13 +632,13 @@ impl Tier for RedisTier {
                 return Ok(0);
             }
             let script = &self.scripts.invalidate;
-            let gen_ttl = px(GENERATION_TTL).to_string();
+            let gen_ttl = px(self.generation_ttl).to_string();
             let counts = self
                 .eval_each::<u64>(script, |by_digest| {
                     keys.iter()
                         .map(|key| {
                             let gen_key = generation::generation_key(&self.namespace, key);
-                            script_cmd(script, by_digest, [key, &gen_key], &[gen_ttl.as_bytes()])
+                            script_cmd(script, by_digest, &[key, &gen_key], &[gen_ttl.as_bytes()])
                         })
                         .collect()
                 })
