@@ -179,6 +179,7 @@ impl RedisTier {
             unseen_epoch.as_bytes(),
         ];
         let script = &self.fill_scripts.fill;
+        let sent = std::time::Instant::now();
         let written: i64 = if cluster {
             self.eval_keys(script, &[full, &gen_key], &args).await?
         } else {
@@ -201,6 +202,14 @@ impl RedisTier {
         let _: i64 = self
             .eval_keys(&self.fill_scripts.undo, &[full], &[value])
             .await?;
+        // An upper bound of the time the value was readable: from sending the write to the
+        // removal's reply.
+        let window_us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+        tracing::debug!(
+            namespace = %self.namespace,
+            window_us,
+            "cluster fill removed again: a pattern began during its load"
+        );
         Ok(false)
     }
 
