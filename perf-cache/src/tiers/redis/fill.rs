@@ -231,4 +231,85 @@ mod tests {
     fn the_epoch_is_a_bookkeeping_key() {
         assert_eq!(pattern_epoch_key("shop"), b"shop%:pe");
     }
+
+    fn redis_url() -> String {
+        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+    }
+
+    /// An instance on the real Redis whose generations (and pattern epoch) live `lifetime`;
+    /// no bus, so that only the Redis fence is at work.
+    async fn instance(ns: &str, lifetime: Duration) -> crate::Cache<u64> {
+        let mut builder = crate::Backend::builder()
+            .namespace(ns)
+            .redis_url(redis_url())
+            .require_l2(true)
+            .bus(false);
+        builder.redis.generation_ttl = lifetime;
+        let backend = builder.build().await.unwrap();
+        crate::Cache::<u64>::builder()
+            .prefix("v")
+            .build_on(&backend)
+            .unwrap()
+    }
+
+    async fn exists(key: &str) -> bool {
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("EXISTS")
+            .arg(key)
+            .query_async::<i64>(&mut c)
+            .await
+            .unwrap()
+            == 1
+    }
+
+    /// A load on B outlives the generation that A's invalidation raised (a short lifetime
+    /// stands in for 10 minutes): the fill finds no generation and a load older than the
+    /// lifetime, so it writes nothing. Its caller still gets the value, and it is counted as a
+    /// dropped stale fill. A load younger than the lifetime is written as usual.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_load_that_outlives_the_generation_lifetime_is_not_written() {
+        let lifetime = Duration::from_millis(300);
+        let ns = format!("t-gen-life-{}-{}", std::process::id(), crate::clock::now_unix_us());
+        let (a, b) = (instance(&ns, lifetime).await, instance(&ns, lifetime).await);
+        let key = crate::Key::new(1_u64);
+        let stored = format!("{ns}:v:1");
+        let release = std::sync::Arc::new(tokio::sync::Notify::new());
+        let started = std::sync::Arc::new(tokio::sync::Notify::new());
+        let (r, s, b2, k) = (release.clone(), started.clone(), b.clone(), key.clone());
+        let load = tokio::spawn(async move {
+            b2.get_or_load(&k, || async move {
+                s.notify_one();
+                r.notified().await;
+                7
+            })
+            .await
+        });
+        started.notified().await;
+        assert!(a.invalidate(&key).await.is_complete());
+        // The generation A raised expires (Redis drops it after `lifetime`).
+        let gen_key = String::from_utf8(generation::generation_key(&ns, stored.as_bytes())).unwrap();
+        assert!(exists(&gen_key).await);
+        let mut gone = false;
+        for _ in 0..100 {
+            tokio::time::sleep(lifetime / 4).await;
+            if !exists(&gen_key).await {
+                gone = true;
+                break;
+            }
+        }
+        assert!(gone, "the generation expired");
+        release.notify_one();
+        assert_eq!(load.await.unwrap(), 7, "the caller gets its value");
+        assert!(!exists(&stored).await, "the old load wrote nothing");
+        assert_eq!(b.stats().stale_fills_dropped, 1);
+        assert_eq!(b.get(&key).await, None, "nor kept it in L1");
+
+        // A young load is written.
+        let key = crate::Key::new(2_u64);
+        assert_eq!(b.get_or_load(&key, || async { 8 }).await, 8);
+        assert!(exists(&format!("{ns}:v:2")).await);
+        assert_eq!(b.stats().stale_fills_dropped, 1);
+        let _ = a.invalidate_all().await;
+    }
 }
