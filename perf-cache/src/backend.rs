@@ -289,6 +289,9 @@ pub struct BackendBuilder {
     pub(crate) metrics_interval: Option<Duration>,
     pub(crate) bus: bool,
     pub(crate) bus_heartbeat: Duration,
+    /// The client the bus subscribes with, when given ([`BackendBuilder::bus_redis_client`]).
+    #[cfg(feature = "redis")]
+    pub(crate) bus_client: Option<redis::Client>,
 }
 
 impl std::fmt::Debug for BackendBuilder {
@@ -328,6 +331,8 @@ impl BackendBuilder {
             metrics_interval: Some(Duration::from_secs(1)),
             bus: true,
             bus_heartbeat: crate::bus::DEFAULT_HEARTBEAT,
+            #[cfg(feature = "redis")]
+            bus_client: None,
         }
     }
 
@@ -377,7 +382,9 @@ impl BackendBuilder {
 
     /// Uses an existing `ConnectionManager` for L2: the backend shares it (and its
     /// reconnection) rather than opening another connection. Its own response timeout
-    /// applies; [`redis_timeout`](Self::redis_timeout) does not change it.
+    /// applies; [`redis_timeout`](Self::redis_timeout) does not change it. A manager cannot
+    /// subscribe, so the backend has **no invalidation bus** unless
+    /// [`bus_redis_client`](Self::bus_redis_client) gives it a client for the subscriber.
     #[cfg(feature = "redis")]
     pub fn redis_connection_manager(mut self, manager: redis::aio::ConnectionManager) -> Self {
         self.redis.url = Some("redis://(connection manager)".to_owned());
@@ -466,7 +473,8 @@ impl BackendBuilder {
     /// that keeps the L1 and L3 of every instance coherent; see the crate docs, "Coherence
     /// across instances"). Default: `true`. Without Redis there is no bus. A backend built on
     /// a [`redis_connection_manager`](Self::redis_connection_manager) has no URL to open the
-    /// subscriber with and runs without it.
+    /// subscriber with and runs without it unless given
+    /// [`bus_redis_client`](Self::bus_redis_client).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
@@ -482,6 +490,34 @@ impl BackendBuilder {
     /// ```
     pub fn bus(mut self, enabled: bool) -> Self {
         self.bus = enabled;
+        self
+    }
+
+    /// The client the invalidation bus subscribes with (a second connection, RESP3, made from
+    /// the client's settings: address, TLS, credentials). Needed for a bus on a backend built
+    /// on a [`redis_connection_manager`](Self::redis_connection_manager), which cannot
+    /// subscribe; without it that backend has no bus (logged once at build): other
+    /// instances' invalidations then never reach its L1 and disk copies, which live until
+    /// their TTL. Otherwise it replaces the client made from the URL (or the cluster seeds).
+    /// Default: none. Ignored with [`bus(false)`](Self::bus).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// # let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    /// let client = redis::Client::open(url.as_str()).expect("a valid URL");
+    /// let manager = redis::aio::ConnectionManager::new(client.clone()).await.expect("Redis");
+    /// let backend = perf_cache::Backend::builder()
+    ///     .namespace(format!("bus-client-doc-{}", std::process::id()))
+    ///     .redis_connection_manager(manager)
+    ///     .bus_redis_client(client)
+    ///     .build()
+    ///     .await?;
+    /// assert!(backend.bus_stats().expect("a bus").subscribed);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn bus_redis_client(mut self, client: redis::Client) -> Self {
+        self.bus_client = Some(client);
         self
     }
 
@@ -623,32 +659,61 @@ impl BackendBuilder {
             l3 = Some(crate::tiers::disk::DiskTier::open(path, self.disk_max_entries).await?);
         }
         #[cfg(feature = "redis")]
-        let bus_client = self.bus_client().filter(|_| l2.is_some());
+        let bus_clients = if l2.is_some() {
+            self.bus_clients(&namespace)
+        } else {
+            Vec::new()
+        };
         #[cfg(feature = "redis")]
-        let with_bus = bus_client.is_some();
+        let with_bus = !bus_clients.is_empty();
         #[cfg(not(feature = "redis"))]
         let with_bus = false;
         let backend = self.assemble(namespace, l2, l3, with_bus);
         #[cfg(feature = "redis")]
-        if let Some(client) = bus_client {
-            crate::bus::start(&backend.shared, client, self.redis.timeout).await;
+        if with_bus {
+            crate::bus::start(&backend.shared, bus_clients, self.redis.timeout).await;
         }
         Ok(backend)
     }
 
-    /// The client the bus subscribes with, when the backend will have a bus.
+    /// The clients the bus may subscribe through (tried in turn), when the backend will have
+    /// a bus: the one given with [`bus_redis_client`](Self::bus_redis_client), else every
+    /// seed of a cluster, else the L2 server's. None for a `ConnectionManager` alone (logged
+    /// once, here).
     #[cfg(feature = "redis")]
-    fn bus_client(&self) -> Option<redis::Client> {
-        if !self.bus || self.redis.manager.is_some() {
-            return None;
+    fn bus_clients(&self, namespace: &str) -> Vec<redis::Client> {
+        if !self.bus {
+            return Vec::new();
+        }
+        if let Some(client) = &self.bus_client {
+            return vec![client.clone()];
+        }
+        if self.redis.manager.is_some() {
+            tracing::warn!(
+                namespace,
+                "no invalidation bus: the backend was built on a ConnectionManager without \
+                 bus_redis_client; other instances' invalidations do not reach this L1 and L3 \
+                 (their copies live until their TTL)"
+            );
+            return Vec::new();
         }
         #[cfg(feature = "redis-cluster")]
-        if let Some(first) = self.redis.cluster_urls.first() {
-            // Classic pub/sub reaches every node of a cluster: one subscriber is enough.
-            return crate::tiers::redis::open_client(first, &self.redis).ok();
+        if !self.redis.cluster_urls.is_empty() {
+            // Classic pub/sub reaches every node of a cluster: one subscriber is enough, through
+            // whichever seed answers.
+            return self
+                .redis
+                .cluster_urls
+                .iter()
+                .filter_map(|url| crate::tiers::redis::open_client(url, &self.redis).ok())
+                .collect();
         }
-        let url = self.redis.url.as_deref()?;
-        crate::tiers::redis::open_client(url, &self.redis).ok()
+        self.redis
+            .url
+            .as_deref()
+            .and_then(|url| crate::tiers::redis::open_client(url, &self.redis).ok())
+            .into_iter()
+            .collect()
     }
 
     /// An in-memory backend, without awaiting anything (no lower tiers are opened).

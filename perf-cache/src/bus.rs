@@ -297,70 +297,44 @@ mod tasks {
     use std::sync::{Arc, Weak};
     use std::time::Duration;
 
-    use redis::aio::MultiplexedConnection;
-    use redis::{AsyncConnectionConfig, PushInfo, PushKind};
-    use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+    use redis::PushKind;
 
     use super::{MISSED_HEARTBEATS, Op, decode};
     use crate::backend::Shared;
+    use crate::bus_seeds::{BusSeeds, Subscription};
 
-    /// Subscribes now (so that a backend is coherent as soon as it is built, when Redis
-    /// answers), then keeps the subscription and the heartbeat going in two tasks.
-    pub(crate) async fn start(shared: &Arc<Shared>, client: redis::Client, timeout: Duration) {
+    /// Subscribes now through the first seed that answers (so that a backend is coherent as
+    /// soon as it is built, when Redis answers), then keeps the subscription and the heartbeat
+    /// going in two tasks.
+    pub(crate) async fn start(
+        shared: &Arc<Shared>,
+        clients: Vec<redis::Client>,
+        timeout: Duration,
+    ) {
         let Some(bus) = &shared.bus else { return };
-        let info = client.get_connection_info().clone();
-        let resp3 = info
-            .redis_settings()
-            .clone()
-            .set_protocol(redis::ProtocolVersion::RESP3);
-        let client = match redis::Client::open(info.set_redis_settings(resp3)) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(namespace = %shared.namespace, error = %e, "invalidation bus disabled: no client");
-                return;
-            }
-        };
-        let first = subscribe(&client, &bus.client_name(), &bus.channel, timeout).await;
+        let mut seeds = BusSeeds::new(&shared.namespace, clients);
+        if seeds.is_empty() {
+            tracing::warn!(namespace = %shared.namespace, "invalidation bus disabled: no client");
+            return;
+        }
+        let first = seeds
+            .subscribe(&bus.client_name(), &bus.channel, timeout)
+            .await;
         if let Err(e) = &first {
             tracing::warn!(namespace = %shared.namespace, error = %e, "invalidation bus not subscribed at start; retrying");
         }
         bus.subscribed.store(first.is_ok(), Ordering::Relaxed);
-        tokio::spawn(listen(Arc::downgrade(shared), client, first.ok(), timeout));
+        tokio::spawn(listen(Arc::downgrade(shared), seeds, first.ok(), timeout));
         tokio::spawn(heartbeat(Arc::downgrade(shared)));
-    }
-
-    type Subscription = (MultiplexedConnection, UnboundedReceiver<PushInfo>);
-
-    async fn subscribe(
-        client: &redis::Client,
-        name: &str,
-        channel: &str,
-        timeout: Duration,
-    ) -> redis::RedisResult<Subscription> {
-        let (tx, rx) = unbounded_channel();
-        let config = AsyncConnectionConfig::new()
-            .set_push_sender(tx)
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout));
-        let mut conn = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
-        redis::cmd("CLIENT")
-            .arg("SETNAME")
-            .arg(name)
-            .query_async::<()>(&mut conn)
-            .await?;
-        conn.subscribe(channel).await?;
-        Ok((conn, rx))
     }
 
     async fn listen(
         shared: Weak<Shared>,
-        client: redis::Client,
+        mut seeds: BusSeeds,
         mut current: Option<Subscription>,
         timeout: Duration,
     ) {
-        let mut retry = Duration::from_millis(10);
+        let mut pauses: Option<Box<dyn Iterator<Item = Duration> + Send>> = None;
         loop {
             let Some(s) = shared.upgrade() else { return };
             let Some(bus) = &s.bus else { return };
@@ -368,10 +342,14 @@ mod tasks {
             let (name, channel) = (bus.client_name(), bus.channel.clone());
             drop(s);
             let Some((conn, mut rx)) = current.take() else {
-                // In a gap: try again, with a growing pause (up to the quiet period).
-                tokio::time::sleep(retry).await;
-                retry = (retry * 2).min(quiet);
-                match subscribe(&client, &name, &channel, timeout).await {
+                // In a gap: try every seed again, with a growing pause (up to the quiet
+                // period) between rounds.
+                let pause = pauses
+                    .get_or_insert_with(|| Box::new(BusSeeds::schedule(quiet)))
+                    .next()
+                    .unwrap_or(quiet);
+                tokio::time::sleep(pause).await;
+                match seeds.subscribe(&name, &channel, timeout).await {
                     Ok(sub) => {
                         let Some(s) = shared.upgrade() else { return };
                         // Values loaded during the gap may have missed an invalidation.
@@ -380,7 +358,7 @@ mod tasks {
                             bus.subscribed.store(true, Ordering::Relaxed);
                         }
                         tracing::info!(namespace = %s.namespace, "invalidation bus subscribed again; L1 emptied");
-                        retry = Duration::from_millis(10);
+                        pauses = None;
                         current = Some(sub);
                     }
                     Err(e) => {

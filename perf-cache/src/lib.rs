@@ -567,6 +567,8 @@ mod backend;
 mod bookkeeping;
 mod builder;
 mod bus;
+#[cfg(feature = "redis")]
+mod bus_seeds;
 mod cache;
 mod cache_key;
 mod clock;

@@ -336,3 +336,64 @@ async fn after_a_gap_older_disk_entries_are_distrusted() {
     assert_eq!(b.get(&key).await, Some(2), "written after the gap: trusted");
     cleanup(&url, &ns).await;
 }
+
+/// A backend on a `ConnectionManager` of the caller's has a bus only when given a client to
+/// subscribe with (`bus_redis_client`); then invalidations flow both ways. Without one it
+/// has none, and says so once at build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_manager_backend_gets_a_bus_from_bus_redis_client() {
+    let url = redis_url();
+    let ns = namespace("bus-manager");
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let manager = || async {
+        redis::aio::ConnectionManager::new(client.clone())
+            .await
+            .unwrap()
+    };
+    let (capture, guard) = common::capture::Capture::install();
+    let without = Backend::builder()
+        .namespace(&ns)
+        .redis_connection_manager(manager().await)
+        .build()
+        .await
+        .unwrap();
+    drop(guard);
+    assert_eq!(without.bus_stats(), None);
+    let warned: Vec<String> = capture
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("no invalidation bus") && l.contains("bus_redis_client"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{:?}", capture.lines());
+
+    let a = Backend::builder()
+        .namespace(&ns)
+        .redis_connection_manager(manager().await)
+        .bus_redis_client(client.clone())
+        .bus_heartbeat(Duration::from_millis(100))
+        .build()
+        .await
+        .unwrap();
+    let b = backend(&url, &ns, true).await;
+    let stats = a.bus_stats().expect("a bus");
+    assert!(stats.subscribed);
+    let name = format!("perf-cache-bus-{:016x}", stats.instance_id);
+    assert_eq!(
+        common::clients_named(&url, &name).await.len(),
+        1,
+        "its own subscriber"
+    );
+    let (va, vb) = (view(&a), view(&b));
+    let key = Key::new(1_u64);
+    // B holds 1 in L1; A's invalidation reaches it.
+    vb.set(&key, 1).await.unwrap();
+    assert!(va.invalidate(&key).await.is_complete());
+    assert!(eventually(500, async || vb.remaining_ttl(&key).await.is_none()).await);
+    // A holds 2 in L1; B's write reaches it (A then reads 3 from Redis).
+    va.set(&key, 2).await.unwrap();
+    vb.set(&key, 3).await.unwrap();
+    assert!(eventually(500, async || va.get(&key).await == Some(3)).await);
+    assert_eq!(a.bus_stats().unwrap().resyncs, 0);
+    assert!(a.bus_stats().unwrap().applied >= 1);
+    cleanup(&url, &ns).await;
+}

@@ -417,9 +417,8 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Windows {
 async fn cluster_pattern_racing_a_fill_on_another_instance_leaves_nothing() {
     use tracing_subscriber::layer::SubscriberExt as _;
     let windows = Windows::default();
-    let _guard = tracing::subscriber::set_default(
-        tracing_subscriber::registry().with(windows.clone()),
-    );
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(windows.clone()));
     let dir = tempfile::tempdir().unwrap();
     let (_nodes, ports) = start_cluster(dir.path());
     let ns = namespace("cluster-pe");
@@ -457,22 +456,103 @@ async fn cluster_pattern_racing_a_fill_on_another_instance_leaves_nothing() {
             stale += 1;
         }
     }
-    assert_eq!(stale, 0, "values loaded before a pattern left on the cluster");
+    assert_eq!(
+        stale, 0,
+        "values loaded before a pattern left on the cluster"
+    );
     let dropped = view_b.stats().stale_fills_dropped;
     let removed = a.invalidation_stats().l2_removed;
     // A fill written before the epoch moved is removed by the `SCAN`, and may also see the
     // moved epoch and remove it (again): the two overlap.
-    assert!(dropped + removed >= ROUNDS, "dropped {dropped}, removed {removed}");
+    assert!(
+        dropped + removed >= ROUNDS,
+        "dropped {dropped}, removed {removed}"
+    );
     assert!(dropped >= ROUNDS / 2, "{dropped}");
-    assert_eq!(view_b.stats().l2.unwrap().errors, 0, "no cross-slot or script error");
+    assert_eq!(
+        view_b.stats().l2.unwrap().errors,
+        0,
+        "no cross-slot or script error"
+    );
     let mut w = windows.0.lock().unwrap().clone();
     w.sort_unstable();
-    let at = |q: f64| w.get(((w.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(0);
+    let at = |q: f64| {
+        w.get(((w.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
     println!(
         "cluster fills removed again: {} of {ROUNDS} rounds; readable for at most p50 {} µs, p99 {} µs, max {} µs",
         w.len(),
         at(0.5),
         at(0.99),
         at(1.0)
+    );
+}
+
+/// The cluster bus subscribes through the first seed that answers and, when that node dies,
+/// through another seed: losing the first seed node does not lose the bus. A's invalidation
+/// (published on a surviving node) still reaches B's L1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_bus_survives_the_loss_of_the_first_seed_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut nodes, ports) = start_cluster(dir.path());
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("redis://127.0.0.1:{p}"))
+        .collect();
+    let ns = namespace("cluster-seeds");
+    let b = perf_cache::Backend::builder()
+        .namespace(&ns)
+        .redis_cluster_urls(urls.clone())
+        .redis_timeout(Duration::from_millis(500))
+        .require_l2(true)
+        .bus_heartbeat(Duration::from_millis(100))
+        .build()
+        .await
+        .unwrap();
+    // A publishes through the third node, which survives.
+    let a = perf_cache::Backend::builder()
+        .namespace(&ns)
+        .redis_url(&urls[2])
+        .bus_heartbeat(Duration::from_millis(100))
+        .build()
+        .await
+        .unwrap();
+    let name = format!("perf-cache-bus-{:016x}", b.bus_stats().unwrap().instance_id);
+    assert_eq!(
+        common::clients_named(&urls[0], &name).await.len(),
+        1,
+        "subscribed through the first seed"
+    );
+
+    drop(nodes.remove(0)); // kills the first seed node's process
+    let back = common::eventually(1_000, async || {
+        let s = b.bus_stats().unwrap();
+        s.resyncs >= 1 && s.subscribed
+    })
+    .await;
+    assert!(back, "{:?}", b.bus_stats());
+    let elsewhere = common::clients_named(&urls[1], &name).await.len()
+        + common::clients_named(&urls[2], &name).await.len();
+    assert_eq!(elsewhere, 1, "subscribed again through another seed");
+
+    let (va, vb) = (common::view(&a, "v"), common::view(&b, "v"));
+    let key = Key::new(1_u64);
+    vb.set(&key, 1).await.unwrap(); // in B's L1 (Redis may be unreachable for its slot)
+    assert!(vb.remaining_ttl(&key).await.is_some());
+    let before = b.bus_stats().unwrap();
+    // A's key invalidation is published whether or not its own Redis write can succeed here
+    // (A talks to one node of the cluster as to a standalone server).
+    let _ = va.invalidate(&key).await;
+    assert!(
+        common::eventually(500, async || vb.remaining_ttl(&key).await.is_none()).await,
+        "A's invalidation reached B"
+    );
+    let after = b.bus_stats().unwrap();
+    assert!(after.applied > before.applied);
+    assert_eq!(
+        after.resyncs, before.resyncs,
+        "by the message, not a resync"
     );
 }

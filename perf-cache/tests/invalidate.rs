@@ -183,8 +183,19 @@ async fn a_key_invalidation_reaches_every_view_and_counts_what_each_tier_removed
 
     // Nothing left to remove: zeros, still complete.
     let again = users.invalidate(&Key::new(1_u64)).await;
-    assert_eq!((again.l1_removed, again.l2_removed, again.l3_removed), (0, 0, 0));
+    assert_eq!(
+        (again.l1_removed, again.l2_removed, again.l3_removed),
+        (0, 0, 0)
+    );
     let stats = backend.invalidation_stats();
-    assert_eq!((stats.keys, stats.l1_removed, stats.l2_removed, stats.l3_removed), (2, 2, 1, 1));
+    assert_eq!(
+        (
+            stats.keys,
+            stats.l1_removed,
+            stats.l2_removed,
+            stats.l3_removed
+        ),
+        (2, 2, 1, 1)
+    );
     common::cleanup(&url, &ns).await;
 }

@@ -69,7 +69,11 @@ async fn race(all: bool) {
     assert!(dropped >= ROUNDS / 2, "{dropped}");
     if !all {
         let removed = a.invalidation_stats().l2_removed;
-        assert_eq!(dropped + removed, ROUNDS, "dropped {dropped}, removed {removed}");
+        assert_eq!(
+            dropped + removed,
+            ROUNDS,
+            "dropped {dropped}, removed {removed}"
+        );
     }
     cleanup(&url, &ns).await;
 }

@@ -270,7 +270,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_load_that_outlives_the_generation_lifetime_is_not_written() {
         let lifetime = Duration::from_millis(300);
-        let ns = format!("t-gen-life-{}-{}", std::process::id(), crate::clock::now_unix_us());
+        let ns = format!(
+            "t-gen-life-{}-{}",
+            std::process::id(),
+            crate::clock::now_unix_us()
+        );
         let (a, b) = (instance(&ns, lifetime).await, instance(&ns, lifetime).await);
         let key = crate::Key::new(1_u64);
         let stored = format!("{ns}:v:1");
@@ -288,7 +292,8 @@ mod tests {
         started.notified().await;
         assert!(a.invalidate(&key).await.is_complete());
         // The generation A raised expires (Redis drops it after `lifetime`).
-        let gen_key = String::from_utf8(generation::generation_key(&ns, stored.as_bytes())).unwrap();
+        let gen_key =
+            String::from_utf8(generation::generation_key(&ns, stored.as_bytes())).unwrap();
         assert!(exists(&gen_key).await);
         let mut gone = false;
         for _ in 0..100 {
