@@ -3,6 +3,8 @@
 //!
 //! - `perf_cache_invalidate_pattern`: `Backend::invalidate_pattern` (`SCAN MATCH … COUNT 1000`,
 //!   each page's `UNLINK` pipelined with the next `SCAN`);
+//! - `perf_cache_invalidate_pattern_scan_count_10000`: the same with
+//!   `BackendBuilder::scan_count(10_000)`;
 //! - `seed_scan_then_del_each`: the seeds' approach, redis-py's `scan_iter(match=…)` (server
 //!   default `COUNT`, 10) with one `DEL` round trip per key found;
 //! - `scan_count_1000_unlink_per_page`: plain `SCAN MATCH … COUNT 1000`, then one `UNLINK` per
@@ -15,7 +17,9 @@
 //! not timed); the 190,000 others stay for the whole run. After criterion's groups, a paired run
 //! times the three contenders round by round (order rotated, 7 rounds) and prints each one's
 //! median and the median of the per-round ratios, which holds up better on a loaded machine
-//! than contenders measured one after the other.
+//! than contenders measured one after the other. The paired run also reads what each of our
+//! `SCAN` calls cost the server (`INFO commandstats`, `usec_per_call` of `scan`, after a
+//! `CONFIG RESETSTAT`): the time Redis is busy with one call and serves nobody else.
 //!
 //! Run with `cargo bench -p perf-benches --bench cache_invalidate -- --warm-up-time 1
 //! --measurement-time 3`.
@@ -127,6 +131,20 @@ fn timed_removals(
     })
 }
 
+/// `usec_per_call` of `scan` in `INFO commandstats` (since the last `CONFIG RESETSTAT`).
+async fn scan_usec_per_call(conn: &mut MultiplexedConnection) -> f64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_scan:"))
+        .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("usec_per_call=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
 /// A private `redis-server` on a free loopback port, killed on drop.
 struct PrivateRedis {
     child: Child,
@@ -185,17 +203,24 @@ fn invalidate_10k_of_200k(c: &mut Criterion) {
         .await;
         let size: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
         assert_eq!(size, OTHERS, "a private server holds only the bench's keys");
-        let backend = Backend::builder()
-            .namespace(&ns)
-            .redis_url(&url)
-            .redis_timeout(Duration::from_secs(5))
-            .require_l2(true)
-            .l1_max_entries(0)
-            .build()
-            .await
-            .unwrap();
+        let backend = |count: usize| {
+            Backend::builder()
+                .namespace(&ns)
+                .redis_url(&url)
+                .redis_timeout(Duration::from_secs(5))
+                .require_l2(true)
+                .l1_max_entries(0)
+                .bus(false)
+                .scan_count(count)
+                .build()
+        };
+        let backend = (
+            backend(1_000).await.unwrap(),
+            backend(10_000).await.unwrap(),
+        );
         (backend, conn, manager)
     });
+    let (backend, backend_10k) = backend;
     let pattern = format!("{ns}:scans:get_scan_results:42:*");
     let ours = Pattern::new()
         .lit("scans")
@@ -209,6 +234,13 @@ fn invalidate_10k_of_200k(c: &mut Criterion) {
         b.iter_custom(|iters| {
             timed_removals(&rt, &mut conn, &ns, iters, async |_| {
                 backend.invalidate_pattern(&ours).await.l2_removed
+            })
+        });
+    });
+    g.bench_function("perf_cache_invalidate_pattern_scan_count_10000", |b| {
+        b.iter_custom(|iters| {
+            timed_removals(&rt, &mut conn, &ns, iters, async |_| {
+                backend_10k.invalidate_pattern(&ours).await.l2_removed
             })
         });
     });
@@ -231,22 +263,34 @@ fn invalidate_10k_of_200k(c: &mut Criterion) {
     // Paired rounds: every round times each contender once on freshly written keys. The
     // fourth is plain SCAN + UNLINK through a `ConnectionManager` (what our L2 runs on), to
     // show the manager's own share.
+    // The fifth is ours with `scan_count(10_000)`; for both of ours the server's time per
+    // `SCAN` call is read after each call.
     let rounds = ROUNDS;
-    let mut times: [Vec<f64>; 4] = Default::default();
+    let mut times: [Vec<f64>; 5] = Default::default();
+    let mut scan_usec: [Vec<f64>; 2] = Default::default();
     rt.block_on(async {
         for round in 0..rounds {
-            for turn in 0..4 {
-                let who = (round + turn) % 4;
+            for turn in 0..5 {
+                let who = (round + turn) % 5;
                 load(&mut conn, matching(&ns)).await;
+                let () = redis::cmd("CONFIG")
+                    .arg("RESETSTAT")
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
                 let start = Instant::now();
                 let removed = match who {
                     0 => backend.invalidate_pattern(&ours).await.l2_removed,
                     1 => scan_unlink_per_page(&mut conn, &pattern).await,
                     2 => seed_scan_then_del_each(&mut conn, &pattern).await,
-                    _ => scan_unlink_per_page(&mut manager, &pattern).await,
+                    3 => scan_unlink_per_page(&mut manager, &pattern).await,
+                    _ => backend_10k.invalidate_pattern(&ours).await.l2_removed,
                 };
                 times[who].push(start.elapsed().as_secs_f64() * 1e3);
                 assert_eq!(removed, MATCHING);
+                if who == 0 || who == 4 {
+                    scan_usec[usize::from(who == 4)].push(scan_usec_per_call(&mut conn).await);
+                }
             }
         }
     });
@@ -266,6 +310,17 @@ fn invalidate_10k_of_200k(c: &mut Criterion) {
         ratios(&times[0], &times[1]),
         ratios(&times[2], &times[0]),
         ratios(&times[0], &times[3]),
+    );
+    println!(
+        "cache_invalidate paired scan_count: 1,000 {:.1} ms ({:.0} µs per SCAN call), 10,000 {:.1} ms \
+         ({:.0} µs per SCAN call); seed/ours-10000 {:.1}, ours-10000/plain {:.2}, ours-10000/ours-1000 {:.2}",
+        median(times[0].clone()),
+        median(scan_usec[0].clone()),
+        median(times[4].clone()),
+        median(scan_usec[1].clone()),
+        ratios(&times[2], &times[4]),
+        ratios(&times[4], &times[1]),
+        ratios(&times[4], &times[0]),
     );
     rt.block_on(async {
         let done = backend.invalidate_pattern(&Pattern::new().any()).await;

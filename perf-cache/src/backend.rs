@@ -521,6 +521,33 @@ impl BackendBuilder {
         self
     }
 
+    /// `SCAN … COUNT` of pattern invalidation and `invalidate_all`: how many slots of the
+    /// keyspace Redis walks per call (each page's matches are unlinked in the same round trip
+    /// as the next `SCAN`). Larger means fewer round trips and a faster invalidation, but a
+    /// longer time the server is busy with each call (it serves nobody else meanwhile): see
+    /// `BENCHMARKS.md` for both at 1,000 and 10,000. Default 1,000; 10 to 100,000.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// # let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    /// let backend = perf_cache::Backend::builder()
+    ///     .namespace("scan-count-doc")
+    ///     .redis_url(url)
+    ///     .scan_count(10_000)
+    ///     .build()
+    ///     .await?;
+    /// # drop(backend);
+    /// let err = perf_cache::Backend::builder().scan_count(5).build().await.unwrap_err();
+    /// assert!(err.to_string().contains("scan_count"));
+    /// assert!(err.to_string().contains("10..=100000"));
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn scan_count(mut self, count: usize) -> Self {
+        self.redis.scan_count = count;
+        self
+    }
+
     /// How often the backend publishes a heartbeat on the bus. A subscription that receives
     /// nothing for three heartbeats counts as gone (a frozen Redis sends no disconnect): the
     /// backend empties its L1 and distrusts older L3 entries. Default 500 ms (a gap is noticed
@@ -583,6 +610,9 @@ impl BackendBuilder {
         {
             let r = &self.redis;
             r.validate_timeout("redis_timeout")?;
+            if !(10..=100_000).contains(&r.scan_count) {
+                return Err(invalid("scan_count", r.scan_count, "10..=100000"));
+            }
             if !(1..=1_000).contains(&r.breaker_threshold) {
                 return Err(invalid(
                     "breaker_threshold",

@@ -15,13 +15,20 @@
 //! A stripe is shared by many keys: an invalidation of one key also turns away in-flight fills
 //! of the other keys of its stripe (they are returned to their callers, just not cached). With
 //! 256 stripes that costs little hit ratio even under frequent invalidation.
+//!
+//! A pattern invalidation raises a third epoch, the *pattern epoch*, and logs its patterns
+//! ([`crate::pattern_log`]): a fill whose ticket predates it is turned away only if its key
+//! matches one of the patterns logged since (or the log overflowed).
 
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{RwLock, RwLockReadGuard};
 
 use crate::Key;
+use crate::glob::Glob;
+use crate::pattern_log::PatternLog;
 
 /// Stripes of per-key epochs per backend.
 pub(crate) const STRIPES: usize = 256;
@@ -44,6 +51,9 @@ impl Epoch {
 #[derive(Debug)]
 pub(crate) struct Fence {
     global: Epoch,
+    /// Raised by pattern invalidations, which are logged in `log` under the new value.
+    patterns: Epoch,
+    log: std::sync::Mutex<PatternLog>,
     stripes: Box<[Epoch]>,
     /// foldhash, as L1 uses (the stripe is picked on every L1 miss); SipHash's resistance to
     /// chosen keys buys nothing for a stripe index, which only decides which fills share an
@@ -66,6 +76,9 @@ impl Default for Fence {
 #[derive(Debug, Clone)]
 pub(crate) struct Ticket {
     global: u64,
+    patterns: u64,
+    space: u32,
+    key: Key,
     stripe: usize,
     stripe_epoch: u64,
     /// Unix µs when the load began: stamped into the L3 copy it writes.
@@ -94,6 +107,7 @@ pub(crate) struct L2Seen {
 #[derive(Debug)]
 pub(crate) struct Admitted<'a> {
     _global: RwLockReadGuard<'a, ()>,
+    _patterns: RwLockReadGuard<'a, ()>,
     _stripe: RwLockReadGuard<'a, ()>,
 }
 
@@ -102,6 +116,8 @@ impl Fence {
     pub(crate) fn new(stamps: bool) -> Self {
         Self {
             global: Epoch::default(),
+            patterns: Epoch::default(),
+            log: std::sync::Mutex::default(),
             stripes: (0..STRIPES).map(|_| Epoch::default()).collect(),
             hasher: foldhash::fast::RandomState::default(),
             l3_floor_us: AtomicU64::new(0),
@@ -122,6 +138,9 @@ impl Fence {
         let stripe = self.stripe_of(space, key);
         Ticket {
             global: self.global.value.load(Ordering::SeqCst),
+            patterns: self.patterns.value.load(Ordering::SeqCst),
+            space,
+            key: key.clone(),
             stripe,
             stripe_epoch: self.stripes[stripe].value.load(Ordering::SeqCst),
             started_unix_us: if self.stamps {
@@ -134,17 +153,38 @@ impl Fence {
     }
 
     /// Whether the fill holding `ticket` may store: `Some` (hold it until the stores are
-    /// done) when no invalidation of its key (or of everything) began since the ticket.
+    /// done) when no invalidation of its key, no pattern matching it (or of everything)
+    /// began since the ticket.
     pub(crate) async fn admit(&self, ticket: &Ticket) -> Option<Admitted<'_>> {
         let global = self.global.lock.read().await;
+        let patterns = self.patterns.lock.read().await;
         let epoch = &self.stripes[ticket.stripe];
         let stripe = epoch.lock.read().await;
         let fresh = self.global.value.load(Ordering::SeqCst) == ticket.global
-            && epoch.value.load(Ordering::SeqCst) == ticket.stripe_epoch;
+            && epoch.value.load(Ordering::SeqCst) == ticket.stripe_epoch
+            && (self.patterns.value.load(Ordering::SeqCst) == ticket.patterns
+                || self
+                    .log
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .admits(ticket.patterns, ticket.space, &ticket.key));
         fresh.then_some(Admitted {
             _global: global,
+            _patterns: patterns,
             _stripe: stripe,
         })
+    }
+
+    /// Turns away every fill that began before now and whose stored key (the head of its key
+    /// space, by space id in `heads`, then its key) matches one of `globs` (waits for those
+    /// storing).
+    pub(crate) async fn bump_patterns(&self, globs: Arc<[Glob]>, heads: Arc<[Vec<u8>]>) {
+        let _exclusive = self.patterns.lock.write().await;
+        let epoch = self.patterns.value.fetch_add(1, Ordering::SeqCst) + 1;
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(epoch, globs, heads);
     }
 
     /// Turns away every fill of `key` that began before now (waits for those storing).

@@ -11,6 +11,7 @@
 //! its disk file and L1 with [`Shared::invalidate_local_pattern`] and
 //! [`Shared::invalidate_local_key`], through its own fence.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::backend::Shared;
@@ -204,12 +205,13 @@ impl Plan {
 }
 
 /// The fills an invalidation turns away before it removes anything, and again before it
-/// empties L1: every fill when the plan has a pattern (the fence's stripes hash keys, so a
-/// pattern cannot name its stripes), else the fills of its keys in every view that can hold
-/// them.
-enum Fenced {
-    All,
-    Keys(Vec<(u32, Key)>),
+/// empties L1: the fills of its keys in every view that can hold them (their stripes), and
+/// the fills whose key matches one of its patterns (the pattern epoch and its log: the
+/// stripes hash keys, so a pattern cannot name its stripes).
+struct Fenced {
+    keys: Vec<(u32, Key)>,
+    /// The compiled patterns and the views' heads by space id, when the plan has patterns.
+    patterns: Option<(Arc<[Glob]>, Arc<[Vec<u8>]>)>,
 }
 
 /// The kinds of invalidation counted in [`InvalidationStats`].
@@ -374,23 +376,26 @@ impl Shared {
 
     /// Bumps the fence for `plan` (see [`Fenced`]), waiting for the fills storing now.
     async fn fence_plan(&self, plan: &Plan) {
-        match self.fenced(plan) {
-            Fenced::All => self.fence.bump_all().await,
-            Fenced::Keys(keys) => {
-                for (space, key) in &keys {
-                    self.fence.bump_key(*space, key).await;
-                }
-            }
+        let fenced = self.fenced(plan);
+        if let Some((globs, heads)) = fenced.patterns {
+            self.fence.bump_patterns(globs, heads).await;
+        }
+        for (space, key) in &fenced.keys {
+            self.fence.bump_key(*space, key).await;
         }
     }
 
     /// What `plan` fences. The views are read each time: a view built meanwhile is fenced
     /// by the second bump.
     fn fenced(&self, plan: &Plan) -> Fenced {
-        if !plan.patterns.is_empty() {
-            return Fenced::All;
+        let patterns = (!plan.patterns.is_empty()).then(|| {
+            let globs: Arc<[Glob]> = plan.patterns.iter().map(|p| Glob::new(p)).collect();
+            (globs, Arc::from(self.space_heads()))
+        });
+        Fenced {
+            keys: self.l1_keys_of_plan(plan),
+            patterns,
         }
-        Fenced::Keys(self.l1_keys_of_plan(plan))
     }
 
     /// [`l1_keys_of`](Self::l1_keys_of) the plan's keys, and the view's own key when the plan

@@ -585,6 +585,7 @@ mod key;
 mod macro_support;
 mod options;
 mod pattern;
+mod pattern_log;
 mod replay;
 mod result_ttl;
 mod stats;

@@ -138,3 +138,40 @@ async fn a_slow_load_racing_invalidate_group_is_never_readable_afterwards() {
 async fn without_redis_a_group_key_still_fences_its_fills() {
     race(false, &[How::GroupKey, How::GroupPattern]).await;
 }
+
+/// A pattern turns away only the fills in flight whose key it matches: a load of another key
+/// that was in flight during the pattern is stored. When more patterns than the log keeps ran
+/// during a load, the load is turned away whatever its key (it cannot be checked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pattern_turns_away_only_the_fills_it_matches() {
+    let backend = Backend::builder().l1_max_entries(1_000).build().await.unwrap();
+    let cache = common::view(&backend, "v");
+    let (matching, other) = (Key::new(1_u64).arg("x"), Key::new(2_u64).arg("x"));
+    let (load_m, release_m) = load_in_flight(&cache, &matching, 10).await;
+    let (load_o, release_o) = load_in_flight(&cache, &other, 20).await;
+    let done = backend
+        .invalidate_pattern(&Pattern::new().lit("v").lit(1_u64).any())
+        .await;
+    assert!(done.is_complete());
+    release_m.notify_one();
+    release_o.notify_one();
+    assert_eq!((load_m.await.unwrap(), load_o.await.unwrap()), (10, 20));
+    assert_eq!(cache.get(&matching).await, None, "the matching fill was turned away");
+    assert_eq!(cache.get(&other).await, Some(20), "the other fill was stored");
+    assert_eq!(cache.stats().stale_fills_dropped, 1);
+
+    // 40 pattern invalidations (each logs its pattern twice: before the shared tiers and
+    // before L1; the log keeps 64) while a load of a key none of them matches is in flight:
+    // it cannot be checked against the first ones, so it is turned away.
+    let key = Key::new(3_u64);
+    let (load, release) = load_in_flight(&cache, &key, 30).await;
+    for i in 0..40_u64 {
+        let _ = backend
+            .invalidate_pattern(&Pattern::new().lit("none").lit(i).any())
+            .await;
+    }
+    release.notify_one();
+    assert_eq!(load.await.unwrap(), 30);
+    assert_eq!(cache.get(&key).await, None);
+    assert_eq!(cache.stats().stale_fills_dropped, 2);
+}
