@@ -552,8 +552,10 @@ impl Shared {
 impl Backend {
     /// Removes every entry of every view whose key matches `pattern` (relative to
     /// `<namespace>:`, so its first segment is a view's prefix) from every tier: Redis first
-    /// (`SCAN MATCH` with `COUNT 1000`, each page removed with `UNLINK` in the same round trip
-    /// as the next `SCAN`; every primary on a cluster), then the disk file, then L1. Returns
+    /// (the namespace's pattern epoch raised, then `SCAN MATCH` with `COUNT`
+    /// [`scan_count`](crate::BackendBuilder::scan_count), 1,000 by default, each page removed
+    /// with `UNLINK` in the same round trip as the next `SCAN`; every primary on a cluster),
+    /// then the disk file, then L1. Returns
     /// what it reached and how many keys each tier removed; what Redis could not take is kept
     /// and replayed before L2 is read again.
     ///

@@ -442,7 +442,7 @@ impl RedisTier {
         self.query::<redis::Value>(cmd).await.map(drop)
     }
 
-    /// `SCAN MATCH pattern COUNT 1000` over the whole database, each page's keys removed with
+    /// `SCAN MATCH pattern COUNT <scan_count>` over the whole database, each page's keys removed with
     /// one `UNLINK` sent in the same pipeline as the next page's `SCAN` (one round trip per
     /// page). Never `KEYS`, which blocks the server. A failure part-way returns the error:
     /// the caller keeps the whole pattern for replay (re-running it is harmless).
