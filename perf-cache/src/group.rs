@@ -211,8 +211,11 @@ impl Plan {
 struct Fenced {
     keys: Vec<(u32, Key)>,
     /// The compiled patterns and the views' heads by space id, when the plan has patterns.
-    patterns: Option<(Arc<[Glob]>, Arc<[Vec<u8>]>)>,
+    patterns: Option<FencedPatterns>,
 }
+
+/// A plan's compiled patterns and the views' heads by space id (see [`crate::pattern_log`]).
+type FencedPatterns = (Arc<[Glob]>, Arc<[Vec<u8>]>);
 
 /// The kinds of invalidation counted in [`InvalidationStats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -100,8 +100,14 @@ mod tests {
         let (matching, other) = (Key::new(1_u64).arg("x"), Key::new(2_u64).arg("x"));
         assert!(!log.admits(0, 0, &matching));
         assert!(log.admits(0, 0, &other));
-        assert!(log.admits(1, 0, &matching), "a ticket taken after the pattern");
-        assert!(!log.admits(0, 7, &other), "a space the pattern did not know");
+        assert!(
+            log.admits(1, 0, &matching),
+            "a ticket taken after the pattern"
+        );
+        assert!(
+            !log.admits(0, 7, &other),
+            "a space the pattern did not know"
+        );
     }
 
     #[test]

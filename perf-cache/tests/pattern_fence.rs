@@ -144,7 +144,11 @@ async fn without_redis_a_group_key_still_fences_its_fills() {
 /// during a load, the load is turned away whatever its key (it cannot be checked).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pattern_turns_away_only_the_fills_it_matches() {
-    let backend = Backend::builder().l1_max_entries(1_000).build().await.unwrap();
+    let backend = Backend::builder()
+        .l1_max_entries(1_000)
+        .build()
+        .await
+        .unwrap();
     let cache = common::view(&backend, "v");
     let (matching, other) = (Key::new(1_u64).arg("x"), Key::new(2_u64).arg("x"));
     let (load_m, release_m) = load_in_flight(&cache, &matching, 10).await;
@@ -156,8 +160,16 @@ async fn a_pattern_turns_away_only_the_fills_it_matches() {
     release_m.notify_one();
     release_o.notify_one();
     assert_eq!((load_m.await.unwrap(), load_o.await.unwrap()), (10, 20));
-    assert_eq!(cache.get(&matching).await, None, "the matching fill was turned away");
-    assert_eq!(cache.get(&other).await, Some(20), "the other fill was stored");
+    assert_eq!(
+        cache.get(&matching).await,
+        None,
+        "the matching fill was turned away"
+    );
+    assert_eq!(
+        cache.get(&other).await,
+        Some(20),
+        "the other fill was stored"
+    );
     assert_eq!(cache.stats().stale_fills_dropped, 1);
 
     // 40 pattern invalidations (each logs its pattern twice: before the shared tiers and
