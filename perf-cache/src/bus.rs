@@ -199,7 +199,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Received> {
 
 /// A random id per backend: std's randomly keyed hasher over the process id, the time and a
 /// counter.
-fn random_id() -> u64 {
+pub(crate) fn random_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     static N: AtomicU64 = AtomicU64::new(0);
     let mut h = std::hash::RandomState::new().build_hasher();

@@ -585,6 +585,7 @@ mod options;
 mod pattern;
 mod replay;
 mod result_ttl;
+mod single_flight;
 mod stats;
 mod storage_format;
 mod tiers;
@@ -608,6 +609,7 @@ pub use options::SetOptions;
 pub use pattern::Pattern;
 pub use perf_redact::redact_url;
 pub use result_ttl::set_result_ttl;
+pub use single_flight::{DEFAULT_LEASE_TTL, DEFAULT_LEASE_WAIT, SingleFlight};
 #[cfg(feature = "redis")]
 pub use session::{SessionStore, SessionStoreBuilder};
 #[cfg(feature = "redis")]

@@ -12,7 +12,9 @@ use crate::breaker::{Breaker, Permit, is_outage};
 use crate::tiers::generation::{self, GENERATION_TTL, LuaScript, Scripts};
 use crate::tiers::{Tier, TierError, TierResult};
 
+mod lease;
 mod plain;
+pub(crate) use lease::Acquire;
 pub(crate) use plain::PlainRead;
 
 /// `SCAN … COUNT` for pattern invalidation and `clear`: slots visited per page (the work Redis
