@@ -679,9 +679,9 @@ pub use options::SetOptions;
 pub use pattern::Pattern;
 pub use perf_redact::redact_url;
 pub use result_ttl::set_result_ttl;
-pub use single_flight::{DEFAULT_LEASE_TTL, DEFAULT_LEASE_WAIT, SingleFlight};
 #[cfg(feature = "redis")]
 pub use session::{SessionStore, SessionStoreBuilder};
+pub use single_flight::{DEFAULT_LEASE_TTL, DEFAULT_LEASE_WAIT, SingleFlight};
 #[cfg(feature = "redis")]
 pub use stats::SessionStats;
 pub use stats::{CacheStats, TierStats};

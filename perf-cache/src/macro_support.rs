@@ -301,9 +301,13 @@ where
             return call_unshared::<K, R, C, Fut>(view, key, body()).await;
         }
         let loaded = view
-            .load_scoped(key, K::ACCEPT_NEGATIVE, sharing.share, options.flight(), || async move {
-                K::split(body().await)
-            })
+            .load_scoped(
+                key,
+                K::ACCEPT_NEGATIVE,
+                sharing.share,
+                options.flight(),
+                || async move { K::split(body().await) },
+            )
             .await;
         answer::<K, R>(loaded, sharing.recover)
     })
@@ -340,9 +344,13 @@ where
             return call_unshared::<K, R, C, Fut>(view, key, body()).await;
         }
         let loaded = view
-            .load_owned(key, K::ACCEPT_NEGATIVE, sharing.share, options.flight(), || async move {
-                K::split(body().await)
-            })
+            .load_owned(
+                key,
+                K::ACCEPT_NEGATIVE,
+                sharing.share,
+                options.flight(),
+                || async move { K::split(body().await) },
+            )
             .await;
         answer::<K, R>(loaded, sharing.recover)
     })

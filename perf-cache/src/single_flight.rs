@@ -149,11 +149,17 @@ mod tests {
             ..FlightSettings::default()
         };
         let e = s.validate().unwrap_err().to_string();
-        assert!(e.contains("lease_ttl") && e.contains("10 ms..=1 hour"), "{e}");
+        assert!(
+            e.contains("lease_ttl") && e.contains("10 ms..=1 hour"),
+            "{e}"
+        );
         s.lease_ttl = DEFAULT_LEASE_TTL;
         s.lease_wait = Duration::ZERO;
         let e = s.validate().unwrap_err().to_string();
-        assert!(e.contains("lease_wait") && e.contains("1 ms..=1 hour"), "{e}");
+        assert!(
+            e.contains("lease_wait") && e.contains("1 ms..=1 hour"),
+            "{e}"
+        );
         s.lease_wait = DEFAULT_LEASE_WAIT;
         assert!(s.validate().is_ok());
     }

@@ -81,7 +81,11 @@ async fn two_instances_fifty_callers_each_one_loader_run() {
         for call in calls {
             assert_eq!(call.await.unwrap(), 40 + round);
         }
-        assert_eq!(runs.load(Ordering::SeqCst), 1, "round {round}: one loader run in total");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            1,
+            "round {round}: one loader run in total"
+        );
         assert!(
             !raw_exists(&url, &lease_key(&ns, &format!("report:{round}"))).await,
             "the lease is released once the value is stored"
@@ -117,7 +121,10 @@ async fn a_cancelled_leader_releases_its_lease_and_the_other_instance_loads() {
         })
     };
     started.notified().await;
-    assert!(raw_exists(&url, &lease).await, "A holds the lease while loading");
+    assert!(
+        raw_exists(&url, &lease).await,
+        "A holds the lease while loading"
+    );
     let waiter = {
         let (b, key) = (b.clone(), key.clone());
         tokio::spawn(async move { b.get_or_load(&key, || async { 7 }).await })
@@ -133,7 +140,12 @@ async fn a_cancelled_leader_releases_its_lease_and_the_other_instance_loads() {
     assert_eq!(waiter.await.unwrap(), 7);
     let s = b.stats();
     assert_eq!(
-        (s.loads, s.lease_waits, s.lease_acquired, s.lease_wait_timeouts),
+        (
+            s.loads,
+            s.lease_waits,
+            s.lease_acquired,
+            s.lease_wait_timeouts
+        ),
         (1, 1, 1, 0),
         "{s:?}"
     );
@@ -168,15 +180,18 @@ async fn a_failing_leader_releases_its_lease_at_once() {
         eventually(500, async || a.stats().lease_acquired == 1).await,
         "A takes the lease first"
     );
-    let got = b
-        .try_get_or_load(&key, || async { Ok::<_, &str>(5) })
-        .await;
+    let got = b.try_get_or_load(&key, || async { Ok::<_, &str>(5) }).await;
     assert_eq!(got.unwrap(), 5, "B loads after A's failure");
     assert_eq!(*leader.await.unwrap().unwrap_err(), "database down");
     let (sa, sb) = (a.stats(), b.stats());
     assert_eq!((sa.loads, sa.load_errors, sa.lease_acquired), (1, 1, 1));
     assert_eq!(
-        (sb.loads, sb.lease_waits, sb.lease_acquired, sb.lease_wait_timeouts),
+        (
+            sb.loads,
+            sb.lease_waits,
+            sb.lease_acquired,
+            sb.lease_wait_timeouts
+        ),
         (1, 1, 1, 0),
         "B took the freed lease instead of waiting out its bound: {sb:?}"
     );
@@ -213,7 +228,12 @@ async fn the_wait_is_bounded_by_lease_wait() {
     assert_eq!(b.get_or_load(&key, || async { 9 }).await, 9);
     let s = b.stats();
     assert_eq!(
-        (s.loads, s.lease_waits, s.lease_wait_timeouts, s.lease_acquired),
+        (
+            s.loads,
+            s.lease_waits,
+            s.lease_wait_timeouts,
+            s.lease_acquired
+        ),
         (1, 1, 1, 0),
         "{s:?}"
     );
@@ -224,7 +244,9 @@ async fn the_wait_is_bounded_by_lease_wait() {
     leader.abort();
     let _ = leader.await;
     assert!(
-        eventually(500, async || !raw_exists(&url, &lease_key(&ns, "stuck")).await).await,
+        eventually(500, async || !raw_exists(&url, &lease_key(&ns, "stuck"))
+            .await)
+        .await,
         "the aborted holder's guard releases it"
     );
     cleanup_all(&ns).await;
@@ -266,7 +288,10 @@ async fn without_redis_loads_fall_back_to_process_single_flight() {
             "{s:?}"
         );
     }
-    assert!(cache.stats().breaker_open, "the second round ran with the breaker open");
+    assert!(
+        cache.stats().breaker_open,
+        "the second round ran with the breaker open"
+    );
     // A backend without Redis at all.
     let local = Cache::<u64>::builder()
         .single_flight(SingleFlight::Cluster)
@@ -300,8 +325,15 @@ async fn the_lease_is_out_of_reach_of_patterns_clears_and_scans() {
     let by_pattern = a.backend().invalidate_pattern(&Pattern::new().any()).await;
     assert!(by_pattern.is_complete());
     assert!(a.invalidate_all().await.is_complete());
-    assert!(a.invalidate_pattern(&Pattern::new().any()).await.is_complete());
-    assert!(raw_exists(&url, &lease).await, "no pattern or clear reaches the lease");
+    assert!(
+        a.invalidate_pattern(&Pattern::new().any())
+            .await
+            .is_complete()
+    );
+    assert!(
+        raw_exists(&url, &lease).await,
+        "no pattern or clear reaches the lease"
+    );
     let mut c = raw(&url).await;
     let user_keys: Vec<String> = common::scan(&mut c, format!("{ns}:*").as_str(), 1_000).await;
     assert!(
@@ -322,14 +354,20 @@ async fn bad_lease_settings_name_the_field() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.contains("lease_ttl") && e.contains("10 ms..=1 hour"), "{e}");
+    assert!(
+        e.contains("lease_ttl") && e.contains("10 ms..=1 hour"),
+        "{e}"
+    );
     let e = Cache::<u64>::builder()
         .lease_wait(Duration::from_secs(7_200))
         .build()
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.contains("lease_wait") && e.contains("1 ms..=1 hour"), "{e}");
+    assert!(
+        e.contains("lease_wait") && e.contains("1 ms..=1 hour"),
+        "{e}"
+    );
 }
 
 #[cfg(feature = "redis-cluster")]
@@ -448,7 +486,11 @@ mod macro_on_two_backends {
         for call in calls {
             assert_eq!(call.await.unwrap(), 42);
         }
-        assert_eq!(RUNS.load(Ordering::SeqCst), 1, "one body run on two backends");
+        assert_eq!(
+            RUNS.load(Ordering::SeqCst),
+            1,
+            "one body run on two backends"
+        );
         assert!(!raw_exists(&url, &format!("{ns}%:l:{{{ns}:leased:21}}")).await);
         cleanup_all(&ns).await;
     }

@@ -136,8 +136,8 @@ where
         accept_negative: bool,
         ticket: &Ticket,
     ) -> Leased<V> {
-        use backon::BackoffBuilder as _;
         use crate::tiers::redis::Acquire;
+        use backon::BackoffBuilder as _;
 
         let inner = &*self.inner;
         let c = &inner.counters.lease;
@@ -172,9 +172,8 @@ where
                         .filter(|(v, _, _)| v.is_some() || accept_negative);
                     match usable {
                         Some((value, remaining, bytes)) => {
-                            let found = self
-                                .found(key, value, remaining, bytes.len(), ticket)
-                                .await;
+                            let found =
+                                self.found(key, value, remaining, bytes.len(), ticket).await;
                             return Leased::Stored(match found {
                                 super::Lower::Value(v) => Some(v),
                                 _ => None,
