@@ -72,7 +72,10 @@ fn lease(c: &mut Criterion) {
                 })
             });
         });
-        rt.block_on(async { cache.invalidate_all().await });
+        assert!(
+            rt.block_on(async { cache.invalidate_all().await })
+                .is_complete()
+        );
     }
     g.finish();
 
@@ -104,7 +107,10 @@ fn lease(c: &mut Criterion) {
             });
         });
         report(name, iterations);
-        rt.block_on(async { a.invalidate_all().await });
+        assert!(
+            rt.block_on(async { a.invalidate_all().await })
+                .is_complete()
+        );
     }
     g.finish();
 }

@@ -119,6 +119,10 @@ pub(crate) struct Bus {
     pub(crate) id: u64,
     pub(crate) channel: String,
     pub(crate) heartbeat: Duration,
+    /// `<namespace>%:lease`: released leases of cluster-wide single-flight (the value key),
+    /// handed to `lease_wakers` (a channel of its own: older instances never subscribe to it).
+    pub(crate) lease_channel: String,
+    pub(crate) lease_wakers: crate::cache::LeaseWakers,
     /// An announcement could not be published: the next heartbeat asks for a resync.
     owe_resync: AtomicBool,
     subscribed: AtomicBool,
@@ -131,6 +135,8 @@ impl Bus {
             id: random_id(),
             channel: format!("{namespace}%:bus"),
             heartbeat,
+            lease_channel: format!("{namespace}%:lease"),
+            lease_wakers: crate::cache::LeaseWakers::default(),
             owe_resync: AtomicBool::new(false),
             subscribed: AtomicBool::new(false),
             counters: BusCounters::default(),
@@ -320,7 +326,8 @@ mod tasks {
                 return;
             }
         };
-        let first = subscribe(&client, &bus.client_name(), &bus.channel, timeout).await;
+        let channels = [bus.channel.clone(), bus.lease_channel.clone()];
+        let first = subscribe(&client, &bus.client_name(), &channels, timeout).await;
         if let Err(e) = &first {
             tracing::warn!(namespace = %shared.namespace, error = %e, "invalidation bus not subscribed at start; retrying");
         }
@@ -334,7 +341,7 @@ mod tasks {
     async fn subscribe(
         client: &redis::Client,
         name: &str,
-        channel: &str,
+        channels: &[String],
         timeout: Duration,
     ) -> redis::RedisResult<Subscription> {
         let (tx, rx) = unbounded_channel();
@@ -350,7 +357,7 @@ mod tasks {
             .arg(name)
             .query_async::<()>(&mut conn)
             .await?;
-        conn.subscribe(channel).await?;
+        conn.subscribe(channels).await?;
         Ok((conn, rx))
     }
 
@@ -365,13 +372,16 @@ mod tasks {
             let Some(s) = shared.upgrade() else { return };
             let Some(bus) = &s.bus else { return };
             let quiet = bus.heartbeat * MISSED_HEARTBEATS;
-            let (name, channel) = (bus.client_name(), bus.channel.clone());
+            let (name, channels) = (
+                bus.client_name(),
+                [bus.channel.clone(), bus.lease_channel.clone()],
+            );
             drop(s);
             let Some((conn, mut rx)) = current.take() else {
                 // In a gap: try again, with a growing pause (up to the quiet period).
                 tokio::time::sleep(retry).await;
                 retry = (retry * 2).min(quiet);
-                match subscribe(&client, &name, &channel, timeout).await {
+                match subscribe(&client, &name, &channels, timeout).await {
                     Ok(sub) => {
                         let Some(s) = shared.upgrade() else { return };
                         // Values loaded during the gap may have missed an invalidation.
@@ -397,11 +407,24 @@ mod tasks {
                     Ok(None) => break "closed",
                     Ok(Some(push)) => match push.kind {
                         PushKind::Disconnection => break "disconnected",
-                        PushKind::Message => {
-                            if let Some(redis::Value::BulkString(bytes)) = push.data.get(1) {
+                        PushKind::Message => match (push.data.first(), push.data.get(1)) {
+                            (
+                                Some(redis::Value::BulkString(channel)),
+                                Some(redis::Value::BulkString(full)),
+                            ) if s
+                                .bus
+                                .as_ref()
+                                .is_some_and(|b| b.lease_channel.as_bytes() == channel) =>
+                            {
+                                if let Some(bus) = &s.bus {
+                                    bus.lease_wakers.wake(full);
+                                }
+                            }
+                            (_, Some(redis::Value::BulkString(bytes))) => {
                                 receive(&s, bytes).await;
                             }
-                        }
+                            _ => {}
+                        },
                         _ => {}
                     },
                 }

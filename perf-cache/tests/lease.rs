@@ -103,6 +103,40 @@ async fn two_instances_fifty_callers_each_one_loader_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_publishes_the_value_key_for_the_waiters() {
+    let (ns, url) = (namespace("lease-wake"), redis_url());
+    let a = instance(&ns, &url).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let client = redis::Client::open(format!("{url}?protocol=resp3")).unwrap();
+    let config = redis::AsyncConnectionConfig::new().set_push_sender(tx);
+    let mut sub = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .unwrap();
+    sub.subscribe(format!("{ns}%:lease")).await.unwrap();
+    assert_eq!(
+        a.get_or_load(&Key::new("w").arg(1_u64), || async { 1 })
+            .await,
+        1
+    );
+    let published = loop {
+        let push = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("the release publishes within 5 s")
+            .unwrap();
+        if push.kind == redis::PushKind::Message {
+            break push.data;
+        }
+    };
+    assert_eq!(
+        published[1],
+        redis::Value::BulkString(format!("{ns}:w:1").into_bytes()),
+        "the value key, on <ns>%:lease"
+    );
+    cleanup_all(&ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_leader_releases_its_lease_and_the_other_instance_loads() {
     let (ns, url) = (namespace("lease-cancel"), redis_url());
     let a = instance(&ns, &url).await;

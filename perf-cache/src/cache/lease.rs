@@ -73,7 +73,13 @@ impl Drop for LeaseGuard {
 async fn release(shared: &Shared, full: &[u8], token: &[u8]) {
     #[cfg(feature = "redis")]
     if let Some(l2) = &shared.l2
-        && let Err(crate::tiers::TierError::Failed(m)) = l2.lease_release(full, token).await
+        && let Err(crate::tiers::TierError::Failed(m)) = l2
+            .lease_release(
+                full,
+                token,
+                shared.bus.as_ref().map(|b| b.lease_channel.as_str()),
+            )
+            .await
     {
         shared
             .log
@@ -152,7 +158,16 @@ where
             .build();
         let mut want_value = true;
         let mut waiting = false;
+        // Woken by the holder's release (published on the bus's lease channel, see
+        // `LeaseWakers`), or by the next poll's timer when that message is lost.
+        let wake = inner
+            .shared
+            .bus
+            .as_ref()
+            .map(|bus| bus.lease_wakers.register(&full));
         loop {
+            // Created before the poll: a release between the poll and the wait still wakes it.
+            let woken = wake.as_ref().map(|w| w.notify.notified());
             let got = l2
                 .lease_acquire(&full, &token, inner.flight.lease_ttl, want_value)
                 .await;
@@ -199,13 +214,86 @@ where
                     let pause = delays
                         .next()
                         .unwrap_or(std::time::Duration::from_millis(20));
-                    tokio::time::sleep_until((now + pause).min(deadline)).await;
+                    let wait_until = (now + pause).min(deadline);
+                    match woken {
+                        Some(woken) => {
+                            let _ = tokio::time::timeout_at(wait_until, woken).await;
+                        }
+                        None => tokio::time::sleep_until(wait_until).await,
+                    }
                 }
                 Err(e) => {
                     c.fallbacks.incr();
                     self.tier_error(l2, &inner.counters.l2, "lease", key.prefix(), e);
                     return Leased::Load(None);
                 }
+            }
+        }
+    }
+}
+
+/// Waiters for other instances' leases in this process, woken when a holder releases one:
+/// the release script publishes the value key on `<namespace>%:lease`, which the bus's
+/// subscriber hands to [`wake`](Self::wake). Pub/sub is at-most-once, so a lost message only
+/// leaves the waiter to its next poll.
+#[derive(Debug, Default)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) struct LeaseWakers {
+    map: std::sync::Mutex<std::collections::HashMap<Vec<u8>, (Arc<tokio::sync::Notify>, usize)>>,
+}
+
+impl LeaseWakers {
+    /// Wakes every waiter of the stored key `full`.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn wake(&self, full: &[u8]) {
+        let map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((notify, _)) = map.get(full) {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Registers a waiter of `full` until the returned guard drops.
+    #[cfg(feature = "redis")]
+    fn register<'a>(&'a self, full: &[u8]) -> WakeGuard<'a> {
+        let mut map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = map
+            .entry(full.to_vec())
+            .or_insert_with(|| (Arc::default(), 0));
+        entry.1 += 1;
+        WakeGuard {
+            wakers: self,
+            full: full.to_vec(),
+            notify: Arc::clone(&entry.0),
+        }
+    }
+}
+
+/// One registered waiter; unregisters on drop.
+#[cfg(feature = "redis")]
+struct WakeGuard<'a> {
+    wakers: &'a LeaseWakers,
+    full: Vec<u8>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+#[cfg(feature = "redis")]
+impl Drop for WakeGuard<'_> {
+    fn drop(&mut self) {
+        let mut map = self
+            .wakers
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(entry) = map.get_mut(&self.full) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                map.remove(&self.full);
             }
         }
     }

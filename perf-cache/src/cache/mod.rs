@@ -4,7 +4,7 @@ mod lease;
 mod load;
 mod plain;
 
-pub(crate) use lease::LeaseCounters;
+pub(crate) use lease::{LeaseCounters, LeaseWakers};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

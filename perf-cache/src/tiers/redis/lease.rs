@@ -26,11 +26,14 @@ static ACQUIRE: LazyLock<LuaScript> = LazyLock::new(|| LuaScript {
     sha: OnceLock::new(),
 });
 
-/// KEYS: lease; ARGV: token. Deletes the lease only if it still holds this token (a lease
-/// that expired and was taken by another instance is left alone); 1 when deleted.
+/// KEYS: lease; ARGV: token, wake channel (empty: none), value key. Deletes the lease only if
+/// it still holds this token (a lease that expired and was taken by another instance is left
+/// alone) and then publishes the value key on the wake channel; 1 when deleted.
 static RELEASE: LazyLock<LuaScript> = LazyLock::new(|| LuaScript {
     body: "if redis.call('GET', KEYS[1]) == ARGV[1] then\n\
-             return redis.call('DEL', KEYS[1])\n\
+             redis.call('DEL', KEYS[1])\n\
+             if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end\n\
+             return 1\n\
            end\n\
            return 0\n"
         .to_owned(),
@@ -91,10 +94,19 @@ impl RedisTier {
         }
     }
 
-    /// Deletes the lease of `full` if it still holds `token`; whether it did.
-    pub(crate) async fn lease_release(&self, full: &[u8], token: &[u8]) -> TierResult<bool> {
+    /// Deletes the lease of `full` if it still holds `token` and then publishes `full` on
+    /// `wake` (the waiters' channel, if any), in one script; whether it did.
+    pub(crate) async fn lease_release(
+        &self,
+        full: &[u8],
+        token: &[u8],
+        wake: Option<&str>,
+    ) -> TierResult<bool> {
         let lease = lease_key(&self.namespace, full);
-        let n: i64 = self.eval_keys(&RELEASE, &[&lease], &[token]).await?;
+        let channel = wake.unwrap_or_default().as_bytes();
+        let n: i64 = self
+            .eval_keys(&RELEASE, &[&lease], &[token, channel, full])
+            .await?;
         Ok(n == 1)
     }
 
