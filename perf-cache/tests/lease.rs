@@ -381,6 +381,60 @@ async fn the_lease_is_out_of_reach_of_patterns_clears_and_scans() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_generation_read_with_the_lease_still_fences_the_fill() {
+    let (ns, url) = (namespace("lease-fence"), redis_url());
+    // No bus on A: only the generation in Redis can turn its fill away.
+    let a = Cache::<u64>::builder()
+        .namespace(&ns)
+        .redis_url(&url)
+        .require_l2(true)
+        .bus(false)
+        .single_flight(SingleFlight::Cluster)
+        .build()
+        .await
+        .unwrap();
+    let b = instance(&ns, &url).await;
+    // A key invalidated long before its load: the generation read with the lease is the
+    // current one, so the fill is written.
+    let before = Key::new("before");
+    assert!(b.invalidate(&before).await.is_complete());
+    assert_eq!(a.get_or_load(&before, || async { 2 }).await, 2);
+    assert!(raw_exists(&url, &format!("{ns}:before")).await, "filled");
+    assert_eq!(a.stats().stale_fills_dropped, 0);
+    // An invalidation while the leased load runs: its fill is refused.
+    let key = Key::new("fenced");
+    let (started, finish) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let leader = {
+        let (a, key) = (a.clone(), key.clone());
+        let (started, finish) = (Arc::clone(&started), Arc::clone(&finish));
+        tokio::spawn(async move {
+            a.get_or_load(&key, move || async move {
+                started.notify_one();
+                finish.notified().await;
+                1
+            })
+            .await
+        })
+    };
+    started.notified().await;
+    assert!(b.invalidate(&key).await.is_complete());
+    finish.notify_one();
+    assert_eq!(
+        leader.await.unwrap(),
+        1,
+        "the load's own caller still gets its value"
+    );
+    let s = a.stats();
+    assert_eq!((s.lease_acquired, s.stale_fills_dropped), (2, 1), "{s:?}");
+    assert!(
+        !raw_exists(&url, &format!("{ns}:fenced")).await,
+        "not written into Redis"
+    );
+    assert!(!raw_exists(&url, &lease_key(&ns, "fenced")).await);
+    cleanup_all(&ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_lease_settings_name_the_field() {
     let e = Cache::<u64>::builder()
         .lease_ttl(Duration::from_millis(1))

@@ -43,10 +43,18 @@ pub(super) struct LeaseGuard {
     shared: Arc<Shared>,
     full: Vec<u8>,
     token: Vec<u8>,
+    /// The key's generation in Redis, read by the script that took the lease (the load's
+    /// fill compares it, as it would one read with `GET`).
+    generation: u64,
     released: bool,
 }
 
 impl LeaseGuard {
+    /// The key's generation read when the lease was taken.
+    pub(super) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Deletes the lease if it still holds this guard's token (a failure is logged; the lease
     /// then expires).
     pub(super) async fn release(mut self) {
@@ -172,12 +180,13 @@ where
                 .lease_acquire(&full, &token, inner.flight.lease_ttl, want_value)
                 .await;
             match got {
-                Ok(Acquire::Acquired) => {
+                Ok(Acquire::Acquired(generation)) => {
                     c.acquired.incr();
                     return Leased::Load(Some(LeaseGuard {
                         shared: Arc::clone(&inner.shared),
                         full,
                         token,
+                        generation,
                         released: false,
                     }));
                 }

@@ -362,7 +362,11 @@ where
         if !counted {
             inner.counters.misses.incr();
         }
-        self.read_generation(key, &mut ticket).await;
+        match &lease {
+            // Read by the script that took the lease: no second round trip.
+            Some(lease) => ticket.l2_generation = lease.generation(),
+            None => self.read_generation(key, &mut ticket).await,
+        }
         let start = Instant::now();
         let (result, ttl) = crate::result_ttl::scope(loader()).await;
         self.record_load(start, result.is_ok());

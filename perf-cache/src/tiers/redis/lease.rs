@@ -2,25 +2,29 @@
 //! holds the random token of the instance loading the key.
 //!
 //! The key lives in the reserved keyspace (no user pattern or `clear` reaches it) and its hash
-//! tag puts it in the value key's cluster slot, so each script names two keys of one slot and
-//! runs on a Redis Cluster as on one server.
+//! tag puts it in the value key's cluster slot (as the generation key's does), so each script
+//! names keys of one slot and runs on a Redis Cluster as on one server.
 
 use std::sync::LazyLock;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::{RedisTier, px, settle};
-use crate::tiers::generation::{LuaScript, has_hash_tag};
+use crate::tiers::generation::{self, LuaScript, has_hash_tag};
 use crate::tiers::{TierError, TierResult};
 
-/// KEYS: value, lease; ARGV: token, lease TTL ms, `1` to return a stored value. Returns the
-/// stored value (when asked), else 1 when the lease was taken, 0 when another holds it.
+/// KEYS: value, lease, generation; ARGV: token, lease TTL ms, `1` to return a stored value.
+/// Returns the stored value (when asked); else, when the lease was taken, `{1, generation}`
+/// (the key's generation, read for the load's fill in the same round trip); else 0 (another
+/// instance holds it).
 static ACQUIRE: LazyLock<LuaScript> = LazyLock::new(|| LuaScript {
     body: "if ARGV[3] == '1' then\n\
              local v = redis.call('GET', KEYS[1])\n\
              if v then return v end\n\
            end\n\
-           if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end\n\
+           if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n\
+             return {1, redis.call('GET', KEYS[3]) or '0'}\n\
+           end\n\
            return 0\n"
         .to_owned(),
     sha: OnceLock::new(),
@@ -45,8 +49,9 @@ static RELEASE: LazyLock<LuaScript> = LazyLock::new(|| LuaScript {
 pub(crate) enum Acquire {
     /// The value is stored already (its bytes, not yet checked).
     Stored(Vec<u8>),
-    /// This caller holds the lease now.
-    Acquired,
+    /// This caller holds the lease now; the key's generation (see
+    /// [`generation`](crate::tiers::generation)) as read with it.
+    Acquired(u64),
     /// Another instance holds it.
     Held,
 }
@@ -79,14 +84,25 @@ impl RedisTier {
         want_value: bool,
     ) -> TierResult<Acquire> {
         let lease = lease_key(&self.namespace, full);
+        let generation = generation::generation_key(&self.namespace, full);
         let ttl = px(ttl).to_string();
         let want: &[u8] = if want_value { b"1" } else { b"0" };
         let reply: redis::Value = self
-            .eval_keys(&ACQUIRE, &[full, &lease], &[token, ttl.as_bytes(), want])
+            .eval_keys(
+                &ACQUIRE,
+                &[full, &lease, &generation],
+                &[token, ttl.as_bytes(), want],
+            )
             .await?;
         match reply {
             redis::Value::BulkString(bytes) => Ok(Acquire::Stored(bytes)),
-            redis::Value::Int(1) => Ok(Acquire::Acquired),
+            redis::Value::Array(items) if items.first() == Some(&redis::Value::Int(1)) => {
+                let g = match items.get(1) {
+                    Some(redis::Value::BulkString(g)) => generation::parse(Some(g)),
+                    _ => 0,
+                };
+                Ok(Acquire::Acquired(g))
+            }
             redis::Value::Int(0) => Ok(Acquire::Held),
             other => Err(TierError::Failed(format!(
                 "lease script answered {other:?}"
