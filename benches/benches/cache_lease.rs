@@ -115,5 +115,73 @@ fn lease(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, lease);
+/// Interleaved rounds (the order alternating each round) of 200 cold misses per contender, so
+/// that drift under a loaded machine hits both alike: the median per-miss time of each and
+/// the median of the per-round ratios, printed.
+fn lease_paired(_: &mut Criterion) {
+    const ROUNDS: usize = 31;
+    const MISSES: u64 = 200;
+    let rt = multi_thread_runtime();
+    let pid = std::process::id();
+    let (process, cluster) = rt.block_on(async {
+        (
+            cache(
+                &format!("bench-lease-paired-p-{pid}"),
+                SingleFlight::Process,
+            )
+            .await,
+            cache(
+                &format!("bench-lease-paired-c-{pid}"),
+                SingleFlight::Cluster,
+            )
+            .await,
+        )
+    });
+    let run = |cache: &Cache<u64>| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..MISSES {
+                let n = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+                let v = cache
+                    .get_or_load(&Key::new("k").arg(n), move || async move { n })
+                    .await;
+                assert_eq!(v, n);
+            }
+            start.elapsed() / u32::try_from(MISSES).unwrap_or(u32::MAX)
+        })
+    };
+    let (mut p, mut c, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let (tp, tc) = if round % 2 == 0 {
+            let tp = run(&process);
+            (tp, run(&cluster))
+        } else {
+            let tc = run(&cluster);
+            (run(&process), tc)
+        };
+        p.push(tp);
+        c.push(tc);
+        ratios.push(tc.as_secs_f64() / tp.as_secs_f64());
+    }
+    p.sort_unstable();
+    c.sort_unstable();
+    ratios.sort_unstable_by(f64::total_cmp);
+    let mid = ROUNDS / 2;
+    eprintln!(
+        "cache_lease paired cold miss ({ROUNDS} rounds x {MISSES}): process median {:?}, cluster median {:?}, median ratio {:.2} (p10 {:.2}, p90 {:.2})",
+        p[mid],
+        c[mid],
+        ratios[mid],
+        ratios[ROUNDS / 10],
+        ratios[ROUNDS * 9 / 10]
+    );
+    for cache in [&process, &cluster] {
+        assert!(
+            rt.block_on(async { cache.invalidate_all().await })
+                .is_complete()
+        );
+    }
+}
+
+criterion_group!(benches, lease, lease_paired);
 criterion_main!(benches);
