@@ -15,6 +15,11 @@
 //! invalidation). A backend that could not publish an invalidation asks every instance for a
 //! resync with its next successful heartbeat.
 //!
+//! The same subscriber listens to `<namespace>%:lease`, where the release of a cluster-wide
+//! single-flight lease publishes the value key (bare bytes, not this wire format): it wakes
+//! this process's waiters of that key (`cache/lease.rs`). A channel of its own, so that
+//! instances without the lease never receive it.
+//!
 //! Wire format (version 1): `b'P'`, version `1`, origin id (u64 LE), send time (Unix ms, u64
 //! LE), then the operation (postcard). A message with another magic or version is counted and
 //! ignored; a message whose operation this version does not know (a newer writer's) resyncs.

@@ -394,15 +394,19 @@
 //!   so it works on a Redis Cluster): if the value is stored by now, that is the answer (an
 //!   L2 hit); else `SET <lease> <random token> NX PX <lease_ttl>`. The instance that gets the
 //!   lease runs the loader, stores the value (through the same generation fence as any
-//!   load), then deletes the lease with a compare-and-delete script (its token only). The
-//!   others poll the same script (first after 1 ms, backing off to every 20 ms, jittered):
+//!   load; the script that took the lease read the generation too), then deletes the lease
+//!   with a compare-and-delete script (its token only) that publishes the value key on
+//!   `<namespace>%:lease`. The others wait on that message (the invalidation bus's subscriber
+//!   listens to this channel too; older instances never subscribe to it) and, in case it is
+//!   lost, poll the same script (first after 1 ms, backing off to every 20 ms, jittered):
 //!   the stored value ends the wait; a lease that vanished without a value (the holder's
 //!   loader failed or returned nothing to store, or it was cancelled) is taken by the first
 //!   poll that finds it free, and that instance loads.
 //! - **Bounds.** A waiter waits at most [`CacheBuilder::lease_wait`] (5 s by default; set it
 //!   above the loader's usual duration), then runs the loader itself without the lease
-//!   (counted as a timeout). The value is seen at most ~20 ms (one poll interval) after it is
-//!   stored. A holder that is cancelled or panics releases its lease from a spawned task (or,
+//!   (counted as a timeout). The value is seen one message delivery after the holder's
+//!   release (sub-millisecond on loopback), and at most ~40 ms (one jittered poll interval)
+//!   after it when the message is lost or the instance has no bus. A holder that is cancelled or panics releases its lease from a spawned task (or,
 //!   with no runtime left, the lease expires); a holder that dies or freezes keeps it for
 //!   [`CacheBuilder::lease_ttl`] (10 s by default). The lease is not renewed: a loader running
 //!   longer than `lease_ttl` lets a second instance load.
@@ -413,9 +417,12 @@
 //!   counted L2 error), while invalidations wait to be replayed, and for
 //!   [`StorageFormat::Plain`] views, loads use process single-flight (counted as
 //!   `lease_fallbacks`). Refresh-ahead reloads stay per process.
-//! - **Cost.** On the loading instance, one script before the loader (the `SET NX`) and one
-//!   after the store (the compare-and-delete), per cold load; on a waiting instance, one
-//!   script per poll. Hits are untouched. Measured in `BENCHMARKS.md` (`cache_lease`).
+//! - **Cost.** On the loading instance, one script before the loader (the `SET NX`, which
+//!   also reads the generation, so it replaces the `GET` a load does anyway) and one after
+//!   the store (the compare-and-delete and `PUBLISH`), per cold load: one round trip more
+//!   than process single-flight (cold miss 155 µs vs 106 µs on loopback, 1.46×); on a
+//!   waiting instance, one script per poll. Hits are untouched. `BENCHMARKS.md`
+//!   (`cache_lease`).
 //! - **Counted** in [`CacheStats`] (`lease_acquired`, `lease_waits`, `lease_wait_timeouts`,
 //!   `lease_fallbacks`) and the metric `cache_lease_total`.
 //!

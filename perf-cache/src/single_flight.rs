@@ -78,8 +78,9 @@ where
 {
     /// The reach of single-flight loading for this view's `get_or_load…` calls. Default
     /// [`SingleFlight::Process`]. [`SingleFlight::Cluster`] adds, per cold load on the
-    /// instance that loads, one script (`SET NX PX` of the lease) before the loader and one
-    /// (its compare-and-delete) after the value is stored; a view in
+    /// instance that loads, one round trip: the lease's script (`SET NX PX`, and the
+    /// generation read a load needs anyway) before the loader and its compare-and-delete after
+    /// the value is stored; a view in
     /// [`StorageFormat::Plain`](crate::StorageFormat::Plain) stays at `Process`.
     ///
     /// ```
@@ -123,9 +124,9 @@ where
 
     /// How long an instance waits for another instance's lease of [`SingleFlight::Cluster`]
     /// before it runs the loader itself. Default 5 s ([`DEFAULT_LEASE_WAIT`]); from 1 ms to 1
-    /// hour. Set it above the loader's usual duration. While it waits it polls Redis (one
-    /// script per poll; first after 1 ms, then backing off to one every 20 ms), so the value
-    /// is seen at most ~20 ms after it is stored.
+    /// hour. Set it above the loader's usual duration. The waiter is woken by the holder's
+    /// release (a message on `<namespace>%:lease`) and, should that be lost, polls Redis (one
+    /// script per poll; first after 1 ms, backing off to one every 20 ms, jittered).
     ///
     /// ```
     /// use std::time::Duration;

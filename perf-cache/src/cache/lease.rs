@@ -5,11 +5,13 @@
 //! One script either finds the value already stored (another instance loaded it meanwhile),
 //! or takes the lease `<namespace>%:l:{<namespace>:<key>}` with a random token (`SET NX PX`),
 //! or reports it held. The holder runs the loader, stores the value, then deletes the lease
-//! with a compare-and-delete (its token only); a cancelled or panicking holder's guard spawns
-//! that delete, else the lease expires after `lease_ttl`. The others poll the same script with
-//! a backoff (1 ms growing to 20 ms, jittered) for at most `lease_wait`: the value ends the
-//! wait (an L2 hit); a lease that vanished without a value (the holder failed) is taken by the
-//! first poll that finds it free; past the bound the caller loads without the lease.
+//! with a compare-and-delete (its token only) that publishes the value key on
+//! `<namespace>%:lease`; a cancelled or panicking holder's guard spawns that delete, else the
+//! lease expires after `lease_ttl`. The others poll the same script for at most `lease_wait`,
+//! each poll right after that message (see [`LeaseWakers`]) or, when it is lost, after a
+//! backoff (1 ms growing to 20 ms, jittered): the value ends the wait (an L2 hit); a lease
+//! that vanished without a value (the holder failed) is taken by the first poll that finds it
+//! free; past the bound the caller loads without the lease.
 
 use std::sync::Arc;
 
