@@ -250,8 +250,12 @@ where
 #[derive(Debug, Default)]
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) struct LeaseWakers {
-    map: std::sync::Mutex<std::collections::HashMap<Vec<u8>, (Arc<tokio::sync::Notify>, usize)>>,
+    /// Value key → its waiters' `Notify` and how many are registered.
+    map: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Registered>>,
 }
+
+/// A key's `Notify` and how many waiters hold it.
+type Registered = (Arc<tokio::sync::Notify>, usize);
 
 impl LeaseWakers {
     /// Wakes every waiter of the stored key `full`.
