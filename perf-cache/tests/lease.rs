@@ -435,6 +435,37 @@ async fn the_generation_read_with_the_lease_still_fences_the_fill() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_outcomes_reach_the_metrics_facade() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let (ns, url) = (namespace("lease-metrics"), redis_url());
+    let a = instance(&ns, &url).await;
+    assert_eq!(a.get_or_load(&Key::new("m"), || async { 1 }).await, 1);
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || a.publish_metrics());
+    let snapshot = snapshotter.snapshot().into_vec();
+    let lease = |outcome: &str| {
+        snapshot.iter().find_map(|(key, _, _, value)| {
+            let k = key.key();
+            let hit = k.name() == "cache_lease_total"
+                && k.labels()
+                    .any(|l| l.key() == "namespace" && l.value() == ns)
+                && k.labels()
+                    .any(|l| l.key() == "outcome" && l.value() == outcome);
+            match (hit, value) {
+                (true, DebugValue::Counter(n)) => Some(*n),
+                _ => None,
+            }
+        })
+    };
+    assert_eq!(
+        ["acquired", "waited", "timeout", "fallback"].map(lease),
+        [Some(1), Some(0), Some(0), Some(0)]
+    );
+    cleanup_all(&ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_lease_settings_name_the_field() {
     let e = Cache::<u64>::builder()
         .lease_ttl(Duration::from_millis(1))
