@@ -43,6 +43,8 @@ pub struct CacheBuilder<V, C = Postcard> {
     pub(crate) refresh_ahead: Option<Duration>,
     pub(crate) stale_if_error: Option<Duration>,
     pub(crate) storage: crate::StorageFormat,
+    /// Single-flight reach and lease settings (setters in `single_flight.rs`).
+    pub(crate) flight: crate::single_flight::FlightSettings,
     pub(crate) _value: PhantomData<fn() -> V>,
 }
 
@@ -80,6 +82,7 @@ impl<V> CacheBuilder<V, Postcard> {
             refresh_ahead: None,
             stale_if_error: None,
             storage: crate::StorageFormat::Envelope,
+            flight: crate::single_flight::FlightSettings::default(),
             _value: PhantomData,
         }
     }
@@ -268,6 +271,7 @@ where
             refresh_ahead: self.refresh_ahead,
             stale_if_error: self.stale_if_error,
             storage: self.storage,
+            flight: self.flight,
             _value: PhantomData,
         }
     }
@@ -398,6 +402,7 @@ where
         if let Some(prefix) = &self.prefix {
             crate::key::validate_prefix(prefix)?;
         }
+        self.flight.validate()?;
         self.storage
             .validate::<C>(self.negative_ttl, self.format_version)
     }

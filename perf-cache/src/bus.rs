@@ -15,6 +15,11 @@
 //! invalidation). A backend that could not publish an invalidation asks every instance for a
 //! resync with its next successful heartbeat.
 //!
+//! The same subscriber listens to `<namespace>%:lease`, where the release of a cluster-wide
+//! single-flight lease publishes the value key (bare bytes, not this wire format): it wakes
+//! this process's waiters of that key (`cache/lease.rs`). A channel of its own, so that
+//! instances without the lease never receive it.
+//!
 //! Wire format (version 1): `b'P'`, version `1`, origin id (u64 LE), send time (Unix ms, u64
 //! LE), then the operation (postcard). A message with another magic or version is counted and
 //! ignored; a message whose operation this version does not know (a newer writer's) resyncs.
@@ -119,6 +124,10 @@ pub(crate) struct Bus {
     pub(crate) id: u64,
     pub(crate) channel: String,
     pub(crate) heartbeat: Duration,
+    /// `<namespace>%:lease`: released leases of cluster-wide single-flight (the value key),
+    /// handed to `lease_wakers` (a channel of its own: older instances never subscribe to it).
+    pub(crate) lease_channel: String,
+    pub(crate) lease_wakers: crate::cache::LeaseWakers,
     /// An announcement could not be published: the next heartbeat asks for a resync.
     owe_resync: AtomicBool,
     subscribed: AtomicBool,
@@ -131,6 +140,8 @@ impl Bus {
             id: random_id(),
             channel: format!("{namespace}%:bus"),
             heartbeat,
+            lease_channel: format!("{namespace}%:lease"),
+            lease_wakers: crate::cache::LeaseWakers::default(),
             owe_resync: AtomicBool::new(false),
             subscribed: AtomicBool::new(false),
             counters: BusCounters::default(),
@@ -199,7 +210,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Received> {
 
 /// A random id per backend: std's randomly keyed hasher over the process id, the time and a
 /// counter.
-fn random_id() -> u64 {
+pub(crate) fn random_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     static N: AtomicU64 = AtomicU64::new(0);
     let mut h = std::hash::RandomState::new().build_hasher();
@@ -318,7 +329,11 @@ mod tasks {
             return;
         }
         let first = seeds
-            .subscribe(&bus.client_name(), &bus.channel, timeout)
+            .subscribe(
+                &bus.client_name(),
+                &[bus.channel.clone(), bus.lease_channel.clone()],
+                timeout,
+            )
             .await;
         if let Err(e) = &first {
             tracing::warn!(namespace = %shared.namespace, error = %e, "invalidation bus not subscribed at start; retrying");
@@ -339,7 +354,10 @@ mod tasks {
             let Some(s) = shared.upgrade() else { return };
             let Some(bus) = &s.bus else { return };
             let quiet = bus.heartbeat * MISSED_HEARTBEATS;
-            let (name, channel) = (bus.client_name(), bus.channel.clone());
+            let (name, channels) = (
+                bus.client_name(),
+                [bus.channel.clone(), bus.lease_channel.clone()],
+            );
             drop(s);
             let Some((conn, mut rx)) = current.take() else {
                 // In a gap: try every seed again, with a growing pause (up to the quiet
@@ -349,7 +367,7 @@ mod tasks {
                     .next()
                     .unwrap_or(quiet);
                 tokio::time::sleep(pause).await;
-                match seeds.subscribe(&name, &channel, timeout).await {
+                match seeds.subscribe(&name, &channels, timeout).await {
                     Ok(sub) => {
                         let Some(s) = shared.upgrade() else { return };
                         // Values loaded during the gap may have missed an invalidation.
@@ -375,11 +393,24 @@ mod tasks {
                     Ok(None) => break "closed",
                     Ok(Some(push)) => match push.kind {
                         PushKind::Disconnection => break "disconnected",
-                        PushKind::Message => {
-                            if let Some(redis::Value::BulkString(bytes)) = push.data.get(1) {
+                        PushKind::Message => match (push.data.first(), push.data.get(1)) {
+                            (
+                                Some(redis::Value::BulkString(channel)),
+                                Some(redis::Value::BulkString(full)),
+                            ) if s
+                                .bus
+                                .as_ref()
+                                .is_some_and(|b| b.lease_channel.as_bytes() == channel) =>
+                            {
+                                if let Some(bus) = &s.bus {
+                                    bus.lease_wakers.wake(full);
+                                }
+                            }
+                            (_, Some(redis::Value::BulkString(bytes))) => {
                                 receive(&s, bytes).await;
                             }
-                        }
+                            _ => {}
+                        },
                         _ => {}
                     },
                 }

@@ -70,14 +70,14 @@ impl BusSeeds {
     pub(crate) async fn subscribe(
         &mut self,
         name: &str,
-        channel: &str,
+        channels: &[String],
         timeout: Duration,
     ) -> redis::RedisResult<Subscription> {
         let n = self.clients.len();
         let mut last = redis::RedisError::from((redis::ErrorKind::Client, "no bus seed"));
         for i in 0..n {
             let at = (self.first + i) % n;
-            match subscribe(&self.clients[at], name, channel, timeout).await {
+            match subscribe(&self.clients[at], name, channels, timeout).await {
                 Ok(sub) => {
                     self.first = at;
                     return Ok(sub);
@@ -95,7 +95,7 @@ impl BusSeeds {
 async fn subscribe(
     client: &redis::Client,
     name: &str,
-    channel: &str,
+    channels: &[String],
     timeout: Duration,
 ) -> redis::RedisResult<Subscription> {
     let (tx, rx) = unbounded_channel();
@@ -111,7 +111,7 @@ async fn subscribe(
         .arg(name)
         .query_async::<()>(&mut conn)
         .await?;
-    conn.subscribe(channel).await?;
+    conn.subscribe(channels).await?;
     Ok((conn, rx))
 }
 
@@ -139,7 +139,7 @@ mod tests {
         assert_eq!(seeds.len(), 2);
         let timeout = Duration::from_millis(500);
         let sub = seeds
-            .subscribe("perf-cache-bus-seeds-test", "seeds%:bus", timeout)
+            .subscribe("perf-cache-bus-seeds-test", &["seeds%:bus".to_owned()], timeout)
             .await;
         assert!(sub.is_ok(), "{:?}", sub.err());
         assert_eq!(seeds.first, 1, "the live seed is tried first next time");

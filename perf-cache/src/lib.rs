@@ -101,13 +101,12 @@
 //! | `cache_none` | `Option` functions: `None` is cached too (for `ttl`, else 60 s) | off |
 //! | `refresh_ahead = "30s"` | a hit within this window before L1 expiry reloads in the background (needs owned arguments) | off |
 //! | `stale_if_error = "5m"` | `Result` functions: serve a value expired less than this long ago when the body fails | off |
-//! | `single_flight = "process"` / `"off"` | one body run per key at a time in the process, or none | `"process"` |
+//! | `single_flight = "process"` / `"cluster"` / `"off"` | one body run per key at a time in the process, in every instance sharing the Redis (a lease; see "Cluster-wide single-flight"), or none | `"process"` |
 //! | `associated` | an associated function without `self` that does not mention `Self` (so the macro knows it sits in an `impl`) | — |
 //!
-//! Not available yet (each is a clear compile error): `single_flight = "cluster"` and `tags`
-//! (they need the cross-instance lease and tag invalidation of the invalidation issue),
-//! `local` (L1-only values without serde), `plain` (interop mode), `load_timeout`, and plain
-//! (non-`async`) `fn`s.
+//! Not available yet (each is a clear compile error): `tags` (it needs the tag invalidation
+//! of the invalidation issue), `local` (L1-only values without serde), `plain` (interop mode),
+//! `load_timeout`, and plain (non-`async`) `fn`s.
 //!
 //! Per-tier TTLs, a codec and a backend of your own:
 //!
@@ -182,12 +181,16 @@
 //! #[cached(single_flight = "off")] // concurrent callers of a cold key each run the body
 //! async fn cheap(n: u64) -> u64 { n + 1 }
 //!
+//! #[cached(single_flight = "cluster")] // one body run across instances (with Redis)
+//! async fn expensive(n: u64) -> u64 { n * 1_000 }
+//!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! assert_eq!(find_row(42).await, None);
 //! assert_eq!(parse("12".into()).await, Ok(12));
 //! assert!(parse("x".into()).await.is_err());
 //! assert_eq!(report("q3".into()).await, 2);
 //! assert_eq!(cheap(1).await, 2);
+//! assert_eq!(expensive(2).await, 2_000); // the in-memory default backend: process-wide
 //! # }
 //! ```
 //!
@@ -378,6 +381,80 @@
 //! current value is served; [`CacheBuilder::stale_if_error`] serves a recently expired L1 value
 //! when the loader fails (counted as `stale_served`).
 //!
+//! # Cluster-wide single-flight
+//!
+//! Single-flight is per process by default: two instances that miss the same cold key both
+//! run the loader. [`CacheBuilder::single_flight`]`(`[`SingleFlight::Cluster`]`)` (or
+//! `#[cached(single_flight = "cluster")]`, which overrides the view's setting for the
+//! function) makes every instance sharing the Redis wait for one loader run:
+//!
+//! - **Mechanism.** Callers in a process still share one flight; its leader, after missing L1,
+//!   L2 and L3, runs one script on the value key and the lease key
+//!   `<namespace>%:l:{<namespace>:<key>}` (the reserved keyspace, in the value's cluster slot,
+//!   so it works on a Redis Cluster): if the value is stored by now, that is the answer (an
+//!   L2 hit); else `SET <lease> <random token> NX PX <lease_ttl>`. The instance that gets the
+//!   lease reads the generation, the pattern epoch and Redis's clock like any load, runs the
+//!   loader, stores the value (through the same fence as any load), then deletes the lease
+//!   with a compare-and-delete script (its token only) that publishes the value key on
+//!   `<namespace>%:lease`. The others wait on that message (the invalidation bus's subscriber
+//!   listens to this channel too; older instances never subscribe to it) and, in case it is
+//!   lost, poll the same script (first after 1 ms, backing off to every 20 ms, jittered):
+//!   the stored value ends the wait; a lease that vanished without a value (the holder's
+//!   loader failed or returned nothing to store, or it was cancelled) is taken by the first
+//!   poll that finds it free, and that instance loads.
+//! - **Bounds.** A waiter waits at most [`CacheBuilder::lease_wait`] (5 s by default; set it
+//!   above the loader's usual duration), then runs the loader itself without the lease
+//!   (counted as a timeout). The value is seen one message delivery after the holder's
+//!   release (sub-millisecond on loopback), and at most ~40 ms (one jittered poll interval)
+//!   after it when the message is lost or the instance has no bus. A holder that is cancelled or panics releases its lease from a spawned task (or,
+//!   with no runtime left, the lease expires); a holder that dies or freezes keeps it for
+//!   [`CacheBuilder::lease_ttl`] (10 s by default). The lease is not renewed: a loader running
+//!   longer than `lease_ttl` lets a second instance load.
+//! - **Errors are not shared across instances.** When the holder's loader fails, its own
+//!   callers get the error (shared within its process as usual) and release the lease; each
+//!   waiting instance then runs its own loader, one instance at a time through the lease.
+//! - **Fallback.** Without Redis, while the circuit breaker is open, when the script fails (a
+//!   counted L2 error), while invalidations wait to be replayed, and for
+//!   [`StorageFormat::Plain`] views, loads use process single-flight (counted as
+//!   `lease_fallbacks`). Refresh-ahead reloads stay per process.
+//! - **Cost.** On the loading instance, one script before the loader (the `SET NX`) and one
+//!   after the store (the compare-and-delete and `PUBLISH`), per cold load: two round trips
+//!   more than process single-flight (measured before the pattern epoch joined the load's
+//!   generation read, when the lease script also read the generation and it was one more:
+//!   cold miss 155 µs vs 106 µs on loopback, 1.46×); on a
+//!   waiting instance, one script per poll. Hits are untouched. `BENCHMARKS.md`
+//!   (`cache_lease`).
+//! - **Counted** in [`CacheStats`] (`lease_acquired`, `lease_waits`, `lease_wait_timeouts`,
+//!   `lease_fallbacks`) and the metric `cache_lease_total`.
+//!
+//! ```
+//! # #[cfg(not(feature = "redis"))] fn main() {}
+//! # #[cfg(feature = "redis")]
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+//! # let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+//! # let ns = format!("doc-cluster-flight-{}", std::process::id());
+//! use std::time::Duration;
+//! use perf_cache::{Cache, Key, SingleFlight};
+//!
+//! // Two instances: separate backends (L1, bus) on one Redis.
+//! let instance = || {
+//!     Cache::<u64>::builder()
+//!         .namespace(&ns)
+//!         .redis_url(&redis_url)
+//!         .single_flight(SingleFlight::Cluster)
+//!         .lease_wait(Duration::from_secs(2))
+//!         .build()
+//! };
+//! let (a, b) = (instance().await?, instance().await?);
+//! let key = Key::new("report").arg(1_u64);
+//! let slow = || async { tokio::time::sleep(Duration::from_millis(50)).await; 7 };
+//! let (x, y) = tokio::join!(a.get_or_load(&key, slow), b.get_or_load(&key, slow));
+//! assert_eq!((x, y), (7, 7));
+//! assert_eq!(a.stats().loads + b.stats().loads, 1); // one loader run in total
+//! # a.invalidate(&key).await;
+//! # Ok(()) }
+//! ```
+//!
 //! # Fail-open and the circuit breaker
 //!
 //! An L2 or L3 failure is logged (at most one warning per 10 s, with the number suppressed),
@@ -442,8 +519,9 @@
 //! by kind and keys removed per tier (also as metrics, below).
 //!
 //! **Bookkeeping keys** (key generations `<namespace>%:g:{…}`, the pattern epoch
-//! `<namespace>%:pe`; tag generations, leases, tombstones for later work) are stored under
-//! `<namespace>%:`. Namespaces cannot contain `%` (nor `:`), and every key and pattern the crate
+//! `<namespace>%:pe`, leases of cluster-wide single-flight `<namespace>%:l:{…}`; tag
+//! generations later) are stored under `<namespace>%:`. Namespaces cannot contain `%` (nor
+//! `:`), and every key and pattern the crate
 //! sends starts with the literal `<namespace>:`, so neither a user pattern (even `*`) nor
 //! `invalidate_all` can reach them.
 //!
@@ -543,7 +621,7 @@
 //!
 //! [`Cache::stats`] returns a serde-serializable [`CacheStats`] (per-tier hits, misses, hit
 //! rate, errors; loads, load errors, load time; evictions; breaker state; L1 entries and
-//! weight; stale served), whose top level has the seed's `size, max_size, hits, misses,
+//! weight; stale served; leases of cluster-wide single-flight), whose top level has the seed's `size, max_size, hits, misses,
 //! hit_rate, total_requests`. The same figures go through the `metrics` facade (the crate never
 //! installs a recorder), published every [`CacheBuilder::metrics_interval`] (1 s) so that the
 //! hit path never touches a recorder:
@@ -565,6 +643,7 @@
 //! | `cache_bus_messages_total` | counter (per message) | `namespace`, `direction` = `sent`/`received` |
 //! | `cache_bus_resyncs_total` | counter (per gap) | `namespace` |
 //! | `cache_bus_lag_seconds` | histogram (per message received) | `namespace` |
+//! | `cache_lease_total` | counter | `namespace`, `outcome` = `acquired`/`waited`/`timeout`/`fallback` ([`SingleFlight::Cluster`]) |
 //!
 //! Tracing: loads run in a `cache.load` span (`namespace`, `key_prefix`); tier hits, misses on
 //! unusable data, errors and breaker transitions are events with `tier`, `outcome` and
@@ -624,6 +703,7 @@ mod pattern;
 mod pattern_log;
 mod replay;
 mod result_ttl;
+mod single_flight;
 mod stats;
 mod storage_format;
 mod tiers;
@@ -649,6 +729,7 @@ pub use perf_redact::redact_url;
 pub use result_ttl::set_result_ttl;
 #[cfg(feature = "redis")]
 pub use session::{SessionStore, SessionStoreBuilder};
+pub use single_flight::{DEFAULT_LEASE_TTL, DEFAULT_LEASE_WAIT, SingleFlight};
 #[cfg(feature = "redis")]
 pub use stats::SessionStats;
 pub use stats::{CacheStats, TierStats};

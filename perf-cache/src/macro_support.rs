@@ -260,6 +260,15 @@ impl<E> ShareNot<E> for ErrorProbe<E> {
 pub struct CallOptions {
     /// One body run per key at a time in the process (`single_flight = "process"`).
     pub single_flight: bool,
+    /// One body run per key at a time across instances (`single_flight = "cluster"`): the
+    /// view's [`SingleFlight`](crate::SingleFlight) is overridden with `Cluster`.
+    pub cluster: bool,
+}
+
+impl CallOptions {
+    fn flight(self) -> Option<crate::SingleFlight> {
+        self.cluster.then_some(crate::SingleFlight::Cluster)
+    }
 }
 
 /// The cached call of a function whose body borrows its arguments. A hit is answered here;
@@ -292,9 +301,13 @@ where
             return call_unshared::<K, R, C, Fut>(view, key, body()).await;
         }
         let loaded = view
-            .load_scoped(key, K::ACCEPT_NEGATIVE, sharing.share, || async move {
-                K::split(body().await)
-            })
+            .load_scoped(
+                key,
+                K::ACCEPT_NEGATIVE,
+                sharing.share,
+                options.flight(),
+                || async move { K::split(body().await) },
+            )
             .await;
         answer::<K, R>(loaded, sharing.recover)
     })
@@ -331,9 +344,13 @@ where
             return call_unshared::<K, R, C, Fut>(view, key, body()).await;
         }
         let loaded = view
-            .load_owned(key, K::ACCEPT_NEGATIVE, sharing.share, || async move {
-                K::split(body().await)
-            })
+            .load_owned(
+                key,
+                K::ACCEPT_NEGATIVE,
+                sharing.share,
+                options.flight(),
+                || async move { K::split(body().await) },
+            )
             .await;
         answer::<K, R>(loaded, sharing.recover)
     })

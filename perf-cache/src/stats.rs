@@ -130,6 +130,8 @@ pub(crate) struct Counters {
     /// Fills (loads, promotions, refreshes) not stored because an invalidation or `set` of
     /// their key began after them.
     pub(crate) stale_fills_dropped: Counter,
+    /// Cluster-wide single-flight (see `cache/lease.rs`).
+    pub(crate) lease: crate::cache::LeaseCounters,
 }
 
 /// Hits, misses and errors of one tier.
@@ -206,6 +208,18 @@ pub struct CacheStats {
     /// their key (on this instance, or in Redis by another) began after their load did; each
     /// was still returned to its caller.
     pub stale_fills_dropped: u64,
+    /// [`SingleFlight::Cluster`](crate::SingleFlight::Cluster): cold loads that took the
+    /// lease and ran the loader.
+    pub lease_acquired: u64,
+    /// Cold loads that found another instance's lease and waited for its value (however the
+    /// wait ended; one that got the value also counts an L2 hit).
+    pub lease_waits: u64,
+    /// Waits that reached [`lease_wait`](crate::CacheBuilder::lease_wait): the loader then ran
+    /// without the lease.
+    pub lease_wait_timeouts: u64,
+    /// Cold loads of a `Cluster` view that fell back to process single-flight (no Redis, the
+    /// breaker open, a Redis error, a plain view).
+    pub lease_fallbacks: u64,
 }
 
 pub(crate) fn rate(hits: u64, misses: u64) -> f64 {
@@ -281,6 +295,15 @@ impl Metrics {
         metrics::counter!("cache_stale_served_total", "namespace" => ns()).absolute(s.stale_served);
         metrics::counter!("cache_stale_fills_dropped_total", "namespace" => ns())
             .absolute(s.stale_fills_dropped);
+        for (outcome, n) in [
+            ("acquired", s.lease_acquired),
+            ("waited", s.lease_waits),
+            ("timeout", s.lease_wait_timeouts),
+            ("fallback", s.lease_fallbacks),
+        ] {
+            metrics::counter!("cache_lease_total", "namespace" => ns(), "outcome" => outcome)
+                .absolute(n);
+        }
         metrics::gauge!("cache_breaker_open", "namespace" => ns()).set(if s.breaker_open {
             1.0
         } else {

@@ -142,6 +142,7 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
         (&&#p::ErrorProbe::<#error_ty>::new()).sharing()
     });
     let single_flight = plan.single_flight;
+    let cluster = plan.cluster;
     let call = if plan.owned {
         quote!(#p::call_owned)
     } else {
@@ -193,7 +194,7 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
                 #kind,
                 #view_call,
                 &__perf_cache_key,
-                #p::CallOptions { single_flight: #single_flight },
+                #p::CallOptions { single_flight: #single_flight, cluster: #cluster },
                 #sharing,
                 move || #body_call,
             )

@@ -62,6 +62,8 @@ pub(crate) struct Plan {
     pub(crate) key: KeySpec,
     pub(crate) owned: bool,
     pub(crate) single_flight: bool,
+    /// `single_flight = "cluster"`: the lease across instances.
+    pub(crate) cluster: bool,
     pub(crate) l1_ttl: Option<Duration>,
     pub(crate) l2_ttl: Option<Duration>,
     pub(crate) l3_ttl: Option<Duration>,
@@ -228,8 +230,8 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
         );
     }
 
-    let single_flight = match o.single_flight.as_ref().map(|s| (s.as_str(), s.span())) {
-        None | Some(("process", _)) => true,
+    let (single_flight, cluster) = match o.single_flight.as_ref().map(|s| (s.as_str(), s.span())) {
+        None | Some(("process", _)) => (true, false),
         Some(("off", span)) => {
             if o.refresh_ahead.is_some() {
                 errors.push(
@@ -243,25 +245,17 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
                     "conflicting options: `single_flight = \"off\"` and `cache_none`",
                 );
             }
-            false
+            (false, false)
         }
-        Some(("cluster", span)) => {
-            not_yet(
-                &mut errors,
-                span,
-                "single_flight = \"cluster\"",
-                "the cross-instance lease arrives with the invalidation issue (#11); use \"process\"",
-            );
-            true
-        }
+        Some(("cluster", _)) => (true, true),
         Some((other, span)) => {
             errors.push(
                 span,
                 format!(
-                    "invalid `single_flight`: got {other:?}, allowed: \"process\" (default) or \"off\""
+                    "invalid `single_flight`: got {other:?}, allowed: \"process\" (default), \"cluster\" or \"off\""
                 ),
             );
-            true
+            (true, false)
         }
     };
 
@@ -443,6 +437,7 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
         key,
         owned,
         single_flight,
+        cluster,
         l1_ttl,
         l2_ttl,
         l3_ttl,

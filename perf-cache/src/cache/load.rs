@@ -9,10 +9,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use super::lease::Leased;
 use super::{Cache, Lower, Write};
 use crate::fence::Ticket;
 use crate::flight::{Join, Leader, Outcome};
-use crate::{Codec, Key};
+use crate::{Codec, Key, SingleFlight};
 
 /// The error a leader publishes when its error is for itself only.
 struct NotShared;
@@ -40,6 +41,7 @@ where
                 true,
                 move || async move { Ok::<_, Infallible>(Some(loader().await)) },
                 Self::spawn_refresh,
+                None,
             )
             .await;
         match result {
@@ -83,6 +85,7 @@ where
                 true,
                 move || async move { loader().await.map(Some) },
                 Self::spawn_refresh,
+                None,
             )
             .await?;
         match result {
@@ -122,7 +125,7 @@ where
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        self.load(key, true, true, loader, Self::spawn_refresh)
+        self.load(key, true, true, loader, Self::spawn_refresh, None)
             .await
     }
 
@@ -141,12 +144,13 @@ where
     /// body borrows the function's arguments): no refresh-ahead, which would need to run the
     /// loader later. With `share_errors` false, a failed load's error goes to its own caller
     /// only; callers that waited on it join the next flight (one at a time), so the error
-    /// type needs no `Clone`.
+    /// type needs no `Clone`. `flight` overrides the view's [`SingleFlight`] for this call.
     pub(crate) async fn load_scoped<F, Fut, E>(
         &self,
         key: &Key,
         accept_negative: bool,
         share_errors: bool,
+        flight: Option<SingleFlight>,
         loader: F,
     ) -> Result<Option<V>, Arc<E>>
     where
@@ -154,8 +158,15 @@ where
         Fut: Future<Output = Result<Option<V>, E>>,
         E: Send + Sync + 'static,
     {
-        self.load(key, accept_negative, share_errors, loader, |_, _, _| {})
-            .await
+        self.load(
+            key,
+            accept_negative,
+            share_errors,
+            loader,
+            |_, _, _| {},
+            flight,
+        )
+        .await
     }
 
     /// As [`load_scoped`](Self::load_scoped) for a `'static` loader: refresh-ahead (if the
@@ -165,6 +176,7 @@ where
         key: &Key,
         accept_negative: bool,
         share_errors: bool,
+        flight: Option<SingleFlight>,
         loader: F,
     ) -> Result<Option<V>, Arc<E>>
     where
@@ -178,12 +190,14 @@ where
             share_errors,
             loader,
             Self::spawn_refresh,
+            flight,
         )
         .await
     }
 
     /// The load path shared by every `get_or_load` variant; `refresh` starts a refresh-ahead
-    /// with the loader when a hit falls in the refresh window.
+    /// with the loader when a hit falls in the refresh window; `flight` overrides the view's
+    /// [`SingleFlight`] (the per-call hook).
     async fn load<F, Fut, E, R>(
         &self,
         key: &Key,
@@ -191,6 +205,7 @@ where
         share_errors: bool,
         loader: F,
         refresh: R,
+        flight: Option<SingleFlight>,
     ) -> Result<Option<V>, Arc<E>>
     where
         F: FnOnce() -> Fut,
@@ -242,7 +257,15 @@ where
                                 unreachable!("loader used twice")
                             };
                             return self
-                                .lead(key, accept_negative, share_errors, leader, loader, stale)
+                                .lead(
+                                    key,
+                                    accept_negative,
+                                    share_errors,
+                                    leader,
+                                    loader,
+                                    stale,
+                                    flight,
+                                )
                                 .await;
                         }
                         Join::Waiter(waiter) => waiter,
@@ -284,6 +307,7 @@ where
     /// then the loader. The outcome is published to the waiters as soon as it is known, before
     /// the value is written to the tiers; the flight ends when `leader` drops, after the writes.
     /// Every path counts the request exactly once.
+    #[allow(clippy::too_many_arguments)]
     async fn lead<F, Fut, E>(
         &self,
         key: &Key,
@@ -292,6 +316,7 @@ where
         leader: Leader<V>,
         loader: F,
         stale: Option<V>,
+        flight: Option<SingleFlight>,
     ) -> Result<Option<V>, Arc<E>>
     where
         F: FnOnce() -> Fut,
@@ -325,9 +350,20 @@ where
             Lower::Negative => counted = true,
             Lower::Miss => {}
         }
+        // Cluster-wide single-flight (`cache/lease.rs`): another instance's value, or the
+        // lease to hold while loading (released below), or neither.
+        let lease = match self.lease(key, flight, accept_negative, &ticket).await {
+            Leased::Stored(v) => {
+                leader.publish(Outcome::Value(v.clone()));
+                return Ok(v);
+            }
+            Leased::Load(lease) => lease,
+        };
         if !counted {
             inner.counters.misses.incr();
         }
+        // The generation, the pattern epoch and Redis's clock, read after the lease is held
+        // (the lease script cannot read the epoch: on a cluster it lives in another slot).
         self.read_generation(key, &mut ticket).await;
         let start = Instant::now();
         let (result, ttl) = crate::result_ttl::scope(loader()).await;
@@ -338,6 +374,9 @@ where
                 leader.publish(Outcome::Value(v.clone()));
                 self.store_loaded(key, v.clone(), ttl, &ticket, "loaded")
                     .await;
+                if let Some(lease) = lease {
+                    lease.release().await;
+                }
                 drop(leader);
                 tracing::debug!(outcome = "loaded", found = v.is_some());
                 Ok(v)
@@ -353,6 +392,9 @@ where
                     Arc::new(NotShared)
                 };
                 leader.publish(Outcome::Error(published));
+                if let Some(lease) = lease {
+                    lease.release().await;
+                }
                 drop(leader);
                 match stale {
                     Some(s) => {

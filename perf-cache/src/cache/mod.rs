@@ -1,7 +1,10 @@
 //! [`Cache`]: the typed, multi-tier cache: tiers, reads, writes and statistics.
 
+mod lease;
 mod load;
 mod plain;
+
+pub(crate) use lease::{LeaseCounters, LeaseWakers};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,6 +87,8 @@ struct Inner<V, C> {
     check_fresh: bool,
     /// [`StorageFormat::Plain`](crate::StorageFormat::Plain): no envelope in Redis, no L3.
     plain: bool,
+    /// Single-flight reach and lease settings (`cache/lease.rs`).
+    flight: crate::single_flight::FlightSettings,
     flights: Flights<V>,
     counters: Counters,
     metrics: Metrics,
@@ -233,6 +238,7 @@ where
             stale_grace,
             check_fresh: b.refresh_ahead.is_some() || stale_grace.is_some(),
             plain: b.storage == crate::StorageFormat::Plain,
+            flight: b.flight,
             flights: Flights::default(),
             counters: Counters::default(),
             shared,
@@ -1034,5 +1040,9 @@ fn snapshot<V, C>(inner: &Inner<V, C>) -> CacheStats {
         stale_served: c.stale_served.get(),
         refreshes: c.refreshes.get(),
         stale_fills_dropped: c.stale_fills_dropped.get(),
+        lease_acquired: c.lease.acquired.get(),
+        lease_waits: c.lease.waits.get(),
+        lease_wait_timeouts: c.lease.timeouts.get(),
+        lease_fallbacks: c.lease.fallbacks.get(),
     }
 }

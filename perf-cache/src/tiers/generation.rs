@@ -100,7 +100,7 @@ pub(crate) fn generation_key(namespace: &str, full: &[u8]) -> Vec<u8> {
 }
 
 /// Whether Redis Cluster would hash `key` by a `{tag}` inside it (a non-empty one).
-fn has_hash_tag(key: &[u8]) -> bool {
+pub(crate) fn has_hash_tag(key: &[u8]) -> bool {
     key.iter().position(|&b| b == b'{').is_some_and(|open| {
         key[open + 1..]
             .iter()

@@ -13,7 +13,9 @@ use crate::tiers::generation::{self, GENERATION_TTL, LuaScript, Scripts};
 use crate::tiers::{Tier, TierError, TierResult};
 
 mod fill;
+mod lease;
 mod plain;
+pub(crate) use lease::Acquire;
 pub(crate) use plain::PlainRead;
 
 /// `SCAN … COUNT` for pattern invalidation and `clear`: slots visited per page (the work Redis
@@ -392,7 +394,7 @@ impl RedisTier {
 
     /// Runs a script on `keys` (of one slot on a cluster), by digest when it is known, else
     /// (or on `NOSCRIPT`) by its text; learns the digest after a first run.
-    async fn eval_keys<T: redis::FromRedisValue>(
+    pub(super) async fn eval_keys<T: redis::FromRedisValue>(
         &self,
         script: &LuaScript,
         keys: &[&[u8]],

@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod capture;
+pub mod cluster;
 pub mod race;
 
 use std::net::TcpListener;
