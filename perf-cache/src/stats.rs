@@ -130,6 +130,10 @@ pub(crate) struct Counters {
     /// Fills (loads, promotions, refreshes) not stored because an invalidation or `set` of
     /// their key began after them.
     pub(crate) stale_fills_dropped: Counter,
+    /// Stale values served because a load passed its soft timeout.
+    pub(crate) soft_timeouts: Counter,
+    /// Callers that stopped waiting for a load at its hard timeout.
+    pub(crate) hard_timeouts: Counter,
 }
 
 /// Hits, misses and errors of one tier.
@@ -206,6 +210,13 @@ pub struct CacheStats {
     /// their key (on this instance, or in Redis by another) began after their load did; each
     /// was still returned to its caller.
     pub stale_fills_dropped: u64,
+    /// Stale values served because the load had not finished within its soft timeout (the
+    /// load went on in the background).
+    pub soft_timeouts: u64,
+    /// Callers (leaders and waiters) that stopped waiting for a load at its hard timeout and
+    /// got [`LoadError::TimedOut`](crate::LoadError::TimedOut) (the load went on in the
+    /// background).
+    pub hard_timeouts: u64,
 }
 
 pub(crate) fn rate(hits: u64, misses: u64) -> f64 {
@@ -281,6 +292,10 @@ impl Metrics {
         metrics::counter!("cache_stale_served_total", "namespace" => ns()).absolute(s.stale_served);
         metrics::counter!("cache_stale_fills_dropped_total", "namespace" => ns())
             .absolute(s.stale_fills_dropped);
+        metrics::counter!("cache_load_timeouts_total", "namespace" => ns(), "kind" => "soft")
+            .absolute(s.soft_timeouts);
+        metrics::counter!("cache_load_timeouts_total", "namespace" => ns(), "kind" => "hard")
+            .absolute(s.hard_timeouts);
         metrics::gauge!("cache_breaker_open", "namespace" => ns()).set(if s.breaker_open {
             1.0
         } else {

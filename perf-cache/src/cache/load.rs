@@ -9,10 +9,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use super::load_timeout::{Deadlines, Detached, LeadMode, loader_error};
 use super::{Cache, Lower, Write};
 use crate::fence::Ticket;
 use crate::flight::{Join, Leader, Outcome};
-use crate::{Codec, Key};
+use crate::load_options::Timeouts;
+use crate::{Codec, Key, LoadError};
 
 /// The error a leader publishes when its error is for itself only.
 struct NotShared;
@@ -38,10 +40,13 @@ where
                 key,
                 false,
                 true,
+                self.view_timeouts(false),
                 move || async move { Ok::<_, Infallible>(Some(loader().await)) },
                 Self::spawn_refresh,
+                Self::detach_lead,
             )
-            .await;
+            .await
+            .map_err(loader_error);
         match result {
             Ok(Some(v)) => v,
             // With `accept_negative = false` the load path always yields a value.
@@ -81,10 +86,13 @@ where
                 key,
                 false,
                 true,
+                self.view_timeouts(false),
                 move || async move { loader().await.map(Some) },
                 Self::spawn_refresh,
+                Self::detach_lead,
             )
-            .await?;
+            .await
+            .map_err(loader_error)?;
         match result {
             Some(v) => Ok(v),
             None => unreachable!("load without negatives returned None"),
@@ -122,8 +130,17 @@ where
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        self.load(key, true, true, loader, Self::spawn_refresh)
-            .await
+        self.load(
+            key,
+            true,
+            true,
+            self.view_timeouts(false),
+            loader,
+            Self::spawn_refresh,
+            Self::detach_lead,
+        )
+        .await
+        .map_err(loader_error)
     }
 
     /// The `#[cached]` hit path: a fresh L1 entry without building a load (the same lookup as
@@ -141,7 +158,7 @@ where
     /// body borrows the function's arguments): no refresh-ahead, which would need to run the
     /// loader later. With `share_errors` false, a failed load's error goes to its own caller
     /// only; callers that waited on it join the next flight (one at a time), so the error
-    /// type needs no `Clone`.
+    /// type needs no `Clone`. No timeouts either: a load that borrows cannot outlive its caller.
     pub(crate) async fn load_scoped<F, Fut, E>(
         &self,
         key: &Key,
@@ -154,19 +171,30 @@ where
         Fut: Future<Output = Result<Option<V>, E>>,
         E: Send + Sync + 'static,
     {
-        self.load(key, accept_negative, share_errors, loader, |_, _, _| {})
-            .await
+        self.load(
+            key,
+            accept_negative,
+            share_errors,
+            Timeouts::default(),
+            loader,
+            |_, _, _| {},
+            |_, _, _, leader, loader, _| Err((leader, loader)),
+        )
+        .await
+        .map_err(loader_error)
     }
 
     /// As [`load_scoped`](Self::load_scoped) for a `'static` loader: refresh-ahead (if the
-    /// cache has it) reruns it in the background.
+    /// cache has it) reruns it in the background, and with `timeouts` the load may outlive
+    /// its caller.
     pub(crate) async fn load_owned<F, Fut, E>(
         &self,
         key: &Key,
         accept_negative: bool,
         share_errors: bool,
+        timeouts: Timeouts,
         loader: F,
-    ) -> Result<Option<V>, Arc<E>>
+    ) -> Result<Option<V>, LoadError<E>>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
@@ -176,27 +204,42 @@ where
             key,
             accept_negative,
             share_errors,
+            timeouts,
             loader,
             Self::spawn_refresh,
+            Self::detach_lead,
         )
         .await
     }
 
     /// The load path shared by every `get_or_load` variant; `refresh` starts a refresh-ahead
-    /// with the loader when a hit falls in the refresh window.
-    async fn load<F, Fut, E, R>(
+    /// with the loader when a hit falls in the refresh window; `detach` runs the leader's part
+    /// in a task of its own when `timeouts` may let its caller stop waiting (see
+    /// `load_timeout`).
+    #[allow(clippy::too_many_arguments)]
+    async fn load<F, Fut, E, R, D>(
         &self,
         key: &Key,
         accept_negative: bool,
         share_errors: bool,
+        timeouts: Timeouts,
         loader: F,
         refresh: R,
-    ) -> Result<Option<V>, Arc<E>>
+        detach: D,
+    ) -> Result<Option<V>, LoadError<E>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<V>, E>>,
         E: Send + Sync + 'static,
         R: FnOnce(&Self, &Key, F),
+        D: FnOnce(
+            &Self,
+            &Key,
+            LeadMode,
+            Leader<V>,
+            F,
+            Option<std::time::Duration>,
+        ) -> Result<Detached<V, E>, (Leader<V>, F)>,
     {
         let inner = &*self.inner;
         let mut stale = None;
@@ -227,6 +270,7 @@ where
             }
         }
         inner.counters.l1.misses.incr();
+        let deadlines = Deadlines::start(timeouts);
         let span = tracing::debug_span!("cache.load", namespace = %inner.namespace, key_prefix = key.prefix());
         // Boxed: the single flight, the lower tiers and the loader's own future would make
         // every caller's future about 2 KB (moved on each poll and `await` up the stack);
@@ -234,20 +278,42 @@ where
         Box::pin(
             async move {
                 let mut loader = Some(loader);
+                let mut detach = Some(detach);
                 loop {
                     let mut waiter = match inner.flights.join(key) {
-                        Join::Leader(leader) => {
+                        Join::Leader(mut leader) => {
                             // Only the first leader reaches the loader: this branch returns.
-                            let Some(loader) = loader.take() else {
+                            let (Some(mut loader), Some(detach)) = (loader.take(), detach.take())
+                            else {
                                 unreachable!("loader used twice")
                             };
+                            if deadlines.detaches(stale.is_some()) {
+                                let mode = LeadMode {
+                                    accept_negative,
+                                    share_errors,
+                                };
+                                match detach(self, key, mode, leader, loader, deadlines.limit()) {
+                                    Ok(task) => {
+                                        return self.await_detached(task, &deadlines, stale).await;
+                                    }
+                                    Err(back) => (leader, loader) = back,
+                                }
+                            }
                             return self
                                 .lead(key, accept_negative, share_errors, leader, loader, stale)
-                                .await;
+                                .await
+                                .map_err(LoadError::Loader);
                         }
                         Join::Waiter(waiter) => waiter,
                     };
-                    match waiter.outcome().await {
+                    let outcome = match self
+                        .bounded(waiter.outcome(), &deadlines, &stale, true)
+                        .await
+                    {
+                        Ok(outcome) => outcome,
+                        Err(early) => return early,
+                    };
+                    match outcome {
                         Some(Outcome::Value(v)) if v.is_some() || accept_negative => {
                             inner.counters.misses.incr();
                             return Ok(v);
@@ -262,14 +328,24 @@ where
                             }
                             if let Ok(e) = e.downcast::<E>() {
                                 inner.counters.misses.incr();
-                                return Err(e);
+                                return Err(LoadError::Loader(e));
                             }
                             // Another error type (another API): join the next flight.
-                            waiter.ended().await;
+                            if let Err(early) =
+                                self.bounded(waiter.ended(), &deadlines, &stale, true).await
+                            {
+                                return early;
+                            }
                         }
                         // "Not found" for a caller that needs a value: join the next flight, so
                         // that such callers share one loader run instead of each running theirs.
-                        Some(Outcome::Value(_)) => waiter.ended().await,
+                        Some(Outcome::Value(_)) => {
+                            if let Err(early) =
+                                self.bounded(waiter.ended(), &deadlines, &stale, true).await
+                            {
+                                return early;
+                            }
+                        }
                         // The leader was cancelled or panicked: race again for leadership.
                         None => {}
                     }
@@ -284,7 +360,7 @@ where
     /// then the loader. The outcome is published to the waiters as soon as it is known, before
     /// the value is written to the tiers; the flight ends when `leader` drops, after the writes.
     /// Every path counts the request exactly once.
-    async fn lead<F, Fut, E>(
+    pub(super) async fn lead<F, Fut, E>(
         &self,
         key: &Key,
         accept_negative: bool,

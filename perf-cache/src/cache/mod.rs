@@ -1,6 +1,7 @@
 //! [`Cache`]: the typed, multi-tier cache: tiers, reads, writes and statistics.
 
 mod load;
+mod load_timeout;
 mod plain;
 
 use std::sync::Arc;
@@ -82,6 +83,8 @@ struct Inner<V, C> {
     stale_grace: Option<Duration>,
     /// Whether an L1 hit must compare `fresh_until` with the clock (stale or refresh enabled).
     check_fresh: bool,
+    /// The view's soft and hard load timeouts (`CacheBuilder::soft_timeout`, `hard_timeout`).
+    timeouts: crate::load_options::Timeouts,
     /// [`StorageFormat::Plain`](crate::StorageFormat::Plain): no envelope in Redis, no L3.
     plain: bool,
     flights: Flights<V>,
@@ -232,6 +235,7 @@ where
             refresh_ahead: b.refresh_ahead,
             stale_grace,
             check_fresh: b.refresh_ahead.is_some() || stale_grace.is_some(),
+            timeouts: b.timeouts,
             plain: b.storage == crate::StorageFormat::Plain,
             flights: Flights::default(),
             counters: Counters::default(),
@@ -1049,5 +1053,7 @@ fn snapshot<V, C>(inner: &Inner<V, C>) -> CacheStats {
         stale_served: c.stale_served.get(),
         refreshes: c.refreshes.get(),
         stale_fills_dropped: c.stale_fills_dropped.get(),
+        soft_timeouts: c.soft_timeouts.get(),
+        hard_timeouts: c.hard_timeouts.get(),
     }
 }
