@@ -49,6 +49,23 @@ impl LoadTimeout {
     }
 }
 
+/// `io::Result` functions can take a hard timeout as they are: it becomes an error of kind
+/// [`TimedOut`](std::io::ErrorKind::TimedOut) carrying the [`LoadTimeout`].
+///
+/// ```
+/// #[perf_cache::cached(hard_timeout = "2s")]
+/// async fn read_config(name: String) -> std::io::Result<String> { Ok(name) }
+///
+/// let e = std::io::Error::from(perf_cache::LoadTimeout::new(std::time::Duration::from_secs(2)));
+/// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+/// assert!(e.get_ref().is_some_and(|inner| inner.is::<perf_cache::LoadTimeout>()));
+/// ```
+impl From<LoadTimeout> for std::io::Error {
+    fn from(t: LoadTimeout) -> Self {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, t)
+    }
+}
+
 /// Why [`Cache::try_get_or_load_with`](crate::Cache::try_get_or_load_with) or
 /// [`Cache::get_or_load_with`](crate::Cache::get_or_load_with) returned no value.
 ///

@@ -271,7 +271,7 @@ pub struct CallOptions {
 /// message that says so.
 #[diagnostic::on_unimplemented(
     message = "`#[cached(hard_timeout = ..)]` needs the error type `{Self}` to implement `From<perf_cache::LoadTimeout>`",
-    label = "the error type of this function",
+    label = "`hard_timeout` returns a timeout as this function's error type",
     note = "add `impl From<perf_cache::LoadTimeout> for {Self}` (e.g. a `Timeout` variant), or leave `hard_timeout` out"
 )]
 pub trait FromLoadTimeout {

@@ -555,3 +555,72 @@ async fn cached_soft_timeout_serves_the_stale_value() {
     );
     assert_eq!(SOFT_RUNS.load(Ordering::SeqCst), 2);
 }
+
+#[test]
+fn timeouts_are_counted_in_the_metric_by_kind() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        rt.block_on(async {
+            let cache = Cache::<u64>::builder()
+                .namespace("timeout-metrics")
+                .stale_if_error(Duration::from_secs(3_600))
+                .soft_timeout(Duration::from_millis(10))
+                .hard_timeout(Duration::from_millis(20))
+                .metrics_interval(None)
+                .build()
+                .await
+                .unwrap();
+            let slow = |v: u64| {
+                move || async move {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    v
+                }
+            };
+            // Two hard timeouts (no stale value yet), then the background load fills.
+            for _ in 0..2 {
+                let r = cache
+                    .get_or_load_with(&Key::new("k"), LoadOptions::default(), slow(1))
+                    .await;
+                assert!(r.unwrap_err().is_timeout());
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            assert_eq!(cache.get(&Key::new("k")).await, Some(1));
+            // One soft timeout: a stale value (a 1 ms entry, expired) and a slow reload.
+            let short = LoadOptions::default().ttl(Duration::from_millis(1));
+            let _ = cache
+                .get_or_load_with(&Key::new("s"), short, || async { 5 })
+                .await;
+            std::thread::sleep(Duration::from_millis(5)); // the L1 clock is real time
+            let v = cache
+                .get_or_load_with(&Key::new("s"), LoadOptions::default(), slow(6))
+                .await;
+            assert_eq!(v.unwrap(), 5);
+            cache.publish_metrics();
+            let stats = cache.stats();
+            assert_eq!((stats.soft_timeouts, stats.hard_timeouts), (1, 2));
+        });
+    });
+    let snapshot = snapshotter.snapshot().into_vec();
+    let counter = |kind: &str| {
+        snapshot.iter().find_map(|(key, _, _, value)| {
+            let k = key.key();
+            let hit = k.name() == "cache_load_timeouts_total"
+                && k.labels()
+                    .any(|l| l.key() == "namespace" && l.value() == "timeout-metrics")
+                && k.labels().any(|l| l.key() == "kind" && l.value() == kind);
+            match (hit, value) {
+                (true, DebugValue::Counter(n)) => Some(*n),
+                _ => None,
+            }
+        })
+    };
+    assert_eq!(counter("soft"), Some(1));
+    assert_eq!(counter("hard"), Some(2));
+}

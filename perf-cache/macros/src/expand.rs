@@ -154,7 +154,7 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
     // The error type must take a timeout: checked here, reported on the return type.
     let timed_out = if plan.hard_timeout.is_some() {
         let span = Span::call_site().located_at(ret.span());
-        quote_spanned!(span=> #p::timeout_error::<#error_ty>(),)
+        quote_spanned!(span=> #p::timeout_error::<<#kind as #p::Kind<#ret>>::Error>(),)
     } else if plan.owned {
         quote!(::core::option::Option::None,)
     } else {
