@@ -348,7 +348,8 @@ where
     /// meanwhile still wins). A caller without a stale value keeps waiting (up to the hard
     /// timeout). Applies to every load API with a `'static` loader (`get_or_load*`,
     /// `#[cached]` with owned arguments); counted in `soft_timeouts`. Default: none. From 1 ms
-    /// to 1 day, below [`hard_timeout`](Self::hard_timeout).
+    /// to 1 day, below [`hard_timeout`](Self::hard_timeout); refused without `stale_if_error`
+    /// (there would never be a stale value to serve).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
@@ -462,6 +463,15 @@ where
             crate::key::validate_prefix(prefix)?;
         }
         self.timeouts.validate()?;
+        if let Some(soft) = self.timeouts.soft
+            && self.stale_if_error.is_none()
+        {
+            return Err(invalid(
+                "soft_timeout",
+                format!("{soft:?}"),
+                crate::load_options::SOFT_NEEDS_STALE,
+            ));
+        }
         self.storage
             .validate::<C>(self.negative_ttl, self.format_version)
     }

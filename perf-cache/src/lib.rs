@@ -444,7 +444,8 @@
 //! - **Borrowing loaders** (`#[cached]` with `&str`, `&self` arguments) cannot outlive the
 //!   call: the macro refuses timeouts there at compile time, and a `cache` view's timeouts
 //!   are not used by them.
-//! - **Checked**: each timeout 1 ms ..= 1 day, soft below hard: [`Error::InvalidConfig`] naming
+//! - **Checked**: each timeout 1 ms ..= 1 day, soft below hard, soft only with
+//!   `stale_if_error` (else it could never serve anything): [`Error::InvalidConfig`] naming
 //!   the field from `build`, [`LoadError::InvalidOptions`] from a call, a compile error from
 //!   `#[cached]`.
 //!

@@ -14,7 +14,8 @@ use crate::error::invalid;
 /// Ranges (checked when the call starts; out of range is
 /// [`LoadError::InvalidOptions`](crate::LoadError::InvalidOptions) naming the field): each
 /// timeout 1 ms ..= 1 day, the soft timeout below the hard one (the view's, when only one is
-/// set here), `ttl` 1 ms ..= 1 year.
+/// set here), `ttl` 1 ms ..= 1 year; a soft timeout only on a view with
+/// [`stale_if_error`](crate::CacheBuilder::stale_if_error).
 ///
 /// ```
 /// use std::time::Duration;
@@ -36,6 +37,9 @@ pub struct LoadOptions {
     hard_timeout: Option<Duration>,
     ttl: Option<Duration>,
 }
+
+/// Why a soft timeout without a stale window is refused.
+pub(crate) const SOFT_NEEDS_STALE: &str = "only with stale_if_error on the view (the window a stale value is kept for, which a soft timeout serves)";
 
 /// Longest soft or hard timeout.
 pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
@@ -113,8 +117,17 @@ impl LoadOptions {
     }
 
     /// Checks the ranges and merges the view's timeouts in: the timeouts this call runs with.
-    pub(crate) fn resolve(&self, view: Timeouts) -> crate::Result<Timeouts> {
+    pub(crate) fn resolve(&self, view: Timeouts, stale_window: bool) -> crate::Result<Timeouts> {
         check_timeout("soft_timeout", self.soft_timeout)?;
+        if let Some(soft) = self.soft_timeout
+            && !stale_window
+        {
+            return Err(invalid(
+                "soft_timeout",
+                format!("{soft:?}"),
+                SOFT_NEEDS_STALE,
+            ));
+        }
         check_timeout("hard_timeout", self.hard_timeout)?;
         if let Some(t) = self.ttl
             && !(Duration::from_millis(1)..=YEAR).contains(&t)

@@ -376,7 +376,7 @@ fn field(e: &Error) -> &'static str {
 #[tokio::test]
 async fn out_of_range_timeouts_are_refused_naming_the_field() {
     let build = |soft: Option<Duration>, hard: Option<Duration>| async move {
-        let mut b = Cache::<u64>::builder();
+        let mut b = Cache::<u64>::builder().stale_if_error(Duration::from_secs(60));
         if let Some(s) = soft {
             b = b.soft_timeout(s);
         }
@@ -410,8 +410,27 @@ async fn out_of_range_timeouts_are_refused_naming_the_field() {
         "invalid `soft_timeout`: got 100ms, allowed: 1 ms ..= 1 day and below hard_timeout (50ms)"
     );
 
+    // A soft timeout needs a stale window to serve from.
+    let e = Cache::<u64>::builder()
+        .soft_timeout(ms(10))
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(field(&e), "soft_timeout");
+    assert!(e.to_string().contains("stale_if_error"), "{e}");
+    let no_window = Cache::<u64>::builder().build().await.unwrap();
+    let r = no_window
+        .get_or_load_with(
+            &Key::new("x"),
+            LoadOptions::default().soft_timeout(ms(10)),
+            || async { 1 },
+        )
+        .await;
+    assert!(matches!(r, Err(LoadError::InvalidOptions(e)) if field(&e) == "soft_timeout"));
+
     // Per call: the same ranges, soft against the view's hard, and `ttl`.
     let cache = Cache::<u64>::builder()
+        .stale_if_error(Duration::from_secs(60))
         .hard_timeout(ms(50))
         .build()
         .await

@@ -134,6 +134,13 @@ where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = V> + Send + 'static,
     {
+        // The hit path, before any load state is built: as cheap as `get_or_load`'s.
+        if let Some(Some(v)) = self.fast_hit(key, false) {
+            options
+                .resolve(self.view_timeouts(true), self.inner.stale_grace.is_some())
+                .map_err(LoadError::InvalidOptions)?;
+            return Ok(v);
+        }
         self.try_get_or_load_with(key, options, move || async move {
             Ok::<_, Infallible>(loader().await)
         })
@@ -179,8 +186,11 @@ where
         E: Send + Sync + 'static,
     {
         let timeouts = options
-            .resolve(self.view_timeouts(true))
+            .resolve(self.view_timeouts(true), self.inner.stale_grace.is_some())
             .map_err(LoadError::InvalidOptions)?;
+        if let Some(Some(v)) = self.fast_hit(key, false) {
+            return Ok(v);
+        }
         let ttl = options.get_ttl();
         let loader = move || async move {
             if let Some(ttl) = ttl {
