@@ -22,6 +22,16 @@ fn timeouts(c: &mut Criterion) {
             .await
             .unwrap()
     });
+    // A soft timeout needs the stale window.
+    let stale_cache = rt.block_on(async {
+        Cache::<u64>::builder()
+            .l1_max_entries(100_000)
+            .stale_if_error(Duration::from_secs(60))
+            .metrics_interval(None)
+            .build()
+            .await
+            .unwrap()
+    });
     let hard = LoadOptions::default().hard_timeout(Duration::from_secs(1));
     let soft_hard = LoadOptions::default()
         .soft_timeout(Duration::from_millis(500))
@@ -62,9 +72,13 @@ fn timeouts(c: &mut Criterion) {
             })
         });
     });
-    for (name, options) in [
-        ("hard_timeout_detached", &hard),
-        ("soft_and_hard_detached", &soft_hard),
+    for (name, cache, options) in [
+        ("hard_timeout_detached", &cache, &hard),
+        (
+            "soft_and_hard_detached_stale_window",
+            &stale_cache,
+            &soft_hard,
+        ),
     ] {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
