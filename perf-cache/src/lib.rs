@@ -456,18 +456,22 @@
 //!
 //! let cache = Cache::<u64>::builder()
 //!     .stale_if_error(Duration::from_secs(300))
-//!     .soft_timeout(Duration::from_millis(100))
+//!     .soft_timeout(Duration::from_millis(10))
 //!     .build()
 //!     .await?;
 //! let slow = || async {
 //!     tokio::time::sleep(Duration::from_secs(60)).await;
 //!     Ok::<u64, std::io::Error>(1)
 //! };
-//! let call = LoadOptions::default().hard_timeout(Duration::from_millis(20));
-//! // No stale value, so the soft timeout does not apply; past 20 ms: a timeout error.
+//! let call = LoadOptions::default().hard_timeout(Duration::from_millis(30));
+//! // No stale value, so the soft timeout serves nothing; past 30 ms: a timeout error.
 //! let r = cache.try_get_or_load_with(&Key::new("n"), call, slow).await;
 //! assert!(matches!(r, Err(LoadError::TimedOut { .. })));
 //! assert_eq!(cache.stats().hard_timeouts, 1);
+//! // The soft timeout must stay below the hard one (the view's or the call's).
+//! let bad = LoadOptions::default().hard_timeout(Duration::from_millis(5));
+//! let r = cache.try_get_or_load_with(&Key::new("n"), bad, slow).await;
+//! assert!(matches!(r, Err(LoadError::InvalidOptions(_))));
 //! # Ok(()) }
 //! ```
 //!

@@ -643,3 +643,140 @@ fn timeouts_are_counted_in_the_metric_by_kind() {
     assert_eq!(counter("soft"), Some(1));
     assert_eq!(counter("hard"), Some(2));
 }
+
+/// Two instances (two backends, separate L1s, one Redis): a background completion on A after
+/// B invalidated the key writes nothing into Redis (the generation fence) and A's L1 does not
+/// keep it, with the bus off (so only Redis's compare-and-set can stop it) and on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_instances_invalidation_during_the_background_completion_wins() {
+    for bus in [false, true] {
+        let ns = common::namespace("hard_two_instances");
+        let backend = |bus: bool| {
+            let ns = ns.clone();
+            async move {
+                perf_cache::Backend::builder()
+                    .namespace(&ns)
+                    .redis_url(common::redis_url())
+                    .require_l2(true)
+                    .bus(bus)
+                    .build()
+                    .await
+                    .unwrap()
+            }
+        };
+        let (ba, bb) = (backend(bus).await, backend(bus).await);
+        let view = |b: &perf_cache::Backend| {
+            Cache::<u64>::builder()
+                .prefix("v")
+                .hard_timeout(Duration::from_millis(20))
+                .build_on(b)
+                .unwrap()
+        };
+        let (a, b) = (view(&ba), view(&bb));
+        let key = Key::new("k");
+        let (runs, started, release) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(Notify::new()),
+            Arc::new(Notify::new()),
+        );
+        let r = a
+            .get_or_load_with(
+                &key,
+                LoadOptions::default(),
+                gated_loader(&runs, &started, &release, 1),
+            )
+            .await;
+        assert!(r.unwrap_err().is_timeout());
+        started.notified().await;
+        assert!(b.invalidate(&key).await.is_complete());
+        if bus {
+            // A has applied B's message: its local fence turns the fill away too.
+            assert!(
+                common::eventually(200, async || {
+                    ba.bus_stats().is_some_and(|s| s.applied >= 1)
+                })
+                .await
+            );
+        }
+        release.notify_one();
+        assert!(
+            common::eventually(200, async || a.stats().loads == 1).await,
+            "the background load finished"
+        );
+        // Give the fill (written after the loader returned) time to run or be refused.
+        assert!(
+            !common::eventually(20, async || {
+                common::raw_exists(&common::redis_url(), &format!("{ns}:v:k")).await
+            })
+            .await,
+            "bus {bus}: the value never reaches Redis"
+        );
+        assert_eq!(b.get(&key).await, None, "bus {bus}");
+        assert_eq!(
+            a.get(&key).await,
+            None,
+            "bus {bus}: A's L1 does not keep it"
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        common::cleanup(&common::redis_url(), &ns).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_detached_loader_reaches_its_caller_and_frees_the_key() {
+    let cache = Cache::<u64>::builder()
+        .hard_timeout(Duration::from_secs(30))
+        .build()
+        .await
+        .unwrap();
+    let key = Key::new("boom");
+    let call = tokio::spawn({
+        let (cache, key) = (cache.clone(), key.clone());
+        async move {
+            cache
+                .get_or_load_with(&key, LoadOptions::default(), || async {
+                    panic!("loader failed hard")
+                })
+                .await
+        }
+    });
+    let e = call.await.unwrap_err();
+    assert!(e.is_panic(), "the caller panics as with an inline load");
+    let v = cache
+        .get_or_load_with(&key, LoadOptions::default(), || async { 2 })
+        .await;
+    assert_eq!(v.unwrap(), 2, "the key is not wedged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detached_load_goes_on_when_its_caller_is_cancelled() {
+    let cache = Cache::<u64>::builder()
+        .hard_timeout(Duration::from_secs(30))
+        .build()
+        .await
+        .unwrap();
+    let key = Key::new("cancelled");
+    let (runs, started, release) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(Notify::new()),
+        Arc::new(Notify::new()),
+    );
+    let call = tokio::spawn({
+        let (cache, key) = (cache.clone(), key.clone());
+        let loader = gated_loader(&runs, &started, &release, 6);
+        async move {
+            cache
+                .get_or_load_with(&key, LoadOptions::default(), loader)
+                .await
+        }
+    });
+    started.notified().await;
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+    release.notify_one();
+    assert!(
+        common::eventually(200, async || cache.get(&key).await == Some(6)).await,
+        "the load went on and filled the cache"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
