@@ -434,6 +434,9 @@
 //!   it runs joins it (never a second loader run), and waiters of the flight get the same
 //!   treatment as its first caller (stale past soft, timeout past hard). Such a load is not
 //!   cancelled with its caller; a panic in its loader reaches the caller still waiting.
+//!   Cost: one `tokio::spawn` and a cross-thread wake per such load (about 10–18 µs on the
+//!   shared 2-core bench machine, `cache_timeouts` in `BENCHMARKS.md`); calls without
+//!   timeouts pay none of it.
 //! - **Bound.** With a hard timeout, a load still running 10 minutes after it began (or the
 //!   hard timeout, if longer) is abandoned: its loader future is dropped, nothing is stored,
 //!   the flight ends and the next caller runs the loader again, so a hung loader cannot wedge a
@@ -441,6 +444,9 @@
 //!   "Coherence across instances"); a longer load could write a value an invalidation already
 //!   removed. With only a soft timeout the load is never cut short (callers without a stale
 //!   value wait for it, as without timeouts).
+//! - **Runtime.** Timeouts use tokio's timer (a runtime with time enabled, as
+//!   `#[tokio::main]` builds); polled outside any tokio runtime a load waits for its loader
+//!   as if no timeout were set.
 //! - **Borrowing loaders** (`#[cached]` with `&str`, `&self` arguments) cannot outlive the
 //!   call: the macro refuses timeouts there at compile time, and a `cache` view's timeouts
 //!   are not used by them.

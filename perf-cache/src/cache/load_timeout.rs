@@ -15,6 +15,9 @@
 //! longer could write a value that an invalidation already removed. With only a soft timeout
 //! the load is never cut short (a caller without a stale value waits for it, as without
 //! timeouts).
+//!
+//! Timeouts need a tokio runtime with its time driver (`#[tokio::main]` has it); polled
+//! outside any tokio runtime, a load waits for its loader as if no timeout were set.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -307,7 +310,11 @@ where
         waiter: bool,
     ) -> Result<T, Result<Option<V>, LoadError<E>>> {
         let soft = deadlines.soft.filter(|_| stale.is_some());
-        if soft.is_none() && deadlines.hard.is_none() {
+        // Outside a tokio runtime there is no timer: the caller waits, as without timeouts
+        // (the leader's load runs inline there too).
+        if (soft.is_none() && deadlines.hard.is_none())
+            || tokio::runtime::Handle::try_current().is_err()
+        {
             return Ok(fut.await);
         }
         let mut fut = pin!(fut);
