@@ -45,6 +45,7 @@ pub struct CacheBuilder<V, C = Postcard> {
     pub(crate) storage: crate::StorageFormat,
     /// Single-flight reach and lease settings (setters in `single_flight.rs`).
     pub(crate) flight: crate::single_flight::FlightSettings,
+    pub(crate) timeouts: crate::load_options::Timeouts,
     pub(crate) _value: PhantomData<fn() -> V>,
 }
 
@@ -83,6 +84,7 @@ impl<V> CacheBuilder<V, Postcard> {
             stale_if_error: None,
             storage: crate::StorageFormat::Envelope,
             flight: crate::single_flight::FlightSettings::default(),
+            timeouts: crate::load_options::Timeouts::default(),
             _value: PhantomData,
         }
     }
@@ -272,6 +274,7 @@ where
             stale_if_error: self.stale_if_error,
             storage: self.storage,
             flight: self.flight,
+            timeouts: self.timeouts,
             _value: PhantomData,
         }
     }
@@ -342,6 +345,67 @@ where
         self
     }
 
+    /// Soft load timeout: when a load has not finished after `after`, a caller that holds a
+    /// stale value (an L1 entry expired less than [`stale_if_error`](Self::stale_if_error) ago)
+    /// gets it at once, and the load goes on in the background and stores its value when it
+    /// finishes (through the same fence as any load: an invalidation or `set` that begins
+    /// meanwhile still wins). A caller without a stale value keeps waiting (up to the hard
+    /// timeout). Applies to every load API with a `'static` loader (`get_or_load*`,
+    /// `#[cached]` with owned arguments); counted in `soft_timeouts`. Default: none. From 1 ms
+    /// to 1 day, below [`hard_timeout`](Self::hard_timeout); refused without `stale_if_error`
+    /// (there would never be a stale value to serve).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use std::time::Duration;
+    /// use perf_cache::Cache;
+    /// let cache = Cache::<u64>::builder()
+    ///     .stale_if_error(Duration::from_secs(300)) // the window a stale value is kept for
+    ///     .soft_timeout(Duration::from_millis(200))
+    ///     .build()
+    ///     .await?;
+    /// let err = Cache::<u64>::builder().soft_timeout(Duration::ZERO).build().await.unwrap_err();
+    /// assert!(err.to_string().contains("soft_timeout"));
+    /// # drop(cache); Ok(()) }
+    /// ```
+    pub fn soft_timeout(mut self, after: Duration) -> Self {
+        self.timeouts.soft = Some(after);
+        self
+    }
+
+    /// Hard load timeout: a caller stops waiting for a load after `after` and gets
+    /// [`LoadError::TimedOut`](crate::LoadError::TimedOut); the load goes on in the background
+    /// and stores its value when it finishes, so a later call hits (a call arriving meanwhile
+    /// joins it: one loader run). Waiters of the same load time out the same way. A load
+    /// still running 10 minutes after it began (or `after`, if longer) is abandoned and
+    /// nothing is stored (10 minutes is how long Redis fences its fill). Counted in
+    /// `hard_timeouts`. Default: none. From 1 ms to 1 day.
+    ///
+    /// **Only calls that can report it use it:** [`Cache::get_or_load_with`] and
+    /// [`Cache::try_get_or_load_with`] (and `#[cached(hard_timeout = ..)]`, which has its own).
+    /// `get_or_load`, `try_get_or_load` and `get_or_load_optional` have no error to report a
+    /// timeout with and wait for the loader as before (they still use the soft timeout).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use std::time::Duration;
+    /// use perf_cache::{Cache, Key, LoadError, LoadOptions};
+    /// let cache = Cache::<u64>::builder().hard_timeout(Duration::from_millis(20)).build().await?;
+    /// let r = cache
+    ///     .get_or_load_with(&Key::new("k"), LoadOptions::default(), || async {
+    ///         tokio::time::sleep(Duration::from_secs(60)).await;
+    ///         1
+    ///     })
+    ///     .await;
+    /// assert!(matches!(r, Err(LoadError::TimedOut { .. })));
+    /// assert_eq!(cache.stats().hard_timeouts, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn hard_timeout(mut self, after: Duration) -> Self {
+        self.timeouts.hard = Some(after);
+        self
+    }
+
     /// How often a background task publishes the statistics through the `metrics` facade.
     /// Default every 1 s (only when built inside a tokio runtime); `None` publishes only when
     /// [`Cache::stats`] is called. From 10 ms to 1 hour.
@@ -403,6 +467,16 @@ where
             crate::key::validate_prefix(prefix)?;
         }
         self.flight.validate()?;
+        self.timeouts.validate()?;
+        if let Some(soft) = self.timeouts.soft
+            && self.stale_if_error.is_none()
+        {
+            return Err(invalid(
+                "soft_timeout",
+                format!("{soft:?}"),
+                crate::load_options::SOFT_NEEDS_STALE,
+            ));
+        }
         self.storage
             .validate::<C>(self.negative_ttl, self.format_version)
     }

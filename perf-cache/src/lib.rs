@@ -101,12 +101,15 @@
 //! | `cache_none` | `Option` functions: `None` is cached too (for `ttl`, else 60 s) | off |
 //! | `refresh_ahead = "30s"` | a hit within this window before L1 expiry reloads in the background (needs owned arguments) | off |
 //! | `stale_if_error = "5m"` | `Result` functions: serve a value expired less than this long ago when the body fails | off |
+//! | `soft_timeout = "200ms"` | past this, a caller holding a stale value (kept by `stale_if_error`, which it needs; or by a `cache` built with it) gets it, and the body finishes in the background (owned arguments only; 1 ms ..= 1 day, below `hard_timeout`) | the `cache`'s, else none |
+//! | `hard_timeout = "2s"` | `Result<T, E>` functions with `E: From<LoadTimeout>` (`io::Error` has it): past this the caller gets `Err(LoadTimeout.into())`, and the body finishes in the background and fills the cache (owned arguments only; 1 ms ..= 1 day) | none (a `cache`'s own `hard_timeout` is not used) |
 //! | `single_flight = "process"` / `"cluster"` / `"off"` | one body run per key at a time in the process, in every instance sharing the Redis (a lease; see "Cluster-wide single-flight"), or none | `"process"` |
 //! | `associated` | an associated function without `self` that does not mention `Self` (so the macro knows it sits in an `impl`) | — |
 //!
 //! Not available yet (each is a clear compile error): `tags` (it needs the tag invalidation
 //! of the invalidation issue), `local` (L1-only values without serde), `plain` (interop mode),
-//! `load_timeout`, and plain (non-`async`) `fn`s.
+//! and plain (non-`async`) `fn`s. `load_timeout` is gone: it is an error naming
+//! `hard_timeout` and `soft_timeout`.
 //!
 //! Per-tier TTLs, a codec and a backend of your own:
 //!
@@ -191,6 +194,36 @@
 //! assert_eq!(report("q3".into()).await, 2);
 //! assert_eq!(cheap(1).await, 2);
 //! assert_eq!(expensive(2).await, 2_000); // the in-memory default backend: process-wide
+//! # }
+//! ```
+//!
+//! Loader timeouts (see "Loader timeouts" below): the body must own its arguments, since it
+//! may finish after its caller returned.
+//!
+//! ```
+//! use perf_cache::{LoadTimeout, cached};
+//!
+//! #[derive(Debug, Clone, PartialEq)]
+//! enum ApiError { Timeout, Upstream(String) }
+//! impl From<LoadTimeout> for ApiError {
+//!     fn from(_: LoadTimeout) -> Self { ApiError::Timeout }
+//! }
+//!
+//! // Past 200 ms a stale quote (expired less than 5 min ago) is served while the body
+//! // finishes; past 2 s a caller without one gets `Err(ApiError::Timeout)`.
+//! #[cached(stale_if_error = "5m", soft_timeout = "200ms", hard_timeout = "2s")]
+//! async fn quote(symbol: String) -> Result<u64, ApiError> { Ok(symbol.len() as u64) }
+//!
+//! #[cached(hard_timeout = "50ms")]
+//! async fn slow_report(id: u64) -> std::io::Result<u64> {
+//!     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+//!     Ok(id)
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! assert_eq!(quote("ACME".into()).await, Ok(4));
+//! let e = slow_report(1).await.unwrap_err();
+//! assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
 //! # }
 //! ```
 //!
@@ -455,6 +488,77 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Loader timeouts
+//!
+//! FusionCache's soft and hard factory timeouts, per view ([`CacheBuilder::soft_timeout`],
+//! [`CacheBuilder::hard_timeout`]) or per call ([`LoadOptions`] with
+//! [`Cache::get_or_load_with`] / [`Cache::try_get_or_load_with`]; `#[cached(soft_timeout,
+//! hard_timeout)]`). Default: none.
+//!
+//! - **Soft.** When the load has not finished after the soft timeout, a caller that holds a
+//!   stale value (an L1 entry expired less than [`CacheBuilder::stale_if_error`] ago) gets it
+//!   at once; without one it keeps waiting (up to the hard timeout). Every load API with a
+//!   `'static` loader uses the view's soft timeout. Counted: `soft_timeouts`.
+//! - **Hard.** After the hard timeout the caller gets [`LoadError::TimedOut`] (or, from
+//!   `#[cached]`, its error type `From<`[`LoadTimeout`]`>`). Only calls that can report it use
+//!   it: `get_or_load_with`, `try_get_or_load_with` and `#[cached(hard_timeout)]`;
+//!   `get_or_load`, `try_get_or_load` and `get_or_load_optional` have no error to carry it and
+//!   ignore the view's hard timeout (they wait for the loader). Counted: `hard_timeouts`.
+//! - **The load goes on.** A load that may outlive its caller (a hard timeout is set, or a
+//!   soft one and the caller holds a stale value) runs in a task of its own. It stores its
+//!   value in every tier when it finishes, so the next call hits, **through the same fence as
+//!   any load**: an invalidation or `set` of the key that begins while it runs turns its fill
+//!   away (counted in `stale_fills_dropped`). **Single-flight holds**: a caller arriving while
+//!   it runs joins it (never a second loader run), and waiters of the flight get the same
+//!   treatment as its first caller (stale past soft, timeout past hard). Such a load is not
+//!   cancelled with its caller; a panic in its loader reaches the caller still waiting.
+//!   Cost: one `tokio::spawn` and a cross-thread wake per such load (about 10–18 µs on the
+//!   shared 2-core bench machine, `cache_timeouts` in `BENCHMARKS.md`); calls without
+//!   timeouts pay none of it.
+//! - **Bound.** With a hard timeout, a load still running 10 minutes after it began (or the
+//!   hard timeout, if longer) is abandoned: its loader future is dropped, nothing is stored,
+//!   the flight ends and the next caller runs the loader again, so a hung loader cannot wedge a
+//!   key for good. 10 minutes is how long a key's generation in Redis fences a fill (see
+//!   "Coherence across instances"); a longer load could write a value an invalidation already
+//!   removed. With only a soft timeout the load is never cut short (callers without a stale
+//!   value wait for it, as without timeouts).
+//! - **Runtime.** Timeouts use tokio's timer (a runtime with time enabled, as
+//!   `#[tokio::main]` builds); polled outside any tokio runtime a load waits for its loader
+//!   as if no timeout were set.
+//! - **Borrowing loaders** (`#[cached]` with `&str`, `&self` arguments) cannot outlive the
+//!   call: the macro refuses timeouts there at compile time, and a `cache` view's timeouts
+//!   are not used by them.
+//! - **Checked**: each timeout 1 ms ..= 1 day, soft below hard, soft only with
+//!   `stale_if_error` (else it could never serve anything): [`Error::InvalidConfig`] naming
+//!   the field from `build`, [`LoadError::InvalidOptions`] from a call, a compile error from
+//!   `#[cached]`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+//! use std::time::Duration;
+//! use perf_cache::{Cache, Key, LoadError, LoadOptions};
+//!
+//! let cache = Cache::<u64>::builder()
+//!     .stale_if_error(Duration::from_secs(300))
+//!     .soft_timeout(Duration::from_millis(10))
+//!     .build()
+//!     .await?;
+//! let slow = || async {
+//!     tokio::time::sleep(Duration::from_secs(60)).await;
+//!     Ok::<u64, std::io::Error>(1)
+//! };
+//! let call = LoadOptions::default().hard_timeout(Duration::from_millis(30));
+//! // No stale value, so the soft timeout serves nothing; past 30 ms: a timeout error.
+//! let r = cache.try_get_or_load_with(&Key::new("n"), call, slow).await;
+//! assert!(matches!(r, Err(LoadError::TimedOut { .. })));
+//! assert_eq!(cache.stats().hard_timeouts, 1);
+//! // The soft timeout must stay below the hard one (the view's or the call's).
+//! let bad = LoadOptions::default().hard_timeout(Duration::from_millis(5));
+//! let r = cache.try_get_or_load_with(&Key::new("n"), bad, slow).await;
+//! assert!(matches!(r, Err(LoadError::InvalidOptions(_))));
+//! # Ok(()) }
+//! ```
+//!
 //! # Fail-open and the circuit breaker
 //!
 //! An L2 or L3 failure is logged (at most one warning per 10 s, with the number suppressed),
@@ -621,7 +725,8 @@
 //!
 //! [`Cache::stats`] returns a serde-serializable [`CacheStats`] (per-tier hits, misses, hit
 //! rate, errors; loads, load errors, load time; evictions; breaker state; L1 entries and
-//! weight; stale served; leases of cluster-wide single-flight), whose top level has the seed's `size, max_size, hits, misses,
+//! weight; stale served; leases of cluster-wide single-flight; soft and hard load timeouts),
+//! whose top level has the seed's `size, max_size, hits, misses,
 //! hit_rate, total_requests`. The same figures go through the `metrics` facade (the crate never
 //! installs a recorder), published every [`CacheBuilder::metrics_interval`] (1 s) so that the
 //! hit path never touches a recorder:
@@ -640,6 +745,7 @@
 //! | `cache_invalidations_total` | counter (per call) | `namespace`, `kind` = `key`/`all`/`pattern`/`group` |
 //! | `cache_invalidated_keys_total` | counter (per call) | `namespace`, `tier` = `l1`/`l2`/`l3` |
 //! | `cache_stale_fills_dropped_total` | counter | `namespace` |
+//! | `cache_load_timeouts_total` | counter | `namespace`, `kind` = `soft` (stale value served) / `hard` (caller timed out) |
 //! | `cache_bus_messages_total` | counter (per message) | `namespace`, `direction` = `sent`/`received` |
 //! | `cache_bus_resyncs_total` | counter (per gap) | `namespace` |
 //! | `cache_bus_lag_seconds` | histogram (per message received) | `namespace` |
@@ -697,6 +803,8 @@ mod glob;
 mod group;
 mod invalidation;
 mod key;
+mod load_error;
+mod load_options;
 mod macro_support;
 mod options;
 mod pattern;
@@ -723,6 +831,8 @@ pub use error::{Error, Result};
 pub use group::{InvalidationGroup, InvalidationStats};
 pub use invalidation::{Invalidation, Reach};
 pub use key::{Key, KeyArg};
+pub use load_error::{LoadError, LoadTimeout};
+pub use load_options::LoadOptions;
 pub use options::SetOptions;
 pub use pattern::Pattern;
 pub use perf_redact::redact_url;

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 pub use std::time::Duration;
 
 pub use crate::{
-    Backend, Cache, CacheKey, Codec, Invalidation, Json, Key, KeyWriter, Postcard, Result,
+    Backend, Cache, CacheKey, Codec, Invalidation, Json, Key, KeyWriter, LoadTimeout, Postcard,
+    Result,
 };
 
 /// One `#[cached]` function's views: one per value type (a generic function has one per
@@ -263,6 +264,34 @@ pub struct CallOptions {
     /// One body run per key at a time across instances (`single_flight = "cluster"`): the
     /// view's [`SingleFlight`](crate::SingleFlight) is overridden with `Cluster`.
     pub cluster: bool,
+    /// `soft_timeout`: else the view's.
+    pub soft_timeout: Option<Duration>,
+    /// `hard_timeout` (the view's is not used: the function's error type must take it).
+    pub hard_timeout: Option<Duration>,
+}
+
+/// `E: From<LoadTimeout>`, checked where `#[cached(hard_timeout = ..)]` needs it, with a
+/// message that says so.
+#[diagnostic::on_unimplemented(
+    message = "`#[cached(hard_timeout = ..)]` needs the error type `{Self}` to implement `From<perf_cache::LoadTimeout>`",
+    label = "`hard_timeout` returns a timeout as this function's error type",
+    note = "add `impl From<perf_cache::LoadTimeout> for {Self}` (e.g. a `Timeout` variant), or leave `hard_timeout` out"
+)]
+pub trait FromLoadTimeout {
+    /// The error for a timed-out load.
+    fn from_load_timeout(t: LoadTimeout) -> Self;
+}
+
+impl<E: From<LoadTimeout>> FromLoadTimeout for E {
+    fn from_load_timeout(t: LoadTimeout) -> Self {
+        E::from(t)
+    }
+}
+
+/// How `hard_timeout` turns a timeout into the function's error `E`.
+#[must_use]
+pub fn timeout_error<E: FromLoadTimeout>() -> Option<fn(LoadTimeout) -> E> {
+    Some(E::from_load_timeout)
 }
 
 impl CallOptions {
@@ -315,13 +344,15 @@ where
 }
 
 /// As [`call`] for a body that owns its arguments (`refresh_ahead` reruns it in the
-/// background).
+/// background; with timeouts, the load may outlive the call). `timed_out` is
+/// [`timeout_error`] with a `hard_timeout`, else `None`.
 pub async fn call_owned<K, R, C, F, Fut>(
     _kind: K,
     view: Option<&Cache<K::Value, C>>,
     key: &Key,
     options: CallOptions,
     sharing: ErrorSharing<K::Error>,
+    timed_out: Option<fn(LoadTimeout) -> K::Error>,
     body: F,
 ) -> R
 where
@@ -343,15 +374,31 @@ where
         if !options.single_flight {
             return call_unshared::<K, R, C, Fut>(view, key, body()).await;
         }
+        let timeouts = crate::load_options::Timeouts {
+            soft: options.soft_timeout.or(view.view_timeouts(false).soft),
+            hard: options.hard_timeout.filter(|_| timed_out.is_some()),
+        };
         let loaded = view
             .load_owned(
                 key,
                 K::ACCEPT_NEGATIVE,
                 sharing.share,
                 options.flight(),
+                timeouts,
                 || async move { K::split(body().await) },
             )
             .await;
+        let loaded = match loaded {
+            Ok(v) => Ok(v),
+            Err(crate::LoadError::Loader(e)) => Err(e),
+            Err(crate::LoadError::TimedOut { after }) => match timed_out {
+                Some(to_error) => return K::from_error(to_error(LoadTimeout::new(after))),
+                None => unreachable!("a load without a hard timeout timed out"),
+            },
+            Err(crate::LoadError::InvalidOptions(_)) => {
+                unreachable!("the macro checks its timeouts at compile time")
+            }
+        };
         answer::<K, R>(loaded, sharing.recover)
     })
     .await

@@ -132,6 +132,10 @@ pub(crate) struct Counters {
     pub(crate) stale_fills_dropped: Counter,
     /// Cluster-wide single-flight (see `cache/lease.rs`).
     pub(crate) lease: crate::cache::LeaseCounters,
+    /// Stale values served because a load passed its soft timeout.
+    pub(crate) soft_timeouts: Counter,
+    /// Callers that stopped waiting for a load at its hard timeout.
+    pub(crate) hard_timeouts: Counter,
 }
 
 /// Hits, misses and errors of one tier.
@@ -220,6 +224,13 @@ pub struct CacheStats {
     /// Cold loads of a `Cluster` view that fell back to process single-flight (no Redis, the
     /// breaker open, a Redis error, a plain view).
     pub lease_fallbacks: u64,
+    /// Stale values served because the load had not finished within its soft timeout (the
+    /// load went on in the background).
+    pub soft_timeouts: u64,
+    /// Callers (leaders and waiters) that stopped waiting for a load at its hard timeout and
+    /// got [`LoadError::TimedOut`](crate::LoadError::TimedOut) (the load went on in the
+    /// background).
+    pub hard_timeouts: u64,
 }
 
 pub(crate) fn rate(hits: u64, misses: u64) -> f64 {
@@ -304,6 +315,10 @@ impl Metrics {
             metrics::counter!("cache_lease_total", "namespace" => ns(), "outcome" => outcome)
                 .absolute(n);
         }
+        metrics::counter!("cache_load_timeouts_total", "namespace" => ns(), "kind" => "soft")
+            .absolute(s.soft_timeouts);
+        metrics::counter!("cache_load_timeouts_total", "namespace" => ns(), "kind" => "hard")
+            .absolute(s.hard_timeouts);
         metrics::gauge!("cache_breaker_open", "namespace" => ns()).set(if s.breaker_open {
             1.0
         } else {

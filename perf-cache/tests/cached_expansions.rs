@@ -120,6 +120,37 @@ async fn owned_refresh(name: String, ids: Vec<u32>, shared: Arc<str>) -> usize {
     name.len() + ids.len() + shared.len()
 }
 
+/// An error that is not `Clone`, taking a load timeout.
+#[derive(Debug)]
+enum SlowError {
+    TimedOut(perf_cache::LoadTimeout),
+}
+
+impl From<perf_cache::LoadTimeout> for SlowError {
+    fn from(t: perf_cache::LoadTimeout) -> Self {
+        Self::TimedOut(t)
+    }
+}
+
+#[cached(stale_if_error = "1m", soft_timeout = "200ms", hard_timeout = "2s")]
+async fn timed(name: String, n: u64) -> Result<usize, SlowError> {
+    Ok(name.len() + usize::try_from(n).unwrap_or(0))
+}
+
+#[cached(hard_timeout = "2s", refresh_ahead = "1s", ttl = "1m")]
+async fn timed_refresh(n: u64) -> std::io::Result<u64> {
+    Ok(n)
+}
+
+#[cached(soft_timeout = "50ms", cache = perf_cache::Cache::<u64>::builder()
+    .prefix("timed-view")
+    .stale_if_error(std::time::Duration::from_secs(60))
+    .build_on(perf_cache::Backend::in_memory())
+    .expect("a valid view"))]
+async fn timed_view(n: u64) -> u64 {
+    n + 1
+}
+
 #[cfg(not(any()))]
 #[cached]
 #[allow(clippy::unused_async)]
@@ -147,6 +178,11 @@ impl Service {
     #[cached]
     async fn by_value(self, n: u32) -> u32 {
         self.id * n
+    }
+
+    #[cached(hard_timeout = "1s", skip(self))]
+    async fn by_arc_timed(self: Arc<Self>, n: u32) -> Result<u32, SlowError> {
+        Ok(self.id + n)
     }
 
     #[cached(refresh_ahead = "1s")]
@@ -231,6 +267,13 @@ async fn every_expansion_runs() {
         4
     );
     assert_eq!(with_cfg_and_lints(1).await, 2);
+    assert_eq!(timed("ab".into(), 1).await.ok(), Some(3));
+    assert!(matches!(
+        SlowError::from(perf_cache::LoadTimeout::new(std::time::Duration::from_secs(1))),
+        SlowError::TimedOut(t) if t.after.as_secs() == 1
+    ));
+    assert_eq!(timed_refresh(4).await.ok(), Some(4));
+    assert_eq!(timed_view(1).await, 2);
     let s = Service { id: 10 };
     assert_eq!(s.by_ref(1).await, 11);
     assert_eq!(s.skipped(1).await, 1);
@@ -238,6 +281,7 @@ async fn every_expansion_runs() {
     assert_eq!(s.templated().await, Some(10));
     assert_eq!(s.clone().by_value(2).await, 20);
     assert_eq!(Arc::new(s.clone()).by_arc(1).await, 12);
+    assert_eq!(Arc::new(s.clone()).by_arc_timed(1).await.ok(), Some(11));
     assert_eq!(Service::constructor(5).await.id, 5);
     assert_eq!(Service::associated_plain(5).await, 5);
     assert!(s.invalidate_by_ref(&1).await.is_complete());

@@ -56,6 +56,8 @@ pub(crate) struct Options {
     pub(crate) cache_none: Flag,
     pub(crate) refresh_ahead: Option<Dur>,
     pub(crate) stale_if_error: Option<Dur>,
+    pub(crate) soft_timeout: Option<Dur>,
+    pub(crate) hard_timeout: Option<Dur>,
     pub(crate) single_flight: Option<SpannedValue<String>>,
     pub(crate) codec: Option<Expr>,
     /// For an associated function without `self` that does not mention `Self`.
@@ -64,6 +66,7 @@ pub(crate) struct Options {
     pub(crate) local: Flag,
     pub(crate) tags: Option<SpannedValue<String>>,
     pub(crate) plain: Flag,
+    /// The old name of the timeouts: an error that names the two options.
     pub(crate) load_timeout: Option<Dur>,
 }
 

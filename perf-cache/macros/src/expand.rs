@@ -143,6 +143,24 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
     });
     let single_flight = plan.single_flight;
     let cluster = plan.cluster;
+    let nanos_opt = |d: Option<std::time::Duration>| match d {
+        Some(d) => {
+            let n = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+            quote!(::core::option::Option::Some(#p::Duration::from_nanos(#n)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let soft_timeout = nanos_opt(plan.soft_timeout);
+    let hard_timeout = nanos_opt(plan.hard_timeout);
+    // The error type must take a timeout: checked here, reported on the return type.
+    let timed_out = if plan.hard_timeout.is_some() {
+        let span = Span::call_site().located_at(ret.span());
+        quote_spanned!(span=> #p::timeout_error::<<#kind as #p::Kind<#ret>>::Error>(),)
+    } else if plan.owned {
+        quote!(::core::option::Option::None,)
+    } else {
+        quote!()
+    };
     let call = if plan.owned {
         quote!(#p::call_owned)
     } else {
@@ -194,8 +212,14 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
                 #kind,
                 #view_call,
                 &__perf_cache_key,
-                #p::CallOptions { single_flight: #single_flight, cluster: #cluster },
+                #p::CallOptions {
+                    single_flight: #single_flight,
+                    cluster: #cluster,
+                    soft_timeout: #soft_timeout,
+                    hard_timeout: #hard_timeout,
+                },
                 #sharing,
+                #timed_out
                 move || #body_call,
             )
             .await

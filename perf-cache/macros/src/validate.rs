@@ -9,6 +9,7 @@ use syn::{Expr, FnArg, Ident, ItemFn, Pat, ReturnType, Type};
 use crate::args::{Dur, Options};
 
 const YEAR: Duration = Duration::from_secs(365 * 86_400);
+const DAY: Duration = Duration::from_secs(86_400);
 const DEFAULT_L1_TTL: Duration = Duration::from_secs(60);
 
 /// How the return type is cached.
@@ -70,6 +71,8 @@ pub(crate) struct Plan {
     pub(crate) negative_ttl: Option<Duration>,
     pub(crate) refresh_ahead: Option<Duration>,
     pub(crate) stale_if_error: Option<Duration>,
+    pub(crate) soft_timeout: Option<Duration>,
+    pub(crate) hard_timeout: Option<Duration>,
     pub(crate) prefix: Option<String>,
     pub(crate) backend: Option<Expr>,
     pub(crate) cache: Option<Expr>,
@@ -141,16 +144,18 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
             "plain",
             "the interop mode arrives with the core's plain views",
         ),
-        (
-            o.load_timeout.map(|t| t.span),
-            "load_timeout",
-            "loader timeouts are not in the core yet",
-        ),
     ];
     for (span, what, why) in unfinished {
         if let Some(span) = span {
             not_yet(&mut errors, span, what, why);
         }
+    }
+    if let Some(t) = &o.load_timeout {
+        errors.push(
+            t.span,
+            "`load_timeout` is two options: `hard_timeout = \"2s\"` (the caller gets an error after it) \
+             and `soft_timeout = \"200ms\"` (a caller holding a stale value gets it after it)",
+        );
     }
 
     // Arguments.
@@ -221,6 +226,25 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
             "`cache_none` needs a function returning `Option<T>`",
         );
     }
+    if let Some(d) = &o.hard_timeout
+        && kind != Kind::Result
+    {
+        errors.push(
+            d.span,
+            "`hard_timeout` needs a function returning `Result<T, E>` with `E: From<perf_cache::LoadTimeout>` \
+             (a timed-out call returns that error)",
+        );
+    }
+    if let Some(d) = &o.soft_timeout
+        && o.stale_if_error.is_none()
+        && o.cache.is_none()
+    {
+        errors.push(
+            d.span,
+            "`soft_timeout` serves the stale value that `stale_if_error` keeps: add `stale_if_error = \"5m\"` \
+             (a `Result` function), or pass a `cache` built with `stale_if_error`",
+        );
+    }
     if let Some(d) = &o.stale_if_error
         && kind != Kind::Result
     {
@@ -244,6 +268,19 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
                     span,
                     "conflicting options: `single_flight = \"off\"` and `cache_none`",
                 );
+            }
+            for (option, set) in [
+                ("soft_timeout", o.soft_timeout.is_some()),
+                ("hard_timeout", o.hard_timeout.is_some()),
+            ] {
+                if set {
+                    errors.push(
+                        span,
+                        format!(
+                            "conflicting options: `single_flight = \"off\"` and `{option}` (a load that outlives its caller is a flight)"
+                        ),
+                    );
+                }
             }
             (false, false)
         }
@@ -280,6 +317,19 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
         Duration::from_secs(86_400),
         "1 ms ..= 1 day",
     );
+    check(&o.soft_timeout, "soft_timeout", DAY, "1 ms ..= 1 day");
+    check(&o.hard_timeout, "hard_timeout", DAY, "1 ms ..= 1 day");
+    if let (Some(soft), Some(hard)) = (&o.soft_timeout, &o.hard_timeout)
+        && soft.value >= hard.value
+    {
+        errors.push(
+            soft.span,
+            format!(
+                "invalid `soft_timeout`: got {:?}, allowed: below `hard_timeout` ({:?})",
+                soft.value, hard.value
+            ),
+        );
+    }
     let ttl = o.ttl.map(|d| d.value);
     let l1_ttl = o.l1_ttl.map(|d| d.value).or(ttl);
     let l2_ttl = o.l2_ttl.map(|d| d.value).or(ttl);
@@ -395,17 +445,35 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
         }
     };
 
-    // refresh_ahead reruns the body later: it must own its arguments.
-    let owned = o.refresh_ahead.is_some();
-    if owned {
+    // refresh_ahead reruns the body later, and a timed-out load finishes after its caller
+    // returned: the body must own its arguments.
+    let needs_owned = if o.refresh_ahead.is_some() {
+        Some(("refresh_ahead", "reruns the body in the background"))
+    } else if o.hard_timeout.is_some() {
+        Some((
+            "hard_timeout",
+            "lets the body finish in the background after the caller stopped waiting",
+        ))
+    } else if o.soft_timeout.is_some() {
+        Some((
+            "soft_timeout",
+            "lets the body finish in the background after the caller got the stale value",
+        ))
+    } else {
+        None
+    };
+    let owned = needs_owned.is_some();
+    if let Some((option, why)) = needs_owned {
         if let Some(r) = &receiver
             && (matches!(r.kind, syn::ReceiverKind::Reference(..))
                 || matches!(&r.kind, syn::ReceiverKind::Typed(_, ty) if borrows(ty)))
         {
             errors.push_spanned(
                 r,
-                "`refresh_ahead` reruns the body in the background, so it needs owned arguments: \
-                 take `self` by value (e.g. `self: Arc<Self>`) or leave `refresh_ahead` out",
+                format!(
+                    "`{option}` {why}, so it needs owned arguments: \
+                     take `self` by value (e.g. `self: Arc<Self>`) or leave `{option}` out"
+                ),
             );
         }
         for a in &args {
@@ -413,7 +481,7 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
                 errors.push_spanned(
                     &a.ty,
                     format!(
-                        "`refresh_ahead` reruns the body in the background, so it needs owned arguments: \
+                        "`{option}` {why}, so it needs owned arguments: \
                          `{}` borrows; take an owned type (e.g. `String`, `Arc<T>`)",
                         a.ident
                     ),
@@ -447,6 +515,8 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
             .then(|| l2_ttl.unwrap_or(DEFAULT_L1_TTL)),
         refresh_ahead: o.refresh_ahead.map(|d| d.value),
         stale_if_error: o.stale_if_error.map(|d| d.value),
+        soft_timeout: o.soft_timeout.map(|d| d.value),
+        hard_timeout: o.hard_timeout.map(|d| d.value),
         prefix: o.prefix.map(|p| p.as_str().to_owned()),
         backend: o.backend,
         cache: o.cache,

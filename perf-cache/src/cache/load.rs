@@ -10,10 +10,12 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use super::lease::Leased;
+use super::load_timeout::{Deadlines, Detached, LeadMode, loader_error};
 use super::{Cache, Lower, Write};
 use crate::fence::Ticket;
 use crate::flight::{Join, Leader, Outcome};
-use crate::{Codec, Key, SingleFlight};
+use crate::load_options::Timeouts;
+use crate::{Codec, Key, LoadError, SingleFlight};
 
 /// The error a leader publishes when its error is for itself only.
 struct NotShared;
@@ -39,11 +41,14 @@ where
                 key,
                 false,
                 true,
+                self.view_timeouts(false),
                 move || async move { Ok::<_, Infallible>(Some(loader().await)) },
                 Self::spawn_refresh,
+                Self::detach_lead,
                 None,
             )
-            .await;
+            .await
+            .map_err(loader_error);
         match result {
             Ok(Some(v)) => v,
             // With `accept_negative = false` the load path always yields a value.
@@ -83,11 +88,14 @@ where
                 key,
                 false,
                 true,
+                self.view_timeouts(false),
                 move || async move { loader().await.map(Some) },
                 Self::spawn_refresh,
+                Self::detach_lead,
                 None,
             )
-            .await?;
+            .await
+            .map_err(loader_error)?;
         match result {
             Some(v) => Ok(v),
             None => unreachable!("load without negatives returned None"),
@@ -125,8 +133,18 @@ where
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        self.load(key, true, true, loader, Self::spawn_refresh, None)
-            .await
+        self.load(
+            key,
+            true,
+            true,
+            self.view_timeouts(false),
+            loader,
+            Self::spawn_refresh,
+            Self::detach_lead,
+            None,
+        )
+        .await
+        .map_err(loader_error)
     }
 
     /// The `#[cached]` hit path: a fresh L1 entry without building a load (the same lookup as
@@ -144,7 +162,8 @@ where
     /// body borrows the function's arguments): no refresh-ahead, which would need to run the
     /// loader later. With `share_errors` false, a failed load's error goes to its own caller
     /// only; callers that waited on it join the next flight (one at a time), so the error
-    /// type needs no `Clone`. `flight` overrides the view's [`SingleFlight`] for this call.
+    /// type needs no `Clone`. No timeouts either: a load that borrows cannot outlive its caller.
+    /// `flight` overrides the view's [`SingleFlight`] for this call.
     pub(crate) async fn load_scoped<F, Fut, E>(
         &self,
         key: &Key,
@@ -162,23 +181,29 @@ where
             key,
             accept_negative,
             share_errors,
+            Timeouts::default(),
             loader,
             |_, _, _| {},
+            |_, _, _, leader, loader, _| Err((leader, loader)),
             flight,
         )
         .await
+        .map_err(loader_error)
     }
 
     /// As [`load_scoped`](Self::load_scoped) for a `'static` loader: refresh-ahead (if the
-    /// cache has it) reruns it in the background.
+    /// cache has it) reruns it in the background, and with `timeouts` the load may outlive
+    /// its caller. `flight` overrides the view's [`SingleFlight`] for this call.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn load_owned<F, Fut, E>(
         &self,
         key: &Key,
         accept_negative: bool,
         share_errors: bool,
         flight: Option<SingleFlight>,
+        timeouts: Timeouts,
         loader: F,
-    ) -> Result<Option<V>, Arc<E>>
+    ) -> Result<Option<V>, LoadError<E>>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
@@ -188,30 +213,44 @@ where
             key,
             accept_negative,
             share_errors,
+            timeouts,
             loader,
             Self::spawn_refresh,
+            Self::detach_lead,
             flight,
         )
         .await
     }
 
     /// The load path shared by every `get_or_load` variant; `refresh` starts a refresh-ahead
-    /// with the loader when a hit falls in the refresh window; `flight` overrides the view's
-    /// [`SingleFlight`] (the per-call hook).
-    async fn load<F, Fut, E, R>(
+    /// with the loader when a hit falls in the refresh window; `detach` runs the leader's part
+    /// in a task of its own when `timeouts` may let its caller stop waiting (see
+    /// `load_timeout`); `flight` overrides the view's [`SingleFlight`] (the per-call hook).
+    #[allow(clippy::too_many_arguments)]
+    async fn load<F, Fut, E, R, D>(
         &self,
         key: &Key,
         accept_negative: bool,
         share_errors: bool,
+        timeouts: Timeouts,
         loader: F,
         refresh: R,
+        detach: D,
         flight: Option<SingleFlight>,
-    ) -> Result<Option<V>, Arc<E>>
+    ) -> Result<Option<V>, LoadError<E>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<V>, E>>,
         E: Send + Sync + 'static,
         R: FnOnce(&Self, &Key, F),
+        D: FnOnce(
+            &Self,
+            &Key,
+            LeadMode,
+            Leader<V>,
+            F,
+            Option<std::time::Duration>,
+        ) -> Result<Detached<V, E>, (Leader<V>, F)>,
     {
         let inner = &*self.inner;
         let mut stale = None;
@@ -242,6 +281,7 @@ where
             }
         }
         inner.counters.l1.misses.incr();
+        let deadlines = Deadlines::start(timeouts);
         let span = tracing::debug_span!("cache.load", namespace = %inner.namespace, key_prefix = key.prefix());
         // Boxed: the single flight, the lower tiers and the loader's own future would make
         // every caller's future about 2 KB (moved on each poll and `await` up the stack);
@@ -249,13 +289,28 @@ where
         Box::pin(
             async move {
                 let mut loader = Some(loader);
+                let mut detach = Some(detach);
                 loop {
                     let mut waiter = match inner.flights.join(key) {
-                        Join::Leader(leader) => {
+                        Join::Leader(mut leader) => {
                             // Only the first leader reaches the loader: this branch returns.
-                            let Some(loader) = loader.take() else {
+                            let (Some(mut loader), Some(detach)) = (loader.take(), detach.take())
+                            else {
                                 unreachable!("loader used twice")
                             };
+                            if deadlines.detaches(stale.is_some()) {
+                                let mode = LeadMode {
+                                    accept_negative,
+                                    share_errors,
+                                    flight,
+                                };
+                                match detach(self, key, mode, leader, loader, deadlines.limit()) {
+                                    Ok(task) => {
+                                        return self.await_detached(task, &deadlines, stale).await;
+                                    }
+                                    Err(back) => (leader, loader) = back,
+                                }
+                            }
                             return self
                                 .lead(
                                     key,
@@ -266,11 +321,19 @@ where
                                     stale,
                                     flight,
                                 )
-                                .await;
+                                .await
+                                .map_err(LoadError::Loader);
                         }
                         Join::Waiter(waiter) => waiter,
                     };
-                    match waiter.outcome().await {
+                    let outcome = match self
+                        .bounded(waiter.outcome(), &deadlines, &stale, true)
+                        .await
+                    {
+                        Ok(outcome) => outcome,
+                        Err(early) => return early,
+                    };
+                    match outcome {
                         Some(Outcome::Value(v)) if v.is_some() || accept_negative => {
                             inner.counters.misses.incr();
                             return Ok(v);
@@ -285,14 +348,24 @@ where
                             }
                             if let Ok(e) = e.downcast::<E>() {
                                 inner.counters.misses.incr();
-                                return Err(e);
+                                return Err(LoadError::Loader(e));
                             }
                             // Another error type (another API): join the next flight.
-                            waiter.ended().await;
+                            if let Err(early) =
+                                self.bounded(waiter.ended(), &deadlines, &stale, true).await
+                            {
+                                return early;
+                            }
                         }
                         // "Not found" for a caller that needs a value: join the next flight, so
                         // that such callers share one loader run instead of each running theirs.
-                        Some(Outcome::Value(_)) => waiter.ended().await,
+                        Some(Outcome::Value(_)) => {
+                            if let Err(early) =
+                                self.bounded(waiter.ended(), &deadlines, &stale, true).await
+                            {
+                                return early;
+                            }
+                        }
                         // The leader was cancelled or panicked: race again for leadership.
                         None => {}
                     }
@@ -308,7 +381,7 @@ where
     /// the value is written to the tiers; the flight ends when `leader` drops, after the writes.
     /// Every path counts the request exactly once.
     #[allow(clippy::too_many_arguments)]
-    async fn lead<F, Fut, E>(
+    pub(super) async fn lead<F, Fut, E>(
         &self,
         key: &Key,
         accept_negative: bool,

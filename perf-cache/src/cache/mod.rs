@@ -2,6 +2,7 @@
 
 mod lease;
 mod load;
+mod load_timeout;
 mod plain;
 
 pub(crate) use lease::{LeaseCounters, LeaseWakers};
@@ -85,6 +86,8 @@ struct Inner<V, C> {
     stale_grace: Option<Duration>,
     /// Whether an L1 hit must compare `fresh_until` with the clock (stale or refresh enabled).
     check_fresh: bool,
+    /// The view's soft and hard load timeouts (`CacheBuilder::soft_timeout`, `hard_timeout`).
+    timeouts: crate::load_options::Timeouts,
     /// [`StorageFormat::Plain`](crate::StorageFormat::Plain): no envelope in Redis, no L3.
     plain: bool,
     /// Single-flight reach and lease settings (`cache/lease.rs`).
@@ -237,6 +240,7 @@ where
             refresh_ahead: b.refresh_ahead,
             stale_grace,
             check_fresh: b.refresh_ahead.is_some() || stale_grace.is_some(),
+            timeouts: b.timeouts,
             plain: b.storage == crate::StorageFormat::Plain,
             flight: b.flight,
             flights: Flights::default(),
@@ -1044,5 +1048,7 @@ fn snapshot<V, C>(inner: &Inner<V, C>) -> CacheStats {
         lease_waits: c.lease.waits.get(),
         lease_wait_timeouts: c.lease.timeouts.get(),
         lease_fallbacks: c.lease.fallbacks.get(),
+        soft_timeouts: c.soft_timeouts.get(),
+        hard_timeouts: c.hard_timeouts.get(),
     }
 }
