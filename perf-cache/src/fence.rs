@@ -133,6 +133,21 @@ impl Fence {
         })
     }
 
+    /// [`admit`](Self::admit) without waiting, for fills of plain (non-`async`) `#[cached]`
+    /// functions: `None` also while an invalidation is bumping an epoch (the fill is then
+    /// returned to its caller but not stored).
+    pub(crate) fn try_admit(&self, ticket: &Ticket) -> Option<Admitted<'_>> {
+        let global = self.global.lock.try_read().ok()?;
+        let epoch = &self.stripes[ticket.stripe];
+        let stripe = epoch.lock.try_read().ok()?;
+        let fresh = self.global.value.load(Ordering::SeqCst) == ticket.global
+            && epoch.value.load(Ordering::SeqCst) == ticket.stripe_epoch;
+        fresh.then_some(Admitted {
+            _global: global,
+            _stripe: stripe,
+        })
+    }
+
     /// Turns away every fill of `key` that began before now (waits for those storing).
     pub(crate) async fn bump_key(&self, space: u32, key: &Key) {
         self.stripes[self.stripe_of(space, key)].bump().await;

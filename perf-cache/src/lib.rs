@@ -580,6 +580,8 @@ mod glob;
 mod group;
 mod invalidation;
 mod key;
+mod local_call;
+mod local_view;
 mod macro_support;
 mod options;
 mod pattern;
@@ -587,6 +589,7 @@ mod replay;
 mod result_ttl;
 mod stats;
 mod storage_format;
+mod sync_flight;
 mod tiers;
 
 #[cfg(feature = "redis")]

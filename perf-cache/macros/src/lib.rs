@@ -12,6 +12,8 @@ use quote::quote;
 mod args;
 mod derive;
 mod expand;
+mod expand_local;
+mod modes;
 mod validate;
 
 /// Caches an `async fn` (free function or method) in perf-cache's shared tiers: the key comes
