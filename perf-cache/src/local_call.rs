@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::flight::{Join, Outcome};
-use crate::local_view::LocalCache;
+use crate::local_view::{Cloned, LocalCache};
 use crate::macro_support::{CallOptions, ErrorSharing, Kind};
 use crate::sync_flight::SyncJoin;
 use crate::{Invalidation, Key};
@@ -14,14 +14,14 @@ use crate::{Invalidation, Key};
 /// A waiter's answer from a published outcome; `None` when it cannot use it (an error it
 /// cannot share): it joins again.
 fn from_outcome<K: Kind<R>, R>(
-    outcome: Outcome<K::Value>,
+    outcome: Outcome<Cloned<K::Value>>,
     sharing: &ErrorSharing<K::Error>,
 ) -> Option<R>
 where
     K::Error: Send + Sync + 'static,
 {
     match outcome {
-        Outcome::Value(v) => Some(K::from_value(v)),
+        Outcome::Value(v) => Some(K::from_value(v.map(|c| c.value))),
         Outcome::Error(any) => {
             let e = any.downcast::<K::Error>().ok()?;
             (sharing.recover)(e).map(K::from_error)
@@ -29,19 +29,26 @@ where
     }
 }
 
+/// The leader's answer (see [`lead`]).
+type Led<V, R> = (Option<Outcome<Cloned<V>>>, Option<Option<V>>, R);
+
 /// The leader's answer: the outcome to publish (none for an error that cannot be shared:
 /// waiters then run the body themselves), what to store (`Some(None)`: a "not found", kept
 /// only with a negative time to live; errors never), and the caller's result.
 fn lead<K: Kind<R>, R>(
     r: R,
+    clone: fn(&K::Value) -> K::Value,
     sharing: &ErrorSharing<K::Error>,
-) -> (Option<Outcome<K::Value>>, Option<Option<K::Value>>, R)
+) -> Led<K::Value, R>
 where
-    K::Value: Clone,
     K::Error: Send + Sync + 'static,
 {
     match K::split(r) {
-        Ok(v) => (Some(Outcome::Value(v.clone())), Some(v.clone()), K::from_value(v)),
+        Ok(v) => {
+            let shared = v.as_ref().map(|v| Cloned::new(clone(v), clone));
+            let stored = v.as_ref().map(clone);
+            (Some(Outcome::Value(shared)), Some(stored), K::from_value(v))
+        }
         Err(e) if sharing.share => {
             let shared = Arc::new(e);
             let outcome = Outcome::Error(Arc::clone(&shared) as _);
@@ -65,7 +72,7 @@ pub async fn call_local<K, R, F, Fut>(
 ) -> R
 where
     K: Kind<R>,
-    K::Value: Clone + Send + Sync + 'static,
+    K::Value: Send + Sync + 'static,
     K::Error: Send + Sync + 'static,
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
@@ -80,7 +87,7 @@ where
         if !options.single_flight {
             let ticket = view.ticket(key);
             let (r, ttl) = crate::result_ttl::scope(body()).await;
-            let (_, store, r) = lead::<K, R>(r, &sharing);
+            let (_, store, r) = lead::<K, R>(r, view.clone, &sharing);
             if let Some(v) = store {
                 view.fill(&ticket, key, v, ttl).await;
             }
@@ -99,7 +106,7 @@ where
                         unreachable!("the body runs once: a leader returns");
                     };
                     let (r, ttl) = crate::result_ttl::scope(body()).await;
-                    let (outcome, store, r) = lead::<K, R>(r, &sharing);
+                    let (outcome, store, r) = lead::<K, R>(r, view.clone, &sharing);
                     if let Some(outcome) = outcome {
                         leader.publish(outcome);
                     }
@@ -133,7 +140,7 @@ pub fn call_sync<K, R, F>(
 ) -> R
 where
     K: Kind<R>,
-    K::Value: Clone + Send + Sync + 'static,
+    K::Value: Send + Sync + 'static,
     K::Error: Send + Sync + 'static,
     F: FnOnce() -> R,
 {
@@ -156,14 +163,14 @@ fn miss_sync<K, R, F>(
 ) -> R
 where
     K: Kind<R>,
-    K::Value: Clone + Send + Sync + 'static,
+    K::Value: Send + Sync + 'static,
     K::Error: Send + Sync + 'static,
     F: FnOnce() -> R,
 {
     if !options.single_flight {
         let ticket = view.ticket(key);
         let (r, ttl) = crate::result_ttl::scope_sync(body);
-        let (_, store, r) = lead::<K, R>(r, sharing);
+        let (_, store, r) = lead::<K, R>(r, view.clone, sharing);
         if let Some(v) = store {
             view.fill_sync(&ticket, key, v, ttl);
         }
@@ -181,7 +188,7 @@ where
                     unreachable!("the body runs once: a leader returns");
                 };
                 let (r, ttl) = crate::result_ttl::scope_sync(body);
-                let (outcome, store, r) = lead::<K, R>(r, sharing);
+                let (outcome, store, r) = lead::<K, R>(r, view.clone, sharing);
                 if let Some(outcome) = outcome {
                     leader.publish(outcome);
                 }
@@ -211,7 +218,7 @@ pub async fn refresh_local<K, R, Fut>(
 ) -> R
 where
     K: Kind<R>,
-    K::Value: Clone + Send + Sync + 'static,
+    K::Value: Send + Sync + 'static,
     Fut: Future<Output = R>,
 {
     let Some(view) = view else {
@@ -222,7 +229,7 @@ where
     let (r, ttl) = crate::result_ttl::scope(body).await;
     match K::split(r) {
         Ok(Some(v)) => {
-            view.fill(&ticket, key, Some(v.clone()), ttl).await;
+            view.fill(&ticket, key, Some((view.clone)(&v)), ttl).await;
             K::from_value(Some(v))
         }
         Ok(None) => K::from_value(None),
@@ -234,7 +241,7 @@ where
 pub fn refresh_sync<K, R, F>(_kind: K, view: Option<&LocalCache<K::Value>>, key: &Key, body: F) -> R
 where
     K: Kind<R>,
-    K::Value: Clone + Send + Sync + 'static,
+    K::Value: Send + Sync + 'static,
     F: FnOnce() -> R,
 {
     let Some(view) = view else {
@@ -245,7 +252,7 @@ where
         Ok(Some(v)) => {
             // Turns away fills that began before this refresh, then stores its value.
             view.invalidate_sync(key);
-            view.store_now(key, Some(v.clone()), ttl);
+            view.store_now(key, Some((view.clone)(&v)), ttl);
             K::from_value(Some(v))
         }
         Ok(None) => {
@@ -259,7 +266,7 @@ where
 /// `invalidate_<fn>` of a local `async fn`.
 pub async fn invalidate_local<V>(view: Option<&LocalCache<V>>, key: &Key) -> Invalidation
 where
-    V: Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
 {
     if let Some(view) = view {
         view.invalidate(key).await;
@@ -270,7 +277,7 @@ where
 /// `invalidate_<fn>_all` of a local `async fn`.
 pub async fn invalidate_local_all<V>(view: Option<&LocalCache<V>>) -> Invalidation
 where
-    V: Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
 {
     if let Some(view) = view {
         view.invalidate_all().await;
@@ -281,7 +288,7 @@ where
 /// `invalidate_<fn>` of a plain `fn`: this process's L1 only.
 pub fn invalidate_sync<V>(view: Option<&LocalCache<V>>, key: &Key) -> Invalidation
 where
-    V: Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
 {
     if let Some(view) = view {
         view.invalidate_sync(key);
@@ -292,10 +299,24 @@ where
 /// `invalidate_<fn>_all` of a plain `fn`: this process's L1 only.
 pub fn invalidate_sync_all<V>(view: Option<&LocalCache<V>>) -> Invalidation
 where
-    V: Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
 {
     if let Some(view) = view {
         view.invalidate_all_sync();
     }
     Invalidation::default()
+}
+
+/// Builds a function's [`LocalCache`]: its own function so that a value type that is not
+/// [`LocalValue`](crate::local_view::LocalValue) is one error that says so.
+///
+/// # Errors
+/// As [`LocalCache::new`].
+pub fn local_cache<V: crate::local_view::LocalValue>(
+    backend: &crate::Backend,
+    prefix: &str,
+    l1_ttl: Option<std::time::Duration>,
+    negative_ttl: Option<std::time::Duration>,
+) -> crate::Result<LocalCache<V>> {
+    LocalCache::new(backend, prefix, l1_ttl, negative_ttl)
 }

@@ -47,8 +47,11 @@ pub struct LocalCache<V> {
     namespace: String,
     l1_ttl: Duration,
     negative_ttl: Option<Duration>,
-    pub(crate) flights: Flights<V>,
-    pub(crate) sync_flights: SyncFlights<V>,
+    /// `V::clone`, captured where `V: Clone` is known ([`new`](Self::new)), so that nothing
+    /// else names the bound: a value type that is not `Clone` is one compile error, there.
+    pub(crate) clone: fn(&V) -> V,
+    pub(crate) flights: Flights<Cloned<V>>,
+    pub(crate) sync_flights: SyncFlights<Cloned<V>>,
     /// Raised (under the write lock) by every invalidation of this view; a fill stores only
     /// while it holds the read lock and the epoch is the one it began with.
     epoch: RwLock<u64>,
@@ -63,13 +66,44 @@ impl<V> std::fmt::Debug for LocalCache<V> {
     }
 }
 
+/// A value with its view's clone function: what single-flight hands to waiters.
+pub(crate) struct Cloned<V> {
+    pub(crate) value: V,
+    clone: fn(&V) -> V,
+}
+
+impl<V> Cloned<V> {
+    pub(crate) fn new(value: V, clone: fn(&V) -> V) -> Self {
+        Self { value, clone }
+    }
+}
+
+impl<V> Clone for Cloned<V> {
+    fn clone(&self) -> Self {
+        Self {
+            value: (self.clone)(&self.value),
+            clone: self.clone,
+        }
+    }
+}
+
+/// The bound of a `#[cached(local)]` (or plain `fn`) value, named in one place.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be cached by `#[cached(local)]` or a plain `fn`: it is not `Clone + Send + Sync + 'static`",
+    label = "the function's value type",
+    note = "derive or implement `Clone` (wrap a value that cannot be cloned in an `Arc`)"
+)]
+pub trait LocalValue: Clone + Send + Sync + 'static {}
+
+impl<V: Clone + Send + Sync + 'static> LocalValue for V {}
+
 /// When a fill began: the backend's fence epochs and the view's own.
 pub(crate) struct LocalTicket {
     fence: Ticket,
     epoch: u64,
 }
 
-impl<V: Clone + Send + Sync + 'static> LocalCache<V> {
+impl<V: LocalValue> LocalCache<V> {
     /// A local view with key prefix `prefix` on `backend`'s L1; `l1_ttl` defaults to 60 s;
     /// `negative_ttl` caches `None` answers for that long.
     ///
@@ -96,12 +130,15 @@ impl<V: Clone + Send + Sync + 'static> LocalCache<V> {
             namespace,
             l1_ttl: l1_ttl.unwrap_or(DEFAULT_L1_TTL),
             negative_ttl,
+            clone: V::clone,
             flights: Flights::default(),
             sync_flights: SyncFlights::default(),
             epoch: RwLock::new(0),
         })
     }
+}
 
+impl<V: Send + Sync + 'static> LocalCache<V> {
     /// `<namespace>:<prefix>`: the key space of this view.
     #[must_use]
     pub fn namespace(&self) -> &str {
@@ -128,7 +165,7 @@ impl<V: Clone + Send + Sync + 'static> LocalCache<V> {
             Some(match &e.value {
                 None if accept_negative => None,
                 None => return None,
-                Some(any) => Some(any.downcast_ref::<V>()?.clone()),
+                Some(any) => Some((self.clone)(any.downcast_ref::<V>()?)),
             })
         })
     }
@@ -170,7 +207,13 @@ impl<V: Clone + Send + Sync + 'static> LocalCache<V> {
         self.fill_if_current(ticket, key, value, ttl);
     }
 
-    fn fill_if_current(&self, ticket: &LocalTicket, key: &Key, value: Option<V>, ttl: Option<Duration>) {
+    fn fill_if_current(
+        &self,
+        ticket: &LocalTicket,
+        key: &Key,
+        value: Option<V>,
+        ttl: Option<Duration>,
+    ) {
         let epoch = self.epoch.read().unwrap_or_else(PoisonError::into_inner);
         if *epoch == ticket.epoch {
             self.store_now(key, value, ttl);

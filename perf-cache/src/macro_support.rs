@@ -15,7 +15,7 @@ pub use crate::{
 // `#[cached(local)]` and plain `fn`s; `#[cached(plain)]`.
 pub use crate::StorageFormat;
 pub use crate::local_call::*;
-pub use crate::local_view::LocalCache;
+pub use crate::local_view::{LocalCache, LocalValue};
 
 /// One `#[cached]` function's views: one per value type (a generic function has one per
 /// instantiation; its static is shared by all of them), created on first use.
@@ -63,10 +63,7 @@ impl Site {
             return view.as_ref();
         }
         let mut others = self.others.lock().unwrap_or_else(PoisonError::into_inner);
-        let view = match others
-            .iter()
-            .find_map(|v| v.downcast_ref::<Option<T>>())
-        {
+        let view = match others.iter().find_map(|v| v.downcast_ref::<Option<T>>()) {
             Some(view) => view,
             None => {
                 let view = build(name, make.take());

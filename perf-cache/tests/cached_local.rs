@@ -64,7 +64,7 @@ async fn open_handle(id: u64) -> Handle {
 #[cached(local, cache_none, backend = LOCAL.get().expect("set by the test"))]
 async fn maybe_handle(id: u64) -> Option<u64> {
     LOCAL_RUNS.fetch_add(1, SeqCst);
-    (id % 2 == 0).then_some(id)
+    id.is_multiple_of(2).then_some(id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,14 +288,22 @@ async fn plain_stores_exactly_the_json_and_a_second_backend_reads_it() {
 
     assert_eq!(price_a("sku-1").await.cents, 1999);
     let full = format!("{ns}:prices:sku-1");
-    assert_eq!(keys_of(&ns).await, [full.clone()]);
+    assert_eq!(keys_of(&ns).await, std::slice::from_ref(&full));
     let mut c = common::raw(&url).await;
-    let stored: Vec<u8> = redis::cmd("GET").arg(&full).query_async(&mut c).await.unwrap();
+    let stored: Vec<u8> = redis::cmd("GET")
+        .arg(&full)
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert_eq!(
         String::from_utf8(stored).unwrap(),
         r#"{"sku":"sku-1","cents":1999}"#
     );
-    let ttl: i64 = redis::cmd("PTTL").arg(&full).query_async(&mut c).await.unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&full)
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert!(ttl > 590_000 && ttl <= 600_000, "{ttl}");
 
     // Another instance (its own L1) reads the value from Redis without running its body.
@@ -324,9 +332,24 @@ async fn plain_stores_exactly_the_json_and_a_second_backend_reads_it() {
 #[test]
 fn key_bytes_are_pinned() {
     assert_eq!(Key::new("user").arg(42_u64).as_str(), "user:42");
-    assert_eq!(Key::new("user").arg(-7_i32).arg(true).as_str(), "user:-7:true");
-    assert_eq!(Key::new("a:b*").arg("x y{z}").as_str(), "a%3Ab%2A:x%20y%7Bz%7D");
-    assert_eq!(Key::new("k").arg('%').arg(String::from("é")).as_str(), "k:%25:é");
-    assert_eq!(Key::new("k").arg(&"ref").arg(u128::MAX).as_str(), format!("k:ref:{}", u128::MAX));
-    assert_eq!(Key::from_key(&("a,b", Some(7_u32))).as_str(), "(a%2Cb,(7,),)");
+    assert_eq!(
+        Key::new("user").arg(-7_i32).arg(true).as_str(),
+        "user:-7:true"
+    );
+    assert_eq!(
+        Key::new("a:b*").arg("x y{z}").as_str(),
+        "a%3Ab%2A:x%20y%7Bz%7D"
+    );
+    assert_eq!(
+        Key::new("k").arg('%').arg(String::from("é")).as_str(),
+        "k:%25:é"
+    );
+    assert_eq!(
+        Key::new("k").arg("ref").arg(u128::MAX).as_str(),
+        format!("k:ref:{}", u128::MAX)
+    );
+    assert_eq!(
+        Key::from_key(&("a,b", Some(7_u32))).as_str(),
+        "(a%2Cb,(7,),)"
+    );
 }

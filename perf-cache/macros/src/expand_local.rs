@@ -75,7 +75,7 @@ pub(crate) fn make(plan: &Plan, prefix: &TokenStream) -> TokenStream {
     let negative_ttl = duration(plan.negative_ttl);
     quote!({
         let backend = #backend;
-        #p::LocalCache::<#value_ty>::new(
+        #p::local_cache::<#value_ty>(
             ::core::borrow::Borrow::<#p::Backend>::borrow(&backend),
             #prefix,
             #l1_ttl,

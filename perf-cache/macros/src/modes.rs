@@ -36,7 +36,9 @@ fn set_options(o: &Options) -> Vec<(&'static str, Span)> {
 /// Why an L1-only function cannot have `option`.
 fn why(option: &str) -> &'static str {
     match option {
-        "codec" | "l2_ttl" | "l3_ttl" => "its values never leave this process's L1 (no Redis, no disk)",
+        "codec" | "l2_ttl" | "l3_ttl" => {
+            "its values never leave this process's L1 (no Redis, no disk)"
+        }
         "plain" => "`plain` is how values are written to Redis, and L1-only values never are",
         "cache" => "a `cache` is a view over every tier, whose values need serde",
         "refresh_ahead" => "refresh-ahead reloads in a background task",
@@ -71,7 +73,10 @@ pub(crate) fn mode(o: &Options, f: &ItemFn, err: &mut dyn FnMut(Span, String)) -
             for (option, span) in set_options(o) {
                 err(
                     span,
-                    format!("conflicting options: `local` and `{option}`: {}", why(option)),
+                    format!(
+                        "conflicting options: `local` and `{option}`: {}",
+                        why(option)
+                    ),
                 );
             }
         }
@@ -104,7 +109,11 @@ pub(crate) fn mode(o: &Options, f: &ItemFn, err: &mut dyn FnMut(Span, String)) -
 
 fn is_postcard(codec: &syn::Expr) -> bool {
     match codec {
-        syn::Expr::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Postcard"),
+        syn::Expr::Path(p) => p
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "Postcard"),
         _ => false,
     }
 }
