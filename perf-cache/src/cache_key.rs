@@ -5,7 +5,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::Key;
-use crate::key::{KeyArg, is_reserved};
+use crate::key::{Scalar, is_reserved};
 
 /// A value that can be part of a cache key: each argument of a `#[cached]` function becomes
 /// one segment of the key, written through a [`KeyWriter`].
@@ -62,6 +62,7 @@ pub struct KeyWriter<'a> {
 
 impl KeyWriter<'_> {
     /// Writes text, escaped.
+    #[inline]
     pub fn text(&mut self, text: &str) {
         if self.depth == 0 {
             self.key.push_escaped(text);
@@ -91,8 +92,9 @@ impl KeyWriter<'_> {
         self.key.push_raw(b"~");
     }
 
-    /// Writes a scalar through its [`KeyArg`] form (integers, `bool`: never escaped).
-    fn scalar<T: KeyArg + ?Sized>(&mut self, value: &T) {
+    /// Writes a scalar as it is (integers in decimal, `bool`: never escaped).
+    #[inline]
+    fn scalar<T: Scalar + ?Sized>(&mut self, value: &T) {
         value.push_onto(self.key);
     }
 }
@@ -140,12 +142,14 @@ impl Key {
 }
 
 impl CacheKey for str {
+    #[inline]
     fn write_key(&self, out: &mut KeyWriter<'_>) {
         out.text(self);
     }
 }
 
 impl CacheKey for String {
+    #[inline]
     fn write_key(&self, out: &mut KeyWriter<'_>) {
         out.text(self);
     }

@@ -606,7 +606,7 @@ pub use codec::{Codec, CodecError, Json, Postcard};
 pub use error::{Error, Result};
 pub use group::{InvalidationGroup, InvalidationStats};
 pub use invalidation::{Invalidation, Reach};
-pub use key::{Key, KeyArg};
+pub use key::Key;
 pub use options::SetOptions;
 pub use pattern::Pattern;
 pub use perf_redact::redact_url;
