@@ -569,6 +569,8 @@ mod builder;
 mod bus;
 mod cache;
 mod cache_key;
+#[cfg(any(feature = "uuid", feature = "chrono", feature = "time"))]
+mod cache_key_ext;
 mod clock;
 mod codec;
 mod default_backend;
