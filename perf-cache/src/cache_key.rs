@@ -10,10 +10,17 @@ use crate::key::{Scalar, is_reserved};
 /// A value that can be part of a cache key: each argument of a `#[cached]` function becomes
 /// one segment of the key, written through a [`KeyWriter`].
 ///
+/// The one trait for key segments: [`Key::new`], [`Key::arg`], [`Pattern::lit`](crate::Pattern::lit)
+/// and `#[cached]` arguments all take it, so a value gives the same segment whichever way it
+/// reaches a key.
+///
 /// Implemented for strings, every integer type, `bool`, `char`, `Option`, tuples up to 8
-/// elements, slices, `Vec`, arrays, references, `Box`, `Rc`, `Arc` and `Cow`; derive it for
-/// your own structs and enums with `#[derive(CacheKey)]` (feature `macros`). Floats are left
-/// out on purpose (`0.0 == -0.0` and `NaN` make poor keys).
+/// elements, slices, `Vec`, arrays, references, `Box`, `Rc`, `Arc` and `Cow`; with features,
+/// `uuid::Uuid` (`uuid`: hyphenated lower case), chrono's `DateTime<Utc>` and `NaiveDate`
+/// (`chrono`) and time's `OffsetDateTime` and `Date` (`time`): RFC 3339 in UTC with 9
+/// fraction digits and `Z`, or `YYYY-MM-DD`. Derive it for your own structs and enums with
+/// `#[derive(CacheKey)]` (feature `macros`). Floats are left out on purpose (`0.0 == -0.0`
+/// and `NaN` make poor keys).
 ///
 /// The encoding is injective for each type: composite values are written as
 /// `(item,item,)` groups in which the text of strings also escapes `(`, `)`, `,` and `~`,
