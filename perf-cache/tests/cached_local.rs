@@ -353,3 +353,165 @@ fn key_bytes_are_pinned() {
         "(a%2Cb,(7,),)"
     );
 }
+
+// --- the stale-fill fence, the bus, a panicking body ---------------------------------------
+
+static FENCE: OnceLock<Backend> = OnceLock::new();
+static FENCE_RUNS: AtomicUsize = AtomicUsize::new(0);
+static GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[cached(local, backend = FENCE.get().expect("set by the test"))]
+async fn gated(n: u64) -> u64 {
+    FENCE_RUNS.fetch_add(1, SeqCst);
+    if n == 1 {
+        GATE.notified().await;
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_body_that_began_before_an_invalidation_is_not_stored() {
+    FENCE
+        .set(
+            Backend::builder()
+                .namespace(common::namespace("local_fence"))
+                .build()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+    let running = tokio::spawn(gated(1));
+    while FENCE_RUNS.load(SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    assert!(invalidate_gated(&1).await.is_complete());
+    GATE.notify_one();
+    assert_eq!(running.await.unwrap(), 1); // returned to its caller...
+    GATE.notify_one(); // (a permit for the second run's wait)
+    assert_eq!(gated(1).await, 1); // ...but not cached: the body runs again
+    assert_eq!(FENCE_RUNS.load(SeqCst), 2);
+    assert_eq!(gated(1).await, 1);
+    assert_eq!(FENCE_RUNS.load(SeqCst), 2);
+}
+
+static SYNC_FENCE: OnceLock<Backend> = OnceLock::new();
+static SYNC_FENCE_RUNS: AtomicUsize = AtomicUsize::new(0);
+static SYNC_GATE: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>> =
+    std::sync::Mutex::new(None);
+
+#[cached(backend = SYNC_FENCE.get().expect("set by the test"))]
+fn sync_gated(n: u64) -> u64 {
+    SYNC_FENCE_RUNS.fetch_add(1, SeqCst);
+    let gate = SYNC_GATE.lock().unwrap().take();
+    if let Some(gate) = gate {
+        gate.recv().unwrap();
+    }
+    n
+}
+
+static PANICS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(backend = SYNC_FENCE.get().expect("set by the test"))]
+fn panics_once(n: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(PANICS.fetch_add(1, SeqCst) != 0, "first body run panics");
+    n
+}
+
+#[test]
+fn sync_fence_and_a_panicking_body() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let backend = runtime
+        .block_on(
+            Backend::builder()
+                .namespace(common::namespace("sync_fence"))
+                .build(),
+        )
+        .unwrap();
+    SYNC_FENCE.set(backend).unwrap();
+
+    // A body that began before `invalidate_` returns its value, which is not stored.
+    let (release, gate) = std::sync::mpsc::channel();
+    *SYNC_GATE.lock().unwrap() = Some(gate);
+    let running = std::thread::spawn(|| sync_gated(5));
+    while SYNC_FENCE_RUNS.load(SeqCst) == 0 {
+        std::thread::yield_now();
+    }
+    assert!(invalidate_sync_gated(&5).is_complete());
+    release.send(()).unwrap();
+    assert_eq!(running.join().unwrap(), 5);
+    assert_eq!(sync_gated(5), 5);
+    assert_eq!(SYNC_FENCE_RUNS.load(SeqCst), 2);
+    assert_eq!(sync_gated(5), 5);
+    assert_eq!(SYNC_FENCE_RUNS.load(SeqCst), 2);
+
+    // The leader's body panics: its waiters are not wedged, one of them runs the body.
+    let callers: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(|| panics_once(9)))
+        .collect();
+    let results: Vec<_> = callers.into_iter().map(|c| c.join()).collect();
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+    assert!(results.iter().flatten().all(|&v| v == 9));
+    assert_eq!(PANICS.load(SeqCst), 2);
+    assert_eq!(panics_once(9), 9);
+    assert_eq!(PANICS.load(SeqCst), 2);
+}
+
+static BUS_A: OnceLock<Backend> = OnceLock::new();
+static BUS_B: OnceLock<Backend> = OnceLock::new();
+static BUS_RUNS_A: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(local, prefix = "tpl", backend = BUS_A.get().expect("set by the test"))]
+async fn template_a(name: &str) -> Handle {
+    BUS_RUNS_A.fetch_add(1, SeqCst);
+    Handle {
+        id: 1,
+        shared: Arc::from(name),
+    }
+}
+
+#[cached(local, prefix = "tpl", backend = BUS_B.get().expect("set by the test"))]
+async fn template_b(name: &str) -> Handle {
+    Handle {
+        id: 2,
+        shared: Arc::from(name),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_invalidation_reaches_other_instances_over_the_bus() {
+    let a = redis_backend("local_bus").await;
+    let b = Backend::builder()
+        .namespace(a.namespace())
+        .redis_url(common::redis_url())
+        .require_l2(true)
+        .build()
+        .await
+        .unwrap();
+    BUS_A.set(a.clone()).unwrap();
+    BUS_B.set(b).unwrap();
+    assert!(
+        common::eventually(200, async || a.bus_stats().is_some_and(|s| s.subscribed)).await,
+        "A subscribes to the bus"
+    );
+    let resyncs = a.bus_stats().map(|s| s.resyncs);
+    assert_eq!(template_a("home").await.id, 1);
+    assert_eq!(template_a("home").await.id, 1);
+    assert_eq!(BUS_RUNS_A.load(SeqCst), 1);
+    // B's process invalidates the same function's key: A drops its copy.
+    assert!(invalidate_template_b("home").await.is_complete());
+    assert!(
+        common::eventually(200, async || {
+            template_a("home").await;
+            BUS_RUNS_A.load(SeqCst) == 2
+        })
+        .await,
+        "A reloads after B's invalidation"
+    );
+    // Not a resync that emptied A's L1: the message itself.
+    assert_eq!(a.bus_stats().map(|s| s.resyncs), resyncs);
+    assert!(a.bus_stats().is_some_and(|s| s.applied >= 1));
+}
