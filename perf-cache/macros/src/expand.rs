@@ -191,11 +191,8 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
     };
     let key_doc =
         format!("The cache key under which {shown} stores its result for these arguments.");
-    let invalidate_doc = format!(
-        "Removes the cached result of {shown} for these arguments from every tier (shared tiers first, this process's L1 last); returns what it reached."
-    );
-    let invalidate_all_doc =
-        format!("Removes every cached result of {shown} from every tier; returns what it reached.");
+    let (invalidate_doc, invalidate_all_doc) =
+        crate::expand_local::invalidate_docs(plan.mode, &shown);
     let refresh_doc = format!(
         "Runs the body of {shown} now and stores its result (a `None` is invalidated, an error leaves the cache as it is); returns the result."
     );

@@ -83,3 +83,33 @@ pub(crate) fn make(plan: &Plan, prefix: &TokenStream) -> TokenStream {
         )
     })
 }
+
+/// The doc comments of `invalidate_<fn>` and `invalidate_<fn>_all`: what each mode reaches.
+pub(crate) fn invalidate_docs(mode: Mode, shown: &str) -> (String, String) {
+    match mode {
+        Mode::Shared => (
+            format!(
+                "Removes the cached result of {shown} for these arguments from every tier (shared tiers first, this process's L1 last); returns what it reached."
+            ),
+            format!(
+                "Removes every cached result of {shown} from every tier; returns what it reached."
+            ),
+        ),
+        Mode::Local => (
+            format!(
+                "Removes the cached result of {shown} for these arguments from this process's L1 and tells other instances on the invalidation bus."
+            ),
+            format!(
+                "Removes every cached result of {shown} from this process's L1 and tells other instances on the invalidation bus."
+            ),
+        ),
+        Mode::Sync => (
+            format!(
+                "Removes the cached result of {shown} for these arguments from this process's L1 (this process only)."
+            ),
+            format!(
+                "Removes every cached result of {shown} from this process's L1 (this process only)."
+            ),
+        ),
+    }
+}
