@@ -121,7 +121,10 @@
 //! out on the invalidation bus, so other instances drop their copy; a plain `fn`'s companions
 //! act on this process only (they cannot await Redis). A plain `fn` blocks its thread while
 //! another thread runs the body of the same cold key (never on async I/O): call it from
-//! `spawn_blocking` or a thread of your own when the body is slow.
+//! `spawn_blocking` or a thread of your own when the body is slow. Local views are not
+//! counted in [`CacheStats`] (they have no `Cache` handle); their entries count in the
+//! backend's [`Backend::l1_entries`]. A body that panics ends its flight without a value:
+//! the callers that waited run the body again, one at a time.
 //!
 //! ```
 //! use std::sync::Arc;
