@@ -124,7 +124,7 @@
 //! `spawn_blocking` or a thread of your own when the body is slow. Local views are not
 //! counted in [`CacheStats`] (they have no `Cache` handle); their entries count in the
 //! backend's [`Backend::l1_entries`]. A body that panics ends its flight without a value:
-//! the callers that waited run the body again, one at a time.
+//! one of the callers that waited runs the body again while the others wait for it.
 //!
 //! ```
 //! use std::sync::Arc;
