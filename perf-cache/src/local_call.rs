@@ -237,7 +237,9 @@ where
     }
 }
 
-/// `refresh_<fn>` of a plain `fn`.
+/// `refresh_<fn>` of a plain `fn`: as [`refresh_local`], in this process only. Fills that
+/// began before the refresh are turned away first; the refreshed value is stored unless an
+/// invalidation began while its body ran.
 pub fn refresh_sync<K, R, F>(_kind: K, view: Option<&LocalCache<K::Value>>, key: &Key, body: F) -> R
 where
     K: Kind<R>,
@@ -247,18 +249,15 @@ where
     let Some(view) = view else {
         return body();
     };
+    view.invalidate_sync(key);
+    let ticket = view.ticket(key);
     let (r, ttl) = crate::result_ttl::scope_sync(body);
     match K::split(r) {
         Ok(Some(v)) => {
-            // Turns away fills that began before this refresh, then stores its value.
-            view.invalidate_sync(key);
-            view.store_now(key, Some((view.clone)(&v)), ttl);
+            view.fill_sync(&ticket, key, Some((view.clone)(&v)), ttl);
             K::from_value(Some(v))
         }
-        Ok(None) => {
-            view.invalidate_sync(key);
-            K::from_value(None)
-        }
+        Ok(None) => K::from_value(None),
         Err(e) => K::from_error(e),
     }
 }
