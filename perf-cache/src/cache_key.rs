@@ -5,15 +5,22 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::Key;
-use crate::key::{KeyArg, is_reserved};
+use crate::key::{Scalar, is_reserved};
 
 /// A value that can be part of a cache key: each argument of a `#[cached]` function becomes
 /// one segment of the key, written through a [`KeyWriter`].
 ///
+/// The one trait for key segments: [`Key::new`], [`Key::arg`], [`Pattern::lit`](crate::Pattern::lit)
+/// and `#[cached]` arguments all take it, so a value gives the same segment whichever way it
+/// reaches a key.
+///
 /// Implemented for strings, every integer type, `bool`, `char`, `Option`, tuples up to 8
-/// elements, slices, `Vec`, arrays, references, `Box`, `Rc`, `Arc` and `Cow`; derive it for
-/// your own structs and enums with `#[derive(CacheKey)]` (feature `macros`). Floats are left
-/// out on purpose (`0.0 == -0.0` and `NaN` make poor keys).
+/// elements, slices, `Vec`, arrays, references, `Box`, `Rc`, `Arc` and `Cow`; with features,
+/// `uuid::Uuid` (`uuid`: hyphenated lower case), chrono's `DateTime<Utc>` and `NaiveDate`
+/// (`chrono`) and time's `OffsetDateTime` and `Date` (`time`): RFC 3339 in UTC with 9
+/// fraction digits and `Z`, or `YYYY-MM-DD`. Derive it for your own structs and enums with
+/// `#[derive(CacheKey)]` (feature `macros`). Floats are left out on purpose (`0.0 == -0.0`
+/// and `NaN` make poor keys).
 ///
 /// The encoding is injective for each type: composite values are written as
 /// `(item,item,)` groups in which the text of strings also escapes `(`, `)`, `,` and `~`,
@@ -62,6 +69,7 @@ pub struct KeyWriter<'a> {
 
 impl KeyWriter<'_> {
     /// Writes text, escaped.
+    #[inline]
     pub fn text(&mut self, text: &str) {
         if self.depth == 0 {
             self.key.push_escaped(text);
@@ -91,8 +99,9 @@ impl KeyWriter<'_> {
         self.key.push_raw(b"~");
     }
 
-    /// Writes a scalar through its [`KeyArg`] form (integers, `bool`: never escaped).
-    fn scalar<T: KeyArg + ?Sized>(&mut self, value: &T) {
+    /// Writes a scalar as it is (integers in decimal, `bool`: never escaped).
+    #[inline]
+    fn scalar<T: Scalar + ?Sized>(&mut self, value: &T) {
         value.push_onto(self.key);
     }
 }
@@ -140,12 +149,14 @@ impl Key {
 }
 
 impl CacheKey for str {
+    #[inline]
     fn write_key(&self, out: &mut KeyWriter<'_>) {
         out.text(self);
     }
 }
 
 impl CacheKey for String {
+    #[inline]
     fn write_key(&self, out: &mut KeyWriter<'_>) {
         out.text(self);
     }

@@ -158,21 +158,25 @@ impl Fence {
     pub(crate) async fn admit(&self, ticket: &Ticket) -> Option<Admitted<'_>> {
         let global = self.global.lock.read().await;
         let patterns = self.patterns.lock.read().await;
-        let epoch = &self.stripes[ticket.stripe];
-        let stripe = epoch.lock.read().await;
-        let fresh = self.global.value.load(Ordering::SeqCst) == ticket.global
-            && epoch.value.load(Ordering::SeqCst) == ticket.stripe_epoch
+        let stripe = self.stripes[ticket.stripe].lock.read().await;
+        self.is_fresh(ticket).then_some(Admitted {
+            _global: global,
+            _patterns: patterns,
+            _stripe: stripe,
+        })
+    }
+
+    /// Whether no epoch that concerns `ticket`'s key moved since it was taken (a pattern
+    /// logged since then that does not match the key does not count). Read under the locks.
+    fn is_fresh(&self, ticket: &Ticket) -> bool {
+        self.global.value.load(Ordering::SeqCst) == ticket.global
+            && self.stripes[ticket.stripe].value.load(Ordering::SeqCst) == ticket.stripe_epoch
             && (self.patterns.value.load(Ordering::SeqCst) == ticket.patterns
                 || self
                     .log
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .admits(ticket.patterns, ticket.space, &ticket.key));
-        fresh.then_some(Admitted {
-            _global: global,
-            _patterns: patterns,
-            _stripe: stripe,
-        })
+                    .admits(ticket.patterns, ticket.space, &ticket.key))
     }
 
     /// Turns away every fill that began before now and whose stored key (the head of its key
@@ -185,6 +189,20 @@ impl Fence {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(epoch, globs, heads);
+    }
+
+    /// [`admit`](Self::admit) without waiting, for fills of plain (non-`async`) `#[cached]`
+    /// functions: `None` also while an invalidation is bumping an epoch (the fill is then
+    /// returned to its caller but not stored).
+    pub(crate) fn try_admit(&self, ticket: &Ticket) -> Option<Admitted<'_>> {
+        let global = self.global.lock.try_read().ok()?;
+        let patterns = self.patterns.lock.try_read().ok()?;
+        let stripe = self.stripes[ticket.stripe].lock.try_read().ok()?;
+        self.is_fresh(ticket).then_some(Admitted {
+            _global: global,
+            _patterns: patterns,
+            _stripe: stripe,
+        })
     }
 
     /// Turns away every fill of `key` that began before now (waits for those storing).

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
+use crate::CacheKey;
+
 /// Bytes held inline before a key moves to the heap. A key such as `user:18446744073709551615`
 /// (25 bytes) never allocates.
 const INLINE: usize = 46;
@@ -60,9 +62,9 @@ impl Key {
     /// Starts a key with its first segment (escaped), usually the kind of thing cached
     /// (`"user"`, `"scan"`). The first segment is the *prefix* shown in logs and traces.
     #[must_use]
-    pub fn new(first: impl KeyArg) -> Self {
+    pub fn new(first: impl CacheKey) -> Self {
         let mut key = Self::empty();
-        first.push_onto(&mut key);
+        crate::cache_key::write_segment(&mut key, true, |w| first.write_key(w));
         key
     }
 
@@ -145,11 +147,19 @@ impl Key {
         matches!(self.repr, Repr::Raw(_))
     }
 
-    /// Appends one segment (escaped).
+    /// Appends one segment (escaped): any [`CacheKey`] value, by value or by reference —
+    /// strings, integers, `bool`, `char`, `Option`, tuples, slices, `#[derive(CacheKey)]`
+    /// types — written exactly as a `#[cached]` argument of that value is.
+    ///
+    /// ```
+    /// use perf_cache::Key;
+    /// let tenant = String::from("acme");
+    /// let key = Key::new("report").arg(&tenant).arg(7_u32).arg(("q3", Some(true)));
+    /// assert_eq!(key.as_str(), "report:acme:7:(q3,(true,),)");
+    /// ```
     #[must_use]
-    pub fn arg(mut self, segment: impl KeyArg) -> Self {
-        self.push_separator();
-        segment.push_onto(&mut self);
+    pub fn arg(mut self, segment: impl CacheKey) -> Self {
+        crate::cache_key::write_segment(&mut self, false, |w| segment.write_key(w));
         self
     }
 
@@ -205,10 +215,6 @@ impl Key {
             .map(move |s| if raw { s.to_owned() } else { unescape(s) })
     }
 
-    fn push_separator(&mut self) {
-        self.push_raw(&[SEPARATOR]);
-    }
-
     /// Appends bytes that are known not to need escaping.
     #[inline]
     pub(crate) fn push_raw(&mut self, bytes: &[u8]) {
@@ -232,6 +238,7 @@ impl Key {
     }
 
     /// Appends a segment's text, escaping reserved characters.
+    #[inline]
     pub(crate) fn push_escaped(&mut self, text: &str) {
         self.push_escaped_where(text, is_reserved);
     }
@@ -339,47 +346,23 @@ impl From<&str> for Key {
     }
 }
 
-/// A value usable as a key segment: strings (escaped) and integers (written in decimal without
-/// allocating).
-pub trait KeyArg {
-    /// Appends this value as the segment's text.
+/// A scalar written into a segment as it is (integers in decimal without allocating, `bool`
+/// as `true`/`false`): never escaped, since it holds no reserved character. The scalar
+/// impls of [`CacheKey`] go through it.
+pub(crate) trait Scalar {
+    /// Appends this value's text.
     fn push_onto(&self, key: &mut Key);
 }
 
-impl KeyArg for str {
-    fn push_onto(&self, key: &mut Key) {
-        key.push_escaped(self);
-    }
-}
-
-impl KeyArg for String {
-    fn push_onto(&self, key: &mut Key) {
-        key.push_escaped(self);
-    }
-}
-
-impl<T: KeyArg + ?Sized> KeyArg for &T {
-    fn push_onto(&self, key: &mut Key) {
-        (**self).push_onto(key);
-    }
-}
-
-impl KeyArg for bool {
+impl Scalar for bool {
     fn push_onto(&self, key: &mut Key) {
         key.push_raw(if *self { b"true" } else { b"false" });
     }
 }
 
-impl KeyArg for char {
-    fn push_onto(&self, key: &mut Key) {
-        let mut buf = [0; 4];
-        key.push_escaped(self.encode_utf8(&mut buf));
-    }
-}
-
 macro_rules! unsigned_arg {
     ($($t:ty),*) => {$(
-        impl KeyArg for $t {
+        impl Scalar for $t {
             #[inline]
             fn push_onto(&self, key: &mut Key) {
                 push_u64(key, u64::from(*self));
@@ -389,7 +372,7 @@ macro_rules! unsigned_arg {
 }
 unsigned_arg!(u8, u16, u32, u64);
 
-impl KeyArg for u128 {
+impl Scalar for u128 {
     fn push_onto(&self, key: &mut Key) {
         push_u128(key, *self, false);
     }
@@ -448,7 +431,7 @@ fn push_u64(key: &mut Key, n: u64) {
 
 macro_rules! signed_arg {
     ($($t:ty),*) => {$(
-        impl KeyArg for $t {
+        impl Scalar for $t {
             fn push_onto(&self, key: &mut Key) {
                 push_u128(key, u128::from(self.unsigned_abs()), *self < 0);
             }
@@ -457,13 +440,13 @@ macro_rules! signed_arg {
 }
 signed_arg!(i8, i16, i32, i64, i128);
 
-impl KeyArg for usize {
+impl Scalar for usize {
     fn push_onto(&self, key: &mut Key) {
         push_u128(key, u128::try_from(*self).unwrap_or(u128::MAX), false);
     }
 }
 
-impl KeyArg for isize {
+impl Scalar for isize {
     fn push_onto(&self, key: &mut Key) {
         let magnitude = u128::try_from(self.unsigned_abs()).unwrap_or(u128::MAX);
         push_u128(key, magnitude, *self < 0);

@@ -19,7 +19,8 @@
 //!
 //! # `#[cached]`
 //!
-//! The attribute caches an `async fn` (a free function or a method) in the shared tiers: the
+//! The attribute caches an `async fn` (a free function or a method; or a plain `fn`, in L1
+//! only, see `local` below) in the shared tiers: the
 //! key is built from the function's arguments, the result goes to L1 and (when the backend
 //! has them) Redis and disk, concurrent first calls of one key run the body once, and
 //! companion functions invalidate or refresh entries from anywhere.
@@ -75,7 +76,8 @@
 //!
 //! **Return types.** `T` is cached; `Result<T, E>` caches `Ok` only (also through aliases such
 //! as `io::Result<T>`); `Option<T>` caches `Some`, and `None` too with `cache_none`. Values
-//! need `Clone + Serialize + DeserializeOwned + Send + Sync + 'static`; errors need
+//! need `Clone + Serialize + DeserializeOwned + Send + Sync + 'static` (only `Clone + Send +
+//! Sync + 'static` with `local` or a plain `fn`); errors need
 //! `Send + Sync + 'static`. When `E: Clone`, callers that waited on a failed body get a clone
 //! of its error; otherwise the error goes to the caller whose body produced it and the callers
 //! that waited run the body themselves, one at a time.
@@ -105,11 +107,68 @@
 //! | `hard_timeout = "2s"` | `Result<T, E>` functions with `E: From<LoadTimeout>` (`io::Error` has it): past this the caller gets `Err(LoadTimeout.into())`, and the body finishes in the background and fills the cache (owned arguments only; 1 ms ..= 1 day) | none (a `cache`'s own `hard_timeout` is not used) |
 //! | `single_flight = "process"` / `"cluster"` / `"off"` | one body run per key at a time in the process, in every instance sharing the Redis (a lease; see "Cluster-wide single-flight"), or none | `"process"` |
 //! | `associated` | an associated function without `self` that does not mention `Self` (so the macro knows it sits in an `impl`) | — |
+//! | `local` | L1 only: the backend's shared L1 store (and budget), never Redis or disk; values need only `Clone + Send + Sync + 'static` (no serde). Excludes `codec`, `l2_ttl`, `l3_ttl`, `plain`, `cache`, `refresh_ahead`, `stale_if_error`, the timeouts and `single_flight = "cluster"` | off |
+//! | `plain` | interop mode: Redis holds exactly the codec's bytes (JSON) with Redis's own TTL, no envelope, no disk ([`StorageFormat::Plain`]); `Json` unless `codec` says otherwise (`Postcard` and `cache_none` are refused) | off |
+//! | a plain `fn` (no `async`) | cached as with `local`, with a blocking single-flight: concurrent callers of a cold key wait on a `std` condition variable while one runs the body; companions are plain `fn`s. `refresh_ahead`, `stale_if_error`, `codec`, `l2_ttl`, `l3_ttl`, `plain`, `cache`, `soft_timeout`, `hard_timeout` and `single_flight = "cluster"` are compile errors | — |
 //!
-//! Not available yet (each is a clear compile error): `tags` (it needs the tag invalidation
-//! of the invalidation issue), `local` (L1-only values without serde), `plain` (interop mode),
-//! and plain (non-`async`) `fn`s. `load_timeout` is gone: it is an error naming
-//! `hard_timeout` and `soft_timeout`.
+//! Not available yet (a clear compile error): `tags` (it needs the tag invalidation of the
+//! invalidation issue). `load_timeout` is gone: it is an error naming `hard_timeout` and
+//! `soft_timeout`.
+//!
+//! **`local` and plain `fn`s** keep their values in this process: the view (a `LocalCache`
+//! on the backend's L1) has the same key scheme (`<namespace>:<prefix>:<arguments>`), so a
+//! byte-sized L1 weighs each entry as its inline size plus its key. The stale-fill fence
+//! applies: a value whose body began before an invalidation of its key (or a backend-wide or
+//! remote one) is returned but not stored. An `async` function's `invalidate_<fn>` also goes
+//! out on the invalidation bus, so other instances drop their copy; a plain `fn`'s companions
+//! act on this process only (they cannot await Redis). A plain `fn` blocks its thread while
+//! another thread runs the body of the same cold key (never on async I/O): call it from
+//! `spawn_blocking` or a thread of your own when the body is slow. Local views are not
+//! counted in [`CacheStats`] (they have no `Cache` handle); their entries count in the
+//! backend's [`Backend::l1_entries`]. A body that panics ends its flight without a value:
+//! one of the callers that waited runs the body again while the others wait for it.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use perf_cache::cached;
+//!
+//! #[derive(Clone)] // no serde: only `local` (or a plain `fn`) can cache it
+//! struct Template { source: Arc<str> }
+//!
+//! #[cached(local, ttl = "5m")]
+//! async fn template(name: &str) -> Template { Template { source: Arc::from(name) } }
+//!
+//! #[cached(prefix = "primes")] // a plain `fn`: L1 only, companions are plain too
+//! fn nth_prime(n: u32) -> u32 {
+//!     (2..).filter(|k: &u32| (2..*k).all(|d| k % d != 0)).nth(n as usize).unwrap_or(0)
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! assert_eq!(&*template("home").await.source, "home");
+//! assert!(invalidate_template("home").await.is_complete());
+//! assert_eq!(nth_prime(10), 31);
+//! assert_eq!(nth_prime_cache_key(&10).as_str(), "10");
+//! assert!(invalidate_nth_prime(&10).is_complete());
+//! assert_eq!(refresh_nth_prime(10), 31);
+//! # }
+//! ```
+//!
+//! `plain`, for keys another service (Python, Node, Go...) reads and writes as JSON:
+//!
+//! ```
+//! use perf_cache::cached;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Clone, Serialize, Deserialize)]
+//! struct Price { cents: u64 }
+//!
+//! #[cached(plain, prefix = "prices", ttl = "10m")] // Redis: <namespace>:prices:<sku> = {"cents":1999}
+//! async fn price(sku: &str) -> Price { let _ = sku; Price { cents: 1999 } }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! assert_eq!(price("sku-1").await.cents, 1999);
+//! # }
+//! ```
 //!
 //! Per-tier TTLs, a codec and a backend of your own:
 //!
@@ -285,7 +344,9 @@
 //!
 //! # Keys
 //!
-//! A [`Key`] is a list of escaped segments joined by `:` (grammar on [`Key`]). No argument can
+//! A [`Key`] is a list of escaped segments joined by `:` (grammar on [`Key`]), each written
+//! by a [`CacheKey`] value ([`Key::arg`] and `#[cached]` arguments use the same trait, so a
+//! value gives the same segment either way). No argument can
 //! forge a separator or a Redis glob metacharacter (`* ? [ ] \`) or a cluster hash tag
 //! (`{ }`). Redis and disk store `<namespace>:<key>`; the namespace is limited to
 //! `[A-Za-z0-9_.-]`. Keys up to 46 bytes live inline: a key built from a `u64` never allocates.
@@ -782,6 +843,8 @@
 //!   certificates, or a private CA via `CacheBuilder::redis_root_cert_pem`).
 //! - `disk`: L3.
 //! - `moka`: moka as the L1 engine ([`L1Engine::Moka`]): TinyLFU admission, slower hits.
+//! - `uuid`, `chrono`, `time`: [`CacheKey`] for `uuid::Uuid`, chrono's `DateTime<Utc>` and
+//!   `NaiveDate`, time's `OffsetDateTime` and `Date` (canonical text forms, see [`CacheKey`]).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
@@ -792,6 +855,8 @@ mod bus;
 mod bus_seeds;
 mod cache;
 mod cache_key;
+#[cfg(any(feature = "uuid", feature = "chrono", feature = "time"))]
+mod cache_key_ext;
 mod clock;
 mod codec;
 mod default_backend;
@@ -805,6 +870,8 @@ mod invalidation;
 mod key;
 mod load_error;
 mod load_options;
+mod local_call;
+mod local_view;
 mod macro_support;
 mod options;
 mod pattern;
@@ -814,6 +881,7 @@ mod result_ttl;
 mod single_flight;
 mod stats;
 mod storage_format;
+mod sync_flight;
 mod tiers;
 
 #[cfg(feature = "redis")]
@@ -830,7 +898,7 @@ pub use codec::{Codec, CodecError, Json, Postcard};
 pub use error::{Error, Result};
 pub use group::{InvalidationGroup, InvalidationStats};
 pub use invalidation::{Invalidation, Reach};
-pub use key::{Key, KeyArg};
+pub use key::Key;
 pub use load_error::{LoadError, LoadTimeout};
 pub use load_options::LoadOptions;
 pub use options::SetOptions;

@@ -13,6 +13,10 @@ pub use crate::{
     Backend, Cache, CacheKey, Codec, Invalidation, Json, Key, KeyWriter, LoadTimeout, Postcard,
     Result,
 };
+// `#[cached(local)]` and plain `fn`s; `#[cached(plain)]`.
+pub use crate::StorageFormat;
+pub use crate::local_call::*;
+pub use crate::local_view::{LocalCache, LocalValue};
 
 /// One `#[cached]` function's views: one per value type (a generic function has one per
 /// instantiation; its static is shared by all of them), created on first use.
@@ -22,8 +26,8 @@ pub struct Site {
     others: Mutex<Vec<View>>,
 }
 
-/// `Some(&Cache<V, C>)`, or `None` when the view could not be built; its type says which
-/// `V` and `C` it is for.
+/// `Some(&T)` (a `Cache<V, C>` or a `LocalCache<V>`), or `None` when the view could not be
+/// built; its type says which view it is.
 type View = &'static (dyn Any + Send + Sync);
 
 impl Default for Site {
@@ -42,43 +46,39 @@ impl Site {
         }
     }
 
-    /// The view of value type `V` and codec `C`, built by `make` on first use. A view that
-    /// cannot be built is logged once and yields `None`: the function then runs uncached.
-    pub fn view<V, C>(
+    /// The view of type `T` (a `Cache<V, C>`, or a `LocalCache<V>`), built by `make` on
+    /// first use. A view that cannot be built is logged once and yields `None`: the function
+    /// then runs uncached.
+    pub fn view<T>(
         &'static self,
         name: &'static str,
-        make: impl FnOnce() -> Result<Cache<V, C>>,
-    ) -> Option<&'static Cache<V, C>>
+        make: impl FnOnce() -> Result<T>,
+    ) -> Option<&'static T>
     where
-        V: Send + Sync + 'static,
-        C: Send + Sync + 'static,
+        T: Send + Sync + 'static,
     {
         let mut make = Some(make);
         let first = self.first.get_or_init(|| build(name, make.take()));
         // One type check on a hit: the downcast is it.
-        if let Some(view) = first.downcast_ref::<Option<Cache<V, C>>>() {
+        if let Some(view) = first.downcast_ref::<Option<T>>() {
             return view.as_ref();
         }
         let mut others = self.others.lock().unwrap_or_else(PoisonError::into_inner);
-        let view = match others
-            .iter()
-            .find_map(|v| v.downcast_ref::<Option<Cache<V, C>>>())
-        {
+        let view = match others.iter().find_map(|v| v.downcast_ref::<Option<T>>()) {
             Some(view) => view,
             None => {
                 let view = build(name, make.take());
                 others.push(view);
-                view.downcast_ref::<Option<Cache<V, C>>>()?
+                view.downcast_ref::<Option<T>>()?
             }
         };
         view.as_ref()
     }
 }
 
-fn build<V, C>(name: &'static str, make: Option<impl FnOnce() -> Result<Cache<V, C>>>) -> View
+fn build<T>(name: &'static str, make: Option<impl FnOnce() -> Result<T>>) -> View
 where
-    V: Send + Sync + 'static,
-    C: Send + Sync + 'static,
+    T: Send + Sync + 'static,
 {
     let view = match make.map(|make| make()) {
         Some(Ok(cache)) => Some(cache),
@@ -89,7 +89,7 @@ where
         None => None,
     };
     // One view per function and value type for the life of the process, like a `static`.
-    let leaked: &'static Option<Cache<V, C>> = Box::leak(Box::new(view));
+    let leaked: &'static Option<T> = Box::leak(Box::new(view));
     leaked
 }
 
@@ -203,8 +203,8 @@ impl<T, E> Kind<std::result::Result<T, E>> for ResultKind {
 /// how a caller gets its `E` back.
 #[derive(Debug)]
 pub struct ErrorSharing<E> {
-    share: bool,
-    recover: fn(Arc<E>) -> Option<E>,
+    pub(crate) share: bool,
+    pub(crate) recover: fn(Arc<E>) -> Option<E>,
 }
 
 /// Picks [`ErrorSharing`] by whether `E: Clone` (autoref specialisation at the call site:

@@ -1,9 +1,10 @@
 //! [`Pattern`]: a Redis glob over keys, built segment by segment so that a value taken from a
 //! user is always literal.
 
+use crate::CacheKey;
 use crate::Key;
 use crate::glob::Glob;
-use crate::key::{KeyArg, SEPARATOR};
+use crate::key::SEPARATOR;
 
 /// A pattern over keys for [`Cache::invalidate_pattern`](crate::Cache::invalidate_pattern) and
 /// [`Backend::invalidate_pattern`](crate::Backend::invalidate_pattern), with Redis's glob
@@ -94,7 +95,7 @@ impl Pattern {
     /// let p = Pattern::new().lit("tenant").lit("a[1]\\?");
     /// assert_eq!(p.as_bytes(), b"tenant:a%5B1%5D%5C%3F");
     /// ```
-    pub fn lit(mut self, segment: impl KeyArg) -> Self {
+    pub fn lit(mut self, segment: impl CacheKey) -> Self {
         self.separate();
         push_literal(&mut self.glob, Key::new(segment).as_bytes());
         self

@@ -289,3 +289,101 @@ async fn every_expansion_runs() {
     assert_eq!(Generic(1_u8).echo(3).await, 3);
     assert_eq!(Generic("x".to_owned()).echo(3).await, 3);
 }
+
+/// Not `Serialize`: only L1-only functions can cache it.
+#[derive(Clone, Debug, PartialEq)]
+struct Opaque(Arc<str>);
+
+/// Public L1-only functions: their companions are public and documented too.
+pub mod public_local {
+    use perf_cache::cached;
+
+    /// A documented public `local` function.
+    #[cached(local, ttl = "1m")]
+    pub async fn triple(n: u64) -> u64 {
+        n * 3
+    }
+
+    /// A documented public plain `fn`.
+    #[cached(prefix = "public-sync")]
+    pub fn quadruple(n: u64) -> u64 {
+        n * 4
+    }
+}
+
+#[cached(local, cache_none, key = "opaque:{name}")]
+async fn local_opaque(name: &str, _unused: u8) -> Option<Opaque> {
+    (!name.is_empty()).then(|| Opaque(Arc::from(name)))
+}
+
+#[cached(local, single_flight = "off")]
+async fn local_unshared(n: u64) -> Result<Opaque, String> {
+    Ok(Opaque(Arc::from(n.to_string())))
+}
+
+#[cached(l1_ttl = "5s", cache_none)]
+fn sync_option(n: u64) -> Option<Opaque> {
+    (n > 0).then(|| Opaque(Arc::from("pos")))
+}
+
+#[cached(skip(pool), single_flight = "off")]
+fn sync_result(pool: &str, n: u64) -> Result<u64, std::num::ParseIntError> {
+    Ok(pool.len() as u64 + n)
+}
+
+#[cached]
+fn sync_generic<T: CacheKey + std::fmt::Debug>(value: &T) -> String {
+    format!("{value:?}")
+}
+
+#[cached(plain, ttl = "1m")]
+async fn plain_json(n: u64) -> Area {
+    Area(n)
+}
+
+#[cached(plain, codec = Json, prefix = "plain-explicit")]
+async fn plain_explicit(n: u64) -> Result<Area, String> {
+    Ok(Area(n))
+}
+
+impl Service {
+    #[cached(local)]
+    async fn local_method(&self, n: u64) -> Opaque {
+        Opaque(Arc::from(format!("{}-{n}", self.id)))
+    }
+
+    #[cached(skip(self))]
+    fn sync_method(&self, n: u64) -> u64 {
+        n + 1
+    }
+}
+
+#[tokio::test]
+async fn every_l1_only_and_plain_expansion_runs() {
+    assert_eq!(public_local::triple(2).await, 6);
+    assert!(public_local::invalidate_triple(&2).await.is_complete());
+    assert!(public_local::invalidate_triple_all().await.is_complete());
+    assert_eq!(public_local::refresh_triple(2).await, 6);
+    assert_eq!(public_local::quadruple(2), 8);
+    assert!(public_local::invalidate_quadruple(&2).is_complete());
+    assert!(public_local::invalidate_quadruple_all().is_complete());
+    assert_eq!(public_local::refresh_quadruple(2), 8);
+    assert_eq!(public_local::quadruple_cache_key(&2).as_str(), "2");
+    assert_eq!(local_opaque("a", 1).await, Some(Opaque(Arc::from("a"))));
+    assert_eq!(local_opaque("", 1).await, None);
+    assert_eq!(local_opaque_cache_key("a").as_str(), "opaque:a");
+    assert_eq!(local_unshared(3).await, Ok(Opaque(Arc::from("3"))));
+    assert_eq!(sync_option(0), None);
+    assert_eq!(sync_option(1), Some(Opaque(Arc::from("pos"))));
+    assert_eq!(refresh_sync_option(0), None);
+    assert_eq!(sync_result("ab", 1), Ok(3));
+    assert_eq!(sync_generic(&7_u8), "7");
+    assert_eq!(sync_generic(&"x"), "\"x\"");
+    assert_eq!(plain_json(4).await, Area(4));
+    assert_eq!(plain_explicit(4).await, Ok(Area(4)));
+    let s = Service { id: 1 };
+    assert_eq!(s.local_method(2).await, Opaque(Arc::from("1-2")));
+    assert!(s.invalidate_local_method(&2).await.is_complete());
+    assert_eq!(s.sync_method(2), 3);
+    assert!(Service::invalidate_sync_method(&2).is_complete());
+}

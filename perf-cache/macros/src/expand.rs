@@ -5,7 +5,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{GenericParam, ItemFn};
 
-use crate::validate::{KeySpec, Kind, Part, Plan, Root, has_lifetime};
+use crate::validate::{KeySpec, Kind, Mode, Part, Plan, Root, has_lifetime};
 
 pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
     let sig = &f.sig;
@@ -104,6 +104,8 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
     };
     let make = if let Some(cache) = &plan.cache {
         quote!(::core::result::Result::Ok(#cache))
+    } else if plan.mode != Mode::Shared {
+        crate::expand_local::make(plan, &prefix)
     } else {
         let backend = match &plan.backend {
             Some(b) => quote!(#b),
@@ -126,6 +128,11 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
         setter("stale_if_error", plan.stale_if_error);
         if let Some(codec) = &plan.codec {
             setters.extend(quote!(.codec(#codec)));
+        } else if plan.plain {
+            setters.extend(quote!(.codec(#p::Json)));
+        }
+        if plan.plain {
+            setters.extend(quote!(.storage_format(#p::StorageFormat::Plain)));
         }
         quote!({
             let backend = #backend;
@@ -156,15 +163,28 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
     let timed_out = if plan.hard_timeout.is_some() {
         let span = Span::call_site().located_at(ret.span());
         quote_spanned!(span=> #p::timeout_error::<<#kind as #p::Kind<#ret>>::Error>(),)
-    } else if plan.owned {
+    } else if plan.owned && plan.mode == Mode::Shared {
         quote!(::core::option::Option::None,)
     } else {
         quote!()
     };
-    let call = if plan.owned {
-        quote!(#p::call_owned)
-    } else {
-        quote!(#p::call)
+    let call = match plan.mode {
+        Mode::Local => quote!(#p::call_local),
+        Mode::Sync => quote!(#p::call_sync),
+        Mode::Shared if plan.owned => quote!(#p::call_owned),
+        Mode::Shared => quote!(#p::call),
+    };
+    let c = crate::expand_local::Companions::of(plan.mode);
+    let (await_, async_) = (&c.await_, &c.async_);
+    let (invalidate_call, invalidate_all_call, refresh_call) =
+        (&c.invalidate, &c.invalidate_all, &c.refresh);
+    let view_ty = match plan.mode {
+        Mode::Shared => quote!(#p::Cache<#value_ty, impl #p::Codec>),
+        Mode::Local | Mode::Sync => quote!(#p::LocalCache<#value_ty>),
+    };
+    let refresh_body = match plan.mode {
+        Mode::Sync => quote!(move || #body_call),
+        Mode::Shared | Mode::Local => quote!(#body_call),
     };
 
     // Companion signatures: `&self` when `self` is in the key, `&T` for owned key arguments.
@@ -190,11 +210,8 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
     };
     let key_doc =
         format!("The cache key under which {shown} stores its result for these arguments.");
-    let invalidate_doc = format!(
-        "Removes the cached result of {shown} for these arguments from every tier (shared tiers first, this process's L1 last); returns what it reached."
-    );
-    let invalidate_all_doc =
-        format!("Removes every cached result of {shown} from every tier; returns what it reached.");
+    let (invalidate_doc, invalidate_all_doc) =
+        crate::expand_local::invalidate_docs(plan.mode, &shown);
     let refresh_doc = format!(
         "Runs the body of {shown} now and stores its result (a `None` is invalidated, an error leaves the cache as it is); returns the result."
     );
@@ -222,7 +239,7 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
                 #timed_out
                 move || #body_call,
             )
-            .await
+            #await_
         }
 
         #[doc(hidden)]
@@ -233,7 +250,7 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
         #[doc(hidden)]
         #(#cfgs)*
         fn #view_fn<#(#view_params),*>() -> ::core::option::Option<
-            &'static #p::Cache<#value_ty, impl #p::Codec>,
+            &'static #view_ty,
         > #view_where {
             static SITE: #p::Site = #p::Site::new();
             SITE.view(::core::concat!(::core::module_path!(), "::", #name_str), || #make)
@@ -249,24 +266,24 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
         #[doc = #invalidate_doc]
         #(#cfgs)*
         #[allow(dead_code)]
-        #vis async fn #invalidate_fn<#params>(#key_receiver #(#key_params),*) -> #p::Invalidation #where_clause {
+        #vis #async_ fn #invalidate_fn<#params>(#key_receiver #(#key_params),*) -> #p::Invalidation #where_clause {
             let __perf_cache_key = #key_expr;
-            #p::invalidate(#view_call, &__perf_cache_key).await
+            #invalidate_call(#view_call, &__perf_cache_key) #await_
         }
 
         #[doc = #invalidate_all_doc]
         #(#cfgs)*
         #[allow(dead_code)]
-        #vis async fn #invalidate_all_fn<#(#view_params),*>() -> #p::Invalidation #view_where {
-            #p::invalidate_all(#view_call).await
+        #vis #async_ fn #invalidate_all_fn<#(#view_params),*>() -> #p::Invalidation #view_where {
+            #invalidate_all_call(#view_call) #await_
         }
 
         #[doc = #refresh_doc]
         #(#cfgs)*
         #[allow(dead_code)]
-        #vis async fn #refresh_fn<#params>(#outer_inputs) -> #ret #where_clause {
+        #vis #async_ fn #refresh_fn<#params>(#outer_inputs) -> #ret #where_clause {
             let __perf_cache_key = #key_expr;
-            #p::refresh(#kind, #view_call, &__perf_cache_key, #body_call).await
+            #refresh_call(#kind, #view_call, &__perf_cache_key, #refresh_body) #await_
         }
     }
 }

@@ -12,16 +12,19 @@ use quote::quote;
 mod args;
 mod derive;
 mod expand;
+mod expand_local;
+mod modes;
 mod validate;
 
-/// Caches an `async fn` (free function or method) in perf-cache's shared tiers: the key comes
-/// from the function's path and arguments, concurrent first calls of a key run the body once,
-/// and `<fn>_cache_key`, `invalidate_<fn>`, `invalidate_<fn>_all` and `refresh_<fn>` are
-/// generated beside it.
+/// Caches an `async fn` (free function or method) in perf-cache's shared tiers, or a plain
+/// `fn` in L1 only: the key comes from the function's path and arguments, concurrent first
+/// calls of a key run the body once, and `<fn>_cache_key`, `invalidate_<fn>`,
+/// `invalidate_<fn>_all` and `refresh_<fn>` are generated beside it.
 ///
 /// Options (all optional): `ttl`, `l1_ttl`, `l2_ttl`, `l3_ttl` (humantime strings or
 /// seconds), `prefix`, `key` (a template over argument names), `skip(..)`, `backend`, `cache`,
-/// `codec`, `cache_none`, `refresh_ahead`, `stale_if_error`, `single_flight`, `associated`.
+/// `codec`, `cache_none`, `refresh_ahead`, `stale_if_error`, `single_flight`, `associated`,
+/// `local` (L1 only, no serde), `plain` (values in Redis as plain JSON).
 /// The `perf_cache` crate documentation (section "`#[cached]`") describes each with an
 /// example.
 #[proc_macro_attribute]
@@ -32,7 +35,7 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(e) => {
             let e = syn::Error::new(
                 e.span(),
-                "`#[cached]` applies to an `async fn` (a free function or a method in an `impl` block)",
+                "`#[cached]` applies to a function: an `async fn` or a plain `fn` (free, or a method in an `impl` block)",
             )
             .to_compile_error();
             return quote!(#e #item2).into();

@@ -52,8 +52,22 @@ pub(crate) enum KeySpec {
     Template(Vec<Vec<Part>>),
 }
 
+/// Where a function's values live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Every tier of the backend (`Cache<V, C>`): values need serde.
+    Shared,
+    /// `local`: the backend's L1 only (`LocalCache<V>`): values need only `Clone`.
+    Local,
+    /// A plain (non-`async`) `fn`: L1 only, with a blocking single-flight.
+    Sync,
+}
+
 #[derive(Debug)]
 pub(crate) struct Plan {
+    pub(crate) mode: Mode,
+    /// `plain`: values stored in Redis as the codec's bytes alone (interop).
+    pub(crate) plain: bool,
     pub(crate) in_impl: bool,
     pub(crate) kind: Kind,
     pub(crate) ret: Type,
@@ -113,13 +127,7 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
     let sig = &f.sig;
     let name = &sig.ident;
 
-    if sig.asyncness.is_none() {
-        errors.push(
-            sig.fn_token.span(),
-            "`#[cached]` needs an `async fn`: the cache's shared tiers (Redis, disk) are async, \
-             and the L1-only path for plain `fn`s is not available yet",
-        );
-    }
+    let mode = crate::modes::mode(&o, f, &mut |span, message| errors.push(span, message));
     if let Some(c) = &sig.constness {
         errors.push(c.span(), "`#[cached]` cannot cache a `const fn`");
     }
@@ -128,27 +136,13 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
     }
 
     // Options that depend on work still in progress: a precise error instead of a fake.
-    let unfinished = [
-        (
-            o.local.is_present().then(|| o.local.span()),
-            "local",
-            "every cached value currently needs serde (it may go to Redis); leave `local` out and make the backend in-memory",
-        ),
-        (
-            o.tags.as_ref().map(|t| t.span()),
+    if let Some(t) = &o.tags {
+        not_yet(
+            &mut errors,
+            t.span(),
             "tags",
             "tag invalidation arrives with the invalidation issue (#11)",
-        ),
-        (
-            o.plain.is_present().then(|| o.plain.span()),
-            "plain",
-            "the interop mode arrives with the core's plain views",
-        ),
-    ];
-    for (span, what, why) in unfinished {
-        if let Some(span) = span {
-            not_yet(&mut errors, span, what, why);
-        }
+        );
     }
     if let Some(t) = &o.load_timeout {
         errors.push(
@@ -202,6 +196,7 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
             ("cache_none", o.cache_none.is_present()),
             ("refresh_ahead", o.refresh_ahead.is_some()),
             ("stale_if_error", o.stale_if_error.is_some()),
+            ("plain", o.plain.is_present()),
         ];
         for (option, set) in view_options {
             if set {
@@ -238,6 +233,7 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
     if let Some(d) = &o.soft_timeout
         && o.stale_if_error.is_none()
         && o.cache.is_none()
+        && mode == Mode::Shared
     {
         errors.push(
             d.span,
@@ -496,6 +492,8 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
         return Err(e);
     }
     Ok(Plan {
+        mode,
+        plain: o.plain.is_present(),
         in_impl,
         kind,
         ret,
@@ -509,10 +507,10 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
         l1_ttl,
         l2_ttl,
         l3_ttl,
-        negative_ttl: o
-            .cache_none
-            .is_present()
-            .then(|| l2_ttl.unwrap_or(DEFAULT_L1_TTL)),
+        negative_ttl: o.cache_none.is_present().then(|| match mode {
+            Mode::Shared => l2_ttl.unwrap_or(DEFAULT_L1_TTL),
+            Mode::Local | Mode::Sync => l1_ttl.unwrap_or(DEFAULT_L1_TTL),
+        }),
         refresh_ahead: o.refresh_ahead.map(|d| d.value),
         stale_if_error: o.stale_if_error.map(|d| d.value),
         soft_timeout: o.soft_timeout.map(|d| d.value),

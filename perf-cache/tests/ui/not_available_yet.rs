@@ -5,9 +5,4 @@ async fn tagged(id: u64) -> u64 {
     id
 }
 
-#[cached]
-fn plain_fn(id: u64) -> u64 {
-    id
-}
-
 fn main() {}
