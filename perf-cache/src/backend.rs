@@ -64,6 +64,8 @@ pub(crate) struct Shared {
     pub(crate) fence: crate::fence::Fence,
     /// The invalidation bus (with Redis, unless turned off).
     pub(crate) bus: Option<crate::bus::Bus>,
+    /// Current tag generations (see [`crate::tag_table`]).
+    pub(crate) tags: crate::tag_table::TagTable,
     /// Key space (`<namespace>` or `<namespace>:<prefix>`) → L1 id.
     spaces: Mutex<HashMap<String, u32>>,
     /// Invalidations by kind and keys removed per tier.
@@ -289,6 +291,7 @@ pub struct BackendBuilder {
     pub(crate) metrics_interval: Option<Duration>,
     pub(crate) bus: bool,
     pub(crate) bus_heartbeat: Duration,
+    pub(crate) tag_table_size: usize,
 }
 
 impl std::fmt::Debug for BackendBuilder {
@@ -308,6 +311,7 @@ impl std::fmt::Debug for BackendBuilder {
         d.field("metrics_interval", &self.metrics_interval)
             .field("bus", &self.bus)
             .field("bus_heartbeat", &self.bus_heartbeat)
+            .field("tag_table_size", &self.tag_table_size)
             .finish_non_exhaustive()
     }
 }
@@ -328,6 +332,7 @@ impl BackendBuilder {
             metrics_interval: Some(Duration::from_secs(1)),
             bus: true,
             bus_heartbeat: crate::bus::DEFAULT_HEARTBEAT,
+            tag_table_size: crate::tag_table::DEFAULT_TABLE_SIZE,
         }
     }
 
@@ -506,6 +511,21 @@ impl BackendBuilder {
         self
     }
 
+    /// How many tags the in-process tag table holds (see the crate docs, "Tags"). Default
+    /// 10,000; 1 to 10,000,000. Past it the oldest tag is evicted: entries that depend on it
+    /// become misses (never stale hits) and it is fetched again when next used.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// let err = perf_cache::Backend::builder().tag_table_size(0).build().await.unwrap_err();
+    /// assert!(err.to_string().contains("tag_table_size"));
+    /// # Ok(()) }
+    /// ```
+    pub fn tag_table_size(mut self, tags: usize) -> Self {
+        self.tag_table_size = tags;
+        self
+    }
+
     pub(crate) fn has_lower_tier(&self) -> bool {
         #[allow(unused_mut)]
         let mut lower = false;
@@ -541,6 +561,13 @@ impl BackendBuilder {
                 "bus_heartbeat",
                 format!("{:?}", self.bus_heartbeat),
                 "10 ms..=60 s",
+            ));
+        }
+        if !(1..=10_000_000).contains(&self.tag_table_size) {
+            return Err(invalid(
+                "tag_table_size",
+                self.tag_table_size,
+                "1..=10000000",
             ));
         }
         #[cfg(feature = "redis")]
@@ -671,6 +698,7 @@ impl BackendBuilder {
         let by_weight = self.l1_max_bytes.is_some();
         let bus = with_bus.then(|| crate::bus::Bus::new(&namespace, self.bus_heartbeat));
         let stamps = l3.is_some();
+        let has_redis = l2.is_some();
         let l1_capacity = self.l1_max_bytes.unwrap_or(self.l1_max_entries);
         crate::clock::start();
         let l1 = l1::build(
@@ -697,6 +725,7 @@ impl BackendBuilder {
             replay: crate::replay::Replay::default(),
             fence: crate::fence::Fence::new(stamps),
             bus,
+            tags: crate::tag_table::TagTable::new(self.tag_table_size, !has_redis),
         });
         Backend { shared }
     }

@@ -73,6 +73,9 @@ pub(crate) struct Ticket {
     /// The key's generation in Redis when the load began (0: none, or unknown), for the
     /// compare-and-set of the L2 fill.
     pub(crate) l2_generation: u64,
+    /// Tag generations and epochs noted when the load began (loads only; see
+    /// [`crate::tag_table::TagTicket`]).
+    pub(crate) tags: Option<std::sync::Arc<crate::tag_table::TagTicket>>,
 }
 
 /// Held while a fill stores its result: no invalidation of its stripe (or of everything) can
@@ -116,6 +119,7 @@ impl Fence {
                 0
             },
             l2_generation: 0,
+            tags: None,
         }
     }
 

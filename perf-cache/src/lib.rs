@@ -580,6 +580,7 @@ mod glob;
 mod group;
 mod invalidation;
 mod key;
+mod load_options;
 mod macro_support;
 mod options;
 mod pattern;
@@ -587,6 +588,8 @@ mod replay;
 mod result_ttl;
 mod stats;
 mod storage_format;
+mod tag;
+mod tag_table;
 mod tiers;
 
 #[cfg(feature = "redis")]
@@ -604,16 +607,18 @@ pub use error::{Error, Result};
 pub use group::{InvalidationGroup, InvalidationStats};
 pub use invalidation::{Invalidation, Reach};
 pub use key::{Key, KeyArg};
+pub use load_options::LoadOptions;
 pub use options::SetOptions;
 pub use pattern::Pattern;
 pub use perf_redact::redact_url;
-pub use result_ttl::set_result_ttl;
+pub use result_ttl::{set_result_tags, set_result_ttl};
 #[cfg(feature = "redis")]
 pub use session::{SessionStore, SessionStoreBuilder};
 #[cfg(feature = "redis")]
 pub use stats::SessionStats;
 pub use stats::{CacheStats, TierStats};
 pub use storage_format::StorageFormat;
+pub use tag::{MAX_TAG_LEN, MAX_TAGS};
 pub use tiers::l1::L1Engine;
 
 #[cfg(feature = "macros")]

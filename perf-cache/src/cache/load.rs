@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::{Cache, Lower, Write};
 use crate::fence::Ticket;
 use crate::flight::{Join, Leader, Outcome};
-use crate::{Codec, Key};
+use crate::{Codec, Key, LoadOptions};
 
 /// The error a leader publishes when its error is for itself only.
 struct NotShared;
@@ -33,11 +33,36 @@ where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = V> + Send + 'static,
     {
+        self.get_or_load_with(key, LoadOptions::default(), loader)
+            .await
+    }
+
+    /// [`get_or_load`](Self::get_or_load) with per-call [`LoadOptions`]: tags (stamped with
+    /// their generations when the load begins) and a time to live.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use perf_cache::{Cache, Key, LoadOptions};
+    /// let cache = Cache::<String>::builder().build().await?;
+    /// let key = Key::new("scan").arg(7_u64);
+    /// let opts = LoadOptions::default().tags(["scan:7"]);
+    /// cache.get_or_load_with(&key, opts.clone(), || async { "v1".to_owned() }).await;
+    /// cache.invalidate_tag("scan:7").await?;
+    /// let v = cache.get_or_load_with(&key, opts, || async { "v2".to_owned() }).await;
+    /// assert_eq!(v, "v2");
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_or_load_with<F, Fut>(&self, key: &Key, options: LoadOptions, loader: F) -> V
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = V> + Send + 'static,
+    {
         let result = self
             .load(
                 key,
                 false,
                 true,
+                &options,
                 move || async move { Ok::<_, Infallible>(Some(loader().await)) },
                 Self::spawn_refresh,
             )
@@ -47,6 +72,47 @@ where
             // With `accept_negative = false` the load path always yields a value.
             Ok(None) => unreachable!("load without negatives returned None"),
             Err(e) => match *e {},
+        }
+    }
+
+    /// [`try_get_or_load`](Self::try_get_or_load) with per-call [`LoadOptions`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use perf_cache::{Cache, Key, LoadOptions};
+    /// let cache = Cache::<u64>::builder().build().await?;
+    /// let opts = LoadOptions::default().tags(["org:1"]);
+    /// let v = cache.try_get_or_load_with(&Key::new(1_u64), opts, || async { Ok::<_, String>(5) }).await;
+    /// assert_eq!(v.unwrap(), 5);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The loader's error, shared.
+    pub async fn try_get_or_load_with<F, Fut, E>(
+        &self,
+        key: &Key,
+        options: LoadOptions,
+        loader: F,
+    ) -> Result<V, Arc<E>>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        let result = self
+            .load(
+                key,
+                false,
+                true,
+                &options,
+                move || async move { loader().await.map(Some) },
+                Self::spawn_refresh,
+            )
+            .await?;
+        match result {
+            Some(v) => Ok(v),
+            None => unreachable!("load without negatives returned None"),
         }
     }
 
@@ -76,19 +142,8 @@ where
         Fut: Future<Output = Result<V, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        let result = self
-            .load(
-                key,
-                false,
-                true,
-                move || async move { loader().await.map(Some) },
-                Self::spawn_refresh,
-            )
-            .await?;
-        match result {
-            Some(v) => Ok(v),
-            None => unreachable!("load without negatives returned None"),
-        }
+        self.try_get_or_load_with(key, LoadOptions::default(), loader)
+            .await
     }
 
     /// Like [`try_get_or_load`](Self::try_get_or_load) for lookups that may find nothing: with
@@ -122,7 +177,8 @@ where
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        self.load(key, true, true, loader, Self::spawn_refresh)
+        let options = LoadOptions::default();
+        self.load(key, true, true, &options, loader, Self::spawn_refresh)
             .await
     }
 
@@ -154,8 +210,16 @@ where
         Fut: Future<Output = Result<Option<V>, E>>,
         E: Send + Sync + 'static,
     {
-        self.load(key, accept_negative, share_errors, loader, |_, _, _| {})
-            .await
+        let options = LoadOptions::default();
+        self.load(
+            key,
+            accept_negative,
+            share_errors,
+            &options,
+            loader,
+            |_, _, _, _| {},
+        )
+        .await
     }
 
     /// As [`load_scoped`](Self::load_scoped) for a `'static` loader: refresh-ahead (if the
@@ -172,10 +236,12 @@ where
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
+        let options = LoadOptions::default();
         self.load(
             key,
             accept_negative,
             share_errors,
+            &options,
             loader,
             Self::spawn_refresh,
         )
@@ -189,6 +255,7 @@ where
         key: &Key,
         accept_negative: bool,
         share_errors: bool,
+        options: &LoadOptions,
         loader: F,
         refresh: R,
     ) -> Result<Option<V>, Arc<E>>
@@ -196,7 +263,7 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<V>, E>>,
         E: Send + Sync + 'static,
-        R: FnOnce(&Self, &Key, F),
+        R: FnOnce(&Self, &Key, F, &LoadOptions),
     {
         let inner = &*self.inner;
         let mut stale = None;
@@ -215,7 +282,7 @@ where
                     && !e.refresh_failed
                     && e.fresh_until.saturating_duration_since(now) <= window
                 {
-                    refresh(self, key, loader);
+                    refresh(self, key, loader, options);
                 }
                 return Ok(e.value);
             }
@@ -242,7 +309,14 @@ where
                                 unreachable!("loader used twice")
                             };
                             return self
-                                .lead(key, accept_negative, share_errors, leader, loader, stale)
+                                .lead(
+                                    key,
+                                    accept_negative,
+                                    share_errors,
+                                    (leader, options),
+                                    loader,
+                                    stale,
+                                )
                                 .await;
                         }
                         Join::Waiter(waiter) => waiter,
@@ -289,7 +363,7 @@ where
         key: &Key,
         accept_negative: bool,
         share_errors: bool,
-        leader: Leader<V>,
+        (leader, options): (Leader<V>, &LoadOptions),
         loader: F,
         stale: Option<V>,
     ) -> Result<Option<V>, Arc<E>>
@@ -329,14 +403,16 @@ where
             inner.counters.misses.incr();
         }
         self.read_generation(key, &mut ticket).await;
+        ticket.tags = Some(self.tag_ticket(options).await);
         let start = Instant::now();
-        let (result, ttl) = crate::result_ttl::scope(loader()).await;
+        let (result, ttl, tags) = crate::result_ttl::scope_tagged(loader()).await;
         self.record_load(start, result.is_ok());
         match result {
             Ok(v) => {
                 // Waiters (and callers arriving while the tiers are written) get the value now.
                 leader.publish(Outcome::Value(v.clone()));
-                self.store_loaded(key, v.clone(), ttl, &ticket, "loaded")
+                let ttl = ttl.or(options.ttl);
+                self.store_loaded(key, v.clone(), ttl, (&ticket, &tags), "loaded")
                     .await;
                 drop(leader);
                 tracing::debug!(outcome = "loaded", found = v.is_some());
@@ -398,10 +474,18 @@ where
         key: &Key,
         v: Option<V>,
         ttl: Option<std::time::Duration>,
-        ticket: &Ticket,
+        (ticket, tags): (&Ticket, &crate::result_ttl::ResultTags),
         what: &'static str,
     ) {
-        if let Err(e) = self.store(key, v, ttl, Write::Fill(ticket)).await {
+        let Ok(stamps) = self.fill_stamps(ticket, tags).await else {
+            self.inner.counters.stale_fills_dropped.incr();
+            tracing::debug!(namespace = %self.inner.namespace, key_prefix = key.prefix(), what, "tagged value not cached: its tags' generations at load start are unknown");
+            return;
+        };
+        let stored = self
+            .store_stamped(key, v, ttl, Write::Fill(ticket), stamps)
+            .await;
+        if let Err(e) = stored {
             tracing::warn!(namespace = %self.inner.namespace, key_prefix = key.prefix(), error = %e, what, "value not cached");
         }
     }
@@ -421,7 +505,7 @@ where
     }
 
     /// Starts a background reload of `key` unless one is already running.
-    fn spawn_refresh<F, Fut, E>(&self, key: &Key, loader: F)
+    fn spawn_refresh<F, Fut, E>(&self, key: &Key, loader: F, options: &LoadOptions)
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
@@ -438,15 +522,19 @@ where
         let this = self.clone();
         let key = key.clone();
         let mut ticket = inner.shared.fence.ticket(inner.space, &key);
+        let options = options.clone();
         tokio::spawn(async move {
             this.read_generation(&key, &mut ticket).await;
+            ticket.tags = Some(this.tag_ticket(&options).await);
             let start = Instant::now();
-            let (result, ttl) = crate::result_ttl::scope(loader()).await;
+            let (result, ttl, tags) = crate::result_ttl::scope_tagged(loader()).await;
             this.record_load(start, result.is_ok());
             match result {
                 Ok(v) => {
                     leader.publish(Outcome::Value(v.clone()));
-                    this.store_loaded(&key, v, ttl, &ticket, "refreshed").await;
+                    let ttl = ttl.or(options.ttl);
+                    this.store_loaded(&key, v, ttl, (&ticket, &tags), "refreshed")
+                        .await;
                     drop(leader);
                 }
                 // The current value stays until it expires, with no further refresh attempt (a

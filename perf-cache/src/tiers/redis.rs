@@ -13,6 +13,7 @@ use crate::tiers::generation::{self, GENERATION_TTL, LuaScript, Scripts};
 use crate::tiers::{Tier, TierError, TierResult};
 
 mod plain;
+mod tags;
 pub(crate) use plain::PlainRead;
 
 /// `SCAN … COUNT` for pattern invalidation and `clear`: slots visited per page (the work Redis
