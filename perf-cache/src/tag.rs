@@ -118,7 +118,6 @@ impl Shared {
         kind: Option<Kind>,
     ) -> Result<Invalidation> {
         validate(tag)?;
-        self.tags.mark_in_use();
         let mut report = Invalidation::default();
         // Fills in flight here store nothing from now on; loads whose loader picks its tags
         // compare the epoch.

@@ -22,7 +22,7 @@
 //! fetched again on its next use. A bus gap drops the whole table the same way.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Tags held per backend by default.
@@ -129,8 +129,6 @@ pub(crate) struct TagTable {
     local_clock: Option<AtomicU64>,
     /// Bumped by every tag invalidation this process makes or hears of, and by bus gaps.
     epoch: AtomicU64,
-    /// Whether any tag was used here: loads read Redis's tag epoch only then.
-    in_use: AtomicBool,
     evictions: AtomicU64,
 }
 
@@ -142,7 +140,6 @@ impl TagTable {
             capacity: capacity.max(1),
             local_clock: local.then(|| AtomicU64::new(crate::clock::now_unix_us())),
             epoch: AtomicU64::new(0),
-            in_use: AtomicBool::new(false),
             evictions: AtomicU64::new(0),
         }
     }
@@ -151,15 +148,6 @@ impl TagTable {
         self.local_clock
             .as_ref()
             .map(|c| c.fetch_add(1, Ordering::AcqRel) + 1)
-    }
-
-    /// Whether tags were used in this process (a load then reads Redis's tag epoch).
-    pub(crate) fn in_use(&self) -> bool {
-        self.in_use.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn mark_in_use(&self) {
-        self.in_use.store(true, Ordering::Relaxed);
     }
 
     /// This process's tag epoch.
@@ -255,7 +243,6 @@ impl TagTable {
         F: FnOnce(Vec<String>) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<u64>, Unresolved>>,
     {
-        self.mark_in_use();
         let cells: Vec<(Arc<str>, Arc<TagCell>)> = names.iter().map(|n| self.cell(n)).collect();
         let unknown: Vec<usize> = (0..cells.len())
             .filter(|&i| cells[i].1.current.load(Ordering::Acquire) == UNKNOWN)

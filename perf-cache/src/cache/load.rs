@@ -402,8 +402,12 @@ where
         if !counted {
             inner.counters.misses.incr();
         }
-        self.read_generation(key, &mut ticket).await;
-        ticket.tags = Some(self.tag_ticket(options).await);
+        // The tag epoch is read beside the key's generation (in flight together).
+        let ((), tags) = tokio::join!(
+            self.read_generation(key, &mut ticket),
+            self.tag_ticket(options)
+        );
+        ticket.tags = Some(tags);
         let start = Instant::now();
         let (result, ttl, tags) = crate::result_ttl::scope_tagged(loader()).await;
         self.record_load(start, result.is_ok());
@@ -524,8 +528,11 @@ where
         let mut ticket = inner.shared.fence.ticket(inner.space, &key);
         let options = options.clone();
         tokio::spawn(async move {
-            this.read_generation(&key, &mut ticket).await;
-            ticket.tags = Some(this.tag_ticket(&options).await);
+            let ((), tags) = tokio::join!(
+                this.read_generation(&key, &mut ticket),
+                this.tag_ticket(&options)
+            );
+            ticket.tags = Some(tags);
             let start = Instant::now();
             let (result, ttl, tags) = crate::result_ttl::scope_tagged(loader()).await;
             this.record_load(start, result.is_ok());

@@ -52,11 +52,8 @@ where
     pub(super) async fn tag_ticket(&self, options: &LoadOptions) -> Arc<TagTicket> {
         let shared = &self.inner.shared;
         let local_epoch = shared.tags.epoch();
-        let redis_epoch = if shared.tags.in_use() || !options.tags.is_empty() {
-            shared.redis_tag_epoch().await
-        } else {
-            None
-        };
+        // Read on every load with Redis: whether the loader will pick tags is unknown yet.
+        let redis_epoch = shared.redis_tag_epoch().await;
         let upfront = if options.tags.is_empty() {
             Some(Vec::new())
         } else {
