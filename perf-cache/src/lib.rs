@@ -589,6 +589,7 @@ mod result_ttl;
 mod stats;
 mod storage_format;
 mod tag;
+mod tag_macro;
 mod tag_table;
 mod tiers;
 
@@ -627,6 +628,7 @@ pub use perf_cache_macros::{CacheKey, cached};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::macro_support::*;
+    pub use crate::tag_macro::*;
 }
 
 /// The README's examples, compiled and run as doctests.

@@ -110,12 +110,6 @@ where
         .unwrap_or(false)
 }
 
-/// Runs one load, returning its output and the time to live it chose, if any.
-pub(crate) async fn scope<F: Future>(load: F) -> (F::Output, Option<Duration>) {
-    let (out, ttl, _) = scope_tagged(load).await;
-    (out, ttl)
-}
-
 /// Runs one load, returning its output, the time to live and the tags it chose.
 pub(crate) async fn scope_tagged<F: Future>(load: F) -> (F::Output, Option<Duration>, ResultTags) {
     RESULT_TAGS

@@ -12,6 +12,7 @@ use quote::quote;
 mod args;
 mod derive;
 mod expand;
+mod tags;
 mod validate;
 
 /// Caches an `async fn` (free function or method) in perf-cache's shared tiers: the key comes

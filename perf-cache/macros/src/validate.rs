@@ -72,6 +72,8 @@ pub(crate) struct Plan {
     pub(crate) backend: Option<Expr>,
     pub(crate) cache: Option<Expr>,
     pub(crate) codec: Option<Expr>,
+    /// Tag templates, resolved against the arguments (see `tags.rs`).
+    pub(crate) tags: Vec<Vec<crate::tags::TagPart>>,
 }
 
 /// Collects every error, so that one expansion reports them all at once.
@@ -128,11 +130,6 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
             o.local.is_present().then(|| o.local.span()),
             "local",
             "every cached value currently needs serde (it may go to Redis); leave `local` out and make the backend in-memory",
-        ),
-        (
-            o.tags.as_ref().map(|t| t.span()),
-            "tags",
-            "tag invalidation arrives with the invalidation issue (#11)",
         ),
         (
             o.plain.is_present().then(|| o.plain.span()),
@@ -401,6 +398,17 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
         }
     };
 
+    let tags = match &o.tags {
+        None => Vec::new(),
+        Some(t) => crate::tags::resolve(t, &args, receiver.is_some(), &name.to_string())
+            .unwrap_or_else(|problems| {
+                for (span, message) in problems {
+                    errors.push(span, message);
+                }
+                Vec::new()
+            }),
+    };
+
     // refresh_ahead reruns the body later: it must own its arguments.
     let owned = o.refresh_ahead.is_some();
     if owned {
@@ -456,6 +464,7 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
         backend: o.backend,
         cache: o.cache,
         codec: o.codec,
+        tags,
     })
 }
 

@@ -5,11 +5,6 @@ async fn leased(id: u64) -> u64 {
     id
 }
 
-#[cached(tags = "user:{id}")]
-async fn tagged(id: u64) -> u64 {
-    id
-}
-
 #[cached]
 fn plain_fn(id: u64) -> u64 {
     id
