@@ -512,7 +512,7 @@ impl BackendBuilder {
     }
 
     /// How many tags the in-process tag table holds (see the crate docs, "Tags"). Default
-    /// 10,000; 1 to 10,000,000. Past it the oldest tag is evicted: entries that depend on it
+    /// 10,000; 32 (one entry's tags) to 10,000,000. Past it the oldest tag is evicted: entries that depend on it
     /// become misses (never stale hits) and it is fetched again when next used.
     ///
     /// ```
@@ -563,11 +563,12 @@ impl BackendBuilder {
                 "10 ms..=60 s",
             ));
         }
-        if !(1..=10_000_000).contains(&self.tag_table_size) {
+        // At least one entry's worth of tags (32), so resolving one entry never evicts its own.
+        if !(crate::tag::MAX_TAGS..=10_000_000).contains(&self.tag_table_size) {
             return Err(invalid(
                 "tag_table_size",
                 self.tag_table_size,
-                "1..=10000000",
+                "32..=10000000",
             ));
         }
         #[cfg(feature = "redis")]

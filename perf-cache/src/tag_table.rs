@@ -48,17 +48,18 @@ impl TagCell {
         }
     }
 
-    /// Raises the cell to `encoded` (`generation + 1`) unless it is poisoned or already there.
-    fn raise(&self, encoded: u64) {
-        let _ = self
-            .current
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+    /// Raises the cell to `encoded` (`generation + 1`) unless it is poisoned or already
+    /// there; whether it changed.
+    fn raise(&self, encoded: u64) -> bool {
+        self.current
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |cur| {
                 (cur != POISONED && encoded > cur && encoded != POISONED).then_some(encoded)
-            });
+            })
+            .is_ok()
     }
 
     fn poison(&self) {
-        self.current.store(POISONED, Ordering::Release);
+        self.current.store(POISONED, Ordering::SeqCst);
     }
 
     fn known(&self) -> Option<u64> {
@@ -85,15 +86,37 @@ impl Stamp {
     }
 }
 
-/// An entry's tags, shared by its L1 copy.
-pub(crate) type Stamps = Arc<[Stamp]>;
+/// An entry's tags: the stamps, and the table's change count read before they were taken.
+#[derive(Debug)]
+pub(crate) struct TagStamps {
+    /// [`TagTable::changes`] before the stamps were read: while it has not moved, no cell
+    /// changed, so the stamps are current without reading them (the hit path's shortcut).
+    pub(crate) changes: u64,
+    pub(crate) list: Vec<Stamp>,
+}
 
-/// Whether every tag of an entry still has the generation it was stamped with.
-#[inline]
-pub(crate) fn fresh(stamps: &[Stamp]) -> bool {
-    stamps
-        .iter()
-        .all(|s| s.cell.current.load(Ordering::Acquire) == s.seen)
+/// An entry's tags, shared by its L1 copy.
+pub(crate) type Stamps = Arc<TagStamps>;
+
+impl TagStamps {
+    pub(crate) fn new(changes: u64, list: Vec<Stamp>) -> Stamps {
+        Arc::new(Self { changes, list })
+    }
+
+    /// Whether every tag still has the generation it was stamped with.
+    #[inline]
+    pub(crate) fn fresh(&self) -> bool {
+        self.list
+            .iter()
+            .all(|s| s.cell.current.load(Ordering::SeqCst) == s.seen)
+    }
+
+    /// [`fresh`](Self::fresh), answered without reading a cell when the table's change count
+    /// is still `changes_now`'s (one comparison on the hit path).
+    #[inline]
+    pub(crate) fn fresh_at(&self, changes_now: u64) -> bool {
+        self.changes == changes_now || self.fresh()
+    }
 }
 
 /// The tag state a load noted when it began: the stamps of the tags named up front, and the
@@ -105,6 +128,8 @@ pub(crate) struct TagTicket {
     pub(crate) upfront: Option<Vec<Stamp>>,
     /// This process's tag epoch when the load began.
     pub(crate) local_epoch: u64,
+    /// The table's change count before the up-front tags were resolved.
+    pub(crate) changes: u64,
     /// Redis's tag epoch (`<namespace>%:te`) when the load began; `None` when not read.
     pub(crate) redis_epoch: Option<u64>,
 }
@@ -129,6 +154,8 @@ pub(crate) struct TagTable {
     local_clock: Option<AtomicU64>,
     /// Bumped by every tag invalidation this process makes or hears of, and by bus gaps.
     epoch: AtomicU64,
+    /// Bumped after every change of a cell an entry may hold (raised, poisoned).
+    changes: AtomicU64,
     evictions: AtomicU64,
 }
 
@@ -140,6 +167,7 @@ impl TagTable {
             capacity: capacity.max(1),
             local_clock: local.then(|| AtomicU64::new(crate::clock::now_unix_us())),
             epoch: AtomicU64::new(0),
+            changes: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
         }
     }
@@ -157,6 +185,17 @@ impl TagTable {
 
     pub(crate) fn bump_epoch(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// How many times a cell changed: read before taking stamps (see [`TagStamps`]).
+    #[inline]
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+
+    /// After a cell changed (the change first, then this).
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Tags evicted from the table since the backend was built.
@@ -185,6 +224,7 @@ impl TagTable {
             };
             if let Some(cell) = cells.map.remove(&old) {
                 cell.poison();
+                self.changed();
                 self.evictions.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -200,23 +240,29 @@ impl TagTable {
     /// held is fetched when next used).
     pub(crate) fn raise(&self, name: &str, generation: u64) {
         let cell = self.lock().map.get(name).cloned();
-        if let Some(cell) = cell {
-            cell.raise(generation.saturating_add(1));
+        if let Some(cell) = cell
+            && cell.raise(generation.saturating_add(1))
+        {
+            self.changed();
         }
     }
 
     /// Without Redis: moves `name` to a new generation (entries stamped before miss).
     pub(crate) fn bump_local(&self, name: &str) {
         let cell = self.lock().map.get(name).cloned();
-        if let (Some(cell), Some(next)) = (cell, self.next_local()) {
-            cell.raise(next);
+        if let (Some(cell), Some(next)) = (cell, self.next_local())
+            && cell.raise(next)
+        {
+            self.changed();
         }
     }
 
     /// Forgets `name`: entries stamped with it miss; it is fetched again when next used.
     pub(crate) fn forget(&self, name: &str) {
-        if let Some(cell) = self.lock().map.remove(name) {
+        let cell = self.lock().map.remove(name);
+        if let Some(cell) = cell {
             cell.poison();
+            self.changed();
         }
     }
 
@@ -229,6 +275,7 @@ impl TagTable {
         cells.map.clear();
         cells.order.clear();
         drop(cells);
+        self.changed();
         self.bump_epoch();
     }
 
@@ -256,7 +303,8 @@ impl TagTable {
                 if cell.current.load(Ordering::Acquire) == UNKNOWN {
                     let got = fetch(vec![name.to_string()]).await?;
                     let g = got.first().copied().ok_or(Unresolved)?;
-                    cell.raise(g.saturating_add(1));
+                    // An unknown cell: no entry holds it yet, nothing to count.
+                    let _ = cell.raise(g.saturating_add(1));
                 }
             }
             // Several: one batch.
@@ -267,7 +315,7 @@ impl TagTable {
                     return Err(Unresolved);
                 }
                 for (&i, g) in many.iter().zip(got) {
-                    cells[i].1.raise(g.saturating_add(1));
+                    let _ = cells[i].1.raise(g.saturating_add(1));
                 }
             }
         }
@@ -281,15 +329,20 @@ impl TagTable {
     }
 }
 
-/// Turns a resolved list into stamps that match `stored` (names and generations an envelope
-/// carries): `None` when any generation differs (the entry is stale).
-pub(crate) fn matching(stamps: Vec<Stamp>, stored: &[(String, u64)]) -> Option<Stamps> {
+/// Turns a resolved list (taken after the table's change count was `changes`) into stamps
+/// that match `stored` (names and generations an envelope carries): `None` when any
+/// generation differs (the entry is stale).
+pub(crate) fn matching(
+    changes: u64,
+    stamps: Vec<Stamp>,
+    stored: &[(String, u64)],
+) -> Option<Stamps> {
     let ok = stamps.len() == stored.len()
         && stamps
             .iter()
             .zip(stored)
             .all(|(s, (_, g))| s.seen == g.saturating_add(1));
-    ok.then(|| Stamps::from(stamps))
+    ok.then(|| TagStamps::new(changes, stamps))
 }
 
 #[cfg(test)]
@@ -303,20 +356,25 @@ mod tests {
     #[tokio::test]
     async fn local_generations_never_repeat_after_eviction() {
         let table = TagTable::new(2, true);
-        let a = table.resolve(&["a".into()], none).await.unwrap();
-        assert!(fresh(&a));
+        let changes = table.changes();
+        let a = TagStamps::new(changes, table.resolve(&["a".into()], none).await.unwrap());
+        assert!(a.fresh_at(table.changes()));
         table.bump_local("a");
-        assert!(!fresh(&a), "an invalidated tag");
-        let a2 = table.resolve(&["a".into()], none).await.unwrap();
-        assert!(fresh(&a2));
+        assert!(!a.fresh_at(table.changes()), "an invalidated tag");
+        let changes = table.changes();
+        let a2 = TagStamps::new(changes, table.resolve(&["a".into()], none).await.unwrap());
+        assert!(a2.fresh_at(table.changes()));
         let _ = table
             .resolve(&["b".into(), "c".into()], none)
             .await
             .unwrap();
         assert_eq!(table.evictions(), 1);
-        assert!(!fresh(&a2), "evicted: a miss, never a hit");
+        assert!(
+            !a2.fresh_at(table.changes()),
+            "evicted: a miss, never a hit"
+        );
         let a3 = table.resolve(&["a".into()], none).await.unwrap();
-        assert!(a3[0].generation() > a2[0].generation());
+        assert!(a3[0].generation() > a2.list[0].generation());
     }
 
     #[tokio::test]
@@ -327,11 +385,13 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(s[0].generation(), 4);
+        let s = TagStamps::new(table.changes(), s);
         table.raise("t", 3);
-        assert!(fresh(&s));
+        assert!(s.fresh_at(table.changes()));
         table.raise("t", 5);
-        assert!(!fresh(&s));
-        assert!(matching(s, &[("t".into(), 4)]).is_some());
+        assert!(!s.fresh_at(table.changes()));
+        assert!(!s.fresh());
+        assert!(matching(0, s.list.clone(), &[("t".into(), 4)]).is_some());
         table.forget_all();
         assert_eq!(table.len(), 0);
         assert!(

@@ -124,7 +124,7 @@ impl<V: Clone + Send + Sync + 'static, C> Inner<V, C> {
         }
         let now = clock::coarse_ms();
         self.shared.l1.read(&self.l1_lookup(key), |e| {
-            if e.keep_until_ms <= now || e.tag_stale() {
+            if e.keep_until_ms <= now || e.tag_stale_at(|| self.shared.tags.changes()) {
                 return None;
             }
             let value = match &e.value {
@@ -299,7 +299,7 @@ where
         }
         let now = clock::coarse_ms();
         let value = inner.shared.l1.read(&inner.l1_lookup(key), |e| {
-            if e.fresh_until_ms <= now || e.tag_stale() {
+            if e.fresh_until_ms <= now || e.tag_stale_at(|| inner.shared.tags.changes()) {
                 return None;
             }
             Some(match &e.value {
@@ -819,7 +819,7 @@ where
         let encoded = if has_lower || inner.always_encode {
             let tags: Vec<(&str, u64)> = stamps
                 .iter()
-                .flat_map(|s| s.iter())
+                .flat_map(|s| s.list.iter())
                 .map(|s| (&*s.name, s.generation()))
                 .collect();
             Some(envelope::encode_tagged(

@@ -10,7 +10,7 @@ use super::{Cache, Write};
 use crate::envelope;
 use crate::fence::Ticket;
 use crate::result_ttl::ResultTags;
-use crate::tag_table::{Stamp, Stamps, TagTicket};
+use crate::tag_table::{Stamp, Stamps, TagStamps, TagTicket};
 use crate::tiers::TierResult;
 use crate::tiers::l1::L1Store as _;
 use crate::{Codec, Key, LoadOptions, Result, SetOptions};
@@ -32,6 +32,7 @@ where
             ));
         }
         let names = crate::tag::normalize(options.tags_value())?;
+        let changes = inner.shared.tags.changes();
         let Ok(stamps) = inner.shared.resolve_tags(&names).await else {
             tracing::warn!(namespace = %inner.namespace, key_prefix = key.prefix(), "tag generations unknown (Redis unreachable): the key is invalidated instead of set");
             let _ = self.invalidate(key).await;
@@ -42,7 +43,7 @@ where
             Some(value),
             options.ttl_value(),
             Write::Set,
-            Some(Stamps::from(stamps)),
+            Some(TagStamps::new(changes, stamps)),
         )
         .await
     }
@@ -52,6 +53,7 @@ where
     pub(super) async fn tag_ticket(&self, options: &LoadOptions) -> Arc<TagTicket> {
         let shared = &self.inner.shared;
         let local_epoch = shared.tags.epoch();
+        let changes = shared.tags.changes();
         // Read on every load with Redis: whether the loader will pick tags is unknown yet.
         let redis_epoch = shared.redis_tag_epoch().await;
         let upfront = if options.tags.is_empty() {
@@ -68,6 +70,7 @@ where
         Arc::new(TagTicket {
             upfront,
             local_epoch,
+            changes,
             redis_epoch,
         })
     }
@@ -97,8 +100,9 @@ where
                 .cloned()
                 .collect(),
         };
+        let changes = ticket.tags.as_deref().map_or(0, |t| t.changes);
         if added.is_empty() {
-            return Ok((!upfront.is_empty()).then(|| Stamps::from(upfront)));
+            return Ok((!upfront.is_empty()).then(|| TagStamps::new(changes, upfront)));
         }
         if upfront.len() + added.len() > crate::tag::MAX_TAGS {
             tracing::warn!(namespace = %self.inner.namespace, tags = upfront.len() + added.len(), "more than 32 tags: the result is not cached");
@@ -122,7 +126,7 @@ where
         }
         let mut all = upfront;
         all.extend(now);
-        Ok(Some(Stamps::from(all)))
+        Ok(Some(TagStamps::new(t.changes, all)))
     }
 
     /// A lower tier's entry with tags is usable only while each tag still has the generation
@@ -152,8 +156,9 @@ where
     async fn verify_stored(&self, tags: Vec<(String, u64)>) -> Option<Stamps> {
         let shared = &self.inner.shared;
         let names: Vec<String> = tags.iter().map(|(n, _)| n.clone()).collect();
+        let changes = shared.tags.changes();
         let resolved = shared.resolve_tags(&names).await.ok()?;
-        let stamps = crate::tag_table::matching(resolved, &tags);
+        let stamps = crate::tag_table::matching(changes, resolved, &tags);
         if stamps.is_none() {
             tracing::trace!(namespace = %self.inner.namespace, "tagged entry invalidated by a tag; miss");
         }

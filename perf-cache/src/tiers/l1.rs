@@ -71,9 +71,14 @@ impl ErasedEntry {
     /// Whether a tag of the entry was invalidated since it was stamped.
     #[inline]
     pub(crate) fn tag_stale(&self) -> bool {
-        self.tags
-            .as_deref()
-            .is_some_and(|t| !crate::tag_table::fresh(t))
+        self.tags.as_deref().is_some_and(|t| !t.fresh())
+    }
+
+    /// [`tag_stale`](Self::tag_stale) for the hit path: `changes` is the tag table's change
+    /// count now, which spares reading the tags while no tag changed.
+    #[inline]
+    pub(crate) fn tag_stale_at(&self, changes: impl FnOnce() -> u64) -> bool {
+        self.tags.as_deref().is_some_and(|t| !t.fresh_at(changes()))
     }
 }
 
