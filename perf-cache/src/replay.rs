@@ -25,6 +25,7 @@ pub(crate) enum Pending {
     /// `SCAN MATCH <pattern>` + `UNLINK` (a pattern invalidation; the full pattern).
     Pattern(Vec<u8>),
     /// `INCR` of the tag epoch, then of a tag's generation (a tag invalidation; both keys).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Tag { epoch: Vec<u8>, tag: Vec<u8> },
 }
 

@@ -7,7 +7,6 @@
 //! in a tag reach no other key.
 
 use crate::backend::Shared;
-use crate::bus::Op;
 use crate::group::Kind;
 use crate::{Backend, Cache, Codec, Invalidation, Key, Reach, Result};
 
@@ -134,7 +133,7 @@ impl Shared {
                     self.tags.raise(tag, generation);
                     report.l2 = Reach::Done;
                     report.tag_generation = Some(generation);
-                    self.announce(Op::Tag {
+                    self.announce(crate::bus::Op::Tag {
                         tag: tag.to_owned(),
                         generation,
                     })
@@ -154,7 +153,7 @@ impl Shared {
                     };
                     let op = crate::replay::Pending::Tag { epoch: ek, tag: tk };
                     self.replay.keep(&self.namespace, op).await;
-                    self.announce(Op::All).await;
+                    self.announce(crate::bus::Op::All).await;
                 }
             }
         }

@@ -258,6 +258,7 @@ impl TagTable {
     }
 
     /// Forgets `name`: entries stamped with it miss; it is fetched again when next used.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn forget(&self, name: &str) {
         let cell = self.lock().map.remove(name);
         if let Some(cell) = cell {

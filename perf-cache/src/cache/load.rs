@@ -403,10 +403,11 @@ where
             inner.counters.misses.incr();
         }
         // The tag epoch is read beside the key's generation (in flight together).
-        let ((), tags) = tokio::join!(
+        let ((), tags) = futures::future::join(
             self.read_generation(key, &mut ticket),
-            self.tag_ticket(options)
-        );
+            self.tag_ticket(options),
+        )
+        .await;
         ticket.tags = Some(tags);
         let start = Instant::now();
         let (result, ttl, tags) = crate::result_ttl::scope_tagged(loader()).await;
@@ -528,10 +529,11 @@ where
         let mut ticket = inner.shared.fence.ticket(inner.space, &key);
         let options = options.clone();
         tokio::spawn(async move {
-            let ((), tags) = tokio::join!(
+            let ((), tags) = futures::future::join(
                 this.read_generation(&key, &mut ticket),
-                this.tag_ticket(&options)
-            );
+                this.tag_ticket(&options),
+            )
+            .await;
             ticket.tags = Some(tags);
             let start = Instant::now();
             let (result, ttl, tags) = crate::result_ttl::scope_tagged(loader()).await;
