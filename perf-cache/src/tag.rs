@@ -100,16 +100,6 @@ impl Shared {
             .await
     }
 
-    /// Redis's tag epoch now (`None`: no Redis, or not readable).
-    pub(crate) async fn redis_tag_epoch(&self) -> Option<u64> {
-        #[cfg(feature = "redis")]
-        if let Some(l2) = &self.l2 {
-            return l2.tag_epoch(&epoch_key(&self.namespace)).await.ok();
-        }
-        None
-    }
-
-    /// See [`Backend::invalidate_tag`].
     /// `kind`: how the call is counted (`None`: as part of a group, counted there).
     pub(crate) async fn invalidate_tag(
         &self,

@@ -55,7 +55,7 @@ where
         let local_epoch = shared.tags.epoch();
         let changes = shared.tags.changes();
         // Read on every load with Redis: whether the loader will pick tags is unknown yet.
-        let redis_epoch = shared.redis_tag_epoch().await;
+        let redis_epoch = self.read_tag_epoch().await;
         let upfront = if options.tags.is_empty() {
             Some(Vec::new())
         } else {
@@ -119,7 +119,7 @@ where
             return Err(());
         }
         if shared.l2.is_some() {
-            match (t.redis_epoch, shared.redis_tag_epoch().await) {
+            match (t.redis_epoch, self.read_tag_epoch().await) {
                 (Some(then), Some(now)) if then == now => {}
                 _ => return Err(()),
             }
@@ -163,6 +163,23 @@ where
             tracing::trace!(namespace = %self.inner.namespace, "tagged entry invalidated by a tag; miss");
         }
         stamps
+    }
+
+    /// Redis's tag epoch now (`None`: no Redis, or unreadable: a failure is counted and
+    /// logged as any L2 error).
+    async fn read_tag_epoch(&self) -> Option<u64> {
+        #[cfg(feature = "redis")]
+        if let Some(l2) = &self.inner.shared.l2 {
+            let key = crate::tag::epoch_key(&self.inner.shared.namespace);
+            return match l2.tag_epoch(&key).await {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    self.tier_error(l2, &self.inner.counters.l2, "tag_epoch", "*", e);
+                    None
+                }
+            };
+        }
+        None
     }
 
     /// Removes the L1 entry of `key` if one of its tags was invalidated (on the miss path).
