@@ -728,6 +728,10 @@ impl BackendBuilder {
             bus,
             tags: crate::tag_table::TagTable::new(self.tag_table_size, !has_redis),
         });
+        if has_redis && !with_bus {
+            // Nothing pushes new tag generations: re-read those held longer than 1 s.
+            shared.tags.set_max_age(1_000);
+        }
         Backend { shared }
     }
 }

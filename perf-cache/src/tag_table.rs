@@ -36,6 +36,8 @@ const POISONED: u64 = u64::MAX;
 #[derive(Debug)]
 pub(crate) struct TagCell {
     current: AtomicU64,
+    /// Coarse-clock ms of the last fetch from Redis (for [`TagTable::set_max_age`]).
+    fetched_ms: AtomicU64,
     /// Held while the tag is fetched: concurrent fetches of one tag share one `GET`.
     fetch: tokio::sync::Mutex<()>,
 }
@@ -44,6 +46,7 @@ impl TagCell {
     fn new(current: u64) -> Self {
         Self {
             current: AtomicU64::new(current),
+            fetched_ms: AtomicU64::new(crate::clock::coarse_ms()),
             fetch: tokio::sync::Mutex::new(()),
         }
     }
@@ -156,6 +159,8 @@ pub(crate) struct TagTable {
     epoch: AtomicU64,
     /// Bumped after every change of a cell an entry may hold (raised, poisoned).
     changes: AtomicU64,
+    /// See [`set_max_age`](Self::set_max_age); 0: generations are pushed (the bus).
+    max_age_ms: AtomicU64,
     evictions: AtomicU64,
 }
 
@@ -168,6 +173,7 @@ impl TagTable {
             local_clock: local.then(|| AtomicU64::new(crate::clock::now_unix_us())),
             epoch: AtomicU64::new(0),
             changes: AtomicU64::new(0),
+            max_age_ms: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
         }
     }
@@ -196,6 +202,36 @@ impl TagTable {
     /// After a cell changed (the change first, then this).
     fn changed(&self) {
         self.changes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Without the bus nothing pushes new generations: a held generation older than `ms` is
+    /// fetched again when next resolved.
+    pub(crate) fn set_max_age(&self, ms: u64) {
+        self.max_age_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Whether `cell` must be fetched (again): unknown, or held longer than the max age.
+    fn needs_fetch(&self, cell: &TagCell) -> bool {
+        match cell.current.load(Ordering::SeqCst) {
+            UNKNOWN => true,
+            POISONED => false,
+            _ => {
+                let age = self.max_age_ms.load(Ordering::Relaxed);
+                age > 0
+                    && crate::clock::coarse_ms()
+                        .saturating_sub(cell.fetched_ms.load(Ordering::Relaxed))
+                        > age
+            }
+        }
+    }
+
+    /// Installs a fetched generation.
+    fn fetched(&self, cell: &TagCell, generation: u64) {
+        cell.fetched_ms
+            .store(crate::clock::coarse_ms(), Ordering::Relaxed);
+        if cell.raise(generation.saturating_add(1)) {
+            self.changed();
+        }
     }
 
     /// Tags evicted from the table since the backend was built.
@@ -293,7 +329,7 @@ impl TagTable {
     {
         let cells: Vec<(Arc<str>, Arc<TagCell>)> = names.iter().map(|n| self.cell(n)).collect();
         let unknown: Vec<usize> = (0..cells.len())
-            .filter(|&i| cells[i].1.current.load(Ordering::Acquire) == UNKNOWN)
+            .filter(|&i| self.needs_fetch(&cells[i].1))
             .collect();
         match unknown.as_slice() {
             [] => {}
@@ -301,11 +337,10 @@ impl TagTable {
             &[i] => {
                 let (name, cell) = &cells[i];
                 let _fetching = cell.fetch.lock().await;
-                if cell.current.load(Ordering::Acquire) == UNKNOWN {
+                if self.needs_fetch(cell) {
                     let got = fetch(vec![name.to_string()]).await?;
                     let g = got.first().copied().ok_or(Unresolved)?;
-                    // An unknown cell: no entry holds it yet, nothing to count.
-                    let _ = cell.raise(g.saturating_add(1));
+                    self.fetched(cell, g);
                 }
             }
             // Several: one batch.
@@ -316,7 +351,7 @@ impl TagTable {
                     return Err(Unresolved);
                 }
                 for (&i, g) in many.iter().zip(got) {
-                    let _ = cells[i].1.raise(g.saturating_add(1));
+                    self.fetched(&cells[i].1, g);
                 }
             }
         }

@@ -297,10 +297,43 @@ async fn load_in_flight(
     (load, release)
 }
 
+/// Whether Redis holds, under `<ns>:v:<n>`, an entry stamped with the tag `race`'s current
+/// generation (one any instance that knows that generation would serve): the envelope's
+/// first tag is read from the raw bytes.
+async fn redis_serves(c: &mut redis::aio::MultiplexedConnection, ns: &str, n: u64) -> bool {
+    let bytes: Option<Vec<u8>> = redis::cmd("GET")
+        .arg(format!("{ns}:v:{n}"))
+        .query_async(c)
+        .await
+        .unwrap();
+    let Some(b) = bytes else { return false };
+    let current: Option<u64> = redis::cmd("GET")
+        .arg(format!("{ns}%:t:race"))
+        .query_async(c)
+        .await
+        .unwrap();
+    assert_eq!(u16::from_le_bytes([b[40], b[41]]), 1, "one tag");
+    let len = usize::from(u16::from_le_bytes([b[42], b[43]]));
+    assert_eq!(&b[44..44 + len], b"race");
+    let stamped = u64::from_le_bytes(b[44 + len..52 + len].try_into().unwrap());
+    stamped == current.unwrap_or(0)
+}
+
 /// `rounds` races of a slow load of `loads` against `invalidate_tag` on `invalidator`; after
-/// the call returns (and the load finished), `readers` must not serve the load's value.
-/// Even rounds: tags given up front; odd rounds: the loader picks them.
-async fn race(loads: &Cache<u64>, invalidator: &Backend, readers: &[&Cache<u64>], rounds: u64) {
+/// the call returns (and the load finished), `readers` must not serve the load's value, and
+/// (with `redis`: URL and namespace) Redis must hold no copy stamped with the tag's current
+/// generation. Even rounds: tags given up front; odd rounds: the loader picks them.
+async fn race(
+    loads: &Cache<u64>,
+    invalidator: &Backend,
+    readers: &[&Cache<u64>],
+    redis: Option<(&str, &str)>,
+    rounds: u64,
+) {
+    let mut conn = match redis {
+        Some((url, _)) => Some(raw(url).await),
+        None => None,
+    };
     let mut stale = 0;
     for round in 0..rounds {
         let key = Key::new(round);
@@ -318,6 +351,11 @@ async fn race(loads: &Cache<u64>, invalidator: &Backend, readers: &[&Cache<u64>]
                 stale += 1;
             }
         }
+        if let (Some(c), Some((_, ns))) = (&mut conn, redis)
+            && redis_serves(c, ns, round).await
+        {
+            stale += 1;
+        }
     }
     assert_eq!(
         stale, 0,
@@ -333,7 +371,7 @@ async fn a_slow_load_racing_invalidate_tag_is_never_readable_afterwards_in_proce
         .await
         .unwrap();
     let cache = common::view(&b, "v");
-    race(&cache, &b, &[&cache], 10_000).await;
+    race(&cache, &b, &[&cache], None, 10_000).await;
     assert_eq!(b.invalidation_stats().tags, 10_000);
     assert!(cache.stats().stale_fills_dropped >= 5_000);
 }
@@ -343,24 +381,26 @@ async fn a_slow_load_racing_invalidate_tag_is_never_readable_afterwards_with_red
     let url = redis_url();
     let ns = namespace("tags-race1");
     let b = backend(&url, &ns).await;
+    let cache = common::view(&b, "v");
+    race(&cache, &b, &[&cache], Some((&url, &ns)), 1_000).await;
+    // A new instance (its tag table fetched now) reads none of them from Redis.
     let p = probe(&url, &ns).await;
-    let (cache, redis_view) = (common::view(&b, "v"), common::view(&p, "v"));
-    race(&cache, &b, &[&cache, &redis_view], 1_000).await;
+    assert_eq!(hits(&common::view(&p, "v"), 0..1_000).await.len(), 0);
     cleanup(&url, &ns).await;
 }
 
-/// Loads on B, `invalidate_tag` on A: after A's call returns, Redis (read by an instance
-/// without L1) never serves B's value, and B's own L1 stops serving it once the bus delivered
-/// A's message.
+/// Loads on B, `invalidate_tag` on A: after A's call returns, A never serves B's value,
+/// Redis holds no copy of it stamped with the tag's current generation, and B's own L1 stops
+/// serving it once the bus delivered A's message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_load_on_another_instance_racing_invalidate_tag_is_never_readable_afterwards() {
     let url = redis_url();
     let ns = namespace("tags-race2");
     let (ba, bb) = (backend(&url, &ns).await, backend(&url, &ns).await);
+    let (a, b) = (common::view(&ba, "v"), common::view(&bb, "v"));
+    race(&b, &ba, &[&a], Some((&url, &ns)), 500).await;
     let p = probe(&url, &ns).await;
-    let (b, redis_view) = (common::view(&bb, "v"), common::view(&p, "v"));
-    let a = common::view(&ba, "v");
-    race(&b, &ba, &[&redis_view, &a], 500).await;
+    assert_eq!(hits(&common::view(&p, "v"), 0..500).await.len(), 0, "Redis");
     // B's L1, once the bus delivered the last message: none of the 500 values.
     let last = ba.invalidation_stats().tags;
     assert_eq!(last, 500);
@@ -588,5 +628,39 @@ async fn loader_tags_options_and_groups() {
         (b.invalidation_stats().groups, b.invalidation_stats().tags),
         (1, 1)
     );
+    cleanup(&url, &ns).await;
+}
+
+/// Without the bus nothing pushes generations: another instance re-reads a tag it holds once
+/// its copy is older than 1 s, so its reads of Redis stop serving the tag's entries (its L1
+/// copies follow like any invalidation without the bus: within `l1_ttl`; here it has none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_bus_held_generations_are_read_again() {
+    let url = redis_url();
+    let ns = namespace("tags-nobus");
+    let no_bus = || {
+        Backend::builder()
+            .namespace(&ns)
+            .redis_url(&url)
+            .require_l2(true)
+            .bus(false)
+    };
+    let a = no_bus().build().await.unwrap();
+    let b = no_bus().l1_max_entries(0).build().await.unwrap();
+    let (va, vb) = (common::view(&a, "v"), common::view(&b, "v"));
+    va.set_with(&Key::new(1_u64), 1, tagged(&["nb"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        vb.get(&Key::new(1_u64)).await,
+        Some(1),
+        "B holds generation 0"
+    );
+    assert!(a.invalidate_tag("nb").await.unwrap().is_complete());
+    assert!(
+        eventually(300, async || vb.get(&Key::new(1_u64)).await.is_none()).await,
+        "B kept serving the tag's entry from Redis"
+    );
+    assert_eq!(va.get(&Key::new(1_u64)).await, None);
     cleanup(&url, &ns).await;
 }
