@@ -255,7 +255,7 @@ async fn invalidate_tag_costs_two_commands_for_ten_thousand_keys() {
 /// A loader held until released; it tags its result `tag` itself when `decide` is set.
 fn gated(
     value: u64,
-    tag: &'static str,
+    tag: String,
     decide: bool,
 ) -> (
     Arc<Notify>,
@@ -285,11 +285,11 @@ async fn load_in_flight(
     value: u64,
     decide: bool,
 ) -> (tokio::task::JoinHandle<u64>, Arc<Notify>) {
-    let (started, release, loader) = gated(value, "race", decide);
+    let (started, release, loader) = gated(value, race_tag(value), decide);
     let options = if decide {
         LoadOptions::default()
     } else {
-        LoadOptions::default().tags(["race"])
+        LoadOptions::default().tags([race_tag(value)])
     };
     let (c, k) = (cache.clone(), key.clone());
     let load = tokio::spawn(async move { c.get_or_load_with(&k, options, loader).await });
@@ -297,7 +297,18 @@ async fn load_in_flight(
     (load, release)
 }
 
-/// Whether Redis holds, under `<ns>:v:<n>`, an entry stamped with the tag `race`'s current
+/// The tag of round `n`: `race` when given up front (even rounds: the loading instance
+/// knows its generation), a new tag when the loader picks it (odd rounds: the loading
+/// instance has never seen it, so it can only fetch its generation after the invalidation).
+fn race_tag(n: u64) -> String {
+    if n % 2 == 0 {
+        "race".to_owned()
+    } else {
+        format!("race-{n}")
+    }
+}
+
+/// Whether Redis holds, under `<ns>:v:<n>`, an entry stamped with its tag's current
 /// generation (one any instance that knows that generation would serve): the envelope's
 /// first tag is read from the raw bytes.
 async fn redis_serves(c: &mut redis::aio::MultiplexedConnection, ns: &str, n: u64) -> bool {
@@ -307,14 +318,14 @@ async fn redis_serves(c: &mut redis::aio::MultiplexedConnection, ns: &str, n: u6
         .await
         .unwrap();
     let Some(b) = bytes else { return false };
+    assert_eq!(u16::from_le_bytes([b[40], b[41]]), 1, "one tag");
+    let len = usize::from(u16::from_le_bytes([b[42], b[43]]));
+    assert_eq!(&b[44..44 + len], race_tag(n).as_bytes());
     let current: Option<u64> = redis::cmd("GET")
-        .arg(format!("{ns}%:t:race"))
+        .arg(format!("{ns}%:t:{}", race_tag(n)))
         .query_async(c)
         .await
         .unwrap();
-    assert_eq!(u16::from_le_bytes([b[40], b[41]]), 1, "one tag");
-    let len = usize::from(u16::from_le_bytes([b[42], b[43]]));
-    assert_eq!(&b[44..44 + len], b"race");
     let stamped = u64::from_le_bytes(b[44 + len..52 + len].try_into().unwrap());
     stamped == current.unwrap_or(0)
 }
@@ -338,11 +349,12 @@ async fn race(
     for round in 0..rounds {
         let key = Key::new(round);
         let (load, release) = load_in_flight(loads, &key, round, round % 2 == 1).await;
+        let tag = race_tag(round);
         if round % 4 < 2 {
-            let _ = invalidator.invalidate_tag("race").await.unwrap();
+            let _ = invalidator.invalidate_tag(&tag).await.unwrap();
             release.notify_one();
         } else {
-            let invalidate = async { invalidator.invalidate_tag("race").await.unwrap() };
+            let invalidate = async { invalidator.invalidate_tag(&tag).await.unwrap() };
             let _ = tokio::join!(invalidate, async { release.notify_one() });
         }
         assert_eq!(load.await.unwrap(), round, "the caller gets its value");
