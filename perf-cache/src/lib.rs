@@ -473,7 +473,10 @@
 //! bytes without control characters, at most [`MAX_TAGS`] (32) per entry; a bad tag is an
 //! [`Error::InvalidConfig`] naming `tags` (a load's: logged, the value returned but not
 //! cached). [`Backend::invalidate_tag`] makes every entry carrying the tag a miss, in every
-//! view and tier, in **O(1)**: no key is scanned or deleted.
+//! view and tier, in **O(1)**: no key is scanned or deleted. Plain views
+//! ([`StorageFormat::Plain`]) have no envelope to carry tags: `set_with` with tags is an
+//! error there, and a tagged load is returned but not cached. A value served stale by
+//! `stale_if_error` is never one whose tag was invalidated.
 //!
 //! - **Generations.** Each tag has a counter in Redis, `<namespace>%:t:<tag>` (the tag escaped
 //!   as one key segment: `*`, `%`, `:` or `{` in a tag stay literal), raised by `INCR` — no
@@ -490,6 +493,10 @@
 //!   (10,000); one more evicts the oldest, whose entries become misses (never stale hits) and
 //!   whose generation is fetched again on next use. `invalidate_tag` publishes the new
 //!   generation on the bus; other instances raise theirs. A bus gap drops the whole table.
+//!   Without the bus ([`BackendBuilder::bus`]`(false)`) nothing pushes generations: a held
+//!   one older than 1 s is fetched again when next needed (a load, a Redis or disk read), so
+//!   such an instance may serve a tag's entries up to ~1 s after `invalidate_tag` elsewhere
+//!   (its L1 copies until one of their tags is fetched again, at most `l1_ttl`).
 //! - **`invalidate_tag`**: turns away this process's fills in flight (the fence), pipelines
 //!   `INCR <namespace>%:te` (the tag epoch) then `INCR` of the tag, updates the table,
 //!   publishes. It reports `l2` and the new generation ([`Invalidation::tag_generation`]);

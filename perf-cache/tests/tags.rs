@@ -301,7 +301,7 @@ async fn load_in_flight(
 /// knows its generation), a new tag when the loader picks it (odd rounds: the loading
 /// instance has never seen it, so it can only fetch its generation after the invalidation).
 fn race_tag(n: u64) -> String {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         "race".to_owned()
     } else {
         format!("race-{n}")
