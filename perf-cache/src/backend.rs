@@ -64,6 +64,8 @@ pub(crate) struct Shared {
     pub(crate) fence: crate::fence::Fence,
     /// The invalidation bus (with Redis, unless turned off).
     pub(crate) bus: Option<crate::bus::Bus>,
+    /// Current tag generations (see [`crate::tag_table`]).
+    pub(crate) tags: crate::tag_table::TagTable,
     /// Key space (`<namespace>` or `<namespace>:<prefix>`) → L1 id.
     spaces: Mutex<HashMap<String, u32>>,
     /// Invalidations by kind and keys removed per tier.
@@ -292,6 +294,7 @@ pub struct BackendBuilder {
     /// The client the bus subscribes with, when given ([`BackendBuilder::bus_redis_client`]).
     #[cfg(feature = "redis")]
     pub(crate) bus_client: Option<redis::Client>,
+    pub(crate) tag_table_size: usize,
 }
 
 impl std::fmt::Debug for BackendBuilder {
@@ -311,6 +314,7 @@ impl std::fmt::Debug for BackendBuilder {
         d.field("metrics_interval", &self.metrics_interval)
             .field("bus", &self.bus)
             .field("bus_heartbeat", &self.bus_heartbeat)
+            .field("tag_table_size", &self.tag_table_size)
             .finish_non_exhaustive()
     }
 }
@@ -333,6 +337,7 @@ impl BackendBuilder {
             bus_heartbeat: crate::bus::DEFAULT_HEARTBEAT,
             #[cfg(feature = "redis")]
             bus_client: None,
+            tag_table_size: crate::tag_table::DEFAULT_TABLE_SIZE,
         }
     }
 
@@ -569,6 +574,21 @@ impl BackendBuilder {
         self
     }
 
+    /// How many tags the in-process tag table holds (see the crate docs, "Tags"). Default
+    /// 10,000; 32 (one entry's tags) to 10,000,000. Past it the oldest tag is evicted: entries that depend on it
+    /// become misses (never stale hits) and it is fetched again when next used.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// let err = perf_cache::Backend::builder().tag_table_size(0).build().await.unwrap_err();
+    /// assert!(err.to_string().contains("tag_table_size"));
+    /// # Ok(()) }
+    /// ```
+    pub fn tag_table_size(mut self, tags: usize) -> Self {
+        self.tag_table_size = tags;
+        self
+    }
+
     pub(crate) fn has_lower_tier(&self) -> bool {
         #[allow(unused_mut)]
         let mut lower = false;
@@ -604,6 +624,14 @@ impl BackendBuilder {
                 "bus_heartbeat",
                 format!("{:?}", self.bus_heartbeat),
                 "10 ms..=60 s",
+            ));
+        }
+        // At least one entry's worth of tags (32), so resolving one entry never evicts its own.
+        if !(crate::tag::MAX_TAGS..=10_000_000).contains(&self.tag_table_size) {
+            return Err(invalid(
+                "tag_table_size",
+                self.tag_table_size,
+                "32..=10000000",
             ));
         }
         #[cfg(feature = "redis")]
@@ -766,6 +794,7 @@ impl BackendBuilder {
         let by_weight = self.l1_max_bytes.is_some();
         let bus = with_bus.then(|| crate::bus::Bus::new(&namespace, self.bus_heartbeat));
         let stamps = l3.is_some();
+        let has_redis = l2.is_some();
         let l1_capacity = self.l1_max_bytes.unwrap_or(self.l1_max_entries);
         crate::clock::start();
         let l1 = l1::build(
@@ -792,7 +821,12 @@ impl BackendBuilder {
             replay: crate::replay::Replay::default(),
             fence: crate::fence::Fence::new(stamps),
             bus,
+            tags: crate::tag_table::TagTable::new(self.tag_table_size, !has_redis),
         });
+        if has_redis && !with_bus {
+            // Nothing pushes new tag generations: re-read those held longer than 1 s.
+            shared.tags.set_max_age(1_000);
+        }
         Backend { shared }
     }
 }

@@ -13,10 +13,6 @@ use crate::Key;
 pub(crate) const MARK: u8 = b'%';
 
 /// `<namespace>%:<kind>:<key>`: a bookkeeping key of `kind` (e.g. `tag`, `lease`) for `key`.
-#[allow(
-    dead_code,
-    reason = "tags, leases and tombstones (later work) store their keys here"
-)]
 pub(crate) fn key(namespace: &str, kind: &str, key: &Key) -> Vec<u8> {
     let kind = Key::new(kind);
     let mut out =

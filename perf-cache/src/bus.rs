@@ -59,6 +59,9 @@ pub(crate) enum Op {
     Pattern { space: String, pattern: Vec<u8> },
     /// Everything this backend holds (a publisher that missed an announcement asks for it).
     All,
+    /// A tag's new generation (`invalidate_tag`): entries stamped with an older one miss.
+    /// Instances older than this operation resync when they receive it.
+    Tag { tag: String, generation: u64 },
 }
 
 /// Counters of one backend's bus.
@@ -282,12 +285,15 @@ impl Shared {
                 let _ = self.invalidate_local_pattern(&pattern).await;
             }
             Op::All => self.resync_local().await,
+            Op::Tag { tag, generation } => self.apply_tag(&tag, generation),
         }
     }
 
     /// Forgets what may have missed an invalidation: fills in flight, L1, older L3 entries.
     pub(crate) async fn resync_local(&self) {
         self.fence.raise_l3_floor();
+        // Tag generations may have been missed too: every tag is fetched again.
+        self.tags.forget_all();
         self.fence.bump_all().await;
         self.l1.remove_if(&|_, _| true);
     }
@@ -508,6 +514,10 @@ mod tests {
                 pattern: b"ns:user:*".to_vec(),
             },
             Op::All,
+            Op::Tag {
+                tag: "scan:7".into(),
+                generation: 3,
+            },
         ] {
             let got = decode(&bus.encode(&op)).unwrap();
             assert_eq!(got.origin, bus.id);

@@ -1,12 +1,12 @@
-//! The envelope every value stored in L2/L3 carries (version 2), then the codec's bytes.
+//! The envelope every value stored in L2/L3 carries (version 3), then the codec's bytes.
 //!
 //! | bytes | field |
 //! |---|---|
 //! | 0 | magic `0xCA` |
-//! | 1 | envelope version of the writer (2) |
-//! | 2 | oldest envelope version able to read this entry (2) |
+//! | 1 | envelope version of the entry (2; 3 when it has tags) |
+//! | 2 | oldest envelope version able to read this entry (2; 3 when it has tags) |
 //! | 3 | flags (bit 0: cached "not found") |
-//! | 4–5 | header length in bytes, u16 LE (42 in version 2; the payload starts here) |
+//! | 4–5 | header length in bytes, u16 LE (42 without tags; the payload starts here) |
 //! | 6 | codec id ([`Codec::ID`]) |
 //! | 7 | reserved (0) |
 //! | 8–11 | format version, u32 LE |
@@ -14,7 +14,12 @@
 //! | 20–27 | type fingerprint, u64 LE (FNV-1a of the value type's name) |
 //! | 28–35 | generation stamp, u64 LE (0 in Redis; the disk copy: Unix µs when its load began) |
 //! | 36–39 | payload length, u32 LE |
-//! | 40–41 | number of tags, u16 LE (0 in version 2; tags follow as u16 length + bytes) |
+//! | 40–41 | number of tags, u16 LE |
+//! | 42… | per tag: its length (u16 LE), its UTF-8 bytes, its generation when stamped (u64 LE) |
+//!
+//! **Tags** (version 3): an entry with tags says bytes 1 and 2 = 3, so a version-2 reader
+//! (which would skip the tags and serve the entry after its tag was invalidated) reads it as a
+//! miss; entries without tags are written exactly as version 2 wrote them.
 //!
 //! **Forward compatible**: a reader accepts any writer version whose byte 2 is at most its own
 //! version, skips header bytes it does not know (the header length says where the payload
@@ -32,7 +37,9 @@ use crate::Codec;
 use crate::clock::{duration_ms, now_unix_ms};
 
 pub(crate) const MAGIC: u8 = 0xCA;
-pub(crate) const ENVELOPE_VERSION: u8 = 2;
+pub(crate) const ENVELOPE_VERSION: u8 = 3;
+/// The version of an entry without tags (unchanged since version 2).
+const UNTAGGED_VERSION: u8 = 2;
 /// Header size written by this version.
 pub(crate) const HEADER_LEN: usize = 42;
 /// The fixed fields every version-2-compatible header has (the tag count included).
@@ -95,10 +102,37 @@ pub(crate) fn encode_entry<C: Codec, V: Serialize>(
     ttl: Duration,
     max_size: usize,
 ) -> crate::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(96);
+    encode_tagged(codec, format_version, value, ttl, max_size, &[])
+}
+
+/// [`encode_entry`] with tags (name, generation); at most [`crate::tag::MAX_TAGS`], each at
+/// most [`crate::tag::MAX_TAG_LEN`] bytes (checked by the caller).
+pub(crate) fn encode_tagged<C: Codec, V: Serialize>(
+    codec: &C,
+    format_version: u32,
+    value: Option<&V>,
+    ttl: Duration,
+    max_size: usize,
+    tags: &[(&str, u64)],
+) -> crate::Result<Vec<u8>> {
+    let tags_len: usize = tags.iter().map(|(t, _)| 2 + t.len() + 8).sum();
+    let header_len = HEADER_LEN + tags_len;
+    let mut out = Vec::with_capacity(96 + tags_len);
     let flags = if value.is_none() { FLAG_NEGATIVE } else { 0 };
-    out.extend_from_slice(&[MAGIC, ENVELOPE_VERSION, ENVELOPE_VERSION, flags]);
-    out.extend_from_slice(&u16::try_from(HEADER_LEN).unwrap_or(u16::MAX).to_le_bytes());
+    let version = if tags.is_empty() {
+        UNTAGGED_VERSION
+    } else {
+        ENVELOPE_VERSION
+    };
+    out.extend_from_slice(&[MAGIC, version, version, flags]);
+    let (Ok(header), Ok(count)) = (u16::try_from(header_len), u16::try_from(tags.len())) else {
+        return Err(crate::error::invalid(
+            "tags",
+            format!("{} tags", tags.len()),
+            "at most 32 of at most 128 bytes",
+        ));
+    };
+    out.extend_from_slice(&header.to_le_bytes());
     out.extend_from_slice(&[C::ID, 0]);
     out.extend_from_slice(&format_version.to_le_bytes());
     let expires = now_unix_ms().saturating_add(duration_ms(ttl));
@@ -106,8 +140,14 @@ pub(crate) fn encode_entry<C: Codec, V: Serialize>(
     out.extend_from_slice(&fingerprint::<V>().to_le_bytes());
     out.extend_from_slice(&0_u64.to_le_bytes()); // generation
     out.extend_from_slice(&0_u32.to_le_bytes()); // payload length, set below
-    out.extend_from_slice(&0_u16.to_le_bytes()); // tags
-    debug_assert_eq!(out.len(), HEADER_LEN);
+    out.extend_from_slice(&count.to_le_bytes());
+    for (tag, generation) in tags {
+        let len = u16::try_from(tag.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(tag.as_bytes());
+        out.extend_from_slice(&generation.to_le_bytes());
+    }
+    debug_assert_eq!(out.len(), header_len);
     if let Some(v) = value {
         codec
             .encode(v, &mut out)
@@ -123,7 +163,7 @@ pub(crate) fn encode_entry<C: Codec, V: Serialize>(
         });
     }
     let payload =
-        u32::try_from(out.len() - HEADER_LEN).map_err(|_| crate::Error::ValueTooLarge {
+        u32::try_from(out.len() - header_len).map_err(|_| crate::Error::ValueTooLarge {
             size: out.len(),
             max: max_size,
         })?;
@@ -172,6 +212,32 @@ pub(crate) fn stamp(bytes: &[u8]) -> u64 {
 pub(crate) fn expiry_patch(ttl: Duration) -> (usize, [u8; 8]) {
     let expires = now_unix_ms().saturating_add(duration_ms(ttl));
     (EXPIRY.start, expires.to_le_bytes())
+}
+
+/// The tags (name, generation) of a readable entry: empty without tags; `None` when the tag
+/// fields are corrupt (the entry is then a miss).
+pub(crate) fn tags(bytes: &[u8]) -> Option<Vec<(String, u64)>> {
+    if !readable(bytes) {
+        return Some(Vec::new());
+    }
+    let count = usize::from(u16_at(bytes, 40)?);
+    if count == 0 {
+        return Some(Vec::new());
+    }
+    if count > crate::tag::MAX_TAGS {
+        return None;
+    }
+    let header = bytes.get(..usize::from(u16_at(bytes, 4)?))?;
+    let mut at = MIN_HEADER_LEN;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = usize::from(u16_at(header, at)?);
+        let name = std::str::from_utf8(header.get(at + 2..at + 2 + len)?).ok()?;
+        let generation = u64_at(header, at + 2 + len)?;
+        out.push((name.to_owned(), generation));
+        at += 2 + len + 8;
+    }
+    Some(out)
 }
 
 /// Checks the envelope and decodes; never panics on arbitrary bytes.
@@ -306,7 +372,7 @@ mod tests {
         )
         .unwrap();
         let payload = bytes.split_off(HEADER_LEN);
-        bytes[1] = 3;
+        bytes[1] = 4;
         bytes[2] = readable_by;
         bytes.extend_from_slice(b"new header field");
         let header_len = u16::try_from(bytes.len()).unwrap();
@@ -323,9 +389,39 @@ mod tests {
             Decoded::Value(ref s, _) if s == "hi"
         ));
         assert!(matches!(
-            decode_entry::<_, String>(&Postcard, 0, &future_entry(3)),
+            decode_entry::<_, String>(&Postcard, 0, &future_entry(4)),
             Decoded::Miss(MissReason::Mismatch)
         ));
+    }
+
+    #[test]
+    fn tags_round_trip_and_hide_from_version_2_readers() {
+        let bytes = encode_tagged(
+            &Postcard,
+            0,
+            Some(&5_u32),
+            Duration::from_secs(60),
+            1024,
+            &[("scan:7", 3), ("t", u64::MAX - 1)],
+        )
+        .unwrap();
+        assert_eq!(bytes[2], 3, "a version-2 reader would ignore the tags");
+        assert_eq!(
+            tags(&bytes).unwrap(),
+            [("scan:7".to_owned(), 3), ("t".to_owned(), u64::MAX - 1)]
+        );
+        assert!(matches!(
+            decode_entry::<_, u32>(&Postcard, 0, &bytes),
+            Decoded::Value(5, _)
+        ));
+        let plain =
+            encode_entry(&Postcard, 0, Some(&5_u32), Duration::from_secs(60), 1024).unwrap();
+        assert_eq!(plain[2], 2, "untagged entries stay readable by version 2");
+        assert_eq!(tags(&plain).unwrap(), []);
+        // A tag count beyond the header is corrupt: a miss, not a panic.
+        let mut bad = bytes.clone();
+        bad[40] = 9;
+        assert_eq!(tags(&bad), None);
     }
 
     #[test]

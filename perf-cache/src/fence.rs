@@ -85,6 +85,9 @@ pub(crate) struct Ticket {
     pub(crate) started_unix_us: u64,
     /// What Redis held when the load began, for the compare-and-set of the L2 fill.
     pub(crate) l2_seen: L2Seen,
+    /// Tag generations and epochs noted when the load began (loads only; see
+    /// [`crate::tag_table::TagTicket`]).
+    pub(crate) tags: Option<std::sync::Arc<crate::tag_table::TagTicket>>,
 }
 
 /// What a load read from Redis before its loader ran (one round trip): the key's generation,
@@ -149,6 +152,7 @@ impl Fence {
                 0
             },
             l2_seen: L2Seen::default(),
+            tags: None,
         }
     }
 

@@ -69,6 +69,7 @@ use crate::{Backend, Invalidation, Key, Pattern, Reach};
 #[must_use]
 pub struct InvalidationGroup {
     patterns: Vec<Pattern>,
+    tags: Vec<String>,
 }
 
 impl InvalidationGroup {
@@ -107,14 +108,27 @@ impl InvalidationGroup {
         self.pattern(Pattern::exactly(key))
     }
 
-    /// How many patterns and keys the group holds.
+    /// Adds a tag: every entry tagged with it is invalidated too, as
+    /// [`Backend::invalidate_tag`] does (one `INCR`). An invalid tag (empty, over 128 bytes,
+    /// control characters) is logged and reported as [`Reach::Failed`] for L2.
+    ///
+    /// ```
+    /// let g = perf_cache::InvalidationGroup::new().tag("scan:7");
+    /// assert_eq!(g.len(), 1);
+    /// ```
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tags.push(tag.into());
+        self
+    }
+
+    /// How many patterns, keys and tags the group holds.
     ///
     /// ```
     /// assert_eq!(perf_cache::InvalidationGroup::new().len(), 0);
     /// ```
     #[must_use]
     pub fn len(&self) -> usize {
-        self.patterns.len()
+        self.patterns.len() + self.tags.len()
     }
 
     /// Whether the group is empty.
@@ -124,7 +138,7 @@ impl InvalidationGroup {
     /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.patterns.is_empty()
+        self.patterns.is_empty() && self.tags.is_empty()
     }
 }
 
@@ -224,6 +238,7 @@ pub(crate) enum Kind {
     All,
     Pattern,
     Group,
+    Tag,
 }
 
 impl Kind {
@@ -233,6 +248,7 @@ impl Kind {
             Self::All => "all",
             Self::Pattern => "pattern",
             Self::Group => "group",
+            Self::Tag => "tag",
         }
     }
 }
@@ -244,6 +260,7 @@ pub(crate) struct InvalidationCounters {
     all: AtomicU64,
     pattern: AtomicU64,
     group: AtomicU64,
+    tag: AtomicU64,
     l1_removed: AtomicU64,
     l2_removed: AtomicU64,
     l3_removed: AtomicU64,
@@ -258,6 +275,7 @@ impl InvalidationCounters {
             Kind::All => &self.all,
             Kind::Pattern => &self.pattern,
             Kind::Group => &self.group,
+            Kind::Tag => &self.tag,
         };
         calls.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("cache_invalidations_total", "namespace" => namespace.to_owned(), "kind" => kind.label())
@@ -282,6 +300,7 @@ impl InvalidationCounters {
             all: get(&self.all),
             patterns: get(&self.pattern),
             groups: get(&self.group),
+            tags: get(&self.tag),
             l1_removed: get(&self.l1_removed),
             l2_removed: get(&self.l2_removed),
             l3_removed: get(&self.l3_removed),
@@ -292,7 +311,7 @@ impl InvalidationCounters {
 /// A backend's invalidations since it was built: calls by kind (all views together) and keys
 /// removed per tier by key, pattern and group invalidations. The same figures go to the metrics
 /// facade as `cache_invalidations_total{namespace, kind}` (`kind` = `key`, `all`, `pattern`,
-/// `group`) and `cache_invalidated_keys_total{namespace, tier}`, labelled with the backend's
+/// `group`, `tag`) and `cache_invalidated_keys_total{namespace, tier}`, labelled with the backend's
 /// namespace (not a view's).
 ///
 /// ```
@@ -317,6 +336,9 @@ pub struct InvalidationStats {
     pub patterns: u64,
     /// Group invalidations (`Backend::invalidate_group`).
     pub groups: u64,
+    /// Tag invalidations (`Backend::invalidate_tag`, `Cache::invalidate_tag`; a group's tags
+    /// count with the group).
+    pub tags: u64,
     /// L1 entries removed by key, pattern and group invalidations.
     pub l1_removed: u64,
     /// Redis keys removed by key, pattern and group invalidations.
@@ -607,7 +629,25 @@ impl Backend {
     pub async fn invalidate_group(&self, group: &InvalidationGroup) -> Invalidation {
         let shared = &self.shared;
         let plan = Plan::new(&shared.namespace, &group.patterns);
-        shared.invalidate_plan(&plan, Kind::Group, None).await
+        // Tags first: their fence bump and epoch cover the group's fills too; counted once,
+        // as the group.
+        let mut tagged = Invalidation::default();
+        for tag in &group.tags {
+            match shared.invalidate_tag(tag, None).await {
+                Ok(r) => {
+                    tagged.worsen("l2", r.l2);
+                    tagged.worsen("l3", r.l3);
+                }
+                Err(e) => {
+                    tracing::warn!(namespace = %shared.namespace, error = %e, "tag of an invalidation group refused");
+                    tagged.worsen("l2", Reach::Failed);
+                }
+            }
+        }
+        let mut report = shared.invalidate_plan(&plan, Kind::Group, None).await;
+        report.worsen("l2", tagged.l2);
+        report.worsen("l3", tagged.l3);
+        report
     }
 
     /// This backend's invalidation counters (see [`InvalidationStats`]).

@@ -45,6 +45,9 @@ pub struct Invalidation {
     pub l2_removed: u64,
     /// Rows removed from the disk file (key, pattern and group invalidations).
     pub l3_removed: u64,
+    /// The tag's new generation in Redis ([`Backend::invalidate_tag`](crate::Backend::invalidate_tag)
+    /// with Redis reached); `None` otherwise.
+    pub tag_generation: Option<u64>,
 }
 
 impl Invalidation {

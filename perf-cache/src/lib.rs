@@ -82,9 +82,9 @@
 //! of its error; otherwise the error goes to the caller whose body produced it and the callers
 //! that waited run the body themselves, one at a time.
 //!
-//! **Run-time TTL.** The body may choose its own result's time to live with
-//! [`set_result_ttl`] (e.g. a short one for a scan that is still running); it works in
-//! `get_or_load` loaders too.
+//! **Run-time TTL and tags.** The body may choose its own result's time to live with
+//! [`set_result_ttl`] (e.g. a short one for a scan that is still running) and add tags with
+//! [`set_result_tags`]; both work in `get_or_load` loaders too.
 //!
 //! **Arguments** may be borrowed (`&str`, `&[T]`, `&self`): the body borrows them as usual.
 //! Every argument needs a name (no destructuring patterns). Generic functions work when their
@@ -107,13 +107,12 @@
 //! | `hard_timeout = "2s"` | `Result<T, E>` functions with `E: From<LoadTimeout>` (`io::Error` has it): past this the caller gets `Err(LoadTimeout.into())`, and the body finishes in the background and fills the cache (owned arguments only; 1 ms ..= 1 day) | none (a `cache`'s own `hard_timeout` is not used) |
 //! | `single_flight = "process"` / `"cluster"` / `"off"` | one body run per key at a time in the process, in every instance sharing the Redis (a lease; see "Cluster-wide single-flight"), or none | `"process"` |
 //! | `associated` | an associated function without `self` that does not mention `Self` (so the macro knows it sits in an `impl`) | — |
-//! | `local` | L1 only: the backend's shared L1 store (and budget), never Redis or disk; values need only `Clone + Send + Sync + 'static` (no serde). Excludes `codec`, `l2_ttl`, `l3_ttl`, `plain`, `cache`, `refresh_ahead`, `stale_if_error`, the timeouts and `single_flight = "cluster"` | off |
+//! | `tags = ["scan:{scan_id}", "target:{target}"]` | tag templates (or one string) over argument names and fields, each placeholder written as the argument's key text; invalidate with [`Backend::invalidate_tag`] (see "Tags") | none |
+//! | `local` | L1 only: the backend's shared L1 store (and budget), never Redis or disk; values need only `Clone + Send + Sync + 'static` (no serde). Excludes `codec`, `l2_ttl`, `l3_ttl`, `plain`, `cache`, `refresh_ahead`, `stale_if_error`, the timeouts and `single_flight = "cluster"`, `tags` | off |
 //! | `plain` | interop mode: Redis holds exactly the codec's bytes (JSON) with Redis's own TTL, no envelope, no disk ([`StorageFormat::Plain`]); `Json` unless `codec` says otherwise (`Postcard` and `cache_none` are refused) | off |
-//! | a plain `fn` (no `async`) | cached as with `local`, with a blocking single-flight: concurrent callers of a cold key wait on a `std` condition variable while one runs the body; companions are plain `fn`s. `refresh_ahead`, `stale_if_error`, `codec`, `l2_ttl`, `l3_ttl`, `plain`, `cache`, `soft_timeout`, `hard_timeout` and `single_flight = "cluster"` are compile errors | — |
+//! | a plain `fn` (no `async`) | cached as with `local`, with a blocking single-flight: concurrent callers of a cold key wait on a `std` condition variable while one runs the body; companions are plain `fn`s. `refresh_ahead`, `stale_if_error`, `codec`, `l2_ttl`, `l3_ttl`, `plain`, `cache`, `soft_timeout`, `hard_timeout`, `tags` and `single_flight = "cluster"` are compile errors | — |
 //!
-//! Not available yet (a clear compile error): `tags` (it needs the tag invalidation of the
-//! invalidation issue). `load_timeout` is gone: it is an error naming `hard_timeout` and
-//! `soft_timeout`.
+//! `load_timeout` (of an earlier plan) is an error naming `hard_timeout` and `soft_timeout`.
 //!
 //! **`local` and plain `fn`s** keep their values in this process: the view (a `LocalCache`
 //! on the backend's L1) has the same key scheme (`<namespace>:<prefix>:<arguments>`), so a
@@ -168,6 +167,25 @@
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! assert_eq!(price("sku-1").await.cents, 1999);
 //! # }
+//! ```
+//!
+//! Tags: there is no generated companion; call [`Backend::invalidate_tag`] on the function's
+//! backend (the default one: [`Backend::default_backend`]).
+//!
+//! ```
+//! use perf_cache::{Backend, cached};
+//!
+//! #[cached(prefix = "scans", tags = ["scan:{scan_id}", "target:{target}"])]
+//! async fn scan_results(scan_id: &str, target: &str) -> String {
+//!     format!("{scan_id} on {target}")
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+//! scan_results("s-1", "example.org").await; // tagged scan:s-1 and target:example.org
+//! scan_results("s-2", "example.org").await;
+//! let done = Backend::default_backend().invalidate_tag("target:example.org").await?;
+//! assert!(done.is_complete()); // both results are misses from now on, in every tier
+//! # Ok(()) }
 //! ```
 //!
 //! Per-tier TTLs, a codec and a backend of your own:
@@ -362,8 +380,8 @@
 //! | bytes | field |
 //! |---|---|
 //! | 0 | magic `0xCA` |
-//! | 1 | envelope version of the writer (2) |
-//! | 2 | oldest envelope version that can read the entry (2) |
+//! | 1 | envelope version of the entry (2; 3 when it has tags) |
+//! | 2 | oldest envelope version that can read the entry (2; 3 when it has tags) |
 //! | 3 | flags (bit 0: cached "not found") |
 //! | 4–5 | header length (u16 LE): where the payload starts |
 //! | 6 | codec id ([`Codec::ID`]: 1 postcard, 2 JSON) |
@@ -373,11 +391,14 @@
 //! | 20–27 | type fingerprint (u64 LE, FNV-1a of the value type's name) |
 //! | 28–35 | generation stamp (u64 LE): 0 in Redis; in the disk copy, the Unix µs at which its load began (a bus gap distrusts older ones) |
 //! | 36–39 | payload length (u32 LE) |
-//! | 40–41 | tag count (u16 LE, 0 for now; tags would follow inside the header) |
+//! | 40–41 | tag count (u16 LE) |
+//! | 42… | per tag: length (u16 LE), UTF-8 bytes, generation when stamped (u64 LE); the header length covers them |
 //!
 //! Readers accept entries from newer writers whose byte 2 allows it, skipping header fields
 //! they do not know and bytes after the payload, so a rolling deploy does not turn into old
-//! and new instances overwriting each other's entries. Version 1 entries (the previous 16-byte
+//! and new instances overwriting each other's entries. An entry with tags says version 3 in
+//! byte 2: a version-2 reader, which would skip the tags and serve it after its tag was
+//! invalidated, reads it as a miss instead. Version 1 entries (the previous 16-byte
 //! header), bytes with another magic, codec, format version or value type, or that fail to
 //! decode, read as a miss (never a panic or an error) and are overwritten by the next load. A value whose encoding
 //! exceeds [`CacheBuilder::max_value_size`] (1 MiB by default) is refused with
@@ -644,6 +665,7 @@
 //! | [`Backend::invalidate_pattern`] | keys of every view matching a [`Pattern`] | same | same | same |
 //! | [`Backend::invalidate_group`] | several patterns and keys ([`InvalidationGroup`]) | one pipelined script per exact key (`UNLINK`, generation raised), one `SCAN` pass per pattern | same | one pass for all |
 //! | [`Cache::invalidate_all`] | every key of the view | pattern epoch raised, `SCAN MATCH <namespace>:<prefix>:*` + `UNLINK` | range delete | one pass |
+//! | [`Backend::invalidate_tag`] | every entry tagged with it, in every view (see "Tags") | `INCR` of the tag epoch and the tag (one pipeline) | nothing (checked on read) | nothing (checked on read) |
 //!
 //! **Order.** Shared tier first (Redis), then the disk file, then this process's L1 last, so
 //! that a read in between cannot copy the old value back into L1 from a tier not yet cleared.
@@ -684,13 +706,84 @@
 //! by kind and keys removed per tier (also as metrics, below).
 //!
 //! **Bookkeeping keys** (key generations `<namespace>%:g:{…}`, the pattern epoch
-//! `<namespace>%:pe`, leases of cluster-wide single-flight `<namespace>%:l:{…}`; tag
-//! generations later) are stored under `<namespace>%:`. Namespaces cannot contain `%` (nor
-//! `:`), and every key and pattern the crate
+//! `<namespace>%:pe`, leases of cluster-wide single-flight `<namespace>%:l:{…}`, tag
+//! generations `<namespace>%:t:<tag>` and the tag epoch `<namespace>%:te`) are stored under
+//! `<namespace>%:`. Namespaces cannot contain `%` (nor `:`), and every key and pattern the crate
 //! sends starts with the literal `<namespace>:`, so neither a user pattern (even `*`) nor
 //! `invalidate_all` can reach them.
 //!
 //! URLs are redacted ([`redact_url`]) in every log line, error and `Debug` output.
+//!
+//! # Tags
+//!
+//! An entry may carry tags ([`SetOptions::tags`], [`LoadOptions::tags`], [`set_result_tags`]
+//! from inside a loader, `#[cached(tags = [..])]`): strings of 1 to [`MAX_TAG_LEN`] (128)
+//! bytes without control characters, at most [`MAX_TAGS`] (32) per entry; a bad tag is an
+//! [`Error::InvalidConfig`] naming `tags` (a load's: logged, the value returned but not
+//! cached). [`Backend::invalidate_tag`] makes every entry carrying the tag a miss, in every
+//! view and tier, in **O(1)**: no key is scanned or deleted. Plain views
+//! ([`StorageFormat::Plain`]) have no envelope to carry tags: `set_with` with tags is an
+//! error there, and a tagged load is returned but not cached. A value served stale by
+//! `stale_if_error` is never one whose tag was invalidated.
+//!
+//! - **Generations.** Each tag has a counter in Redis, `<namespace>%:t:<tag>` (the tag escaped
+//!   as one key segment: `*`, `%`, `:` or `{` in a tag stay literal), raised by `INCR` — no
+//!   clocks compared between machines, one key per command, so it works on a cluster. An
+//!   entry carries, per tag, the generation it was stamped with: in its envelope (L2, L3)
+//!   and beside its L1 copy. It is a hit only while every one equals the tag's current
+//!   generation. Without Redis, generations come from a process-wide counter seeded with the
+//!   Unix µs at start (an evicted tag, or a restart reading its own disk file, never reuses
+//!   one); an entry written to disk by an earlier run then reads as a miss.
+//! - **The tag table.** Each backend keeps the current generation of the tags it met, so a
+//!   tagged hit costs one atomic load per tag and no round trip (an entry without tags checks
+//!   nothing). An unknown tag is fetched once (`GET`; several in one `MGET`; concurrent
+//!   fetches of one tag share it). The table holds [`BackendBuilder::tag_table_size`] tags
+//!   (10,000); one more evicts the oldest, whose entries become misses (never stale hits) and
+//!   whose generation is fetched again on next use. `invalidate_tag` publishes the new
+//!   generation on the bus; other instances raise theirs. A bus gap drops the whole table.
+//!   Without the bus ([`BackendBuilder::bus`]`(false)`) nothing pushes generations: a held
+//!   one older than 1 s is fetched again when next needed (a load, a Redis or disk read), so
+//!   such an instance may serve a tag's entries up to ~1 s after `invalidate_tag` elsewhere
+//!   (its L1 copies until one of their tags is fetched again, at most `l1_ttl`).
+//! - **`invalidate_tag`**: turns away this process's fills in flight (the fence), pipelines
+//!   `INCR <namespace>%:te` (the tag epoch) then `INCR` of the tag, updates the table,
+//!   publishes. It reports `l2` and the new generation ([`Invalidation::tag_generation`]);
+//!   counted as kind `tag`. If Redis is unreachable it is reported not complete, the `INCR`s
+//!   are kept and replayed before Redis (or a tag generation) is read again, this process
+//!   forgets the tag (its entries miss meanwhile) and asks every instance to resync.
+//! - **No stale fills.** A load stamps the tags given up front with their generations as the
+//!   load began: an invalidation during the load leaves its result stamped old, a miss
+//!   everywhere. Tags the loader picks at run time ([`set_result_tags`], `#[cached]` tags)
+//!   have no generation from the start; instead every load reads the tag epoch beside the
+//!   key's generation (a second `GET` in flight with it: one more command per load, no more
+//!   round trips) and stores such a result only if, after reading the tags' generations, the
+//!   epoch (and this process's own) has not moved: otherwise the value is returned to its
+//!   caller but not cached (counted in `stale_fills_dropped`). With frequent tag
+//!   invalidations, results with run-time tags are cached less often.
+//! - **Bounds.** This process: after `invalidate_tag` returns, no tier serves an entry of the
+//!   tag. Another instance: its L1 (and its table) follows once the bus delivered the new
+//!   generation (the bus's staleness bound below); its reads of Redis and disk entries check
+//!   its table too, so they follow on the same delivery. A tag counter lost from Redis
+//!   (eviction under `maxmemory` with an `allkeys-*` policy, `FLUSHALL`) restarts at 0: entries
+//!   stamped with a higher generation miss, but one stamped 0 could match again — give Redis
+//!   a `volatile-*` policy (tag counters have no TTL and are never evicted then).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+//! use perf_cache::{Cache, Key, LoadOptions, SetOptions, set_result_tags};
+//! let cache = Cache::<String>::builder().namespace("tags-doc").build().await?;
+//! cache.set_with(&Key::new(1_u64), "a".into(), SetOptions::default().tags(["org:1"])).await?;
+//! let opts = LoadOptions::default().tags(["org:1"]);
+//! cache.get_or_load_with(&Key::new(2_u64), opts, || async {
+//!     set_result_tags(["user:7"]); // decided by the loader
+//!     "b".to_owned()
+//! }).await.unwrap();
+//! let done = cache.invalidate_tag("org:1").await?;
+//! assert!(done.is_complete());
+//! assert_eq!(cache.get(&Key::new(1_u64)).await, None);
+//! assert_eq!(cache.get(&Key::new(2_u64)).await, None);
+//! # Ok(()) }
+//! ```
 //!
 //! # Coherence across instances
 //!
@@ -803,7 +896,7 @@
 //! | `cache_entries` | gauge | `namespace`, `tier` = `l1` |
 //! | `cache_weight_bytes` | gauge | `namespace` |
 //! | `cache_stale_served_total` | counter | `namespace` |
-//! | `cache_invalidations_total` | counter (per call) | `namespace`, `kind` = `key`/`all`/`pattern`/`group` |
+//! | `cache_invalidations_total` | counter (per call) | `namespace`, `kind` = `key`/`all`/`pattern`/`group`/`tag` |
 //! | `cache_invalidated_keys_total` | counter (per call) | `namespace`, `tier` = `l1`/`l2`/`l3` |
 //! | `cache_stale_fills_dropped_total` | counter | `namespace` |
 //! | `cache_load_timeouts_total` | counter | `namespace`, `kind` = `soft` (stale value served) / `hard` (caller timed out) |
@@ -823,10 +916,9 @@
 //!
 //! # How the next features fit
 //!
-//! - **Tag invalidation.** Tag generations will live under the bookkeeping keyspace
-//!   (`<namespace>%:tag:<tag>`), out of reach of patterns and `invalidate_all`; the envelope has
-//!   room for tags, and tags become a new bus operation kind, which older instances answer
-//!   with a resync.
+//! - **Tag invalidation** (done: "Tags" above). Tag generations live under the bookkeeping
+//!   keyspace (`<namespace>%:t:<tag>`), out of reach of patterns and `invalidate_all`; tags
+//!   are a bus operation kind, which older instances answer with a resync.
 //! - **`#[cached]`.** Generated code names only `::perf_cache::__private` paths (not an API). A
 //!   function's view is built once on its first call and kept in a `static` (one per value
 //!   type for generic functions); a view that cannot be built is logged and the function runs
@@ -882,6 +974,9 @@ mod single_flight;
 mod stats;
 mod storage_format;
 mod sync_flight;
+mod tag;
+mod tag_macro;
+mod tag_table;
 mod tiers;
 
 #[cfg(feature = "redis")]
@@ -904,7 +999,7 @@ pub use load_options::LoadOptions;
 pub use options::SetOptions;
 pub use pattern::Pattern;
 pub use perf_redact::redact_url;
-pub use result_ttl::set_result_ttl;
+pub use result_ttl::{set_result_tags, set_result_ttl};
 #[cfg(feature = "redis")]
 pub use session::{SessionStore, SessionStoreBuilder};
 pub use single_flight::{DEFAULT_LEASE_TTL, DEFAULT_LEASE_WAIT, SingleFlight};
@@ -912,6 +1007,7 @@ pub use single_flight::{DEFAULT_LEASE_TTL, DEFAULT_LEASE_WAIT, SingleFlight};
 pub use stats::SessionStats;
 pub use stats::{CacheStats, TierStats};
 pub use storage_format::StorageFormat;
+pub use tag::{MAX_TAG_LEN, MAX_TAGS};
 pub use tiers::l1::L1Engine;
 
 #[cfg(feature = "macros")]
@@ -920,6 +1016,7 @@ pub use perf_cache_macros::{CacheKey, cached};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::macro_support::*;
+    pub use crate::tag_macro::*;
 }
 
 /// The README's examples, compiled and run as doctests.

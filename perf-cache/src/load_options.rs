@@ -35,8 +35,9 @@ use crate::error::invalid;
 pub struct LoadOptions {
     soft_timeout: Option<Duration>,
     hard_timeout: Option<Duration>,
-    ttl: Option<Duration>,
+    pub(crate) ttl: Option<Duration>,
     single_flight: Option<crate::SingleFlight>,
+    pub(crate) tags: Vec<String>,
 }
 
 /// Why a soft timeout without a stale window is refused.
@@ -85,6 +86,36 @@ impl LoadOptions {
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
         self
+    }
+
+    /// Tags of the loaded entry (added to any set before). Their generations are taken when
+    /// the load begins, so an [`invalidate_tag`](crate::Backend::invalidate_tag) during the
+    /// load makes its result a miss everywhere. Default: none. Each tag 1 to 128 bytes without
+    /// control characters, at most 32 per entry; invalid tags are logged and the result is
+    /// returned but not cached. A loader may add tags at run time with
+    /// [`set_result_tags`](crate::set_result_tags).
+    ///
+    /// ```
+    /// let o = perf_cache::LoadOptions::default().tags(["a"]).tags(vec!["b".to_owned()]);
+    /// assert_eq!(o.get_tags(), ["a", "b"]);
+    /// ```
+    pub fn tags<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    /// The tags set with [`tags`](Self::tags).
+    ///
+    /// ```
+    /// assert!(perf_cache::LoadOptions::default().get_tags().is_empty());
+    /// ```
+    #[must_use]
+    pub fn get_tags(&self) -> &[String] {
+        &self.tags
     }
 
     /// This call's single-flight reach, over the view's

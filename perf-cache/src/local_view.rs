@@ -248,6 +248,7 @@ impl<V: Send + Sync + 'static> LocalCache<V> {
             keep_until_ms: fresh_until_ms,
             refresh_failed: false,
             weight: weight.max(1),
+            tags: None,
         };
         self.shared.l1.insert(
             L1Key {

@@ -385,6 +385,7 @@ where
                 sharing.share,
                 options.flight(),
                 timeouts,
+                &crate::LoadOptions::default(),
                 || async move { K::split(body().await) },
             )
             .await;
@@ -430,10 +431,10 @@ where
     if let Some(v) = cache.get(key).await {
         return K::from_value(Some(v));
     }
-    let (r, ttl) = crate::result_ttl::scope(body).await;
+    let (r, ttl, tags) = crate::result_ttl::scope_tagged(body).await;
     match K::split(r) {
         Ok(Some(v)) => {
-            store(cache, key, v.clone(), ttl).await;
+            store(cache, key, v.clone(), ttl, tags).await;
             K::from_value(Some(v))
         }
         Ok(None) => K::from_value(None),
@@ -441,14 +442,28 @@ where
     }
 }
 
-async fn store<V, C>(cache: &Cache<V, C>, key: &Key, v: V, ttl: Option<Duration>)
-where
+async fn store<V, C>(
+    cache: &Cache<V, C>,
+    key: &Key,
+    v: V,
+    ttl: Option<Duration>,
+    tags: crate::result_ttl::ResultTags,
+) where
     V: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
     C: Codec,
 {
     let options = match ttl {
         Some(ttl) => crate::SetOptions::default().ttl(ttl),
         None => crate::SetOptions::default(),
+    };
+    let options = match tags {
+        crate::result_ttl::ResultTags::None => options,
+        crate::result_ttl::ResultTags::Tags(tags) => options.tags(tags),
+        // The body's tags were refused: the value cannot be cached (nor the old one kept).
+        crate::result_ttl::ResultTags::Invalid => {
+            let _reached = cache.invalidate(key).await;
+            return;
+        }
     };
     if let Err(e) = cache.set_with(key, v, options).await {
         tracing::warn!(namespace = %cache.namespace(), key_prefix = key.prefix(), error = %e, "value not cached");
@@ -469,13 +484,13 @@ where
     C: Codec,
     Fut: Future<Output = R>,
 {
-    let (r, ttl) = crate::result_ttl::scope(body).await;
+    let (r, ttl, tags) = crate::result_ttl::scope_tagged(body).await;
     let Some(view) = view else {
         return r;
     };
     match K::split(r) {
         Ok(Some(v)) => {
-            store(view, key, v.clone(), ttl).await;
+            store(view, key, v.clone(), ttl, tags).await;
             K::from_value(Some(v))
         }
         Ok(None) => {

@@ -3,19 +3,21 @@
 use std::time::Duration;
 
 /// Per-call settings for [`Cache::set_with`](crate::Cache::set_with). Default: every tier's
-/// default time to live. Later settings (tags) are added here, not as new methods.
+/// default time to live, no tags.
 ///
 /// ```
 /// use std::time::Duration;
 /// use perf_cache::SetOptions;
-/// let o = SetOptions::default().ttl(Duration::from_secs(30));
+/// let o = SetOptions::default().ttl(Duration::from_secs(30)).tags(["scan:7"]);
 /// assert_eq!(o.ttl_value(), Some(Duration::from_secs(30)));
+/// assert_eq!(o.tags_value(), ["scan:7"]);
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 #[must_use]
 pub struct SetOptions {
     ttl: Option<Duration>,
+    tags: Vec<String>,
 }
 
 impl SetOptions {
@@ -31,6 +33,25 @@ impl SetOptions {
         self
     }
 
+    /// Tags of the entry (added to any set before): [`Backend::invalidate_tag`] of any of them
+    /// invalidates it. Default: none. Each tag 1 to 128 bytes without control characters, at
+    /// most 32 per entry (duplicates count once); checked by `set_with`.
+    ///
+    /// [`Backend::invalidate_tag`]: crate::Backend::invalidate_tag
+    ///
+    /// ```
+    /// let o = perf_cache::SetOptions::default().tags(["scan:7", "target:a.org"]);
+    /// assert_eq!(o.tags_value().len(), 2);
+    /// ```
+    pub fn tags<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
     /// The time to live set with [`ttl`](Self::ttl), if any.
     ///
     /// ```
@@ -39,5 +60,15 @@ impl SetOptions {
     #[must_use]
     pub fn ttl_value(&self) -> Option<std::time::Duration> {
         self.ttl
+    }
+
+    /// The tags set with [`tags`](Self::tags).
+    ///
+    /// ```
+    /// assert!(perf_cache::SetOptions::default().tags_value().is_empty());
+    /// ```
+    #[must_use]
+    pub fn tags_value(&self) -> &[String] {
+        &self.tags
     }
 }

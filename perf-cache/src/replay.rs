@@ -24,6 +24,9 @@ pub(crate) enum Pending {
     Space(String),
     /// `SCAN MATCH <pattern>` + `UNLINK` (a pattern invalidation; the full pattern).
     Pattern(Vec<u8>),
+    /// `INCR` of the tag epoch, then of a tag's generation (a tag invalidation; both keys).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Tag { epoch: Vec<u8>, tag: Vec<u8> },
 }
 
 /// The queue and the suspect deadline of one backend.
@@ -113,6 +116,7 @@ impl Replay {
                 Pending::Key(key) => l2.delete(key).await,
                 Pending::Space(space) => l2.clear(space).await,
                 Pending::Pattern(pattern) => l2.delete_matching(pattern).await.map(drop),
+                Pending::Tag { epoch, tag } => l2.bump_tag(epoch, tag).await.map(drop),
             };
             if result.is_err() {
                 break;

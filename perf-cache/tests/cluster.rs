@@ -476,3 +476,81 @@ async fn the_cluster_bus_survives_the_loss_of_the_first_seed_node() {
         "by the message, not a resync"
     );
 }
+
+/// Tag invalidation on a cluster: entries on every primary carry the tag; `invalidate_tag`
+/// (two single-key `INCR`s, each routed to its slot) makes exactly them misses on this
+/// instance, on an instance without L1 (reading the cluster) and on a second instance after
+/// bus delivery; a load on B racing it never fills; no cross-slot error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_tag_invalidation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_nodes, ports) = start_cluster(dir.path());
+    let ns = namespace("cluster-tags");
+    let (a, b) = (cache(&ports, &ns).await, cache(&ports, &ns).await);
+    let tagged = |t: &str| perf_cache::SetOptions::default().tags([t.to_owned()]);
+    for n in 0..30_u64 {
+        let tag = if n % 3 == 0 { "third" } else { "rest" };
+        a.set_with(&Key::new(n), n, tagged(tag)).await.unwrap();
+        assert_eq!(b.get(&Key::new(n)).await, Some(n));
+    }
+    assert!(
+        keys_per_node(&ports, &ns).await.iter().all(|&k| k > 0),
+        "entries on every primary"
+    );
+    let done = a.backend().invalidate_tag("third").await.unwrap();
+    assert!(done.is_complete());
+    assert_eq!(done.tag_generation, Some(1));
+    let expect: Vec<u64> = (0..30).filter(|n| n % 3 != 0).collect();
+    let hits = async |c: &Cache<u64>| {
+        let mut out = Vec::new();
+        for n in 0..30_u64 {
+            if c.get(&Key::new(n)).await.is_some() {
+                out.push(n);
+            }
+        }
+        out
+    };
+    assert_eq!(hits(&a).await, expect);
+    let fresh = cache(&ports, &ns).await;
+    assert_eq!(hits(&fresh).await, expect, "the cluster's copies");
+    let mut seen = false;
+    for _ in 0..500 {
+        if hits(&b).await == expect {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(seen, "B kept serving entries tagged `third`");
+
+    for round in 0..50_u64 {
+        let key = Key::new("load").arg(round);
+        let (started, release, loader) = common::race::gated(round);
+        let (bc, k) = (b.clone(), key.clone());
+        let opts = perf_cache::LoadOptions::default().tags(["race"]);
+        let load =
+            tokio::spawn(async move { bc.get_or_load_with(&k, opts, loader).await.unwrap() });
+        started.notified().await;
+        assert!(
+            a.backend()
+                .invalidate_tag("race")
+                .await
+                .unwrap()
+                .is_complete()
+        );
+        release.notify_one();
+        assert_eq!(load.await.unwrap(), round);
+        assert_eq!(
+            cache(&ports, &ns).await.get(&key).await,
+            None,
+            "round {round}"
+        );
+    }
+    for c in [&a, &b] {
+        assert_eq!(
+            c.stats().l2.unwrap().errors,
+            0,
+            "no cross-slot or script error"
+        );
+    }
+}

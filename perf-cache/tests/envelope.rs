@@ -101,8 +101,8 @@ async fn an_entry_from_a_newer_writer_is_read() {
         "read, not overwritten: no miss-and-overwrite war during a rolling deploy"
     );
 
-    // A newer writer that says version 2 cannot read it: a miss.
-    bytes[2] = 3;
+    // A newer writer that says this version (3) cannot read it: a miss.
+    bytes[2] = 4;
     raw_set(&url, &stored, bytes).await;
     let strict = redis_cache::<String>(&ns).await;
     assert_eq!(strict.get(&key).await, None);

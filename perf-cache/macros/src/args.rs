@@ -62,9 +62,10 @@ pub(crate) struct Options {
     pub(crate) codec: Option<Expr>,
     /// For an associated function without `self` that does not mention `Self`.
     pub(crate) associated: Flag,
+    /// Tag templates (see `tags.rs`).
+    pub(crate) tags: Option<crate::tags::TagTemplates>,
     // Accepted so that they get a precise "not available yet" error rather than "unknown".
     pub(crate) local: Flag,
-    pub(crate) tags: Option<SpannedValue<String>>,
     pub(crate) plain: Flag,
     /// The old name of the timeouts: an error that names the two options.
     pub(crate) load_timeout: Option<Dur>,

@@ -90,6 +90,17 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
     let body_call = quote!(#path #body_fn(#receiver_arg #(#arg_idents),*));
 
     let key_expr = key_expression(plan);
+    // Tags: computed from the arguments before the body takes them, set as the body's own
+    // (`set_result_tags`) when it runs.
+    let (tags_let, body_call) = if plan.tags.is_empty() {
+        (quote!(), body_call)
+    } else {
+        let tags = crate::tags::expression(&plan.tags, &plan.args);
+        (
+            quote!(let __perf_cache_tags = #tags;),
+            quote!(#p::tagged(__perf_cache_tags, #body_call)),
+        )
+    };
 
     let prefix = match (&plan.prefix, plan.in_impl) {
         (Some(prefix), _) => quote!(#prefix),
@@ -225,6 +236,7 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
         #(#attrs)*
         #vis #outer_sig {
             let __perf_cache_key = #key_expr;
+            #tags_let
             #call(
                 #kind,
                 #view_call,
@@ -283,6 +295,7 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
         #[allow(dead_code)]
         #vis #async_ fn #refresh_fn<#params>(#outer_inputs) -> #ret #where_clause {
             let __perf_cache_key = #key_expr;
+            #tags_let
             #refresh_call(#kind, #view_call, &__perf_cache_key, #refresh_body) #await_
         }
     }

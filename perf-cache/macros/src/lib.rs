@@ -14,6 +14,7 @@ mod derive;
 mod expand;
 mod expand_local;
 mod modes;
+mod tags;
 mod validate;
 
 /// Caches an `async fn` (free function or method) in perf-cache's shared tiers, or a plain

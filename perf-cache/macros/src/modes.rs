@@ -24,6 +24,12 @@ fn set_options(o: &Options) -> Vec<(&'static str, Span)> {
     add("cache", o.cache.as_ref().map(Spanned::span));
     add("refresh_ahead", o.refresh_ahead.map(|d| d.span));
     add("stale_if_error", o.stale_if_error.map(|d| d.span));
+    add(
+        "tags",
+        o.tags
+            .as_ref()
+            .and_then(|t| t.templates.first().map(|(_, span)| *span)),
+    );
     add("soft_timeout", o.soft_timeout.map(|d| d.span));
     add("hard_timeout", o.hard_timeout.map(|d| d.span));
     if let Some(sf) = &o.single_flight
@@ -44,6 +50,7 @@ fn why(option: &str) -> &'static str {
         "cache" => "a `cache` is a view over every tier, whose values need serde",
         "refresh_ahead" => "refresh-ahead reloads in a background task",
         "stale_if_error" => "stale values are kept by the shared tiers' views only",
+        "tags" => "tag generations are shared through Redis, and L1-only values carry none",
         "soft_timeout" | "hard_timeout" => {
             "a timed-out load goes on in a background task, which needs the shared tiers' async path"
         }

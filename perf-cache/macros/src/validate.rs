@@ -91,6 +91,8 @@ pub(crate) struct Plan {
     pub(crate) backend: Option<Expr>,
     pub(crate) cache: Option<Expr>,
     pub(crate) codec: Option<Expr>,
+    /// Tag templates, resolved against the arguments (see `tags.rs`).
+    pub(crate) tags: Vec<Vec<crate::tags::TagPart>>,
 }
 
 /// Collects every error, so that one expansion reports them all at once.
@@ -115,13 +117,6 @@ impl Errors {
     }
 }
 
-fn not_yet(errors: &mut Errors, span: Span, what: &str, why: &str) {
-    errors.push(
-        span,
-        format!("`{what}` is not available yet in `#[cached]`: {why}"),
-    );
-}
-
 pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
     let mut errors = Errors::default();
     let sig = &f.sig;
@@ -135,15 +130,7 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
         errors.push(v.span(), "`#[cached]` cannot cache a variadic function");
     }
 
-    // Options that depend on work still in progress: a precise error instead of a fake.
-    if let Some(t) = &o.tags {
-        not_yet(
-            &mut errors,
-            t.span(),
-            "tags",
-            "tag invalidation arrives with the invalidation issue (#11)",
-        );
-    }
+    // A retired option: say what replaced it.
     if let Some(t) = &o.load_timeout {
         errors.push(
             t.span,
@@ -441,6 +428,17 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
         }
     };
 
+    let tags = match &o.tags {
+        None => Vec::new(),
+        Some(t) => crate::tags::resolve(t, &args, receiver.is_some(), &name.to_string())
+            .unwrap_or_else(|problems| {
+                for (span, message) in problems {
+                    errors.push(span, message);
+                }
+                Vec::new()
+            }),
+    };
+
     // refresh_ahead reruns the body later, and a timed-out load finishes after its caller
     // returned: the body must own its arguments.
     let needs_owned = if o.refresh_ahead.is_some() {
@@ -519,6 +517,7 @@ pub(crate) fn validate(o: Options, f: &ItemFn) -> syn::Result<Plan> {
         backend: o.backend,
         cache: o.cache,
         codec: o.codec,
+        tags,
     })
 }
 

@@ -184,13 +184,16 @@ where
                     }));
                 }
                 Ok(Acquire::Stored(bytes)) => {
+                    // A tagged entry whose tags were invalidated reads as a miss, as in L2.
+                    let (got, stamps) = self.verify_tags(Ok(Some(bytes))).await;
                     let usable = self
-                        .check(l2, &inner.counters.l2, key, Ok(Some(bytes)))
+                        .check(l2, &inner.counters.l2, key, got)
                         .filter(|(v, _, _)| v.is_some() || accept_negative);
                     match usable {
                         Some((value, remaining, bytes)) => {
-                            let found =
-                                self.found(key, value, remaining, bytes.len(), ticket).await;
+                            let found = self
+                                .found(key, value, remaining, bytes.len(), ticket, stamps)
+                                .await;
                             return Leased::Stored(match found {
                                 super::Lower::Value(v) => Some(v),
                                 _ => None,

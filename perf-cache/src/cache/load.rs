@@ -15,7 +15,7 @@ use super::{Cache, Lower, Write};
 use crate::fence::Ticket;
 use crate::flight::{Join, Leader, Outcome};
 use crate::load_options::Timeouts;
-use crate::{Codec, Key, LoadError, SingleFlight};
+use crate::{Codec, Key, LoadError, LoadOptions, SingleFlight};
 
 /// The error a leader publishes when its error is for itself only.
 struct NotShared;
@@ -42,6 +42,7 @@ where
                 false,
                 true,
                 self.view_timeouts(false),
+                &LoadOptions::default(),
                 move || async move { Ok::<_, Infallible>(Some(loader().await)) },
                 Self::spawn_refresh,
                 Self::detach_lead,
@@ -89,6 +90,7 @@ where
                 false,
                 true,
                 self.view_timeouts(false),
+                &LoadOptions::default(),
                 move || async move { loader().await.map(Some) },
                 Self::spawn_refresh,
                 Self::detach_lead,
@@ -138,6 +140,7 @@ where
             true,
             true,
             self.view_timeouts(false),
+            &LoadOptions::default(),
             loader,
             Self::spawn_refresh,
             Self::detach_lead,
@@ -182,8 +185,9 @@ where
             accept_negative,
             share_errors,
             Timeouts::default(),
+            &LoadOptions::default(),
             loader,
-            |_, _, _| {},
+            |_, _, _, _| {},
             |_, _, _, leader, loader, _| Err((leader, loader)),
             flight,
         )
@@ -202,6 +206,7 @@ where
         share_errors: bool,
         flight: Option<SingleFlight>,
         timeouts: Timeouts,
+        options: &LoadOptions,
         loader: F,
     ) -> Result<Option<V>, LoadError<E>>
     where
@@ -214,6 +219,7 @@ where
             accept_negative,
             share_errors,
             timeouts,
+            options,
             loader,
             Self::spawn_refresh,
             Self::detach_lead,
@@ -233,6 +239,7 @@ where
         accept_negative: bool,
         share_errors: bool,
         timeouts: Timeouts,
+        options: &LoadOptions,
         loader: F,
         refresh: R,
         detach: D,
@@ -242,7 +249,7 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<V>, E>>,
         E: Send + Sync + 'static,
-        R: FnOnce(&Self, &Key, F),
+        R: FnOnce(&Self, &Key, F, &LoadOptions),
         D: FnOnce(
             &Self,
             &Key,
@@ -269,7 +276,7 @@ where
                     && !e.refresh_failed
                     && e.fresh_until.saturating_duration_since(now) <= window
                 {
-                    refresh(self, key, loader);
+                    refresh(self, key, loader, options);
                 }
                 return Ok(e.value);
             }
@@ -303,6 +310,7 @@ where
                                     accept_negative,
                                     share_errors,
                                     flight,
+                                    options: options.clone(),
                                 };
                                 match detach(self, key, mode, leader, loader, deadlines.limit()) {
                                     Ok(task) => {
@@ -320,6 +328,7 @@ where
                                     loader,
                                     stale,
                                     flight,
+                                    options,
                                 )
                                 .await
                                 .map_err(LoadError::Loader);
@@ -390,6 +399,7 @@ where
         loader: F,
         stale: Option<V>,
         flight: Option<SingleFlight>,
+        options: &LoadOptions,
     ) -> Result<Option<V>, Arc<E>>
     where
         F: FnOnce() -> Fut,
@@ -436,16 +446,23 @@ where
             inner.counters.misses.incr();
         }
         // The generation, the pattern epoch and Redis's clock, read after the lease is held
-        // (the lease script cannot read the epoch: on a cluster it lives in another slot).
-        self.read_generation(key, &mut ticket).await;
+        // (the lease script cannot read the epoch: on a cluster it lives in another slot), and
+        // the tag epoch beside them (in flight together).
+        let ((), tags) = futures::future::join(
+            self.read_generation(key, &mut ticket),
+            self.tag_ticket(options),
+        )
+        .await;
+        ticket.tags = Some(tags);
         let start = Instant::now();
-        let (result, ttl) = crate::result_ttl::scope(loader()).await;
+        let (result, ttl, tags) = crate::result_ttl::scope_tagged(loader()).await;
         self.record_load(start, result.is_ok());
         match result {
             Ok(v) => {
                 // Waiters (and callers arriving while the tiers are written) get the value now.
                 leader.publish(Outcome::Value(v.clone()));
-                self.store_loaded(key, v.clone(), ttl, &ticket, "loaded")
+                let ttl = ttl.or(options.ttl);
+                self.store_loaded(key, v.clone(), ttl, (&ticket, &tags), "loaded")
                     .await;
                 if let Some(lease) = lease {
                     lease.release().await;
@@ -514,10 +531,18 @@ where
         key: &Key,
         v: Option<V>,
         ttl: Option<std::time::Duration>,
-        ticket: &Ticket,
+        (ticket, tags): (&Ticket, &crate::result_ttl::ResultTags),
         what: &'static str,
     ) {
-        if let Err(e) = self.store(key, v, ttl, Write::Fill(ticket)).await {
+        let Ok(stamps) = self.fill_stamps(ticket, tags).await else {
+            self.inner.counters.stale_fills_dropped.incr();
+            tracing::debug!(namespace = %self.inner.namespace, key_prefix = key.prefix(), what, "tagged value not cached: its tags' generations at load start are unknown");
+            return;
+        };
+        let stored = self
+            .store_stamped(key, v, ttl, Write::Fill(ticket), stamps)
+            .await;
+        if let Err(e) = stored {
             tracing::warn!(namespace = %self.inner.namespace, key_prefix = key.prefix(), error = %e, what, "value not cached");
         }
     }
@@ -537,7 +562,7 @@ where
     }
 
     /// Starts a background reload of `key` unless one is already running.
-    fn spawn_refresh<F, Fut, E>(&self, key: &Key, loader: F)
+    fn spawn_refresh<F, Fut, E>(&self, key: &Key, loader: F, options: &LoadOptions)
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
@@ -554,15 +579,23 @@ where
         let this = self.clone();
         let key = key.clone();
         let mut ticket = inner.shared.fence.ticket(inner.space, &key);
+        let options = options.clone();
         tokio::spawn(async move {
-            this.read_generation(&key, &mut ticket).await;
+            let ((), tags) = futures::future::join(
+                this.read_generation(&key, &mut ticket),
+                this.tag_ticket(&options),
+            )
+            .await;
+            ticket.tags = Some(tags);
             let start = Instant::now();
-            let (result, ttl) = crate::result_ttl::scope(loader()).await;
+            let (result, ttl, tags) = crate::result_ttl::scope_tagged(loader()).await;
             this.record_load(start, result.is_ok());
             match result {
                 Ok(v) => {
                     leader.publish(Outcome::Value(v.clone()));
-                    this.store_loaded(&key, v, ttl, &ticket, "refreshed").await;
+                    let ttl = ttl.or(options.ttl);
+                    this.store_loaded(&key, v, ttl, (&ticket, &tags), "refreshed")
+                        .await;
                     drop(leader);
                 }
                 // The current value stays until it expires, with no further refresh attempt (a

@@ -45,11 +45,13 @@ pub(crate) const DETACHED_LOAD_LIMIT: Duration = Duration::from_secs(600);
 pub(crate) type Detached<V, E> = JoinHandle<Option<Result<Option<V>, Arc<E>>>>;
 
 /// How the leader's part of a load runs (passed on to a detached task).
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct LeadMode {
     pub(crate) accept_negative: bool,
     pub(crate) share_errors: bool,
     pub(crate) flight: Option<crate::SingleFlight>,
+    /// The call's options (the tags stamped at load start, the result's TTL).
+    pub(crate) options: crate::LoadOptions,
 }
 
 /// One call's deadlines, from the moment it missed L1.
@@ -202,7 +204,7 @@ where
             }
             loader().await.map(Some)
         };
-        match self.load_owned(key, false, true, flight, timeouts, loader).await? {
+        match self.load_owned(key, false, true, flight, timeouts, &options, loader).await? {
             Some(v) => Ok(v),
             None => unreachable!("load without negatives returned None"),
         }
@@ -247,6 +249,7 @@ where
                 loader,
                 None,
                 mode.flight,
+                &mode.options,
             );
             match limit {
                 None => Some(lead.await),

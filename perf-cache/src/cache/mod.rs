@@ -4,6 +4,7 @@ mod lease;
 mod load;
 mod load_timeout;
 mod plain;
+mod tags;
 
 pub(crate) use lease::{LeaseCounters, LeaseWakers};
 
@@ -131,7 +132,7 @@ impl<V: Clone + Send + Sync + 'static, C> Inner<V, C> {
         }
         let now = clock::coarse_ms();
         self.shared.l1.read(&self.l1_lookup(key), |e| {
-            if e.keep_until_ms <= now {
+            if e.keep_until_ms <= now || e.tag_stale_at(|| self.shared.tags.changes()) {
                 return None;
             }
             let value = match &e.value {
@@ -143,6 +144,7 @@ impl<V: Clone + Send + Sync + 'static, C> Inner<V, C> {
                 fresh_until: clock::instant_of(e.fresh_until_ms),
                 refresh_failed: e.refresh_failed,
                 weight: e.weight,
+                tags: e.tags.clone(),
             })
         })
     }
@@ -162,6 +164,7 @@ impl<V: Clone + Send + Sync + 'static, C> Inner<V, C> {
             keep_until_ms: fresh_until_ms.saturating_add(grace),
             refresh_failed: e.refresh_failed,
             weight: e.weight.max(1),
+            tags: e.tags,
         };
         self.shared.l1.insert(
             L1Key {
@@ -306,7 +309,7 @@ where
         }
         let now = clock::coarse_ms();
         let value = inner.shared.l1.read(&inner.l1_lookup(key), |e| {
-            if e.fresh_until_ms <= now {
+            if e.fresh_until_ms <= now || e.tag_stale_at(|| inner.shared.tags.changes()) {
                 return None;
             }
             Some(match &e.value {
@@ -344,6 +347,7 @@ where
     async fn get_lower(&self, key: &Key) -> Option<V> {
         let inner = &*self.inner;
         inner.counters.l1.misses.incr();
+        self.drop_tag_stale(key);
         let ticket = inner.shared.fence.ticket(inner.space, key);
         match self.lookup_lower(key, &ticket).await {
             Lower::Value(v) => Some(v),
@@ -384,6 +388,9 @@ where
     pub async fn set_with(&self, key: &Key, value: V, options: SetOptions) -> Result<()> {
         if options.ttl_value().is_some_and(|t| t.is_zero()) {
             return Err(crate::error::invalid("ttl", "0 ms", "at least 1 ms"));
+        }
+        if !options.tags_value().is_empty() {
+            return self.set_tagged(key, value, &options).await;
         }
         self.store(key, Some(value), options.ttl_value(), Write::Set)
             .await
@@ -436,11 +443,13 @@ where
                     let mut still = Vec::new();
                     for (i, bytes) in missing.into_iter().zip(found) {
                         let key = &keys[i];
-                        match self.check(l2, &inner.counters.l2, key, Ok(bytes)) {
+                        let (got, stamps) = self.verify_tags(Ok(bytes)).await;
+                        match self.check(l2, &inner.counters.l2, key, got) {
                             Some((value, remaining, bytes)) => {
                                 let Some(ticket) = &tickets[i] else { continue };
+                                let len = bytes.len();
                                 if let Lower::Value(v) =
-                                    self.found(key, value, remaining, bytes.len(), ticket).await
+                                    self.found(key, value, remaining, len, ticket, stamps).await
                                 {
                                     out[i] = Some(v);
                                 }
@@ -753,6 +762,19 @@ where
         ttl: Option<Duration>,
         write: Write<'_>,
     ) -> Result<()> {
+        self.store_stamped(key, value, ttl, write, None).await
+    }
+
+    /// [`store`](Self::store) of an entry with tags (`stamps`: their generations, see
+    /// [`crate::tag_table`]), written into the envelope and kept with the L1 copy.
+    async fn store_stamped(
+        &self,
+        key: &Key,
+        value: Option<V>,
+        ttl: Option<Duration>,
+        write: Write<'_>,
+        stamps: Option<crate::tag_table::Stamps>,
+    ) -> Result<()> {
         let inner = &*self.inner;
         let base = match (&value, inner.negative_ttl) {
             (Some(_), _) => ttl,
@@ -774,6 +796,10 @@ where
                 }
             },
         };
+        if inner.plain && stamps.is_some() {
+            // No envelope to carry tags: a tagged value is never cached in plain mode.
+            return Ok(());
+        }
         if inner.plain {
             // Plain views refuse `negative_ttl`, so `value` is `Some` here. The local fence
             // holds; Redis is written with a plain `SET PX` (another service's client writes
@@ -786,12 +812,18 @@ where
         let has_lower = inner.shared.l2.is_some() || inner.shared.l3.is_some();
         let l2_ttl = base.unwrap_or(inner.l2_ttl);
         let encoded = if has_lower || inner.always_encode {
-            Some(envelope::encode_entry(
+            let tags: Vec<(&str, u64)> = stamps
+                .iter()
+                .flat_map(|s| s.list.iter())
+                .map(|s| (&*s.name, s.generation()))
+                .collect();
+            Some(envelope::encode_tagged(
                 &inner.codec,
                 inner.format_version,
                 value.as_ref(),
                 l2_ttl,
                 inner.max_value_size,
+                &tags,
             )?)
         } else {
             None
@@ -815,7 +847,7 @@ where
                 Err(e) => self.tier_error(l2, &inner.counters.l2, "fill", key.prefix(), e),
             }
         }
-        self.insert_l1(key, value, l1_ttl, weight);
+        self.insert_l1_tagged(key, value, l1_ttl, weight, stamps);
         let (Some(mut bytes), Some(full)) = (encoded, full) else {
             return Ok(());
         };
@@ -852,6 +884,17 @@ where
     }
 
     fn insert_l1(&self, key: &Key, value: Option<V>, fresh_for: Duration, weight: u32) {
+        self.insert_l1_tagged(key, value, fresh_for, weight, None);
+    }
+
+    fn insert_l1_tagged(
+        &self,
+        key: &Key,
+        value: Option<V>,
+        fresh_for: Duration,
+        weight: u32,
+        tags: Option<crate::tag_table::Stamps>,
+    ) {
         let inner = &*self.inner;
         if !inner.shared.l1_enabled {
             return;
@@ -861,6 +904,7 @@ where
             fresh_until: Instant::now() + fresh_for,
             refresh_failed: false,
             weight,
+            tags,
         };
         inner.l1_insert(key, entry);
     }
@@ -878,8 +922,11 @@ where
                 || inner.shared.replay.l2_readable(&inner.namespace, l2).await)
         {
             let got = l2.fetch(inner.redis_namespace(key), key.as_bytes()).await;
+            let (got, stamps) = self.verify_tags(got).await;
             if let Some((value, remaining, bytes)) = self.check(l2, &inner.counters.l2, key, got) {
-                return self.found(key, value, remaining, bytes.len(), ticket).await;
+                return self
+                    .found(key, value, remaining, bytes.len(), ticket, stamps)
+                    .await;
             }
         }
         self.lookup_l3(key, ticket).await
@@ -900,12 +947,14 @@ where
         {
             got = Ok(None);
         }
+        let (got, stamps) = self.verify_tags(got).await;
         let Some((value, remaining, bytes)) = self.check(l3, &inner.counters.l3, key, got) else {
             return Lower::Miss;
         };
         // Only L1, private to this process, is filled: writing an L3 hit back into the shared
         // L2 would resurrect a value another instance invalidated there.
-        self.found(key, value, remaining, bytes.len(), ticket).await
+        self.found(key, value, remaining, bytes.len(), ticket, stamps)
+            .await
     }
 
     /// Counts one lower-tier read and checks its envelope: the value (`None` for a usable
@@ -962,12 +1011,14 @@ where
         remaining: Duration,
         stored_len: usize,
         ticket: &Ticket,
+        stamps: Option<crate::tag_table::Stamps>,
     ) -> Lower<V> {
         let inner = &*self.inner;
         if inner.shared.l1_enabled {
             if let Some(_admitted) = inner.shared.fence.admit(ticket).await {
                 let weight = inner.weight(key, stored_len);
-                self.insert_l1(key, value.clone(), remaining.min(inner.l1_ttl), weight);
+                let fresh_for = remaining.min(inner.l1_ttl);
+                self.insert_l1_tagged(key, value.clone(), fresh_for, weight, stamps);
             } else {
                 inner.counters.stale_fills_dropped.incr();
             }

@@ -119,7 +119,9 @@ where
                 let sent = Instant::now();
                 let read = l2.fetch_plain(&full).await;
                 if let Some((value, remaining, len)) = self.check_plain(key, read, sent) {
-                    return self.found(key, Some(value), remaining, len, ticket).await;
+                    return self
+                        .found(key, Some(value), remaining, len, ticket, None)
+                        .await;
                 }
             }
         }
@@ -153,8 +155,9 @@ where
                             Some((value, remaining, len)) => {
                                 // Every missing key has a ticket.
                                 let Some(ticket) = &tickets[i] else { continue };
-                                if let Lower::Value(v) =
-                                    self.found(key, Some(value), remaining, len, ticket).await
+                                if let Lower::Value(v) = self
+                                    .found(key, Some(value), remaining, len, ticket, None)
+                                    .await
                                 {
                                     out[i] = Some(v);
                                 }

@@ -26,6 +26,8 @@ pub(crate) struct Entry<V> {
     pub(crate) refresh_failed: bool,
     /// Weight for byte-sized caches (encoded size), else 1.
     pub(crate) weight: u32,
+    /// The entry's tags and the generations it was stamped with (`None`: no tags).
+    pub(crate) tags: Option<crate::tag_table::Stamps>,
 }
 
 /// A key in the shared L1: the view's key space (an id per distinct prefix) and the key.
@@ -60,6 +62,24 @@ pub(crate) struct ErasedEntry {
     pub(crate) refresh_failed: bool,
     /// At least 1.
     pub(crate) weight: u32,
+    /// Tags: the entry is usable only while each still has the generation it was stamped
+    /// with (see [`crate::tag_table`]).
+    pub(crate) tags: Option<crate::tag_table::Stamps>,
+}
+
+impl ErasedEntry {
+    /// Whether a tag of the entry was invalidated since it was stamped.
+    #[inline]
+    pub(crate) fn tag_stale(&self) -> bool {
+        self.tags.as_deref().is_some_and(|t| !t.fresh())
+    }
+
+    /// [`tag_stale`](Self::tag_stale) for the hit path: `changes` is the tag table's change
+    /// count now, which spares reading the tags while no tag changed.
+    #[inline]
+    pub(crate) fn tag_stale_at(&self, changes: impl FnOnce() -> u64) -> bool {
+        self.tags.as_deref().is_some_and(|t| !t.fresh_at(changes()))
+    }
 }
 
 /// Which engine holds L1.
@@ -93,7 +113,7 @@ pub(crate) trait L1Store: Send + Sync {
     fn remove_if(&self, remove: &(dyn Fn(&L1Key, &ErasedEntry) -> bool + Send + Sync));
     /// Drops entries whose `keep_until_ms` has passed.
     fn purge_expired(&self, now_ms: u64) {
-        self.remove_if(&move |_, e| e.keep_until_ms <= now_ms);
+        self.remove_if(&move |_, e| e.keep_until_ms <= now_ms || e.tag_stale());
     }
     /// Applies pending maintenance (moka applies evictions lazily).
     fn run_pending_tasks(&self) {}
@@ -487,6 +507,7 @@ mod tests {
             keep_until_ms,
             refresh_failed: false,
             weight: 1,
+            tags: None,
         }
     }
 

@@ -126,6 +126,10 @@ impl NoTier {
     pub(crate) async fn get(&self, _: &[u8]) -> TierResult<Option<Vec<u8>>> {
         match *self {}
     }
+    #[cfg(not(feature = "redis"))]
+    pub(crate) async fn bump_tag(&self, _: &[u8], _: &[u8]) -> TierResult<u64> {
+        match *self {}
+    }
 }
 
 #[cfg(not(all(feature = "redis", feature = "disk")))]

@@ -15,6 +15,7 @@ use crate::tiers::{Tier, TierError, TierResult};
 mod fill;
 mod lease;
 mod plain;
+mod tags;
 pub(crate) use lease::Acquire;
 pub(crate) use plain::PlainRead;
 

@@ -1,8 +1,0 @@
-use perf_cache::cached;
-
-#[cached(tags = "user:{id}")]
-async fn tagged(id: u64) -> u64 {
-    id
-}
-
-fn main() {}
