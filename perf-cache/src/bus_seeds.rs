@@ -139,7 +139,11 @@ mod tests {
         assert_eq!(seeds.len(), 2);
         let timeout = Duration::from_millis(500);
         let sub = seeds
-            .subscribe("perf-cache-bus-seeds-test", &["seeds%:bus".to_owned()], timeout)
+            .subscribe(
+                "perf-cache-bus-seeds-test",
+                &["seeds%:bus".to_owned()],
+                timeout,
+            )
             .await;
         assert!(sub.is_ok(), "{:?}", sub.err());
         assert_eq!(seeds.first, 1, "the live seed is tried first next time");

@@ -296,8 +296,7 @@ async fn load_in_flight(
         LoadOptions::default().tags([race_tag(value)])
     };
     let (c, k) = (cache.clone(), key.clone());
-    let load =
-        tokio::spawn(async move { c.get_or_load_with(&k, options, loader).await.unwrap() });
+    let load = tokio::spawn(async move { c.get_or_load_with(&k, options, loader).await.unwrap() });
     started.notified().await;
     (load, release)
 }

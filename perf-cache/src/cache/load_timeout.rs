@@ -204,7 +204,10 @@ where
             }
             loader().await.map(Some)
         };
-        match self.load_owned(key, false, true, flight, timeouts, &options, loader).await? {
+        match self
+            .load_owned(key, false, true, flight, timeouts, &options, loader)
+            .await?
+        {
             Some(v) => Ok(v),
             None => unreachable!("load without negatives returned None"),
         }

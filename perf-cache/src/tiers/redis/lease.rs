@@ -86,11 +86,7 @@ impl RedisTier {
         let ttl = px(ttl).to_string();
         let want: &[u8] = if want_value { b"1" } else { b"0" };
         let reply: redis::Value = self
-            .eval_keys(
-                &ACQUIRE,
-                &[full, &lease],
-                &[token, ttl.as_bytes(), want],
-            )
+            .eval_keys(&ACQUIRE, &[full, &lease], &[token, ttl.as_bytes(), want])
             .await?;
         match reply {
             redis::Value::BulkString(bytes) => Ok(Acquire::Stored(bytes)),
