@@ -6,7 +6,7 @@
 //! ```text
 //! cargo bench -p perf-benches --bench cache_l1_instr --no-run
 //! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_hits*' \
-//!     target/release/deps/cache_l1_instr-<hash> --bench ours|quick|cached|key|load
+//!     target/release/deps/cache_l1_instr-<hash> --bench ours|quick|cached|macro|key|load
 //! ```
 //!
 //! `--bench min2` does the same on two threads at once.
@@ -17,7 +17,7 @@
 //! Divide the total by the number of hits printed (`HITS=n` in the environment overrides the
 //! 100,000 default). Contenders as in `cache_l1`, each with a key built from a `u64` per hit:
 //! `ours` (perf-cache `get` through a typed view), `quick` (raw quick_cache `get`, same `Key`
-//! type), `cached` (the `cached` crate's `#[cached]` async fn hit), `key` (only
+//! type), `cached` (the `cached` crate's `#[cached]` async fn hit), `macro` (perf-cache's `#[cached]` on the same function), `key` (only
 //! `Key::new(n)`, the key build every contender but `cached` pays) and `load` (perf-cache
 //! `get_or_load` answered by L1).
 
@@ -28,6 +28,11 @@ use perf_cache::Key;
 
 #[cached::macros::cached(max_size = 2_000)]
 async fn cached_fn(n: u64) -> u64 {
+    n
+}
+
+#[perf_cache::cached(prefix = "instr-macro")]
+async fn macro_fn(n: u64) -> u64 {
     n
 }
 
@@ -55,6 +60,11 @@ fn measured_hits(
             "cached" => {
                 for i in 0..hits {
                     black_box(cached_fn(black_box(i % KEYS)).await);
+                }
+            }
+            "macro" => {
+                for i in 0..hits {
+                    black_box(macro_fn(black_box(i % KEYS)).await);
                 }
             }
             "load" => {
@@ -240,7 +250,10 @@ fn main() {
         return;
     }
     let rt = current_thread_runtime();
-    let k = rt.block_on(l1_contenders(cached_fn));
+    let k = rt.block_on(l1_contenders(|n| async move {
+        cached_fn(n).await;
+        macro_fn(n).await;
+    }));
     if which == "min" {
         min_of_rounds(&rt, &k);
         return;
