@@ -262,9 +262,10 @@ pub struct CallOptions {
     pub single_flight: bool,
 }
 
-/// The cached call of a function whose body borrows its arguments. A hit is answered here;
-/// the miss path is boxed so that the caller's future stays small (a hit never moves the load
-/// path's state around).
+/// The cached call of a function whose body borrows its arguments. With single flight the
+/// load path answers a hit with one L1 lookup before anything else (and boxes its miss path
+/// itself), so a miss reads L1 once before it joins the flight rather than twice; without,
+/// a hit is answered here and the miss path is boxed so that the caller's future stays small.
 pub async fn call<K, R, C, F, Fut>(
     _kind: K,
     view: Option<&Cache<K::Value, C>>,
@@ -284,21 +285,15 @@ where
     let Some(view) = view else {
         return body().await;
     };
-    if let Some(hit) = view.fast_hit(key, K::ACCEPT_NEGATIVE) {
-        return K::from_value(hit);
+    if !options.single_flight {
+        return unshared::<K, R, C, Fut>(view, key, body).await;
     }
-    Box::pin(async move {
-        if !options.single_flight {
-            return call_unshared::<K, R, C, Fut>(view, key, body()).await;
-        }
-        let loaded = view
-            .load_scoped(key, K::ACCEPT_NEGATIVE, sharing.share, || async move {
-                K::split(body().await)
-            })
-            .await;
-        answer::<K, R>(loaded, sharing.recover)
-    })
-    .await
+    let loaded = view
+        .load_scoped(key, K::ACCEPT_NEGATIVE, sharing.share, || async move {
+            K::split(body().await)
+        })
+        .await;
+    answer::<K, R>(loaded, sharing.recover)
 }
 
 /// As [`call`] for a body that owns its arguments (`refresh_ahead` reruns it in the
@@ -323,21 +318,33 @@ where
     let Some(view) = view else {
         return body().await;
     };
+    if !options.single_flight {
+        return unshared::<K, R, C, Fut>(view, key, body).await;
+    }
+    let loaded = view
+        .load_owned(key, K::ACCEPT_NEGATIVE, sharing.share, || async move {
+            K::split(body().await)
+        })
+        .await;
+    answer::<K, R>(loaded, sharing.recover)
+}
+
+/// `single_flight = "off"`: an L1 hit answered in place, else the boxed [`call_unshared`].
+async fn unshared<K, R, C, Fut>(
+    view: &Cache<K::Value, C>,
+    key: &Key,
+    body: impl FnOnce() -> Fut,
+) -> R
+where
+    K: Kind<R>,
+    K::Value: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    C: Codec,
+    Fut: Future<Output = R>,
+{
     if let Some(hit) = view.fast_hit(key, K::ACCEPT_NEGATIVE) {
         return K::from_value(hit);
     }
-    Box::pin(async move {
-        if !options.single_flight {
-            return call_unshared::<K, R, C, Fut>(view, key, body()).await;
-        }
-        let loaded = view
-            .load_owned(key, K::ACCEPT_NEGATIVE, sharing.share, || async move {
-                K::split(body().await)
-            })
-            .await;
-        answer::<K, R>(loaded, sharing.recover)
-    })
-    .await
+    Box::pin(call_unshared::<K, R, C, Fut>(view, key, body())).await
 }
 
 fn answer<K: Kind<R>, R>(
