@@ -262,10 +262,9 @@ pub struct CallOptions {
     pub single_flight: bool,
 }
 
-/// The cached call of a function whose body borrows its arguments. With single flight the
-/// load path answers a hit with one L1 lookup before anything else (and boxes its miss path
-/// itself), so a miss reads L1 once before it joins the flight rather than twice; without,
-/// a hit is answered here and the miss path is boxed so that the caller's future stays small.
+/// The cached call of a function whose body borrows its arguments. A hit is answered here
+/// (one L1 lookup; the load path's future is not even built); a miss goes to the load path
+/// without reading L1 again (it boxes its own state, so the caller's future stays small).
 pub async fn call<K, R, C, F, Fut>(
     _kind: K,
     view: Option<&Cache<K::Value, C>>,
@@ -285,8 +284,11 @@ where
     let Some(view) = view else {
         return body().await;
     };
+    if let Some(hit) = view.fast_hit(key, K::ACCEPT_NEGATIVE) {
+        return K::from_value(hit);
+    }
     if !options.single_flight {
-        return unshared::<K, R, C, Fut>(view, key, body).await;
+        return Box::pin(call_unshared::<K, R, C, Fut>(view, key, body())).await;
     }
     let loaded = view
         .load_scoped(key, K::ACCEPT_NEGATIVE, sharing.share, || async move {
@@ -318,8 +320,11 @@ where
     let Some(view) = view else {
         return body().await;
     };
+    if let Some(hit) = view.fast_hit(key, K::ACCEPT_NEGATIVE) {
+        return K::from_value(hit);
+    }
     if !options.single_flight {
-        return unshared::<K, R, C, Fut>(view, key, body).await;
+        return Box::pin(call_unshared::<K, R, C, Fut>(view, key, body())).await;
     }
     let loaded = view
         .load_owned(key, K::ACCEPT_NEGATIVE, sharing.share, || async move {
@@ -327,24 +332,6 @@ where
         })
         .await;
     answer::<K, R>(loaded, sharing.recover)
-}
-
-/// `single_flight = "off"`: an L1 hit answered in place, else the boxed [`call_unshared`].
-async fn unshared<K, R, C, Fut>(
-    view: &Cache<K::Value, C>,
-    key: &Key,
-    body: impl FnOnce() -> Fut,
-) -> R
-where
-    K: Kind<R>,
-    K::Value: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
-    C: Codec,
-    Fut: Future<Output = R>,
-{
-    if let Some(hit) = view.fast_hit(key, K::ACCEPT_NEGATIVE) {
-        return K::from_value(hit);
-    }
-    Box::pin(call_unshared::<K, R, C, Fut>(view, key, body())).await
 }
 
 fn answer<K: Kind<R>, R>(

@@ -38,6 +38,7 @@ where
                 key,
                 false,
                 true,
+                false,
                 move || async move { Ok::<_, Infallible>(Some(loader().await)) },
                 Self::spawn_refresh,
             )
@@ -81,6 +82,7 @@ where
                 key,
                 false,
                 true,
+                false,
                 move || async move { loader().await.map(Some) },
                 Self::spawn_refresh,
             )
@@ -122,7 +124,7 @@ where
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        self.load(key, true, true, loader, Self::spawn_refresh)
+        self.load(key, true, true, false, loader, Self::spawn_refresh)
             .await
     }
 
@@ -139,7 +141,8 @@ where
 
     /// The load path for a loader that may borrow from the caller (the `#[cached]` macro's
     /// body borrows the function's arguments): no refresh-ahead, which would need to run the
-    /// loader later. With `share_errors` false, a failed load's error goes to its own caller
+    /// loader later. The caller has just missed [`fast_hit`](Self::fast_hit) (uncounted), so
+    /// L1 is not read again before the flight. With `share_errors` false, a failed load's error goes to its own caller
     /// only; callers that waited on it join the next flight (one at a time), so the error
     /// type needs no `Clone`.
     pub(crate) async fn load_scoped<F, Fut, E>(
@@ -154,12 +157,12 @@ where
         Fut: Future<Output = Result<Option<V>, E>>,
         E: Send + Sync + 'static,
     {
-        self.load(key, accept_negative, share_errors, loader, |_, _, _| {})
+        self.load(key, accept_negative, share_errors, true, loader, |_, _, _| {})
             .await
     }
 
-    /// As [`load_scoped`](Self::load_scoped) for a `'static` loader: refresh-ahead (if the
-    /// cache has it) reruns it in the background.
+    /// As [`load_scoped`](Self::load_scoped) (after a missed [`fast_hit`](Self::fast_hit)) for
+    /// a `'static` loader: refresh-ahead (if the cache has it) reruns it in the background.
     pub(crate) async fn load_owned<F, Fut, E>(
         &self,
         key: &Key,
@@ -176,6 +179,7 @@ where
             key,
             accept_negative,
             share_errors,
+            true,
             loader,
             Self::spawn_refresh,
         )
@@ -183,12 +187,14 @@ where
     }
 
     /// The load path shared by every `get_or_load` variant; `refresh` starts a refresh-ahead
-    /// with the loader when a hit falls in the refresh window.
+    /// with the loader when a hit falls in the refresh window. `l1_checked`: the caller has
+    /// just looked the fresh entry up itself ([`fast_hit`](Self::fast_hit)) and found none.
     async fn load<F, Fut, E, R>(
         &self,
         key: &Key,
         accept_negative: bool,
         share_errors: bool,
+        l1_checked: bool,
         loader: F,
         refresh: R,
     ) -> Result<Option<V>, Arc<E>>
@@ -204,7 +210,7 @@ where
             // Without refresh-ahead or stale-if-error a hit needs nothing but the value: the
             // same fast path as `get`. Nothing else in L1 can serve this call (no stale grace
             // keeps an expired entry), so a miss goes straight to the flight.
-            if let Some(hit) = self.l1_fresh(key, accept_negative) {
+            if !l1_checked && let Some(hit) = self.l1_fresh(key, accept_negative) {
                 return Ok(hit);
             }
         } else if let Some(e) = inner.l1_get(key) {
