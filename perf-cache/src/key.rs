@@ -169,6 +169,7 @@ impl Key {
 
     /// The escaped key as bytes.
     #[must_use]
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         match &self.repr {
             Repr::Inline { len, buf } => &buf[..usize::from(*len)],

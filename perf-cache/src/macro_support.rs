@@ -43,7 +43,30 @@ impl Site {
 
     /// The view of value type `V` and codec `C`, built by `make` on first use. A view that
     /// cannot be built is logged once and yields `None`: the function then runs uncached.
+    #[inline]
     pub fn view<V, C>(
+        &'static self,
+        name: &'static str,
+        make: impl FnOnce() -> Result<Cache<V, C>>,
+    ) -> Option<&'static Cache<V, C>>
+    where
+        V: Send + Sync + 'static,
+        C: Send + Sync + 'static,
+    {
+        // Every call after the first: one load and one type check, inlined into the caller.
+        if let Some(first) = self.first.get()
+            && let Some(view) = first.downcast_ref::<Option<Cache<V, C>>>()
+        {
+            return view.as_ref();
+        }
+        self.view_slow(name, make)
+    }
+
+    /// [`view`](Self::view) on its first call, or for another instantiation of a generic
+    /// function.
+    #[cold]
+    #[inline(never)]
+    fn view_slow<V, C>(
         &'static self,
         name: &'static str,
         make: impl FnOnce() -> Result<Cache<V, C>>,
