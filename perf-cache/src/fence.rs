@@ -131,8 +131,7 @@ impl Fence {
             (Ok(global), Ok(stripe)) => (global, stripe),
             (global, stripe) => {
                 drop((global, stripe));
-                Box::pin(async { (self.global.lock.read().await, epoch.lock.read().await) })
-                    .await
+                Box::pin(async { (self.global.lock.read().await, epoch.lock.read().await) }).await
             }
         };
         let fresh = self.global.value.load(Ordering::SeqCst) == ticket.global
@@ -217,10 +216,16 @@ mod tests {
         let late = tokio::spawn(async move { f.admit(&second).await.is_some() });
         tokio::task::yield_now().await;
         assert!(!bump.is_finished(), "the bump waits for the first fill");
-        assert!(!late.is_finished(), "the second fill queues behind the waiting bump");
+        assert!(
+            !late.is_finished(),
+            "the second fill queues behind the waiting bump"
+        );
         drop(held);
         bump.await.unwrap();
-        assert!(!late.await.unwrap(), "then sees the new epoch and stores nothing");
+        assert!(
+            !late.await.unwrap(),
+            "then sees the new epoch and stores nothing"
+        );
         assert!(fence.admit(&fence.ticket(0, &key)).await.is_some());
     }
 

@@ -232,7 +232,10 @@ mod tests {
         let Join::Waiter(mut late) = flights.join(&key) else {
             panic!("the flight has not ended")
         };
-        assert!(matches!(late.outcome().await, Some(Outcome::Value(Some(7)))));
+        assert!(matches!(
+            late.outcome().await,
+            Some(Outcome::Value(Some(7)))
+        ));
         assert!(flights.in_flight(&key));
         drop(leader);
         assert!(!flights.in_flight(&key));
@@ -241,7 +244,10 @@ mod tests {
             Some(Outcome::Value(Some(7)))
         ));
         late.ended().await;
-        assert!(matches!(flights.join(&key), Join::Leader(_)), "a new flight");
+        assert!(
+            matches!(flights.join(&key), Join::Leader(_)),
+            "a new flight"
+        );
     }
 
     #[tokio::test]

@@ -157,8 +157,15 @@ where
         Fut: Future<Output = Result<Option<V>, E>>,
         E: Send + Sync + 'static,
     {
-        self.load(key, accept_negative, share_errors, true, loader, |_, _, _| {})
-            .await
+        self.load(
+            key,
+            accept_negative,
+            share_errors,
+            true,
+            loader,
+            |_, _, _| {},
+        )
+        .await
     }
 
     /// As [`load_scoped`](Self::load_scoped) (after a missed [`fast_hit`](Self::fast_hit)) for
