@@ -11,8 +11,8 @@
 //!
 //! `--bench min2` does the same on two threads at once.
 //! `--bench parts` times the parts of a hit alone (key build, hash, lock, atomics).
-//! `--bench min` instead prints, for each contender, the fastest of 300 interleaved rounds of
-//! 10,000 hits: wall clock least disturbed by other processes.
+//! `--bench min` instead prints, for each contender (`macro` included), the fastest of 300
+//! interleaved rounds of 10,000 hits: wall clock least disturbed by other processes.
 //!
 //! Divide the total by the number of hits printed (`HITS=n` in the environment overrides the
 //! 100,000 default). Contenders as in `cache_l1`, each with a key built from a `u64` per hit:
@@ -95,8 +95,8 @@ fn measured_hits(
 /// fastest round of each is the one least disturbed by other processes.
 fn min_of_rounds(rt: &tokio::runtime::Runtime, k: &perf_benches::L1Contenders) {
     const PER_ROUND: u64 = 10_000;
-    let names = ["ours", "quick", "cached", "key", "load"];
-    let mut best = [f64::MAX; 5];
+    let names = ["ours", "quick", "cached", "key", "load", "macro"];
+    let mut best = [f64::MAX; 6];
     for _ in 0..300 {
         for (i, name) in names.iter().enumerate() {
             let start = std::time::Instant::now();
@@ -109,6 +109,11 @@ fn min_of_rounds(rt: &tokio::runtime::Runtime, k: &perf_benches::L1Contenders) {
         println!("{name}: fastest round {ns:.1} ns/hit");
     }
     println!("ours / cached = {:.2}", best[0] / best[2]);
+    println!(
+        "macro / quick = {:.2}, macro / cached = {:.2}",
+        best[5] / best[1],
+        best[5] / best[2]
+    );
 }
 
 /// `min_of_rounds` on two threads at once (each with its own current-thread runtime, started
