@@ -6,18 +6,18 @@
 //! ```text
 //! cargo bench -p perf-benches --bench cache_l1_instr --no-run
 //! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_hits*' \
-//!     target/release/deps/cache_l1_instr-<hash> --bench ours|quick|cached|key|load
+//!     target/release/deps/cache_l1_instr-<hash> --bench ours|quick|cached|macro|key|load
 //! ```
 //!
 //! `--bench min2` does the same on two threads at once.
 //! `--bench parts` times the parts of a hit alone (key build, hash, lock, atomics).
-//! `--bench min` instead prints, for each contender, the fastest of 300 interleaved rounds of
-//! 10,000 hits: wall clock least disturbed by other processes.
+//! `--bench min` instead prints, for each contender (`macro` included), the fastest of 300
+//! interleaved rounds of 10,000 hits: wall clock least disturbed by other processes.
 //!
 //! Divide the total by the number of hits printed (`HITS=n` in the environment overrides the
 //! 100,000 default). Contenders as in `cache_l1`, each with a key built from a `u64` per hit:
 //! `ours` (perf-cache `get` through a typed view), `quick` (raw quick_cache `get`, same `Key`
-//! type), `cached` (the `cached` crate's `#[cached]` async fn hit), `key` (only
+//! type), `cached` (the `cached` crate's `#[cached]` async fn hit), `macro` (perf-cache's `#[cached]` on the same function), `key` (only
 //! `Key::new(n)`, the key build every contender but `cached` pays) and `load` (perf-cache
 //! `get_or_load` answered by L1).
 
@@ -28,6 +28,11 @@ use perf_cache::Key;
 
 #[cached::macros::cached(max_size = 2_000)]
 async fn cached_fn(n: u64) -> u64 {
+    n
+}
+
+#[perf_cache::cached(prefix = "instr-macro")]
+async fn macro_fn(n: u64) -> u64 {
     n
 }
 
@@ -55,6 +60,11 @@ fn measured_hits(
             "cached" => {
                 for i in 0..hits {
                     black_box(cached_fn(black_box(i % KEYS)).await);
+                }
+            }
+            "macro" => {
+                for i in 0..hits {
+                    black_box(macro_fn(black_box(i % KEYS)).await);
                 }
             }
             "load" => {
@@ -85,8 +95,8 @@ fn measured_hits(
 /// fastest round of each is the one least disturbed by other processes.
 fn min_of_rounds(rt: &tokio::runtime::Runtime, k: &perf_benches::L1Contenders) {
     const PER_ROUND: u64 = 10_000;
-    let names = ["ours", "quick", "cached", "key", "load"];
-    let mut best = [f64::MAX; 5];
+    let names = ["ours", "quick", "cached", "key", "load", "macro"];
+    let mut best = [f64::MAX; 6];
     for _ in 0..300 {
         for (i, name) in names.iter().enumerate() {
             let start = std::time::Instant::now();
@@ -99,6 +109,11 @@ fn min_of_rounds(rt: &tokio::runtime::Runtime, k: &perf_benches::L1Contenders) {
         println!("{name}: fastest round {ns:.1} ns/hit");
     }
     println!("ours / cached = {:.2}", best[0] / best[2]);
+    println!(
+        "macro / quick = {:.2}, macro / cached = {:.2}",
+        best[5] / best[1],
+        best[5] / best[2]
+    );
 }
 
 /// `min_of_rounds` on two threads at once (each with its own current-thread runtime, started
@@ -240,7 +255,10 @@ fn main() {
         return;
     }
     let rt = current_thread_runtime();
-    let k = rt.block_on(l1_contenders(cached_fn));
+    let k = rt.block_on(l1_contenders(|n| async move {
+        cached_fn(n).await;
+        macro_fn(n).await;
+    }));
     if which == "min" {
         min_of_rounds(&rt, &k);
         return;

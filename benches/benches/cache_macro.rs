@@ -2,7 +2,8 @@
 //! quick_cache `get` with the same key type vs the `cached` crate's `#[cached]` on the same
 //! function (1 and 2 threads, 1,000 warm `u64` keys); and 1,000 concurrent misses on distinct
 //! cold keys (a body that yields once), ours vs a hand-written `get_or_load` vs the `cached`
-//! crate without and with its stampede protection (`sync_writes`), 2 worker threads.
+//! crate without and with its stampede protection (`sync_writes`), and the body with no cache
+//! (the floor: spawning, running and joining the tasks), 2 worker threads.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +31,13 @@ async fn ours_miss(n: u64) -> u64 {
 
 #[cached::macros::cached(max_size = 10_000)]
 async fn theirs_miss(n: u64) -> u64 {
+    tokio::task::yield_now().await;
+    n
+}
+
+/// The same body with no cache at all: what spawning, running and joining the 1,000 tasks
+/// costs by itself, the floor under every contender of the misses group.
+async fn uncached_body(n: u64) -> u64 {
     tokio::task::yield_now().await;
     n
 }
@@ -184,6 +192,9 @@ fn concurrent_misses(c: &mut Criterion) {
     });
     g.bench_function("cached_crate_macro_sync_writes_by_key", |b| {
         b.iter_custom(|iters| timed_misses(&rt, iters, theirs_miss_by_key))
+    });
+    g.bench_function("no_cache_body_alone", |b| {
+        b.iter_custom(|iters| timed_misses(&rt, iters, uncached_body))
     });
     g.finish();
 }

@@ -160,9 +160,29 @@ impl Fence {
     /// done) when no invalidation of its key, no pattern matching it (or of everything)
     /// began since the ticket.
     pub(crate) async fn admit(&self, ticket: &Ticket) -> Option<Admitted<'_>> {
-        let global = self.global.lock.read().await;
-        let patterns = self.patterns.lock.read().await;
-        let stripe = self.stripes[ticket.stripe].lock.read().await;
+        let epoch = &self.stripes[ticket.stripe];
+        // The three shared locks at once when no invalidation holds or awaits any (the usual
+        // case: a CAS each, no future); `try_read` fails while a bump waits, so a fill never
+        // overtakes a queued invalidation. Otherwise queue for them, boxed: the lock futures
+        // would sit in every load's future.
+        let (global, patterns, stripe) = match (
+            self.global.lock.try_read(),
+            self.patterns.lock.try_read(),
+            epoch.lock.try_read(),
+        ) {
+            (Ok(global), Ok(patterns), Ok(stripe)) => (global, patterns, stripe),
+            (global, patterns, stripe) => {
+                drop((global, patterns, stripe));
+                Box::pin(async {
+                    (
+                        self.global.lock.read().await,
+                        self.patterns.lock.read().await,
+                        epoch.lock.read().await,
+                    )
+                })
+                .await
+            }
+        };
         self.is_fresh(ticket).then_some(Admitted {
             _global: global,
             _patterns: patterns,
@@ -266,6 +286,34 @@ mod tests {
         drop(admitted);
         bump.await.unwrap();
         assert!(fence.admit(&ticket).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_fill_does_not_overtake_a_waiting_bump() {
+        let fence = std::sync::Arc::new(Fence::default());
+        let key = Key::new(1_u64);
+        let first = fence.ticket(0, &key);
+        let second = fence.ticket(0, &key);
+        let held = fence.admit(&first).await.unwrap();
+        let f = std::sync::Arc::clone(&fence);
+        let k = key.clone();
+        let bump = tokio::spawn(async move { f.bump_key(0, &k).await });
+        tokio::task::yield_now().await;
+        let f = std::sync::Arc::clone(&fence);
+        let late = tokio::spawn(async move { f.admit(&second).await.is_some() });
+        tokio::task::yield_now().await;
+        assert!(!bump.is_finished(), "the bump waits for the first fill");
+        assert!(
+            !late.is_finished(),
+            "the second fill queues behind the waiting bump"
+        );
+        drop(held);
+        bump.await.unwrap();
+        assert!(
+            !late.await.unwrap(),
+            "then sees the new epoch and stores nothing"
+        );
+        assert!(fence.admit(&fence.ticket(0, &key)).await.is_some());
     }
 
     #[test]

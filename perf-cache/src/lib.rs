@@ -905,7 +905,8 @@
 //! | `cache_bus_lag_seconds` | histogram (per message received) | `namespace` |
 //! | `cache_lease_total` | counter | `namespace`, `outcome` = `acquired`/`waited`/`timeout`/`fallback` ([`SingleFlight::Cluster`]) |
 //!
-//! Tracing: loads run in a `cache.load` span (`namespace`, `key_prefix`); tier hits, misses on
+//! Tracing: loads run in a `cache.load` span (`namespace`, `key_prefix`) when a subscriber
+//! takes DEBUG (none is built otherwise: it cost every miss); tier hits, misses on
 //! unusable data, errors and breaker transitions are events with `tier`, `outcome` and
 //! `key_prefix` (a key's first segment). Values, full keys and credentials are never recorded.
 //!

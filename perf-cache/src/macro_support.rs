@@ -49,7 +49,29 @@ impl Site {
     /// The view of type `T` (a `Cache<V, C>`, or a `LocalCache<V>`), built by `make` on
     /// first use. A view that cannot be built is logged once and yields `None`: the function
     /// then runs uncached.
+    #[inline]
     pub fn view<T>(
+        &'static self,
+        name: &'static str,
+        make: impl FnOnce() -> Result<T>,
+    ) -> Option<&'static T>
+    where
+        T: Send + Sync + 'static,
+    {
+        // Every call after the first: one load and one type check, inlined into the caller.
+        if let Some(first) = self.first.get()
+            && let Some(view) = first.downcast_ref::<Option<T>>()
+        {
+            return view.as_ref();
+        }
+        self.view_slow(name, make)
+    }
+
+    /// [`view`](Self::view) on its first call, or for another instantiation of a generic
+    /// function.
+    #[cold]
+    #[inline(never)]
+    fn view_slow<T>(
         &'static self,
         name: &'static str,
         make: impl FnOnce() -> Result<T>,
@@ -300,9 +322,9 @@ impl CallOptions {
     }
 }
 
-/// The cached call of a function whose body borrows its arguments. A hit is answered here;
-/// the miss path is boxed so that the caller's future stays small (a hit never moves the load
-/// path's state around).
+/// The cached call of a function whose body borrows its arguments. A hit is answered here
+/// (one L1 lookup; the load path's future is not even built); a miss goes to the load path
+/// without reading L1 again (it boxes its own state, so the caller's future stays small).
 pub async fn call<K, R, C, F, Fut>(
     _kind: K,
     view: Option<&Cache<K::Value, C>>,
@@ -325,22 +347,19 @@ where
     if let Some(hit) = view.fast_hit(key, K::ACCEPT_NEGATIVE) {
         return K::from_value(hit);
     }
-    Box::pin(async move {
-        if !options.single_flight {
-            return call_unshared::<K, R, C, Fut>(view, key, body()).await;
-        }
-        let loaded = view
-            .load_scoped(
-                key,
-                K::ACCEPT_NEGATIVE,
-                sharing.share,
-                options.flight(),
-                || async move { K::split(body().await) },
-            )
-            .await;
-        answer::<K, R>(loaded, sharing.recover)
-    })
-    .await
+    if !options.single_flight {
+        return Box::pin(call_unshared::<K, R, C, Fut>(view, key, body())).await;
+    }
+    let loaded = view
+        .load_scoped(
+            key,
+            K::ACCEPT_NEGATIVE,
+            sharing.share,
+            options.flight(),
+            || async move { K::split(body().await) },
+        )
+        .await;
+    answer::<K, R>(loaded, sharing.recover)
 }
 
 /// As [`call`] for a body that owns its arguments (`refresh_ahead` reruns it in the
@@ -370,39 +389,36 @@ where
     if let Some(hit) = view.fast_hit(key, K::ACCEPT_NEGATIVE) {
         return K::from_value(hit);
     }
-    Box::pin(async move {
-        if !options.single_flight {
-            return call_unshared::<K, R, C, Fut>(view, key, body()).await;
+    if !options.single_flight {
+        return Box::pin(call_unshared::<K, R, C, Fut>(view, key, body())).await;
+    }
+    let timeouts = crate::load_options::Timeouts {
+        soft: options.soft_timeout.or(view.view_timeouts(false).soft),
+        hard: options.hard_timeout.filter(|_| timed_out.is_some()),
+    };
+    let loaded = view
+        .load_owned(
+            key,
+            K::ACCEPT_NEGATIVE,
+            sharing.share,
+            options.flight(),
+            timeouts,
+            &crate::LoadOptions::default(),
+            || async move { K::split(body().await) },
+        )
+        .await;
+    let loaded = match loaded {
+        Ok(v) => Ok(v),
+        Err(crate::LoadError::Loader(e)) => Err(e),
+        Err(crate::LoadError::TimedOut { after }) => match timed_out {
+            Some(to_error) => return K::from_error(to_error(LoadTimeout::new(after))),
+            None => unreachable!("a load without a hard timeout timed out"),
+        },
+        Err(crate::LoadError::InvalidOptions(_)) => {
+            unreachable!("the macro checks its timeouts at compile time")
         }
-        let timeouts = crate::load_options::Timeouts {
-            soft: options.soft_timeout.or(view.view_timeouts(false).soft),
-            hard: options.hard_timeout.filter(|_| timed_out.is_some()),
-        };
-        let loaded = view
-            .load_owned(
-                key,
-                K::ACCEPT_NEGATIVE,
-                sharing.share,
-                options.flight(),
-                timeouts,
-                &crate::LoadOptions::default(),
-                || async move { K::split(body().await) },
-            )
-            .await;
-        let loaded = match loaded {
-            Ok(v) => Ok(v),
-            Err(crate::LoadError::Loader(e)) => Err(e),
-            Err(crate::LoadError::TimedOut { after }) => match timed_out {
-                Some(to_error) => return K::from_error(to_error(LoadTimeout::new(after))),
-                None => unreachable!("a load without a hard timeout timed out"),
-            },
-            Err(crate::LoadError::InvalidOptions(_)) => {
-                unreachable!("the macro checks its timeouts at compile time")
-            }
-        };
-        answer::<K, R>(loaded, sharing.recover)
-    })
-    .await
+    };
+    answer::<K, R>(loaded, sharing.recover)
 }
 
 fn answer<K: Kind<R>, R>(

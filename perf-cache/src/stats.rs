@@ -263,18 +263,29 @@ impl TierCounters {
 #[derive(Debug)]
 pub(crate) struct Metrics {
     namespace: String,
+    /// `cache_load_duration_seconds{namespace}`, built once: recording a load looks it up in
+    /// the recorder installed at that moment without allocating its label again (the
+    /// `histogram!` macro cloned the namespace into a new label set on every load).
+    load_duration: metrics::Key,
 }
+
+/// Where this crate's histograms come from, for recorders that filter by it (what the
+/// `histogram!` macro would pass).
+static LOAD_METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
 impl Metrics {
     pub(crate) fn new(namespace: &str) -> Self {
+        let label = metrics::Label::new("namespace", namespace.to_owned());
         Self {
             namespace: namespace.to_owned(),
+            load_duration: metrics::Key::from_parts("cache_load_duration_seconds", vec![label]),
         }
     }
 
     /// Records one loader run's duration.
     pub(crate) fn record_load(&self, seconds: f64) {
-        metrics::histogram!("cache_load_duration_seconds", "namespace" => self.namespace.clone())
+        metrics::with_recorder(|r| r.register_histogram(&self.load_duration, &LOAD_METADATA))
             .record(seconds);
     }
 

@@ -805,7 +805,7 @@ where
             // holds; Redis is written with a plain `SET PX` (another service's client writes
             // the same keys, so no generation is compared there).
             return match value {
-                Some(v) => self.store_plain(key, v, base).await,
+                Some(v) => Box::pin(self.store_plain(key, v, base)).await,
                 None => Ok(()),
             };
         }
@@ -834,11 +834,13 @@ where
         let l1_ttl = base.map_or(inner.l1_ttl, |t| t.min(inner.l1_ttl));
         let full = has_lower.then(|| crate::key::full_key(&inner.namespace, key));
         // A fill asks Redis first: if another instance invalidated or set the key, or ran a
-        // pattern or `invalidate_all`, since the load began, nothing is stored anywhere.
+        // pattern or `invalidate_all`, since the load began, nothing is stored anywhere. The
+        // lower tiers' writes below are boxed: inline, their state (~2 KB) sat in every load's
+        // future, L1-only caches' too.
         if let (Write::Fill(ticket), Some(l2), Some(bytes), Some(full)) =
             (write, &inner.shared.l2, &encoded, &full)
         {
-            match l2.fill(full, bytes, l2_ttl, ticket.l2_seen).await {
+            match Box::pin(l2.fill(full, bytes, l2_ttl, ticket.l2_seen)).await {
                 Ok(true) => {}
                 Ok(false) => {
                     inner.counters.stale_fills_dropped.incr();
@@ -857,7 +859,7 @@ where
             } else {
                 std::mem::take(&mut bytes)
             };
-            if let Err(e) = l2.set(&full, copy, l2_ttl).await {
+            if let Err(e) = Box::pin(l2.set(&full, copy, l2_ttl)).await {
                 self.tier_error(l2, &inner.counters.l2, "set", key.prefix(), e);
             }
         }
@@ -865,13 +867,13 @@ where
             let l3_ttl = base.unwrap_or(inner.l3_ttl);
             envelope::set_expiry(&mut bytes, l3_ttl);
             envelope::set_stamp(&mut bytes, stamp);
-            if let Err(e) = l3.set(&full, bytes, l3_ttl).await {
+            if let Err(e) = Box::pin(l3.set(&full, bytes, l3_ttl)).await {
                 self.tier_error(l3, &inner.counters.l3, "set", key.prefix(), e);
             }
         }
         if let Write::Set = write {
             // Other instances drop their copy and read the new value from Redis.
-            inner.shared.announce(self.key_op(key)).await;
+            Box::pin(inner.shared.announce(self.key_op(key))).await;
         }
         Ok(())
     }

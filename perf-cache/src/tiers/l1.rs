@@ -281,6 +281,7 @@ type ShardCache =
 struct Shard(RwLock<ShardCache>);
 
 impl Shard {
+    #[inline]
     fn read(&self) -> std::sync::RwLockReadGuard<'_, ShardCache> {
         // A panic while a shard was written (never in this crate's code) leaves a table that
         // is still consistent: quick_cache's operations complete before calling out.
