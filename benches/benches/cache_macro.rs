@@ -3,7 +3,9 @@
 //! function (1 and 2 threads, 1,000 warm `u64` keys); and 1,000 concurrent misses on distinct
 //! cold keys (a body that yields once), ours vs a hand-written `get_or_load` vs the `cached`
 //! crate without and with its stampede protection (`sync_writes`), and the body with no cache
-//! (the floor: spawning, running and joining the tasks), 2 worker threads.
+//! (the floor: spawning, running and joining the tasks), 2 worker threads; and the same misses
+//! with a body that waits 1 ms (a database round trip's stand-in), where a lock held across
+//! the body shows.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,6 +55,39 @@ async fn theirs_miss_sync(n: u64) -> u64 {
 #[cached::macros::cached(max_size = 10_000, sync_writes = "by_key")]
 async fn theirs_miss_by_key(n: u64) -> u64 {
     tokio::task::yield_now().await;
+    n
+}
+
+/// A body that waits 1 ms (a database round trip's stand-in), for the group where a lock
+/// held across the body shows.
+const SLOW_BODY: Duration = Duration::from_millis(1);
+
+#[perf_cache::cached(prefix = "macro-miss-slow")]
+async fn ours_slow(n: u64) -> u64 {
+    tokio::time::sleep(SLOW_BODY).await;
+    n
+}
+
+#[cached::macros::cached(max_size = 10_000)]
+async fn theirs_slow(n: u64) -> u64 {
+    tokio::time::sleep(SLOW_BODY).await;
+    n
+}
+
+#[cached::macros::cached(max_size = 10_000, sync_writes = "default")]
+async fn theirs_slow_sync(n: u64) -> u64 {
+    tokio::time::sleep(SLOW_BODY).await;
+    n
+}
+
+#[cached::macros::cached(max_size = 10_000, sync_writes = "by_key")]
+async fn theirs_slow_by_key(n: u64) -> u64 {
+    tokio::time::sleep(SLOW_BODY).await;
+    n
+}
+
+async fn uncached_slow(n: u64) -> u64 {
+    tokio::time::sleep(SLOW_BODY).await;
     n
 }
 
@@ -199,5 +234,30 @@ fn concurrent_misses(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, macro_hit, concurrent_misses);
+/// The same 1,000 distinct cold keys with a body that waits 1 ms: every contender with
+/// stampede protection is compared as it ships (ours per key by default; `cached`'s
+/// `sync_writes = "default"` holds one lock across the body, `"by_key"` one per key bucket).
+fn concurrent_slow_misses(c: &mut Criterion) {
+    let rt = multi_thread_runtime();
+    let mut g = c.benchmark_group("cache_macro_1000_concurrent_distinct_misses_1ms_body");
+    g.sample_size(10);
+    g.bench_function("perf_cache_macro", |b| {
+        b.iter_custom(|iters| timed_misses(&rt, iters, ours_slow))
+    });
+    g.bench_function("cached_crate_macro", |b| {
+        b.iter_custom(|iters| timed_misses(&rt, iters, theirs_slow))
+    });
+    g.bench_function("cached_crate_macro_sync_writes", |b| {
+        b.iter_custom(|iters| timed_misses(&rt, iters, theirs_slow_sync))
+    });
+    g.bench_function("cached_crate_macro_sync_writes_by_key", |b| {
+        b.iter_custom(|iters| timed_misses(&rt, iters, theirs_slow_by_key))
+    });
+    g.bench_function("no_cache_body_alone", |b| {
+        b.iter_custom(|iters| timed_misses(&rt, iters, uncached_slow))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, macro_hit, concurrent_misses, concurrent_slow_misses);
 criterion_main!(benches);
