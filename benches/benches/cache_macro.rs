@@ -259,5 +259,10 @@ fn concurrent_slow_misses(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, macro_hit, concurrent_misses, concurrent_slow_misses);
+criterion_group!(
+    benches,
+    macro_hit,
+    concurrent_misses,
+    concurrent_slow_misses
+);
 criterion_main!(benches);
