@@ -595,10 +595,20 @@ where
         // hold the stored key loses it, and the report counts what each tier removed.
         let plan = crate::group::Plan::key(&inner.namespace, inner.space, key);
         let kind = crate::group::Kind::Key;
-        inner
+        let report = inner
             .shared
             .invalidate_plan(&plan, kind, Some(&inner.counters))
-            .await
+            .await;
+        self.view_report(report)
+    }
+
+    /// A plain view has no L3 ("Plain mode" in the crate docs): its reports say so, unless the
+    /// shared path removed a disk row of another view holding the same stored key.
+    fn view_report(&self, mut report: Invalidation) -> Invalidation {
+        if self.inner.plain && report.l3_removed == 0 {
+            report.l3 = Reach::NotConfigured;
+        }
+        report
     }
 
     /// Removes every entry of this view whose key matches `pattern` (relative to the view:
@@ -624,10 +634,11 @@ where
         let inner = &*self.inner;
         let plan = crate::group::Plan::new(&inner.namespace, [pattern]);
         let kind = crate::group::Kind::Pattern;
-        inner
+        let report = inner
             .shared
             .invalidate_plan(&plan, kind, Some(&inner.counters))
-            .await
+            .await;
+        self.view_report(report)
     }
 
     /// Removes every entry of this cache (its namespace and prefix) from every tier — and
