@@ -534,9 +534,8 @@
 //!   `lease_fallbacks`). Refresh-ahead reloads stay per process.
 //! - **Cost.** On the loading instance, one script before the loader (the `SET NX`) and one
 //!   after the store (the compare-and-delete and `PUBLISH`), per cold load: two round trips
-//!   more than process single-flight (measured before the pattern epoch joined the load's
-//!   generation read, when the lease script also read the generation and it was one more:
-//!   cold miss 155 µs vs 106 µs on loopback, 1.46×); on a
+//!   more than process single-flight (cold miss 398 µs vs 242 µs on loopback, 1.67×, paired
+//!   rounds); on a
 //!   waiting instance, one script per poll. Hits are untouched. `BENCHMARKS.md`
 //!   (`cache_lease`).
 //! - **Counted** in [`CacheStats`] (`lease_acquired`, `lease_waits`, `lease_wait_timeouts`,
