@@ -24,12 +24,10 @@
 //! Run with `cargo bench -p perf-benches --bench cache_invalidate -- --warm-up-time 1
 //! --measurement-time 3`.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use perf_benches::multi_thread_runtime;
+use perf_benches::{PrivateRedis, multi_thread_runtime};
 use perf_cache::{Backend, Pattern};
 use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 
@@ -143,48 +141,6 @@ async fn scan_usec_per_call(conn: &mut MultiplexedConnection) -> f64 {
         .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("usec_per_call=")))
         .and_then(|v| v.parse().ok())
         .unwrap_or(f64::NAN)
-}
-
-/// A private `redis-server` on a free loopback port, killed on drop.
-struct PrivateRedis {
-    child: Child,
-    url: String,
-}
-
-impl PrivateRedis {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("this bench starts its own redis-server (apt-get install redis-server): {e}")
-            });
-        let server = Self {
-            child,
-            url: format!("redis://127.0.0.1:{port}"),
-        };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("private redis-server did not start on port {port}");
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn invalidate_10k_of_200k(c: &mut Criterion) {

@@ -12,55 +12,11 @@
 //! --measurement-time 3`.
 
 use std::hint::black_box;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use perf_benches::{current_thread_runtime, multi_thread_runtime};
+use perf_benches::{PrivateRedis, current_thread_runtime, multi_thread_runtime};
 use perf_cache::{Backend, Cache, Key, Pattern, SetOptions};
-
-/// A private `redis-server`, killed on drop.
-struct PrivateRedis {
-    child: Child,
-    url: String,
-}
-
-impl PrivateRedis {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("this bench starts its own redis-server (apt-get install redis-server): {e}")
-            });
-        let server = Self {
-            child,
-            url: format!("redis://127.0.0.1:{port}"),
-        };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("private redis-server did not start on port {port}");
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Writes `n` raw keys `<ns>:p<n>:<i>` (pipelined): the pattern peer's keys.
 async fn write_raw(conn: &mut redis::aio::MultiplexedConnection, ns: &str, n: u64) {

@@ -18,6 +18,7 @@ pub fn database_url() -> String {
 
 mod cache_fixtures;
 mod db_fixtures;
+mod private_redis;
 mod runtime;
 
 pub use cache_fixtures::{
@@ -27,4 +28,5 @@ pub use cache_fixtures::{
 pub use db_fixtures::{
     PG_CONNECTIONS, pg_config, pg_pool_options, select1_postgres, select1_sqlite,
 };
+pub use private_redis::PrivateRedis;
 pub use runtime::{current_thread_runtime, multi_thread_runtime};
