@@ -346,7 +346,28 @@ async fn plain_explicit(n: u64) -> Result<Area, String> {
     Ok(Area(n))
 }
 
+#[cached(tags = ["scan:{scan_id}", "target:{target}"])]
+async fn tagged_borrowed(scan_id: &str, target: &str) -> String {
+    format!("{scan_id}@{target}")
+}
+
+/// Owned arguments: the tag vector is built from them before the body's call takes them.
+#[cached(tags = "scan:{scan_id}", refresh_ahead = "1s", l1_ttl = "1m")]
+async fn tagged_owned(scan_id: String) -> usize {
+    scan_id.len()
+}
+
+#[cached(tags = "n:{n}", single_flight = "off")]
+async fn tagged_unshared(n: u64) -> u64 {
+    n
+}
+
 impl Service {
+    #[cached(tags = "svc:{self.id}", skip(self))]
+    async fn tagged_method(&self, n: u32) -> u32 {
+        self.id + n
+    }
+
     #[cached(local)]
     async fn local_method(&self, n: u64) -> Opaque {
         Opaque(Arc::from(format!("{}-{n}", self.id)))
@@ -386,4 +407,14 @@ async fn every_l1_only_and_plain_expansion_runs() {
     assert!(s.invalidate_local_method(&2).await.is_complete());
     assert_eq!(s.sync_method(2), 3);
     assert!(Service::invalidate_sync_method(&2).is_complete());
+}
+
+#[tokio::test]
+async fn every_tagged_expansion_runs() {
+    assert_eq!(tagged_borrowed("s1", "t").await, "s1@t");
+    assert_eq!(refresh_tagged_borrowed("s1", "t").await, "s1@t");
+    assert_eq!(tagged_owned("abc".to_owned()).await, 3);
+    assert_eq!(refresh_tagged_owned("abc".to_owned()).await, 3);
+    assert_eq!(tagged_unshared(5).await, 5);
+    assert_eq!(Service { id: 1 }.tagged_method(2).await, 3);
 }

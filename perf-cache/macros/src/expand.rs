@@ -90,16 +90,14 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
     let body_call = quote!(#path #body_fn(#receiver_arg #(#arg_idents),*));
 
     let key_expr = key_expression(plan);
-    // Tags: computed from the arguments before the body takes them, set as the body's own
-    // (`set_result_tags`) when it runs.
-    let (tags_let, body_call) = if plan.tags.is_empty() {
-        (quote!(), body_call)
+    // Tags: computed from the arguments when the body runs (the tag vector is evaluated before
+    // the body's call takes the arguments), set as the body's own (`set_result_tags`).
+    let body_call = if plan.tags.is_empty() {
+        body_call
     } else {
+        // Built when the body runs (a miss), never on a hit: the templates allocate.
         let tags = crate::tags::expression(&plan.tags, &plan.args);
-        (
-            quote!(let __perf_cache_tags = #tags;),
-            quote!(#p::tagged(__perf_cache_tags, #body_call)),
-        )
+        quote!(#p::tagged(#tags, #body_call))
     };
 
     let prefix = match (&plan.prefix, plan.in_impl) {
@@ -236,7 +234,6 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
         #(#attrs)*
         #vis #outer_sig {
             let __perf_cache_key = #key_expr;
-            #tags_let
             #call(
                 #kind,
                 #view_call,
@@ -295,7 +292,6 @@ pub(crate) fn expand(plan: &Plan, f: &ItemFn) -> TokenStream {
         #[allow(dead_code)]
         #vis #async_ fn #refresh_fn<#params>(#outer_inputs) -> #ret #where_clause {
             let __perf_cache_key = #key_expr;
-            #tags_let
             #refresh_call(#kind, #view_call, &__perf_cache_key, #refresh_body) #await_
         }
     }
