@@ -87,7 +87,12 @@ pub struct Args {
     pub email: String,
 
     /// Login password (never printed).
-    #[arg(long, env = "SCAN_SERVICE_PASSWORD", default_value = "password123", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SCAN_SERVICE_PASSWORD",
+        default_value = "password123",
+        hide_env_values = true
+    )]
     pub password: String,
 }
 
@@ -102,7 +107,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("`{s}` is not a rate of users per second (a number >= 0)")),
+        _ => Err(format!(
+            "`{s}` is not a rate of users per second (a number >= 0)"
+        )),
     }
 }
 
@@ -209,7 +216,10 @@ impl FromStr for Mix {
                 .into_iter()
                 .find(|t| t.name() == name.trim())
                 .ok_or_else(|| {
-                    format!("unknown task `{}` (tasks: view_list, view_one, create)", name.trim())
+                    format!(
+                        "unknown task `{}` (tasks: view_list, view_one, create)",
+                        name.trim()
+                    )
                 })?;
             let weight: u32 = weight
                 .trim()
@@ -274,7 +284,9 @@ impl FromStr for ThinkTime {
             }
         };
         if min > max {
-            return Err(format!("think time `{s}`: the lower bound is above the upper one"));
+            return Err(format!(
+                "think time `{s}`: the lower bound is above the upper one"
+            ));
         }
         Ok(ThinkTime { min, max })
     }
@@ -307,16 +319,39 @@ mod tests {
         let only: Mix = "view_one=1".parse().unwrap();
         assert_eq!(only.weights, [0, 1, 0]);
         assert_eq!(only.to_string(), "view_one=1");
-        assert_eq!(Mix::default().to_string(), "view_list=3,view_one=2,create=1");
+        assert_eq!(
+            Mix::default().to_string(),
+            "view_list=3,view_one=2,create=1"
+        );
     }
 
     #[test]
     fn mix_rejects_bad_input() {
-        assert!("view_all=1".parse::<Mix>().unwrap_err().contains("unknown task"));
-        assert!("view_one".parse::<Mix>().unwrap_err().contains("task=weight"));
+        assert!(
+            "view_all=1"
+                .parse::<Mix>()
+                .unwrap_err()
+                .contains("unknown task")
+        );
+        assert!(
+            "view_one"
+                .parse::<Mix>()
+                .unwrap_err()
+                .contains("task=weight")
+        );
         assert!("view_one=-1".parse::<Mix>().is_err());
-        assert!("view_one=0".parse::<Mix>().unwrap_err().contains("at least one"));
-        assert!("view_one=1,view_one=2".parse::<Mix>().unwrap_err().contains("twice"));
+        assert!(
+            "view_one=0"
+                .parse::<Mix>()
+                .unwrap_err()
+                .contains("at least one")
+        );
+        assert!(
+            "view_one=1,view_one=2"
+                .parse::<Mix>()
+                .unwrap_err()
+                .contains("twice")
+        );
         assert!("".parse::<Mix>().is_err());
     }
 
@@ -324,9 +359,15 @@ mod tests {
     fn think_time_parses_fixed_and_ranges() {
         assert!("0".parse::<ThinkTime>().unwrap().is_zero());
         let fixed: ThinkTime = "2s".parse().unwrap();
-        assert_eq!((fixed.min, fixed.max), (Duration::from_secs(2), Duration::from_secs(2)));
+        assert_eq!(
+            (fixed.min, fixed.max),
+            (Duration::from_secs(2), Duration::from_secs(2))
+        );
         let range: ThinkTime = "1s..3s".parse().unwrap();
-        assert_eq!((range.min, range.max), (Duration::from_secs(1), Duration::from_secs(3)));
+        assert_eq!(
+            (range.min, range.max),
+            (Duration::from_secs(1), Duration::from_secs(3))
+        );
         assert_eq!(range.to_string(), "1s..3s");
         assert!("3s..1s".parse::<ThinkTime>().is_err());
         assert!("soon".parse::<ThinkTime>().is_err());
@@ -344,7 +385,8 @@ mod tests {
         assert!(Args::try_parse_from(["loadtest", "--zipf-s", "0"]).is_err());
         assert!(Args::try_parse_from(["loadtest", "--max-error-rate", "2"]).is_err());
         assert!(Args::try_parse_from(["loadtest", "--page-size", "1001"]).is_err());
-        let args = Args::try_parse_from(["loadtest", "--spawn-rate", "10", "--duration", "1m"]).unwrap();
+        let args =
+            Args::try_parse_from(["loadtest", "--spawn-rate", "10", "--duration", "1m"]).unwrap();
         assert_eq!(args.ramp_up, 10.0);
         assert_eq!(args.duration, Duration::from_secs(60));
     }

@@ -98,7 +98,13 @@ mod tests {
     fn parses_the_contract_shape() {
         let body = br#"{"enabled":true,"stats":{"size":245,"max_size":100000,"hits":1523,
             "misses":342,"hit_rate":"81.65%","hit_ratio":0.8165,"total_requests":1865}}"#;
-        assert_eq!(CacheCounters::parse(body).unwrap(), CacheCounters { hits: 1523, misses: 342 });
+        assert_eq!(
+            CacheCounters::parse(body).unwrap(),
+            CacheCounters {
+                hits: 1523,
+                misses: 342
+            }
+        );
         assert_eq!(
             CacheCounters::parse(br#"{"hits":1,"misses":2}"#).unwrap(),
             CacheCounters { hits: 1, misses: 2 }
@@ -111,8 +117,14 @@ mod tests {
     fn delta_is_over_the_run_not_the_lifetime() {
         // Lifetime 50 %; during the run 900 hits and 100 misses: 90 %.
         let d = CacheDelta::between(
-            CacheCounters { hits: 5_000, misses: 5_000 },
-            CacheCounters { hits: 5_900, misses: 5_100 },
+            CacheCounters {
+                hits: 5_000,
+                misses: 5_000,
+            },
+            CacheCounters {
+                hits: 5_900,
+                misses: 5_100,
+            },
         );
         assert_eq!((d.hits, d.misses), (900, 100));
         assert_eq!(d.hit_ratio, Some(0.9));
@@ -122,7 +134,10 @@ mod tests {
 
     #[test]
     fn delta_without_lookups_or_after_a_reset() {
-        let same = CacheCounters { hits: 10, misses: 5 };
+        let same = CacheCounters {
+            hits: 10,
+            misses: 5,
+        };
         let d = CacheDelta::between(same, same);
         assert_eq!(d.hit_ratio, None);
         assert_eq!(d.hit_rate, None);

@@ -10,6 +10,8 @@ const WIDTH: u32 = 1200;
 const HEIGHT: u32 = 820;
 const HEADER: u32 = 78;
 const FONT: &str = "sans-serif";
+/// Room above the highest value, so the legend (upper right) does not hide the data.
+const HEADROOM: f64 = 1.4;
 
 const P50: RGBColor = RGBColor(31, 119, 180);
 const P95: RGBColor = RGBColor(255, 127, 14);
@@ -55,16 +57,27 @@ pub fn render_svg(report: &Report) -> Result<String, String> {
         let start = s.second as f64;
         start + s.span_seconds / 2.0
     };
-    let x_max = seconds.last().map_or(1.0, |s| x(s) + s.span_seconds / 2.0).max(1.0);
+    let x_max = seconds
+        .last()
+        .map_or(1.0, |s| x(s) + s.span_seconds / 2.0)
+        .max(1.0);
     let lat_max = seconds
         .iter()
         .filter_map(|s| s.p99_ms)
         .fold(0.0f64, f64::max)
         .max(0.1)
-        * 1.15;
-    let rps_max = seconds.iter().map(|s| s.rps).fold(0.0f64, f64::max).max(1.0) * 1.15;
+        * HEADROOM;
+    let rps_max = seconds
+        .iter()
+        .map(|s| s.rps)
+        .fold(0.0f64, f64::max)
+        .max(1.0)
+        * HEADROOM;
     let series = |pick: Pick| -> Vec<(f64, f64)> {
-        seconds.iter().filter_map(|s| pick(s).map(|v| (x(s), v))).collect()
+        seconds
+            .iter()
+            .filter_map(|s| pick(s).map(|v| (x(s), v)))
+            .collect()
     };
 
     let mut svg = String::new();
@@ -92,14 +105,14 @@ pub fn render_svg(report: &Report) -> Result<String, String> {
             .build_cartesian_2d(0f64..x_max, 0f64..lat_max)
             .map_err(err)?;
         lat.configure_mesh()
-            .light_line_style(GRID)
+            .light_line_style(TRANSPARENT)
             .bold_line_style(GRID)
             .x_desc("seconds since start")
             .y_desc("latency (ms)")
             .axis_desc_style((FONT, 15))
             .label_style((FONT, 13))
-            .y_label_formatter(&|v| format_ms(*v))
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format_tick(*v, lat_max))
+            .x_label_formatter(&|v| format_tick(*v, x_max))
             .draw()
             .map_err(err)?;
         let picks: [(&str, RGBColor, Pick); 3] = [
@@ -108,12 +121,12 @@ pub fn render_svg(report: &Report) -> Result<String, String> {
             (LATENCY_SERIES[0], P50, |s| s.p50_ms),
         ];
         for (label, color, pick) in picks {
-            lat.draw_series(
-                LineSeries::new(series(pick), color.stroke_width(2)).point_size(2),
-            )
-            .map_err(err)?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3)));
+            lat.draw_series(LineSeries::new(series(pick), color.stroke_width(2)).point_size(2))
+                .map_err(err)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
+                });
         }
         lat.configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
@@ -134,22 +147,31 @@ pub fn render_svg(report: &Report) -> Result<String, String> {
             .build_cartesian_2d(0f64..x_max, 0f64..rps_max)
             .map_err(err)?;
         thr.configure_mesh()
-            .light_line_style(GRID)
+            .light_line_style(TRANSPARENT)
             .bold_line_style(GRID)
             .x_desc("seconds since start")
             .y_desc("requests per second")
             .axis_desc_style((FONT, 15))
             .label_style((FONT, 13))
             .y_label_formatter(&|v| format_count(*v))
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&|v| format_tick(*v, x_max))
             .draw()
             .map_err(err)?;
         let rps = series(|s| Some(s.rps));
-        thr.draw_series(AreaSeries::new(rps.iter().copied(), 0.0, RPS.mix(0.18)).border_style(RPS.stroke_width(2)))
-            .map_err(err)?
-            .label(RPS_SERIES)
-            .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], RPS.mix(0.5).filled()));
-        let errors = series(|s| Some(if s.span_seconds > 0.0 { s.errors_per_second() } else { 0.0 }));
+        thr.draw_series(
+            AreaSeries::new(rps.iter().copied(), 0.0, RPS.mix(0.18))
+                .border_style(RPS.stroke_width(2)),
+        )
+        .map_err(err)?
+        .label(RPS_SERIES)
+        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], RPS.mix(0.5).filled()));
+        let errors = series(|s| {
+            Some(if s.span_seconds > 0.0 {
+                s.errors_per_second()
+            } else {
+                0.0
+            })
+        });
         thr.draw_series(LineSeries::new(errors, ERR.stroke_width(2)).point_size(2))
             .map_err(err)?
             .label(ERROR_SERIES)
@@ -171,7 +193,7 @@ pub fn render_svg(report: &Report) -> Result<String, String> {
 fn headline(report: &Report) -> (String, String) {
     let c = &report.config;
     let title = format!(
-        "Load test of {}: {} users, {:.0} s, mix {}",
+        "Load test of {}: {} users, {:.1} s, mix {}",
         c.url, c.users, report.elapsed_seconds, c.mix
     );
     let mut subtitle = format!(
@@ -198,6 +220,18 @@ fn format_ms(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// A tick label with as many decimals as the tick step (about a tenth of the axis) needs.
+fn format_tick(v: f64, axis_max: f64) -> String {
+    let step = axis_max / 10.0;
+    if step >= 1.0 {
+        format!("{v:.0}")
+    } else if step >= 0.1 {
         format!("{v:.1}")
     } else {
         format!("{v:.2}")

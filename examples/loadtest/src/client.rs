@@ -114,7 +114,11 @@ impl HttpClient {
         let inner = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(pool_size.max(1))
             .build(connector);
-        Ok(HttpClient { inner, base: url.trim_end_matches('/').to_owned(), timeout })
+        Ok(HttpClient {
+            inner,
+            base: url.trim_end_matches('/').to_owned(),
+            timeout,
+        })
     }
 
     /// The per-request timeout.
@@ -134,12 +138,17 @@ impl HttpClient {
         let mut builder = Request::builder()
             .method(method)
             .uri(format!("{}{}", self.base, path_and_query))
-            .header(USER_AGENT, concat!("perf-loadtest/", env!("CARGO_PKG_VERSION")));
+            .header(
+                USER_AGENT,
+                concat!("perf-loadtest/", env!("CARGO_PKG_VERSION")),
+            );
         if let Some(token) = token {
             builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
         }
         let request = match json_body {
-            Some(body) => builder.header(CONTENT_TYPE, "application/json").body(Full::new(body)),
+            Some(body) => builder
+                .header(CONTENT_TYPE, "application/json")
+                .body(Full::new(body)),
             None => builder.body(Full::new(Bytes::new())),
         };
         let started = Instant::now();
@@ -172,14 +181,22 @@ impl HttpClient {
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok());
-            Ok::<_, Outcome>(Outcome::Response { status: parts.status.as_u16(), retry_after, body })
+            Ok::<_, Outcome>(Outcome::Response {
+                status: parts.status.as_u16(),
+                retry_after,
+                body,
+            })
         };
         let outcome = match tokio::time::timeout(self.timeout, exchange).await {
             Ok(Ok(outcome) | Err(outcome)) => outcome,
             Err(_elapsed) => Outcome::Timeout,
         };
         let finished = Instant::now();
-        Exchange { outcome, latency: finished.saturating_duration_since(started), finished }
+        Exchange {
+            outcome,
+            latency: finished.saturating_duration_since(started),
+            finished,
+        }
     }
 }
 

@@ -83,8 +83,16 @@ mod tests {
             counts[usize::try_from(k).unwrap()] += 1;
         }
         // P(1) ≈ 0.25, P(2) ≈ 0.12, P(50) ≈ 0.003 for n = 100, s = 1.1.
-        assert!(counts[1] > counts[2] && counts[2] > counts[50], "{:?}", &counts[..10]);
-        assert!(counts[1] > 4_000 && counts[1] < 6_000, "id 1 drawn {} times", counts[1]);
+        assert!(
+            counts[1] > counts[2] && counts[2] > counts[50],
+            "{:?}",
+            &counts[..10]
+        );
+        assert!(
+            counts[1] > 4_000 && counts[1] < 6_000,
+            "id 1 drawn {} times",
+            counts[1]
+        );
     }
 
     #[test]
@@ -109,7 +117,11 @@ mod tests {
         for _ in 0..1_000 {
             let t = random_target(&mut rng);
             assert!((1..=253).contains(&t.len()));
-            assert!(t.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'), "{t}");
+            assert!(
+                t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'),
+                "{t}"
+            );
         }
     }
 }

@@ -27,7 +27,10 @@ async fn main() -> ExitCode {
     print!("{}", report.to_text());
     if let Some(dir) = &args.out {
         match write_outputs(dir, &report) {
-            Ok(()) => println!("wrote {0}/loadtest.json and {0}/loadtest.svg", dir.display()),
+            Ok(()) => println!(
+                "wrote {0}/loadtest.json and {0}/loadtest.svg",
+                dir.display()
+            ),
             Err(e) => {
                 eprintln!("loadtest: {e}");
                 return ExitCode::from(2);

@@ -290,7 +290,14 @@ impl Report {
         let _ = writeln!(
             out,
             "loadtest {}: {} users ({} started), {:.1} s, mix {}, think time {}, ids 1..={} (zipf s={})",
-            c.url, c.users, self.users.started, self.elapsed_seconds, c.mix, c.think_time, c.ids, c.zipf_s
+            c.url,
+            c.users,
+            self.users.started,
+            self.elapsed_seconds,
+            c.mix,
+            c.think_time,
+            c.ids,
+            c.zipf_s
         );
         let _ = writeln!(
             out,
@@ -305,7 +312,12 @@ impl Report {
             "\n{:<10} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8}",
             "task", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"
         );
-        let row = |out: &mut String, name: &str, requests: u64, rps: f64, l: Option<Latency>, errors: u64| {
+        let row = |out: &mut String,
+                   name: &str,
+                   requests: u64,
+                   rps: f64,
+                   l: Option<Latency>,
+                   errors: u64| {
             let f = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
             let _ = writeln!(
                 out,
@@ -322,19 +334,42 @@ impl Report {
         };
         for task in Task::ALL {
             if let Some(t) = self.tasks.get(task.name()).filter(|t| t.requests > 0) {
-                row(&mut out, task.name(), t.requests, t.rps, t.latency_ms, t.errors);
+                row(
+                    &mut out,
+                    task.name(),
+                    t.requests,
+                    t.rps,
+                    t.latency_ms,
+                    t.errors,
+                );
             }
         }
-        row(&mut out, "all", self.requests, self.rps, self.latency_ms, self.errors);
+        row(
+            &mut out,
+            "all",
+            self.requests,
+            self.rps,
+            self.latency_ms,
+            self.errors,
+        );
         let e = &self.errors_by_kind;
         let _ = writeln!(
             out,
             "\nerrors by kind: timeout {}, connect {}, transport {}, 429 {}, other 4xx {}, 5xx {}, other {}",
-            e.timeout, e.connect, e.transport, e.status_429, e.status_4xx, e.status_5xx, e.other_status
+            e.timeout,
+            e.connect,
+            e.transport,
+            e.status_429,
+            e.status_4xx,
+            e.status_5xx,
+            e.other_status
         );
         if !self.errors_by_status.is_empty() {
-            let statuses: Vec<String> =
-                self.errors_by_status.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+            let statuses: Vec<String> = self
+                .errors_by_status
+                .iter()
+                .map(|(s, n)| format!("{s}: {n}"))
+                .collect();
             let _ = writeln!(out, "errors by status: {}", statuses.join(", "));
         }
         match &self.cache {
@@ -345,11 +380,18 @@ impl Report {
                     cache.hit_rate.as_deref().unwrap_or("- (no lookups)"),
                     cache.hits,
                     cache.misses,
-                    if cache.counters_reset { "; the counters were reset during the run" } else { "" }
+                    if cache.counters_reset {
+                        "; the counters were reset during the run"
+                    } else {
+                        ""
+                    }
                 );
             }
             None => {
-                let _ = writeln!(out, "cache hit rate during the run: unknown (no cache stats)");
+                let _ = writeln!(
+                    out,
+                    "cache hit rate during the run: unknown (no cache stats)"
+                );
             }
         }
         for warning in &self.warnings {

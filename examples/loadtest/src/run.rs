@@ -64,14 +64,18 @@ impl std::error::Error for RunError {}
 pub async fn run(args: &Args) -> Result<Report, RunError> {
     let url = perf_redact::redact_url(&args.url);
     let pool = usize::try_from(args.users).unwrap_or(usize::MAX);
-    let client = HttpClient::new(&args.url, args.request_timeout, pool).map_err(RunError::Config)?;
+    let client =
+        HttpClient::new(&args.url, args.request_timeout, pool).map_err(RunError::Config)?;
     let scenario = Scenario::from_args(args).map_err(RunError::Config)?;
     let seed = args.seed.unwrap_or_else(rand::random);
 
     // Reachability, and the cache counters before the run.
     let (probe, before) = CacheCounters::fetch(&client).await;
     if let Outcome::Timeout | Outcome::Connect(_) | Outcome::Transport(_) = probe.outcome {
-        return Err(RunError::Unreachable { url, reason: probe.describe() });
+        return Err(RunError::Unreachable {
+            url,
+            reason: probe.describe(),
+        });
     }
     let mut warnings = Vec::new();
     let before = before
@@ -92,9 +96,10 @@ pub async fn run(args: &Args) -> Result<Report, RunError> {
     });
 
     // The first user logs in before any other starts: a wrong password stops the run here.
-    let first_token = login(&ctx)
-        .await
-        .map_err(|reason| RunError::LoginFailed { email: args.email.clone(), reason })?;
+    let first_token = login(&ctx).await.map_err(|reason| RunError::LoginFailed {
+        email: args.email.clone(),
+        reason,
+    })?;
 
     let mut users = JoinSet::new();
     users.spawn(run_user(Arc::clone(&ctx), seed, Some(first_token)));
@@ -110,7 +115,11 @@ pub async fn run(args: &Args) -> Result<Report, RunError> {
         if Instant::now() >= deadline {
             break;
         }
-        users.spawn(run_user(Arc::clone(&ctx), seed.wrapping_add(u64::from(i)), None));
+        users.spawn(run_user(
+            Arc::clone(&ctx),
+            seed.wrapping_add(u64::from(i)),
+            None,
+        ));
         started += 1;
     }
 

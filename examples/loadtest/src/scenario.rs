@@ -54,8 +54,8 @@ pub struct Scenario {
 impl Scenario {
     /// The scenario the options describe.
     pub fn from_args(args: &Args) -> Result<Self, String> {
-        let tasks = WeightedIndex::new(args.mix.weights)
-            .map_err(|e| format!("mix `{}`: {e}", args.mix))?;
+        let tasks =
+            WeightedIndex::new(args.mix.weights).map_err(|e| format!("mix `{}`: {e}", args.mix))?;
         Ok(Scenario {
             tasks,
             ids: ZipfRanks::new(args.ids, args.zipf_s)?,
@@ -110,7 +110,13 @@ impl Scenario {
                         path.push_str(STATUSES[rng.random_range(0..STATUSES.len())]);
                     }
                 }
-                PlannedRequest { task: Task::ViewList, method: Method::GET, path, body: None, target: None }
+                PlannedRequest {
+                    task: Task::ViewList,
+                    method: Method::GET,
+                    path,
+                    body: None,
+                    target: None,
+                }
             }
         }
     }
@@ -122,7 +128,8 @@ impl Scenario {
         } else if self.think.min == self.think.max {
             self.think.min
         } else {
-            let secs = rng.random_range(self.think.min.as_secs_f64()..=self.think.max.as_secs_f64());
+            let secs =
+                rng.random_range(self.think.min.as_secs_f64()..=self.think.max.as_secs_f64());
             Duration::try_from_secs_f64(secs).unwrap_or(self.think.max)
         }
     }
@@ -177,7 +184,12 @@ pub enum LoginAttempt {
 pub async fn login_once(ctx: &UserContext) -> LoginAttempt {
     let exchange = ctx
         .client
-        .send(Method::POST, "/api/auth/login", None, Some(ctx.login_body.clone()))
+        .send(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(ctx.login_body.clone()),
+        )
         .await;
     ctx.recorder.record(Task::Login, &exchange);
     classify_login(&exchange)
@@ -191,9 +203,10 @@ fn classify_login(exchange: &Exchange) -> LoginAttempt {
         },
         (Some(429), _) => {
             let wait = match &exchange.outcome {
-                crate::client::Outcome::Response { retry_after: Some(s), .. } => {
-                    Duration::from_secs(*s)
-                }
+                crate::client::Outcome::Response {
+                    retry_after: Some(s),
+                    ..
+                } => Duration::from_secs(*s),
                 _ => Duration::from_secs(1),
             };
             LoginAttempt::Retry(wait.min(MAX_LOGIN_BACKOFF), exchange.describe())
@@ -238,7 +251,10 @@ pub async fn run_user(ctx: Arc<UserContext>, seed: u64, token: Option<String>) -
     while Instant::now() < ctx.deadline && ctx.iterations.is_none_or(|n| tasks < n) {
         let planned = ctx.scenario.next_request(&mut rng, &created);
         let body = planned.body.map(Bytes::from);
-        let exchange = ctx.client.send(planned.method, &planned.path, Some(&token), body).await;
+        let exchange = ctx
+            .client
+            .send(planned.method, &planned.path, Some(&token), body)
+            .await;
         ctx.recorder.record(planned.task, &exchange);
         tasks += 1;
         if let (Some(target), true) = (planned.target, exchange.is_success()) {
@@ -294,16 +310,22 @@ mod tests {
                         .unwrap();
                     assert!((1..=3).contains(&page));
                     assert!(query.contains("page_size=50"));
-                    if let Some(status) = query.split('&').find_map(|kv| kv.strip_prefix("status=")) {
+                    if let Some(status) = query.split('&').find_map(|kv| kv.strip_prefix("status="))
+                    {
                         assert!(STATUSES.contains(&status));
                     }
-                    if let Some(target) = query.split('&').find_map(|kv| kv.strip_prefix("target=")) {
+                    if let Some(target) = query.split('&').find_map(|kv| kv.strip_prefix("target="))
+                    {
                         assert_eq!(target, "10.0.0.1", "filters on a target it created");
                     }
                 }
                 Task::Create => {
-                    assert_eq!((r.method.clone(), r.path.as_str()), (Method::POST, "/api/scans"));
-                    let body: serde_json::Value = serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
+                    assert_eq!(
+                        (r.method.clone(), r.path.as_str()),
+                        (Method::POST, "/api/scans")
+                    );
+                    let body: serde_json::Value =
+                        serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
                     assert_eq!(body["target"].as_str(), r.target.as_deref());
                     assert!(SCAN_TYPES.contains(&body["scan_type"].as_str().unwrap()));
                 }
@@ -330,7 +352,10 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(9);
         for _ in 0..1_000 {
             let t = s.think(&mut rng);
-            assert!(t >= Duration::from_secs(1) && t <= Duration::from_secs(3), "{t:?}");
+            assert!(
+                t >= Duration::from_secs(1) && t <= Duration::from_secs(3),
+                "{t:?}"
+            );
         }
         assert_eq!(scenario(&[]).think(&mut rng), Duration::ZERO);
     }

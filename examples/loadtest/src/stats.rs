@@ -123,7 +123,11 @@ pub struct TaskStats {
 
 impl TaskStats {
     fn new() -> Self {
-        TaskStats { requests: 0, errors: ErrorCounts::default(), latency_us: new_histogram(3) }
+        TaskStats {
+            requests: 0,
+            errors: ErrorCounts::default(),
+            latency_us: new_histogram(3),
+        }
     }
 }
 
@@ -140,7 +144,11 @@ pub struct SecondStats {
 
 impl SecondStats {
     fn new() -> Self {
-        SecondStats { requests: 0, errors: 0, latency_us: new_histogram(2) }
+        SecondStats {
+            requests: 0,
+            errors: 0,
+            latency_us: new_histogram(2),
+        }
     }
 }
 
@@ -186,17 +194,26 @@ pub struct Recorder {
 impl Recorder {
     /// A recorder whose timeline starts at `start`.
     pub fn new(start: Instant) -> Self {
-        Recorder { start, inner: Mutex::new(Collected::new()) }
+        Recorder {
+            start,
+            inner: Mutex::new(Collected::new()),
+        }
     }
 
     /// Records one exchange of `task`.
     pub fn record(&self, task: Task, exchange: &Exchange) {
         let kind = ErrorKind::of(exchange);
         let answered = exchange.status().is_some();
-        let micros = u64::try_from(exchange.latency.as_micros()).unwrap_or(u64::MAX).max(1);
-        let second =
-            usize::try_from(exchange.finished.saturating_duration_since(self.start).as_secs())
-                .unwrap_or(usize::MAX);
+        let micros = u64::try_from(exchange.latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let second = usize::try_from(
+            exchange
+                .finished
+                .saturating_duration_since(self.start)
+                .as_secs(),
+        )
+        .unwrap_or(usize::MAX);
         let mut c = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let t = &mut c.tasks[task.index()];
         t.requests += 1;
@@ -227,7 +244,10 @@ impl Recorder {
 
     /// Everything recorded so far.
     pub fn snapshot(&self) -> Collected {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -248,7 +268,11 @@ mod tests {
     }
 
     fn status(s: u16) -> Outcome {
-        Outcome::Response { status: s, retry_after: None, body: Bytes::new() }
+        Outcome::Response {
+            status: s,
+            retry_after: None,
+            body: Bytes::new(),
+        }
     }
 
     #[test]
@@ -260,8 +284,14 @@ mod tests {
         r.record(Task::ViewOne, &exchange(start, 1_100, 9, status(429)));
         r.record(Task::Create, &exchange(start, 1_200, 3, status(422)));
         r.record(Task::Create, &exchange(start, 2_500, 300, Outcome::Timeout));
-        r.record(Task::ViewList, &exchange(start, 2_600, 1, Outcome::Connect("refused".into())));
-        r.record(Task::ViewList, &exchange(start, 2_700, 1, Outcome::Transport("reset".into())));
+        r.record(
+            Task::ViewList,
+            &exchange(start, 2_600, 1, Outcome::Connect("refused".into())),
+        );
+        r.record(
+            Task::ViewList,
+            &exchange(start, 2_700, 1, Outcome::Transport("reset".into())),
+        );
         r.record(Task::Login, &exchange(start, 10, 2, status(201)));
         let c = r.snapshot();
         assert_eq!(c.task(Task::ViewOne).requests, 3);
@@ -270,16 +300,30 @@ mod tests {
         assert_eq!(c.task(Task::ViewOne).latency_us.len(), 3);
         assert_eq!(c.task(Task::Create).errors.status_4xx, 1);
         assert_eq!(c.task(Task::Create).errors.timeout, 1);
-        assert_eq!(c.task(Task::Create).latency_us.len(), 1, "a timeout carries no latency");
+        assert_eq!(
+            c.task(Task::Create).latency_us.len(),
+            1,
+            "a timeout carries no latency"
+        );
         assert_eq!(c.task(Task::ViewList).errors.connect, 1);
         assert_eq!(c.task(Task::ViewList).errors.transport, 1);
         assert_eq!(c.task(Task::Login).errors.total(), 0);
         assert_eq!(c.by_status.get(&500), Some(&1));
         assert_eq!(c.by_status.get(&429), Some(&1));
         assert_eq!(c.by_status.get(&422), Some(&1));
-        assert_eq!(c.by_status.get(&200), None, "successes are not in the error statuses");
+        assert_eq!(
+            c.by_status.get(&200),
+            None,
+            "successes are not in the error statuses"
+        );
         assert_eq!(c.seconds.len(), 3);
-        assert_eq!(c.seconds.iter().map(|s| s.requests).collect::<Vec<_>>(), [3, 2, 3]);
-        assert_eq!(c.seconds.iter().map(|s| s.errors).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            c.seconds.iter().map(|s| s.requests).collect::<Vec<_>>(),
+            [3, 2, 3]
+        );
+        assert_eq!(
+            c.seconds.iter().map(|s| s.errors).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
     }
 }
