@@ -82,6 +82,17 @@ pub struct Args {
     #[arg(long)]
     pub seed: Option<u64>,
 
+    /// `Accept-Encoding` sent with the scenario's requests (e.g. `gzip`, as Locust's client
+    /// sends), so the service's compression is part of the load; none by default. Bodies are
+    /// read, not decompressed.
+    #[arg(long = "accept-encoding")]
+    pub accept_encoding: Option<String>,
+
+    /// Before the run, wait up to this long for `GET /health` to answer 200 (the service
+    /// reports 503 while it warms its cache); `0` skips the check.
+    #[arg(long = "wait-ready", default_value = "0", value_parser = parse_duration)]
+    pub wait_ready: Duration,
+
     /// Login e-mail.
     #[arg(long, env = "SCAN_SERVICE_USER", default_value = "test@example.com")]
     pub email: String,

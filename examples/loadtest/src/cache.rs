@@ -39,7 +39,9 @@ impl CacheCounters {
 
     /// Reads the counters from the service.
     pub async fn fetch(client: &HttpClient) -> (Exchange, Result<Self, String>) {
-        let exchange = client.send(Method::GET, CACHE_STATS_PATH, None, None).await;
+        let exchange = client
+            .send(Method::GET, CACHE_STATS_PATH, None, None, None)
+            .await;
         let counters = match (exchange.is_success(), exchange.body()) {
             (true, Some(body)) => Self::parse(body),
             _ => Err(exchange.describe()),

@@ -4,7 +4,7 @@
 use std::error::Error as StdError;
 use std::time::{Duration, Instant};
 
-use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -126,14 +126,16 @@ impl HttpClient {
         self.timeout
     }
 
-    /// Sends one request to `path_and_query` (starting with `/`), with the bearer `token` and a
-    /// JSON `body` when given, and reads the whole answer.
+    /// Sends one request to `path_and_query` (starting with `/`), with the bearer `token`, a
+    /// JSON `body` and an `Accept-Encoding` when given, and reads the whole answer (compressed
+    /// bodies are read as they come, not decompressed).
     pub async fn send(
         &self,
         method: Method,
         path_and_query: &str,
         token: Option<&str>,
         json_body: Option<Bytes>,
+        accept_encoding: Option<&str>,
     ) -> Exchange {
         let mut builder = Request::builder()
             .method(method)
@@ -144,6 +146,9 @@ impl HttpClient {
             );
         if let Some(token) = token {
             builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(encoding) = accept_encoding {
+            builder = builder.header(ACCEPT_ENCODING, encoding);
         }
         let request = match json_body {
             Some(body) => builder

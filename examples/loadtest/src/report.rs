@@ -110,6 +110,8 @@ pub struct RunConfig {
     pub request_timeout_ms: u64,
     /// Tasks per user at most.
     pub iterations: Option<u64>,
+    /// `Accept-Encoding` of the scenario's requests.
+    pub accept_encoding: Option<String>,
     /// Seed of the random choices (rerun with `--seed` to repeat them).
     pub seed: u64,
 }
@@ -260,6 +262,7 @@ impl Report {
                 request_timeout_ms: u64::try_from(args.request_timeout.as_millis())
                     .unwrap_or(u64::MAX),
                 iterations: args.iterations,
+                accept_encoding: args.accept_encoding.clone(),
                 seed,
             },
             started_at: humantime::format_rfc3339_millis(started_at).to_string(),

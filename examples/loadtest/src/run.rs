@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use http::Method;
 use hyper::body::Bytes;
 use tokio::task::JoinSet;
 
@@ -18,6 +19,10 @@ use crate::stats::Recorder;
 /// Past the deadline, users get the request timeout plus this to finish before they are
 /// stopped, so the program always ends by itself.
 const GRACE: Duration = Duration::from_secs(2);
+/// The service's readiness endpoint (503 while it warms up).
+const HEALTH_PATH: &str = "/health";
+/// Pause between two readiness checks.
+const READY_POLL: Duration = Duration::from_millis(200);
 
 /// Why a run could not take place.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +34,15 @@ pub enum RunError {
         /// The service URL, password redacted.
         url: String,
         /// What went wrong.
+        reason: String,
+    },
+    /// `GET /health` did not answer 200 within `--wait-ready`.
+    NotReady {
+        /// The service URL, password redacted.
+        url: String,
+        /// How long it waited.
+        waited: Duration,
+        /// The last answer or failure.
         reason: String,
     },
     /// The first user could not log in.
@@ -49,6 +63,15 @@ impl fmt::Display for RunError {
                 "the service at {url} is not reachable ({reason}); start it first, e.g. \
                  `cargo run -p scan-service --release -- --seed 10000`"
             ),
+            RunError::NotReady {
+                url,
+                waited,
+                reason,
+            } => write!(
+                f,
+                "the service at {url} did not report ready within {} (last answer: {reason})",
+                humantime::format_duration(*waited)
+            ),
             RunError::LoginFailed { email, reason } => write!(
                 f,
                 "login failed as {email} ({reason}); pass --email/--password (or \
@@ -68,6 +91,16 @@ pub async fn run(args: &Args) -> Result<Report, RunError> {
         HttpClient::new(&args.url, args.request_timeout, pool).map_err(RunError::Config)?;
     let scenario = Scenario::from_args(args).map_err(RunError::Config)?;
     let seed = args.seed.unwrap_or_else(rand::random);
+
+    if !args.wait_ready.is_zero() {
+        wait_ready(&client, args.wait_ready)
+            .await
+            .map_err(|reason| RunError::NotReady {
+                url: url.clone(),
+                waited: args.wait_ready,
+                reason,
+            })?;
+    }
 
     // Reachability, and the cache counters before the run.
     let (probe, before) = CacheCounters::fetch(&client).await;
@@ -93,6 +126,7 @@ pub async fn run(args: &Args) -> Result<Report, RunError> {
         deadline,
         iterations: args.iterations,
         login_body: Bytes::from(login_body.to_string()),
+        accept_encoding: args.accept_encoding.clone(),
     });
 
     // The first user logs in before any other starts: a wrong password stops the run here.
@@ -181,4 +215,21 @@ pub async fn run(args: &Args) -> Result<Report, RunError> {
         cache,
         warnings,
     ))
+}
+
+/// Polls `GET /health` until it answers 2xx or `patience` has passed; the last answer otherwise.
+async fn wait_ready(client: &HttpClient, patience: Duration) -> Result<(), String> {
+    let until = Instant::now() + patience;
+    loop {
+        let exchange = client
+            .send(Method::GET, HEALTH_PATH, None, None, None)
+            .await;
+        if exchange.is_success() {
+            return Ok(());
+        }
+        if Instant::now() + READY_POLL >= until {
+            return Err(exchange.describe());
+        }
+        tokio::time::sleep(READY_POLL).await;
+    }
 }

@@ -150,6 +150,8 @@ pub struct UserContext {
     pub iterations: Option<u64>,
     /// Login body (`{"email":..,"password":..}`), serialized once.
     pub login_body: Bytes,
+    /// `Accept-Encoding` of the scenario's requests.
+    pub accept_encoding: Option<String>,
 }
 
 /// How a user's run ended.
@@ -189,6 +191,7 @@ pub async fn login_once(ctx: &UserContext) -> LoginAttempt {
             "/api/auth/login",
             None,
             Some(ctx.login_body.clone()),
+            None,
         )
         .await;
     ctx.recorder.record(Task::Login, &exchange);
@@ -253,7 +256,13 @@ pub async fn run_user(ctx: Arc<UserContext>, seed: u64, token: Option<String>) -
         let body = planned.body.map(Bytes::from);
         let exchange = ctx
             .client
-            .send(planned.method, &planned.path, Some(&token), body)
+            .send(
+                planned.method,
+                &planned.path,
+                Some(&token),
+                body,
+                ctx.accept_encoding.as_deref(),
+            )
             .await;
         ctx.recorder.record(planned.task, &exchange);
         tasks += 1;

@@ -507,3 +507,55 @@ async fn duration_ends_a_run_with_think_time_and_ramp_up() {
     );
     assert!(stdout.contains("unknown (no cache stats)"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_for_readiness_and_sends_accept_encoding_on_scenario_requests_only() {
+    let (addr, stub) = stub::start_warming(Mode::Healthy, 3).await;
+    let output = loadtest(
+        addr,
+        &[
+            "--users",
+            "2",
+            "--iterations",
+            "10",
+            "--duration",
+            "120s",
+            "--wait-ready",
+            "30s",
+            "--accept-encoding",
+            "gzip",
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let c = &stub.counts;
+    assert_eq!(Counts::get(&c.health), 4, "three 503s, then ready");
+    let encodings = c.encodings.lock().unwrap().clone();
+    let seen = |kind: &str, enc: &str| encodings.get(&(kind.to_owned(), enc.to_owned())).copied();
+    assert_eq!(seen("scenario", "gzip"), Some(20), "{encodings:?}");
+    assert_eq!(seen("scenario", "none"), None, "{encodings:?}");
+    assert_eq!(
+        seen("login", "none"),
+        Some(2),
+        "the login answer is parsed: no compression"
+    );
+    assert_eq!(
+        seen("stats", "none"),
+        Some(2),
+        "the cache stats are parsed: no compression"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_never_gets_ready_exits_2() {
+    let (addr, stub) = stub::start_warming(Mode::Healthy, u64::MAX).await;
+    let output = loadtest(addr, &["--users", "2", "--wait-ready", "700ms"]).await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("did not report ready") && stderr.contains("503"),
+        "{stderr}"
+    );
+    assert!(Counts::get(&stub.counts.health) >= 2, "it polled /health");
+    assert_eq!(Counts::get(&stub.counts.logins), 0, "no user started");
+}

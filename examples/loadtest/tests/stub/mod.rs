@@ -64,6 +64,9 @@ pub(crate) struct Counts {
     pub(crate) used: Mutex<HashSet<String>>,
     /// Query or body problems the contract would answer with 4xx (must stay 0).
     pub(crate) contract_violations: Mutex<Vec<String>>,
+    pub(crate) health: AtomicU64,
+    /// `Accept-Encoding` values seen, by path kind (`scenario`, `login`, `stats`).
+    pub(crate) encodings: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl Counts {
@@ -76,6 +79,8 @@ pub(crate) struct Stub {
     pub(crate) mode: Mode,
     pub(crate) counts: Counts,
     slow_tickets: AtomicU64,
+    /// `GET /health` answers 503 this many times, then 200.
+    ready_after: u64,
 }
 
 type Shared = State<Arc<Stub>>;
@@ -97,8 +102,24 @@ fn scan(id: u64, target: &str, status: &str) -> String {
     )
 }
 
+fn note_encoding(stub: &Stub, kind: &str, headers: &HeaderMap) {
+    let encoding = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none")
+        .to_owned();
+    *stub
+        .counts
+        .encodings
+        .lock()
+        .unwrap()
+        .entry((kind.to_owned(), encoding))
+        .or_insert(0) += 1;
+}
+
 /// Checks the bearer token; `None` means authorized.
 fn authorize(stub: &Stub, headers: &HeaderMap) -> Option<Response> {
+    note_encoding(stub, "scenario", headers);
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -121,8 +142,9 @@ fn violation(stub: &Stub, what: String) -> Response {
     error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
 }
 
-async fn login(State(stub): Shared, body: Bytes) -> Response {
+async fn login(State(stub): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let n = stub.counts.logins.fetch_add(1, SeqCst);
+    note_encoding(&stub, "login", &headers);
     let Ok(body) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return error(StatusCode::BAD_REQUEST, "invalid_json");
     };
@@ -250,8 +272,22 @@ async fn create(State(stub): Shared, headers: HeaderMap, body: Bytes) -> Respons
     json(StatusCode::CREATED, scan(100_000 + n, &target, "pending"))
 }
 
-async fn cache_stats(State(stub): Shared) -> Response {
+async fn health(State(stub): Shared) -> Response {
+    if stub.counts.health.fetch_add(1, SeqCst) < stub.ready_after {
+        return json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"status":"starting","ready":false,"database":"ok","cache":"ok"}"#.to_owned(),
+        );
+    }
+    json(
+        StatusCode::OK,
+        r#"{"status":"ok","ready":true,"database":"ok","cache":"ok"}"#.to_owned(),
+    )
+}
+
+async fn cache_stats(State(stub): Shared, headers: HeaderMap) -> Response {
     stub.counts.cache_stats.fetch_add(1, SeqCst);
+    note_encoding(&stub, "stats", &headers);
     if stub.mode == Mode::NoCacheStats {
         return error(StatusCode::NOT_FOUND, "not_found");
     }
@@ -269,14 +305,21 @@ async fn cache_stats(State(stub): Shared) -> Response {
     )
 }
 
-/// Starts a stub on a free loopback port.
+/// Starts a stub on a free loopback port, ready at once.
 pub(crate) async fn start(mode: Mode) -> (SocketAddr, Arc<Stub>) {
+    start_warming(mode, 0).await
+}
+
+/// Starts a stub whose `/health` answers 503 `ready_after` times before 200.
+pub(crate) async fn start_warming(mode: Mode, ready_after: u64) -> (SocketAddr, Arc<Stub>) {
     let stub = Arc::new(Stub {
         mode,
         counts: Counts::default(),
         slow_tickets: AtomicU64::new(0),
+        ready_after,
     });
     let app = Router::new()
+        .route("/health", get(health))
         .route("/api/auth/login", post(login))
         .route("/api/scans", get(list).post(create))
         .route("/api/scans/{id}", get(view_one))
