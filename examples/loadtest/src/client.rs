@@ -103,7 +103,12 @@ impl HttpClient {
                     "scheme `{other}` is not supported: the load test speaks plain HTTP/1.1"
                 ));
             }
-            None => return Err(format!("`{url}` has no scheme; use http://host:port")),
+            None => {
+                return Err(format!(
+                    "`{}` has no scheme; use http://host:port",
+                    perf_redact::redact_url(url)
+                ));
+            }
         }
         if uri.host().is_none() {
             return Err(format!("`{}` has no host", perf_redact::redact_url(url)));
