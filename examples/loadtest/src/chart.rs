@@ -153,7 +153,7 @@ pub fn render_svg(report: &Report) -> Result<String, String> {
             .y_desc("requests per second")
             .axis_desc_style((FONT, 15))
             .label_style((FONT, 13))
-            .y_label_formatter(&|v| format_count(*v))
+            .y_label_formatter(&|v| format_count_tick(*v, rps_max))
             .x_label_formatter(&|v| format_tick(*v, x_max))
             .draw()
             .map_err(err)?;
@@ -198,8 +198,8 @@ fn headline(report: &Report) -> (String, String) {
     );
     let mut subtitle = format!(
         "{} requests, {} req/s, errors {:.2}%",
-        report.requests,
-        format_count(report.rps),
+        group_digits(report.requests),
+        group_digits(round_count(report.rps)),
         report.error_rate * 100.0
     );
     if let Some(l) = report.latency_ms {
@@ -238,22 +238,52 @@ fn format_tick(v: f64, axis_max: f64) -> String {
     }
 }
 
-fn format_count(v: f64) -> String {
-    if v >= 10_000.0 {
+/// A requests-per-second tick: in thousands (`12.5k`) on an axis that reaches 10,000.
+fn format_count_tick(v: f64, axis_max: f64) -> String {
+    if axis_max >= 10_000.0 {
         format!("{:.1}k", v / 1_000.0)
     } else {
         format!("{v:.0}")
     }
 }
 
-impl SecondReport {
-    /// Failed requests per second in this second.
-    pub fn errors_per_second(&self) -> f64 {
-        if self.span_seconds <= 0.0 {
-            return 0.0;
+/// `v` rounded to a whole count (negative and NaN give 0).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn round_count(v: f64) -> u64 {
+    // `as` saturates; rates are far below u64::MAX anyway.
+    v.max(0.0).round() as u64
+}
+
+/// `1234567` as `1,234,567`.
+fn group_digits(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
         }
-        #[allow(clippy::cast_precision_loss)]
-        let r = self.errors as f64 / self.span_seconds;
-        r
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(group_digits(0), "0");
+        assert_eq!(group_digits(999), "999");
+        assert_eq!(group_digits(1_000), "1,000");
+        assert_eq!(group_digits(1_234_567), "1,234,567");
+        assert_eq!(round_count(22_505.4), 22_505);
+        assert_eq!(round_count(f64::NAN), 0);
+        assert_eq!(format_count_tick(5_000.0, 40_000.0), "5.0k");
+        assert_eq!(format_count_tick(500.0, 600.0), "500");
+        assert_eq!(format_tick(2.5, 5.0), "2.5");
+        assert_eq!(format_tick(20.0, 350.0), "20");
+        assert_eq!(format_ms(0.84), "0.84");
+        assert_eq!(format_ms(159.6), "160");
     }
 }

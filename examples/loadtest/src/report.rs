@@ -83,6 +83,18 @@ pub struct SecondReport {
     pub p99_ms: Option<f64>,
 }
 
+impl SecondReport {
+    /// Failed requests per second in this second.
+    pub fn errors_per_second(&self) -> f64 {
+        if self.span_seconds <= 0.0 {
+            return 0.0;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let r = self.errors as f64 / self.span_seconds;
+        r
+    }
+}
+
 /// The options the run used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
