@@ -24,6 +24,8 @@ pub const SCAN_TYPES: [&str; 5] = ["full", "quick", "web", "network", "ssl"];
 const REMEMBERED_TARGETS: usize = 16;
 /// Longest pause between two login attempts.
 const MAX_LOGIN_BACKOFF: Duration = Duration::from_secs(5);
+/// Shortest pause between two login attempts (a `Retry-After: 0` is no reason to spin).
+const MIN_LOGIN_BACKOFF: Duration = Duration::from_millis(50);
 
 /// One request a user is about to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,7 +214,10 @@ fn classify_login(exchange: &Exchange) -> LoginAttempt {
                 } => Duration::from_secs(*s),
                 _ => Duration::from_secs(1),
             };
-            LoginAttempt::Retry(wait.min(MAX_LOGIN_BACKOFF), exchange.describe())
+            LoginAttempt::Retry(
+                wait.clamp(MIN_LOGIN_BACKOFF, MAX_LOGIN_BACKOFF),
+                exchange.describe(),
+            )
         }
         (Some(500..=599), _) | (None, _) => {
             LoginAttempt::Retry(Duration::from_secs(1), exchange.describe())

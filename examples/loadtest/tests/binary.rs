@@ -559,3 +559,46 @@ async fn a_service_that_never_gets_ready_exits_2() {
     assert!(Counts::get(&stub.counts.health) >= 2, "it polled /health");
     assert_eq!(Counts::get(&stub.counts.logins), 0, "no user started");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_logins_are_retried_and_counted() {
+    let (addr, stub) = stub::start(Mode::ThrottledLogins).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = loadtest(
+        addr,
+        &[
+            "--users",
+            "5",
+            "--iterations",
+            "4",
+            "--duration",
+            "120s",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let c = &stub.counts;
+    let throttled = Counts::get(&c.sent_429);
+    assert!(throttled >= 1, "some logins were throttled");
+    assert_eq!(
+        Counts::get(&c.logins),
+        5 + throttled,
+        "each throttled login was retried"
+    );
+    assert_eq!(c.issued.lock().unwrap().len(), 5);
+    let json = read_json(dir.path());
+    assert_eq!(u(&json["users"]["failed_login"]), 0);
+    assert_eq!(
+        u(&json["users"]["tasks"]),
+        20,
+        "every user ran once logged in"
+    );
+    assert_eq!(u(&json["tasks"]["login"]["requests"]), 5 + throttled);
+    assert_eq!(
+        u(&json["tasks"]["login"]["errors_by_kind"]["status_429"]),
+        throttled
+    );
+    assert_eq!(u(&json["errors_by_status"]["429"]), throttled);
+}

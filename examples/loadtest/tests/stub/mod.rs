@@ -33,6 +33,8 @@ pub(crate) enum Mode {
     Faulty,
     /// The cache stats endpoint does not exist (404).
     NoCacheStats,
+    /// Every odd-numbered login (the 2nd, 4th, ...) gets a 429 with `Retry-After: 0`.
+    ThrottledLogins,
 }
 
 /// How many slow answers the faulty stub sends.
@@ -148,6 +150,14 @@ async fn login(State(stub): Shared, headers: HeaderMap, body: Bytes) -> Response
     let Ok(body) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return error(StatusCode::BAD_REQUEST, "invalid_json");
     };
+    if stub.mode == Mode::ThrottledLogins && n % 2 == 1 {
+        stub.counts.sent_429.fetch_add(1, SeqCst);
+        let mut response = error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, "0".parse().unwrap());
+        return response;
+    }
     if body["email"] != EMAIL || body["password"] != PASSWORD {
         stub.counts.failed_logins.fetch_add(1, SeqCst);
         return error(StatusCode::UNAUTHORIZED, "unauthorized");
