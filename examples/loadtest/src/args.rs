@@ -107,12 +107,20 @@ pub struct Args {
     pub password: String,
 }
 
+/// Longest duration any option takes (a year): instants a year ahead never overflow.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if s == "0" {
         return Ok(Duration::ZERO);
     }
-    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like `30s`: {e}"))
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration like `30s`: {e}"))?;
+    if d > MAX_DURATION {
+        return Err(format!("`{s}` is longer than a year"));
+    }
+    Ok(d)
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -396,6 +404,8 @@ mod tests {
         assert!(Args::try_parse_from(["loadtest", "--zipf-s", "0"]).is_err());
         assert!(Args::try_parse_from(["loadtest", "--max-error-rate", "2"]).is_err());
         assert!(Args::try_parse_from(["loadtest", "--page-size", "1001"]).is_err());
+        assert!(Args::try_parse_from(["loadtest", "--duration", "2years"]).is_err());
+        assert!(Args::try_parse_from(["loadtest", "--think-time", "1s..400days"]).is_err());
         let args =
             Args::try_parse_from(["loadtest", "--spawn-rate", "10", "--duration", "1m"]).unwrap();
         assert_eq!(args.ramp_up, 10.0);

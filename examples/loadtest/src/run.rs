@@ -140,10 +140,14 @@ pub async fn run(args: &Args) -> Result<Report, RunError> {
     let mut started = 1u32;
     for i in 1..args.users {
         if args.ramp_up > 0.0 {
-            let at = start + Duration::from_secs_f64(f64::from(i) / args.ramp_up);
-            if at >= deadline {
+            // A rate so low that the user would start after the deadline (or never): stop.
+            let Some(at) = Duration::try_from_secs_f64(f64::from(i) / args.ramp_up)
+                .ok()
+                .and_then(|offset| start.checked_add(offset))
+                .filter(|at| *at < deadline)
+            else {
                 break;
-            }
+            };
             tokio::time::sleep_until(at.into()).await;
         }
         if Instant::now() >= deadline {

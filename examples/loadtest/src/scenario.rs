@@ -277,6 +277,9 @@ pub async fn run_user(ctx: Arc<UserContext>, seed: u64, token: Option<String>) -
             }
             created.push(target);
         }
+        if ctx.iterations.is_some_and(|n| tasks >= n) {
+            break;
+        }
         let pause = ctx.scenario.think(&mut rng);
         if !pause.is_zero() {
             let left = ctx.deadline.saturating_duration_since(Instant::now());
