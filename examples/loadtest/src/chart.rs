@@ -1,4 +1,5 @@
-//! The SVG chart: latency p50/p95/p99 per second above, requests (and errors) per second below,
+//! The SVG chart: latency p50/p95/p99 per second above (lines), requests and errors per second
+//! below (one bar per second),
 //! with the run's headline figures on top. Plotters with only its SVG backend: text is left to
 //! the browser's fonts, so no font files are needed.
 
@@ -157,25 +158,34 @@ pub fn render_svg(report: &Report) -> Result<String, String> {
             .x_label_formatter(&|v| format_tick(*v, x_max))
             .draw()
             .map_err(err)?;
-        let rps = series(|s| Some(s.rps));
+        // One bar per second of the run (narrower for the last, partial one): honest about
+        // what a bucket holds, and visible even for a run shorter than a second.
+        let bar = |s: &SecondReport, height: f64, color: ShapeStyle| {
+            #[allow(clippy::cast_precision_loss)]
+            let left = s.second as f64;
+            let gap = s.span_seconds * 0.08;
+            Rectangle::new(
+                [(left + gap, 0.0), (left + s.span_seconds - gap, height)],
+                color,
+            )
+        };
         thr.draw_series(
-            AreaSeries::new(rps.iter().copied(), 0.0, RPS.mix(0.18))
-                .border_style(RPS.stroke_width(2)),
+            seconds
+                .iter()
+                .map(|s| bar(s, s.rps, RPS.mix(0.45).filled())),
         )
         .map_err(err)?
         .label(RPS_SERIES)
-        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], RPS.mix(0.5).filled()));
-        let errors = series(|s| {
-            Some(if s.span_seconds > 0.0 {
-                s.errors_per_second()
-            } else {
-                0.0
-            })
-        });
-        thr.draw_series(LineSeries::new(errors, ERR.stroke_width(2)).point_size(2))
-            .map_err(err)?
-            .label(ERROR_SERIES)
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], ERR.stroke_width(3)));
+        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], RPS.mix(0.45).filled()));
+        thr.draw_series(
+            seconds
+                .iter()
+                .filter(|s| s.errors > 0)
+                .map(|s| bar(s, s.errors_per_second(), ERR.mix(0.85).filled())),
+        )
+        .map_err(err)?
+        .label(ERROR_SERIES)
+        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], ERR.mix(0.85).filled()));
         thr.configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
             .label_font((FONT, 14))

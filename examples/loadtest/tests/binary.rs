@@ -306,15 +306,17 @@ async fn scenario_mix_logins_ids_cache_delta_json_and_svg() {
         .descendants()
         .filter(|n| n.has_tag_name("polyline"))
         .count();
-    assert!(
-        lines >= 4,
-        "p50, p95, p99 and errors/s are polylines; found {lines}"
-    );
-    let areas = doc
+    assert!(lines >= 3, "p50, p95 and p99 are polylines; found {lines}");
+    let seconds = timeline.len();
+    let bars = doc
         .descendants()
-        .filter(|n| n.has_tag_name("polygon"))
+        .filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some("#2CA02C"))
         .count();
-    assert!(areas >= 1, "requests/s is an area");
+    assert!(
+        (seconds..=seconds + 1).contains(&bars),
+        "a requests/s bar per second (a trailing sliver left out) and one in the legend: \
+         {bars} bars for {seconds} seconds"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -402,6 +404,15 @@ async fn errors_are_counted_by_kind_and_fail_the_error_budget() {
     assert!(stdout.contains(&format!("5xx {sent_500}")), "{stdout}");
     assert!(stdout.contains(&format!("429 {sent_429}")), "{stdout}");
     assert!(stdout.contains(&format!("timeout {slow}")), "{stdout}");
+
+    // The chart shows the errors: red bars besides the legend's.
+    let svg = std::fs::read_to_string(dir.path().join("loadtest.svg")).expect("loadtest.svg");
+    let doc = roxmltree::Document::parse(&svg).expect("loadtest.svg is well-formed XML");
+    let error_bars = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some("#C81E1E"))
+        .count();
+    assert!(error_bars >= 2, "errors/s bars and legend: {error_bars}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
