@@ -1,7 +1,6 @@
 //! The SVG chart: latency p50/p95/p99 per second above (lines), requests and errors per second
-//! below (one bar per second),
-//! with the run's headline figures on top. Plotters with only its SVG backend: text is left to
-//! the browser's fonts, so no font files are needed.
+//! below (one bar per second), with the run's headline figures on top. Plotters with only its
+//! SVG backend: text is left to the browser's fonts, so no font files are needed.
 
 use plotters::prelude::*;
 
