@@ -4,7 +4,8 @@
 //! [`on_pool!`](crate::on_pool) macro expands the same code for each pool type, so the only
 //! `match` on the back end picks the pool. Errors are [`DbError`]: connection failures, pool
 //! timeouts and a missing schema are [`DbError::Unavailable`] (503), anything else
-//! [`DbError::Internal`] (500, logged, never shown to the client).
+//! [`DbError::Internal`] (500, logged, never shown to the client). The pool's statistics and
+//! the health ping live in `db_ping.rs` (helper "ops").
 
 use std::time::Duration;
 
@@ -295,26 +296,6 @@ impl Db {
             Self::Sqlite(pool) => pool.close().await,
             Self::Postgres(pool) => pool.close().await,
         }
-    }
-
-    /// The pool's statistics (`/api/v1/performance/database/stats`).
-    #[must_use]
-    pub fn stats(&self) -> perf_db::PoolStats {
-        on_pool!(self, |pool, _DB| pool.stats())
-    }
-
-    /// The `n` statements with the most total time (`/api/v1/performance/queries/top`).
-    #[must_use]
-    pub fn top_statements(&self, n: usize) -> Vec<perf_db::StatementStats> {
-        on_pool!(self, |pool, _DB| pool.top_statements(n))
-    }
-
-    /// Whether the database answers a trivial query (`/health`).
-    pub async fn ping(&self) -> bool {
-        on_pool!(self, |pool, _DB| sqlx::query_scalar::<_, i64>("SELECT 1")
-            .fetch_one(pool)
-            .await
-            .is_ok())
     }
 
     /// One scan by id.
