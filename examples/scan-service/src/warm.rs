@@ -3,7 +3,7 @@
 //! The contract asks for the N (`--warm-scans`) most requested scans. A fresh start has no
 //! request log to rank them by, so the service warms the N **most recent** scans (newest
 //! `timestamp` first), the ones dashboards and the list's first pages show. They are loaded
-//! through the cached read itself ([`get_scan`](crate::scans::cached::get_scan)), 16 at a time
+//! through the cached read itself ([`crate::scans::cached::get_scan`]), 16 at a time
 //! with [`perf_async::run_parallel`], so the entries are exactly what requests will hit (L1,
 //! and Redis in the full stack). A failure is logged and the service becomes ready anyway:
 //! warming is an optimisation, never a reason to stay out of rotation.
