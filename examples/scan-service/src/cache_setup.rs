@@ -1,0 +1,143 @@
+//! The cache: one [`perf_cache::Backend`] per process and the typed views the cached reads use.
+//!
+//! The backend holds the L1 (100,000 entries: the 10,000 seeded scans, their summaries and the
+//! hot list pages fit with room to spare) and, with `REDIS_URL`, Redis as L2 plus the
+//! invalidation bus (`require_l2(false)`: Redis down at start or later degrades to L1 and the
+//! database, never a crash). It is installed as the process default, and the views below are
+//! built on it; the `#[cached]` functions of [`crate::scans::cached`] use these views
+//! (`cache = …`) so that their statistics can be served by the performance endpoints. Two
+//! instances with the same namespace and Redis share L2 entries and see each other's
+//! invalidations through the bus.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use perf_cache::{Backend, Cache, CacheStats};
+
+use crate::config::Config;
+use crate::db::{Scan, Summary};
+use crate::serve::StartError;
+
+/// L1 capacity in entries.
+pub const L1_ENTRIES: u64 = 100_000;
+
+/// The typed views of the service's cached reads, all on one backend.
+#[derive(Clone, Debug)]
+pub struct Views {
+    /// `GET /api/scans/{id}`: 10 minutes in every tier.
+    pub scan: Cache<Option<Scan>>,
+    /// `GET /api/scans/{id}/summary`: 10 minutes.
+    pub summary: Cache<Option<Summary>>,
+    /// List pages: 30 seconds.
+    pub list: Cache<Vec<Scan>>,
+    /// List totals: 5 minutes.
+    pub count: Cache<i64>,
+}
+
+static VIEWS: OnceLock<Views> = OnceLock::new();
+
+/// A view with `prefix` and one TTL for L1 and Redis.
+fn view<V>(backend: &Backend, prefix: &str, ttl: Duration) -> perf_cache::Result<Cache<V>>
+where
+    V: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    Cache::builder()
+        .prefix(prefix)
+        .l1_ttl(ttl)
+        .l2_ttl(ttl)
+        .build_on(backend)
+}
+
+impl Views {
+    fn build_on(backend: &Backend) -> perf_cache::Result<Self> {
+        Ok(Self {
+            scan: view(backend, "scan", Duration::from_secs(600))?,
+            summary: view(backend, "summary", Duration::from_secs(600))?,
+            list: view(backend, "scans", Duration::from_secs(30))?,
+            count: view(backend, "count", Duration::from_secs(300))?,
+        })
+    }
+
+    /// Statistics of every view, by name.
+    #[must_use]
+    pub fn each_stats(&self) -> Vec<(&'static str, CacheStats)> {
+        vec![
+            ("scan", self.scan.stats()),
+            ("summary", self.summary.stats()),
+            ("list", self.list.stats()),
+            ("count", self.count.stats()),
+        ]
+    }
+
+    /// The views' statistics added up (the seeds' `/cache/stats` figures): requests, hits and
+    /// misses of all views; `size` and `max_size` are the shared L1's.
+    #[must_use]
+    pub fn stats(&self) -> CacheStats {
+        let mut total = self.scan.stats();
+        for (_, s) in self.each_stats().into_iter().skip(1) {
+            total.hits += s.hits;
+            total.misses += s.misses;
+            total.total_requests += s.total_requests;
+            total.loads += s.loads;
+            total.load_errors += s.load_errors;
+            total.load_time_seconds += s.load_time_seconds;
+            total.stale_fills_dropped += s.stale_fills_dropped;
+        }
+        total.hit_rate = if total.total_requests == 0 {
+            0.0
+        } else {
+            // Counts stay far below 2^52: exact in f64.
+            #[allow(clippy::cast_precision_loss)]
+            let rate = total.hits as f64 / total.total_requests as f64;
+            rate
+        };
+        total
+    }
+
+    /// Empties every view in every tier (and, through the bus, in every instance).
+    pub async fn clear(&self) {
+        let _ = tokio::join!(
+            self.scan.invalidate_all(),
+            self.summary.invalidate_all(),
+            self.list.invalidate_all(),
+            self.count.invalidate_all(),
+        );
+    }
+}
+
+/// The views built by [`build_backend`]; before it ran (in unit tests, say), views on the
+/// process's default backend.
+///
+/// # Panics
+/// Never in practice: the views' prefixes are constants that are valid.
+#[must_use]
+pub fn views() -> &'static Views {
+    VIEWS.get_or_init(|| {
+        #[allow(clippy::expect_used)]
+        Views::build_on(Backend::default_backend()).expect("constant, valid view prefixes")
+    })
+}
+
+/// Builds the service's cache backend, installs it as the process default that `#[cached]`
+/// functions use, and builds the views of the cached reads on it.
+///
+/// # Errors
+/// [`StartError::Cache`] for an invalid namespace or Redis URL (an unreachable Redis is not an
+/// error: the service starts on L1 and picks Redis up when it answers).
+pub async fn build_backend(config: &Config) -> Result<Backend, StartError> {
+    let mut builder = Backend::builder()
+        .namespace(config.cache_namespace.clone())
+        .l1_max_entries(L1_ENTRIES);
+    if let Some(url) = &config.redis_url {
+        builder = builder.redis_url(url.clone()).require_l2(false);
+    }
+    let backend = builder.build().await?;
+    if backend.clone().install_default().is_err() {
+        tracing::warn!("a default cache backend was installed before; #[cached] keeps it");
+    }
+    let views = Views::build_on(&backend)?;
+    if VIEWS.set(views).is_err() {
+        tracing::warn!("cache views were built before the backend; they keep their backend");
+    }
+    Ok(backend)
+}

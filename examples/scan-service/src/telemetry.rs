@@ -1,0 +1,29 @@
+//! Logs and metrics set-up. (Owner: helper "ops". Skeleton.)
+
+use crate::config::Config;
+use crate::serve::StartError;
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Installs the process's metrics recorder.
+///
+/// # Errors
+/// [`StartError::Metrics`].
+pub fn install_metrics(config: &Config) -> Result<perf_metrics::Metrics, StartError> {
+    let instance = config
+        .instance
+        .clone()
+        .unwrap_or_else(|| format!("scan-service-{}", std::process::id()));
+    Ok(perf_metrics::Metrics::builder()
+        .service("scan-service")
+        .instance(instance)
+        .install()?)
+}
