@@ -287,8 +287,7 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
         let tier = match &self.tier {
             Tier::Redis(tier) => tier,
             Tier::Memory(memory) => {
-                let json =
-                    crate::session_memory::encode(session, crate::DEFAULT_MAX_VALUE_SIZE)?;
+                let json = crate::session_memory::encode(session, crate::DEFAULT_MAX_VALUE_SIZE)?;
                 memory.set(id, json, self.ttl);
                 return Ok(());
             }

@@ -161,12 +161,18 @@ mod tests {
         store.set("d", b"d".to_vec(), Duration::from_secs(100));
         assert_eq!(store.len(), 3);
         assert_eq!(store.get("a", Duration::from_secs(5), false), None);
-        assert_eq!(store.get("c", Duration::from_secs(5), false), Some(b"c".to_vec()));
+        assert_eq!(
+            store.get("c", Duration::from_secs(5), false),
+            Some(b"c".to_vec())
+        );
         tokio::time::advance(Duration::from_secs(60)).await;
         // "c" has expired: it goes, and nothing live does.
         store.set("e", b"e".to_vec(), Duration::from_secs(100));
         for id in ["b", "d", "e"] {
-            assert!(store.get(id, Duration::from_secs(1), false).is_some(), "{id}");
+            assert!(
+                store.get(id, Duration::from_secs(1), false).is_some(),
+                "{id}"
+            );
         }
         assert_eq!(store.len(), 3);
     }

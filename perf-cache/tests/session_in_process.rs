@@ -43,7 +43,11 @@ async fn fixed_and_sliding_ttls_are_honoured_without_redis() {
     // 120 s after `set`: the fixed one is gone, the sliding one was read every 40 s.
     assert_eq!(fixed.get("a").await.unwrap(), None);
     tokio::time::advance(Duration::from_secs(61)).await;
-    assert_eq!(sliding.get("a").await.unwrap(), None, "61 s since its last read");
+    assert_eq!(
+        sliding.get("a").await.unwrap(),
+        None,
+        "61 s since its last read"
+    );
     assert_eq!(fixed.stats().decode_failures, 0);
 }
 
@@ -90,15 +94,30 @@ async fn invalid_settings_are_refused() {
         .build()
         .await;
     assert!(
-        matches!(both, Err(Error::InvalidConfig { field: "in_process", .. })),
+        matches!(
+            both,
+            Err(Error::InvalidConfig {
+                field: "in_process",
+                ..
+            })
+        ),
         "{both:?}"
     );
     let zero = SessionStore::<u32>::builder().in_process(0).build().await;
-    assert!(matches!(zero, Err(Error::InvalidConfig { field: "in_process", .. })));
+    assert!(matches!(
+        zero,
+        Err(Error::InvalidConfig {
+            field: "in_process",
+            ..
+        })
+    ));
     let ttl = SessionStore::<u32>::builder()
         .in_process(1)
         .ttl(Duration::from_millis(10))
         .build()
         .await;
-    assert!(matches!(ttl, Err(Error::InvalidConfig { field: "ttl", .. })));
+    assert!(matches!(
+        ttl,
+        Err(Error::InvalidConfig { field: "ttl", .. })
+    ));
 }

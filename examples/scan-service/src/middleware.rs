@@ -81,7 +81,11 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 /// 413 before the handler runs when `Content-Length` is over the limit.
-async fn content_length_limit(State(limit): State<usize>, request: Request, next: Next) -> Response {
+async fn content_length_limit(
+    State(limit): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
@@ -262,8 +266,14 @@ mod tests {
 
     #[test]
     fn every_error_status_has_a_code() {
-        assert_eq!(code_for_status(StatusCode::METHOD_NOT_ALLOWED), "method_not_allowed");
-        assert_eq!(code_for_status(StatusCode::PAYLOAD_TOO_LARGE), "payload_too_large");
+        assert_eq!(
+            code_for_status(StatusCode::METHOD_NOT_ALLOWED),
+            "method_not_allowed"
+        );
+        assert_eq!(
+            code_for_status(StatusCode::PAYLOAD_TOO_LARGE),
+            "payload_too_large"
+        );
         assert_eq!(code_for_status(StatusCode::BAD_GATEWAY), "internal_error");
         assert_eq!(code_for_status(StatusCode::IM_A_TEAPOT), "request_failed");
     }

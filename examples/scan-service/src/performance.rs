@@ -95,7 +95,9 @@ fn cache_stats(state: &AppState) -> CacheStatsAnswer {
 /// one series per class; the count is their sum and each percentile the largest of theirs
 /// (an upper bound: percentiles of separate histograms cannot be merged exactly).
 #[must_use]
-pub fn http_latencies(snapshot: &perf_metrics::PerformanceSnapshot) -> BTreeMap<String, EndpointLatency> {
+pub fn http_latencies(
+    snapshot: &perf_metrics::PerformanceSnapshot,
+) -> BTreeMap<String, EndpointLatency> {
     let mut out: BTreeMap<String, EndpointLatency> = BTreeMap::new();
     let ms = |v: Option<f64>| v.map(|s| (s * 1e6).round() / 1e3);
     for series in snapshot.series_named("request_duration_seconds") {

@@ -55,7 +55,7 @@ impl PgSchema {
         let admin = sqlx::PgPool::connect(&database_url())
             .await
             .expect("PostgreSQL at DATABASE_URL must answer (scripts/test starts one)");
-        sqlx::query(&format!("CREATE SCHEMA {name}"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
             .execute(&admin)
             .await
             .expect("create schema");
@@ -78,9 +78,11 @@ impl Drop for PgSchema {
                 .expect("runtime");
             rt.block_on(async move {
                 if let Ok(admin) = sqlx::PgPool::connect(&database_url()).await {
-                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-                        .execute(&admin)
-                        .await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS {name} CASCADE"
+                    )))
+                    .execute(&admin)
+                    .await;
                     admin.close().await;
                 }
             });
@@ -170,7 +172,10 @@ impl Service {
     /// Polls `/health` until it answers 200 (warming done), at most 120 s.
     pub async fn wait_ready(&self) {
         for _ in 0..1_200 {
-            if let Ok(a) = self.try_request(Method::GET, "/health", None, None, &[]).await {
+            if let Ok(a) = self
+                .try_request(Method::GET, "/health", None, None, &[])
+                .await
+            {
                 if a.status == StatusCode::OK {
                     return;
                 }
@@ -203,7 +208,11 @@ impl Service {
         let request = builder
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| e.to_string())?;
-        let response = self.client.request(request).await.map_err(|e| e.to_string())?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| e.to_string())?;
         let (parts, body) = response.into_parts();
         let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
         Ok(Answer {
@@ -229,14 +238,34 @@ impl Service {
         self.request(Method::GET, path, None, None).await
     }
 
-    pub async fn post_json(&self, path: &str, json: &serde_json::Value, token: Option<&str>) -> Answer {
-        self.request(Method::POST, path, Some(json.to_string().into_bytes()), token)
-            .await
+    pub async fn post_json(
+        &self,
+        path: &str,
+        json: &serde_json::Value,
+        token: Option<&str>,
+    ) -> Answer {
+        self.request(
+            Method::POST,
+            path,
+            Some(json.to_string().into_bytes()),
+            token,
+        )
+        .await
     }
 
-    pub async fn put_json(&self, path: &str, json: &serde_json::Value, token: Option<&str>) -> Answer {
-        self.request(Method::PUT, path, Some(json.to_string().into_bytes()), token)
-            .await
+    pub async fn put_json(
+        &self,
+        path: &str,
+        json: &serde_json::Value,
+        token: Option<&str>,
+    ) -> Answer {
+        self.request(
+            Method::PUT,
+            path,
+            Some(json.to_string().into_bytes()),
+            token,
+        )
+        .await
     }
 
     /// Logs in with the demo account and returns the access token.
