@@ -175,10 +175,9 @@ impl Service {
             if let Ok(a) = self
                 .try_request(Method::GET, "/health", None, None, &[])
                 .await
+                && a.status == StatusCode::OK
             {
-                if a.status == StatusCode::OK {
-                    return;
-                }
+                return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
