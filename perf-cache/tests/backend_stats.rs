@@ -21,7 +21,10 @@ async fn the_backend_sums_its_views_exactly_per_tier() {
     };
     let (a, b) = (build().await, build().await);
     let scans_a = Cache::<u64>::builder().prefix("scan").build_on(&a).unwrap();
-    let pages_a = Cache::<String>::builder().prefix("page").build_on(&a).unwrap();
+    let pages_a = Cache::<String>::builder()
+        .prefix("page")
+        .build_on(&a)
+        .unwrap();
     let scans_b = Cache::<u64>::builder().prefix("scan").build_on(&b).unwrap();
 
     for i in 0..5_u64 {
