@@ -264,6 +264,89 @@ mod tests {
         }
     }
 
+    /// A state on a temporary SQLite file, in-process cache and sessions, a local recorder.
+    async fn test_state(dir: &std::path::Path, extra: &[&str]) -> AppState {
+        use clap::Parser as _;
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let mut args = vec!["scan-service", "--database-url", url.as_str()];
+        args.extend_from_slice(extra);
+        let config = crate::Config::parse_from(args);
+        AppState {
+            db: crate::db::Db::connect(&config).await.unwrap(),
+            cache: perf_cache::Backend::builder().build().await.unwrap(),
+            sessions: crate::auth::Sessions::build(&config).await.unwrap(),
+            metrics: perf_metrics::Metrics::builder().build().unwrap(),
+            config: Arc::new(config),
+            ready: Arc::default(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    async fn call(
+        app: &Router,
+        request: axum::http::Request<Body>,
+    ) -> (StatusCode, serde_json::Value) {
+        use tower::Service as _;
+        let response = app.clone().call(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    async fn boom() -> &'static str {
+        panic!("a bug")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_json_500_and_the_service_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = test_state(dir.path(), &[]).await;
+        let routes = Router::new()
+            .route("/boom", axum::routing::get(boom))
+            .route("/fine", axum::routing::get(|| async { axum::Json(1) }));
+        let app = apply(routes, &state).with_state(state);
+        let get = |path: &str| axum::http::Request::get(path).body(Body::empty()).unwrap();
+        let (status, body) = call(&app, get("/boom")).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"], "internal_error");
+        assert_eq!(
+            body["message"], "internal error",
+            "the panic's text is logged, not sent"
+        );
+        assert_eq!(
+            call(&app, get("/fine")).await,
+            (StatusCode::OK, serde_json::json!(1))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_over_the_limit_is_a_json_413() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = test_state(dir.path(), &["--max-body-bytes", "16"]).await;
+        let routes = Router::new().route(
+            "/echo",
+            axum::routing::post(|body: axum::body::Bytes| async move { axum::Json(body.len()) }),
+        );
+        let app = apply(routes, &state).with_state(state);
+        // No Content-Length: only reading the body finds it too large.
+        let post = |body: &'static str| {
+            axum::http::Request::post("/echo")
+                .body(Body::from_stream(futures::stream::once(async move {
+                    Ok::<_, std::io::Error>(axum::body::Bytes::from_static(body.as_bytes()))
+                })))
+                .unwrap()
+        };
+        assert_eq!(
+            call(&app, post("0123456789")).await,
+            (StatusCode::OK, serde_json::json!(10))
+        );
+        let (status, body) = call(&app, post("0123456789abcdefghij")).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["error"], "payload_too_large");
+    }
+
     #[test]
     fn every_error_status_has_a_code() {
         assert_eq!(
