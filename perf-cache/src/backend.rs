@@ -70,8 +70,8 @@ pub(crate) struct Shared {
     spaces: Mutex<HashMap<String, u32>>,
     /// Invalidations by kind and keys removed per tier.
     pub(crate) invalidations: crate::group::InvalidationCounters,
-    /// Views whose statistics the metrics task publishes.
-    views: Mutex<Vec<Weak<dyn Publish>>>,
+    /// Views whose statistics the metrics task publishes (and `Backend::stats` sums).
+    pub(crate) views: Mutex<Vec<Weak<dyn Publish>>>,
     metrics_interval: Option<Duration>,
     publisher_started: AtomicBool,
 }
@@ -79,6 +79,8 @@ pub(crate) struct Shared {
 /// A view the metrics task can publish.
 pub(crate) trait Publish: Send + Sync {
     fn publish(&self);
+    /// The view's statistics now.
+    fn stats(&self) -> crate::CacheStats;
 }
 
 impl Shared {

@@ -911,8 +911,10 @@
 //!
 //! # Sessions
 //!
-//! `SessionStore` (feature `redis`) keeps session data in Redis only, with a TTL and optional
-//! sliding expiry, so service instances can be stateless.
+//! `SessionStore` (feature `redis`) keeps session data in Redis, with a TTL and optional
+//! sliding expiry, so service instances can be stateless; its in-process mode
+//! (`SessionStoreBuilder::in_process`) keeps them in a bounded map of one process instead,
+//! for a single instance without Redis.
 //!
 //! # How the next features fit
 //!
@@ -940,6 +942,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
+mod backend_stats;
 mod bookkeeping;
 mod builder;
 mod bus;
@@ -983,6 +986,8 @@ mod tiers;
 mod breaker;
 #[cfg(feature = "redis")]
 mod session;
+#[cfg(feature = "redis")]
+mod session_memory;
 
 pub use backend::{Backend, BackendBuilder};
 pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_SIZE};

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::envelope::{self, Decoded};
+use crate::session_memory::MemorySessions;
 use crate::stats::Counter;
 use crate::tiers::redis::{RedisOptions, RedisTier, px};
 use crate::tiers::{RateLimitedLog, TierError};
@@ -65,8 +66,32 @@ return v
 /// assert_eq!(sessions.get("s-1").await?, None);
 /// # Ok(()) }
 /// ```
+///
+/// **In-process mode** ([`SessionStoreBuilder::in_process`]): for a single instance with no
+/// Redis, the same API over a bounded map in this process (TTL and sliding expiry honoured;
+/// when full, expired sessions go first, then the one closest to expiry). Nothing is shared
+/// with other instances or survives a restart, and no call ever fails for want of Redis.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+/// use std::time::Duration;
+/// use perf_cache::SessionStore;
+///
+/// let sessions = SessionStore::<String>::builder()
+///     .in_process(10_000) // at most 10,000 sessions
+///     .ttl(Duration::from_secs(3600))
+///     .sliding(true)
+///     .build()
+///     .await?;
+/// sessions.set("s-1", &"ada".to_owned()).await?;
+/// assert_eq!(sessions.get("s-1").await?.as_deref(), Some("ada"));
+/// sessions.delete("s-1").await?;
+/// assert_eq!(sessions.get("s-1").await?, None);
+/// assert!(sessions.is_in_process());
+/// # Ok(()) }
+/// ```
 pub struct SessionStore<S> {
-    tier: Arc<RedisTier>,
+    tier: Tier,
     namespace: String,
     ttl: Duration,
     sliding: bool,
@@ -75,10 +100,17 @@ pub struct SessionStore<S> {
     _session: PhantomData<fn() -> S>,
 }
 
+/// Where a [`SessionStore`] keeps its sessions.
+#[derive(Clone, Debug)]
+enum Tier {
+    Redis(Arc<RedisTier>),
+    Memory(Arc<MemorySessions>),
+}
+
 impl<S> Clone for SessionStore<S> {
     fn clone(&self) -> Self {
         Self {
-            tier: Arc::clone(&self.tier),
+            tier: self.tier.clone(),
             namespace: self.namespace.clone(),
             ttl: self.ttl,
             sliding: self.sliding,
@@ -108,6 +140,8 @@ pub struct SessionStoreBuilder<S> {
     namespace: String,
     ttl: Duration,
     sliding: bool,
+    /// `Some(max_sessions)`: the in-process mode.
+    in_process: Option<usize>,
     _session: PhantomData<fn() -> S>,
 }
 
@@ -118,6 +152,7 @@ impl<S> std::fmt::Debug for SessionStoreBuilder<S> {
             .field("namespace", &self.namespace)
             .field("ttl", &self.ttl)
             .field("sliding", &self.sliding)
+            .field("in_process", &self.in_process)
             .finish_non_exhaustive()
     }
 }
@@ -135,8 +170,16 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
             namespace: "sessions".to_owned(),
             ttl: Duration::from_secs(1_800),
             sliding: false,
+            in_process: None,
             _session: PhantomData,
         }
+    }
+
+    /// Whether this store keeps its sessions in this process
+    /// ([`SessionStoreBuilder::in_process`]) rather than in Redis.
+    #[must_use]
+    pub fn is_in_process(&self) -> bool {
+        matches!(self.tier, Tier::Memory(_))
     }
 
     /// Statistics since the store was built.
@@ -151,15 +194,30 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
         crate::key::full_key(&self.namespace, &Key::new(id))
     }
 
-    fn unavailable(&self, e: TierError) -> Error {
+    fn unavailable(tier: &RedisTier, e: TierError) -> Error {
         let message = match e {
             TierError::Failed(m) => m,
             TierError::Skipped(_) => "circuit breaker open".to_owned(),
         };
         Error::L2Unavailable {
-            url: self.tier.url().to_owned(),
+            url: tier.url().to_owned(),
             message,
         }
+    }
+
+    /// A stored session that cannot be decoded: counted and logged, read as absent.
+    fn undecodable(&self, reason: &str) -> Option<S> {
+        self.decode_failures.incr();
+        metrics::counter!("cache_session_decode_failures_total", "namespace" => self.namespace.clone())
+            .increment(1);
+        self.log.warn(
+            &self.namespace,
+            "l2",
+            "session_decode",
+            "",
+            &format!("stored session could not be decoded ({reason}); read as absent"),
+        );
+        None
     }
 
     /// The session `id`, or `None` if absent, expired or unreadable (unreadable ones are
@@ -169,6 +227,18 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
     /// # Errors
     /// [`Error::L2Unavailable`] when Redis fails.
     pub async fn get(&self, id: &str) -> Result<Option<S>> {
+        let tier = match &self.tier {
+            Tier::Redis(tier) => tier,
+            Tier::Memory(memory) => {
+                let Some(json) = memory.get(id, self.ttl, self.sliding) else {
+                    return Ok(None);
+                };
+                return Ok(match crate::session_memory::decode(&json) {
+                    Ok(session) => Some(session),
+                    Err(reason) => self.undecodable(&reason),
+                });
+            }
+        };
         let key = self.key(id);
         let cmd = if self.sliding {
             let (offset, expiry) = envelope::expiry_patch(self.ttl);
@@ -188,11 +258,10 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
             cmd.arg(&key);
             cmd
         };
-        let bytes: Option<Vec<u8>> = self
-            .tier
+        let bytes: Option<Vec<u8>> = tier
             .query(cmd)
             .await
-            .map_err(|e| self.unavailable(e))?;
+            .map_err(|e| Self::unavailable(tier, e))?;
         let Some(mut bytes) = bytes else {
             return Ok(None);
         };
@@ -207,17 +276,7 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
             Decoded::Miss(reason) => format!("{reason:?}"),
             Decoded::Negative(_) => "negative entry".to_owned(),
         };
-        self.decode_failures.incr();
-        metrics::counter!("cache_session_decode_failures_total", "namespace" => self.namespace.clone())
-            .increment(1);
-        self.log.warn(
-            &self.namespace,
-            "l2",
-            "session_decode",
-            "",
-            &format!("stored session could not be decoded ({reason}); read as absent"),
-        );
-        Ok(None)
+        Ok(self.undecodable(&reason))
     }
 
     /// Stores the session for the store's TTL.
@@ -225,6 +284,14 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
     /// # Errors
     /// [`Error::Encode`], [`Error::ValueTooLarge`] (over 1 MiB), or [`Error::L2Unavailable`].
     pub async fn set(&self, id: &str, session: &S) -> Result<()> {
+        let tier = match &self.tier {
+            Tier::Redis(tier) => tier,
+            Tier::Memory(memory) => {
+                let json = crate::session_memory::encode(session, crate::DEFAULT_MAX_VALUE_SIZE)?;
+                memory.set(id, json, self.ttl);
+                return Ok(());
+            }
+        };
         let bytes = envelope::encode_entry(
             &Json,
             0,
@@ -234,10 +301,9 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
         )?;
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.key(id)).arg(bytes).arg("PX").arg(px(self.ttl));
-        self.tier
-            .query::<redis::Value>(cmd)
+        tier.query::<redis::Value>(cmd)
             .await
-            .map_err(|e| self.unavailable(e))?;
+            .map_err(|e| Self::unavailable(tier, e))?;
         Ok(())
     }
 
@@ -246,12 +312,18 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStore<S> {
     /// # Errors
     /// [`Error::L2Unavailable`] when Redis fails.
     pub async fn delete(&self, id: &str) -> Result<()> {
+        let tier = match &self.tier {
+            Tier::Redis(tier) => tier,
+            Tier::Memory(memory) => {
+                memory.delete(id);
+                return Ok(());
+            }
+        };
         let mut cmd = redis::cmd("UNLINK");
         cmd.arg(self.key(id));
-        self.tier
-            .query::<redis::Value>(cmd)
+        tier.query::<redis::Value>(cmd)
             .await
-            .map_err(|e| self.unavailable(e))?;
+            .map_err(|e| Self::unavailable(tier, e))?;
         Ok(())
     }
 }
@@ -307,6 +379,14 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStoreBuilde
         self
     }
 
+    /// In-process mode: keep at most `max_sessions` (1 to 10,000,000) sessions in a map of
+    /// this process instead of Redis, for a single instance without Redis (see
+    /// [`SessionStore`], "In-process mode"). Excludes a Redis URL. Default: off.
+    pub fn in_process(mut self, max_sessions: usize) -> Self {
+        self.in_process = Some(max_sessions);
+        self
+    }
+
     /// Per-command timeout. Default 500 ms. From 1 ms to 60 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.redis.timeout = timeout;
@@ -316,9 +396,13 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStoreBuilde
     /// Validates the settings and prepares the connection (made lazily on first use).
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] naming the field out of range.
+    /// [`Error::InvalidConfig`] naming the field out of range (or a Redis URL given with
+    /// [`in_process`](Self::in_process)).
     pub async fn build(self) -> Result<SessionStore<S>> {
         crate::key::validate_namespace(&self.namespace)?;
+        if let Some(max) = self.in_process {
+            return self.build_in_process(max);
+        }
         let Some(url) = self.redis.url.clone() else {
             return Err(crate::error::invalid(
                 "redis_url",
@@ -326,17 +410,11 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStoreBuilde
                 "a redis:// URL (required)",
             ));
         };
-        if self.ttl < Duration::from_secs(1) || self.ttl > Duration::from_secs(365 * 86_400) {
-            return Err(crate::error::invalid(
-                "ttl",
-                format!("{:?}", self.ttl),
-                "1 s..=1 year",
-            ));
-        }
+        self.validate_ttl()?;
         self.redis.validate_timeout("timeout")?;
         let tier = RedisTier::connect(&self.namespace, &url, &self.redis).await?;
         Ok(SessionStore {
-            tier: Arc::new(tier),
+            tier: Tier::Redis(Arc::new(tier)),
             namespace: self.namespace,
             ttl: self.ttl,
             sliding: self.sliding,
@@ -344,5 +422,43 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> SessionStoreBuilde
             log: Arc::new(RateLimitedLog::new(Duration::from_secs(10))),
             _session: PhantomData,
         })
+    }
+
+    fn build_in_process(self, max: usize) -> Result<SessionStore<S>> {
+        if self.redis.url.is_some() {
+            return Err(crate::error::invalid(
+                "in_process",
+                "set with a Redis URL",
+                "either in_process or a Redis URL",
+            ));
+        }
+        if !(1..=crate::session_memory::MAX_SESSIONS_LIMIT).contains(&max) {
+            return Err(crate::error::invalid(
+                "in_process",
+                max,
+                "1..=10000000 sessions",
+            ));
+        }
+        self.validate_ttl()?;
+        Ok(SessionStore {
+            tier: Tier::Memory(Arc::new(MemorySessions::new(max))),
+            namespace: self.namespace,
+            ttl: self.ttl,
+            sliding: self.sliding,
+            decode_failures: Arc::default(),
+            log: Arc::new(RateLimitedLog::new(Duration::from_secs(10))),
+            _session: PhantomData,
+        })
+    }
+
+    fn validate_ttl(&self) -> Result<()> {
+        if self.ttl < Duration::from_secs(1) || self.ttl > Duration::from_secs(365 * 86_400) {
+            return Err(crate::error::invalid(
+                "ttl",
+                format!("{:?}", self.ttl),
+                "1 s..=1 year",
+            ));
+        }
+        Ok(())
     }
 }

@@ -29,6 +29,7 @@ pub mod auth;
 pub mod cache_setup;
 pub mod config;
 pub mod db;
+pub mod db_ping;
 pub mod error;
 pub mod health;
 pub mod middleware;

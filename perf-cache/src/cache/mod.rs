@@ -184,6 +184,10 @@ where
     fn publish(&self) {
         self.metrics.publish(&snapshot(self));
     }
+
+    fn stats(&self) -> CacheStats {
+        snapshot(self)
+    }
 }
 
 /// Who stores a value: an explicit write, or a fill whose load began at its ticket.
