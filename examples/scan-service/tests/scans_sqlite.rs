@@ -600,7 +600,12 @@ async fn more_scans_than_perf_caches_default_tag_table_all_stay_cached() {
     // pass over 10,000+ ids evicted every tag before it was read again (0 hits).
     const N: i64 = 10_500;
     let dir = tempfile::tempdir().unwrap();
-    let svc = start_sqlite(dir.path(), N.unsigned_abs(), &["--warm-scans", "0"]).await;
+    let svc = start_sqlite(
+        dir.path(),
+        N.unsigned_abs(),
+        &["--warm-scans", "0", "--rate-limit-per-second", "0"],
+    )
+    .await;
     for id in 1..=N {
         let a = svc.get(&format!("/api/scans/{id}")).await;
         assert_eq!(a.status, StatusCode::OK, "scan {id}: {}", a.text());
