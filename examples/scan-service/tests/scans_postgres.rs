@@ -283,3 +283,52 @@ async fn with_the_schema_dropped_warmed_reads_answer_and_the_rest_is_503() {
         "service_unavailable",
     );
 }
+
+#[tokio::test]
+async fn redis_killed_under_a_running_service_reads_keep_answering() {
+    let schema = PgSchema::create().await;
+    let mut redis = scans_support::PrivateRedis::start();
+    let svc = Service::start(
+        &["--seed", "80", "--warm-scans", "10"],
+        &[
+            ("DATABASE_URL", schema.url.as_str()),
+            ("REDIS_URL", redis.url.as_str()),
+        ],
+    )
+    .await;
+    svc.wait_ready().await;
+    let db = pg(&schema).await;
+    let warmed: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM scans ORDER BY timestamp DESC, id DESC LIMIT 10")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    let cold: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM scans ORDER BY timestamp DESC, id DESC LIMIT 10 OFFSET 40",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let before = svc.get(&format!("/api/scans/{}", warmed[0])).await.json();
+
+    redis.kill();
+
+    // Cached reads from L1, uncached ones from the database: all 200, twice over (the second
+    // round with the circuit breaker open).
+    for _ in 0..2 {
+        for id in warmed.iter().chain(&cold) {
+            let a = svc.get(&format!("/api/scans/{id}")).await;
+            assert_eq!(a.status, StatusCode::OK, "scan {id}: {}", a.text());
+            assert_eq!(a.json()["id"], *id);
+        }
+        for path in ["/api/scans?page_size=5", "/api/scans/33/summary"] {
+            let a = svc.get(path).await;
+            assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.text());
+        }
+    }
+    assert_eq!(
+        svc.get(&format!("/api/scans/{}", warmed[0])).await.json(),
+        before
+    );
+    assert_eq!(svc.get("/api/scans?page_size=5").await.json()["total"], 80);
+}

@@ -593,3 +593,36 @@ async fn cache_disabled_reads_go_to_the_database() {
         .unwrap();
     assert_eq!(svc.get("/api/scans/4").await.json()["status"], "failed");
 }
+
+#[tokio::test]
+async fn more_scans_than_perf_caches_default_tag_table_all_stay_cached() {
+    // Each cached scan has its own tag: with perf-cache's default table of 10,000 tags, a
+    // pass over 10,000+ ids evicted every tag before it was read again (0 hits).
+    const N: i64 = 10_500;
+    let dir = tempfile::tempdir().unwrap();
+    let svc = start_sqlite(
+        dir.path(),
+        N.unsigned_abs(),
+        &["--warm-scans", "0", "--rate-limit-per-second", "0"],
+    )
+    .await;
+    for id in 1..=N {
+        let a = svc.get(&format!("/api/scans/{id}")).await;
+        assert_eq!(a.status, StatusCode::OK, "scan {id}: {}", a.text());
+    }
+    let db = sqlite_pool(dir.path()).await;
+    sqlx::query("UPDATE scans SET created_by = 'changed'")
+        .execute(&db)
+        .await
+        .unwrap();
+    let mut from_cache = 0;
+    for id in 1..=N {
+        if svc.get(&format!("/api/scans/{id}")).await.json()["created_by"] == "seed" {
+            from_cache += 1;
+        }
+    }
+    assert_eq!(
+        from_cache, N,
+        "reads of cached scans that went to the database"
+    );
+}

@@ -87,3 +87,56 @@ impl Drop for RedisNamespace {
 pub async fn token(service: &Service) -> String {
     service.login().await
 }
+
+/// A private `redis-server` on a free loopback port (for outage tests: killing it touches no
+/// one else), killed on drop.
+pub struct PrivateRedis {
+    child: Option<std::process::Child>,
+    /// `redis://127.0.0.1:<port>`.
+    pub url: String,
+}
+
+impl PrivateRedis {
+    /// Starts the server and waits until it accepts connections.
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let mut child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("this test starts its own redis-server (apt-get install redis-server): {e}")
+            });
+        for _ in 0..250 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self {
+                    child: Some(child),
+                    url: format!("redis://127.0.0.1:{port}"),
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("private redis-server did not start on port {port}");
+    }
+
+    /// Kills the server now (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
