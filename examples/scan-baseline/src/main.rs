@@ -22,6 +22,9 @@
 //! curl http://127.0.0.1:8001/api/scans/1
 //! ```
 //!
+//! Besides that endpoint it answers only `POST /api/auth/login`, with a token that grants nothing,
+//! because the shared load test logs every user in before its first request.
+//!
 //! `--no-cache` serves every request straight from sqlx (the uncached measurement); `--no-l1`
 //! serves from Redis, then sqlx. `--port 0` picks a free port and prints
 //! `listening on http://127.0.0.1:<port>` on stdout.
@@ -34,7 +37,7 @@ use axum::{
     extract::{Path, State, rejection::PathRejection},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
 use chrono::{DateTime, Utc};
 use clap::Parser;
@@ -224,6 +227,18 @@ async fn load(state: &AppState, id: i64) -> Result<Bytes, LookupError> {
     Ok(body)
 }
 
+/// `POST /api/auth/login`: a stub so the shared load test (which logs each user in first) can
+/// drive the baseline with its `view_one` task. The token grants nothing: the baseline has no
+/// sessions and no endpoint that needs one.
+async fn login() -> Response {
+    Json(serde_json::json!({
+        "access_token": "scan-baseline-has-no-sessions",
+        "token_type": "bearer",
+        "expires_in": 3600
+    }))
+    .into_response()
+}
+
 /// Resolves on Ctrl-C or SIGTERM, so the benchmark harness can stop the service cleanly.
 async fn shutdown_signal() {
     let terminate = async {
@@ -272,6 +287,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let app = Router::new()
         .route("/api/scans/{id}", get(get_scan))
+        .route("/api/auth/login", post(login))
         .with_state(state);
 
     let listener = tokio::net::TcpListener::bind((args.bind, args.port)).await?;

@@ -191,11 +191,18 @@ struct Answer {
 impl Service {
     /// One `GET` over a fresh connection (`Connection: close`), so nothing client-side caches.
     async fn get(&self, path: &str) -> Answer {
+        self.request("GET", path, "").await
+    }
+
+    async fn request(&self, method: &str, path: &str, body: &str) -> Answer {
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
             .await
             .unwrap();
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await.unwrap();
@@ -259,6 +266,22 @@ async fn get_answers_the_rows_json() {
                    "timestamp": "2026-11-21T08:30:00Z", "created_by": null})
         );
     }
+}
+
+#[tokio::test]
+async fn login_answers_a_token_shaped_stub_for_the_load_test() {
+    let fixture = Fixture::new().await;
+    let service = fixture.start(&[]).await;
+    let body = r#"{"email":"test@example.com","password":"password123"}"#;
+    let answer = service.request("POST", "/api/auth/login", body).await;
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer.body["access_token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+    assert_eq!(answer.body["token_type"], "bearer");
+    assert_eq!(answer.body["expires_in"], 3600);
 }
 
 #[tokio::test]
