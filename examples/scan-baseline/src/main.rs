@@ -38,6 +38,7 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
+    serve::ListenerExt,
 };
 use chrono::{DateTime, Utc};
 use clap::Parser;
@@ -292,6 +293,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind((args.bind, args.port)).await?;
     println!("listening on http://{}", listener.local_addr()?);
+    // As axum's docs advise: small responses go out at once instead of waiting on Nagle.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            eprintln!("scan-baseline: cannot set TCP_NODELAY: {err}");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
