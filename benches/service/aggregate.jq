@@ -21,6 +21,7 @@ def ratio(a; b): if a == null or b == null or b == 0 then null else a / b end;
       p50_ms: (map(.p50_ms) | median),
       p99_ms: (map(.p99_ms) | median),
       errors: (map(.errors // 0) | add),
+      failed_runs: (map(select(.failed != null)) | length),
       hit_rate: (map(.hit_rate) | median),
       peak_rss_mb: (map(.peak_rss_mb) | max),
       runs: map(del(.service, .mode, .workload))

@@ -18,6 +18,6 @@ def order: {"wrk-c256": 0, "wrk-c1000": 1, "mix-view_one": 2, "mix-full": 3}[.] 
     | (if .service == "scan-service"
         then $r.ratios | map(select(.mode == $c.mode and .workload == $c.workload))[0]
         else null end) as $q
-    | "| \(.mode) | \(.workload) | \(.service) | \(.rps | f(0)) | \(.p50_ms | f(2)) | \(.p99_ms | f(2)) | \(.errors) | \(.hit_rate | pct) | \(.peak_rss_mb | f(1)) | \(if $q then ($q.rps | f(3)) + "×" else "" end) | \(if $q then ($q.p99 | f(3)) + "×" else "" end) |"),
+    | "| \(.mode) | \(.workload) | \(.service) | \(.rps | f(0)) | \(.p50_ms | f(2)) | \(.p99_ms | f(2)) | \(.errors)\(if .failed_runs > 0 then " (\(.failed_runs) run(s) failed)" else "" end) | \(.hit_rate | pct) | \(.peak_rss_mb | f(1)) | \(if $q then ($q.rps | f(3)) + "×" else "" end) | \(if $q then ($q.p99 | f(3)) + "×" else "" end) |"),
   "",
   "Ratios are scan-service / baseline (RPS: higher is better; p99: lower is better). Full data: \($out)/results.json."
