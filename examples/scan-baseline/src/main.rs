@@ -22,8 +22,8 @@
 //! curl http://127.0.0.1:8001/api/scans/1
 //! ```
 //!
-//! Besides that endpoint it answers only `POST /api/auth/login`, with a token that grants nothing,
-//! because the shared load test logs every user in before its first request.
+//! Besides that endpoint it answers only `GET /health` and `POST /api/auth/login`, the latter with
+//! a token that grants nothing, because the shared load test logs every user in first.
 //!
 //! `--no-cache` serves every request straight from sqlx (the uncached measurement); `--no-l1`
 //! serves from Redis, then sqlx. `--port 0` picks a free port and prints
@@ -228,6 +228,12 @@ async fn load(state: &AppState, id: i64) -> Result<Bytes, LookupError> {
     Ok(body)
 }
 
+/// `GET /health`: the process serves (it checks no dependency; the pool and Redis were
+/// reached at start-up).
+async fn health() -> Response {
+    Json(serde_json::json!({ "status": "ok" })).into_response()
+}
+
 /// `POST /api/auth/login`: a stub so the shared load test (which logs each user in first) can
 /// drive the baseline with its `view_one` task. The token grants nothing: the baseline has no
 /// sessions and no endpoint that needs one.
@@ -289,6 +295,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/api/scans/{id}", get(get_scan))
         .route("/api/auth/login", post(login))
+        .route("/health", get(health))
         .with_state(state);
 
     let listener = tokio::net::TcpListener::bind((args.bind, args.port)).await?;

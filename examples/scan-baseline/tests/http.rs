@@ -269,7 +269,7 @@ async fn get_answers_the_rows_json() {
 }
 
 #[tokio::test]
-async fn login_answers_a_token_shaped_stub_for_the_load_test() {
+async fn login_answers_a_token_shaped_stub_and_health_answers_ok() {
     let fixture = Fixture::new().await;
     let service = fixture.start(&[]).await;
     let body = r#"{"email":"test@example.com","password":"password123"}"#;
@@ -282,6 +282,10 @@ async fn login_answers_a_token_shaped_stub_for_the_load_test() {
     );
     assert_eq!(answer.body["token_type"], "bearer");
     assert_eq!(answer.body["expires_in"], 3600);
+
+    let health = service.get("/health").await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body, json!({"status": "ok"}));
 }
 
 #[tokio::test]
