@@ -166,11 +166,12 @@ async fn get_scan(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let Some(id) = id.ok().and_then(|Path(raw)| raw.parse::<i64>().ok()) else {
+    let id = id.ok().and_then(|Path(raw)| raw.parse::<i64>().ok());
+    let Some(id) = id.filter(|id| *id > 0) else {
         return error_response(
             StatusCode::BAD_REQUEST,
             "invalid_id",
-            "the scan id must be an integer".to_owned(),
+            "the scan id must be a positive integer".to_owned(),
         );
     };
     let body = match &state.l1 {

@@ -347,7 +347,7 @@ async fn unknown_ids_are_404_and_bad_ids_400_with_json_bodies_and_misses_are_not
         assert_eq!(missing.body["error"], "not_found");
         assert_eq!(missing.body["message"], "scan 999 not found");
 
-        for bad in ["abc", "1.5", "-", "99999999999999999999", "%FF"] {
+        for bad in ["abc", "1.5", "-", "0", "-1", "99999999999999999999", "%FF"] {
             let answer = service.get(&format!("/api/scans/{bad}")).await;
             assert_eq!(answer.status, 400, "{bad}");
             assert_eq!(answer.body["error"], "invalid_id", "{bad}");
