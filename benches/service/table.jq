@@ -2,6 +2,7 @@
 
 def f(n): if . == null then "–" else (. * pow(10; n) | round) / pow(10; n) | tostring end;
 def pct: if . == null then "–" else (. * 1000 | round) / 10 | tostring + " %" end;
+def times: if . == null then "–" else f(3) + "×" end;
 def order: {"wrk-c256": 0, "wrk-c1000": 1, "mix-view_one": 2, "mix-full": 3}[.] // 9;
 
 . as $r
@@ -18,6 +19,6 @@ def order: {"wrk-c256": 0, "wrk-c1000": 1, "mix-view_one": 2, "mix-full": 3}[.] 
     | (if .service == "scan-service"
         then $r.ratios | map(select(.mode == $c.mode and .workload == $c.workload))[0]
         else null end) as $q
-    | "| \(.mode) | \(.workload) | \(.service) | \(.rps | f(0)) | \(.p50_ms | f(2)) | \(.p99_ms | f(2)) | \(.errors)\(if .failed_runs > 0 then " (\(.failed_runs) run(s) failed)" else "" end) | \(.hit_rate | pct) | \(.peak_rss_mb | f(1)) | \(if $q then ($q.rps | f(3)) + "×" else "" end) | \(if $q then ($q.p99 | f(3)) + "×" else "" end) |"),
+    | "| \(.mode) | \(.workload) | \(.service) | \(.rps | f(0)) | \(.p50_ms | f(2)) | \(.p99_ms | f(2)) | \(.errors)\(if .failed_runs > 0 then " (\(.failed_runs) run(s) failed)" else "" end) | \(.hit_rate | pct) | \(.peak_rss_mb | f(1)) | \(if $q then $q.rps | times else "" end) | \(if $q then $q.p99 | times else "" end) |"),
   "",
   "Ratios are scan-service / baseline (RPS: higher is better; p99: lower is better). Full data: \($out)/results.json."
