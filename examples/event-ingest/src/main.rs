@@ -156,8 +156,11 @@ fn main() -> ExitCode {
         let count = args.generate.unwrap_or(0);
         return match generate::write_files(count, args.bad_every, args.write_file.as_deref(), args.write_csv.as_deref()) {
             Ok(()) => {
-                for path in [&args.write_file, &args.write_csv].into_iter().flatten() {
+                if let Some(path) = &args.write_file {
                     println!("wrote {count} generated lines to {}", path.display());
+                }
+                if let Some(path) = &args.write_csv {
+                    println!("wrote the good rows of {count} generated lines to {}", path.display());
                 }
                 ExitCode::SUCCESS
             }
