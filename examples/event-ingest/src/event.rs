@@ -82,7 +82,9 @@ impl fmt::Display for BadLine {
             Self::MissingField(field) => write!(f, "missing field `{field}`"),
             Self::WrongType(detail) => write!(f, "wrong type ({detail})"),
             Self::BadTimestamp => f.write_str("bad timestamp: `ts` is not RFC 3339 (years 1-9999)"),
-            Self::InvalidIp(field) => write!(f, "invalid IP: `{field}` is not an IPv4/IPv6 address"),
+            Self::InvalidIp(field) => {
+                write!(f, "invalid IP: `{field}` is not an IPv4/IPv6 address")
+            }
             Self::BadValue(detail) => write!(f, "bad value: {detail}"),
             Self::NotUtf8 => f.write_str("not UTF-8"),
             Self::TooLong(limit) => write!(f, "line longer than {limit} bytes"),
@@ -92,7 +94,9 @@ impl fmt::Display for BadLine {
 
 /// serde_json's message without its " at line 1 column N" suffix.
 fn without_position(message: &str) -> &str {
-    message.find(" at line ").map_or(message, |at| &message[..at])
+    message
+        .find(" at line ")
+        .map_or(message, |at| &message[..at])
 }
 
 impl<'a> Event<'a> {
@@ -124,12 +128,20 @@ impl<'a> Event<'a> {
         if !(1..=9999).contains(&ts.with_timezone(&Utc).year()) {
             return Err(BadLine::BadTimestamp);
         }
-        let src_ip = raw.src_ip.parse().map_err(|_| BadLine::InvalidIp("src_ip"))?;
-        let dst_ip = raw.dst_ip.parse().map_err(|_| BadLine::InvalidIp("dst_ip"))?;
+        let src_ip = raw
+            .src_ip
+            .parse()
+            .map_err(|_| BadLine::InvalidIp("src_ip"))?;
+        let dst_ip = raw
+            .dst_ip
+            .parse()
+            .map_err(|_| BadLine::InvalidIp("dst_ip"))?;
         let severity = SEVERITIES
             .iter()
             .find(|s| **s == raw.severity)
-            .ok_or_else(|| BadLine::BadValue(format!("severity must be one of {}", SEVERITIES.join("|"))))?;
+            .ok_or_else(|| {
+                BadLine::BadValue(format!("severity must be one of {}", SEVERITIES.join("|")))
+            })?;
         if raw.organization_id < 1 {
             return Err(BadLine::BadValue("organization_id must be ≥ 1".to_owned()));
         }
@@ -140,7 +152,9 @@ impl<'a> Event<'a> {
         }
         // PostgreSQL text cannot hold NUL.
         if raw.source_type.contains('\0') || raw.message.contains('\0') {
-            return Err(BadLine::BadValue("a NUL character in a text field".to_owned()));
+            return Err(BadLine::BadValue(
+                "a NUL character in a text field".to_owned(),
+            ));
         }
         Ok(Self {
             ts_micros: ts.timestamp_micros(),
@@ -165,7 +179,11 @@ impl<'a> Event<'a> {
         // Writing to a String cannot fail.
         let _ = write!(out, "\t{}\t", self.organization_id);
         copy_escape(&self.source_type, out);
-        let _ = write!(out, "\t{}\t{}\t{}\t", self.src_ip, self.dst_ip, self.severity);
+        let _ = write!(
+            out,
+            "\t{}\t{}\t{}\t",
+            self.src_ip, self.dst_ip, self.severity
+        );
         copy_escape(&self.message, out);
         out.push('\n');
     }
@@ -292,12 +310,30 @@ mod tests {
             bad(&GOOD.replace(r#""src_ip":"10.0.0.1","#, "")),
             BadLine::MissingField("src_ip".to_owned())
         );
-        assert_eq!(bad(&GOOD.replace("2026-11-01T02", "2026-13-01T02")), BadLine::BadTimestamp);
-        assert_eq!(bad(&GOOD.replace("10.0.0.1", "300.0.0.1")), BadLine::InvalidIp("src_ip"));
-        assert_eq!(bad(&GOOD.replace("2001:db8::1", "nope")), BadLine::InvalidIp("dst_ip"));
-        assert!(matches!(bad(&GOOD.replace("high", "urgent")), BadLine::BadValue(_)));
-        assert!(matches!(bad(&GOOD.replace(":7,", ":0,")), BadLine::BadValue(_)));
-        assert!(matches!(bad(&GOOD.replace("é", "\\u0000")), BadLine::BadValue(_)));
+        assert_eq!(
+            bad(&GOOD.replace("2026-11-01T02", "2026-13-01T02")),
+            BadLine::BadTimestamp
+        );
+        assert_eq!(
+            bad(&GOOD.replace("10.0.0.1", "300.0.0.1")),
+            BadLine::InvalidIp("src_ip")
+        );
+        assert_eq!(
+            bad(&GOOD.replace("2001:db8::1", "nope")),
+            BadLine::InvalidIp("dst_ip")
+        );
+        assert!(matches!(
+            bad(&GOOD.replace("high", "urgent")),
+            BadLine::BadValue(_)
+        ));
+        assert!(matches!(
+            bad(&GOOD.replace(":7,", ":0,")),
+            BadLine::BadValue(_)
+        ));
+        assert!(matches!(
+            bad(&GOOD.replace("é", "\\u0000")),
+            BadLine::BadValue(_)
+        ));
         let wrong = bad(&GOOD.replace(":7,", ":\"secret-value\","));
         assert!(matches!(wrong, BadLine::WrongType(_)));
         assert!(!wrong.to_string().contains("secret-value"), "{wrong}");

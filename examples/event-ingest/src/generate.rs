@@ -13,7 +13,13 @@ use crate::event::{Event, write_ts_micros};
 const BASE_MICROS: i64 = 1_793_491_200_000_000;
 
 const SOURCE_TYPES: [&str; 7] = ["firewall", "ids", "edr", "waf", "dns", "proxy", "vpn"];
-const ACTIONS: [&str; 5] = ["blocked connection", "allowed connection", "login failure", "port scan", "malware signature"];
+const ACTIONS: [&str; 5] = [
+    "blocked connection",
+    "allowed connection",
+    "login failure",
+    "port scan",
+    "malware signature",
+];
 
 #[derive(Serialize)]
 struct JsonEvent<'a> {
@@ -36,7 +42,7 @@ fn mix(n: u64) -> u64 {
 
 /// Whether line `n` (1-based) is bad when every `bad_every`-th line is (0: none is).
 pub(crate) fn is_bad(n: u64, bad_every: u64) -> bool {
-    bad_every != 0 && n % bad_every == 0
+    bad_every != 0 && n.is_multiple_of(bad_every)
 }
 
 /// Line `n` (1-based, without its newline). Every `bad_every`-th line is bad, by `(n / bad_every) % 4`:
@@ -45,7 +51,7 @@ pub(crate) fn line(n: u64, bad_every: u64) -> String {
     let h = mix(n);
     let micros = BASE_MICROS + i64::try_from(n).unwrap_or(i64::MAX / 2_000) * 1_000;
     let mut ts = String::with_capacity(32);
-    if n % 5 == 0 {
+    if n.is_multiple_of(5) {
         // The same instant written with an offset: the reader must normalise it.
         write_ts_micros(micros + 2 * 3_600_000_000, &mut ts);
         ts.truncate(ts.len() - 1);
@@ -56,7 +62,12 @@ pub(crate) fn line(n: u64, bad_every: u64) -> String {
     let src_ip = if n % 10 == 3 {
         format!("2001:db8::{:x}", h & 0xffff)
     } else {
-        format!("10.{}.{}.{}", (h >> 8) & 0xff, (h >> 16) & 0xff, (h >> 24) & 0xff)
+        format!(
+            "10.{}.{}.{}",
+            (h >> 8) & 0xff,
+            (h >> 16) & 0xff,
+            (h >> 24) & 0xff
+        )
     };
     let dst_ip = format!("192.168.{}.{}", (h >> 32) & 0xff, (h >> 40) & 0xff);
     let severity = match h % 100 {
@@ -69,8 +80,11 @@ pub(crate) fn line(n: u64, bad_every: u64) -> String {
     let index = |bits: u64, len: usize| usize::try_from(bits % len as u64).unwrap_or(0);
     let source_type = SOURCE_TYPES[index(h >> 48, SOURCE_TYPES.len())];
     let action = ACTIONS[index(h >> 52, ACTIONS.len())];
-    let mut message = format!("event {n}: {action} from {src_ip} to {dst_ip} port {}", (h >> 56) * 257 % 65_536);
-    if n % 7 == 0 {
+    let mut message = format!(
+        "event {n}: {action} from {src_ip} to {dst_ip} port {}",
+        (h >> 56) * 257 % 65_536
+    );
+    if n.is_multiple_of(7) {
         // Characters every encoder must escape: tab, newline, backslash, quotes, comma, UTF-8.
         message.push_str(" \"quoted\", tab\there, back\\slash, new\nline, café ✓");
     }
@@ -138,7 +152,9 @@ pub(crate) fn write_files(
         }
     }
     for out in [jsonl, csv].into_iter().flatten() {
-        out.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()?;
+        out.into_inner()
+            .map_err(io::IntoInnerError::into_error)?
+            .sync_all()?;
     }
     Ok(())
 }
@@ -152,13 +168,19 @@ mod tests {
     fn lines_are_deterministic_and_good_unless_chosen_bad() {
         assert_eq!(line(42, 0), line(42, 0));
         for n in 1..=2_000 {
-            assert!(Event::parse(&line(n, 0)).is_ok(), "line {n}: {}", line(n, 0));
+            assert!(
+                Event::parse(&line(n, 0)).is_ok(),
+                "line {n}: {}",
+                line(n, 0)
+            );
         }
     }
 
     #[test]
     fn bad_lines_take_turns_through_the_four_kinds() {
-        let kinds: Vec<_> = (1..=4).map(|k| Event::parse(&line(10 * k, 10)).unwrap_err()).collect();
+        let kinds: Vec<_> = (1..=4)
+            .map(|k| Event::parse(&line(10 * k, 10)).unwrap_err())
+            .collect();
         assert_eq!(kinds[0], BadLine::MissingField("src_ip".to_owned()));
         assert_eq!(kinds[1], BadLine::BadTimestamp);
         assert_eq!(kinds[2], BadLine::InvalidIp("src_ip"));

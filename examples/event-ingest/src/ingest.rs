@@ -124,23 +124,27 @@ pub(crate) async fn run(
         }
     });
 
-    let lines = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|line| (line, rx)) });
+    let lines = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|line| (line, rx))
+    });
     let chunks = lines
         .chunks_timeout(options.chunk_size, CHUNK_MAX_WAIT)
         .map_err(|e| e.to_string())?;
     let started = Instant::now();
     let mut index = 0u64;
-    let mut in_flight = std::pin::pin!(chunks
-        .take_until(stop.clone().cancelled_owned())
-        .map(|chunk| {
-            let last_line = chunk.last().map_or(0, |line| line.number);
-            let ticket = turnstile.ticket(index, last_line);
-            index += 1;
-            let store = store.clone();
-            let strict = options.strict;
-            tokio::spawn(async move { process_chunk(&store, chunk, ticket, strict).await })
-        })
-        .buffer_unordered(options.concurrency));
+    let mut in_flight = std::pin::pin!(
+        chunks
+            .take_until(stop.clone().cancelled_owned())
+            .map(|chunk| {
+                let last_line = chunk.last().map_or(0, |line| line.number);
+                let ticket = turnstile.ticket(index, last_line);
+                index += 1;
+                let store = store.clone();
+                let strict = options.strict;
+                tokio::spawn(async move { process_chunk(&store, chunk, ticket, strict).await })
+            })
+            .buffer_unordered(options.concurrency)
+    );
 
     let mut summary = Summary {
         ending: Ending::Complete,
@@ -188,7 +192,9 @@ pub(crate) async fn run(
                 Ending::MaxLines { more_input }
             }
             Ok(Ok(_)) => Ending::Complete,
-            Ok(Err(e)) => Ending::Failed(format!("reading the input failed after line {through}: {e}")),
+            Ok(Err(e)) => Ending::Failed(format!(
+                "reading the input failed after line {through}: {e}"
+            )),
             Err(_) => Ending::Failed("the reader thread panicked".to_owned()),
         }
     };
@@ -197,7 +203,12 @@ pub(crate) async fn run(
 }
 
 /// Parses, validates and writes one chunk.
-async fn process_chunk(store: &Store, chunk: Vec<Line>, ticket: crate::turn::Ticket, strict: bool) -> ChunkReport {
+async fn process_chunk(
+    store: &Store,
+    chunk: Vec<Line>,
+    ticket: crate::turn::Ticket,
+    strict: bool,
+) -> ChunkReport {
     let mut report = ChunkReport::default();
     let mut events = Vec::with_capacity(chunk.len());
     for line in &chunk {

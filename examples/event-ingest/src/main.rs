@@ -89,7 +89,12 @@ const COMPARE_TABLE: &str = "events_one_by_one";
 #[command(name = "event-ingest", version)]
 struct Args {
     /// JSON-lines file to ingest (`-` reads standard input).
-    #[arg(long, value_name = "PATH", conflicts_with = "generate", required_unless_present = "generate")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "generate",
+        required_unless_present = "generate"
+    )]
     file: Option<PathBuf>,
     /// Generate N deterministic events instead of reading a file.
     #[arg(long, value_name = "N")]
@@ -154,13 +159,21 @@ fn main() -> ExitCode {
     };
     if args.write_file.is_some() || args.write_csv.is_some() {
         let count = args.generate.unwrap_or(0);
-        return match generate::write_files(count, args.bad_every, args.write_file.as_deref(), args.write_csv.as_deref()) {
+        return match generate::write_files(
+            count,
+            args.bad_every,
+            args.write_file.as_deref(),
+            args.write_csv.as_deref(),
+        ) {
             Ok(()) => {
                 if let Some(path) = &args.write_file {
                     println!("wrote {count} generated lines to {}", path.display());
                 }
                 if let Some(path) = &args.write_csv {
-                    println!("wrote the good rows of {count} generated lines to {}", path.display());
+                    println!(
+                        "wrote the good rows of {count} generated lines to {}",
+                        path.display()
+                    );
                 }
                 ExitCode::SUCCESS
             }
@@ -171,10 +184,15 @@ fn main() -> ExitCode {
         };
     }
     if args.compare && matches!(&input, Input::File(path) if path.as_os_str() == "-") {
-        eprintln!("error: --compare re-reads the input for its sample: use --file PATH or --generate");
+        eprintln!(
+            "error: --compare re-reads the input for its sample: use --file PATH or --generate"
+        );
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -218,7 +236,9 @@ async fn run(args: Args, input: Input) -> ExitCode {
         let stop = stop.clone();
         async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("interrupted: reading stopped, committing the chunks already sent (Ctrl-C again to exit now)");
+                eprintln!(
+                    "interrupted: reading stopped, committing the chunks already sent (Ctrl-C again to exit now)"
+                );
                 stop.cancel();
             }
         }
@@ -238,7 +258,15 @@ async fn run(args: Args, input: Input) -> ExitCode {
     let status = report(&summary, args.skip_lines);
     if args.compare && matches!(summary.ending, Ending::Complete | Ending::MaxLines { .. }) {
         let bulk_rate = rate(summary.rows, summary.elapsed.as_secs_f64());
-        if let Err(e) = compare(&store, &input, args.skip_lines, args.compare_sample, bulk_rate).await {
+        if let Err(e) = compare(
+            &store,
+            &input,
+            args.skip_lines,
+            args.compare_sample,
+            bulk_rate,
+        )
+        .await
+        {
             eprintln!("error: --compare: {e}");
             store.close().await;
             return ExitCode::FAILURE;
@@ -252,7 +280,10 @@ fn describe(input: &Input) -> String {
     match input {
         Input::File(path) if path.as_os_str() == "-" => "standard input".to_owned(),
         Input::File(path) => path.display().to_string(),
-        Input::Generate { count, bad_every: 0 } => format!("{count} generated events"),
+        Input::Generate {
+            count,
+            bad_every: 0,
+        } => format!("{count} generated events"),
         Input::Generate { count, bad_every } => {
             format!("{count} generated lines (every {bad_every}th bad)")
         }
@@ -272,7 +303,10 @@ fn progress_bar(input: &Input, quiet: bool) -> ProgressBar {
             ProgressBar::new(len),
             "[{elapsed_precise}] {wide_bar} {human_pos}/{human_len} lines ({per_sec}) {msg}",
         ),
-        None => (ProgressBar::new_spinner(), "[{elapsed_precise}] {spinner} {bytes} read {msg}"),
+        None => (
+            ProgressBar::new_spinner(),
+            "[{elapsed_precise}] {spinner} {bytes} read {msg}",
+        ),
     };
     match ProgressStyle::with_template(template) {
         Ok(style) => bar.with_style(style),
@@ -311,7 +345,10 @@ fn report(summary: &Summary, skip_lines: u64) -> ExitCode {
         skip_lines + 1,
         summary.bad_count,
     );
-    let resume = format!("lines 1..={through} are done ({} rows this run); resume with: --skip-lines {through}", summary.rows);
+    let resume = format!(
+        "lines 1..={through} are done ({} rows this run); resume with: --skip-lines {through}",
+        summary.rows
+    );
     match &summary.ending {
         Ending::Complete | Ending::MaxLines { more_input: false } => ExitCode::SUCCESS,
         Ending::MaxLines { more_input: true } => {
@@ -337,23 +374,47 @@ fn report(summary: &Summary, skip_lines: u64) -> ExitCode {
 
 /// Inserts the first `sample` good events one INSERT per event into a scratch table and prints
 /// both rates and their ratio.
-async fn compare(store: &Store, input: &Input, skip_lines: u64, sample: u32, bulk_rate: f64) -> Result<(), String> {
+async fn compare(
+    store: &Store,
+    input: &Input,
+    skip_lines: u64,
+    sample: u32,
+    bulk_rate: f64,
+) -> Result<(), String> {
     let lines = sample_lines(input, skip_lines, usize::try_from(sample).unwrap_or(5000))?;
-    let events: Vec<Event<'_>> = lines.iter().filter_map(|line| Event::parse(line).ok()).collect();
-    store.drop_table(COMPARE_TABLE).await.map_err(|e| e.to_string())?;
-    store.create_table(COMPARE_TABLE).await.map_err(|e| e.to_string())?;
+    let events: Vec<Event<'_>> = lines
+        .iter()
+        .filter_map(|line| Event::parse(line).ok())
+        .collect();
+    store
+        .drop_table(COMPARE_TABLE)
+        .await
+        .map_err(|e| e.to_string())?;
+    store
+        .create_table(COMPARE_TABLE)
+        .await
+        .map_err(|e| e.to_string())?;
     let started = Instant::now();
     let inserted = store.insert_one_by_one(COMPARE_TABLE, &events).await;
     let seconds = started.elapsed().as_secs_f64();
-    store.drop_table(COMPARE_TABLE).await.map_err(|e| e.to_string())?;
+    store
+        .drop_table(COMPARE_TABLE)
+        .await
+        .map_err(|e| e.to_string())?;
     inserted.map_err(|e| e.to_string())?;
     let single_rate = rate(events.len() as u64, seconds);
     println!(
         "compare: one INSERT per event: {} rows in {seconds:.3} s: {single_rate:.0} events/s",
         events.len()
     );
-    let ratio = if single_rate > 0.0 { bulk_rate / single_rate } else { 0.0 };
-    println!("compare: bulk {bulk_rate:.0} events/s vs one INSERT per event {single_rate:.0} events/s: ratio {ratio:.1}x");
+    let ratio = if single_rate > 0.0 {
+        bulk_rate / single_rate
+    } else {
+        0.0
+    };
+    println!(
+        "compare: bulk {bulk_rate:.0} events/s vs one INSERT per event {single_rate:.0} events/s: ratio {ratio:.1}x"
+    );
     Ok(())
 }
 
@@ -374,8 +435,12 @@ fn sample_lines(input: &Input, skip_lines: u64, sample: usize) -> Result<Vec<Str
         }
         Input::File(path) => {
             use std::io::BufRead;
-            let file = std::fs::File::open(path).map_err(|e| format!("cannot open the input: {e}"))?;
-            for line in std::io::BufReader::new(file).lines().skip(usize::try_from(skip_lines).unwrap_or(usize::MAX)) {
+            let file =
+                std::fs::File::open(path).map_err(|e| format!("cannot open the input: {e}"))?;
+            for line in std::io::BufReader::new(file)
+                .lines()
+                .skip(usize::try_from(skip_lines).unwrap_or(usize::MAX))
+            {
                 if lines.len() == sample {
                     break;
                 }

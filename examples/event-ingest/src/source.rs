@@ -68,9 +68,10 @@ impl Input {
             Self::File(path) if path.as_os_str() == "-" => {
                 Opened::Reader(Box::new(BufReader::with_capacity(1 << 16, io::stdin())))
             }
-            Self::File(path) => {
-                Opened::Reader(Box::new(BufReader::with_capacity(1 << 16, File::open(path)?)))
-            }
+            Self::File(path) => Opened::Reader(Box::new(BufReader::with_capacity(
+                1 << 16,
+                File::open(path)?,
+            ))),
             Self::Generate { count, bad_every } => Opened::Generate {
                 count: *count,
                 bad_every: *bad_every,
@@ -148,7 +149,7 @@ fn generate_lines(count: u64, bad_every: u64, plan: &ReadPlan, tx: &mpsc::Sender
             break;
         }
         end.last_line = number;
-        if number % PROGRESS_EVERY == 0 {
+        if number.is_multiple_of(PROGRESS_EVERY) {
             plan.progress.set_position(number);
         }
     }
@@ -207,12 +208,18 @@ fn read_lines(
         };
         end.last_line += 1;
         sent += 1;
-        if tx.blocking_send(Line { number: end.last_line, text }).is_err() {
+        if tx
+            .blocking_send(Line {
+                number: end.last_line,
+                text,
+            })
+            .is_err()
+        {
             end.more_input = true;
             break;
         }
         bytes_since_progress += consumed;
-        if end.last_line % PROGRESS_EVERY == 0 {
+        if end.last_line.is_multiple_of(PROGRESS_EVERY) {
             plan.progress.inc(bytes_since_progress);
             bytes_since_progress = 0;
         }

@@ -81,7 +81,11 @@ impl Turnstile {
     /// (lines committed through, rows committed, lowest failed chunk).
     pub(crate) fn committed(&self) -> (u64, u64, Option<u64>) {
         let state = self.lock();
-        (state.committed_through_line, state.committed_rows, state.failed_at)
+        (
+            state.committed_through_line,
+            state.committed_rows,
+            state.failed_at,
+        )
     }
 
     /// Ends chunk `index` and passes the turn on.
@@ -153,20 +157,23 @@ impl Ticket {
     /// The chunk committed `rows` rows.
     pub(crate) fn committed(mut self, rows: u64) {
         self.done = true;
-        self.turnstile.finish(self.index, self.last_line, Outcome::Committed(rows));
+        self.turnstile
+            .finish(self.index, self.last_line, Outcome::Committed(rows));
     }
 
     /// The chunk rolled back because an earlier one failed.
     pub(crate) fn rolled_back(mut self) {
         self.done = true;
-        self.turnstile.finish(self.index, self.last_line, Outcome::RolledBack);
+        self.turnstile
+            .finish(self.index, self.last_line, Outcome::RolledBack);
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         if !self.done {
-            self.turnstile.finish(self.index, self.last_line, Outcome::Failed);
+            self.turnstile
+                .finish(self.index, self.last_line, Outcome::Failed);
         }
     }
 }

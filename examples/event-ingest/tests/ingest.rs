@@ -41,11 +41,22 @@ impl Schema {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let mut conn = sqlx::PgConnection::connect(&pg_base_url()).await.unwrap_or_else(|e| {
-            panic!("PostgreSQL is not reachable at {}: {e} (start it or set DATABASE_URL)", pg_base_url())
-        });
-        for statement in [format!("DROP SCHEMA IF EXISTS {name} CASCADE"), format!("CREATE SCHEMA {name}")] {
-            sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut conn).await.unwrap();
+        let mut conn = sqlx::PgConnection::connect(&pg_base_url())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is not reachable at {}: {e} (start it or set DATABASE_URL)",
+                    pg_base_url()
+                )
+            });
+        for statement in [
+            format!("DROP SCHEMA IF EXISTS {name} CASCADE"),
+            format!("CREATE SCHEMA {name}"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut conn)
+                .await
+                .unwrap();
         }
         Self { name }
     }
@@ -70,7 +81,8 @@ impl Schema {
     }
 
     async fn distinct_messages(&self) -> i64 {
-        self.scalar("SELECT COUNT(DISTINCT message) FROM events").await
+        self.scalar("SELECT COUNT(DISTINCT message) FROM events")
+            .await
     }
 
     async fn fingerprint(&self) -> String {
@@ -90,12 +102,17 @@ impl Drop for Schema {
         let name = self.name.clone();
         // Drop runs inside the test's runtime: do the async cleanup on a thread of its own.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async {
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_base_url()).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {name} CASCADE")))
-                        .execute(&mut conn)
-                        .await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS {name} CASCADE"
+                    )))
+                    .execute(&mut conn)
+                    .await;
                 }
             });
         })
@@ -130,7 +147,12 @@ fn stdout(output: &Output) -> String {
 fn generated_file(dir: &Path, count: u64, bad_every: u64) -> PathBuf {
     let path = dir.join("events.jsonl");
     let output = Command::new(BIN)
-        .args(["--generate", &count.to_string(), "--bad-every", &bad_every.to_string()])
+        .args([
+            "--generate",
+            &count.to_string(),
+            "--bad-every",
+            &bad_every.to_string(),
+        ])
         .arg("--write-file")
         .arg(&path)
         .output()
@@ -141,7 +163,9 @@ fn generated_file(dir: &Path, count: u64, bad_every: u64) -> PathBuf {
 
 /// The `K` of "--skip-lines K" in the output.
 fn resume_point(text: &str) -> u64 {
-    let at = text.find("--skip-lines ").unwrap_or_else(|| panic!("no resume hint in:\n{text}"));
+    let at = text
+        .find("--skip-lines ")
+        .unwrap_or_else(|| panic!("no resume hint in:\n{text}"));
     text[at + "--skip-lines ".len()..]
         .split(|c: char| !c.is_ascii_digit())
         .next()
@@ -173,14 +197,24 @@ async fn postgres_gets_every_good_line_and_the_bad_ones_are_reported_by_number()
     let file = generated_file(dir.path(), 12_000, 97);
     let output = run(
         &schema.url(),
-        &["--file", file.to_str().unwrap(), "--chunk-size", "700", "--concurrency", "3"],
+        &[
+            "--file",
+            file.to_str().unwrap(),
+            "--chunk-size",
+            "700",
+            "--concurrency",
+            "3",
+        ],
     );
     let text = stdout(&output);
     assert!(output.status.success(), "{output:?}");
     let good = good_lines(1, 12_000, 97);
     assert_eq!(schema.count().await, good as i64);
     assert_bad_lines_reported(&text, 12_000 - good, 97);
-    assert!(text.contains(&format!("ingested {good} rows in ")), "{text}");
+    assert!(
+        text.contains(&format!("ingested {good} rows in ")),
+        "{text}"
+    );
     assert!(text.contains(" events/s "), "{text}");
 }
 
@@ -190,7 +224,10 @@ async fn sqlite_gets_every_good_line_and_the_bad_ones_are_reported_by_number() {
     let file = generated_file(dir.path(), 12_000, 97);
     let db = dir.path().join("events.db");
     let url = format!("sqlite://{}?mode=rwc", db.display());
-    let output = run(&url, &["--file", file.to_str().unwrap(), "--chunk-size", "700"]);
+    let output = run(
+        &url,
+        &["--file", file.to_str().unwrap(), "--chunk-size", "700"],
+    );
     assert!(output.status.success(), "{output:?}");
     let good = good_lines(1, 12_000, 97);
     assert_eq!(sqlite_count(&db, "events").await, Some(good as i64));
@@ -202,13 +239,33 @@ async fn the_three_postgres_methods_store_the_same_rows() {
     let mut fingerprints = Vec::new();
     for method in ["copy-binary", "copy-text", "unnest"] {
         let schema = Schema::new().await;
-        let output = run(&schema.url(), &["--generate", "3000", "--bad-every", "50", "--method", method]);
+        let output = run(
+            &schema.url(),
+            &[
+                "--generate",
+                "3000",
+                "--bad-every",
+                "50",
+                "--method",
+                method,
+            ],
+        );
         assert!(output.status.success(), "{method}: {output:?}");
-        assert_eq!(schema.count().await, good_lines(1, 3000, 50) as i64, "{method}");
+        assert_eq!(
+            schema.count().await,
+            good_lines(1, 3000, 50) as i64,
+            "{method}"
+        );
         fingerprints.push(schema.fingerprint().await);
     }
-    assert_eq!(fingerprints[0], fingerprints[1], "copy-text differs from copy-binary");
-    assert_eq!(fingerprints[0], fingerprints[2], "unnest differs from copy-binary");
+    assert_eq!(
+        fingerprints[0], fingerprints[1],
+        "copy-text differs from copy-binary"
+    );
+    assert_eq!(
+        fingerprints[0], fingerprints[2],
+        "unnest differs from copy-binary"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -217,23 +274,40 @@ async fn resuming_after_max_lines_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let file = generated_file(dir.path(), 10_000, 33);
     let file = file.to_str().unwrap();
-    let first = run(&schema.url(), &["--file", file, "--chunk-size", "500", "--max-lines", "4321"]);
+    let first = run(
+        &schema.url(),
+        &["--file", file, "--chunk-size", "500", "--max-lines", "4321"],
+    );
     assert!(first.status.success(), "{first:?}");
     assert_eq!(resume_point(&stdout(&first)), 4321);
     assert_eq!(schema.count().await, good_lines(1, 4321, 33) as i64);
 
-    let second = run(&schema.url(), &["--file", file, "--chunk-size", "500", "--skip-lines", "4321"]);
+    let second = run(
+        &schema.url(),
+        &[
+            "--file",
+            file,
+            "--chunk-size",
+            "500",
+            "--skip-lines",
+            "4321",
+        ],
+    );
     assert!(second.status.success(), "{second:?}");
     assert!(!stdout(&second).contains("--skip-lines"), "{second:?}");
     let good = good_lines(1, 10_000, 33) as i64;
     assert_eq!(schema.count().await, good);
-    assert_eq!(schema.distinct_messages().await, good, "a row was inserted twice");
+    assert_eq!(
+        schema.distinct_messages().await,
+        good,
+        "a row was inserted twice"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_commits_the_chunks_sent_and_the_resume_point_is_exact() {
     const TOTAL: u64 = 40_000;
-    const FED: u64 = 25_000;
+    const FED: usize = 25_000;
     let schema = Schema::new().await;
     let dir = tempfile::tempdir().unwrap();
     let file = generated_file(dir.path(), TOTAL, 41);
@@ -241,7 +315,15 @@ async fn sigint_commits_the_chunks_sent_and_the_resume_point_is_exact() {
 
     // Standard input, fed only in part and kept open: the run cannot end before the signal.
     let mut child = Command::new(BIN)
-        .args(["--file", "-", "--chunk-size", "1000", "--concurrency", "3", "--quiet"])
+        .args([
+            "--file",
+            "-",
+            "--chunk-size",
+            "1000",
+            "--concurrency",
+            "3",
+            "--quiet",
+        ])
         .env("DATABASE_URL", schema.url())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -249,7 +331,11 @@ async fn sigint_commits_the_chunks_sent_and_the_resume_point_is_exact() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    let fed: String = text.lines().take(FED as usize).flat_map(|l| [l, "\n"]).collect();
+    let fed: String = text
+        .lines()
+        .take(FED)
+        .flat_map(|l| [l, "\n"])
+        .collect();
     let feeder = std::thread::spawn(move || {
         // The child may exit (after the signal) before reading all of it: a broken pipe then.
         let _ = stdin.write_all(fed.as_bytes());
@@ -262,7 +348,10 @@ async fn sigint_commits_the_chunks_sent_and_the_resume_point_is_exact() {
         assert!(Instant::now() < deadline, "no row was committed within 120 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success(), "kill -INT failed");
     let output = child.wait_with_output().unwrap();
     let _stdin = feeder.join().unwrap();
@@ -270,14 +359,30 @@ async fn sigint_commits_the_chunks_sent_and_the_resume_point_is_exact() {
     assert_eq!(output.status.code(), Some(130), "{output:?}");
     assert!(out.contains("interrupted: "), "{out}");
     let resume = resume_point(&out);
-    assert!((1..=FED).contains(&resume), "resume point {resume}");
-    assert_eq!(schema.count().await, good_lines(1, resume, 41) as i64, "{out}");
+    assert!((1..=FED as u64).contains(&resume), "resume point {resume}");
+    assert_eq!(
+        schema.count().await,
+        good_lines(1, resume, 41) as i64,
+        "{out}"
+    );
 
-    let second = run(&schema.url(), &["--file", file.to_str().unwrap(), "--skip-lines", &resume.to_string()]);
+    let second = run(
+        &schema.url(),
+        &[
+            "--file",
+            file.to_str().unwrap(),
+            "--skip-lines",
+            &resume.to_string(),
+        ],
+    );
     assert!(second.status.success(), "{second:?}");
     let good = good_lines(1, TOTAL, 41) as i64;
     assert_eq!(schema.count().await, good);
-    assert_eq!(schema.distinct_messages().await, good, "a row was inserted twice");
+    assert_eq!(
+        schema.distinct_messages().await,
+        good,
+        "a row was inserted twice"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -285,10 +390,24 @@ async fn strict_stops_at_the_first_bad_line_with_only_earlier_rows_committed() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("events.db");
     let url = format!("sqlite://{}?mode=rwc", db.display());
-    let output = run(&url, &["--generate", "3000", "--bad-every", "1000", "--chunk-size", "200", "--strict"]);
+    let output = run(
+        &url,
+        &[
+            "--generate",
+            "3000",
+            "--bad-every",
+            "1000",
+            "--chunk-size",
+            "200",
+            "--strict",
+        ],
+    );
     assert_eq!(output.status.code(), Some(3), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--strict: line 1000: missing field `src_ip`"), "{stderr}");
+    assert!(
+        stderr.contains("--strict: line 1000: missing field `src_ip`"),
+        "{stderr}"
+    );
     let resume = resume_point(&stdout(&output));
     assert!(resume < 1000, "resume point {resume} is past the bad line");
     assert_eq!(sqlite_count(&db, "events").await, Some(resume as i64));
@@ -299,10 +418,16 @@ async fn compare_prints_both_rates_and_their_ratio() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("events.db");
     let url = format!("sqlite://{}?mode=rwc", db.display());
-    let output = run(&url, &["--generate", "3000", "--compare", "--compare-sample", "300"]);
+    let output = run(
+        &url,
+        &["--generate", "3000", "--compare", "--compare-sample", "300"],
+    );
     assert!(output.status.success(), "{output:?}");
     let text = stdout(&output);
-    assert!(text.contains("compare: one INSERT per event: 300 rows in "), "{text}");
+    assert!(
+        text.contains("compare: one INSERT per event: 300 rows in "),
+        "{text}"
+    );
     let ratio: f64 = text
         .split("ratio ")
         .nth(1)
@@ -311,16 +436,26 @@ async fn compare_prints_both_rates_and_their_ratio() {
         .unwrap_or_else(|| panic!("no ratio in:\n{text}"));
     assert!(ratio > 0.0, "{text}");
     assert_eq!(sqlite_count(&db, "events").await, Some(3000));
-    assert_eq!(sqlite_count(&db, "events_one_by_one").await, None, "the scratch table was left");
+    assert_eq!(
+        sqlite_count(&db, "events_one_by_one").await,
+        None,
+        "the scratch table was left"
+    );
 }
 
 #[test]
 fn bad_arguments_and_unknown_databases_are_refused_with_a_message() {
-    let zero = run("sqlite::memory:", &["--generate", "10", "--chunk-size", "0"]);
+    let zero = run(
+        "sqlite::memory:",
+        &["--generate", "10", "--chunk-size", "0"],
+    );
     assert_eq!(zero.status.code(), Some(2), "{zero:?}");
     let mysql = run("mysql://root:hunter2@127.0.0.1/test", &["--generate", "10"]);
     assert_eq!(mysql.status.code(), Some(1), "{mysql:?}");
     let stderr = String::from_utf8_lossy(&mysql.stderr);
     assert!(stderr.contains("unsupported database URL"), "{stderr}");
-    assert!(!stderr.contains("hunter2"), "the password reached the output: {stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "the password reached the output: {stderr}"
+    );
 }

@@ -74,7 +74,11 @@ pub(crate) enum Store {
 impl Store {
     /// Connects to `url` (`postgres://`, `postgresql://` or `sqlite:`) with a pool of
     /// `connections`.
-    pub(crate) async fn connect(url: &str, connections: u32, method: Method) -> Result<Self, StoreError> {
+    pub(crate) async fn connect(
+        url: &str,
+        connections: u32,
+        method: Method,
+    ) -> Result<Self, StoreError> {
         let config = PoolConfig::builder()
             .url(url)
             .name("event-ingest")
@@ -131,7 +135,11 @@ impl Store {
 
     /// Writes one chunk into `events` in one transaction that commits when `ticket`'s turn
     /// comes.
-    pub(crate) async fn write_chunk(&self, events: &[Event<'_>], ticket: Ticket) -> Result<Written, StoreError> {
+    pub(crate) async fn write_chunk(
+        &self,
+        events: &[Event<'_>],
+        ticket: Ticket,
+    ) -> Result<Written, StoreError> {
         match self {
             Self::Postgres(pg) => pg.write_chunk(events, ticket).await,
             Self::Sqlite(lite) => lite.write_chunk(events, ticket).await,
@@ -140,7 +148,11 @@ impl Store {
 
     /// Inserts `events` into `table` one `INSERT` per event, each its own transaction (what
     /// `--compare` measures).
-    pub(crate) async fn insert_one_by_one(&self, table: &str, events: &[Event<'_>]) -> Result<(), StoreError> {
+    pub(crate) async fn insert_one_by_one(
+        &self,
+        table: &str,
+        events: &[Event<'_>],
+    ) -> Result<(), StoreError> {
         match self {
             Self::Postgres(pg) => pg.insert_one_by_one(table, events).await,
             Self::Sqlite(lite) => lite.insert_one_by_one(table, events).await,
@@ -163,7 +175,9 @@ pub(crate) fn index_statements(table: &str) -> [String; 3] {
         format!(
             "CREATE INDEX IF NOT EXISTS ix_{table}_org_ts_severity ON {table} (organization_id, ts, severity)"
         ),
-        format!("CREATE INDEX IF NOT EXISTS ix_{table}_org_src_ip ON {table} (organization_id, src_ip)"),
+        format!(
+            "CREATE INDEX IF NOT EXISTS ix_{table}_org_src_ip ON {table} (organization_id, src_ip)"
+        ),
         format!(
             "CREATE INDEX IF NOT EXISTS ix_{table}_source_type_ts ON {table} (source_type, ts) WHERE deleted_at IS NULL"
         ),

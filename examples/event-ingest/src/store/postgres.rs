@@ -58,18 +58,30 @@ impl Postgres {
         Ok(())
     }
 
-    pub(super) async fn write_chunk(&self, events: &[Event<'_>], ticket: Ticket) -> Result<Written, StoreError> {
+    pub(super) async fn write_chunk(
+        &self,
+        events: &[Event<'_>],
+        ticket: Ticket,
+    ) -> Result<Written, StoreError> {
         // Encode before taking a connection: the connection is held only while rows travel.
         let payload = match self.method {
             Method::CopyBinary => Payload::Copy(encode_binary(events)),
             Method::CopyText => Payload::Copy(encode_text(events)),
             Method::Unnest => Payload::Unnest(Columns::new(events)),
         };
-        let mut conn = self.pool.acquire().await.map_err(context("cannot acquire a connection"))?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(context("cannot acquire a connection"))?;
         let mut tx = conn.begin().await.map_err(context("BEGIN failed"))?;
         let rows = match payload {
             Payload::Copy(bytes) => {
-                let format = if self.method == Method::CopyBinary { "binary" } else { "text" };
+                let format = if self.method == Method::CopyBinary {
+                    "binary"
+                } else {
+                    "text"
+                };
                 let statement = format!("COPY events ({COLUMNS}) FROM STDIN (FORMAT {format})");
                 let mut copy = tx
                     .as_raw()
@@ -98,11 +110,19 @@ impl Postgres {
         }
     }
 
-    pub(super) async fn insert_one_by_one(&self, table: &str, events: &[Event<'_>]) -> Result<(), StoreError> {
+    pub(super) async fn insert_one_by_one(
+        &self,
+        table: &str,
+        events: &[Event<'_>],
+    ) -> Result<(), StoreError> {
         let statement = format!(
             "INSERT INTO {table} ({COLUMNS}) VALUES ($1::timestamptz, $2, $3, $4::inet, $5::inet, $6, $7)"
         );
-        let mut conn = self.pool.acquire().await.map_err(context("cannot acquire a connection"))?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(context("cannot acquire a connection"))?;
         let mut ts = String::with_capacity(32);
         for event in events {
             ts.clear();
@@ -177,7 +197,9 @@ impl Columns {
             event.write_ts(&mut ts);
             columns.ts.push(ts);
             columns.organization_id.push(event.organization_id);
-            columns.source_type.push(event.source_type.clone().into_owned());
+            columns
+                .source_type
+                .push(event.source_type.clone().into_owned());
             columns.src_ip.push(event.src_ip.to_string());
             columns.dst_ip.push(event.dst_ip.to_string());
             columns.severity.push(event.severity);
@@ -186,7 +208,10 @@ impl Columns {
         columns
     }
 
-    async fn insert(self, tx: &mut perf_db::Transaction<'_, sqlx::Postgres>) -> Result<u64, StoreError> {
+    async fn insert(
+        self,
+        tx: &mut perf_db::Transaction<'_, sqlx::Postgres>,
+    ) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "INSERT INTO events (ts, organization_id, source_type, src_ip, dst_ip, severity, message) \
              SELECT * FROM UNNEST($1::timestamptz[], $2::int8[], $3::text[], $4::inet[], $5::inet[], \

@@ -57,7 +57,11 @@ impl Sqlite {
         Ok(())
     }
 
-    pub(super) async fn write_chunk(&self, events: &[Event<'_>], ticket: Ticket) -> Result<Written, StoreError> {
+    pub(super) async fn write_chunk(
+        &self,
+        events: &[Event<'_>],
+        ticket: Ticket,
+    ) -> Result<Written, StoreError> {
         if ticket.wait().await == Turn::RollBack {
             ticket.rolled_back();
             return Ok(Written::RolledBack);
@@ -94,9 +98,17 @@ impl Sqlite {
         Ok(Written::Committed(rows))
     }
 
-    pub(super) async fn insert_one_by_one(&self, table: &str, events: &[Event<'_>]) -> Result<(), StoreError> {
+    pub(super) async fn insert_one_by_one(
+        &self,
+        table: &str,
+        events: &[Event<'_>],
+    ) -> Result<(), StoreError> {
         let statement = insert_statement(table, 1);
-        let mut conn = self.pool.acquire().await.map_err(context("cannot acquire a connection"))?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(context("cannot acquire a connection"))?;
         let mut ts = String::with_capacity(32);
         for event in events {
             ts.clear();
