@@ -183,6 +183,13 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Input::File(path) = &input
+        && path.as_os_str() != "-"
+        && let Err(e) = std::fs::File::open(path)
+    {
+        eprintln!("error: cannot open {}: {e}", path.display());
+        return ExitCode::FAILURE;
+    }
     if args.compare && matches!(&input, Input::File(path) if path.as_os_str() == "-") {
         eprintln!(
             "error: --compare re-reads the input for its sample: use --file PATH or --generate"

@@ -331,11 +331,7 @@ async fn sigint_commits_the_chunks_sent_and_the_resume_point_is_exact() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    let fed: String = text
-        .lines()
-        .take(FED)
-        .flat_map(|l| [l, "\n"])
-        .collect();
+    let fed: String = text.lines().take(FED).flat_map(|l| [l, "\n"]).collect();
     let feeder = std::thread::spawn(move || {
         // The child may exit (after the signal) before reading all of it: a broken pipe then.
         let _ = stdin.write_all(fed.as_bytes());
