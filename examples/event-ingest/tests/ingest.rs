@@ -455,3 +455,49 @@ fn bad_arguments_and_unknown_databases_are_refused_with_a_message() {
         "the password reached the output: {stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn odd_lines_are_counted_by_number_and_never_stop_the_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = r#"{"ts":"2026-11-01T00:00:00Z","organization_id":1,"source_type":"ids","src_ip":"10.0.0.1","dst_ip":"10.0.0.2","severity":"low","message":"m"}"#;
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(good.as_bytes()); // line 1: good
+    bytes.extend_from_slice(b"\n\n"); // line 2: blank
+    bytes.extend_from_slice(good.replace("\"m\"", "\"crlf\"").as_bytes()); // line 3: good, CRLF
+    bytes.extend_from_slice(b"\r\n");
+    bytes.extend_from_slice(b"{\"ts\": \"\xff\xfe\"}\n"); // line 4: not UTF-8
+    bytes.extend_from_slice(
+        good.replace("\"m\"", &format!("\"{}\"", "x".repeat(1 << 20)))
+            .as_bytes(),
+    ); // line 5: over 1 MiB
+    bytes.push(b'\n');
+    bytes.extend_from_slice(
+        good.replace("\"low\"", "\"low\",\"extra\":[1,2]")
+            .as_bytes(),
+    ); // line 6: unknown field, good
+    bytes.push(b'\n');
+    bytes.extend_from_slice(good.replace("\"low\"", "\"urgent\"").as_bytes()); // line 7: bad severity
+    // line 8: good, no final newline
+    bytes.push(b'\n');
+    bytes.extend_from_slice(good.replace("\"m\"", "\"last\"").as_bytes());
+    let file = dir.path().join("odd.jsonl");
+    std::fs::write(&file, bytes).unwrap();
+    let db = dir.path().join("events.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let output = run(
+        &url,
+        &["--file", file.to_str().unwrap(), "--chunk-size", "3"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(text.contains("bad lines: 3 "), "{text}");
+    assert!(text.contains("  line 4: not UTF-8"), "{text}");
+    assert!(
+        text.contains("  line 5: line longer than 1048576 bytes"),
+        "{text}"
+    );
+    assert!(text.contains("  line 7: bad value: severity"), "{text}");
+    assert!(text.contains("blank lines ignored: 1"), "{text}");
+    assert!(text.contains("(lines 1..=8, 3 bad)"), "{text}");
+    assert_eq!(sqlite_count(&db, "events").await, Some(4));
+}
