@@ -33,13 +33,21 @@
 //! perf-async's `chunks_timeout` cuts the line stream into chunks of `--chunk-size` lines (or
 //! fewer after 200 ms of quiet input); up to `--concurrency` chunks are parsed, encoded and
 //! written at once on the runtime's worker threads. PostgreSQL: one `COPY events (…) FROM STDIN`
-//! per chunk (sqlx's `copy_in_raw` on the pool's connection), in its own transaction. `--method`
-//! chooses `copy-binary` (the default), `copy-text` or `unnest` (`INSERT … SELECT * FROM
-//! UNNEST($1::timestamptz[], …)`, one array per column). Measured on this project's 2-core
-//! machine, 1,000,000 generated events from a file into the indexed table, chunks of 5,000, 4 in
-//! flight, one run each: copy-binary 152k events/s, copy-text 140k, unnest 99k; binary spares
-//! the server parsing timestamps and addresses, hence the default. SQLite: multi-row `INSERT`s
-//! of 500 rows, one transaction per chunk.
+//! per chunk (sqlx's `copy_in_raw` on a connection of perf-db's pool: the pool's acquires are
+//! measured, the `COPY` itself runs on the raw connection and is not in perf-db's per-statement
+//! statistics), in its own transaction. `--method` chooses `copy-binary` (the default),
+//! `copy-text` or `unnest` (`INSERT … SELECT * FROM UNNEST($1::timestamptz[], …)`, one array per
+//! column, an instrumented statement). Measured on this project's 2-core machine (shared, load
+//! average 2-4), 300,000 generated events from a file into the indexed table, chunks of 5,000,
+//! two runs each: copy-binary 101k and 98k events/s, copy-text 79k and 88k, unnest 77k and 82k
+//! (`psql \copy` of the same rows as CSV in the same runs: 73k and 64k rows/s). Binary spares
+//! the server parsing timestamps and addresses, hence the default. With copy-binary, 2 chunks in
+//! flight gave 77k and 78k events/s, 4 (the default) 101k and 98k, 8 102k and 107k. The client
+//! is not the bottleneck: 0.37 s of CPU for 300,000 events. Figures for 1,000,000 events:
+//! `benches/ingest/run`.
+//!
+//! SQLite: multi-row `INSERT`s of 500 rows, one transaction per chunk; a chunk waits for its
+//! turn before `BEGIN` (SQLite has one writer), while parsing still runs in parallel.
 //!
 //! Commits happen in input order (a chunk's `COMMIT` waits until every earlier chunk has
 //! committed), so the database always holds a prefix of the input and a resume point is exact.
