@@ -43,8 +43,15 @@
 //! (`psql \copy` of the same rows as CSV in the same runs: 73k and 64k rows/s). Binary spares
 //! the server parsing timestamps and addresses, hence the default. With copy-binary, 2 chunks in
 //! flight gave 77k and 78k events/s, 4 (the default) 101k and 98k, 8 102k and 107k. The client
-//! is not the bottleneck: 0.37 s of CPU for 300,000 events. Figures for 1,000,000 events:
-//! `benches/ingest/run`.
+//! is not the bottleneck: 0.37 s of CPU for 300,000 events.
+//!
+//! 1,000,000 events, `benches/ingest/run` (3 rounds, both loaders in the same run, load average
+//! 2.7 from other work when it started): event-ingest median 77.6k events/s (82.0k, 77.4k,
+//! 77.6k), `psql \copy` 78.2k rows/s (76.4k, 78.2k, 84.5k): 0.99×; one INSERT per event 4.6k/s,
+//! 17× slower. Both loaders are bound by the server's CPU (index maintenance: the table and its
+//! indexes reach 345 MB, shared_buffers is 128 MB); the 100k goal was not met in that run. A
+//! lone run minutes later on the idle machine (no peer in the run) reached 120k events/s with
+//! both cores ~85 % busy, the client using 1.4 s of CPU out of 8.3 s.
 //!
 //! SQLite: multi-row `INSERT`s of 500 rows, one transaction per chunk; a chunk waits for its
 //! turn before `BEGIN` (SQLite has one writer), while parsing still runs in parallel.
