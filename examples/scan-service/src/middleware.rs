@@ -271,7 +271,7 @@ mod tests {
         let mut args = vec!["scan-service", "--database-url", url.as_str()];
         args.extend_from_slice(extra);
         let config = crate::Config::parse_from(args);
-        AppState {
+        AppState::new(crate::state::Shared {
             db: crate::db::Db::connect(&config).await.unwrap(),
             cache: perf_cache::Backend::builder().build().await.unwrap(),
             sessions: crate::auth::Sessions::build(&config).await.unwrap(),
@@ -279,7 +279,7 @@ mod tests {
             config: Arc::new(config),
             ready: Arc::default(),
             started: std::time::Instant::now(),
-        }
+        })
     }
 
     async fn call(

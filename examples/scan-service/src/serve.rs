@@ -51,7 +51,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     }
     let cache = crate::cache_setup::build_backend(&config).await?;
     let sessions = Sessions::build(&config).await?;
-    let state = AppState {
+    let state = AppState::new(crate::state::Shared {
         config: Arc::new(config),
         db,
         cache,
@@ -59,7 +59,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         metrics,
         ready: Arc::new(AtomicBool::new(false)),
         started: Instant::now(),
-    };
+    });
     let addr = SocketAddr::new(state.config.bind, state.config.port);
     let listener = TcpListener::bind(addr)
         .await
