@@ -12,7 +12,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use perf_cache::{Backend, Cache, CacheStats};
+use perf_cache::{Backend, Cache};
 
 use crate::config::Config;
 use crate::db::{Scan, Summary};
@@ -63,52 +63,6 @@ impl Views {
             list: view(backend, "scans", Duration::from_secs(30))?,
             count: view(backend, "count", Duration::from_secs(300))?,
         })
-    }
-
-    /// Statistics of every view, by name.
-    #[must_use]
-    pub fn each_stats(&self) -> Vec<(&'static str, CacheStats)> {
-        vec![
-            ("scan", self.scan.stats()),
-            ("summary", self.summary.stats()),
-            ("list", self.list.stats()),
-            ("count", self.count.stats()),
-        ]
-    }
-
-    /// The views' statistics added up (the seeds' `/cache/stats` figures): requests, hits and
-    /// misses of all views; `size` and `max_size` are the shared L1's.
-    #[must_use]
-    pub fn stats(&self) -> CacheStats {
-        let mut total = self.scan.stats();
-        for (_, s) in self.each_stats().into_iter().skip(1) {
-            total.hits += s.hits;
-            total.misses += s.misses;
-            total.total_requests += s.total_requests;
-            total.loads += s.loads;
-            total.load_errors += s.load_errors;
-            total.load_time_seconds += s.load_time_seconds;
-            total.stale_fills_dropped += s.stale_fills_dropped;
-        }
-        total.hit_rate = if total.total_requests == 0 {
-            0.0
-        } else {
-            // Counts stay far below 2^52: exact in f64.
-            #[allow(clippy::cast_precision_loss)]
-            let rate = total.hits as f64 / total.total_requests as f64;
-            rate
-        };
-        total
-    }
-
-    /// Empties every view in every tier (and, through the bus, in every instance).
-    pub async fn clear(&self) {
-        let _ = tokio::join!(
-            self.scan.invalidate_all(),
-            self.summary.invalidate_all(),
-            self.list.invalidate_all(),
-            self.count.invalidate_all(),
-        );
     }
 }
 
