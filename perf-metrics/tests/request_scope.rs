@@ -21,20 +21,57 @@ async fn handlers_run_inside_a_request_scope_span() {
     let metrics = Metrics::builder().service("scanner").build().unwrap();
     let recorder = metrics.recorder();
     let _guard = metrics::set_default_local_recorder(&recorder);
-    let service = ServiceBuilder::new()
-        .layer(HttpMetricsLayer::new().endpoint_classifier(|_, _| Some(Cow::Borrowed("/scope"))))
-        .service(service_fn(|_req: Request<()>| async {
-            tokio::task::yield_now().await; // checked after a suspension, not only on first poll
-            let span = tracing::Span::current();
-            let meta = span.metadata().expect("a current span inside the handler");
-            let scoped = meta.fields().field("perf.request_scope").is_some();
-            Ok::<_, Infallible>(Response::new(format!("{}:{scoped}", meta.name())))
-        }));
-    let response = service
-        .oneshot(Request::get("/scope").body(()).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(response.into_body(), "http_request:true");
+    let service = |layer: HttpMetricsLayer| {
+        ServiceBuilder::new()
+            .layer(layer.endpoint_classifier(|_, _| Some(Cow::Borrowed("/scope"))))
+            .service(service_fn(|_req: Request<()>| async {
+                tokio::task::yield_now().await; // checked after a suspension, not only on first poll
+                let span = tracing::Span::current();
+                let Some(meta) = span.metadata() else {
+                    return Ok::<_, Infallible>(Response::new("no span".to_owned()));
+                };
+                let scoped = meta.fields().field("perf.request_scope").is_some();
+                Ok(Response::new(format!(
+                    "{}:{}:{scoped}",
+                    meta.name(),
+                    meta.level()
+                )))
+            }))
+    };
+    let call = |layer: HttpMetricsLayer| async move {
+        service(layer)
+            .oneshot(Request::get("/scope").body(()).unwrap())
+            .await
+            .unwrap()
+            .into_body()
+    };
+    assert_eq!(
+        call(HttpMetricsLayer::new()).await,
+        "http_request:INFO:true"
+    );
     // Outside the request, no span is current.
     assert!(tracing::Span::current().metadata().is_none());
+
+    // A DEBUG span is off under an INFO filter; `None` never opens one.
+    let debug = || HttpMetricsLayer::new().request_span_level(Some(tracing::Level::DEBUG));
+    assert_eq!(call(debug()).await, "no span");
+    assert_eq!(
+        call(HttpMetricsLayer::new().request_span_level(None)).await,
+        "no span"
+    );
+    drop(_subscriber);
+    let _debug_subscriber = tracing::subscriber::set_default(
+        tracing_subscriber::registry().with(tracing_subscriber::filter::LevelFilter::DEBUG),
+    );
+    assert_eq!(call(debug()).await, "http_request:DEBUG:true");
+    assert_eq!(
+        call(HttpMetricsLayer::new().request_span_level(None)).await,
+        "no span"
+    );
+    // Requests are still counted either way.
+    let body = metrics.render();
+    assert!(
+        body.contains(r#"requests_total{service_name="scanner",endpoint="/scope",method="GET",status="2xx"} 5"#),
+        "{body}"
+    );
 }

@@ -5,38 +5,43 @@ use std::borrow::Cow;
 use http::{Method, StatusCode};
 use metrics::SharedString;
 
+use super::series::STATUSES;
+
 /// The `endpoint` label of requests no route template matched (404s, or a layer placed before
 /// routing without a classifier).
 pub const UNMATCHED_ENDPOINT: &str = "unmatched";
 
 /// Standard methods keep their name; extension methods collapse into `other`.
-pub(crate) fn method_label(method: &Method) -> &'static str {
+/// Index of `method`'s label in [`METHODS`].
+pub(crate) fn method_index(method: &Method) -> usize {
     match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "other",
+        Method::GET => 0,
+        Method::POST => 1,
+        Method::PUT => 2,
+        Method::DELETE => 3,
+        Method::PATCH => 4,
+        Method::HEAD => 5,
+        Method::OPTIONS => 6,
+        Method::CONNECT => 7,
+        Method::TRACE => 8,
+        _ => 9,
     }
 }
 
-/// The `status` label: the class (`1xx`…`5xx`) unless `exact` is set, then the code itself.
-/// Non-standard codes 600–999 count as `5xx` when grouped: the server answered something no
-/// client can interpret.
+/// Index of `status`'s class label (`1xx`…`5xx`) in [`STATUSES`].
+pub(crate) fn status_class_index(status: StatusCode) -> usize {
+    match status.as_u16() {
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        _ => 4,
+    }
+}
+
 pub(crate) fn status_label(status: StatusCode, exact: bool) -> SharedString {
     if !exact {
-        return SharedString::const_str(match status.as_u16() {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
-        });
+        return SharedString::const_str(STATUSES[status_class_index(status)]);
     }
     match status.as_u16() {
         200 => SharedString::const_str("200"),
@@ -50,24 +55,21 @@ pub(crate) fn status_label(status: StatusCode, exact: bool) -> SharedString {
     }
 }
 
-pub(crate) fn endpoint_label(endpoint: Cow<'static, str>) -> SharedString {
-    match endpoint {
-        Cow::Borrowed(s) => SharedString::const_str(s),
-        Cow::Owned(s) => SharedString::from_owned(s),
-    }
+pub(crate) fn endpoint_label(endpoint: Cow<'_, str>) -> SharedString {
+    SharedString::from_owned(endpoint.into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::series::METHODS;
 
     #[test]
     fn extension_methods_are_other() {
-        assert_eq!(method_label(&Method::GET), "GET");
-        assert_eq!(
-            method_label(&Method::from_bytes(b"PURGE").unwrap()),
-            "other"
-        );
+        let label = |m: &Method| METHODS[method_index(m)];
+        assert_eq!(label(&Method::GET), "GET");
+        assert_eq!(label(&Method::TRACE), "TRACE");
+        assert_eq!(label(&Method::from_bytes(b"PURGE").unwrap()), "other");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tower::Layer;
 
+use super::series::SeriesCache;
 use super::service::HttpMetrics;
 
 pub(crate) type Classifier =
@@ -49,6 +50,19 @@ pub(crate) type Classifier =
 pub struct HttpMetricsLayer {
     classifier: Option<Classifier>,
     pub(crate) exact_status: bool,
+    /// Handles for the installed global recorder, shared by every clone of this layer.
+    pub(crate) series: Arc<SeriesCache>,
+    pub(crate) span_level: SpanLevel,
+}
+
+/// The level of the per-request span; `None`: no span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SpanLevel(pub(crate) Option<tracing::Level>);
+
+impl Default for SpanLevel {
+    fn default() -> Self {
+        Self(Some(tracing::Level::INFO))
+    }
 }
 
 impl fmt::Debug for HttpMetricsLayer {
@@ -56,6 +70,7 @@ impl fmt::Debug for HttpMetricsLayer {
         f.debug_struct("HttpMetricsLayer")
             .field("classifier", &self.classifier.is_some())
             .field("exact_status", &self.exact_status)
+            .field("request_span_level", &self.span_level.0)
             .finish()
     }
 }
@@ -113,6 +128,31 @@ impl HttpMetricsLayer {
     }
 }
 
+impl HttpMetricsLayer {
+    /// The level of the `http_request` span each request runs in (see [the module
+    /// docs](crate::http#request-scope)), or `None` for no span.
+    ///
+    /// The span is what perf-db's N+1 detection counts in and what gives log lines their
+    /// request context, and it is not free: a formatting subscriber (tracing-subscriber's
+    /// `fmt`) writes its fields when it opens, which under callgrind was about 4,000
+    /// instructions per request, around an eighth of scan-service's cached read. At
+    /// `DEBUG` (tower-http's `TraceLayer` default) it costs an interest check unless debug
+    /// logging is on for `perf_metrics`.
+    ///
+    /// Default: `Some(Level::INFO)`.
+    ///
+    /// ```
+    /// use perf_metrics::HttpMetricsLayer;
+    ///
+    /// let layer = HttpMetricsLayer::new().request_span_level(Some(tracing::Level::DEBUG));
+    /// # let _ = layer;
+    /// ```
+    pub fn request_span_level(mut self, level: Option<tracing::Level>) -> Self {
+        self.span_level = SpanLevel(level);
+        self
+    }
+}
+
 impl<S> Layer<S> for HttpMetricsLayer {
     type Service = HttpMetrics<S>;
 
@@ -122,17 +162,17 @@ impl<S> Layer<S> for HttpMetricsLayer {
 }
 
 impl HttpMetricsLayer {
-    pub(crate) fn classify(
+    pub(crate) fn classify<'a>(
         &self,
         uri: &http::Uri,
-        extensions: &http::Extensions,
-    ) -> Cow<'static, str> {
+        extensions: &'a http::Extensions,
+    ) -> Cow<'a, str> {
         if let Some(endpoint) = self.classifier.as_ref().and_then(|c| c(uri, extensions)) {
             return endpoint;
         }
         #[cfg(feature = "axum")]
         if let Some(path) = extensions.get::<axum::extract::MatchedPath>() {
-            return Cow::Owned(path.as_str().to_owned());
+            return Cow::Borrowed(path.as_str());
         }
         Cow::Borrowed(super::UNMATCHED_ENDPOINT)
     }

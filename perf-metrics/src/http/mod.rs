@@ -11,12 +11,14 @@
 //!
 //! # Request scope
 //!
-//! Each request runs inside an INFO-level `tracing` span named `http_request` with the fields
-//! `perf.request_scope = true`, `http.request.method` and `http.route` (the endpoint label): the
-//! span is current while the inner service's `call` and its response future run. perf-db counts
-//! N+1 patterns per nearest span carrying `perf.request_scope`; for other entry points (jobs,
-//! consumers) open such a span yourself, e.g.
-//! `tracing::info_span!("job", perf.request_scope = true)`. Without a subscriber (or with INFO
+//! Each request runs inside an INFO-level (see
+//! [`request_span_level`](HttpMetricsLayer::request_span_level)) `tracing` span named `http_request` with the fields
+//! `perf.request_scope` (declared in the span's metadata, never recorded: its presence is the
+//! mark), `http.request.method` and `http.route` (the endpoint label; both recorded as
+//! `Display`): the span is current while the inner service's `call` and its response future
+//! run. perf-db counts N+1 patterns per nearest span carrying `perf.request_scope`; for other
+//! entry points (jobs, consumers) open such a span yourself, e.g.
+//! `tracing::info_span!("job", perf.request_scope = tracing::field::Empty)`. Without a subscriber (or with INFO
 //! disabled for `perf_metrics`) the span is disabled and costs a cached interest check.
 //!
 //! The endpoint comes from, in order: the [classifier](HttpMetricsLayer::endpoint_classifier)
@@ -27,6 +29,7 @@
 mod future;
 mod labels;
 mod layer;
+mod series;
 mod service;
 
 pub use future::ResponseFuture;
