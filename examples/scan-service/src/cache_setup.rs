@@ -16,6 +16,7 @@ use perf_cache::{Backend, Cache};
 
 use crate::config::Config;
 use crate::db::{Scan, Summary};
+use crate::json_body::JsonBody;
 use crate::serve::StartError;
 
 /// L1 capacity in entries.
@@ -31,8 +32,8 @@ pub const TAG_TABLE_SIZE: usize = 200_000;
 /// The typed views of the service's cached reads, all on one backend.
 #[derive(Clone, Debug)]
 pub struct Views {
-    /// `GET /api/scans/{id}`: 10 minutes in every tier.
-    pub scan: Cache<Option<Scan>>,
+    /// `GET /api/scans/{id}`: the finished JSON body, 10 minutes in every tier.
+    pub scan: Cache<Option<JsonBody>>,
     /// `GET /api/scans/{id}/summary`: 10 minutes.
     pub summary: Cache<Option<Summary>>,
     /// List pages: 30 seconds.

@@ -32,6 +32,7 @@ pub mod db;
 pub mod db_ping;
 pub mod error;
 pub mod health;
+pub mod json_body;
 pub mod middleware;
 pub mod performance;
 pub mod scans;

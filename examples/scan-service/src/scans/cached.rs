@@ -18,6 +18,7 @@ use std::time::Duration;
 use perf_cache::{Backend, Pattern, cached, set_result_tags, set_result_ttl};
 
 use crate::db::{Db, DbError, ListFilter, Scan, Summary};
+use crate::json_body::JsonBody;
 
 /// How long "no such scan" is remembered.
 pub const MISS_TTL: Duration = Duration::from_secs(30);
@@ -47,22 +48,22 @@ pub fn target_tag(target: &str) -> String {
     }
 }
 
-/// Scan `id`, cached (see the module docs).
+/// Scan `id` as its finished JSON body, cached (see the module docs). The body, not the row,
+/// is what is cached: a hit is then a reference-count increment with nothing to serialize
+/// (see [`JsonBody`]).
 ///
 /// # Errors
 /// [`DbError`] (never cached).
 #[cached(cache = crate::cache_setup::views().scan.clone(), skip(db), tags = ["scan:{id}"])]
-pub async fn get_scan(db: &Db, id: i64) -> Result<Option<Scan>, DbError> {
-    let scan = db.get_scan(id).await?;
-    match &scan {
-        Some(s) => {
-            set_result_tags([target_tag(&s.target)]);
-        }
-        None => {
-            set_result_ttl(MISS_TTL);
-        }
-    }
-    Ok(scan)
+pub async fn get_scan(db: &Db, id: i64) -> Result<Option<JsonBody>, DbError> {
+    let Some(scan) = db.get_scan(id).await? else {
+        set_result_ttl(MISS_TTL);
+        return Ok(None);
+    };
+    set_result_tags([target_tag(&scan.target)]);
+    JsonBody::to_json(&scan)
+        .map(Some)
+        .map_err(|e| DbError::Internal(format!("cannot serialize scan {id}: {e}")))
 }
 
 /// Vulnerability counts of scan `id`, cached.

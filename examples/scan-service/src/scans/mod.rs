@@ -21,6 +21,7 @@ pub mod validate;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -36,22 +37,29 @@ pub const MAX_PAGE_SIZE: u64 = 1_000;
 /// `page_size` when none is given.
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 
-/// `/api/scans…` routes.
+/// `/api/scans` and `/api/scans/{id}/summary`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/scans", get(list).post(create))
-        .route("/api/scans/{id}", get(get_one).put(update))
         .route("/api/scans/{id}/summary", get(summary))
 }
 
+/// `/api/scans/{id}` (read and update one scan).
+pub fn item_routes() -> Router<AppState> {
+    Router::new().route("/api/scans/{id}", get(get_one).put(update))
+}
+
 /// `GET /api/scans/{id}`
-async fn get_one(State(state): State<AppState>, ScanId(id): ScanId) -> ApiResult<Json<Scan>> {
-    let scan = if state.config.cache_disabled {
-        state.db.get_scan(id).await?
-    } else {
-        cached::get_scan(&state.db, id).await?
-    };
-    scan.map(Json).ok_or_else(|| not_found(id))
+async fn get_one(State(state): State<AppState>, ScanId(id): ScanId) -> ApiResult<Response> {
+    if state.config.cache_disabled {
+        let scan = state.db.get_scan(id).await?;
+        return scan
+            .map(|s| Json(s).into_response())
+            .ok_or_else(|| not_found(id));
+    }
+    let body = cached::get_scan(&state.db, id).await?;
+    body.map(IntoResponse::into_response)
+        .ok_or_else(|| not_found(id))
 }
 
 /// `GET /api/scans/{id}/summary`
