@@ -143,7 +143,12 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// store as a key).
 #[must_use]
 pub fn is_well_formed(token: &str) -> bool {
-    token.len() == TOKEN_LEN && token.bytes().all(|b| HEX.contains(&b))
+    // A range check per byte: `HEX.contains` ran memchr per byte, 5,000 instructions a
+    // request for the rate limiter's key (callgrind).
+    token.len() == TOKEN_LEN
+        && token
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The bearer token of a request, if its `Authorization` header carries one.
@@ -255,6 +260,11 @@ mod tests {
         assert_ne!(a, b);
         assert!(!is_well_formed("abc"));
         assert!(!is_well_formed(&"G".repeat(TOKEN_LEN)));
+        assert!(
+            !is_well_formed(&"A".repeat(TOKEN_LEN)),
+            "tokens are lowercase hex"
+        );
+        assert!(is_well_formed(&"0f".repeat(TOKEN_LEN / 2)));
     }
 
     #[test]
