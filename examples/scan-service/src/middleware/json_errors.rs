@@ -10,7 +10,7 @@ use axum::response::Response;
 use crate::error::ErrorBody;
 
 /// Longest error text of an inner answer carried into the JSON `message`.
-const MAX_MESSAGE_BYTES: usize = 1024;
+pub const MAX_MESSAGE_BYTES: usize = 1024;
 
 /// The machine-readable code for a status that an inner layer answered without a JSON body.
 #[must_use]
