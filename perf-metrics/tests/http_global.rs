@@ -5,16 +5,19 @@
 //! its own binary.
 #![cfg(feature = "axum")]
 
-use std::convert::Infallible;
+#[path = "support/never_answers.rs"]
+mod never_answers;
+
 use std::pin::pin;
 use std::task::{Context, Waker};
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use http::{Request, Response, StatusCode};
+use http::{Request, StatusCode};
+use never_answers::never_answers;
 use perf_metrics::{HttpMetricsLayer, Metrics};
-use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower::{ServiceBuilder, ServiceExt};
 
 /// Value of the one `metric` series whose label set ends with `labels` (as rendered).
 fn value(text: &str, metric: &str, labels: &str) -> Option<f64> {
@@ -64,10 +67,7 @@ async fn cached_handles_count_exactly_like_lookups() {
     }
     let hanging = ServiceBuilder::new()
         .layer(HttpMetricsLayer::new())
-        .service(service_fn(|_req: Request<()>| async {
-            std::future::pending::<()>().await;
-            Ok::<_, Infallible>(Response::new(()))
-        }));
+        .service(never_answers());
     {
         let mut future = pin!(hanging.oneshot(Request::get("/y").body(()).unwrap()));
         assert!(

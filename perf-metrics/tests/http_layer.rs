@@ -1,6 +1,9 @@
 //! The tower layer labels by route template, counts, and tracks requests in flight.
 #![cfg(feature = "axum")]
 
+#[path = "support/never_answers.rs"]
+mod never_answers;
+
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::pin::pin;
@@ -10,6 +13,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
 use http::{Request, Response, StatusCode};
+use never_answers::never_answers;
 use perf_metrics::{HttpMetricsLayer, Metrics};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
@@ -226,10 +230,7 @@ async fn inner_errors_and_dropped_requests() {
 
     let hanging = ServiceBuilder::new()
         .layer(HttpMetricsLayer::new())
-        .service(service_fn(|_req: Request<()>| async {
-            std::future::pending::<()>().await;
-            Ok::<_, Infallible>(Response::new(()))
-        }));
+        .service(never_answers());
     {
         let mut future = pin!(hanging.oneshot(Request::get("/y").body(()).unwrap()));
         let mut cx = Context::from_waker(Waker::noop());
