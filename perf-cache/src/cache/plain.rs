@@ -134,6 +134,8 @@ where
     /// each key) for the keys L1 did not have.
     pub(super) async fn get_many_plain(&self, keys: &[Key]) -> Vec<Option<V>> {
         let inner = &*self.inner;
+        // Without Redis there is no lower tier to fill from.
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut, unused_variables))]
         let (mut out, mut missing, tickets) = self.l1_pass(keys);
         #[cfg(feature = "redis")]
         if let Some(l2) = &inner.shared.l2
