@@ -293,6 +293,7 @@ pub struct BackendBuilder {
     pub(crate) metrics_interval: Option<Duration>,
     pub(crate) bus: bool,
     pub(crate) bus_heartbeat: Duration,
+    pub(crate) bus_confirm_timeout: Duration,
     /// The client the bus subscribes with, when given ([`BackendBuilder::bus_redis_client`]).
     #[cfg(feature = "redis")]
     pub(crate) bus_client: Option<redis::Client>,
@@ -316,6 +317,7 @@ impl std::fmt::Debug for BackendBuilder {
         d.field("metrics_interval", &self.metrics_interval)
             .field("bus", &self.bus)
             .field("bus_heartbeat", &self.bus_heartbeat)
+            .field("bus_confirm_timeout", &self.bus_confirm_timeout)
             .field("tag_table_size", &self.tag_table_size)
             .finish_non_exhaustive()
     }
@@ -337,6 +339,7 @@ impl BackendBuilder {
             metrics_interval: Some(Duration::from_secs(1)),
             bus: true,
             bus_heartbeat: crate::bus::DEFAULT_HEARTBEAT,
+            bus_confirm_timeout: crate::bus::DEFAULT_CONFIRM_TIMEOUT,
             #[cfg(feature = "redis")]
             bus_client: None,
             tag_table_size: crate::tag_table::DEFAULT_TABLE_SIZE,
@@ -576,6 +579,45 @@ impl BackendBuilder {
         self
     }
 
+    /// How long a write waits for the other instances to confirm that they applied it.
+    ///
+    /// Every `invalidate*`, `set` and `set_many` publishes on the bus once Redis is done, then
+    /// waits until every subscriber the `PUBLISH` reached (this instance's own included) has
+    /// confirmed applying it to its L1 and disk file. So once the call returns, a read on any
+    /// other instance that was subscribed sees the new value (read-your-writes across instances
+    /// behind a load balancer), not just "within the bus's delivery lag". The cost is about one
+    /// more round trip per write (the other instances apply, then answer on
+    /// `<namespace>%:ack:<id>`); the reported counts are in
+    /// [`Invalidation::bus_reached`](crate::Invalidation::bus_reached) and
+    /// [`bus_confirmed`](crate::Invalidation::bus_confirmed).
+    ///
+    /// A subscriber that does not confirm in time (a frozen or overloaded process, or an
+    /// older version during a rolling upgrade, which resyncs instead) makes each write wait the
+    /// whole timeout; the write still returns, counted in
+    /// [`BusStats::unconfirmed`](crate::BusStats::unconfirmed) and logged. On a Redis Cluster,
+    /// `PUBLISH` counts only the subscribers of the node that took it, so the wait covers as
+    /// many confirmations as that count.
+    ///
+    /// Default 1 s; `Duration::ZERO` to not wait (announcements are then published as before
+    /// and other instances follow within the delivery lag); at most 60 s.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> perf_cache::Result<()> {
+    /// use std::time::Duration;
+    /// let err = perf_cache::Backend::builder()
+    ///     .bus_confirm_timeout(Duration::from_secs(61))
+    ///     .build()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("bus_confirm_timeout"));
+    /// assert!(err.to_string().contains("0..=60 s"));
+    /// # Ok(()) }
+    /// ```
+    pub fn bus_confirm_timeout(mut self, timeout: Duration) -> Self {
+        self.bus_confirm_timeout = timeout;
+        self
+    }
+
     /// How many tags the in-process tag table holds (see the crate docs, "Tags"). Default
     /// 10,000; 32 (one entry's tags) to 10,000,000. Past it the oldest tag is evicted: entries that depend on it
     /// become misses (never stale hits) and it is fetched again when next used.
@@ -626,6 +668,13 @@ impl BackendBuilder {
                 "bus_heartbeat",
                 format!("{:?}", self.bus_heartbeat),
                 "10 ms..=60 s",
+            ));
+        }
+        if self.bus_confirm_timeout > Duration::from_secs(60) {
+            return Err(invalid(
+                "bus_confirm_timeout",
+                format!("{:?}", self.bus_confirm_timeout),
+                "0..=60 s (0: do not wait)",
             ));
         }
         // At least one entry's worth of tags (32), so resolving one entry never evicts its own.
@@ -794,7 +843,9 @@ impl BackendBuilder {
     ) -> Backend {
         let evictions = Arc::new(Counter::default());
         let by_weight = self.l1_max_bytes.is_some();
-        let bus = with_bus.then(|| crate::bus::Bus::new(&namespace, self.bus_heartbeat));
+        let bus = with_bus.then(|| {
+            crate::bus::Bus::new(&namespace, self.bus_heartbeat, self.bus_confirm_timeout)
+        });
         let stamps = l3.is_some();
         let has_redis = l2.is_some();
         let l1_capacity = self.l1_max_bytes.unwrap_or(self.l1_max_entries);

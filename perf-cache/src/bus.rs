@@ -20,6 +20,10 @@
 //! this process's waiters of that key (`cache/lease.rs`). A channel of its own, so that
 //! instances without the lease never receive it.
 //!
+//! An announcement is confirmed (`bus_confirm.rs`): it is published wrapped in
+//! [`Op::Confirm`], every subscriber confirms once it has applied it, and the writer waits
+//! for those confirmations (at most `bus_confirm_timeout`) before it returns.
+//!
 //! Wire format (version 1): `b'P'`, version `1`, origin id (u64 LE), send time (Unix ms, u64
 //! LE), then the operation (postcard). A message with another magic or version is counted and
 //! ignored; a message whose operation this version does not know (a newer writer's) resyncs.
@@ -36,6 +40,8 @@ use crate::tiers::l1::L1Store as _;
 
 /// Default interval between heartbeats.
 pub(crate) const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(500);
+/// Default longest wait for the confirmations of an announcement.
+pub(crate) const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(1);
 /// Heartbeats that may be missed before the subscription counts as gone.
 pub(crate) const MISSED_HEARTBEATS: u32 = 3;
 
@@ -62,6 +68,10 @@ pub(crate) enum Op {
     /// A tag's new generation (`invalidate_tag`): entries stamped with an older one miss.
     /// Instances older than this operation resync when they receive it.
     Tag { tag: String, generation: u64 },
+    /// `op`, to be confirmed once applied: on `<namespace>%:ack:<origin id as 16 hex digits>`
+    /// with `seq` (`bus_confirm.rs`). Never nested. Instances older than this operation
+    /// resync when they receive it (and never confirm: the writer waits out its timeout).
+    Confirm { seq: u64, op: Box<Op> },
 }
 
 /// Counters of one backend's bus.
@@ -73,6 +83,7 @@ pub(crate) struct BusCounters {
     resyncs: AtomicU64,
     undecodable: AtomicU64,
     publish_failures: AtomicU64,
+    unconfirmed: AtomicU64,
     last_lag_ms: AtomicU64,
     max_lag_ms: AtomicU64,
 }
@@ -113,6 +124,10 @@ pub struct BusStats {
     pub undecodable: u64,
     /// Invalidations that could not be published (a resync is asked of every instance).
     pub publish_failures: u64,
+    /// Announcements whose wait for confirmations ended at
+    /// [`bus_confirm_timeout`](crate::BackendBuilder::bus_confirm_timeout) with a subscriber
+    /// that had not confirmed (frozen, overloaded, or a version that does not confirm).
+    pub unconfirmed: u64,
     /// Delivery lag of the last message received: receive time minus send time (Unix ms of
     /// the two machines' clocks; exact for this instance's own heartbeats).
     pub last_lag_ms: u64,
@@ -131,6 +146,12 @@ pub(crate) struct Bus {
     /// handed to `lease_wakers` (a channel of its own: older instances never subscribe to it).
     pub(crate) lease_channel: String,
     pub(crate) lease_wakers: crate::cache::LeaseWakers,
+    /// How long a writer waits for the confirmations of its announcements (zero: no wait,
+    /// announcements are not wrapped).
+    pub(crate) confirm_timeout: Duration,
+    /// `<namespace>%:ack:`: a publisher's confirmations arrive on this and its id in hex.
+    ack_prefix: String,
+    pub(crate) confirmations: crate::bus_confirm::Confirmations,
     /// An announcement could not be published: the next heartbeat asks for a resync.
     owe_resync: AtomicBool,
     subscribed: AtomicBool,
@@ -138,17 +159,25 @@ pub(crate) struct Bus {
 }
 
 impl Bus {
-    pub(crate) fn new(namespace: &str, heartbeat: Duration) -> Self {
+    pub(crate) fn new(namespace: &str, heartbeat: Duration, confirm_timeout: Duration) -> Self {
         Self {
             id: random_id(),
             channel: format!("{namespace}%:bus"),
             heartbeat,
             lease_channel: format!("{namespace}%:lease"),
             lease_wakers: crate::cache::LeaseWakers::default(),
+            confirm_timeout,
+            ack_prefix: format!("{namespace}%:ack:"),
+            confirmations: crate::bus_confirm::Confirmations::default(),
             owe_resync: AtomicBool::new(false),
             subscribed: AtomicBool::new(false),
             counters: BusCounters::default(),
         }
+    }
+
+    /// The channel on which instance `id` receives confirmations.
+    pub(crate) fn ack_channel_of(&self, id: u64) -> String {
+        format!("{}{id:016x}", self.ack_prefix)
     }
 
     /// The subscriber connection's name in `CLIENT LIST`.
@@ -168,6 +197,7 @@ impl Bus {
             resyncs: get(&c.resyncs),
             undecodable: get(&c.undecodable),
             publish_failures: get(&c.publish_failures),
+            unconfirmed: get(&c.unconfirmed),
             last_lag_ms: get(&c.last_lag_ms),
             max_lag_ms: get(&c.max_lag_ms),
         }
@@ -224,36 +254,94 @@ pub(crate) fn random_id() -> u64 {
 }
 
 impl Shared {
-    /// Publishes an invalidation for the other instances (after the shared tier is done).
-    /// A failure is counted and makes the next heartbeat ask every instance for a resync.
-    pub(crate) async fn announce(&self, op: Op) {
-        let Some(bus) = &self.bus else { return };
+    /// Publishes an invalidation for the other instances (after the shared tier is done) and
+    /// waits for their confirmations (see [`Self::announce_all`]).
+    pub(crate) async fn announce(&self, op: Op) -> crate::bus_confirm::Confirmed {
+        self.announce_all([op]).await
+    }
+
+    /// Publishes each of `ops` for the other instances (after the shared tier is done), then
+    /// waits, all of them under one deadline of `bus_confirm_timeout`, until every subscriber
+    /// `PUBLISH` reached has confirmed applying them. A failed publish is counted and makes
+    /// the next heartbeat ask every instance for a resync; a wait that ends unconfirmed is
+    /// counted and logged (at most once per 10 s).
+    pub(crate) async fn announce_all(
+        &self,
+        ops: impl IntoIterator<Item = Op>,
+    ) -> crate::bus_confirm::Confirmed {
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut total = crate::bus_confirm::Confirmed::default();
+        let Some(bus) = &self.bus else { return total };
         #[cfg(feature = "redis")]
         if let Some(l2) = &self.l2 {
-            match l2.publish(&bus.channel, &bus.encode(&op)).await {
-                Ok(()) => {
-                    bus.counters.sent.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!("cache_bus_messages_total", "namespace" => self.namespace.clone(), "direction" => "sent").increment(1);
-                    return;
+            let confirm = !bus.confirm_timeout.is_zero();
+            let mut waits = Vec::new();
+            for op in ops {
+                let (message, seq) = if confirm {
+                    let (seq, rx) = bus.confirmations.register();
+                    waits.push((seq, rx));
+                    let wrapped = Op::Confirm {
+                        seq,
+                        op: Box::new(op),
+                    };
+                    (bus.encode(&wrapped), Some(seq))
+                } else {
+                    (bus.encode(&op), None)
+                };
+                match l2.publish(&bus.channel, &message).await {
+                    Ok(reached) => {
+                        if let Some(seq) = seq {
+                            bus.confirmations.expect(seq, reached);
+                        }
+                        bus.counters.sent.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!("cache_bus_messages_total", "namespace" => self.namespace.clone(), "direction" => "sent").increment(1);
+                        continue;
+                    }
+                    // Logged at most once per 10 s (an outage fails every publish); the breaker
+                    // being open was already reported by the invalidation itself.
+                    Err(crate::tiers::TierError::Failed(m)) => self.log.warn(
+                        &self.namespace,
+                        "bus",
+                        "publish",
+                        "*",
+                        &format!("{m}; other instances will be asked to resync"),
+                    ),
+                    Err(crate::tiers::TierError::Skipped(_)) => {}
                 }
-                // Logged at most once per 10 s (an outage fails every publish); the breaker
-                // being open was already reported by the invalidation itself.
-                Err(crate::tiers::TierError::Failed(m)) => self.log.warn(
-                    &self.namespace,
-                    "bus",
-                    "publish",
-                    "*",
-                    &format!("{m}; other instances will be asked to resync"),
-                ),
-                Err(crate::tiers::TierError::Skipped(_)) => {}
+                if let Some(seq) = seq {
+                    // Nobody reached: nothing to wait for.
+                    bus.confirmations.expect(seq, 0);
+                }
+                bus.counters
+                    .publish_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                bus.owe_resync.store(true, Ordering::Relaxed);
             }
-            bus.counters
-                .publish_failures
-                .fetch_add(1, Ordering::Relaxed);
-            bus.owe_resync.store(true, Ordering::Relaxed);
+            let deadline = tokio::time::Instant::now() + bus.confirm_timeout;
+            for (seq, rx) in waits {
+                // A timeout is what `finish` reports; the sender is never dropped unsent
+                // before `finish`.
+                let _ = tokio::time::timeout_at(deadline, rx).await;
+                let got = bus.confirmations.finish(seq);
+                if got.confirmed < got.reached {
+                    bus.counters.unconfirmed.fetch_add(1, Ordering::Relaxed);
+                    self.log.warn(
+                        &self.namespace,
+                        "bus",
+                        "confirm",
+                        "*",
+                        &format!(
+                            "{} of {} subscribers confirmed within {:?} (a frozen or overloaded instance, or one that does not confirm); the write returns anyway",
+                            got.confirmed, got.reached, bus.confirm_timeout
+                        ),
+                    );
+                }
+                total.add(got);
+            }
         }
         #[cfg(not(feature = "redis"))]
-        let _ = (bus, op);
+        let _ = (bus, ops.into_iter());
+        total
     }
 
     /// Applies another instance's operation to this process's L1 and L3, through the fence
@@ -286,6 +374,8 @@ impl Shared {
             }
             Op::All => self.resync_local().await,
             Op::Tag { tag, generation } => self.apply_tag(&tag, generation),
+            // Never nested by a publisher: treated as an operation this version does not know.
+            Op::Confirm { .. } => self.resync_local().await,
         }
     }
 
@@ -335,11 +425,7 @@ mod tasks {
             return;
         }
         let first = seeds
-            .subscribe(
-                &bus.client_name(),
-                &[bus.channel.clone(), bus.lease_channel.clone()],
-                timeout,
-            )
+            .subscribe(&bus.client_name(), &channels(bus), timeout)
             .await;
         if let Err(e) = &first {
             tracing::warn!(namespace = %shared.namespace, error = %e, "invalidation bus not subscribed at start; retrying");
@@ -347,6 +433,16 @@ mod tasks {
         bus.subscribed.store(first.is_ok(), Ordering::Relaxed);
         tokio::spawn(listen(Arc::downgrade(shared), seeds, first.ok(), timeout));
         tokio::spawn(heartbeat(Arc::downgrade(shared)));
+    }
+
+    /// The channels the subscriber listens to: the bus, released leases, and this instance's
+    /// confirmations.
+    fn channels(bus: &super::Bus) -> [String; 3] {
+        [
+            bus.channel.clone(),
+            bus.lease_channel.clone(),
+            bus.ack_channel_of(bus.id),
+        ]
     }
 
     async fn listen(
@@ -360,10 +456,8 @@ mod tasks {
             let Some(s) = shared.upgrade() else { return };
             let Some(bus) = &s.bus else { return };
             let quiet = bus.heartbeat * MISSED_HEARTBEATS;
-            let (name, channels) = (
-                bus.client_name(),
-                [bus.channel.clone(), bus.lease_channel.clone()],
-            );
+            let (name, channels) = (bus.client_name(), channels(bus));
+            let acks = channels[2].clone();
             drop(s);
             let Some((conn, mut rx)) = current.take() else {
                 // In a gap: try every seed again, with a growing pause (up to the quiet
@@ -402,6 +496,16 @@ mod tasks {
                         PushKind::Message => match (push.data.first(), push.data.get(1)) {
                             (
                                 Some(redis::Value::BulkString(channel)),
+                                Some(redis::Value::BulkString(ack)),
+                            ) if acks.as_bytes() == channel => {
+                                if let (Some(bus), Some(seq)) =
+                                    (&s.bus, crate::bus_confirm::decode_ack(ack))
+                                {
+                                    bus.confirmations.heard(seq);
+                                }
+                            }
+                            (
+                                Some(redis::Value::BulkString(channel)),
                                 Some(redis::Value::BulkString(full)),
                             ) if s
                                 .bus
@@ -434,7 +538,7 @@ mod tasks {
         }
     }
 
-    async fn receive(s: &Shared, bytes: &[u8]) {
+    async fn receive(s: &Arc<Shared>, bytes: &[u8]) {
         let Some(bus) = &s.bus else { return };
         let c = &bus.counters;
         let Some(msg) = decode(bytes) else {
@@ -451,10 +555,29 @@ mod tasks {
         #[allow(clippy::cast_precision_loss)]
         metrics::histogram!("cache_bus_lag_seconds", "namespace" => ns()).record(lag as f64 / 1e3);
         if msg.origin == bus.id {
+            // This instance's own announcement: delivered here, nothing to apply.
+            if let Some(Op::Confirm { seq, .. }) = msg.op {
+                bus.confirmations.heard(seq);
+            }
             return;
         }
         match msg.op {
             Some(Op::Heartbeat) => {}
+            Some(Op::Confirm { seq, op }) => {
+                if !matches!(*op, Op::Heartbeat) {
+                    s.apply(*op).await;
+                    c.applied.fetch_add(1, Ordering::Relaxed);
+                }
+                // Applied: tell the publisher, without holding up the next message.
+                let (shared, channel) = (Arc::clone(s), bus.ack_channel_of(msg.origin));
+                tokio::spawn(async move {
+                    if let Some(l2) = &shared.l2 {
+                        let _ = l2
+                            .publish(&channel, &crate::bus_confirm::encode_ack(seq))
+                            .await;
+                    }
+                });
+            }
             Some(op) => {
                 s.apply(op).await;
                 c.applied.fetch_add(1, Ordering::Relaxed);
@@ -500,7 +623,7 @@ mod tests {
 
     #[test]
     fn messages_round_trip_and_foreign_bytes_are_refused() {
-        let bus = Bus::new("ns", DEFAULT_HEARTBEAT);
+        let bus = Bus::new("ns", DEFAULT_HEARTBEAT, DEFAULT_CONFIRM_TIMEOUT);
         assert_eq!(bus.channel, "ns%:bus");
         for op in [
             Op::Heartbeat,

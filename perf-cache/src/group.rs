@@ -393,9 +393,7 @@ impl Shared {
             .await;
         self.invalidations.count(&self.namespace, kind, &report);
         // Other instances apply it to their L1 and disk file (Redis is done).
-        for op in plan.announcements() {
-            self.announce(op).await;
-        }
+        report.confirmed(self.announce_all(plan.announcements()).await);
         report
     }
 

@@ -48,6 +48,14 @@ pub struct Invalidation {
     /// The tag's new generation in Redis ([`Backend::invalidate_tag`](crate::Backend::invalidate_tag)
     /// with Redis reached); `None` otherwise.
     pub tag_generation: Option<u64>,
+    /// Deliveries of this invalidation on the bus, as `PUBLISH` counted them: every instance
+    /// subscribed to the namespace, this one included (0 without a bus, or with
+    /// [`bus_confirm_timeout`](crate::BackendBuilder::bus_confirm_timeout) zero).
+    pub bus_reached: u64,
+    /// Of those, the ones confirmed applied before the call returned. When it equals
+    /// [`bus_reached`](Self::bus_reached), a read on any other instance after this call
+    /// returned sees the invalidation.
+    pub bus_confirmed: u64,
 }
 
 impl Invalidation {
@@ -65,6 +73,25 @@ impl Invalidation {
 
     /// Records `reach` for `tier` unless the tier already did worse in this invalidation
     /// (several operations of a group on one tier: the report keeps the worst).
+    /// Whether every instance the bus reached confirmed applying the invalidation before it
+    /// returned (see [`bus_confirmed`](Self::bus_confirmed)). True without a bus; a publish
+    /// that failed reaches nobody (the other instances are then asked to resync, see
+    /// [`BusStats::publish_failures`](crate::BusStats::publish_failures)).
+    ///
+    /// ```
+    /// assert!(perf_cache::Invalidation::default().is_confirmed());
+    /// ```
+    #[must_use]
+    pub fn is_confirmed(&self) -> bool {
+        self.bus_confirmed >= self.bus_reached
+    }
+
+    /// Adds what the bus confirmed of this invalidation.
+    pub(crate) fn confirmed(&mut self, c: crate::bus_confirm::Confirmed) {
+        self.bus_reached += c.reached;
+        self.bus_confirmed += c.confirmed;
+    }
+
     pub(crate) fn worsen(&mut self, tier: &str, reach: Reach) {
         let rank = |r: Reach| match r {
             Reach::NotConfigured => 0,

@@ -123,11 +123,13 @@ impl Shared {
                     self.tags.raise(tag, generation);
                     report.l2 = Reach::Done;
                     report.tag_generation = Some(generation);
-                    self.announce(crate::bus::Op::Tag {
-                        tag: tag.to_owned(),
-                        generation,
-                    })
-                    .await;
+                    let heard = self
+                        .announce(crate::bus::Op::Tag {
+                            tag: tag.to_owned(),
+                            generation,
+                        })
+                        .await;
+                    report.confirmed(heard);
                 }
                 Err(e) => {
                     // Local entries with the tag miss until it is fetched again, which waits

@@ -122,6 +122,163 @@ async fn a_write_or_invalidation_on_a_reaches_b_after_delivery() {
     cleanup(&url, &ns).await;
 }
 
+/// Read-your-writes across instances: once a write or an invalidation on A returned, the
+/// very first read on B and on C (no waiting, no retry) sees it, although both held the old
+/// value in L1 and B is kept busy by readers meanwhile. Every kind of write, 300 rounds; the
+/// reports count the three subscribers (A's own included) and three confirmations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_a_write_returns_the_first_read_on_every_other_instance_sees_it() {
+    use perf_cache::{Pattern, SetOptions};
+    let url = redis_url();
+    let ns = namespace("bus-confirm");
+    let (ba, bb, bc) = (
+        backend(&url, &ns, true).await,
+        backend(&url, &ns, true).await,
+        backend(&url, &ns, true).await,
+    );
+    let (a, b, c) = (view(&ba), view(&bb), view(&bc));
+    // Readers on B's L1 all along, so B's subscriber competes with them for the 2 cores.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy: Vec<_> = (0..4_u64)
+        .map(|n| {
+            let (b, stop) = (b.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = b.get(&Key::new(10_000 + n)).await;
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    let (mut stale, rounds) = (Vec::new(), 300_u64);
+    for round in 0..rounds {
+        let key = Key::new(round);
+        let tagged = SetOptions::default().tags([format!("t{round}")]);
+        a.set_with(&key, round, tagged).await.unwrap();
+        // Both keep `round` in L1 (read from Redis, then from L1).
+        for reader in [&b, &c] {
+            assert_eq!(reader.get(&key).await, Some(round));
+            assert_eq!(reader.get(&key).await, Some(round));
+        }
+        let expected = match round % 5 {
+            0 => {
+                a.set(&key, round + 1).await.unwrap();
+                Some(round + 1)
+            }
+            1 => {
+                let done = a.invalidate(&key).await;
+                assert_eq!((done.bus_reached, done.bus_confirmed), (3, 3), "{done:?}");
+                None
+            }
+            2 => {
+                let p = Pattern::new().lit("v").lit(round);
+                let done = ba.invalidate_pattern(&p).await;
+                assert!(done.is_confirmed() && done.bus_reached == 3, "{done:?}");
+                None
+            }
+            3 => {
+                let done = ba.invalidate_tag(&format!("t{round}")).await.unwrap();
+                assert_eq!((done.bus_reached, done.bus_confirmed), (3, 3), "{done:?}");
+                None
+            }
+            _ => {
+                let done = a.invalidate_all().await;
+                assert!(done.is_confirmed() && done.bus_reached == 3, "{done:?}");
+                None
+            }
+        };
+        for (name, reader) in [("B", &b), ("C", &c)] {
+            let seen = reader.get(&key).await;
+            if seen != expected {
+                stale.push((round, name, seen));
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for task in busy {
+        task.await.unwrap();
+    }
+    assert!(
+        stale.is_empty(),
+        "{} first reads after the write returned saw the old value, e.g. (round, instance, \
+         value) {:?}",
+        stale.len(),
+        &stale[..stale.len().min(6)]
+    );
+    for s in [&ba, &bb, &bc].map(|x| x.bus_stats().unwrap()) {
+        assert_eq!(
+            (s.unconfirmed, s.resyncs, s.publish_failures),
+            (0, 0, 0),
+            "{s:?}"
+        );
+    }
+    cleanup(&url, &ns).await;
+}
+
+/// A subscriber that never confirms (an older version, a frozen process): the write waits
+/// out `bus_confirm_timeout`, returns, and says so; once it is gone, writes are confirmed
+/// again. With the timeout zero nothing is waited for or counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_never_confirms_is_waited_for_then_reported() {
+    let url = redis_url();
+    let ns = namespace("bus-unconfirmed");
+    let ba = Backend::builder()
+        .namespace(&ns)
+        .redis_url(&url)
+        .require_l2(true)
+        .bus_confirm_timeout(Duration::from_millis(150))
+        .build()
+        .await
+        .unwrap();
+    let bb = backend(&url, &ns, true).await;
+    let (a, b) = (view(&ba), view(&bb));
+    let key = Key::new(1_u64);
+    a.set(&key, 1).await.unwrap();
+    assert_eq!(b.get(&key).await, Some(1));
+
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut silent = client.get_async_pubsub().await.unwrap();
+    silent.subscribe(format!("{ns}%:bus")).await.unwrap();
+    let done = a.invalidate(&key).await;
+    assert!(done.is_complete(), "{done:?}");
+    assert_eq!((done.bus_reached, done.bus_confirmed), (3, 2), "{done:?}");
+    assert!(!done.is_confirmed());
+    assert_eq!(ba.bus_stats().unwrap().unconfirmed, 1);
+    // The instances that confirmed did apply it.
+    assert_eq!(b.get(&key).await, None);
+
+    drop(silent);
+    assert!(
+        eventually(200, async || { a.invalidate(&key).await.bus_reached == 2 }).await,
+        "Redis dropped the silent subscriber"
+    );
+    let done = a.invalidate(&key).await;
+    assert_eq!((done.bus_reached, done.bus_confirmed), (2, 2), "{done:?}");
+    assert_eq!(
+        ba.bus_stats().unwrap().unconfirmed,
+        1,
+        "nothing else went unconfirmed"
+    );
+
+    let off = Backend::builder()
+        .namespace(&ns)
+        .redis_url(&url)
+        .require_l2(true)
+        .bus_confirm_timeout(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    let done = view(&off).invalidate(&key).await;
+    assert_eq!((done.bus_reached, done.bus_confirmed), (0, 0), "{done:?}");
+    assert!(done.is_confirmed());
+    // An unwrapped announcement is still applied by the others.
+    b.set(&key, 5).await.unwrap();
+    assert_eq!(a.get(&key).await, Some(5));
+    let _ = view(&off).invalidate(&key).await;
+    assert!(eventually(500, async || b.get(&key).await.is_none()).await);
+    cleanup(&url, &ns).await;
+}
+
 /// The id of the connection named `name` in `CLIENT LIST`.
 async fn client_id(url: &str, name: &str) -> Option<i64> {
     common::clients_named(url, name)

@@ -565,9 +565,7 @@ where
                 }
             }
         }
-        for op in announced {
-            inner.shared.announce(op).await;
-        }
+        inner.shared.announce_all(announced).await;
         Ok(())
     }
 
@@ -682,12 +680,13 @@ where
             .shared
             .invalidations
             .count(&inner.shared.namespace, kind, &report);
-        inner
+        let heard = inner
             .shared
             .announce(crate::bus::Op::Space {
                 space: inner.namespace.clone(),
             })
             .await;
+        report.confirmed(heard);
         report
     }
 

@@ -419,11 +419,12 @@ impl RedisTier {
         settle(permit, result)
     }
 
-    /// Publishes `payload` on `channel`.
-    pub(crate) async fn publish(&self, channel: &str, payload: &[u8]) -> TierResult<()> {
+    /// Publishes `payload` on `channel`; how many subscribers received it (on a cluster: those
+    /// of the node that took the command).
+    pub(crate) async fn publish(&self, channel: &str, payload: &[u8]) -> TierResult<u64> {
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(channel).arg(payload);
-        self.run(cmd).await
+        self.query::<u64>(cmd).await
     }
 
     /// Sends one command. The connection's own connect and response timeouts (both
