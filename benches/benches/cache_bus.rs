@@ -1,7 +1,10 @@
 //! Coherence latency across instances on loopback: from the start of `invalidate` on
 //! instance A to the moment instance B has applied it to its L1 (B's bus counter moves), vs
 //! the floor for any pub/sub design, a raw redis-rs `PUBLISH` until a RESP3 subscriber on
-//! another connection receives it. Prints p50/p99 of every measured iteration as well.
+//! another connection receives it. Ours twice: with the writer waiting for confirmations (the
+//! default, `invalidate` returns once B applied it) and without (`bus_confirm_timeout` zero).
+//! Prints p50/p99 of every measured iteration as well, and of how long `invalidate` itself
+//! took (what a writer pays).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -42,19 +45,26 @@ fn bus_latency(c: &mut Criterion) {
         .unwrap();
     let url = perf_benches::redis_url();
     let ns = format!("bench-bus-{}", std::process::id());
-    let (a, bb) = rt.block_on(async {
-        let backend = || async {
+    let (a, a_unconfirmed, bb) = rt.block_on(async {
+        let (ns, url) = (&ns, &url);
+        let backend = |confirm: Duration| async move {
             Backend::builder()
-                .namespace(&ns)
-                .redis_url(&url)
+                .namespace(ns)
+                .redis_url(url)
                 .require_l2(true)
+                .bus_confirm_timeout(confirm)
                 .build()
                 .await
                 .unwrap()
         };
-        let (ba, bb) = (backend().await, backend().await);
-        let a = Cache::<u64>::builder().prefix("b").build_on(&ba).unwrap();
-        (a, bb)
+        let second = Duration::from_secs(1);
+        let (ba, ba0, bb) = (
+            backend(second).await,
+            backend(Duration::ZERO).await,
+            backend(second).await,
+        );
+        let view = |b: &Backend| Cache::<u64>::builder().prefix("b").build_on(b).unwrap();
+        (view(&ba), view(&ba0), bb)
     });
     let (tx, rx) = rt.block_on(async {
         let client = redis::Client::open(format!("{url}?protocol=resp3")).unwrap();
@@ -77,30 +87,44 @@ fn bus_latency(c: &mut Criterion) {
         )
     });
 
-    let ours = Arc::new(Mutex::new(Vec::new()));
-    let peer = Arc::new(Mutex::new(Vec::new()));
+    let samples = || Arc::new(Mutex::new(Vec::new()));
+    let (ours, ours_call) = (samples(), samples());
+    let (unconfirmed, unconfirmed_call) = (samples(), samples());
+    let peer = samples();
     let mut g = c.benchmark_group("cache_bus_invalidate_on_a_to_applied_on_b");
-    g.bench_function("perf_cache_invalidate", |b| {
-        b.iter_custom(|iters| {
-            let (a, bb, ours) = (a.clone(), bb.clone(), Arc::clone(&ours));
-            rt.block_on(async move {
-                let mut total = Duration::ZERO;
-                for n in 0..iters {
-                    let key = Key::new(n);
-                    let before = bb.bus_stats().unwrap().applied;
-                    let start = Instant::now();
-                    let _ = a.invalidate(&key).await;
-                    while bb.bus_stats().unwrap().applied == before {
-                        tokio::task::yield_now().await;
+    for (name, a, applied, call) in [
+        ("perf_cache_invalidate", &a, &ours, &ours_call),
+        (
+            "perf_cache_invalidate_unconfirmed",
+            &a_unconfirmed,
+            &unconfirmed,
+            &unconfirmed_call,
+        ),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let (a, bb) = (a.clone(), bb.clone());
+                let (applied, call) = (Arc::clone(applied), Arc::clone(call));
+                rt.block_on(async move {
+                    let mut total = Duration::ZERO;
+                    for n in 0..iters {
+                        let key = Key::new(n);
+                        let before = bb.bus_stats().unwrap().applied;
+                        let start = Instant::now();
+                        let _ = a.invalidate(&key).await;
+                        call.lock().unwrap().push(start.elapsed());
+                        while bb.bus_stats().unwrap().applied == before {
+                            tokio::task::yield_now().await;
+                        }
+                        let took = start.elapsed();
+                        applied.lock().unwrap().push(took);
+                        total += took;
                     }
-                    let took = start.elapsed();
-                    ours.lock().unwrap().push(took);
-                    total += took;
-                }
-                total
-            })
+                    total
+                })
+            });
         });
-    });
+    }
     g.bench_function("redis_rs_publish_to_subscriber", |b| {
         b.iter_custom(|iters| {
             let (publisher, channel, _) = &tx;
@@ -139,6 +163,15 @@ fn bus_latency(c: &mut Criterion) {
     percentile(
         &ours,
         "perf_cache_invalidate (A call start -> applied on B)",
+    );
+    percentile(&ours_call, "perf_cache_invalidate (the call itself)");
+    percentile(
+        &unconfirmed,
+        "perf_cache_invalidate_unconfirmed (A call start -> applied on B)",
+    );
+    percentile(
+        &unconfirmed_call,
+        "perf_cache_invalidate_unconfirmed (the call itself)",
     );
     percentile(&peer, "redis_rs_publish_to_subscriber");
 }
