@@ -7,7 +7,9 @@
 //! built on it; the `#[cached]` functions of [`crate::scans::cached`] use these views
 //! (`cache = …`) so that their statistics can be served by the performance endpoints. Two
 //! instances with the same namespace and Redis share L2 entries and see each other's
-//! invalidations through the bus.
+//! invalidations through the bus: a write returns once every instance has confirmed it
+//! applied them (perf-cache's `bus_confirm_timeout`), so a client sent to the other instance
+//! next reads its own write.
 
 use std::sync::OnceLock;
 use std::time::Duration;
