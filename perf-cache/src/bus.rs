@@ -276,9 +276,11 @@ impl Shared {
         if let Some(l2) = &self.l2 {
             let confirm = !bus.confirm_timeout.is_zero();
             let mut waits = Vec::new();
+            // Forgets what is still waiting if the caller drops this future mid-wait.
+            let mut registered = crate::bus_confirm::Registered::new(&bus.confirmations);
             for op in ops {
                 let (message, seq) = if confirm {
-                    let (seq, rx) = bus.confirmations.register();
+                    let (seq, rx) = registered.register();
                     waits.push((seq, rx));
                     let wrapped = Op::Confirm {
                         seq,
@@ -338,6 +340,7 @@ impl Shared {
                 }
                 total.add(got);
             }
+            drop(registered);
         }
         #[cfg(not(feature = "redis"))]
         let _ = (bus, ops.into_iter());

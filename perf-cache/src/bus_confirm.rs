@@ -104,6 +104,12 @@ impl Confirmations {
         });
     }
 
+    /// How many announcements are waiting.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.with(|w| w.len())
+    }
+
     /// Ends the wait for `seq`: what was counted and confirmed.
     pub(crate) fn finish(&self, seq: u64) -> Confirmed {
         self.with(|w| w.remove(&seq))
@@ -114,6 +120,38 @@ impl Confirmations {
                     confirmed: e.heard.min(reached),
                 }
             })
+    }
+}
+
+/// The sequence numbers one write registered: whatever of them is still waiting when this is
+/// dropped is forgotten, so a caller that gives up on the write mid-wait (a cancelled
+/// request) leaves nothing behind in [`Confirmations`].
+pub(crate) struct Registered<'a> {
+    confirmations: &'a Confirmations,
+    seqs: Vec<u64>,
+}
+
+impl<'a> Registered<'a> {
+    pub(crate) fn new(confirmations: &'a Confirmations) -> Self {
+        Self {
+            confirmations,
+            seqs: Vec::new(),
+        }
+    }
+
+    /// Registers a new sequence number (see [`Confirmations::register`]).
+    pub(crate) fn register(&mut self) -> (u64, oneshot::Receiver<()>) {
+        let (seq, rx) = self.confirmations.register();
+        self.seqs.push(seq);
+        (seq, rx)
+    }
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        for &seq in &self.seqs {
+            self.confirmations.finish(seq);
+        }
     }
 }
 
@@ -172,6 +210,18 @@ mod tests {
                 confirmed: 1
             }
         );
+    }
+
+    #[test]
+    fn a_write_given_up_mid_wait_leaves_nothing_waiting() {
+        let c = Confirmations::default();
+        let mut registered = Registered::new(&c);
+        let (a, _) = registered.register();
+        let _ = registered.register();
+        c.expect(a, 2);
+        assert_eq!(c.len(), 2);
+        drop(registered);
+        assert_eq!(c.len(), 0);
     }
 
     #[test]
