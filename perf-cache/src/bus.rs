@@ -567,10 +567,8 @@ mod tasks {
         match msg.op {
             Some(Op::Heartbeat) => {}
             Some(Op::Confirm { seq, op }) => {
-                if !matches!(*op, Op::Heartbeat) {
-                    s.apply(*op).await;
-                    c.applied.fetch_add(1, Ordering::Relaxed);
-                }
+                s.apply(*op).await;
+                c.applied.fetch_add(1, Ordering::Relaxed);
                 // Applied: tell the publisher, without holding up the next message.
                 let (shared, channel) = (Arc::clone(s), bus.ack_channel_of(msg.origin));
                 tokio::spawn(async move {

@@ -22,6 +22,18 @@ async fn backend(url: &str, ns: &str, bus: bool) -> Backend {
         .unwrap()
 }
 
+/// A backend whose writes wait at most `confirm` for the other instances' confirmations.
+async fn confirming(url: &str, ns: &str, confirm: Duration) -> Backend {
+    Backend::builder()
+        .namespace(ns)
+        .redis_url(url)
+        .require_l2(true)
+        .bus_confirm_timeout(confirm)
+        .build()
+        .await
+        .unwrap()
+}
+
 fn view(backend: &Backend) -> Cache<u64> {
     common::view(backend, "v")
 }
@@ -222,14 +234,7 @@ async fn once_a_write_returns_the_first_read_on_every_other_instance_sees_it() {
 async fn a_subscriber_that_never_confirms_is_waited_for_then_reported() {
     let url = redis_url();
     let ns = namespace("bus-unconfirmed");
-    let ba = Backend::builder()
-        .namespace(&ns)
-        .redis_url(&url)
-        .require_l2(true)
-        .bus_confirm_timeout(Duration::from_millis(150))
-        .build()
-        .await
-        .unwrap();
+    let ba = confirming(&url, &ns, Duration::from_millis(150)).await;
     let bb = backend(&url, &ns, true).await;
     let (a, b) = (view(&ba), view(&bb));
     let key = Key::new(1_u64);
@@ -260,14 +265,7 @@ async fn a_subscriber_that_never_confirms_is_waited_for_then_reported() {
         "nothing else went unconfirmed"
     );
 
-    let off = Backend::builder()
-        .namespace(&ns)
-        .redis_url(&url)
-        .require_l2(true)
-        .bus_confirm_timeout(Duration::ZERO)
-        .build()
-        .await
-        .unwrap();
+    let off = confirming(&url, &ns, Duration::ZERO).await;
     let done = view(&off).invalidate(&key).await;
     assert_eq!((done.bus_reached, done.bus_confirmed), (0, 0), "{done:?}");
     assert!(done.is_confirmed());
